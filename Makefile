@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# tcpscope: `make deps` once (Debian 12), then `make`, `make test`, `make bench`.
+# Quiet by default; V=1 shows the commands. SANITIZE=1 builds userspace with
+# ASan/UBSan.
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+INCLUDES := -Iinclude -Ibpf -I$(BUILD)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ifeq ($(SANITIZE),1)
+  CFLAGS += $(SAN_FLAGS)
+  LDFLAGS += $(SAN_FLAGS)
+endif
+USER_LIBS := -lbpf -lelf -lz -ljson-c -lmicrohttpd -lncursesw -lpcap -lxdp
+
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+	-Ivmlinux -Iinclude -Ibpf
+
+ifeq ($(V),1)
+  Q :=
+  msg :=
+else
+  Q := @
+  msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test bench fuzz accuracy install clean help
+
+BPF_OBJ   := $(BUILD)/tcpscope.bpf.o
+SKEL      := $(BUILD)/tcpscope.skel.h
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
+HDRS      := $(wildcard include/*.h bpf/*.h user/*.h)
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOLS     := $(patsubst tools/%.c,$(BUILD)/tools/%,$(filter-out tools/pktbuild.c,$(TOOL_SRCS)))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFTS     := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
+
+all: $(BUILD)/tcpscope $(TOOLS) $(UNITS) $(BPFTS)
+
+help:
+	@echo 'make deps      install the Debian packages tcpscope needs (root)'
+	@echo 'make           build build/tcpscope, tools and tests'
+	@echo 'make test      run every test (root; BPF and namespaces): N passed, N failed'
+	@echo 'make bench     run the benchmarks, write BENCHMARKS.md (root, < 10 min)'
+	@echo 'make fuzz      run the libFuzzer harness for FUZZ_SECONDS (default 60)'
+	@echo 'make accuracy  replay ../shared/corpus and compare with Zeek'
+	@echo 'make install   install to $$(DESTDIR)$$(PREFIX) (PREFIX=/usr/local)'
+	@echo 'make clean     remove build/'
+	@echo 'Options: V=1 verbose, SANITIZE=1 ASan/UBSan userspace'
+
+deps:
+	$(Q)scripts/deps.sh
+
+$(BUILD) $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf:
+	$(Q)mkdir -p $@
+
+$(BPF_OBJ): bpf/tcpscope.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(SKEL): $(BPF_OBJ)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name tcpscope_bpf > $@
+
+$(BUILD)/user/%.o: user/%.c $(HDRS) $(SKEL) | $(BUILD)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Iuser -c $< -o $@
+
+$(BUILD)/tcpscope: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(USER_LIBS) -lm -o $@
+
+# Helpers for tests and benchmarks. pktbuild.c is a library linked into each.
+$(BUILD)/tools/%: tools/%.c tools/pktbuild.c $(wildcard tools/*.h) $(HDRS) $(SKEL) | $(BUILD)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
+
+# Native unit tests of the pure headers (FSM, parser).
+$(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/unit
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) -o $@
+
+# BPF_PROG_TEST_RUN tests against the real object (skeleton).
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/bpf
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -o $@
+
+test: all
+	$(Q)tests/run.sh
+
+bench: all
+	$(Q)bench/run.sh
+
+fuzz:
+	$(Q)$(MAKE) -s -f tests/fuzz/fuzz.mk BUILD=$(BUILD) run
+
+accuracy: all
+	$(Q)tests/accuracy.sh
+
+install: $(BUILD)/tcpscope
+	$(Q)install -D -m 0755 $(BUILD)/tcpscope $(DESTDIR)$(PREFIX)/sbin/tcpscope
+	$(Q)if [ -f contrib/tcpscope.8 ]; then install -D -m 0644 contrib/tcpscope.8 $(DESTDIR)$(PREFIX)/share/man/man8/tcpscope.8; fi
+	$(Q)if [ -f contrib/tcpscope.service ]; then install -D -m 0644 contrib/tcpscope.service $(DESTDIR)$(PREFIX)/lib/systemd/system/tcpscope.service; fi
+
+clean:
+	$(call msg,CLEAN,$(BUILD))
+	$(Q)rm -rf $(BUILD)

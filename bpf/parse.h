@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Packet parser: Ethernet, up to two VLAN tags, IPv4, IPv6 with extension
+ * headers, TCP. Cursor-based, every access bounds-checked against data_end,
+ * every loop bounded by a constant. Pure C with no BPF helpers, so the
+ * fuzzer and the unit tests compile it natively (tests/fuzz, tests/unit).
+ */
+#ifndef TCPS_PARSE_H
+#define TCPS_PARSE_H
+
+#include "tcp_fsm.h"
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+#ifndef TCPS_MAX_VLAN
+#define TCPS_MAX_VLAN 2
+#endif
+#ifndef TCPS_MAX_IPV6_EXT
+#define TCPS_MAX_IPV6_EXT 8
+#endif
+#ifndef TCPS_MAX_TCP_OPTS
+#define TCPS_MAX_TCP_OPTS 10
+#endif
+
+#define TCPS_ETH_P_IP 0x0800
+#define TCPS_ETH_P_IPV6 0x86DD
+#define TCPS_ETH_P_8021Q 0x8100
+#define TCPS_ETH_P_8021AD 0x88A8
+#define TCPS_IPPROTO_TCP 6
+#define TCPS_IPPROTO_HOPOPTS 0
+#define TCPS_IPPROTO_ROUTING 43
+#define TCPS_IPPROTO_FRAGMENT 44
+#define TCPS_IPPROTO_AH 51
+#define TCPS_IPPROTO_DSTOPTS 60
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define tcps_ntohs(x) __builtin_bswap16(x)
+#define tcps_ntohl(x) __builtin_bswap32(x)
+#else
+#define tcps_ntohs(x) (x)
+#define tcps_ntohl(x) (x)
+#endif
+
+#define TCPS_OPT_BUF 64	/* >= 40 option bytes, power of two for masking */
+
+enum tcps_parse_result {
+	TCPS_P_TCP = 0,		/* a TCP segment: p is filled in */
+	TCPS_P_NOT_TCP,		/* well-formed, but not TCP */
+	TCPS_P_FRAGMENT,		/* a non-first fragment: carries no TCP header */
+	TCPS_P_TRUNCATED,		/* headers run past data_end */
+	TCPS_P_MALFORMED,		/* a header field is impossible (ihl < 5, doff < 5, ...) */
+};
+
+struct tcps_parsed {
+	__u32 saddr[4];		/* network byte order; IPv4 in [0] */
+	__u32 daddr[4];
+	__u8 family;		/* enum tcps_family */
+	__u8 opt_len;		/* TCP option bytes (doff * 4 - 20) */
+	__u16 opt_off;		/* their offset from the frame start */
+	struct tcps_seg seg;
+	__u8 opts[TCPS_OPT_BUF];	/* a SYN's options, copied by the caller */
+};
+
+
+/* Byte offsets of the header fields we read (no kernel struct needed, so
+ * the same code builds against vmlinux.h and against libc headers). */
+struct tcps_cursor {
+	const __u8 *start;
+	const __u8 *pos;
+	const __u8 *end;
+};
+
+#define TCPS_NEED(c, n) ((c)->pos + (n) > (c)->end)
+
+static __always_inline __u16 tcps_rd16(const __u8 *p)
+{
+	return (__u16)(p[0] << 8 | p[1]);
+}
+
+static __always_inline __u32 tcps_rd32(const __u8 *p)
+{
+	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
+}
+
+/* Ethernet and 0..TCPS_MAX_VLAN 802.1Q/802.1ad tags; returns the ethertype. */
+static __always_inline int tcps_parse_eth(struct tcps_cursor *c, __u16 *proto)
+{
+	int i;
+
+	if (TCPS_NEED(c, 14))
+		return TCPS_P_TRUNCATED;
+	*proto = tcps_rd16(c->pos + 12);
+	c->pos += 14;
+	for (i = 0; i < TCPS_MAX_VLAN; i++) {
+		if (*proto != TCPS_ETH_P_8021Q && *proto != TCPS_ETH_P_8021AD)
+			break;
+		if (TCPS_NEED(c, 4))
+			return TCPS_P_TRUNCATED;
+		*proto = tcps_rd16(c->pos + 2);
+		c->pos += 4;
+	}
+	return TCPS_P_TCP;
+}
+
+/* IPv4: ihl >= 5 and within the packet; non-first fragments carry no TCP. */
+static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, struct tcps_parsed *p,
+					 __u32 *l4_len, __u32 wire_left)
+{
+	const __u8 *ip = c->pos;
+	__u32 ihl, tot;
+
+	if (TCPS_NEED(c, 20))
+		return TCPS_P_TRUNCATED;
+	if ((ip[0] >> 4) != 4)
+		return TCPS_P_MALFORMED;
+	ihl = (ip[0] & 0x0f) * 4;
+	if (ihl < 20)
+		return TCPS_P_MALFORMED;
+	if (TCPS_NEED(c, ihl))
+		return TCPS_P_TRUNCATED;
+	tot = tcps_rd16(ip + 2);
+	if (tot == 0)		/* TSO / BIG TCP: length is the skb's */
+		tot = wire_left;
+	if (tot < ihl)
+		return TCPS_P_MALFORMED;
+	if (tot > wire_left)
+		return TCPS_P_TRUNCATED;
+	if (tcps_rd16(ip + 6) & 0x1fff)
+		return TCPS_P_FRAGMENT;
+	if (ip[9] != TCPS_IPPROTO_TCP)
+		return TCPS_P_NOT_TCP;
+	__builtin_memcpy(&p->saddr[0], ip + 12, 4);
+	__builtin_memcpy(&p->daddr[0], ip + 16, 4);
+	p->family = TCPS_AF_INET;
+	*l4_len = tot - ihl;
+	c->pos += ihl;
+	return TCPS_P_TCP;
+}
+
+/* IPv6 and a bounded chain of hop-by-hop, routing, fragment, AH and
+ * destination-options headers (RFC 8200 §4). The walk keeps a masked
+ * scalar offset rather than a moving pointer so that the verifier sees the
+ * same ranges on every iteration and prunes its states. */
+#define TCPS_EXT_OFF_MASK 0x3fff	/* 8 headers of at most 2 KiB each */
+
+static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, struct tcps_parsed *p,
+					   __u32 *l4_len, __u32 wire_left)
+{
+	const __u8 *ip = c->pos, *h;
+	__u32 plen, hlen, off = 40;
+	__u8 nh;
+	int i;
+
+	if (TCPS_NEED(c, 40))
+		return TCPS_P_TRUNCATED;
+	if ((ip[0] >> 4) != 6)
+		return TCPS_P_MALFORMED;
+	plen = tcps_rd16(ip + 4);
+	if (plen == 0)		/* jumbogram / BIG TCP */
+		plen = wire_left > 40 ? wire_left - 40 : 0;
+	if (plen + 40 > wire_left)
+		return TCPS_P_TRUNCATED;
+	nh = ip[6];
+	__builtin_memcpy(p->saddr, ip + 8, 16);
+	__builtin_memcpy(p->daddr, ip + 24, 16);
+	p->family = TCPS_AF_INET6;
+
+	for (i = 0; i < TCPS_MAX_IPV6_EXT; i++) {
+		if (nh == TCPS_IPPROTO_TCP)
+			break;
+		if (nh != TCPS_IPPROTO_HOPOPTS && nh != TCPS_IPPROTO_ROUTING &&
+		    nh != TCPS_IPPROTO_DSTOPTS && nh != TCPS_IPPROTO_FRAGMENT &&
+		    nh != TCPS_IPPROTO_AH)
+			return TCPS_P_NOT_TCP;
+		off &= TCPS_EXT_OFF_MASK;
+		h = ip + off;
+		if (h + 8 > c->end)
+			return TCPS_P_TRUNCATED;
+		if (nh == TCPS_IPPROTO_FRAGMENT) {
+			if (tcps_rd16(h + 2) & 0xfff8)
+				return TCPS_P_FRAGMENT;
+			hlen = 8;
+		} else if (nh == TCPS_IPPROTO_AH) {
+			hlen = ((__u32)h[1] + 2) * 4;
+		} else {
+			hlen = ((__u32)h[1] + 1) * 8;
+		}
+		nh = h[0];
+		off += hlen;
+	}
+	if (nh != TCPS_IPPROTO_TCP)
+		return TCPS_P_MALFORMED;	/* chain longer than the bound */
+	if (off > plen + 40)
+		return TCPS_P_MALFORMED;	/* extension headers overrun the payload */
+	off &= TCPS_EXT_OFF_MASK;
+	if (ip + off > c->end)
+		return TCPS_P_TRUNCATED;
+	*l4_len = plen + 40 - off;
+	c->pos = ip + off;
+	return TCPS_P_TCP;
+}
+
+/* Hide a value's known range from clang so a mask it would drop as
+ * redundant stays in place for the verifier. */
+#ifdef __bpf__
+#define tcps_opaque(v) asm volatile("" : "+r"(v))
+#else
+#define tcps_opaque(v) ((void)0)
+#endif
+
+static __always_inline __u8 tcps_opt_byte(const __u8 *buf, __u32 i)
+{
+	tcps_opaque(i);
+	return buf[i & (TCPS_OPT_BUF - 1)];
+}
+
+static __always_inline void tcps_parse_tcp_opts(const __u8 *buf, __u32 len, struct tcps_seg *g)
+{
+	__u32 off = 0;
+	int i;
+
+	for (i = 0; i < TCPS_MAX_TCP_OPTS; i++) {
+		__u8 kind, olen;
+
+		if (off >= len || off >= 40)
+			return;
+		kind = tcps_opt_byte(buf, off);
+		if (kind == 0)
+			return;
+		if (kind == 1) {
+			off++;
+			continue;
+		}
+		if (off + 1 >= len)
+			return;
+		olen = tcps_opt_byte(buf, off + 1);
+		if (olen < 2)
+			return;
+		if (kind == 3 && olen == 3 && off + 2 < len) {
+			g->wscale = tcps_opt_byte(buf, off + 2);
+			g->has_wscale = 1;
+			return;
+		}
+		off += olen;
+	}
+}
+
+static __always_inline int tcps_parse_tcp(struct tcps_cursor *c, struct tcps_parsed *p, __u32 l4_len)
+{
+	const __u8 *th = c->pos;
+	struct tcps_seg *g = &p->seg;
+	__u32 doff;
+
+	if (TCPS_NEED(c, 20))
+		return TCPS_P_TRUNCATED;
+	doff = (th[12] >> 4) * 4;
+	if (doff < 20 || doff > l4_len)
+		return TCPS_P_MALFORMED;
+	if (TCPS_NEED(c, doff))
+		return TCPS_P_TRUNCATED;
+	g->sport = tcps_rd16(th);
+	g->dport = tcps_rd16(th + 2);
+	g->seq = tcps_rd32(th + 4);
+	g->ack = tcps_rd32(th + 8);
+	g->flags = th[13];
+	g->win = tcps_rd16(th + 14);
+	g->len = l4_len - doff;
+	g->wscale = 0;
+	g->has_wscale = 0;
+	p->opt_len = doff - 20;
+	p->opt_off = (__u16)(th + 20 - c->start);
+	return TCPS_P_TCP;
+}
+
+/*
+ * Parse one frame. wire_len is the frame's full length (it can exceed
+ * data_end - data on tc, where only the linear part is directly readable).
+ */
+static __always_inline int tcps_parse(const void *data, const void *data_end, __u32 wire_len,
+				    struct tcps_parsed *p)
+{
+	struct tcps_cursor c = {
+		.start = (const __u8 *)data,
+		.pos = (const __u8 *)data,
+		.end = (const __u8 *)data_end,
+	};
+	__u32 l4_len = 0, left;
+	__u16 proto = 0;
+	int rc;
+
+	rc = tcps_parse_eth(&c, &proto);
+	if (rc != TCPS_P_TCP)
+		return rc;
+	left = (__u32)(c.pos - (const __u8 *)data);
+	left = wire_len > left ? wire_len - left : 0;
+	if (proto == TCPS_ETH_P_IP)
+		rc = tcps_parse_ipv4(&c, p, &l4_len, left);
+	else if (proto == TCPS_ETH_P_IPV6)
+		rc = tcps_parse_ipv6(&c, p, &l4_len, left);
+	else
+		return TCPS_P_NOT_TCP;
+	if (rc != TCPS_P_TCP)
+		return rc;
+	return tcps_parse_tcp(&c, p, l4_len);
+}
+
+/* Native callers (tests, fuzzer, replay) have the whole frame in memory:
+ * copy a SYN's options and read its window scale. */
+static inline void tcps_parse_syn_opts_flat(const void *data, struct tcps_parsed *p)
+{
+	__u32 i;
+
+	if (!(p->seg.flags & TCPS_SYN) || !p->opt_len || p->opt_len > 40)
+		return;
+	for (i = 0; i < p->opt_len; i++)
+		p->opts[i] = ((const __u8 *)data)[p->opt_off + i];
+	tcps_parse_tcp_opts(p->opts, p->opt_len, &p->seg);
+}
+
+#endif /* TCPS_PARSE_H */

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * tcpscope ABI: what the BPF programs and userspace share. Plain data only:
+ * map keys and values, ring-buffer events, counters, the state enum.
+ * Bump TCPS_ABI_VERSION whenever a layout here changes; pinned maps carry it.
+ */
+#ifndef TCPSCOPE_H
+#define TCPSCOPE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#include <linux/bpf.h>		/* struct bpf_spin_lock */
+#endif
+
+#define TCPS_ABI_VERSION 1
+
+#ifndef TCPS_MAX_CONNS_DEFAULT
+#define TCPS_MAX_CONNS_DEFAULT 262144
+#endif
+/* Unanswered SYNs live in their own LRU table so a flood can only evict
+ * other half-open entries, never an established connection (DESIGN §1). */
+#ifndef TCPS_HALFOPEN_DIV
+#define TCPS_HALFOPEN_DIV 4
+#endif
+#ifndef TCPS_RINGBUF_BYTES
+#define TCPS_RINGBUF_BYTES (4 << 20)
+#endif
+
+/* TCP states, numbered as the kernel's include/net/tcp_states.h so they
+ * compare directly with ss, /proc/net/tcp and sock:inet_sock_set_state.
+ * An endpoint we have no state for is CLOSE, as netstat/ss would show it. */
+enum tcps_state {
+	TCPS_ESTABLISHED = 1,
+	TCPS_SYN_SENT,
+	TCPS_SYN_RECV,
+	TCPS_FIN_WAIT1,
+	TCPS_FIN_WAIT2,
+	TCPS_TIME_WAIT,
+	TCPS_CLOSE,
+	TCPS_CLOSE_WAIT,
+	TCPS_LAST_ACK,
+	TCPS_LISTEN,
+	TCPS_CLOSING,
+	TCPS_STATE_MAX,		/* one past the last state */
+};
+
+/* TCP header flag bits as they appear in byte 13 of the header. */
+enum tcps_tcp_flag {
+	TCPS_FIN = 0x01,
+	TCPS_SYN = 0x02,
+	TCPS_RST = 0x04,
+	TCPS_PSH = 0x08,
+	TCPS_ACK = 0x10,
+	TCPS_URG = 0x20,
+	TCPS_ECE = 0x40,
+	TCPS_CWR = 0x80,
+};
+
+enum tcps_family {
+	TCPS_AF_INET = 4,
+	TCPS_AF_INET6 = 6,
+};
+
+/* Canonical 4-tuple: side 0 is the (addr, port) that sorts lower, so both
+ * directions of a connection find the same entry. IPv4 uses addr[i][0]. */
+struct tcps_key {
+	__u32 addr[2][4];	/* network byte order */
+	__u16 port[2];		/* network byte order */
+	__u8 family;		/* enum tcps_family */
+	__u8 pad[3];
+};
+
+/* tcps_ep.flags */
+enum tcps_ep_flag {
+	TCPS_EP_SENT = 0x01,	/* we have seen this endpoint send (snd_nxt valid) */
+	TCPS_EP_ACKED = 0x02,	/* it has sent an ACK (ack_sent valid) */
+	TCPS_EP_FIN = 0x04,	/* it has sent a FIN (fin_seq valid) */
+	TCPS_EP_ISN = 0x08,	/* its ISN is known */
+	TCPS_EP_WSCALE = 0x10,	/* it offered window scaling in its SYN */
+};
+
+/* What the state machine knows of one endpoint, all from its own packets. */
+struct tcps_ep {
+	__u32 isn;		/* initial sequence number */
+	__u32 snd_nxt;		/* highest seq + len (+SYN/FIN) it sent */
+	__u32 fin_seq;		/* sequence number of its FIN */
+	__u32 ack_sent;		/* highest ack it sent: its rcv_nxt as seen */
+	__u32 win;		/* last window it advertised, scaled, bytes */
+	__u8 state;		/* enum tcps_state */
+	__u8 flags;		/* enum tcps_ep_flag */
+	__u8 wscale;		/* window shift it announced */
+	__u8 pad;
+};
+
+/* tcps_fsm.flags */
+enum tcps_conn_flag {
+	TCPS_C_NEW = 0x01,	/* created by this packet, FSM not yet run */
+	TCPS_C_MIDSTREAM = 0x02,	/* first packet seen was not a SYN */
+	TCPS_C_LOCAL0 = 0x04,	/* host mode: side 0 is the local endpoint */
+	TCPS_C_LOCAL1 = 0x08,	/* host mode: side 1 is the local endpoint */
+	TCPS_C_ORIG1 = 0x10,	/* side 1 sent the first SYN (else side 0) */
+	TCPS_C_SEEN0 = 0x20,	/* side 0 has been seen sending */
+	TCPS_C_SEEN1 = 0x40,	/* side 1 has been seen sending */
+	TCPS_C_WSCALE = 0x80,	/* both SYNs carried window scale: shifts apply */
+};
+
+/* Everything the pure state machine reads and writes. */
+struct tcps_fsm {
+	struct tcps_ep ep[2];
+	__u8 flags;		/* enum tcps_conn_flag */
+	__u8 pad[3];
+};
+
+/* Value of the connection maps. fsm.ep[*].state only changes under lock;
+ * the per-direction counters and sequence bookkeeping of an ESTABLISHED
+ * connection are updated without it (each written by one direction only). */
+struct tcps_conn {
+	struct bpf_spin_lock lock;
+	__u32 ifindex;		/* interface the connection was first seen on */
+	struct tcps_fsm fsm;
+	__u64 first_seen;	/* ns, CLOCK_MONOTONIC (or capture time in replay) */
+	__u64 last_seen;
+	__u64 pkts[2];		/* packets sent by side i */
+	__u64 bytes[2];		/* TCP payload bytes sent by side i */
+};
+
+enum tcps_reason {
+	TCPS_REASON_PACKET = 0,
+	TCPS_REASON_TIMEOUT,
+	TCPS_REASON_SEED,
+};
+
+/* One ring-buffer record per endpoint state change. */
+struct tcps_event {
+	struct tcps_key key;
+	__u64 ts;		/* ns, same clock as tcps_conn.last_seen */
+	__u32 ifindex;
+	__u8 side;		/* canonical side (0/1) whose state changed */
+	__u8 from;		/* enum tcps_state */
+	__u8 to;
+	__u8 reason;		/* enum tcps_reason */
+	__u8 tcp_flags;		/* flags of the packet that caused it */
+	__u8 conn_flags;	/* tcps_fsm.flags after the change */
+	__u8 pad[6];
+};
+
+/* Per-CPU counters (one array slot each); summed by userspace. */
+enum tcps_counter {
+	TCPS_CNT_PACKETS,		/* every packet the programs saw */
+	TCPS_CNT_TCP,		/* parsed TCP segments */
+	TCPS_CNT_NON_TCP,		/* well-formed, not TCP (or non-first fragment) */
+	TCPS_CNT_PARSE_ERR,	/* truncated or malformed headers */
+	TCPS_CNT_NEW_CONN,	/* entries created */
+	TCPS_CNT_TRANSITIONS,	/* endpoint state changes */
+	TCPS_CNT_RB_DROPS,	/* ring-buffer reserve failures */
+	TCPS_CNT_TABLE_FULL,	/* inserts refused: connection table full */
+	TCPS_CNT_OOW,		/* out-of-window / unacceptable segments ignored */
+	TCPS_CNT_HALFOPEN_NEW,	/* SYN-only entries created in the half-open table */
+	TCPS_CNT_PROMOTED,	/* half-open entries promoted to the main table */
+	TCPS_CNT_MIDSTREAM,	/* entries picked up mid-stream */
+	TCPS_CNT_FRAGMENTS,	/* non-first fragments passed without parsing */
+	TCPS_CNT_MAX,
+};
+
+/* Load-time configuration (const volatile .rodata in the BPF object). */
+enum tcps_mode {
+	TCPS_MODE_HOST = 0,	/* ingress = remote->local, egress = local->remote */
+	TCPS_MODE_PASSIVE,	/* mirror port: every packet on ingress, orig/resp */
+};
+
+#endif /* TCPSCOPE_H */
