@@ -131,6 +131,9 @@ static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, struct tcps_pa
 		return TCPS_P_FRAGMENT;
 	if (ip[9] != TCPS_IPPROTO_TCP)
 		return TCPS_P_NOT_TCP;
+	/* The key holds 16 bytes per address: the rest must be zero. */
+	__builtin_memset(p->saddr, 0, sizeof(p->saddr));
+	__builtin_memset(p->daddr, 0, sizeof(p->daddr));
 	__builtin_memcpy(&p->saddr[0], ip + 12, 4);
 	__builtin_memcpy(&p->daddr[0], ip + 16, 4);
 	p->family = TCPS_AF_INET;

@@ -73,11 +73,21 @@ struct {
 	__type(value, __u64);
 } tcps_trans SEC(".maps");
 
+/* Metadata of the instance that owns the pins (written by userspace). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcps_info);
+} tcps_info SEC(".maps");
+
 /* Per-CPU scratch for the state machine's output and a new entry. Kept in
  * a map value rather than on the stack: the verifier does not track map
  * contents, so the FSM's many constant stores do not multiply its states. */
 struct tcps_scratch {
-	struct tcps_conn conn;
+	/* Raw bytes, not struct tcps_conn: a per-CPU map value may not carry
+	 * a bpf_spin_lock in its BTF. */
+	__u8 conn[sizeof(struct tcps_conn)] __attribute__((aligned(8)));
 	struct tcps_step st;
 };
 
@@ -204,7 +214,7 @@ static __always_inline int tcps_update(struct tcps_counters *cnt, struct tcps_co
 	bpf_spin_lock(&conn->lock);
 	tcps_fsm_step(&conn->fsm, s, g, &sc->st);
 	cflags = conn->fsm.flags;
-	sc->conn.fsm = conn->fsm;
+	((struct tcps_conn *)sc->conn)->fsm = conn->fsm;
 	bpf_spin_unlock(&conn->lock);
 
 	verdict = sc->st.verdict;
@@ -220,19 +230,21 @@ static __always_inline void tcps_promote(struct tcps_counters *cnt, const struct
 					 struct tcps_conn *old)
 {
 	struct tcps_scratch *sc;
+	struct tcps_conn *nc;
 	__u32 zero = 0;
 
 	sc = bpf_map_lookup_elem(&tcps_scratch, &zero);
 	if (!sc)
 		return;
-	sc->conn.ifindex = old->ifindex;
-	sc->conn.first_seen = old->first_seen;
-	sc->conn.last_seen = old->last_seen;
-	sc->conn.pkts[0] = old->pkts[0];
-	sc->conn.pkts[1] = old->pkts[1];
-	sc->conn.bytes[0] = old->bytes[0];
-	sc->conn.bytes[1] = old->bytes[1];
-	if (bpf_map_update_elem(&tcps_conns, k, &sc->conn, BPF_NOEXIST)) {
+	nc = (struct tcps_conn *)sc->conn;
+	nc->ifindex = old->ifindex;
+	nc->first_seen = old->first_seen;
+	nc->last_seen = old->last_seen;
+	nc->pkts[0] = old->pkts[0];
+	nc->pkts[1] = old->pkts[1];
+	nc->bytes[0] = old->bytes[0];
+	nc->bytes[1] = old->bytes[1];
+	if (bpf_map_update_elem(&tcps_conns, k, nc, BPF_NOEXIST)) {
 		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
 		return;		/* stays half-open; tracking goes on there */
 	}
@@ -252,7 +264,7 @@ static __always_inline void tcps_create(struct tcps_counters *cnt, const struct 
 	sc = bpf_map_lookup_elem(&tcps_scratch, &zero);
 	if (!sc)
 		return;
-	nc = &sc->conn;
+	nc = (struct tcps_conn *)sc->conn;
 	__builtin_memset(nc, 0, sizeof(*nc));
 	nc->fsm.flags = TCPS_C_NEW;
 	if (tcps_mode == TCPS_MODE_HOST)

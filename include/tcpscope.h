@@ -162,6 +162,18 @@ enum tcps_counter {
 	TCPS_CNT_MAX,
 };
 
+/* Written once by the loader into the pinned tcps_info map, so that queries
+ * and a restarted daemon can tell what made the pins and refuse pins of a
+ * layout they cannot read. */
+struct tcps_info {
+	__u32 abi;		/* TCPS_ABI_VERSION of the writer */
+	__u32 mode;		/* enum tcps_mode */
+	__u32 max_conns;
+	__u32 pid;		/* the daemon that owns the pins, 0 if none */
+	__u64 started_ns;	/* CLOCK_REALTIME of its start */
+	__u64 value_size;	/* sizeof(struct tcps_conn): a layout check */
+};
+
 /* Load-time configuration (const volatile .rodata in the BPF object). */
 enum tcps_mode {
 	TCPS_MODE_HOST = 0,	/* ingress = remote->local, egress = local->remote */

@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stddef.h>
+
+#include "commands.h"
+#include "daemon.h"
+#include "query.h"
+
+const struct tcps_cmd tcps_cmds[] = {
+	{ "run", cmd_run, "attach to interfaces and track connections (the daemon)" },
+	{ "stat", cmd_stat, "connections per state (netstat -ant | awk summary)" },
+	{ "list", cmd_list, "one line per connection (netstat -ant)" },
+	{ NULL, NULL, NULL },
+};

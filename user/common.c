@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "common.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+int tcps_verbose;
+bool tcps_json_errors;
+bool tcps_use_syslog;
+
+static void vlog(int prio, const char *prefix, const char *fmt, va_list ap)
+{
+	if (tcps_use_syslog) {
+		vsyslog(prio, fmt, ap);
+		return;
+	}
+	if (prio == LOG_ERR && tcps_json_errors) {
+		char msg[1024];
+		json_object *o = json_object_new_object();
+
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		fflush(stdout);
+		json_object_put(o);
+		return;
+	}
+	fprintf(stderr, "tcpscope: %s", prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+#define DEFINE_PR(name, prio, prefix, cond)      \
+	void name(const char *fmt, ...)          \
+	{                                        \
+		va_list ap;                      \
+		if (!(cond))                     \
+			return;                  \
+		va_start(ap, fmt);               \
+		vlog(prio, prefix, fmt, ap);     \
+		va_end(ap);                      \
+	}
+
+DEFINE_PR(pr_err, LOG_ERR, "", 1)
+DEFINE_PR(pr_warn, LOG_WARNING, "warning: ", 1)
+DEFINE_PR(pr_info, LOG_INFO, "", !tcps_json_errors || tcps_use_syslog)
+DEFINE_PR(pr_debug, LOG_DEBUG, "debug: ", tcps_verbose)
+
+int usage_err(const char *cmd, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("%s%s%s (see 'tcpscope %s%s--help')", cmd ? cmd : "", cmd ? ": " : "", msg,
+	       cmd ? cmd : "", cmd ? " " : "");
+	return TCPS_EXIT_USAGE;
+}
+
+static const char *const state_names[TCPS_STATE_MAX] = {
+	[0] = "UNKNOWN",
+	[TCPS_ESTABLISHED] = "ESTABLISHED",
+	[TCPS_SYN_SENT] = "SYN_SENT",
+	[TCPS_SYN_RECV] = "SYN_RECV",
+	[TCPS_FIN_WAIT1] = "FIN_WAIT1",
+	[TCPS_FIN_WAIT2] = "FIN_WAIT2",
+	[TCPS_TIME_WAIT] = "TIME_WAIT",
+	[TCPS_CLOSE] = "CLOSE",
+	[TCPS_CLOSE_WAIT] = "CLOSE_WAIT",
+	[TCPS_LAST_ACK] = "LAST_ACK",
+	[TCPS_LISTEN] = "LISTEN",
+	[TCPS_CLOSING] = "CLOSING",
+};
+
+const char *tcps_state_name(unsigned int state)
+{
+	return state < TCPS_STATE_MAX ? state_names[state] : "UNKNOWN";
+}
+
+int tcps_state_parse(const char *name)
+{
+	static const struct {
+		const char *alias;
+		int state;
+	} aliases[] = {
+		{ "SYN_RECEIVED", TCPS_SYN_RECV }, { "FIN_WAIT_1", TCPS_FIN_WAIT1 },
+		{ "FIN_WAIT_2", TCPS_FIN_WAIT2 },  { "CLOSED", TCPS_CLOSE },
+		{ "ESTAB", TCPS_ESTABLISHED },	   { "SYN-SENT", TCPS_SYN_SENT },
+		{ "SYN-RECV", TCPS_SYN_RECV },	   { "FIN-WAIT-1", TCPS_FIN_WAIT1 },
+		{ "FIN-WAIT-2", TCPS_FIN_WAIT2 },  { "TIME-WAIT", TCPS_TIME_WAIT },
+		{ "CLOSE-WAIT", TCPS_CLOSE_WAIT }, { "LAST-ACK", TCPS_LAST_ACK },
+		{ "UNCONN", TCPS_CLOSE },
+	};
+	unsigned int i;
+
+	for (i = 1; i < TCPS_STATE_MAX; i++)
+		if (!strcasecmp(name, state_names[i]))
+			return (int)i;
+	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+		if (!strcasecmp(name, aliases[i].alias))
+			return aliases[i].state;
+	return -1;
+}
+
+static const char *const counter_names[TCPS_CNT_MAX] = {
+	[TCPS_CNT_PACKETS] = "packets",
+	[TCPS_CNT_TCP] = "tcp_packets",
+	[TCPS_CNT_NON_TCP] = "non_tcp_packets",
+	[TCPS_CNT_PARSE_ERR] = "parse_errors",
+	[TCPS_CNT_NEW_CONN] = "new_connections",
+	[TCPS_CNT_TRANSITIONS] = "transitions",
+	[TCPS_CNT_RB_DROPS] = "ringbuf_dropped",
+	[TCPS_CNT_TABLE_FULL] = "table_full",
+	[TCPS_CNT_OOW] = "out_of_window",
+	[TCPS_CNT_HALFOPEN_NEW] = "halfopen_new",
+	[TCPS_CNT_PROMOTED] = "halfopen_promoted",
+	[TCPS_CNT_MIDSTREAM] = "midstream",
+	[TCPS_CNT_FRAGMENTS] = "fragments",
+};
+
+const char *tcps_counter_name(unsigned int idx)
+{
+	return idx < TCPS_CNT_MAX && counter_names[idx] ? counter_names[idx] : "unknown";
+}
+
+void tcps_flags_str(__u8 flags, char buf[9])
+{
+	static const struct {
+		__u8 bit;
+		char c;
+	} order[] = {
+		{ TCPS_SYN, 'S' }, { TCPS_FIN, 'F' }, { TCPS_RST, 'R' }, { TCPS_PSH, 'P' },
+		{ TCPS_ACK, 'A' }, { TCPS_URG, 'U' }, { TCPS_ECE, 'E' }, { TCPS_CWR, 'C' },
+	};
+	int i, n = 0;
+
+	for (i = 0; i < 8; i++)
+		if (flags & order[i].bit)
+			buf[n++] = order[i].c;
+	buf[n] = '\0';
+}
+
+int parse_u64(const char *s, unsigned long long min, unsigned long long max,
+	      unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -errno;
+	if (*end)
+		return -EINVAL;
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+void tcps_addr_str(const struct tcps_key *k, int side, char *buf, size_t len)
+{
+	if (k->family == TCPS_AF_INET6)
+		inet_ntop(AF_INET6, k->addr[side & 1], buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET, k->addr[side & 1], buf, (socklen_t)len);
+}
+
+static __u64 clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+__u64 tcps_mono_now(void)
+{
+	return clock_ns(CLOCK_MONOTONIC_COARSE);
+}
+
+__u64 tcps_real_now(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}
+
+__u64 tcps_mono_to_real(__u64 mono_ns)
+{
+	__u64 real = clock_ns(CLOCK_REALTIME), mono = clock_ns(CLOCK_MONOTONIC);
+
+	return real - (mono - mono_ns);
+}
+
+void tcps_fmt_time(__u64 real_ns, char *buf, size_t len)
+{
+	time_t sec = (time_t)(real_ns / 1000000000ULL);
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%06lluZ", base, (unsigned long long)(real_ns % 1000000000ULL) / 1000);
+}
+
+int tcps_is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	if (statfs(path, &st))
+		return -errno;
+	return (unsigned long)st.f_type == BPF_FS_MAGIC;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The running instance (`tcpscope run`): what its parts (loader, event
+ * sinks, expiry, socket seeding, exports) share. */
+#ifndef TCPS_DAEMON_H
+#define TCPS_DAEMON_H
+
+#include <net/if.h>
+#include <stdbool.h>
+
+#include "common.h"
+#include "maps.h"
+
+#define TCPS_MAX_IFACES 16
+
+enum tcps_hook {
+	TCPS_HOOK_AUTO,
+	TCPS_HOOK_XDP,
+	TCPS_HOOK_TC,
+};
+
+enum tcps_xdp_mode {
+	TCPS_XDP_AUTO,
+	TCPS_XDP_NATIVE,
+	TCPS_XDP_GENERIC,
+};
+
+struct tcps_iface {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	/* what we attached, so that we undo exactly that */
+	bool xdp_attached;
+	__u32 xdp_flags;
+	bool tc_hook_created;
+	bool tc_ingress_attached;
+	bool tc_egress_attached;
+	const char *ingress_desc;	/* "xdp (native)", "tc" ... */
+};
+
+struct tcps_run_opts {
+	struct tcps_iface ifaces[TCPS_MAX_IFACES];
+	int n_ifaces;
+	__u32 mode;			/* enum tcps_mode */
+	enum tcps_hook hook;
+	enum tcps_xdp_mode xdp_mode;
+	__u32 max_conns;
+	const char *pin_dir;
+	bool json;			/* events as JSON lines */
+	bool quiet;			/* no event output on stdout */
+	bool force;			/* replace another XDP program */
+
+	/* daemon (issue 3) */
+	bool daemonize;			/* --daemon */
+	const char *pidfile;		/* --pidfile, default /run/tcpscope.pid */
+	bool persist;			/* --persist: leave programs and pins on exit */
+	bool no_seed;			/* --no-seed: do not read the socket table */
+	__u32 seed_interval_s;		/* --seed-interval: listener refresh, seconds */
+	__u32 time_wait_s;		/* --time-wait: TIME_WAIT lifetime (2MSL) */
+	__u32 timeouts_s[TCPS_STATE_MAX];	/* idle timeout per state, seconds */
+	__u32 close_linger_s;		/* CLOSE entries leave after this */
+	/* exports (issue 4) */
+	const char *listen;		/* --listen [ADDR:]PORT for HTTP */
+	const char *events_file;	/* --events-file: JSON lines, reopened on SIGHUP */
+	const char *event_socket;	/* --event-socket: fan-out for 'tcpscope events' */
+};
+
+struct tcpscope_bpf;
+
+struct tcps_daemon {
+	struct tcps_run_opts *opts;
+	struct tcpscope_bpf *skel;	/* NULL when the maps were adopted */
+	struct tcps_pins pins;		/* fds of the live maps */
+	__u64 events_seen;
+	bool stdout_broken;
+	volatile int reopen_logs;	/* set by SIGHUP */
+	void *priv[8];			/* per-module state, indexed by module slot */
+};
+
+/* Every transition, from the ring buffer or made in userspace (timeout,
+ * seed), goes through here to stdout and to every module's event hook. */
+void tcps_daemon_emit(struct tcps_daemon *d, const struct tcps_event *e);
+
+/*
+ * Parts of the daemon beyond the loader (expiry, socket seeding, event
+ * socket, HTTP export, events file) plug in as modules: each is a row in
+ * tcps_modules[] (modules.c) with optional hooks, called in table order
+ * (stop in reverse). start returns 0 or a TCPS_EXIT_* code (logged); a
+ * module that is not enabled by the options returns 0 and does nothing.
+ * tick runs at least every 100 ms from the main loop; it must not block.
+ */
+struct tcps_module {
+	const char *name;
+	int (*start)(struct tcps_daemon *d);
+	void (*tick)(struct tcps_daemon *d, __u64 now_mono_ns);
+	void (*event)(struct tcps_daemon *d, const struct tcps_event *e);
+	void (*stop)(struct tcps_daemon *d);
+};
+
+extern const struct tcps_module tcps_modules[];
+
+int cmd_run(int argc, char **argv);
+
+#endif /* TCPS_DAEMON_H */

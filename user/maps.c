@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "maps.h"
+
+static int pin_get(const char *dir, const char *name, int *fd)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	*fd = bpf_obj_get(path);
+	return *fd < 0 ? -errno : 0;
+}
+
+int tcps_pins_open(const char *dir, struct tcps_pins *p)
+{
+	static const char *const names[] = { TCPS_PIN_CONNS, TCPS_PIN_HALFOPEN, TCPS_PIN_EVENTS,
+					     TCPS_PIN_STATS, TCPS_PIN_TRANS, TCPS_PIN_INFO };
+	int *fds[] = { &p->conns, &p->halfopen, &p->events, &p->stats, &p->trans, &p->info };
+	__u32 zero = 0;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < 6; i++)
+		*fds[i] = -1;
+	memset(&p->meta, 0, sizeof(p->meta));
+	if (access(dir, F_OK)) {
+		if (errno == EACCES) {
+			pr_err("%s: permission denied (run as root)", dir);
+			return TCPS_EXIT_PERM;
+		}
+		pr_err("no running tcpscope: %s does not exist (start one with 'tcpscope run -i IFACE', or give --pin-dir)",
+		       dir);
+		return TCPS_EXIT_NOTRUNNING;
+	}
+	for (i = 0; i < 6; i++) {
+		err = pin_get(dir, names[i], fds[i]);
+		if (err == -EACCES || err == -EPERM) {
+			pr_err("%s/%s: %s (run as root or with CAP_BPF)", dir, names[i], strerror(-err));
+			tcps_pins_close(p);
+			return TCPS_EXIT_PERM;
+		}
+		if (err) {
+			pr_err("%s/%s: %s: not a tcpscope pin directory, or from another version (clear it with 'tcpscope detach --pin-dir %s')",
+			       dir, names[i], strerror(-err), dir);
+			tcps_pins_close(p);
+			return TCPS_EXIT_NOTRUNNING;
+		}
+	}
+	if (bpf_map_lookup_elem(p->info, &zero, &p->meta) || p->meta.abi != TCPS_ABI_VERSION ||
+	    p->meta.value_size != sizeof(struct tcps_conn)) {
+		pr_err("%s: pins of layout %u, this tcpscope reads layout %u (clear them with 'tcpscope detach --pin-dir %s')",
+		       dir, p->meta.abi, TCPS_ABI_VERSION, dir);
+		tcps_pins_close(p);
+		return TCPS_EXIT_NOTRUNNING;
+	}
+	return 0;
+}
+
+void tcps_pins_close(struct tcps_pins *p)
+{
+	int *fds[] = { &p->conns, &p->halfopen, &p->events, &p->stats, &p->trans, &p->info };
+	unsigned int i;
+
+	for (i = 0; i < 6; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+#define BATCH 4096
+
+int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, size_t *cap)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
+	struct tcps_key *keys = NULL;
+	struct tcps_conn *vals = NULL;
+	__u8 out_batch[sizeof(struct tcps_key)];
+	void *in = NULL;
+	int err = 0;
+
+	keys = calloc(BATCH, sizeof(*keys));
+	vals = calloc(BATCH, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		__u32 count = BATCH, i;
+		int rc = bpf_map_lookup_batch(fd, in, out_batch, keys, vals, &count, &opts);
+
+		if (rc && errno != ENOENT) {
+			err = -errno;
+			goto out;
+		}
+		if (*n + count > *cap) {
+			size_t ncap = (*cap ? *cap * 2 : BATCH);
+			struct tcps_row *r;
+
+			while (ncap < *n + count)
+				ncap *= 2;
+			r = realloc(*rows, ncap * sizeof(**rows));
+			if (!r) {
+				err = -ENOMEM;
+				goto out;
+			}
+			*rows = r;
+			*cap = ncap;
+		}
+		for (i = 0; i < count; i++) {
+			struct tcps_row *r = &(*rows)[(*n)++];
+
+			r->key = keys[i];
+			r->val = vals[i];
+			r->halfopen = halfopen;
+		}
+		if (rc)		/* ENOENT: that was the last batch */
+			break;
+		in = out_batch;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n)
+{
+	size_t cap = 0;
+	int err;
+
+	*rows = NULL;
+	*n = 0;
+	err = tcps_rows_append(p->conns, false, rows, n, &cap);
+	if (!err)
+		err = tcps_rows_append(p->halfopen, true, rows, n, &cap);
+	if (err) {
+		free(*rows);
+		*rows = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+int tcps_counters_read(int fd, __u64 out[TCPS_CNT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), i, j;
+	__u32 zero = 0;
+	__u64 *v;
+
+	if (ncpu < 0)
+		return ncpu;
+	v = calloc((size_t)ncpu, sizeof(__u64) * TCPS_CNT_MAX);
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &zero, v)) {
+		int err = -errno;
+
+		free(v);
+		return err;
+	}
+	memset(out, 0, sizeof(__u64) * TCPS_CNT_MAX);
+	for (i = 0; i < ncpu; i++)
+		for (j = 0; j < TCPS_CNT_MAX; j++)
+			out[j] += v[i * TCPS_CNT_MAX + j];
+	free(v);
+	return 0;
+}
+
+int tcps_trans_read(int fd, __u64 out[TCPS_STATE_MAX * TCPS_STATE_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	__u32 k;
+	__u64 *v;
+
+	if (ncpu < 0)
+		return ncpu;
+	v = calloc((size_t)ncpu, sizeof(__u64));
+	if (!v)
+		return -ENOMEM;
+	for (k = 0; k < TCPS_STATE_MAX * TCPS_STATE_MAX; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, v)) {
+			int err = -errno;
+
+			free(v);
+			return err;
+		}
+		for (i = 0; i < ncpu; i++)
+			out[k] += v[i];
+	}
+	free(v);
+	return 0;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Reading a running instance's pinned maps: the connection tables, counters
+ * and transition counts. Views read the maps (the source of truth), never
+ * the event log, so lost events cannot skew them. */
+#ifndef TCPS_MAPS_H
+#define TCPS_MAPS_H
+
+#include <stddef.h>
+#include "common.h"
+
+/* Pin names under the pin directory. */
+#define TCPS_PIN_CONNS "conns"
+#define TCPS_PIN_HALFOPEN "halfopen"
+#define TCPS_PIN_EVENTS "events"
+#define TCPS_PIN_STATS "stats"
+#define TCPS_PIN_TRANS "trans"
+#define TCPS_PIN_INFO "info"
+
+struct tcps_pins {
+	int conns, halfopen, events, stats, trans, info;
+	struct tcps_info meta;
+};
+
+/* Opens the pins and checks their layout. On failure logs one line saying
+ * what to do and returns a TCPS_EXIT_* code (never 0). */
+int tcps_pins_open(const char *dir, struct tcps_pins *p);
+void tcps_pins_close(struct tcps_pins *p);
+
+struct tcps_row {
+	struct tcps_key key;
+	struct tcps_conn val;
+	bool halfopen;		/* from the half-open (unanswered SYN) table */
+};
+
+/* Every entry of both tables (consistent per entry: read under the
+ * entry's spin lock). *rows is malloc'ed; free() it. Returns 0 or -errno. */
+int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n);
+/* Entries of one map fd appended to *rows. */
+int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, size_t *cap);
+
+/* Per-CPU counters summed over CPUs. */
+int tcps_counters_read(int fd, __u64 out[TCPS_CNT_MAX]);
+/* Transition counts, [from * TCPS_STATE_MAX + to], summed over CPUs. */
+int tcps_trans_read(int fd, __u64 out[TCPS_STATE_MAX * TCPS_STATE_MAX]);
+
+/* Which side a view shows first: the local endpoint in host mode (side 1
+ * if TCPS_C_LOCAL1), the originator in passive mode (TCPS_C_ORIG1). */
+static inline int tcps_first_side(const struct tcps_conn *c, __u32 mode)
+{
+	if (mode == TCPS_MODE_PASSIVE)
+		return !!(c->fsm.flags & TCPS_C_ORIG1);
+	return !!(c->fsm.flags & TCPS_C_LOCAL1);
+}
+
+#endif /* TCPS_MAPS_H */

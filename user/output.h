@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* One place that turns connections and events into JSON (json-c) and text,
+ * for every subcommand and export, so the outputs never drift apart. */
+#ifndef TCPS_OUTPUT_H
+#define TCPS_OUTPUT_H
+
+#include <json-c/json.h>
+#include <stdio.h>
+
+#include "maps.h"
+
+#define TCPS_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* A connection seen from its first side (local, or orig in passive mode). */
+struct tcps_view {
+	int first, second;	/* canonical sides */
+	char faddr[48], saddr[48];
+	unsigned int fport, sport;
+	const char *fstate, *sstate;
+	const char *family;	/* "ipv4" / "ipv6" */
+	char ifname[16];
+};
+
+void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mode,
+		  struct tcps_view *v);
+
+/* DESIGN §4 list --json object (host: local_ and remote_ fields; passive: orig_ and resp_). */
+json_object *tcps_conn_json(const struct tcps_row *r, __u32 mode);
+/* DESIGN §4 events --json object. */
+json_object *tcps_event_json(const struct tcps_event *e, __u32 mode);
+/* Connection-table text, netstat -ant style with our extra columns. */
+void tcps_conn_text_header(FILE *f, __u32 mode);
+void tcps_conn_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mono);
+/* "2026-11-26T09:17:39.123456Z 198.18.0.1:40000 > 198.18.0.2:80 local SYN_SENT -> ESTABLISHED (SA)" */
+void tcps_event_text(FILE *f, const struct tcps_event *e, __u32 mode);
+
+/* Print obj as one line on f and release it. */
+void tcps_json_print(FILE *f, json_object *obj);
+
+#endif /* TCPS_OUTPUT_H */

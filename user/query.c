@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tcpscope stat / list: read the running instance's pinned tables and show
+ * them as netstat would (stat: the per-state summary; list: netstat -ant).
+ */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+#include "query.h"
+
+static const char stat_usage[] =
+	"Usage: tcpscope stat [--by-remote | --by-port] [--json] [--pin-dir DIR]\n"
+	"\n"
+	"Connections per TCP state, as\n"
+	"  netstat -ant | awk '/^tcp/{++S[$NF]} END {for(k in S) print k,S[k]}'\n"
+	"gives for this host (the local side's state; the originator's in passive mode).\n"
+	"\n"
+	"Options:\n"
+	"  -r, --by-remote   connections per remote address, most first\n"
+	"  -p, --by-port     connections per local port, most first\n"
+	"  -c, --counters    also the data-path counters (packets, drops, table full...)\n"
+	"  -j, --json        JSON: {\"states\": {...}, \"total\": n, \"by_remote\": [...]}\n"
+	"      --pin-dir DIR pins of the instance to read (default /sys/fs/bpf/tcpscope)\n"
+	"  -h, --help        this help\n";
+
+static const char list_usage[] =
+	"Usage: tcpscope list [FILTERS] [--sort KEY] [--json] [--pin-dir DIR]\n"
+	"\n"
+	"One line per tracked connection, like netstat -ant, plus the remote side's\n"
+	"state, packets and bytes each way, and age.\n"
+	"\n"
+	"Filters (all must match):\n"
+	"  -s, --state S[,S..] only these states of the local side (netstat names)\n"
+	"  -p, --port P        local or remote port P\n"
+	"  -a, --addr CIDR     either end inside CIDR (198.18.0.0/15, 2001:db8::/32, an address)\n"
+	"  -4, -6              only IPv4 / only IPv6\n"
+	"Output:\n"
+	"      --sort KEY      state (default), local, remote, age, idle, packets, bytes\n"
+	"  -j, --json          JSON: {\"connections\": [...]} (fields in the README)\n"
+	"      --pin-dir DIR   pins of the instance to read (default /sys/fs/bpf/tcpscope)\n"
+	"  -h, --help          this help\n";
+
+/* Address filter: family + prefix. */
+struct cidr {
+	int family;
+	__u8 addr[16];
+	int plen;
+};
+
+static int cidr_parse(const char *s, struct cidr *c)
+{
+	char buf[64], *slash;
+	unsigned long long plen;
+	int max;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, buf, c->addr) == 1)
+		c->family = TCPS_AF_INET, max = 32;
+	else if (inet_pton(AF_INET6, buf, c->addr) == 1)
+		c->family = TCPS_AF_INET6, max = 128;
+	else
+		return -1;
+	c->plen = max;
+	if (slash) {
+		if (parse_u64(slash, 0, (unsigned long long)max, &plen))
+			return -1;
+		c->plen = (int)plen;
+	}
+	return 0;
+}
+
+static bool cidr_match(const struct cidr *c, const struct tcps_key *k, int side)
+{
+	const __u8 *a = (const __u8 *)k->addr[side];
+	int full = c->plen / 8, rest = c->plen % 8;
+
+	if (k->family != c->family)
+		return false;
+	if (memcmp(a, c->addr, (size_t)full))
+		return false;
+	if (rest && ((a[full] ^ c->addr[full]) & (0xff << (8 - rest))))
+		return false;
+	return true;
+}
+
+int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s)
+{
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	err = tcps_pins_open(pin_dir, &s->pins);
+	if (err)
+		return err;
+	err = tcps_rows_read(&s->pins, &s->rows, &s->n);
+	if (!err)
+		err = tcps_counters_read(s->pins.stats, s->counters);
+	if (err) {
+		pr_err("reading %s: %s", pin_dir, strerror(-err));
+		tcps_query_close(s);
+		return TCPS_EXIT_FAIL;
+	}
+	s->mode = s->pins.meta.mode;
+	s->now = tcps_mono_now();
+	return 0;
+}
+
+void tcps_query_close(struct tcps_snapshot *s)
+{
+	free(s->rows);
+	s->rows = NULL;
+	tcps_pins_close(&s->pins);
+}
+
+void tcps_state_counts(const struct tcps_snapshot *s, __u64 counts[TCPS_STATE_MAX])
+{
+	size_t i;
+
+	memset(counts, 0, sizeof(__u64) * TCPS_STATE_MAX);
+	for (i = 0; i < s->n; i++) {
+		const struct tcps_conn *c = &s->rows[i].val;
+		__u8 st = c->fsm.ep[tcps_first_side(c, s->mode)].state;
+
+		if (st < TCPS_STATE_MAX)
+			counts[st]++;
+	}
+}
+
+/* Connections grouped by one end's address or port. */
+struct group {
+	struct tcps_key key;	/* family, addr[0] and port[0] hold the group */
+	__u64 count;
+};
+
+static int group_key_cmp(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	if (x->key.family != y->key.family)
+		return x->key.family - y->key.family;
+	return memcmp(&x->key, &y->key, sizeof(x->key));
+}
+
+static int group_count_cmp(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return group_key_cmp(a, b);
+}
+
+size_t tcps_group(const struct tcps_snapshot *s, bool by_port, struct tcps_group **out)
+{
+	struct group *g = calloc(s->n ? s->n : 1, sizeof(*g));
+	size_t i, n = 0;
+
+	*out = NULL;
+	if (!g)
+		return 0;
+	for (i = 0; i < s->n; i++) {
+		const struct tcps_row *r = &s->rows[i];
+		int first = tcps_first_side(&r->val, s->mode), side = by_port ? first : !first;
+
+		g[i].key.family = by_port ? 0 : r->key.family;
+		if (by_port)
+			g[i].key.port[0] = r->key.port[side];
+		else
+			memcpy(g[i].key.addr[0], r->key.addr[side], 16);
+		g[i].count = 1;
+	}
+	qsort(g, s->n, sizeof(*g), group_key_cmp);
+	for (i = 0; i < s->n; i++) {
+		if (n && !group_key_cmp(&g[n - 1], &g[i]))
+			g[n - 1].count++;
+		else
+			g[n++] = g[i];
+	}
+	qsort(g, n, sizeof(*g), group_count_cmp);
+	*out = calloc(n ? n : 1, sizeof(**out));
+	if (!*out) {
+		free(g);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		(*out)[i].count = g[i].count;
+		if (by_port)
+			snprintf((*out)[i].label, sizeof((*out)[i].label), "%u",
+				 ntohs(g[i].key.port[0]));
+		else
+			tcps_addr_str(&g[i].key, 0, (*out)[i].label, sizeof((*out)[i].label));
+	}
+	free(g);
+	return n;
+}
+
+json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool by_port,
+			    bool counters)
+{
+	json_object *o = json_object_new_object(), *states = json_object_new_object();
+	__u64 counts[TCPS_STATE_MAX];
+	unsigned int st;
+
+	tcps_state_counts(s, counts);
+	for (st = 1; st < TCPS_STATE_MAX; st++)
+		json_object_object_add(states, tcps_state_name(st),
+				       json_object_new_int64((int64_t)counts[st]));
+	json_object_object_add(o, "states", states);
+	json_object_object_add(o, "total", json_object_new_int64((int64_t)s->n));
+	for (int which = 0; which < 2; which++) {
+		bool want = which ? by_port : by_remote;
+		struct tcps_group *g;
+		json_object *arr;
+		size_t n, i;
+
+		if (!want)
+			continue;
+		arr = json_object_new_array();
+		n = tcps_group(s, which, &g);
+		for (i = 0; i < n; i++) {
+			json_object *e = json_object_new_object();
+
+			if (which)
+				json_object_object_add(e, "port",
+						       json_object_new_int(atoi(g[i].label)));
+			else
+				json_object_object_add(e, "addr", json_object_new_string(g[i].label));
+			json_object_object_add(e, "count", json_object_new_int64((int64_t)g[i].count));
+			json_object_array_add(arr, e);
+		}
+		free(g);
+		json_object_object_add(o, which ? "by_port" : "by_remote", arr);
+	}
+	if (counters) {
+		json_object *c = json_object_new_object();
+
+		for (st = 0; st < TCPS_CNT_MAX; st++)
+			json_object_object_add(c, tcps_counter_name(st),
+					       json_object_new_int64((int64_t)s->counters[st]));
+		json_object_object_add(o, "counters", c);
+	}
+	return o;
+}
+
+static int parse_common(int c, const char *cmd, const char **pin_dir, bool *json)
+{
+	switch (c) {
+	case 'P':
+		*pin_dir = optarg;
+		return 0;
+	case 'j':
+		*json = true;
+		tcps_json_errors = true;
+		return 0;
+	default:
+		return usage_err(cmd, "unknown option");
+	}
+}
+
+int cmd_stat(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "by-remote", no_argument, NULL, 'r' }, { "by-port", no_argument, NULL, 'p' },
+		{ "counters", no_argument, NULL, 'c' },	 { "json", no_argument, NULL, 'j' },
+		{ "pin-dir", required_argument, NULL, 'P' }, { "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
+	bool json = false, by_remote = false, by_port = false, counters = false;
+	struct tcps_snapshot s;
+	int c, err;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "rpcjh", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(stat_usage, stdout);
+			return TCPS_EXIT_OK;
+		} else if (c == 'r') {
+			by_remote = true;
+		} else if (c == 'p') {
+			by_port = true;
+		} else if (c == 'c') {
+			counters = true;
+		} else if ((err = parse_common(c, "stat", &pin_dir, &json))) {
+			return err;
+		}
+	}
+	if (optind < argc)
+		return usage_err("stat", "unexpected argument '%s'", argv[optind]);
+	err = tcps_query_open(pin_dir, &s);
+	if (err)
+		return err;
+	if (json) {
+		tcps_json_print(stdout, tcps_stat_json(&s, by_remote, by_port, counters));
+	} else if (by_remote || by_port) {
+		struct tcps_group *g;
+		size_t n = tcps_group(&s, by_port, &g), i;
+
+		for (i = 0; i < n; i++)
+			printf("%7llu %s\n", (unsigned long long)g[i].count, g[i].label);
+		free(g);
+	} else {
+		__u64 counts[TCPS_STATE_MAX];
+		unsigned int st;
+
+		tcps_state_counts(&s, counts);
+		for (st = 1; st < TCPS_STATE_MAX; st++)
+			printf("%s %llu\n", tcps_state_name(st), (unsigned long long)counts[st]);
+	}
+	if (counters && !json) {
+		unsigned int i;
+
+		for (i = 0; i < TCPS_CNT_MAX; i++)
+			printf("# %s %llu\n", tcps_counter_name(i), (unsigned long long)s.counters[i]);
+	}
+	tcps_query_close(&s);
+	return fflush(stdout) ? TCPS_EXIT_FAIL : TCPS_EXIT_OK;
+}
+
+/* list --sort */
+enum sort_key { SORT_STATE, SORT_LOCAL, SORT_REMOTE, SORT_AGE, SORT_IDLE, SORT_PACKETS, SORT_BYTES };
+static enum sort_key sort_key;
+static __u32 sort_mode;
+
+static int cmp_side(const struct tcps_row *a, int sa, const struct tcps_row *b, int sb)
+{
+	int c;
+
+	if (a->key.family != b->key.family)
+		return a->key.family - b->key.family;
+	c = memcmp(a->key.addr[sa], b->key.addr[sb], 16);
+	if (c)
+		return c;
+	return (int)ntohs(a->key.port[sa]) - (int)ntohs(b->key.port[sb]);
+}
+
+static int row_cmp(const void *pa, const void *pb)
+{
+	const struct tcps_row *a = pa, *b = pb;
+	int fa = tcps_first_side(&a->val, sort_mode), fb = tcps_first_side(&b->val, sort_mode);
+	__u64 x, y;
+
+	switch (sort_key) {
+	case SORT_STATE:
+		if (a->val.fsm.ep[fa].state != b->val.fsm.ep[fb].state)
+			return a->val.fsm.ep[fa].state - b->val.fsm.ep[fb].state;
+		return cmp_side(a, fa, b, fb);
+	case SORT_LOCAL:
+		return cmp_side(a, fa, b, fb);
+	case SORT_REMOTE:
+		return cmp_side(a, !fa, b, !fb);
+	case SORT_AGE:		/* oldest first */
+		x = a->val.first_seen, y = b->val.first_seen;
+		return x < y ? -1 : x > y;
+	case SORT_IDLE:		/* longest idle first */
+		x = a->val.last_seen, y = b->val.last_seen;
+		return x < y ? -1 : x > y;
+	case SORT_PACKETS:	/* most first */
+		x = a->val.pkts[0] + a->val.pkts[1], y = b->val.pkts[0] + b->val.pkts[1];
+		return x > y ? -1 : x < y;
+	case SORT_BYTES:
+		x = a->val.bytes[0] + a->val.bytes[1], y = b->val.bytes[0] + b->val.bytes[1];
+		return x > y ? -1 : x < y;
+	}
+	return 0;
+}
+
+bool tcps_filter_match(const struct tcps_filter *f, const struct tcps_row *r, __u32 mode)
+{
+	int first = tcps_first_side(&r->val, mode);
+
+	if (f->family && r->key.family != f->family)
+		return false;
+	if (f->states && !(f->states & (1U << r->val.fsm.ep[first].state)))
+		return false;
+	if (f->port >= 0 && ntohs(r->key.port[0]) != f->port && ntohs(r->key.port[1]) != f->port)
+		return false;
+	if (f->has_cidr && !cidr_match(f->cidr, &r->key, 0) && !cidr_match(f->cidr, &r->key, 1))
+		return false;
+	return true;
+}
+
+int tcps_filter_states(const char *arg, __u32 *mask)
+{
+	char buf[256], *tok, *save = NULL;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int st = tcps_state_parse(tok);
+
+		if (st < 0)
+			return -1;
+		*mask |= 1U << st;
+	}
+	return *mask ? 0 : -1;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "state", required_argument, NULL, 's' }, { "port", required_argument, NULL, 'p' },
+		{ "addr", required_argument, NULL, 'a' },  { "sort", required_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'j' },	   { "pin-dir", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },	   {},
+	};
+	static const char *const sort_names[] = { "state", "local", "remote", "age",
+						  "idle",  "packets", "bytes" };
+	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
+	struct cidr cidr;
+	struct tcps_filter f = { .port = -1, .cidr = &cidr };
+	struct tcps_snapshot s;
+	unsigned long long v;
+	bool json = false;
+	size_t i, shown = 0;
+	int c, err;
+
+	sort_key = SORT_STATE;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:p:a:46jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(list_usage, stdout);
+			return TCPS_EXIT_OK;
+		case 's':
+			if (tcps_filter_states(optarg, &f.states))
+				return usage_err("list", "--state: unknown state in '%s' (netstat names: ESTABLISHED, SYN_SENT, ...)",
+						 optarg);
+			break;
+		case 'p':
+			if (parse_u64(optarg, 0, 65535, &v))
+				return usage_err("list", "--port takes 0-65535, not '%s'", optarg);
+			f.port = (int)v;
+			break;
+		case 'a':
+			if (cidr_parse(optarg, &cidr))
+				return usage_err("list", "--addr takes an address or CIDR, not '%s'", optarg);
+			f.has_cidr = true;
+			break;
+		case '4':
+			f.family = TCPS_AF_INET;
+			break;
+		case '6':
+			f.family = TCPS_AF_INET6;
+			break;
+		case 'S': {
+			unsigned int k;
+
+			for (k = 0; k < sizeof(sort_names) / sizeof(sort_names[0]); k++)
+				if (!strcmp(optarg, sort_names[k]))
+					break;
+			if (k == sizeof(sort_names) / sizeof(sort_names[0]))
+				return usage_err("list", "--sort takes state, local, remote, age, idle, packets or bytes, not '%s'",
+						 optarg);
+			sort_key = (enum sort_key)k;
+			break;
+		}
+		default:
+			if ((err = parse_common(c, "list", &pin_dir, &json)))
+				return err;
+		}
+	}
+	if (optind < argc)
+		return usage_err("list", "unexpected argument '%s'", argv[optind]);
+	err = tcps_query_open(pin_dir, &s);
+	if (err)
+		return err;
+	sort_mode = s.mode;
+	qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
+	/* Streamed, one object at a time: a million rows never sit in a
+	 * json-c tree at once. */
+	if (json)
+		fputs("{\"connections\":[", stdout);
+	else
+		tcps_conn_text_header(stdout, s.mode);
+	for (i = 0; i < s.n; i++) {
+		if (!tcps_filter_match(&f, &s.rows[i], s.mode))
+			continue;
+		if (json) {
+			json_object *o = tcps_conn_json(&s.rows[i], s.mode);
+
+			fputs(shown ? "," : "", stdout);
+			fputs(json_object_to_json_string_ext(o, TCPS_JSON_FLAGS), stdout);
+			json_object_put(o);
+		} else {
+			tcps_conn_text(stdout, &s.rows[i], s.mode, s.now);
+		}
+		shown++;
+	}
+	if (json)
+		fputs("]}\n", stdout);
+	tcps_query_close(&s);
+	return fflush(stdout) ? TCPS_EXIT_FAIL : TCPS_EXIT_OK;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Snapshots of the running instance's tables, and the stat / list logic
+ * that the CLI, the live view and the HTTP API share. */
+#ifndef TCPS_QUERY_H
+#define TCPS_QUERY_H
+
+#include <json-c/json.h>
+#include "maps.h"
+
+struct tcps_snapshot {
+	struct tcps_pins pins;
+	struct tcps_row *rows;
+	size_t n;
+	__u64 counters[TCPS_CNT_MAX];
+	__u32 mode;
+	__u64 now;		/* CLOCK_MONOTONIC ns when read */
+};
+
+/* Opens pin_dir and reads everything; returns 0 or a TCPS_EXIT_* code
+ * (the error already logged). */
+int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s);
+void tcps_query_close(struct tcps_snapshot *s);
+
+/* Per-state counts of the first side (local, or orig in passive mode). */
+void tcps_state_counts(const struct tcps_snapshot *s, __u64 counts[TCPS_STATE_MAX]);
+
+struct tcps_group {
+	char label[48];		/* remote address or local port */
+	__u64 count;
+};
+/* Connections per remote address (or per local port), most first. */
+size_t tcps_group(const struct tcps_snapshot *s, bool by_port, struct tcps_group **out);
+
+/* DESIGN §4 stat --json document. */
+json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool by_port,
+			    bool counters);
+
+struct cidr;
+struct tcps_filter {
+	__u32 states;		/* bit per state; 0 = all */
+	int port;		/* -1 = any */
+	__u8 family;		/* 0 = any */
+	bool has_cidr;
+	struct cidr *cidr;
+};
+bool tcps_filter_match(const struct tcps_filter *f, const struct tcps_row *r, __u32 mode);
+int tcps_filter_states(const char *arg, __u32 *mask);
+
+int cmd_stat(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+
+#endif /* TCPS_QUERY_H */
