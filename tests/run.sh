@@ -10,6 +10,12 @@ pattern=${1:-}
 BUILD=${BUILD:-build}
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-900}
 
+# BPF and namespace suites need root and a BPF filesystem.
+if [ "$(id -u)" -eq 0 ] && ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf || echo "# cannot mount bpffs on /sys/fs/bpf"
+fi
+ulimit -n 65536 2>/dev/null || true
+
 suites=()
 for f in "$BUILD"/tests/unit/test_* "$BUILD"/tests/bpf/test_* tests/*/test_*.sh; do
 	[ -x "$f" ] || continue
