@@ -223,7 +223,10 @@ static __always_inline int tcps_update(struct tcps_counters *cnt, struct tcps_co
 	if (verdict == TCPS_V_REOPEN)
 		conn->first_seen = now;	/* a reused tuple starts a new life */
 	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex, now);
-	return halfopen && (cflags & TCPS_C_SEEN0) && (cflags & TCPS_C_SEEN1);
+	/* Answered, and not just refused: a port scan's SYN/RST pairs stay in
+	 * the half-open table and never take room in the main one. */
+	return halfopen && (cflags & TCPS_C_SEEN0) && (cflags & TCPS_C_SEEN1) &&
+	       !(sc->st.to[0] == TCPS_CLOSE && sc->st.to[1] == TCPS_CLOSE);
 }
 
 static __always_inline void tcps_promote(struct tcps_counters *cnt, const struct tcps_key *k,
