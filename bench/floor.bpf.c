@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Floors for the benchmarks (bench/run.sh): the least a program on each
+ * hook can cost, built with the same compiler and flags as tcpscope and
+ * timed in the same harness, so that tcpscope's figures are ratios to
+ * something measured in the same run, not to a number from elsewhere.
+ *
+ *   floor_xdp_pass / floor_tc_pass     return at once
+ *   floor_xdp_lookup / floor_tc_lookup parse to TCP with bpf/parse.h and
+ *                                      do one hash lookup (a 40-byte key,
+ *                                      as tcpscope's), nothing else
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "parse.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TC_ACT_UNSPEC (-1)
+
+/* Same key layout, map type and flags as tcpscope's connection table, so
+ * the lookup costs what tcpscope's does (hash of 40 bytes, one bucket walk). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct tcps_key);
+	__type(value, __u64);
+} floor_conns SEC(".maps");
+
+/* Key in sender order (no canonical ordering): the userspace harness fills
+ * the map with the keys of the frames it sends. */
+static __always_inline void floor_lookup(const void *data, const void *data_end, __u32 len)
+{
+	struct tcps_parsed p;
+	struct tcps_key k = {};
+
+	if (tcps_parse(data, data_end, len, &p) != TCPS_P_TCP)
+		return;
+	__builtin_memcpy(k.addr[0], p.saddr, 16);
+	__builtin_memcpy(k.addr[1], p.daddr, 16);
+	k.port[0] = p.seg.sport;
+	k.port[1] = p.seg.dport;
+	k.family = p.family;
+	bpf_map_lookup_elem(&floor_conns, &k);
+}
+
+SEC("xdp")
+int floor_xdp_pass(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int floor_xdp_lookup(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	floor_lookup(data, data_end, (__u32)(data_end - data));
+	return XDP_PASS;
+}
+
+SEC("tc")
+int floor_tc_pass(struct __sk_buff *skb)
+{
+	(void)skb;
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int floor_tc_lookup(struct __sk_buff *skb)
+{
+	floor_lookup((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len);
+	return TC_ACT_UNSPEC;
+}

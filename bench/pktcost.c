@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Per-packet cost with BPF_PROG_TEST_RUN: tcpscope's programs against the
+ * floors of bench/floor.bpf.c, timed in one process, cases interleaved
+ * round by round so that noise on a shared machine hits them all alike.
+ *
+ *   pktcost [-r REPEAT] [-k ROUNDS] [-n DISTINCT]
+ *
+ * Prints one JSON object on stdout: for each case the program, the frame,
+ * the baseline case it is compared with, and one ns/packet sample per
+ * round (opts.duration: the kernel's own time per run, which leaves out
+ * preemption). Statistics are bench/report.py's job.
+ *
+ * Two ways of timing, named in the output:
+ *   "repeat"   one run of REPEAT back-to-back executions of one frame;
+ *              right for cases whose every execution takes the same path
+ *              (the ESTABLISHED hot path, a non-TCP frame, a SYN or FIN
+ *              retransmitted to an entry that already has it).
+ *   "distinct" DISTINCT frames of DISTINCT new tuples, each run once
+ *              (repeat = 1) and the durations averaged; for SYNs that
+ *              really create an entry and FINs that really move two
+ *              endpoints (plus ring-buffer events). The kernel's timer is
+ *              read around each single run, so the baselines of these
+ *              cases are floors timed the same way.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "tcpscope.h"
+#include "parse.h"
+#include "pktbuild.h"
+#include "tcpscope.skel.h"
+#include "floor.skel.h"
+
+#define MAX_CASES 32
+#define MAX_ROUNDS 64
+
+static int repeat = 1000000, rounds = 7, distinct = 10000;
+static struct tcpscope_bpf *ts;
+static struct floor_bpf *fl;
+static struct ring_buffer *rb;
+static __u32 flow_seq;	/* makes every distinct tuple new */
+
+struct frame {
+	__u8 buf[PKT_MAX];
+	__u32 len;
+};
+
+struct bcase {
+	const char *name, *prog, *frame, *base, *method, *what;
+	int fd;
+	struct frame *f;
+	/* "distinct": builds frame i (and any untimed setup), returns 0 */
+	int (*prep)(struct bcase *c, int i, struct frame *out);
+	double ns[MAX_ROUNDS];
+};
+
+static struct bcase cases[MAX_CASES];
+static int ncases;
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	(void)data;
+	(void)size;
+	return 0;
+}
+
+static int run_once(int fd, const struct frame *f, int rep, __u32 *ns)
+{
+	*ns = 0;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->buf, .data_size_in = f->len,
+		    .repeat = rep);
+	int err = bpf_prog_test_run_opts(fd, &o);
+
+	if (err)
+		return -errno;
+	*ns = o.duration;
+	return 0;
+}
+
+static size_t build(struct frame *f, int family, int vlans, const char *src, __u16 sport,
+		    const char *dst, __u16 dport, __u8 flags, __u32 seq, __u32 ack, __u32 plen)
+{
+	struct pkt_spec s = family == 6 ? PKT_V6(src, sport, dst, dport) : PKT_V4(src, sport, dst, dport);
+
+	s.flags = flags;
+	s.seq = seq;
+	s.ack = ack;
+	s.payload_len = plen;
+	s.vlans = vlans;
+	if (flags & TCPS_SYN) {
+		s.mss = 1460;
+		s.wscale = 7;
+	}
+	f->len = (__u32)pkt_build(&s, f->buf, sizeof(f->buf));
+	return f->len;
+}
+
+/* A handshake through the real programs: remote SYN in (XDP), local
+ * SYN+ACK out (tc egress), remote ACK in (XDP). Host mode, as deployed. */
+static int handshake(int family, int vlans, const char *local, const char *remote, __u16 rport)
+{
+	int xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
+	int egr = bpf_program__fd(ts->progs.tcps_tc_egress);
+	struct frame f;
+	__u32 ns;
+	int err;
+
+	build(&f, family, vlans, remote, rport, local, 80, TCPS_SYN, 1000, 0, 0);
+	err = run_once(xdp, &f, 1, &ns);
+	build(&f, family, vlans, local, 80, remote, rport, TCPS_SYN | TCPS_ACK, 5000, 1001, 0);
+	err = err ?: run_once(egr, &f, 1, &ns);
+	build(&f, family, vlans, remote, rport, local, 80, TCPS_ACK, 1001, 5001, 0);
+	err = err ?: run_once(xdp, &f, 1, &ns);
+	return err;
+}
+
+/* Canonical key, as bpf/tcpscope.bpf.c's tcps_make_key. */
+static void canon_key(const struct frame *f, struct tcps_key *k)
+{
+	struct tcps_parsed p;
+	int s = 0, i;
+
+	memset(k, 0, sizeof(*k));
+	memset(&p, 0, sizeof(p));
+	tcps_parse(f->buf, f->buf + f->len, f->len, &p);
+	for (i = 0; i < 4; i++)
+		if (p.saddr[i] != p.daddr[i]) {
+			s = ntohl(p.saddr[i]) > ntohl(p.daddr[i]);
+			goto ordered;
+		}
+	s = p.seg.sport > p.seg.dport;
+ordered:
+	memcpy(k->addr[s], p.saddr, 16);
+	memcpy(k->addr[!s], p.daddr, 16);
+	k->port[s] = htons(p.seg.sport);
+	k->port[!s] = htons(p.seg.dport);
+	k->family = p.family;
+}
+
+/* Both endpoints of the frame's connection ESTABLISHED in tcps_conns? */
+static int established(const struct frame *f)
+{
+	struct tcps_key k;
+	struct tcps_conn c;
+
+	canon_key(f, &k);
+	if (bpf_map_lookup_elem(bpf_map__fd(ts->maps.tcps_conns), &k, &c))
+		return 0;
+	return c.fsm.ep[0].state == TCPS_ESTABLISHED && c.fsm.ep[1].state == TCPS_ESTABLISHED;
+}
+
+/* The floor's key for a frame: sender order, ports in host order (as
+ * floor.bpf.c builds it), then into its map so the lookup hits. */
+static int floor_add(const struct frame *f)
+{
+	struct tcps_parsed p;
+	struct tcps_key k;
+	__u64 v = 0;
+
+	memset(&k, 0, sizeof(k));
+	memset(&p, 0, sizeof(p));
+	if (tcps_parse(f->buf, f->buf + f->len, f->len, &p) != TCPS_P_TCP)
+		return -EINVAL;
+	memcpy(k.addr[0], p.saddr, 16);
+	memcpy(k.addr[1], p.daddr, 16);
+	k.port[0] = p.seg.sport;
+	k.port[1] = p.seg.dport;
+	k.family = p.family;
+	return bpf_map_update_elem(bpf_map__fd(fl->maps.floor_conns), &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+static void remote_addr(int family, __u32 n, char *buf, size_t cap)
+{
+	/* 198.19.0.0/16 and 2001:db8:ff::/64 for the distinct tuples */
+	if (family == 6)
+		snprintf(buf, cap, "2001:db8:ff::%x:%x", (n >> 16) & 0xffff, n & 0xffff);
+	else
+		snprintf(buf, cap, "198.19.%u.%u", (n >> 8) & 0xff, n & 0xff);
+}
+
+static int prep_syn_new(struct bcase *c, int i, struct frame *out)
+{
+	char r[64];
+	__u32 n = ++flow_seq;
+
+	(void)c;
+	(void)i;
+	remote_addr(4, n, r, sizeof(r));
+	build(out, 4, 0, r, (__u16)(20000 + n % 40000), "198.18.0.1", 80, TCPS_SYN, 1000, 0, 0);
+	return 0;
+}
+
+static int prep_fin_new(struct bcase *c, int i, struct frame *out)
+{
+	char r[64];
+	__u32 n = ++flow_seq;
+	__u16 port = (__u16)(20000 + n % 40000);
+	int err;
+
+	(void)c;
+	(void)i;
+	remote_addr(4, n, r, sizeof(r));
+	err = handshake(4, 0, "198.18.0.1", r, port);
+	if (err)
+		return err;
+	build(out, 4, 0, r, port, "198.18.0.1", 80, TCPS_FIN | TCPS_ACK, 1001, 5001, 0);
+	return 0;
+}
+
+static int prep_floor(struct bcase *c, int i, struct frame *out)
+{
+	(void)i;
+	*out = *c->f;
+	return 0;
+}
+
+static struct bcase *add(const char *name, const char *prog, int fd, struct frame *f,
+			 const char *frame, const char *base, const char *what)
+{
+	struct bcase *c = &cases[ncases++];
+
+	c->name = name;
+	c->prog = prog;
+	c->fd = fd;
+	c->f = f;
+	c->frame = frame;
+	c->base = base;
+	c->method = "repeat";
+	c->what = what;
+	return c;
+}
+
+static int run_case(struct bcase *c, int round)
+{
+	__u32 ns = 0;
+	int err, i;
+
+	if (!c->prep) {
+		err = run_once(c->fd, c->f, repeat, &ns);
+		if (err)
+			return err;
+		c->ns[round] = ns;
+		return 0;
+	}
+	{
+		struct frame fr;
+		double sum = 0;
+
+		for (i = 0; i < distinct; i++) {
+			err = c->prep(c, i, &fr);
+			if (err)
+				return err;
+			err = run_once(c->fd, &fr, 1, &ns);
+			if (err)
+				return err;
+			sum += ns;
+			/* Keep the ring below tcpscope's wake-up mark, as a
+			 * running daemon would: no forced wake-ups in the timing. */
+			if (i % 512 == 511)
+				ring_buffer__consume(rb);
+		}
+		ring_buffer__consume(rb);
+		c->ns[round] = sum / distinct;
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: pktcost [-r REPEAT] [-k ROUNDS] [-n DISTINCT]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static struct frame udp4, ack4, ack6, ackvlan, syn4, fin4, syn_new_f;
+	int xdp, xdp_pass, xdp_lookup, tc_in, tc_pass, tc_lookup;
+	int opt, err, r, i, j;
+	__u32 ns;
+
+	while ((opt = getopt(argc, argv, "r:k:n:h")) != -1) {
+		switch (opt) {
+		case 'r':
+			repeat = atoi(optarg);
+			break;
+		case 'k':
+			rounds = atoi(optarg);
+			break;
+		case 'n':
+			distinct = atoi(optarg);
+			break;
+		default:
+			usage();
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (repeat < 1 || rounds < 1 || rounds > MAX_ROUNDS || distinct < 1) {
+		usage();
+		return 2;
+	}
+
+	ts = tcpscope_bpf__open();
+	if (!ts) {
+		fprintf(stderr, "pktcost: open tcpscope: %s\n", strerror(errno));
+		return 1;
+	}
+	/* Room for every distinct tuple of every round. */
+	bpf_map__set_max_entries(ts->maps.tcps_conns, 1 << 20);
+	bpf_map__set_max_entries(ts->maps.tcps_halfopen, 1 << 20);
+	err = tcpscope_bpf__load(ts);
+	fl = floor_bpf__open_and_load();
+	if (err || !fl) {
+		fprintf(stderr, "pktcost: load: %s\n", strerror(errno));
+		return 1;
+	}
+	rb = ring_buffer__new(bpf_map__fd(ts->maps.tcps_events), on_event, NULL, NULL);
+	if (!rb) {
+		fprintf(stderr, "pktcost: ring buffer: %s\n", strerror(errno));
+		return 1;
+	}
+	xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
+	tc_in = bpf_program__fd(ts->progs.tcps_tc_ingress);
+	xdp_pass = bpf_program__fd(fl->progs.floor_xdp_pass);
+	xdp_lookup = bpf_program__fd(fl->progs.floor_xdp_lookup);
+	tc_pass = bpf_program__fd(fl->progs.floor_tc_pass);
+	tc_lookup = bpf_program__fd(fl->progs.floor_tc_lookup);
+
+	/* Frames: remote 198.18.0.2 / 2001:db8::2 -> local :80. */
+	build(&ack4, 4, 0, "198.18.0.2", 40000, "198.18.0.1", 80, TCPS_ACK | TCPS_PSH, 1001, 5001, 1000);
+	build(&ack6, 6, 0, "2001:db8::2", 40001, "2001:db8::1", 80, TCPS_ACK | TCPS_PSH, 1001, 5001, 1000);
+	build(&ackvlan, 4, 1, "198.18.0.3", 40002, "198.18.0.1", 80, TCPS_ACK | TCPS_PSH, 1001, 5001, 1000);
+	build(&syn4, 4, 0, "198.18.0.4", 40003, "198.18.0.1", 80, TCPS_SYN, 1000, 0, 0);
+	build(&fin4, 4, 0, "198.18.0.5", 40004, "198.18.0.1", 80, TCPS_FIN | TCPS_ACK, 1001, 5001, 0);
+	build(&syn_new_f, 4, 0, "198.19.0.1", 40005, "198.18.0.1", 80, TCPS_SYN, 1000, 0, 0);
+	/* Non-TCP: the same IPv4 frame with protocol UDP (checksums are not
+	 * the parser's business). */
+	udp4 = ack4;
+	udp4.buf[14 + 9] = 17;
+
+	err = handshake(4, 0, "198.18.0.1", "198.18.0.2", 40000);
+	err = err ?: handshake(6, 0, "2001:db8::1", "2001:db8::2", 40001);
+	err = err ?: handshake(4, 1, "198.18.0.1", "198.18.0.3", 40002);
+	err = err ?: handshake(4, 0, "198.18.0.1", "198.18.0.5", 40004);
+	err = err ?: run_once(xdp, &syn4, 1, &ns);	/* the half-open entry */
+	if (err || !established(&ack4) || !established(&ack6) || !established(&ackvlan)) {
+		fprintf(stderr, "pktcost: setup handshakes failed (%s)\n", err ? strerror(-err) : "state");
+		return 1;
+	}
+	/* The FIN case: the first run moves ESTABLISHED -> FIN_WAIT1 /
+	 * CLOSE_WAIT, every repeat after is a retransmitted FIN. Do that first
+	 * run now so every timed run takes the same path. */
+	err = run_once(xdp, &fin4, 1, &ns);
+	err = err ?: floor_add(&ack4) ?: floor_add(&ack6) ?: floor_add(&ackvlan) ?:
+		floor_add(&syn4) ?: floor_add(&fin4) ?: floor_add(&syn_new_f);
+	if (err) {
+		fprintf(stderr, "pktcost: setup: %s\n", strerror(-err));
+		return 1;
+	}
+	ring_buffer__consume(rb);
+
+	add("floor_xdp_pass", "floor_xdp_pass", xdp_pass, &ack4, "ipv4 ACK+data", NULL,
+	    "XDP program that only returns XDP_PASS");
+	add("floor_xdp_lookup", "floor_xdp_lookup", xdp_lookup, &ack4, "ipv4 ACK+data", NULL,
+	    "parse to TCP (bpf/parse.h) + one hash lookup (hit)");
+	add("non_tcp", "tcps_xdp_ingress", xdp, &udp4, "ipv4 UDP", "floor_xdp_pass_udp",
+	    "non-TCP IPv4 frame: parsed, counted, passed");
+	add("floor_xdp_pass_udp", "floor_xdp_pass", xdp_pass, &udp4, "ipv4 UDP", NULL,
+	    "XDP_PASS floor on the same UDP frame");
+	add("established_ack", "tcps_xdp_ingress", xdp, &ack4, "ipv4 ACK+data", "floor_xdp_lookup",
+	    "hot path: data/ACK of an ESTABLISHED connection (handshake made first)");
+	add("established_ack_ipv6", "tcps_xdp_ingress", xdp, &ack6, "ipv6 ACK+data",
+	    "floor_xdp_lookup_ipv6", "hot path over IPv6");
+	add("floor_xdp_lookup_ipv6", "floor_xdp_lookup", xdp_lookup, &ack6, "ipv6 ACK+data", NULL,
+	    "lookup floor on the IPv6 frame");
+	add("established_ack_vlan", "tcps_xdp_ingress", xdp, &ackvlan, "ipv4+802.1Q ACK+data",
+	    "floor_xdp_lookup_vlan", "hot path behind one VLAN tag");
+	add("floor_xdp_lookup_vlan", "floor_xdp_lookup", xdp_lookup, &ackvlan, "ipv4+802.1Q ACK+data",
+	    NULL, "lookup floor on the VLAN frame");
+	add("syn_halfopen_retrans", "tcps_xdp_ingress", xdp, &syn4, "ipv4 SYN", "floor_xdp_lookup_syn",
+	    "SYN of an existing half-open entry (retransmission: no new entry, no event)");
+	add("floor_xdp_lookup_syn", "floor_xdp_lookup", xdp_lookup, &syn4, "ipv4 SYN", NULL,
+	    "lookup floor on the SYN frame");
+	add("fin_retrans", "tcps_xdp_ingress", xdp, &fin4, "ipv4 FIN+ACK", "floor_xdp_lookup_fin",
+	    "FIN of a connection already in FIN_WAIT1/CLOSE_WAIT (retransmission: locked FSM step, no event)");
+	add("floor_xdp_lookup_fin", "floor_xdp_lookup", xdp_lookup, &fin4, "ipv4 FIN+ACK", NULL,
+	    "lookup floor on the FIN frame");
+	add("tc_established_ack", "tcps_tc_ingress", tc_in, &ack4, "ipv4 ACK+data", "floor_tc_lookup",
+	    "hot path on tc ingress");
+	add("floor_tc_pass", "floor_tc_pass", tc_pass, &ack4, "ipv4 ACK+data", NULL,
+	    "tc program that only returns TC_ACT_UNSPEC");
+	add("floor_tc_lookup", "floor_tc_lookup", tc_lookup, &ack4, "ipv4 ACK+data", NULL,
+	    "tc: parse to TCP + one hash lookup");
+	r = ncases;
+	add("syn_new", "tcps_xdp_ingress", xdp, NULL, "ipv4 SYN, new tuple each", "floor_xdp_lookup_1x",
+	    "SYN creating a half-open entry + one ring-buffer event")->prep = prep_syn_new;
+	add("fin_new", "tcps_xdp_ingress", xdp, NULL, "ipv4 FIN+ACK, new connection each",
+	    "floor_xdp_lookup_1x", "FIN moving an ESTABLISHED connection (2 transitions, 2 events)")
+		->prep = prep_fin_new;
+	add("floor_xdp_lookup_1x", "floor_xdp_lookup", xdp_lookup, &syn_new_f, "ipv4 SYN", NULL,
+	    "lookup floor timed one run at a time")->prep = prep_floor;
+	add("floor_xdp_pass_1x", "floor_xdp_pass", xdp_pass, &syn_new_f, "ipv4 SYN", NULL,
+	    "XDP_PASS floor timed one run at a time")->prep = prep_floor;
+	for (i = r; i < ncases; i++)
+		cases[i].method = "distinct";
+
+	for (j = 0; j < rounds; j++) {
+		for (i = 0; i < ncases; i++) {
+			err = run_case(&cases[i], j);
+			if (err) {
+				fprintf(stderr, "pktcost: %s: %s\n", cases[i].name, strerror(-err));
+				return 1;
+			}
+		}
+	}
+
+	/* Sanity: the hot path stayed on the hot path. */
+	if (!established(&ack4) || !established(&ack6) || !established(&ackvlan)) {
+		fprintf(stderr, "pktcost: the ESTABLISHED connections moved during the runs\n");
+		return 1;
+	}
+
+	printf("{\"repeat\": %d, \"rounds\": %d, \"distinct\": %d, \"cases\": [", repeat, rounds,
+	       distinct);
+	for (i = 0; i < ncases; i++) {
+		struct bcase *c = &cases[i];
+
+		printf("%s\n  {\"name\": \"%s\", \"prog\": \"%s\", \"frame\": \"%s\", \"method\": \"%s\", "
+		       "\"what\": \"%s\", \"baseline\": %s%s%s, \"ns\": [",
+		       i ? "," : "", c->name, c->prog, c->frame, c->method, c->what,
+		       c->base ? "\"" : "", c->base ? c->base : "null", c->base ? "\"" : "");
+		for (j = 0; j < rounds; j++)
+			printf("%s%.2f", j ? ", " : "", c->ns[j]);
+		printf("]}");
+	}
+	printf("\n]}\n");
+	ring_buffer__free(rb);
+	floor_bpf__destroy(fl);
+	tcpscope_bpf__destroy(ts);
+	return 0;
+}
