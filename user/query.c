@@ -3,6 +3,7 @@
  * tcpscope stat / list: read the running instance's pinned tables and show
  * them as netstat would (stat: the per-state summary; list: netstat -ant).
  */
+#define _GNU_SOURCE /* qsort_r */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -327,8 +328,11 @@ int cmd_stat(int argc, char **argv)
 
 /* list --sort */
 enum sort_key { SORT_STATE, SORT_LOCAL, SORT_REMOTE, SORT_AGE, SORT_IDLE, SORT_PACKETS, SORT_BYTES };
-static enum sort_key sort_key;
-static __u32 sort_mode;
+/* qsort_r context: no globals, the HTTP thread sorts too. */
+struct sort_ctx {
+	enum sort_key key;
+	__u32 mode;
+};
 
 static int cmp_side(const struct tcps_row *a, int sa, const struct tcps_row *b, int sb)
 {
@@ -342,13 +346,14 @@ static int cmp_side(const struct tcps_row *a, int sa, const struct tcps_row *b, 
 	return (int)ntohs(a->key.port[sa]) - (int)ntohs(b->key.port[sb]);
 }
 
-static int row_cmp(const void *pa, const void *pb)
+static int row_cmp(const void *pa, const void *pb, void *pctx)
 {
 	const struct tcps_row *a = pa, *b = pb;
-	int fa = tcps_first_side(&a->val, sort_mode), fb = tcps_first_side(&b->val, sort_mode);
+	const struct sort_ctx *ctx = pctx;
+	int fa = tcps_first_side(&a->val, ctx->mode), fb = tcps_first_side(&b->val, ctx->mode);
 	__u64 x, y;
 
-	switch (sort_key) {
+	switch (ctx->key) {
 	case SORT_STATE:
 		if (a->val.fsm.ep[fa].state != b->val.fsm.ep[fb].state)
 			return a->val.fsm.ep[fa].state - b->val.fsm.ep[fb].state;
@@ -371,6 +376,59 @@ static int row_cmp(const void *pa, const void *pb)
 		return x > y ? -1 : x < y;
 	}
 	return 0;
+}
+
+static const char *const sort_names[] = { "state", "local", "remote", "age",
+					  "idle",  "packets", "bytes" };
+
+int tcps_sort_parse(const char *name)
+{
+	unsigned int k;
+
+	for (k = 0; k < sizeof(sort_names) / sizeof(sort_names[0]); k++)
+		if (!strcmp(name, sort_names[k]))
+			return (int)k;
+	return -1;
+}
+
+void tcps_rows_sort(struct tcps_snapshot *s, int key)
+{
+	struct sort_ctx ctx = { .key = (enum sort_key)key, .mode = s->mode };
+
+	qsort_r(s->rows, s->n, sizeof(*s->rows), row_cmp, &ctx);
+}
+
+struct cidr *tcps_cidr_parse(const char *s)
+{
+	struct cidr *c = malloc(sizeof(*c));
+
+	if (c && cidr_parse(s, c)) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* Streamed, one object at a time: a million rows never sit in a json-c
+ * tree at once. */
+size_t tcps_list_json(FILE *out, const struct tcps_snapshot *s, const struct tcps_filter *f)
+{
+	size_t i, shown = 0;
+
+	fputs("{\"connections\":[", out);
+	for (i = 0; i < s->n; i++) {
+		json_object *o;
+
+		if (f && !tcps_filter_match(f, &s->rows[i], s->mode))
+			continue;
+		o = tcps_conn_json(&s->rows[i], s->mode);
+		fputs(shown ? "," : "", out);
+		fputs(json_object_to_json_string_ext(o, TCPS_JSON_FLAGS), out);
+		json_object_put(o);
+		shown++;
+	}
+	fputs("]}\n", out);
+	return shown;
 }
 
 bool tcps_filter_match(const struct tcps_filter *f, const struct tcps_row *r, __u32 mode)
@@ -413,18 +471,16 @@ int cmd_list(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },	   { "pin-dir", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },	   {},
 	};
-	static const char *const sort_names[] = { "state", "local", "remote", "age",
-						  "idle",  "packets", "bytes" };
 	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
 	struct cidr cidr;
 	struct tcps_filter f = { .port = -1, .cidr = &cidr };
 	struct tcps_snapshot s;
 	unsigned long long v;
 	bool json = false;
-	size_t i, shown = 0;
+	int sort_key = SORT_STATE;
+	size_t i;
 	int c, err;
 
-	sort_key = SORT_STATE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:p:a:46jh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -452,18 +508,12 @@ int cmd_list(int argc, char **argv)
 		case '6':
 			f.family = TCPS_AF_INET6;
 			break;
-		case 'S': {
-			unsigned int k;
-
-			for (k = 0; k < sizeof(sort_names) / sizeof(sort_names[0]); k++)
-				if (!strcmp(optarg, sort_names[k]))
-					break;
-			if (k == sizeof(sort_names) / sizeof(sort_names[0]))
+		case 'S':
+			sort_key = tcps_sort_parse(optarg);
+			if (sort_key < 0)
 				return usage_err("list", "--sort takes state, local, remote, age, idle, packets or bytes, not '%s'",
 						 optarg);
-			sort_key = (enum sort_key)k;
 			break;
-		}
 		default:
 			if ((err = parse_common(c, "list", &pin_dir, &json)))
 				return err;
@@ -474,30 +524,15 @@ int cmd_list(int argc, char **argv)
 	err = tcps_query_open(pin_dir, &s);
 	if (err)
 		return err;
-	sort_mode = s.mode;
-	qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
-	/* Streamed, one object at a time: a million rows never sit in a
-	 * json-c tree at once. */
-	if (json)
-		fputs("{\"connections\":[", stdout);
-	else
+	tcps_rows_sort(&s, sort_key);
+	if (json) {
+		tcps_list_json(stdout, &s, &f);
+	} else {
 		tcps_conn_text_header(stdout, s.mode);
-	for (i = 0; i < s.n; i++) {
-		if (!tcps_filter_match(&f, &s.rows[i], s.mode))
-			continue;
-		if (json) {
-			json_object *o = tcps_conn_json(&s.rows[i], s.mode);
-
-			fputs(shown ? "," : "", stdout);
-			fputs(json_object_to_json_string_ext(o, TCPS_JSON_FLAGS), stdout);
-			json_object_put(o);
-		} else {
-			tcps_conn_text(stdout, &s.rows[i], s.mode, s.now);
-		}
-		shown++;
+		for (i = 0; i < s.n; i++)
+			if (tcps_filter_match(&f, &s.rows[i], s.mode))
+				tcps_conn_text(stdout, &s.rows[i], s.mode, s.now);
 	}
-	if (json)
-		fputs("]}\n", stdout);
 	tcps_query_close(&s);
 	return fflush(stdout) ? TCPS_EXIT_FAIL : TCPS_EXIT_OK;
 }

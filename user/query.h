@@ -46,6 +46,16 @@ struct tcps_filter {
 bool tcps_filter_match(const struct tcps_filter *f, const struct tcps_row *r, __u32 mode);
 int tcps_filter_states(const char *arg, __u32 *mask);
 
+/* list --sort KEY: index for tcps_rows_sort, -1 if unknown. Thread-safe. */
+int tcps_sort_parse(const char *name);
+void tcps_rows_sort(struct tcps_snapshot *s, int key);
+/* --addr: an address or CIDR; malloc'ed (free()), NULL if not one. */
+struct cidr *tcps_cidr_parse(const char *s);
+/* DESIGN §4 list --json document of the rows matching f (NULL: all),
+ * streamed to out; returns the number of connections written. Shared by
+ * 'list --json' and /v1/connections. */
+size_t tcps_list_json(FILE *out, const struct tcps_snapshot *s, const struct tcps_filter *f);
+
 int cmd_stat(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 
