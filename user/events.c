@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The transition stream for any number of readers. The ring buffer has one
+ * consumer, the daemon; it fans every transition out over a root-only Unix
+ * stream socket. The daemon never waits for a reader: sockets are
+ * non-blocking, each reader has a bounded buffer, and a reader that falls
+ * behind loses transitions (counted) and is told how many once it catches
+ * up. The maps stay the source of truth; this is a live feed.
+ *
+ * Protocol (one line each way, then lines from the daemon):
+ *   reader -> daemon:  "json\n" or "text\n"
+ *   daemon -> reader:  "# tcpscope events 1\n", then one transition per
+ *                      line; lines starting with '#' are notices
+ *                      ("# dropped N ...").
+ *
+ * Also here: 'tcpscope events', the reader.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "exports.h"
+#include "output.h"
+
+#define EVSOCK_HELLO "# tcpscope events 1\n"
+#define MAX_CLIENTS 64
+/* A reader may lag this much before it loses transitions: ~1000 JSON lines. */
+#define CLIENT_BUF (256 * 1024)
+#define HELLO_TIMEOUT_NS (5ULL * 1000000000ULL)
+
+struct client {
+	int fd;
+	bool ready;		/* has said which format it wants */
+	bool json;
+	char hello[16];
+	size_t hlen;
+	__u64 accepted;		/* mono ns, to drop readers that never say hello */
+	char *buf;		/* pending output, buf[off..len) */
+	size_t off, len;
+	__u64 untold;		/* drops the reader has not been told of yet */
+};
+
+static struct {
+	int lfd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct client c[MAX_CLIENTS];
+	int n;
+	__u32 mode;
+	/* read by the HTTP thread */
+	__u64 clients, dropped;
+} ev = { .lfd = -1 };
+
+int tcps_evsock_default_path(const char *pin_dir, char *buf, size_t len)
+{
+	static const char bpffs[] = "/sys/fs/bpf/";
+	const char *rel = pin_dir;
+	char name[PATH_MAX];
+	size_t i, n;
+	int w;
+
+	if (!strncmp(rel, bpffs, sizeof(bpffs) - 1))
+		rel += sizeof(bpffs) - 1;
+	while (*rel == '/')
+		rel++;
+	snprintf(name, sizeof(name), "%s", *rel ? rel : "tcpscope");
+	n = strlen(name);
+	while (n > 1 && name[n - 1] == '/')
+		name[--n] = '\0';
+	for (i = 0; i < n; i++)
+		if (name[i] == '/')
+			name[i] = '-';
+	w = snprintf(buf, len, "%s/%s.sock", TCPS_EVSOCK_DIR, name);
+	if (w < 0 || (size_t)w >= len || (size_t)w >= sizeof(ev.path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void client_close(struct client *c)
+{
+	close(c->fd);
+	free(c->buf);
+	*c = ev.c[--ev.n];	/* the last one takes its slot */
+	__atomic_store_n(&ev.clients, (__u64)ev.n, __ATOMIC_RELAXED);
+}
+
+/* Returns false if the reader is gone (and closed). */
+static bool client_flush(struct client *c)
+{
+	while (c->off < c->len) {
+		ssize_t w = send(c->fd, c->buf + c->off, c->len - c->off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			client_close(c);
+			return false;
+		}
+		c->off += (size_t)w;
+	}
+	if (c->off == c->len) {
+		c->off = c->len = 0;
+	} else if (c->off > CLIENT_BUF / 2) {
+		memmove(c->buf, c->buf + c->off, c->len - c->off);
+		c->len -= c->off;
+		c->off = 0;
+	}
+	return true;
+}
+
+static bool client_room(const struct client *c, size_t n)
+{
+	return c->len - c->off + n <= CLIENT_BUF;
+}
+
+static void client_append(struct client *c, const char *s, size_t n)
+{
+	if (c->len + n > CLIENT_BUF) {
+		memmove(c->buf, c->buf + c->off, c->len - c->off);
+		c->len -= c->off;
+		c->off = 0;
+	}
+	memcpy(c->buf + c->len, s, n);
+	c->len += n;
+}
+
+/* Queue one line; a reader that lags loses it, and hears of its losses
+ * once it has drained half its buffer. */
+static void client_send(struct client *c, const char *line, size_t n)
+{
+	if (c->untold && c->len - c->off < CLIENT_BUF / 2) {
+		char note[128];
+		int w = snprintf(note, sizeof(note),
+				 "# dropped %llu transitions: reader too slow\n",
+				 (unsigned long long)c->untold);
+
+		client_append(c, note, (size_t)w);
+		c->untold = 0;
+	}
+	if (!client_room(c, n)) {
+		c->untold++;
+		__atomic_add_fetch(&ev.dropped, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	client_append(c, line, n);
+}
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (!lstat(path, &st)) {
+		int probe;
+
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		/* A socket answering there belongs to a live daemon; a dead
+		 * one's leftover is ours to replace. */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe < 0)
+			return -errno;
+		err = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+		close(probe);
+		if (!err)
+			return -EADDRINUSE;
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Root-only from the first instant, not after a chmod. */
+	old = umask(0177);
+	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (err || listen(fd, 16)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int tcps_evsock_start(struct tcps_daemon *d)
+{
+	const char *path = d->opts->event_socket;
+	bool explicit = path != NULL;
+	char def[sizeof(ev.path)];
+	int fd;
+
+	ev.mode = d->opts->mode;
+	if (!explicit) {
+		if (tcps_evsock_default_path(d->opts->pin_dir, def, sizeof(def))) {
+			pr_warn("pin directory name too long for an event socket; 'tcpscope events' needs --event-socket");
+			return 0;
+		}
+		if (mkdir(TCPS_EVSOCK_DIR, 0755) && errno != EEXIST) {
+			pr_warn("%s: %s; no event socket ('tcpscope events' will not work)",
+				TCPS_EVSOCK_DIR, strerror(errno));
+			return 0;
+		}
+		path = def;
+	}
+	fd = listen_on(path);
+	if (fd < 0) {
+		const char *why = fd == -EADDRINUSE ? "another tcpscope is serving it" :
+				  fd == -EEXIST	    ? "exists and is not a socket" :
+							      strerror(-fd);
+
+		if (explicit) {
+			pr_err("event socket %s: %s", path, why);
+			return fd == -EACCES || fd == -EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
+		}
+		pr_warn("event socket %s: %s; 'tcpscope events' will not work", path, why);
+		return 0;
+	}
+	ev.lfd = fd;
+	snprintf(ev.path, sizeof(ev.path), "%s", path);
+	pr_info("transitions for 'tcpscope events' on %s", ev.path);
+	return 0;
+}
+
+static void accept_new(__u64 now)
+{
+	for (;;) {
+		int fd = accept4(ev.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct client *c;
+
+		if (fd < 0)
+			return;
+		if (ev.n >= MAX_CLIENTS) {
+			static const char msg[] = "# too many readers\n";
+
+			if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+				pr_debug("event socket: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		c = &ev.c[ev.n++];
+		memset(c, 0, sizeof(*c));
+		c->fd = fd;
+		c->accepted = now;
+		__atomic_store_n(&ev.clients, (__u64)ev.n, __ATOMIC_RELAXED);
+	}
+}
+
+/* Reads the reader's format line; false if the reader was closed. */
+static bool client_hello(struct client *c, __u64 now)
+{
+	ssize_t r = recv(c->fd, c->hello + c->hlen, sizeof(c->hello) - 1 - c->hlen, MSG_DONTWAIT);
+	char *nl;
+
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		client_close(c);
+		return false;
+	}
+	if (r > 0)
+		c->hlen += (size_t)r;
+	c->hello[c->hlen] = '\0';
+	nl = strchr(c->hello, '\n');
+	if (!nl) {
+		if (c->hlen == sizeof(c->hello) - 1 || now - c->accepted > HELLO_TIMEOUT_NS) {
+			client_close(c);
+			return false;
+		}
+		return true;
+	}
+	*nl = '\0';
+	if (strcmp(c->hello, "json") && strcmp(c->hello, "text")) {
+		client_close(c);
+		return false;
+	}
+	c->json = !strcmp(c->hello, "json");
+	c->buf = malloc(CLIENT_BUF);
+	if (!c->buf) {
+		client_close(c);
+		return false;
+	}
+	c->ready = true;
+	client_append(c, EVSOCK_HELLO, sizeof(EVSOCK_HELLO) - 1);
+	return client_flush(c);
+}
+
+void tcps_evsock_tick(struct tcps_daemon *d, __u64 now)
+{
+	struct pollfd pfd[MAX_CLIENTS];
+	int i;
+
+	(void)d;
+	if (ev.lfd < 0)
+		return;
+	accept_new(now);
+	for (i = 0; i < ev.n; i++)
+		pfd[i] = (struct pollfd){ .fd = ev.c[i].fd, .events = POLLIN };
+	if (ev.n && poll(pfd, (nfds_t)ev.n, 0) < 0)
+		return;
+	/* Backwards: closing moves the last client into slot i. */
+	for (i = ev.n - 1; i >= 0; i--) {
+		struct client *c = &ev.c[i];
+
+		if (!c->ready) {
+			client_hello(c, now);
+			continue;
+		}
+		if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+			char junk[256];
+			ssize_t r = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+			/* A reader has nothing more to say: EOF means it left. */
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				client_close(c);
+				continue;
+			}
+		}
+		client_flush(c);
+	}
+}
+
+void tcps_evsock_event(struct tcps_daemon *d, const struct tcps_event *e)
+{
+	char text[512];
+	const char *json = NULL;
+	json_object *obj = NULL;
+	size_t jlen = 0, tlen = 0;
+	int i;
+
+	(void)d;
+	for (i = ev.n - 1; i >= 0; i--) {
+		struct client *c = &ev.c[i];
+
+		if (!c->ready)
+			continue;
+		/* Each format is rendered at most once per transition, by the
+		 * same functions as the daemon's stdout. */
+		if (c->json && !json) {
+			obj = tcps_event_json(e, ev.mode);
+			json = json_object_to_json_string_ext(obj, TCPS_JSON_FLAGS);
+			jlen = strlen(json);
+		} else if (!c->json && !tlen) {
+			FILE *f = fmemopen(text, sizeof(text), "w");
+
+			if (!f)
+				continue;
+			tcps_event_text(f, e, ev.mode);
+			tlen = (size_t)ftell(f);
+			fclose(f);
+		}
+		if (c->json) {
+			/* Whole line or nothing: a reader never sees half an object. */
+			if (!c->untold && client_room(c, jlen + 1)) {
+				client_append(c, json, jlen);
+				client_append(c, "\n", 1);
+			} else {
+				char *line = malloc(jlen + 1);
+
+				if (!line)
+					continue;
+				memcpy(line, json, jlen);
+				line[jlen] = '\n';
+				client_send(c, line, jlen + 1);
+				free(line);
+			}
+		} else {
+			client_send(c, text, tlen);
+		}
+		client_flush(c);
+	}
+	if (obj)
+		json_object_put(obj);
+}
+
+void tcps_evsock_stop(struct tcps_daemon *d)
+{
+	(void)d;
+	while (ev.n)
+		client_close(&ev.c[0]);
+	if (ev.lfd >= 0) {
+		close(ev.lfd);
+		unlink(ev.path);
+		ev.lfd = -1;
+	}
+}
+
+void tcps_evsock_stats(__u64 *clients, __u64 *dropped)
+{
+	*clients = __atomic_load_n(&ev.clients, __ATOMIC_RELAXED);
+	*dropped = __atomic_load_n(&ev.dropped, __ATOMIC_RELAXED);
+}
+
+int tcps_evsock_connect(const char *path, bool json)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *fmt = json ? "json\n" : "text\n";
+	char ack[sizeof(EVSOCK_HELLO)];
+	size_t got = 0;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    send(fd, fmt, strlen(fmt), MSG_NOSIGNAL) < 0)
+		goto fail;
+	/* Wait for the daemon's greeting: from then on no transition is
+	 * missed (it answers within one 100 ms tick). */
+	while (got < sizeof(EVSOCK_HELLO) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, 5000) <= 0) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		r = recv(fd, ack + got, sizeof(EVSOCK_HELLO) - 1 - got, 0);
+		if (r <= 0) {
+			errno = r ? errno : ECONNRESET;
+			goto fail;
+		}
+		got += (size_t)r;
+	}
+	if (memcmp(ack, EVSOCK_HELLO, sizeof(EVSOCK_HELLO) - 1)) {
+		errno = EPROTO;
+		goto fail;
+	}
+	return fd;
+fail:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+static const char events_usage[] =
+	"Usage: tcpscope events [--json] [--pin-dir DIR | --socket PATH] [-n COUNT]\n"
+	"\n"
+	"Print the live transition stream of the running daemon ('tcpscope run'),\n"
+	"one line per endpoint state change, as 'run' prints them. Any number of\n"
+	"readers may run at once; a reader that cannot keep up loses transitions\n"
+	"(it is told how many on stderr), the daemon never waits for it.\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json         JSON lines (DESIGN §4), flushed per line: | jq works\n"
+	"      --pin-dir DIR  the daemon's pin directory (default /sys/fs/bpf/tcpscope);\n"
+	"                     its socket is /run/tcpscope/NAME.sock, NAME being DIR\n"
+	"                     below /sys/fs/bpf with '/' as '-'\n"
+	"      --socket PATH  the daemon's --event-socket instead\n"
+	"  -n, --count N      exit after N transitions\n"
+	"  -h, --help         this help\n"
+	"\n"
+	"Examples:\n"
+	"  sudo tcpscope events\n"
+	"  sudo tcpscope events --json | jq -c 'select(.to == \"ESTABLISHED\")'\n";
+
+int cmd_events(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },	     { "pin-dir", required_argument, NULL, 'P' },
+		{ "socket", required_argument, NULL, 'S' }, { "count", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },	     {},
+	};
+	const char *pin_dir = TCPS_PIN_DIR_DEFAULT, *path = NULL;
+	unsigned long long count = 0, seen = 0;
+	char def[sizeof(ev.path)], buf[65536];
+	size_t have = 0;
+	bool json = false;
+	int c, fd;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jn:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'P':
+			pin_dir = optarg;
+			break;
+		case 'S':
+			path = optarg;
+			break;
+		case 'n':
+			if (parse_u64(optarg, 1, ~0ULL, &count))
+				return usage_err("events", "--count takes a positive number, not '%s'",
+						 optarg);
+			break;
+		case 'h':
+			fputs(events_usage, stdout);
+			return TCPS_EXIT_OK;
+		default:
+			return usage_err("events", "unknown option");
+		}
+	}
+	if (optind < argc)
+		return usage_err("events", "unexpected argument '%s'", argv[optind]);
+	if (!path) {
+		if (tcps_evsock_default_path(pin_dir, def, sizeof(def)))
+			return usage_err("events", "--pin-dir too long; give --socket");
+		path = def;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	fd = tcps_evsock_connect(path, json);
+	if (fd < 0) {
+		if (fd == -EACCES || fd == -EPERM) {
+			pr_err("%s: %s (run as root)", path, strerror(-fd));
+			return TCPS_EXIT_PERM;
+		}
+		if (fd == -ENOENT || fd == -ECONNREFUSED) {
+			pr_err("no event socket at %s: is 'tcpscope run' running (with this --pin-dir, or give --socket)?",
+			       path);
+			return TCPS_EXIT_NOTRUNNING;
+		}
+		pr_err("%s: %s", path, strerror(-fd));
+		return TCPS_EXIT_FAIL;
+	}
+	pr_info("reading transitions from %s", path);
+	for (;;) {
+		ssize_t r = read(fd, buf + have, sizeof(buf) - have);
+		char *line = buf, *nl;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r < 0)
+				pr_err("%s: %s", path, strerror(errno));
+			else
+				pr_info("the daemon closed the stream (stopped?)");
+			close(fd);
+			return r < 0 ? TCPS_EXIT_FAIL : TCPS_EXIT_OK;
+		}
+		have += (size_t)r;
+		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			size_t n = (size_t)(nl - line) + 1;
+
+			if (line[0] == '#') {
+				if (!strncmp(line, "# dropped ", 10))
+					pr_warn("%.*s", (int)(n - 3), line + 2);
+			} else {
+				fwrite(line, 1, n, stdout);
+				/* Per line, so a pipe into jq sees each at once. */
+				if (fflush(stdout) == EOF) {
+					close(fd);
+					return errno == EPIPE ? TCPS_EXIT_OK : TCPS_EXIT_FAIL;
+				}
+				if (count && ++seen >= count) {
+					close(fd);
+					return TCPS_EXIT_OK;
+				}
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf))	/* no line is that long */
+			have = 0;
+	}
+}
