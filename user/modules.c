@@ -3,7 +3,11 @@
 #include <stddef.h>
 
 #include "daemon.h"
+#include "exports.h"
 
 const struct tcps_module tcps_modules[] = {
+	{ "event-socket", tcps_evsock_start, tcps_evsock_tick, tcps_evsock_event, tcps_evsock_stop },
+	{ "events-file", tcps_evfile_start, tcps_evfile_tick, tcps_evfile_event, tcps_evfile_stop },
+	{ "http", tcps_http_start, NULL, NULL, tcps_http_stop },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
