@@ -3,11 +3,13 @@
 
 #include "commands.h"
 #include "daemon.h"
+#include "exports.h"
 #include "query.h"
 
 const struct tcps_cmd tcps_cmds[] = {
 	{ "run", cmd_run, "attach to interfaces and track connections (the daemon)" },
 	{ "stat", cmd_stat, "connections per state (netstat -ant | awk summary)" },
 	{ "list", cmd_list, "one line per connection (netstat -ant)" },
+	{ "events", cmd_events, "live transition stream from the running daemon" },
 	{ NULL, NULL, NULL },
 };
