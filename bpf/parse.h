@@ -146,7 +146,10 @@ static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, struct tcps_pa
  * destination-options headers (RFC 8200 §4). The walk keeps a masked
  * scalar offset rather than a moving pointer so that the verifier sees the
  * same ranges on every iteration and prunes its states. */
-#define TCPS_EXT_OFF_MASK 0x3fff	/* 8 headers of at most 2 KiB each */
+/* 40 + 8 headers of at most 2 KiB (dest-opts (255 + 1) * 8) = 16424 bytes:
+ * the mask must exceed that, or the offset wraps and a header inside the
+ * chain is read as TCP. */
+#define TCPS_EXT_OFF_MASK 0x7fff
 
 static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, struct tcps_parsed *p,
 					   __u32 *l4_len, __u32 wire_left)
@@ -193,8 +196,12 @@ static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, struct tcps_pa
 		nh = h[0];
 		off += hlen;
 	}
+	/* Still an extension header: a chain longer than the bound. Anything
+	 * else after a full-length chain (UDP, ICMPv6...) is simply not TCP. */
 	if (nh != TCPS_IPPROTO_TCP)
-		return TCPS_P_MALFORMED;	/* chain longer than the bound */
+		return (nh == TCPS_IPPROTO_HOPOPTS || nh == TCPS_IPPROTO_ROUTING ||
+			nh == TCPS_IPPROTO_DSTOPTS || nh == TCPS_IPPROTO_FRAGMENT ||
+			nh == TCPS_IPPROTO_AH) ? TCPS_P_MALFORMED : TCPS_P_NOT_TCP;
 	if (off > plen + 40)
 		return TCPS_P_MALFORMED;	/* extension headers overrun the payload */
 	off &= TCPS_EXT_OFF_MASK;

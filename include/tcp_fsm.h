@@ -168,7 +168,11 @@ static inline void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_s
 	f->ep[0].state = f->ep[1].state = TCPS_CLOSE;
 	r->from[0] = r->from[1] = r->to[0] = r->to[1] = TCPS_CLOSE;
 
-	if ((fl & TCPS_RST) || ((fl & TCPS_SYN) && (fl & TCPS_FIN))) {
+	/* Linux drops SYN+FIN in LISTEN and any segment without SYN, RST or
+	 * ACK in every state (tcp_rcv_state_process): no connection sends one,
+	 * so a NULL/FIN/Xmas scan must not take a table slot. */
+	if ((fl & TCPS_RST) || ((fl & TCPS_SYN) && (fl & TCPS_FIN)) ||
+	    !(fl & (TCPS_SYN | TCPS_ACK))) {
 		r->verdict = TCPS_V_NOCREATE;
 		return;
 	}
@@ -326,10 +330,16 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 			tcps_set_state(f, r, 1, TCPS_CLOSE);
 		return;
 	}
+	/* RFC 9293 §3.10.7.4 "fifth, if the ACK bit is off drop the segment". */
+	if (!(fl & (TCPS_SYN | TCPS_ACK))) {
+		r->verdict = TCPS_V_INVALID;
+		return;
+	}
+	/* A SYN with the ISN we know is a late copy of the old one, in TIME_WAIT
+	 * as after an RST (Linux: tcp_timewait_state_process wants a new seq). */
 	if ((fl & (TCPS_SYN | TCPS_ACK | TCPS_FIN)) == TCPS_SYN &&
 	    tcps_state_reusable(f->ep[s].state) && tcps_state_reusable(f->ep[!s].state) &&
-	    !(f->ep[s].state == TCPS_CLOSE && f->ep[!s].state == TCPS_CLOSE &&
-	      (f->ep[s].flags & TCPS_EP_ISN) && g->seq == f->ep[s].isn)) {
+	    !((f->ep[s].flags & TCPS_EP_ISN) && g->seq == f->ep[s].isn)) {
 		/* A new connection on a closed or TIME_WAIT tuple (RFC 9293
 		 * §3.10.7.4 allows a SYN to reopen TIME_WAIT). */
 		tcps_fsm_open(f, s, g, r);
@@ -348,17 +358,20 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 	} else if (fl & TCPS_ACK) {
 		tcps_fsm_ack(f, s, g, r);
 	}
-	if (fl & TCPS_FIN)
+	/* A FIN riding on a SYN is ignored: Linux handles only URG after a
+	 * SYN in SYN_SENT ("step6 onward by hand") and drops any SYN in a
+	 * synchronized state (RFC 5961 §4). */
+	if ((fl & (TCPS_FIN | TCPS_SYN)) == TCPS_FIN)
 		tcps_fsm_fin(f, s, g, r);
 	tcps_ep_sent(f, s, g);
 }
 
-/* The hot path: a segment that cannot change any state (no SYN/FIN/RST,
- * both ends ESTABLISHED). Callers may then skip the lock and use
+/* The hot path: a segment that cannot change any state (ACK without
+ * SYN/FIN/RST, both ends ESTABLISHED). Callers may then skip the lock and use
  * tcps_fsm_track() instead of tcps_fsm_step(). */
 static inline int tcps_fsm_steady(const struct tcps_fsm *f, const struct tcps_seg *g)
 {
-	return !(g->flags & (TCPS_SYN | TCPS_FIN | TCPS_RST)) &&
+	return (g->flags & (TCPS_SYN | TCPS_FIN | TCPS_RST | TCPS_ACK)) == TCPS_ACK &&
 	       f->ep[0].state == TCPS_ESTABLISHED && f->ep[1].state == TCPS_ESTABLISHED;
 }
 
