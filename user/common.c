@@ -17,6 +17,7 @@
 int tcps_verbose;
 bool tcps_json_errors;
 bool tcps_use_syslog;
+bool tcps_times_are_real;
 
 static void vlog(int prio, const char *prefix, const char *fmt, va_list ap)
 {
@@ -200,8 +201,12 @@ __u64 tcps_real_now(void)
 
 __u64 tcps_mono_to_real(__u64 mono_ns)
 {
-	__u64 real = clock_ns(CLOCK_REALTIME), mono = clock_ns(CLOCK_MONOTONIC);
+	__u64 real, mono;
 
+	if (tcps_times_are_real)
+		return mono_ns;
+	real = clock_ns(CLOCK_REALTIME);
+	mono = clock_ns(CLOCK_MONOTONIC);
 	return real - (mono - mono_ns);
 }
 

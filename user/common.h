@@ -27,6 +27,9 @@ enum tcps_exit {
 extern int tcps_verbose;	/* -v: libbpf debug output, pr_debug */
 extern bool tcps_json_errors;	/* --json: errors as {"error": ...} on stdout */
 extern bool tcps_use_syslog;	/* daemon mode: diagnostics go to syslog */
+/* replay: event and entry times are capture (wall-clock) times already,
+ * so tcps_mono_to_real() passes them through unchanged. */
+extern bool tcps_times_are_real;
 
 void pr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
