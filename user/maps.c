@@ -18,10 +18,34 @@ static int pin_get(const char *dir, const char *name, int *fd)
 	return *fd < 0 ? -errno : 0;
 }
 
+/* The kernel copies value_size bytes into our buffers, so a pin of the
+ * right name but another layout (a foreign or older map) would overrun them:
+ * check type and sizes before the first read. */
+static int pin_check(int fd, __u32 type, __u32 key_size, __u32 value_size)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.type != type || info.key_size != key_size || info.value_size != value_size)
+		return -EPROTO;
+	return 0;
+}
+
 int tcps_pins_open(const char *dir, struct tcps_pins *p)
 {
 	static const char *const names[] = { TCPS_PIN_CONNS, TCPS_PIN_HALFOPEN, TCPS_PIN_EVENTS,
 					     TCPS_PIN_STATS, TCPS_PIN_TRANS, TCPS_PIN_INFO };
+	static const __u32 want[6][3] = {
+		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), sizeof(struct tcps_conn) },
+		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), sizeof(struct tcps_conn) },
+		{ BPF_MAP_TYPE_RINGBUF, 0, 0 },
+		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) * TCPS_CNT_MAX },
+		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
+		{ BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct tcps_info) },
+	};
 	int *fds[] = { &p->conns, &p->halfopen, &p->events, &p->stats, &p->trans, &p->info };
 	__u32 zero = 0;
 	unsigned int i;
@@ -46,9 +70,11 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 			tcps_pins_close(p);
 			return TCPS_EXIT_PERM;
 		}
+		if (!err)
+			err = pin_check(*fds[i], want[i][0], want[i][1], want[i][2]);
 		if (err) {
 			pr_err("%s/%s: %s: not a tcpscope pin directory, or from another version (clear it with 'tcpscope detach --pin-dir %s')",
-			       dir, names[i], strerror(-err), dir);
+			       dir, names[i], err == -EPROTO ? "map of another layout" : strerror(-err), dir);
 			tcps_pins_close(p);
 			return TCPS_EXIT_NOTRUNNING;
 		}
