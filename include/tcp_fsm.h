@@ -123,7 +123,10 @@ static inline void tcps_ep_sent(struct tcps_fsm *f, int s, const struct tcps_seg
 		win <<= e->wscale;
 	e->win = win;
 	e->flags |= TCPS_EP_SENT;
-	f->flags |= s ? TCPS_C_SEEN1 : TCPS_C_SEEN0;
+	/* Shared byte, written lock-free here: write only when the bit is
+	 * missing, so steady traffic never races another CPU's update of it. */
+	if (!(f->flags & (s ? TCPS_C_SEEN1 : TCPS_C_SEEN0)))
+		f->flags |= s ? TCPS_C_SEEN1 : TCPS_C_SEEN0;
 }
 
 static inline void tcps_ep_syn(struct tcps_fsm *f, int s, const struct tcps_seg *g)
@@ -337,9 +340,12 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 	}
 	/* A SYN with the ISN we know is a late copy of the old one, in TIME_WAIT
 	 * as after an RST (Linux: tcp_timewait_state_process wants a new seq). */
+	/* A SYN with a new ISN from a client whose attempt went unanswered is
+	 * a new connect() on the same tuple: start over. */
 	if ((fl & (TCPS_SYN | TCPS_ACK | TCPS_FIN)) == TCPS_SYN &&
-	    tcps_state_reusable(f->ep[s].state) && tcps_state_reusable(f->ep[!s].state) &&
-	    !((f->ep[s].flags & TCPS_EP_ISN) && g->seq == f->ep[s].isn)) {
+	    !((f->ep[s].flags & TCPS_EP_ISN) && g->seq == f->ep[s].isn) &&
+	    ((tcps_state_reusable(f->ep[s].state) && tcps_state_reusable(f->ep[!s].state)) ||
+	     (f->ep[s].state == TCPS_SYN_SENT && f->ep[!s].state == TCPS_CLOSE))) {
 		/* A new connection on a closed or TIME_WAIT tuple (RFC 9293
 		 * §3.10.7.4 allows a SYN to reopen TIME_WAIT). */
 		tcps_fsm_open(f, s, g, r);
