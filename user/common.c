@@ -32,7 +32,9 @@ static void vlog(int prio, const char *prefix, const char *fmt, va_list ap)
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		json_object_object_add(o, "error", json_object_new_string(msg));
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		fflush(stdout);
+		/* stdout closed or full: the error must still reach someone. */
+		if (fflush(stdout) == EOF || ferror(stdout))
+			fprintf(stderr, "tcpscope: %s\n", msg);
 		json_object_put(o);
 		return;
 	}

@@ -5,12 +5,23 @@
  */
 #define _GNU_SOURCE /* qsort_r */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "output.h"
 #include "query.h"
+
+/* A closed stdout or a full disk: say so in one line, exit non-zero. */
+static int flush_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		pr_err("cannot write the output: %s", strerror(errno ? errno : EIO));
+		return TCPS_EXIT_FAIL;
+	}
+	return TCPS_EXIT_OK;
+}
 
 static const char stat_usage[] =
 	"Usage: tcpscope stat [--by-remote | --by-port] [--json] [--pin-dir DIR]\n"
@@ -323,7 +334,7 @@ int cmd_stat(int argc, char **argv)
 			printf("# %s %llu\n", tcps_counter_name(i), (unsigned long long)s.counters[i]);
 	}
 	tcps_query_close(&s);
-	return fflush(stdout) ? TCPS_EXIT_FAIL : TCPS_EXIT_OK;
+	return flush_stdout();
 }
 
 /* list --sort */
@@ -534,5 +545,5 @@ int cmd_list(int argc, char **argv)
 				tcps_conn_text(stdout, &s.rows[i], s.mode, s.now);
 	}
 	tcps_query_close(&s);
-	return fflush(stdout) ? TCPS_EXIT_FAIL : TCPS_EXIT_OK;
+	return flush_stdout();
 }
