@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Crafted captures for tests/replay/test_replay.sh: one small scenario per
+file, written with scapy (Debian's python3-scapy: run with /usr/bin/python3).
+Usage: mkpcaps.py OUTDIR [bench N_PACKETS]"""
+import sys
+
+from scapy.all import IP, IPv6, TCP, Ether, Dot1Q, Raw, CookedLinux, wrpcap
+from scapy.utils import PcapNgWriter
+
+C4, S4 = "198.18.0.1", "198.18.0.2"
+C6, S6 = "2001:db8::1", "2001:db8::2"
+CP, SP = 40000, 80
+T0 = 1700000000.0
+
+
+class Conv:
+    """One TCP conversation: c()/s() append a segment from the client or
+    the server, tracking sequence numbers as real stacks would."""
+
+    def __init__(self, v6=False, vlan=None, cseq=1000, sseq=5000, cp=CP, sp=SP, t0=T0):
+        self.v6, self.vlan = v6, vlan
+        self.cp, self.sp = cp, sp
+        self.nxt = {"c": cseq, "s": sseq}
+        self.pkts, self.t = [], t0
+
+    def seg(self, who, flags, data=0, seq=None, ack=None, adv=True, win=64240, dt=0.001):
+        peer = "s" if who == "c" else "c"
+        src, dst = (C6, S6) if self.v6 else (C4, S4)
+        sport, dport = self.cp, self.sp
+        if who == "s":
+            src, dst, sport, dport = dst, src, dport, sport
+        seq = self.nxt[who] if seq is None else seq
+        ack = self.nxt[peer] if ack is None else ack
+        l3 = IPv6(src=src, dst=dst) if self.v6 else IP(src=src, dst=dst)
+        opts = [("MSS", 1460), ("WScale", 7)] if "S" in flags else []
+        t = TCP(sport=sport, dport=dport, flags=flags, seq=seq,
+                ack=ack if "A" in flags else 0, window=win, options=opts)
+        p = l3 / t
+        if data:
+            p = p / Raw(b"x" * data)
+        eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        p = eth / Dot1Q(vlan=self.vlan) / p if self.vlan else eth / p
+        self.t += dt
+        p.time = self.t
+        self.pkts.append(p)
+        if adv:
+            self.nxt[who] = seq + data + ("S" in flags) + ("F" in flags)
+        return self
+
+    c = lambda self, *a, **k: self.seg("c", *a, **k)
+    s = lambda self, *a, **k: self.seg("s", *a, **k)
+
+    def handshake_data(self):
+        return (self.c("S").s("SA").c("A").c("PA", 100).s("A").s("PA", 200).c("A"))
+
+
+def close_client_first(cv):
+    return cv.c("FA").s("FA").c("A")
+
+
+def scenarios():
+    sc = {}
+    sc["close_client"] = close_client_first(Conv().handshake_data()).pkts
+    sc["close_server"] = Conv().handshake_data().s("FA").c("FA").s("A").pkts
+    # Simultaneous close: each FIN acks only the other's data, not its FIN.
+    cv = Conv().handshake_data()
+    cx, sx = cv.nxt["c"], cv.nxt["s"]
+    cv.c("FA", seq=cx, ack=sx).s("FA", seq=sx, ack=cx)
+    cv.c("A", ack=sx + 1).s("A", ack=cx + 1)
+    sc["simultaneous_close"] = cv.pkts
+    sc["rst"] = Conv().c("S").s("SA").c("A").c("PA", 100).s("A").c("R").pkts
+    cv = Conv().c("S")
+    cv.s("RA", seq=0, ack=1001)
+    sc["refused"] = cv.pkts
+    sc["syn_only"] = Conv().c("S").c("S", seq=1000, dt=1.0).pkts
+    # Mid-stream: the capture starts after the handshake.
+    cv = Conv().handshake_data()
+    sc["midstream"] = cv.c("PA", 50).s("A").s("PA", 70).c("A").pkts[7:]
+    sc["ipv6"] = close_client_first(Conv(v6=True).handshake_data()).pkts
+    sc["vlan"] = close_client_first(Conv(vlan=100).handshake_data()).pkts
+    cv = Conv().handshake_data()
+    fin = cv.nxt["c"]
+    cv.c("FA").c("FA", seq=fin, dt=0.2).s("FA").c("A")
+    sc["retransmitted_fin"] = cv.pkts
+    # TIME_WAIT leaves after 2MSL of capture time: 70 s later, another SYN.
+    cv = close_client_first(Conv().handshake_data())
+    other = Conv(cp=40001, t0=cv.t + 70).c("S")
+    sc["timewait_expiry"] = cv.pkts + other.pkts
+    return sc
+
+
+def write_all(out):
+    sc = scenarios()
+    for name, pkts in sc.items():
+        wrpcap(f"{out}/{name}.pcap", pkts)
+    # The same close_client conversation in other containers / link types.
+    w = PcapNgWriter(f"{out}/close_client.pcapng")
+    for p in sc["close_client"]:
+        w.write(p)
+    w.close()
+    sll = []
+    for p in sc["close_client"]:
+        q = CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6, src=b"\x02\0\0\0\0\x01\0\0", proto=0x0800) / p[IP]
+        q.time = p.time
+        sll.append(q)
+    wrpcap(f"{out}/close_client_sll.pcap", sll)
+    raw = []
+    for p in sc["close_client"]:
+        q = p[IP].copy()
+        q.time = p.time
+        raw.append(q)
+    wrpcap(f"{out}/close_client_raw.pcap", raw, linktype=101)
+
+
+if __name__ == "__main__":
+    write_all(sys.argv[1])

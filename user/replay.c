@@ -1,0 +1,846 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tcpscope replay FILE: every packet of a pcap/pcapng capture, in order,
+ * through the very same XDP program with BPF_PROG_TEST_RUN (no interface),
+ * in passive mode, with the capture's timestamps as the program's clock
+ * (written into the mmap'ed .bss: a plain store, no syscall), so timeouts
+ * and TIME_WAIT follow capture time. Prints the transitions, the final
+ * table and the summary, each connection also classified as Zeek would
+ * (user/zeek.c), from the same packets parsed natively with bpf/parse.h.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+/* libpcap's own struct bpf_insn would clash with linux/bpf.h's. */
+#define PCAP_DONT_INCLUDE_PCAP_BPF_H
+#include <pcap/pcap.h>
+#include <pcap/dlt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc.h"
+#include "output.h"
+#include "parse.h"
+#include "query.h"
+#include "zeek.h"
+#include "tcpscope.skel.h"
+
+int cmd_replay(int argc, char **argv);
+
+/*
+ * The expiry policy comes from user/gc.c when it is linked in; replay keeps
+ * working on its own (TIME_WAIT only) when it is not. Replay walks its own
+ * connection records rather than calling tcps_gc_sweep() because it must
+ * keep the last value of every expired connection for the final report,
+ * and the sweep deletes without handing the value back.
+ */
+#pragma weak tcps_timeouts_default
+#pragma weak tcps_gc_timeout
+
+static const char replay_usage[] =
+	"Usage: tcpscope replay FILE [--json] [--time-wait S]\n"
+	"\n"
+	"Feed every packet of a pcap or pcapng capture, in order, through the same\n"
+	"BPF program the daemon runs (passive mode: orig/resp), with the capture's\n"
+	"timestamps as its clock. Prints the transitions, the final table with each\n"
+	"connection's Zeek conn_state and history, and the per-state summary.\n"
+	"Link types: Ethernet (VLAN, QinQ), Linux cooked (SLL, SLL2), raw IPv4/IPv6,\n"
+	"BSD loopback. Needs CAP_BPF (or root); attaches nothing, pins nothing.\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json         one JSON document: {\"events\": [...], \"connections\":\n"
+	"                     [...], \"stat\": {...}}\n"
+	"      --time-wait S  TIME_WAIT lifetime in capture time (default 60)\n"
+	"  -h, --help         this help\n"
+	"\n"
+	"Examples:\n"
+	"  tcpscope replay trace.pcap\n"
+	"  tcpscope replay trace.pcapng --json | jq '.connections[] | {orig_addr, conn_state, history}'\n";
+
+/* Largest frame BPF_PROG_TEST_RUN takes for a non-frags XDP program: a page
+ * less XDP headroom and skb_shared_info. Bigger TCP segments (captured
+ * before GSO/after GRO) are cut into MSS-like pieces, as a NIC's TSO would
+ * put them on the wire, so sequence tracking and byte counts stay exact. */
+#define REPLAY_MAX_FRAME 3456
+#define REPLAY_BUF (65536 + 256)
+#define SWEEP_NS 1000000000ULL
+
+struct rec {
+	struct tcps_key key;
+	struct tcps_conn val;	/* last value read from the map */
+	bool have_val;		/* val holds something */
+	bool gone;		/* no longer in the map (expired or superseded) */
+	bool halfopen;
+	bool live;		/* on the live list */
+	__u64 order;		/* creation order: the last tie-break of sorting */
+	__u64 pkts[2], bytes[2], first, last;	/* own count, for untracked ones */
+	struct tcps_zeek z;
+};
+
+struct replay {
+	struct tcpscope_bpf *skel;
+	struct ring_buffer *rb;
+	int prog_fd, conns_fd, halfopen_fd;
+	struct tcps_timeouts to;
+	__u32 min_timeout_s;
+	bool have_gc;
+
+	struct rec *recs;
+	size_t nrecs, caprecs;
+	__u32 *slots;		/* open addressing: rec index + 1, 0 = empty */
+	size_t nslots;
+	__u32 *live;		/* indexes of recs that may still be in the map */
+	size_t nlive, caplive;
+
+	struct tcps_event *evs;
+	size_t nevs, capevs;
+
+	__u64 now, last_sweep;
+	__u64 packets, frames_split, skipped;
+	__u8 frame[REPLAY_BUF], seg[REPLAY_MAX_FRAME];
+};
+
+/* ---- connection records ---------------------------------------------- */
+
+static __u64 key_hash(const struct tcps_key *k)
+{
+	const __u8 *p = (const __u8 *)k;
+	__u64 h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int slots_grow(struct replay *r)
+{
+	size_t n = r->nslots ? r->nslots * 2 : 4096, i;
+	__u32 *s = calloc(n, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	for (i = 0; i < r->nslots; i++) {
+		__u32 v = r->slots[i];
+		size_t j;
+
+		if (!v)
+			continue;
+		for (j = key_hash(&r->recs[v - 1].key) & (n - 1); s[j]; j = (j + 1) & (n - 1))
+			;
+		s[j] = v;
+	}
+	free(r->slots);
+	r->slots = s;
+	r->nslots = n;
+	return 0;
+}
+
+/* Slot of key: holding its newest record, or the empty one it would take. */
+static __u32 *slot_of(struct replay *r, const struct tcps_key *k)
+{
+	size_t j = key_hash(k) & (r->nslots - 1);
+
+	while (r->slots[j] && memcmp(&r->recs[r->slots[j] - 1].key, k, sizeof(*k)))
+		j = (j + 1) & (r->nslots - 1);
+	return &r->slots[j];
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 1024;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	q = realloc(*p, n * size);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static struct rec *rec_new(struct replay *r, const struct tcps_key *k)
+{
+	struct rec *c;
+	__u32 *slot;
+
+	if ((r->nrecs + 1) * 2 > r->nslots && slots_grow(r))
+		return NULL;
+	if (grow((void **)&r->recs, &r->caprecs, r->nrecs + 1, sizeof(*r->recs)) ||
+	    grow((void **)&r->live, &r->caplive, r->nlive + 1, sizeof(*r->live)))
+		return NULL;
+	c = &r->recs[r->nrecs];
+	memset(c, 0, sizeof(*c));
+	c->key = *k;
+	c->order = r->nrecs;
+	c->live = true;
+	tcps_zeek_init(&c->z);
+	slot = slot_of(r, k);
+	*slot = (__u32)(r->nrecs + 1);
+	r->live[r->nlive++] = (__u32)r->nrecs;
+	r->nrecs++;
+	return c;
+}
+
+/* The map's value for c (read under the entry's lock); false if absent. */
+static bool rec_fetch(struct replay *r, struct rec *c)
+{
+	struct tcps_conn v;
+
+	if (!bpf_map_lookup_elem_flags(r->conns_fd, &c->key, &v, BPF_F_LOCK)) {
+		c->halfopen = false;
+	} else if (!bpf_map_lookup_elem_flags(r->halfopen_fd, &c->key, &v, BPF_F_LOCK)) {
+		c->halfopen = true;
+	} else {
+		return false;
+	}
+	c->val = v;
+	c->have_val = true;
+	return true;
+}
+
+/* ---- events -------------------------------------------------------- */
+
+static int push_event(struct replay *r, const struct tcps_event *e)
+{
+	if (grow((void **)&r->evs, &r->capevs, r->nevs + 1, sizeof(*r->evs)))
+		return -ENOMEM;
+	r->evs[r->nevs] = *e;
+	r->evs[r->nevs].ifindex = 0;	/* test runs borrow lo's rx queue */
+	r->nevs++;
+	return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct tcps_event e;
+
+	if (size < sizeof(e))
+		return 0;
+	memcpy(&e, data, sizeof(e));
+	return push_event(ctx, &e);
+}
+
+/* ---- expiry in capture time ----------------------------------------- */
+
+/* Without user/gc.c: TIME_WAIT only, after --time-wait. */
+static __u32 own_timeout(const struct tcps_conn *c, const struct tcps_timeouts *t)
+{
+	if (c->fsm.ep[0].state == TCPS_TIME_WAIT || c->fsm.ep[1].state == TCPS_TIME_WAIT)
+		return t->state_s[TCPS_TIME_WAIT];
+	return 0;
+}
+
+static void expire(struct replay *r, struct rec *c)
+{
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		struct tcps_event e = { .key = c->key, .ts = r->now, .side = (__u8)side,
+					.reason = TCPS_REASON_TIMEOUT,
+					.conn_flags = c->val.fsm.flags };
+
+		if (c->val.fsm.ep[side].state == TCPS_CLOSE)
+			continue;
+		e.from = c->val.fsm.ep[side].state;
+		e.to = TCPS_CLOSE;
+		c->val.fsm.ep[side].state = TCPS_CLOSE;
+		push_event(r, &e);
+	}
+	bpf_map_delete_elem(c->halfopen ? r->halfopen_fd : r->conns_fd, &c->key);
+	c->gone = true;
+}
+
+/* One pass over the connections that may still be in the map and have
+ * been idle long enough to expire under some timeout. */
+static void sweep(struct replay *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nlive; i++) {
+		struct rec *c = &r->recs[r->live[i]];
+		__u32 t;
+
+		if (c->gone) {
+			c->live = false;
+			continue;
+		}
+		if (r->now - c->last < (__u64)r->min_timeout_s * 1000000000ULL) {
+			r->live[n++] = r->live[i];
+			continue;
+		}
+		if (!rec_fetch(r, c)) {
+			c->live = false;	/* never tracked (a stray RST...) */
+			continue;
+		}
+		t = r->have_gc ? tcps_gc_timeout(&c->val, &r->to) : own_timeout(&c->val, &r->to);
+		if (t && r->now - c->val.last_seen >= (__u64)t * 1000000000ULL) {
+			expire(r, c);
+			c->live = false;
+			continue;
+		}
+		r->live[n++] = r->live[i];
+	}
+	r->nlive = n;
+}
+
+/* ---- frames ---------------------------------------------------------- */
+
+/* Put an Ethernet header in front of L3 so that every link type goes
+ * through the same parser. Returns the frame length, 0 to skip. */
+static size_t to_ethernet(struct replay *r, int dlt, const __u8 *pkt, __u32 caplen, __u32 len)
+{
+	static const __u8 macs[12] = { 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1 };
+	__u8 *f = r->frame;
+	__u32 hdr = 0, l3len, have;
+	__u16 proto = 0;
+
+	switch (dlt) {
+	case DLT_EN10MB:
+		if (caplen < 14)
+			return 0;
+		have = caplen < REPLAY_BUF ? caplen : REPLAY_BUF;
+		memcpy(f, pkt, have);
+		len = len < REPLAY_BUF ? len : REPLAY_BUF;
+		if (len > have)
+			memset(f + have, 0, len - have);	/* cut by snaplen */
+		return len > have ? len : have;
+	case DLT_LINUX_SLL:
+		if (caplen < 16)
+			return 0;
+		proto = (__u16)(pkt[14] << 8 | pkt[15]);
+		hdr = 16;
+		break;
+	case DLT_LINUX_SLL2:
+		if (caplen < 20)
+			return 0;
+		proto = (__u16)(pkt[0] << 8 | pkt[1]);
+		hdr = 20;
+		break;
+	case DLT_NULL:
+	case DLT_LOOP:
+		/* The AF value differs by OS; the IP version nibble does not. */
+		hdr = 4;
+		__attribute__((fallthrough));
+	case DLT_RAW:
+	case DLT_IPV4:
+	case DLT_IPV6:
+		if (caplen <= hdr)
+			return 0;
+		proto = (pkt[hdr] >> 4) == 6 ? TCPS_ETH_P_IPV6 : TCPS_ETH_P_IP;
+		break;
+	default:
+		return 0;
+	}
+	if (caplen <= hdr)
+		return 0;
+	memcpy(f, macs, 12);
+	f[12] = (__u8)(proto >> 8);
+	f[13] = (__u8)proto;
+	have = caplen - hdr;
+	l3len = len > hdr ? len - hdr : have;
+	if (have > REPLAY_BUF - 14)
+		have = REPLAY_BUF - 14;
+	if (l3len > REPLAY_BUF - 14)
+		l3len = REPLAY_BUF - 14;
+	memcpy(f + 14, pkt + hdr, have);
+	if (l3len > have)
+		memset(f + 14 + have, 0, l3len - have);
+	return 14 + (l3len > have ? l3len : have);
+}
+
+static void test_run(struct replay *r, const void *data, size_t n)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = data, .data_size_in = (__u32)n, .repeat = 1);
+
+	if (bpf_prog_test_run_opts(r->prog_fd, &o))
+		r->skipped++;
+}
+
+static void put16(__u8 *p, __u32 v)
+{
+	p[0] = (__u8)(v >> 8);
+	p[1] = (__u8)v;
+}
+
+/* A TCP frame too big for a test run: cut its payload into pieces. */
+static void run_split(struct replay *r, size_t n, const struct tcps_parsed *p)
+{
+	__u32 tcp_off = p->opt_off - 20u, hdr = p->opt_off + p->opt_len, l3 = 14, off;
+	__u32 chunk = REPLAY_MAX_FRAME - hdr, seq0 = p->seg.seq + !!(p->seg.flags & TCPS_SYN);
+	__u16 proto = (__u16)(r->frame[12] << 8 | r->frame[13]);
+	int i;
+
+	for (i = 0; i < TCPS_MAX_VLAN && (proto == TCPS_ETH_P_8021Q || proto == TCPS_ETH_P_8021AD); i++) {
+		proto = (__u16)(r->frame[l3 + 2] << 8 | r->frame[l3 + 3]);
+		l3 += 4;
+	}
+	if (hdr >= REPLAY_MAX_FRAME || hdr + p->seg.len > n) {
+		test_run(r, r->frame, REPLAY_MAX_FRAME);	/* counted as truncated */
+		return;
+	}
+	r->frames_split++;
+	for (off = 0; off < p->seg.len; off += chunk) {
+		__u32 len = p->seg.len - off < chunk ? p->seg.len - off : chunk;
+		__u8 fl = p->seg.flags;
+		__u32 seq = off ? seq0 + off : p->seg.seq;
+
+		memcpy(r->seg, r->frame, hdr);
+		memcpy(r->seg + hdr, r->frame + hdr + off, len);
+		if (proto == TCPS_ETH_P_IP)
+			put16(r->seg + l3 + 2, hdr - l3 + len);
+		else
+			put16(r->seg + l3 + 4, hdr - l3 - 40 + len);
+		r->seg[tcp_off + 4] = (__u8)(seq >> 24);
+		r->seg[tcp_off + 5] = (__u8)(seq >> 16);
+		r->seg[tcp_off + 6] = (__u8)(seq >> 8);
+		r->seg[tcp_off + 7] = (__u8)seq;
+		if (off)
+			fl &= (__u8)~TCPS_SYN;
+		if (off + len < p->seg.len)
+			fl &= (__u8)~(TCPS_FIN | TCPS_PSH);
+		r->seg[tcp_off + 13] = fl;
+		test_run(r, r->seg, hdr + len);
+	}
+}
+
+/* The canonical key, as tcps_make_key in the BPF program builds it. */
+static int make_key(const struct tcps_parsed *p, struct tcps_key *k)
+{
+	int s, c, i;
+
+	/* The program compares the addresses as __u32 words in host order. */
+	for (i = 0, c = 0; i < 4 && !c; i++)
+		c = p->saddr[i] == p->daddr[i] ? 0 : p->saddr[i] > p->daddr[i] ? 1 : -1;
+	s = c ? c > 0 : p->seg.sport > p->seg.dport;
+	memset(k, 0, sizeof(*k));
+	memcpy(k->addr[s], p->saddr, 16);
+	memcpy(k->addr[!s], p->daddr, 16);
+	k->port[s] = htons(p->seg.sport);
+	k->port[!s] = htons(p->seg.dport);
+	k->family = p->family;
+	return s;
+}
+
+static int replay_packet(struct replay *r, size_t n)
+{
+	struct tcps_parsed p;
+	struct tcps_key k;
+	struct rec *c = NULL;
+	__u32 *slot;
+	int rc, s = 0;
+
+	memset(&p, 0, sizeof(p));
+	rc = tcps_parse(r->frame, r->frame + n, (__u32)n, &p);
+	if (rc == TCPS_P_TCP) {
+		tcps_parse_syn_opts_flat(r->frame, &p);
+		s = make_key(&p, &k);
+		slot = slot_of(r, &k);
+		if (*slot)
+			c = &r->recs[*slot - 1];
+		if (c && !c->gone && tcps_zeek_is_reuse(&c->z, s, &p.seg)) {
+			/* Zeek starts a new connection here; keep the old
+			 * one's last value before this SYN restarts it. */
+			rec_fetch(r, c);
+			c->gone = true;
+		}
+		if (!c || c->gone) {
+			c = rec_new(r, &k);
+			if (!c)
+				return -ENOMEM;
+			c->first = r->now;
+		}
+		c->last = r->now;
+		c->pkts[s]++;
+		c->bytes[s] += p.seg.len;
+		tcps_zeek_packet(&c->z, s, &p.seg);
+	}
+	if (n <= REPLAY_MAX_FRAME)
+		test_run(r, r->frame, n);
+	else if (rc == TCPS_P_TCP)
+		run_split(r, n, &p);
+	else
+		test_run(r, r->frame, REPLAY_MAX_FRAME);
+	/* The ring buffer is mmap'ed: consuming is a few loads, no syscall. */
+	ring_buffer__consume(r->rb);
+	return 0;
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+struct out_row {
+	struct tcps_row row;
+	const struct rec *rec;
+	bool tracked;
+};
+
+static int out_cmp(const void *a, const void *b)
+{
+	const struct out_row *x = a, *y = b;
+	int c;
+
+	if (x->row.val.first_seen != y->row.val.first_seen)
+		return x->row.val.first_seen < y->row.val.first_seen ? -1 : 1;
+	c = memcmp(&x->row.key, &y->row.key, sizeof(x->row.key));
+	if (c)
+		return c;
+	return x->rec->order < y->rec->order ? -1 : x->rec->order > y->rec->order;
+}
+
+static struct out_row *final_rows(struct replay *r)
+{
+	struct out_row *o = calloc(r->nrecs ? r->nrecs : 1, sizeof(*o));
+	size_t i;
+
+	if (!o)
+		return NULL;
+	for (i = 0; i < r->nrecs; i++) {
+		struct rec *c = &r->recs[i];
+		struct out_row *w = &o[i];
+
+		if (!c->gone && !rec_fetch(r, c))
+			c->have_val = false;
+		w->rec = c;
+		w->row.key = c->key;
+		w->tracked = c->have_val;
+		if (c->have_val) {
+			w->row.val = c->val;
+			w->row.halfopen = c->halfopen && !c->gone;
+		} else {
+			/* Never made an entry (e.g. a lone RST): show what
+			 * the packets were, with no endpoint state. */
+			struct tcps_conn *v = &w->row.val;
+
+			v->fsm.ep[0].state = v->fsm.ep[1].state = TCPS_CLOSE;
+			v->fsm.flags = c->z.orig_side ? TCPS_C_ORIG1 : 0;
+			v->first_seen = c->first;
+			v->last_seen = c->last;
+			memcpy(v->pkts, c->pkts, sizeof(v->pkts));
+			memcpy(v->bytes, c->bytes, sizeof(v->bytes));
+		}
+		w->row.val.ifindex = 0;
+	}
+	qsort(o, r->nrecs, sizeof(*o), out_cmp);
+	return o;
+}
+
+static json_object *row_json(const struct out_row *w)
+{
+	json_object *o = tcps_conn_json(&w->row, TCPS_MODE_PASSIVE);
+	int orig = tcps_first_side(&w->row.val, TCPS_MODE_PASSIVE);
+
+	json_object_object_add(o, "conn_state",
+			       json_object_new_string(tcps_zeek_conn_state(&w->rec->z)));
+	json_object_object_add(o, "history", json_object_new_string(w->rec->z.history));
+	/* Zeek's originator is ours except where its port heuristic for
+	 * connections picked up without a SYN decides otherwise. */
+	json_object_object_add(o, "zeek_flipped", json_object_new_boolean(w->rec->z.orig_side != orig));
+	json_object_object_add(o, "tracked", json_object_new_boolean(w->tracked));
+	return o;
+}
+
+static void print_table_text(const struct out_row *rows, size_t n, __u64 now)
+{
+	char *line = NULL;
+	size_t i, len = 0;
+
+	tcps_conn_text_header(stdout, TCPS_MODE_PASSIVE);
+	for (i = 0; i < n; i++) {
+		FILE *m = open_memstream(&line, &len);
+
+		if (!m)
+			return;
+		tcps_conn_text(m, &rows[i].row, TCPS_MODE_PASSIVE, now);
+		fclose(m);
+		if (len && line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		printf("%s %-6s %s\n", line, tcps_zeek_conn_state(&rows[i].rec->z),
+		       rows[i].rec->z.history);
+		free(line);
+		line = NULL;
+	}
+}
+
+static json_object *stat_json(struct replay *r, const struct out_row *rows, size_t n)
+{
+	struct tcps_snapshot s = { .mode = TCPS_MODE_PASSIVE, .n = n };
+	json_object *o, *zs = json_object_new_object();
+	struct tcps_row *tr = calloc(n ? n : 1, sizeof(*tr));
+	size_t i;
+
+	for (i = 0; tr && i < n; i++)
+		tr[i] = rows[i].row;
+	s.rows = tr;
+	tcps_counters_read(bpf_map__fd(r->skel->maps.tcps_stats), s.counters);
+	o = tcps_stat_json(&s, false, false, true);
+	for (i = 0; i < n; i++) {
+		const char *cs = tcps_zeek_conn_state(&rows[i].rec->z);
+		json_object *v;
+
+		if (json_object_object_get_ex(zs, cs, &v))
+			json_object_set_int64(v, json_object_get_int64(v) + 1);
+		else
+			json_object_object_add(zs, cs, json_object_new_int64(1));
+	}
+	json_object_object_add(o, "conn_states", zs);
+	json_object_object_add(o, "replay_packets", json_object_new_int64((int64_t)r->packets));
+	free(tr);
+	return o;
+}
+
+static void print_stat_text(json_object *st)
+{
+	json_object *states, *v;
+
+	printf("\n%-12s %s\n", "State", "Count");
+	if (json_object_object_get_ex(st, "states", &states)) {
+		json_object_object_foreach(states, name, cnt)
+			if (json_object_get_int64(cnt))
+				printf("%-12s %lld\n", name, (long long)json_object_get_int64(cnt));
+	}
+	if (json_object_object_get_ex(st, "total", &v))
+		printf("%-12s %lld\n", "total", (long long)json_object_get_int64(v));
+	if (json_object_object_get_ex(st, "conn_states", &states)) {
+		printf("conn_state  ");
+		json_object_object_foreach(states, name, cnt)
+			printf(" %s=%lld", name, (long long)json_object_get_int64(cnt));
+		putchar('\n');
+	}
+	if (json_object_object_get_ex(st, "counters", &states)) {
+		printf("counters    ");
+		json_object_object_foreach(states, name, cnt)
+			printf(" %s=%lld", name, (long long)json_object_get_int64(cnt));
+		putchar('\n');
+	}
+}
+
+static int print_all(struct replay *r, bool json)
+{
+	struct out_row *rows = final_rows(r);
+	json_object *st;
+	size_t i;
+
+	if (!rows)
+		return -ENOMEM;
+	st = stat_json(r, rows, r->nrecs);
+	if (json) {
+		/* Streamed, one object at a time (list does the same). */
+		fputs("{\"events\":[", stdout);
+		for (i = 0; i < r->nevs; i++) {
+			json_object *o = tcps_event_json(&r->evs[i], TCPS_MODE_PASSIVE);
+
+			fputs(i ? "," : "", stdout);
+			fputs(json_object_to_json_string_ext(o, TCPS_JSON_FLAGS), stdout);
+			json_object_put(o);
+		}
+		fputs("],\"connections\":[", stdout);
+		for (i = 0; i < r->nrecs; i++) {
+			json_object *o = row_json(&rows[i]);
+
+			fputs(i ? "," : "", stdout);
+			fputs(json_object_to_json_string_ext(o, TCPS_JSON_FLAGS), stdout);
+			json_object_put(o);
+		}
+		printf("],\"stat\":%s}\n", json_object_to_json_string_ext(st, TCPS_JSON_FLAGS));
+	} else {
+		for (i = 0; i < r->nevs; i++)
+			tcps_event_text(stdout, &r->evs[i], TCPS_MODE_PASSIVE);
+		putchar('\n');
+		print_table_text(rows, r->nrecs, r->now);
+		print_stat_text(st);
+	}
+	json_object_put(st);
+	free(rows);
+	return fflush(stdout) ? -errno : 0;
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level != LIBBPF_WARN && !tcps_verbose)
+		return 0;
+	/* The caller explains a failed load in one line; libbpf's own dump
+	 * only helps with -v. */
+	if (!tcps_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int load(struct replay *r)
+{
+	int err;
+
+	libbpf_set_print(libbpf_print);
+	r->skel = tcpscope_bpf__open();
+	if (!r->skel) {
+		err = -errno;
+		goto fail;
+	}
+	r->skel->rodata->tcps_mode = TCPS_MODE_PASSIVE;
+	r->skel->rodata->tcps_replay_clock = 1;
+	err = tcpscope_bpf__load(r->skel);
+	if (err)
+		goto fail;
+	r->prog_fd = bpf_program__fd(r->skel->progs.tcps_xdp_ingress);
+	r->conns_fd = bpf_map__fd(r->skel->maps.tcps_conns);
+	r->halfopen_fd = bpf_map__fd(r->skel->maps.tcps_halfopen);
+	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.tcps_events), on_event, r, NULL);
+	if (!r->rb) {
+		err = -errno;
+		pr_err("ring buffer: %s", strerror(-err));
+		return TCPS_EXIT_FAIL;
+	}
+	return 0;
+fail:
+	if (err == -EPERM || err == -EACCES) {
+		pr_err("replay needs CAP_BPF (or root): loading the BPF program was refused (%s)",
+		       strerror(-err));
+		return TCPS_EXIT_PERM;
+	}
+	pr_err("cannot load the BPF program: %s", strerror(-err));
+	return TCPS_EXIT_FAIL;
+}
+
+static void replay_free(struct replay *r)
+{
+	ring_buffer__free(r->rb);
+	tcpscope_bpf__destroy(r->skel);
+	free(r->recs);
+	free(r->slots);
+	free(r->live);
+	free(r->evs);
+	free(r);
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "time-wait", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	char errbuf[PCAP_ERRBUF_SIZE];
+	unsigned long long tw = TCPS_TO_TIME_WAIT;
+	struct pcap_pkthdr *hdr;
+	const u_char *pkt;
+	struct replay *r;
+	bool json = false;
+	pcap_t *pc;
+	int c, err, dlt, rc = TCPS_EXIT_OK;
+	unsigned int st;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(replay_usage, stdout);
+			return TCPS_EXIT_OK;
+		case 'j':
+			json = true;
+			tcps_json_errors = true;
+			break;
+		case 'T':
+			if (parse_u64(optarg, 1, 86400, &tw))
+				return usage_err("replay", "--time-wait takes 1-86400 seconds, not '%s'",
+						 optarg);
+			break;
+		default:
+			return usage_err("replay", "unknown option");
+		}
+	}
+	if (optind + 1 != argc)
+		return usage_err("replay", optind < argc ? "one capture file only" : "which capture file?");
+
+	pc = pcap_open_offline_with_tstamp_precision(argv[optind], PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!pc) {
+		pr_err("%s", errbuf);
+		return TCPS_EXIT_FAIL;
+	}
+	dlt = pcap_datalink(pc);
+	if (dlt != DLT_EN10MB && dlt != DLT_LINUX_SLL && dlt != DLT_LINUX_SLL2 && dlt != DLT_RAW &&
+	    dlt != DLT_IPV4 && dlt != DLT_IPV6 && dlt != DLT_NULL && dlt != DLT_LOOP) {
+		pr_err("%s: link type %s is not supported (Ethernet, Linux cooked, raw IP, loopback are)",
+		       argv[optind], pcap_datalink_val_to_name(dlt) ?: "?");
+		pcap_close(pc);
+		return TCPS_EXIT_FAIL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		pcap_close(pc);
+		return TCPS_EXIT_FAIL;
+	}
+	/* Capture timestamps are wall-clock times already. */
+	tcps_times_are_real = true;
+	rc = load(r);
+	if (rc)
+		goto out;
+
+	r->have_gc = tcps_timeouts_default && tcps_gc_timeout;
+	if (r->have_gc)
+		tcps_timeouts_default(&r->to, TCPS_MODE_PASSIVE);
+	r->to.state_s[TCPS_TIME_WAIT] = (__u32)tw;
+	r->min_timeout_s = (__u32)tw;
+	for (st = 0; st < TCPS_STATE_MAX; st++)
+		if (r->to.state_s[st] && r->to.state_s[st] < r->min_timeout_s)
+			r->min_timeout_s = r->to.state_s[st];
+	if (r->have_gc && r->to.midstream_s && r->to.midstream_s < r->min_timeout_s)
+		r->min_timeout_s = r->to.midstream_s;
+	if (slots_grow(r)) {
+		rc = TCPS_EXIT_FAIL;
+		goto out;
+	}
+
+	while ((err = pcap_next_ex(pc, &hdr, &pkt)) == 1) {
+		__u64 ts = (__u64)hdr->ts.tv_sec * 1000000000ULL + (__u64)hdr->ts.tv_usec;
+		size_t n;
+
+		/* Time never runs backwards for the program, even if the
+		 * capture's does (merged captures). */
+		if (ts > r->now)
+			r->now = ts;
+		if (!r->last_sweep)
+			r->last_sweep = r->now;
+		r->skel->bss->tcps_clock_ns = r->now;
+		if (r->now - r->last_sweep >= SWEEP_NS) {
+			sweep(r);
+			r->last_sweep = r->now;
+		}
+		r->packets++;
+		n = to_ethernet(r, dlt, pkt, hdr->caplen, hdr->len);
+		if (!n) {
+			r->skipped++;
+			continue;
+		}
+		if (replay_packet(r, n)) {
+			pr_err("out of memory");
+			rc = TCPS_EXIT_FAIL;
+			goto out;
+		}
+	}
+	if (err == PCAP_ERROR) {
+		/* A capture cut short (tcpdump killed): report what we have. */
+		pr_warn("%s: %s (replayed the %llu packets before it)", argv[optind], pcap_geterr(pc),
+			(unsigned long long)r->packets);
+	}
+	sweep(r);
+	if (r->skipped)
+		pr_warn("%llu packets could not be replayed (link header too short or refused by the test run)",
+			(unsigned long long)r->skipped);
+	err = print_all(r, json);
+	if (err) {
+		pr_err("stdout: %s", strerror(-err));
+		rc = TCPS_EXIT_FAIL;
+	}
+out:
+	pcap_close(pc);
+	replay_free(r);
+	return rc;
+}
