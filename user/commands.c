@@ -6,10 +6,13 @@
 #include "exports.h"
 #include "query.h"
 
+int cmd_replay(int argc, char **argv);	/* replay.c */
+
 const struct tcps_cmd tcps_cmds[] = {
 	{ "run", cmd_run, "attach to interfaces and track connections (the daemon)" },
 	{ "stat", cmd_stat, "connections per state (netstat -ant | awk summary)" },
 	{ "list", cmd_list, "one line per connection (netstat -ant)" },
 	{ "events", cmd_events, "live transition stream from the running daemon" },
+	{ "replay", cmd_replay, "run a pcap/pcapng capture through the BPF program, offline" },
 	{ NULL, NULL, NULL },
 };
