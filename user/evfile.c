@@ -21,7 +21,6 @@ static struct {
 	const char *path;
 	__u32 mode;
 	volatile sig_atomic_t hup;	/* our own SIGHUP flag, see start */
-	int seen_reopen;		/* last d->reopen_logs acted on */
 	bool dirty;			/* lines written since the last flush */
 	__u64 last_warn, lost;
 } evf;
@@ -58,7 +57,6 @@ int tcps_evfile_start(struct tcps_daemon *d)
 		return 0;
 	evf.path = d->opts->events_file;
 	evf.mode = d->opts->mode;
-	evf.seen_reopen = d->reopen_logs;
 	err = evfile_open();
 	if (err) {
 		pr_err("--events-file %s: %s", evf.path, strerror(-err));
@@ -96,12 +94,10 @@ void tcps_evfile_tick(struct tcps_daemon *d, __u64 now)
 	if (!evf.path)
 		return;
 	evfile_flush(now);
-	/* reopen_logs is read as a generation, so it works whether the core
-	 * bumps it or sets and clears it. */
-	if (!evf.hup && d->reopen_logs == evf.seen_reopen && evf.f)
+	/* The core sets reopen_logs for exactly one round of ticks. */
+	if (!evf.hup && !d->reopen_logs && evf.f)
 		return;
 	evf.hup = 0;
-	evf.seen_reopen = d->reopen_logs;
 	if (evf.f)
 		fclose(evf.f);
 	evf.f = NULL;

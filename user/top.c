@@ -1,0 +1,829 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tcpscope top: a live full-screen view (ncurses) of the running instance,
+ * read from the pinned maps every interval: connections per state and
+ * their change, transitions per second (tcps_trans deltas: exact even when
+ * events drop), the half-open gauge with a SYN-flood warning, the top
+ * remote addresses and local ports, and the latest transitions from the
+ * daemon's event socket when it has one. Not on a terminal, it prints
+ * plain snapshots instead.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <ncurses.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exports.h"
+#include "output.h"
+#include "query.h"
+
+#define NSTATES (TCPS_STATE_MAX - 1)
+#define RECENT 64
+#define NTRANS (TCPS_STATE_MAX * TCPS_STATE_MAX)
+
+enum sort { SORT_STATE, SORT_COUNT, SORT_CHANGE, SORT_MAX };
+static const char *const sort_names[SORT_MAX] = { "state", "count", "change" };
+
+struct top {
+	const char *pin_dir, *sock_path;
+	char sock_buf[128];
+	double interval;
+	__u64 syn_warn;
+	unsigned long long count;
+	bool tty;
+
+	struct tcps_pins pins;
+	bool have_prev;
+	double dt;		/* seconds between the last two reads */
+	__u64 t_prev;
+	__u64 states[TCPS_STATE_MAX], prev_states[TCPS_STATE_MAX];
+	__u64 trans[NTRANS], prev_trans[NTRANS];
+	__u64 counters[TCPS_CNT_MAX], prev_counters[TCPS_CNT_MAX];
+	double into_rate[TCPS_STATE_MAX];	/* transitions into a state per second */
+	double trans_rate, pkt_rate;
+	size_t total, halfopen;
+	struct tcps_group *remotes, *ports;
+	size_t nremotes, nports;
+
+	/* filter (/): a state list or an address/CIDR */
+	char filter[64];
+	struct tcps_filter flt;
+	bool filter_on;
+	char msg[96];		/* one-line notice on the status line */
+
+	enum sort sort;
+	bool paused, help, input;
+	char inbuf[64];
+	size_t inlen;
+
+	/* latest transitions, from the event socket */
+	int evfd;
+	char evbuf[16384];
+	size_t evhave;
+	char recent[RECENT][128];
+	unsigned int rhead, nrecent, new_recent;
+	__u64 last_connect;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static const char top_usage[] =
+	"Usage: tcpscope top [-d SECONDS] [-n COUNT] [--syn-warn N] [--pin-dir DIR]\n"
+	"\n"
+	"Live view of the running instance, refreshed every interval: connections\n"
+	"per state with the change since the last refresh and transitions per\n"
+	"second into each state, the half-open (SYN_RECV) gauge with a SYN-flood\n"
+	"warning, the top remote addresses and local ports, and the latest\n"
+	"transitions (from the daemon's event socket). When stdout is not a\n"
+	"terminal, prints a plain-text snapshot every interval instead.\n"
+	"\n"
+	"Options:\n"
+	"  -d, --delay SECONDS  refresh interval (default 1, may be fractional)\n"
+	"  -n, --count N        stop after N refreshes (default: until q or Ctrl-C)\n"
+	"      --syn-warn N     warn of a SYN flood above N half-open (SYN_RECV)\n"
+	"                       connections (default 1000)\n"
+	"      --pin-dir DIR    pins of the instance to read (default /sys/fs/bpf/tcpscope)\n"
+	"      --socket PATH    the daemon's event socket (default: from --pin-dir)\n"
+	"  -h, --help           this help\n"
+	"\n"
+	"Keys: q quit, p pause, s cycle the sort (state, count, change),\n"
+	"      / filter by state (ESTABLISHED,SYN_RECV) or address/CIDR (empty: none),\n"
+	"      h help.\n";
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static int top_read(struct top *t)
+{
+	struct tcps_snapshot s = { .pins = t->pins, .mode = t->pins.meta.mode };
+	__u64 now = mono_ns();
+	size_t i, n = 0;
+	int err, st;
+
+	err = tcps_rows_read(&t->pins, &s.rows, &s.n);
+	if (err)
+		return err;
+	for (i = 0; i < s.n; i++)
+		if (!t->filter_on || tcps_filter_match(&t->flt, &s.rows[i], s.mode))
+			s.rows[n++] = s.rows[i];
+	s.n = n;
+	s.now = tcps_mono_now();
+	memcpy(t->prev_states, t->states, sizeof(t->states));
+	memcpy(t->prev_trans, t->trans, sizeof(t->trans));
+	memcpy(t->prev_counters, t->counters, sizeof(t->counters));
+	tcps_state_counts(&s, t->states);
+	t->total = s.n;
+	t->halfopen = 0;
+	for (i = 0; i < s.n; i++)
+		t->halfopen += s.rows[i].halfopen;
+	free(t->remotes);
+	free(t->ports);
+	t->nremotes = tcps_group(&s, false, &t->remotes);
+	t->nports = tcps_group(&s, true, &t->ports);
+	free(s.rows);
+	err = tcps_counters_read(t->pins.stats, t->counters);
+	if (!err)
+		err = tcps_trans_read(t->pins.trans, t->trans);
+	if (err)
+		return err;
+	t->dt = t->t_prev ? (double)(now - t->t_prev) / 1e9 : 0;
+	t->t_prev = now;
+	memset(t->into_rate, 0, sizeof(t->into_rate));
+	t->trans_rate = t->pkt_rate = 0;
+	if (t->have_prev && t->dt > 0) {
+		for (i = 0; i < NTRANS; i++) {
+			double r = (double)(t->trans[i] - t->prev_trans[i]) / t->dt;
+
+			t->into_rate[i % TCPS_STATE_MAX] += r;
+			t->trans_rate += r;
+		}
+		t->pkt_rate = (double)(t->counters[TCPS_CNT_PACKETS] -
+				       t->prev_counters[TCPS_CNT_PACKETS]) / t->dt;
+	}
+	if (!t->have_prev) {
+		/* The first change column is against nothing: show 0. */
+		memcpy(t->prev_states, t->states, sizeof(t->states));
+		memcpy(t->prev_trans, t->trans, sizeof(t->trans));
+	}
+	t->have_prev = true;
+	(void)st;
+	return 0;
+}
+
+/* Event filter: the states of the transition, or either address. */
+static bool event_match(const struct top *t, json_object *o)
+{
+	json_object *v;
+	struct tcps_row r = { 0 };
+	const char *la, *ra;
+	int from, to;
+
+	if (!t->filter_on)
+		return true;
+	from = json_object_object_get_ex(o, "from", &v) ? tcps_state_parse(json_object_get_string(v)) : -1;
+	to = json_object_object_get_ex(o, "to", &v) ? tcps_state_parse(json_object_get_string(v)) : -1;
+	if (t->flt.states)
+		return (from > 0 && (t->flt.states & (1U << from))) ||
+		       (to > 0 && (t->flt.states & (1U << to)));
+	la = json_object_object_get_ex(o, "local_addr", &v) || json_object_object_get_ex(o, "orig_addr", &v) ?
+		     json_object_get_string(v) : "";
+	ra = json_object_object_get_ex(o, "remote_addr", &v) || json_object_object_get_ex(o, "resp_addr", &v) ?
+		     json_object_get_string(v) : "";
+	if (inet_pton(AF_INET, la, r.key.addr[0]) == 1 && inet_pton(AF_INET, ra, r.key.addr[1]) == 1)
+		r.key.family = TCPS_AF_INET;
+	else if (inet_pton(AF_INET6, la, r.key.addr[0]) == 1 &&
+		 inet_pton(AF_INET6, ra, r.key.addr[1]) == 1)
+		r.key.family = TCPS_AF_INET6;
+	else
+		return false;
+	return tcps_filter_match(&t->flt, &r, TCPS_MODE_HOST);
+}
+
+static const char *jstr(json_object *o, const char *a, const char *b)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(o, a, &v) || (b && json_object_object_get_ex(o, b, &v)))
+		return json_object_get_string(v);
+	return "?";
+}
+
+static void recent_add(struct top *t, const char *line)
+{
+	json_object *o = json_tokener_parse(line), *v;
+	const char *time, *side;
+	char *dst;
+	int lp = 0, rp = 0;
+
+	if (!o)
+		return;
+	if (event_match(t, o)) {
+		time = jstr(o, "time", NULL);
+		side = jstr(o, "side", NULL);
+		if (json_object_object_get_ex(o, "local_port", &v) ||
+		    json_object_object_get_ex(o, "orig_port", &v))
+			lp = json_object_get_int(v);
+		if (json_object_object_get_ex(o, "remote_port", &v) ||
+		    json_object_object_get_ex(o, "resp_port", &v))
+			rp = json_object_get_int(v);
+		dst = t->recent[t->rhead];
+		/* HH:MM:SS.mmm of the RFC 3339 time */
+		snprintf(dst, sizeof(t->recent[0]), "%.12s %s:%d %s:%d %s %s->%s",
+			 strlen(time) > 11 ? time + 11 : time, jstr(o, "local_addr", "orig_addr"), lp,
+			 jstr(o, "remote_addr", "resp_addr"), rp, side, jstr(o, "from", NULL),
+			 jstr(o, "to", NULL));
+		t->rhead = (t->rhead + 1) % RECENT;
+		if (t->nrecent < RECENT)
+			t->nrecent++;
+		t->new_recent++;
+	}
+	json_object_put(o);
+}
+
+static void ev_connect(struct top *t)
+{
+	__u64 now = mono_ns();
+
+	if (t->evfd >= 0 || (t->last_connect && now - t->last_connect < 5000000000ULL))
+		return;
+	t->last_connect = now;
+	t->evfd = tcps_evsock_connect(t->sock_path, true);
+	if (t->evfd < 0)
+		t->evfd = -1;
+	t->evhave = 0;
+}
+
+static void ev_read(struct top *t)
+{
+	ssize_t r = read(t->evfd, t->evbuf + t->evhave, sizeof(t->evbuf) - 1 - t->evhave);
+	char *line, *nl;
+
+	if (r <= 0) {
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		close(t->evfd);
+		t->evfd = -1;
+		return;
+	}
+	t->evhave += (size_t)r;
+	t->evbuf[t->evhave] = '\0';
+	line = t->evbuf;
+	while ((nl = strchr(line, '\n'))) {
+		*nl = '\0';
+		if (line[0] == '{')
+			recent_add(t, line);
+		line = nl + 1;
+	}
+	t->evhave -= (size_t)(line - t->evbuf);
+	memmove(t->evbuf, line, t->evhave);
+	if (t->evhave == sizeof(t->evbuf) - 1)
+		t->evhave = 0;
+}
+
+static int state_order[NSTATES];
+static const struct top *sort_top;
+
+static int order_cmp(const void *pa, const void *pb)
+{
+	int a = *(const int *)pa, b = *(const int *)pb;
+	const struct top *t = sort_top;
+	long long ca, cb;
+
+	switch (t->sort) {
+	case SORT_COUNT:
+		if (t->states[a] != t->states[b])
+			return t->states[a] > t->states[b] ? -1 : 1;
+		break;
+	case SORT_CHANGE:
+		ca = llabs((long long)(t->states[a] - t->prev_states[a]));
+		cb = llabs((long long)(t->states[b] - t->prev_states[b]));
+		if (ca != cb)
+			return ca > cb ? -1 : 1;
+		break;
+	default:
+		break;
+	}
+	return a - b;
+}
+
+static void sort_states(const struct top *t)
+{
+	int i;
+
+	for (i = 0; i < NSTATES; i++)
+		state_order[i] = i + 1;
+	sort_top = t;
+	qsort(state_order, NSTATES, sizeof(int), order_cmp);
+}
+
+static void fmt_change(char *buf, size_t len, __u64 now, __u64 prev)
+{
+	long long d = (long long)(now - prev);
+
+	if (d)
+		snprintf(buf, len, "%+lld", d);
+	else
+		snprintf(buf, len, "0");
+}
+
+/* The text lines of a snapshot, shared by the screen and the plain mode.
+ * Left: the state table; right: top ports and remotes. */
+static void state_line(const struct top *t, int st, char *buf, size_t len)
+{
+	char ch[24];
+
+	fmt_change(ch, sizeof(ch), t->states[st], t->prev_states[st]);
+	snprintf(buf, len, "%-11s %7llu %7s %6.1f", tcps_state_name((unsigned int)st),
+		 (unsigned long long)t->states[st], ch, t->into_rate[st]);
+}
+
+static void summary_line(const struct top *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "conns %zu  half-open %zu  trans/s %.1f  pkts/s %.0f  rb-drops %llu  table-full %llu",
+		 t->total, t->halfopen, t->trans_rate, t->pkt_rate,
+		 (unsigned long long)t->counters[TCPS_CNT_RB_DROPS],
+		 (unsigned long long)t->counters[TCPS_CNT_TABLE_FULL]);
+}
+
+static bool syn_flood(const struct top *t)
+{
+	return t->states[TCPS_SYN_RECV] > t->syn_warn;
+}
+
+/* ---- plain text (not a terminal) ---- */
+
+static void print_snapshot(struct top *t)
+{
+	char line[256], ts[40];
+	unsigned int i, k;
+
+	tcps_fmt_time(tcps_real_now(), ts, sizeof(ts));
+	summary_line(t, line, sizeof(line));
+	printf("--- %s %s%s%s\n%s\n", ts, t->pin_dir, t->filter_on ? " filter " : "",
+	       t->filter_on ? t->filter : "", line);
+	printf("%-11s %7s %7s %6s\n", "STATE", "COUNT", "CHANGE", "IN/s");
+	sort_states(t);
+	for (i = 0; i < NSTATES; i++) {
+		state_line(t, state_order[i], line, sizeof(line));
+		printf("%s\n", line);
+	}
+	printf("SYN_RECV %llu (warn above %llu)%s\n",
+	       (unsigned long long)t->states[TCPS_SYN_RECV], (unsigned long long)t->syn_warn,
+	       syn_flood(t) ? " SYN FLOOD?" : "");
+	printf("TOP REMOTE\n");
+	for (i = 0; i < t->nremotes && i < 5; i++)
+		printf("  %-39s %7llu\n", t->remotes[i].label, (unsigned long long)t->remotes[i].count);
+	printf("TOP LOCAL PORT\n");
+	for (i = 0; i < t->nports && i < 5; i++)
+		printf("  %-39s %7llu\n", t->ports[i].label, (unsigned long long)t->ports[i].count);
+	if (t->evfd >= 0) {
+		unsigned int n = t->new_recent < t->nrecent ? t->new_recent : t->nrecent;
+
+		printf("RECENT TRANSITIONS (%u)\n", t->new_recent);
+		if (n > 10)
+			n = 10;
+		for (k = n; k > 0; k--)
+			printf("  %s\n", t->recent[(t->rhead + RECENT - k) % RECENT]);
+	}
+	t->new_recent = 0;
+	fflush(stdout);
+}
+
+/* ---- ncurses ---- */
+
+static bool curses_on;
+
+static void curses_end(void)
+{
+	if (curses_on) {
+		endwin();
+		curses_on = false;
+	}
+}
+
+static void put(int y, int x, int w, const char *s)
+{
+	if (w > 0 && y < LINES)
+		mvaddnstr(y, x, s, w);
+}
+
+static void draw(struct top *t)
+{
+	int W = COLS, H = LINES, y, i, right = 34 + 3, pw = 14, rw, ry;
+	char line[256], ts[16];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	erase();
+	localtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	attron(A_REVERSE);
+	mvhline(0, 0, ' ', W);
+	snprintf(line, sizeof(line), "tcpscope top  %s  %s  every %gs%s", t->pin_dir,
+		 t->pins.meta.mode == TCPS_MODE_PASSIVE ? "passive" : "host", t->interval,
+		 t->paused ? "  [PAUSED]" : "");
+	put(0, 0, W, line);
+	if (W > (int)strlen(line) + 10)
+		put(0, W - 9, 8, ts);
+	attroff(A_REVERSE);
+	summary_line(t, line, sizeof(line));
+	put(1, 0, W, line);
+
+	attron(A_BOLD);
+	snprintf(line, sizeof(line), "%-11s %7s %7s %6s", "STATE", "COUNT", "CHANGE", "IN/s");
+	put(2, 0, W, line);
+	attroff(A_BOLD);
+	sort_states(t);
+	for (i = 0; i < NSTATES; i++) {
+		state_line(t, state_order[i], line, sizeof(line));
+		put(3 + i, 0, W, line);
+	}
+	/* Right side: local ports, then remotes, as wide as the screen allows. */
+	rw = W - right - pw - 3;
+	if (rw >= 12) {
+		attron(A_BOLD);
+		snprintf(line, sizeof(line), "%-6s %7s", "PORT", "CONNS");
+		put(2, right, pw, line);
+		snprintf(line, sizeof(line), "%-*s %6s", rw - 7, "REMOTE", "CONNS");
+		put(2, right + pw + 3, rw, line);
+		attroff(A_BOLD);
+		for (i = 0; i < NSTATES; i++) {
+			mvaddch(2 + i, right - 2, '|');
+			mvaddch(2 + i, right + pw + 1, '|');
+			mvaddch(3 + i, right - 2, '|');
+			mvaddch(3 + i, right + pw + 1, '|');
+			if ((size_t)i < t->nports) {
+				snprintf(line, sizeof(line), "%-6s %7llu", t->ports[i].label,
+					 (unsigned long long)t->ports[i].count);
+				put(3 + i, right, pw, line);
+			}
+			if ((size_t)i < t->nremotes) {
+				const char *a = t->remotes[i].label;
+				int aw = rw - 7;
+
+				/* Long IPv6 addresses keep their tail, marked with '~'. */
+				if ((int)strlen(a) > aw)
+					snprintf(line, sizeof(line), "~%s %6llu",
+						 a + strlen(a) - (size_t)(aw - 1),
+						 (unsigned long long)t->remotes[i].count);
+				else
+					snprintf(line, sizeof(line), "%-*s %6llu", aw, a,
+						 (unsigned long long)t->remotes[i].count);
+				put(3 + i, right + pw + 3, rw, line);
+			}
+		}
+	}
+	y = 3 + NSTATES;
+	{
+		int bar = W - 50 > 30 ? 30 : W - 50;
+		__u64 v = t->states[TCPS_SYN_RECV];
+
+		snprintf(line, sizeof(line), "SYN_RECV %-7llu warn >%llu ", (unsigned long long)v,
+			 (unsigned long long)t->syn_warn);
+		put(y, 0, W, line);
+		if (bar > 4) {
+			int fill = t->syn_warn ? (int)((double)v / (double)t->syn_warn * bar) : bar;
+
+			if (fill > bar)
+				fill = bar;
+			mvaddch(y, (int)strlen(line), '[');
+			for (i = 0; i < bar; i++)
+				addch(i < fill ? '#' : '.');
+			addch(']');
+		}
+		if (syn_flood(t)) {
+			attron(A_BOLD | A_BLINK | (has_colors() ? COLOR_PAIR(1) : 0));
+			addstr(" SYN FLOOD?");
+			attroff(A_BOLD | A_BLINK | (has_colors() ? COLOR_PAIR(1) : 0));
+		}
+	}
+	y++;
+	ry = H - 1 - (y + 1);
+	if (ry > 0) {
+		attron(A_BOLD);
+		put(y, 0, W, t->evfd >= 0 ? "RECENT TRANSITIONS" :
+					    "RECENT TRANSITIONS (no event socket: is the daemon running?)");
+		attroff(A_BOLD);
+		for (i = 0; i < ry && (unsigned int)i < t->nrecent; i++)
+			put(y + 1 + i, 0, W, t->recent[(t->rhead + RECENT - 1 - (unsigned int)i) % RECENT]);
+	}
+	/* status line */
+	attron(A_REVERSE);
+	mvhline(H - 1, 0, ' ', W);
+	if (t->input)
+		snprintf(line, sizeof(line), "filter (state or address/CIDR, empty: none): %s",
+			 t->inbuf);
+	else if (t->msg[0])
+		snprintf(line, sizeof(line), "%s", t->msg);
+	else
+		snprintf(line, sizeof(line), "q quit  p pause  s sort:%s  / filter%s%s  h help",
+			 sort_names[t->sort], t->filter_on ? ":" : "", t->filter_on ? t->filter : "");
+	put(H - 1, 0, W, line);
+	attroff(A_REVERSE);
+
+	if (t->help) {
+		static const char *const lines[] = {
+			"tcpscope top - keys",
+			"",
+			"q      quit",
+			"p      pause / resume refreshing",
+			"s      sort states: state, count, change",
+			"/      filter: ESTABLISHED,SYN_RECV or 198.18.0.0/15",
+			"       (empty input clears it; Esc cancels)",
+			"h      this help (any key closes)",
+			"",
+			"CHANGE: since the last refresh; IN/s: transitions",
+			"into the state per second (all connections).",
+		};
+		int n = (int)(sizeof(lines) / sizeof(lines[0])), bw = 54, bx = (W - bw) / 2,
+		    by = (H - n - 2) / 2;
+
+		if (bx < 0)
+			bx = 0;
+		if (by < 0)
+			by = 0;
+		for (i = 0; i < n + 2; i++) {
+			mvhline(by + i, bx, ' ', bw);
+			if (i > 0 && i <= n)
+				put(by + i, bx + 2, bw - 4, lines[i - 1]);
+		}
+		attron(A_REVERSE);
+		put(by, bx, bw, " help ");
+		attroff(A_REVERSE);
+	}
+	refresh();
+}
+
+static void apply_filter(struct top *t, const char *text)
+{
+	struct tcps_filter f = { .port = -1 };
+	struct cidr *c = NULL;
+
+	t->msg[0] = '\0';
+	if (!*text) {
+		free(t->flt.cidr);
+		memset(&t->flt, 0, sizeof(t->flt));
+		t->flt.port = -1;
+		t->filter_on = false;
+		t->filter[0] = '\0';
+		return;
+	}
+	if (tcps_filter_states(text, &f.states)) {
+		f.states = 0;
+		c = tcps_cidr_parse(text);
+		if (!c) {
+			snprintf(t->msg, sizeof(t->msg), "not a state or address: %.60s", text);
+			return;
+		}
+		f.has_cidr = true;
+		f.cidr = c;
+	}
+	free(t->flt.cidr);
+	t->flt = f;
+	t->filter_on = true;
+	snprintf(t->filter, sizeof(t->filter), "%s", text);
+	t->nrecent = t->new_recent = 0;
+}
+
+/* Returns true to quit. */
+static bool on_key(struct top *t, int ch, bool *redraw)
+{
+	*redraw = true;
+	if (t->input) {
+		if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+			t->input = false;
+			t->inbuf[t->inlen] = '\0';
+			apply_filter(t, t->inbuf);
+			if (top_read(t))
+				snprintf(t->msg, sizeof(t->msg), "cannot read the maps");
+		} else if (ch == 27) {
+			t->input = false;
+		} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+			if (t->inlen)
+				t->inbuf[--t->inlen] = '\0';
+		} else if (ch >= 32 && ch < 127 && t->inlen < sizeof(t->inbuf) - 1) {
+			t->inbuf[t->inlen++] = (char)ch;
+			t->inbuf[t->inlen] = '\0';
+		}
+		return false;
+	}
+	if (t->help && ch != KEY_RESIZE) {
+		t->help = false;
+		return false;
+	}
+	t->msg[0] = '\0';
+	switch (ch) {
+	case 'q':
+	case 'Q':
+		return true;
+	case 'p':
+	case ' ':
+		t->paused = !t->paused;
+		break;
+	case 's':
+		t->sort = (enum sort)((t->sort + 1) % SORT_MAX);
+		break;
+	case '/':
+		t->input = true;
+		t->inlen = 0;
+		t->inbuf[0] = '\0';
+		break;
+	case 'h':
+	case '?':
+		t->help = true;
+		break;
+	case KEY_RESIZE:
+		break;
+	default:
+		*redraw = false;
+	}
+	return false;
+}
+
+static int run_curses(struct top *t)
+{
+	__u64 next = mono_ns();
+	int err = 0;
+
+	if (!initscr()) {
+		pr_err("cannot initialise the terminal");
+		return TCPS_EXIT_FAIL;
+	}
+	curses_on = true;
+	atexit(curses_end);
+	cbreak();
+	noecho();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	set_escdelay(25);
+	curs_set(0);
+	if (has_colors()) {
+		start_color();
+		use_default_colors();
+		init_pair(1, COLOR_RED, -1);
+	}
+	while (!stop) {
+		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
+				       { .fd = t->evfd, .events = POLLIN } };
+		__u64 now = mono_ns();
+		bool redraw = false;
+		int ch, wait;
+
+		if (now >= next) {
+			if (!t->paused) {
+				err = top_read(t);
+				if (err)
+					break;
+				if (t->count && !--t->count)
+					stop = 1;
+			}
+			ev_connect(t);
+			next = now + (__u64)(t->interval * 1e9);
+			redraw = true;
+		}
+		while ((ch = getch()) != ERR)
+			if (on_key(t, ch, &redraw))
+				stop = 1;
+		if (redraw && !stop)
+			draw(t);
+		now = mono_ns();
+		wait = next > now ? (int)((next - now) / 1000000) + 1 : 0;
+		p[1].fd = t->paused ? -1 : t->evfd;
+		if (poll(p, 2, wait) > 0 && p[1].revents) {
+			unsigned int before = t->new_recent;
+
+			ev_read(t);
+			if (t->new_recent != before)
+				draw(t);
+		}
+	}
+	curses_end();
+	if (err) {
+		pr_err("reading %s: %s", t->pin_dir, strerror(-err));
+		return TCPS_EXIT_FAIL;
+	}
+	return TCPS_EXIT_OK;
+}
+
+static int run_plain(struct top *t)
+{
+	__u64 next = mono_ns();
+	int err;
+
+	while (!stop) {
+		__u64 now = mono_ns();
+		struct pollfd p = { .fd = t->evfd, .events = POLLIN };
+
+		if (now >= next) {
+			err = top_read(t);
+			if (err) {
+				pr_err("reading %s: %s", t->pin_dir, strerror(-err));
+				return TCPS_EXIT_FAIL;
+			}
+			print_snapshot(t);
+			if (ferror(stdout))
+				return TCPS_EXIT_OK;	/* reader gone (| head) */
+			if (t->count && !--t->count)
+				break;
+			ev_connect(t);
+			next = now + (__u64)(t->interval * 1e9);
+			continue;
+		}
+		p.fd = t->evfd;
+		if (poll(&p, 1, (int)((next - now) / 1000000) + 1) > 0 && p.revents)
+			ev_read(t);
+	}
+	return TCPS_EXIT_OK;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "delay", required_argument, NULL, 'd' },  { "count", required_argument, NULL, 'n' },
+		{ "syn-warn", required_argument, NULL, 'W' }, { "pin-dir", required_argument, NULL, 'P' },
+		{ "socket", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct top *t = calloc(1, sizeof(*t));
+	struct sigaction sa = { .sa_handler = on_stop };
+	unsigned long long v;
+	int c, rc;
+	char *end;
+
+	if (!t)
+		return TCPS_EXIT_FAIL;
+	t->pin_dir = TCPS_PIN_DIR_DEFAULT;
+	t->interval = 1;
+	t->syn_warn = 1000;
+	t->evfd = -1;
+	t->flt.port = -1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "d:n:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			errno = 0;
+			t->interval = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !isfinite(t->interval) ||
+			    t->interval < 0.1 || t->interval > 3600) {
+				free(t);
+				return usage_err("top", "-d takes 0.1-3600 seconds, not '%s'", optarg);
+			}
+			break;
+		case 'n':
+			if (parse_u64(optarg, 1, ~0ULL, &t->count)) {
+				free(t);
+				return usage_err("top", "-n takes a positive count, not '%s'", optarg);
+			}
+			break;
+		case 'W':
+			if (parse_u64(optarg, 0, ~0ULL, &v)) {
+				free(t);
+				return usage_err("top", "--syn-warn takes a number, not '%s'", optarg);
+			}
+			t->syn_warn = v;
+			break;
+		case 'P':
+			t->pin_dir = optarg;
+			break;
+		case 'S':
+			t->sock_path = optarg;
+			break;
+		case 'h':
+			fputs(top_usage, stdout);
+			free(t);
+			return TCPS_EXIT_OK;
+		default:
+			free(t);
+			return usage_err("top", "unknown option");
+		}
+	}
+	if (optind < argc) {
+		free(t);
+		return usage_err("top", "unexpected argument '%s'", argv[optind]);
+	}
+	if (!t->sock_path) {
+		if (tcps_evsock_default_path(t->pin_dir, t->sock_buf, sizeof(t->sock_buf)))
+			t->sock_buf[0] = '\0';
+		t->sock_path = t->sock_buf;
+	}
+	rc = tcps_pins_open(t->pin_dir, &t->pins);
+	if (rc) {
+		free(t);
+		return rc;
+	}
+	/* Before initscr, so that ncurses leaves them to us and a signal
+	 * ends the loop, which restores the terminal. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ev_connect(t);
+	t->tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+	rc = t->tty ? run_curses(t) : run_plain(t);
+	if (t->evfd >= 0)
+		close(t->evfd);
+	tcps_pins_close(&t->pins);
+	free(t->flt.cidr);
+	free(t->remotes);
+	free(t->ports);
+	free(t);
+	return rc;
+}
