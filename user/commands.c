@@ -12,6 +12,7 @@ const struct tcps_cmd tcps_cmds[] = {
 	{ "run", cmd_run, "attach to interfaces and track connections (the daemon)" },
 	{ "stat", cmd_stat, "connections per state (netstat -ant | awk summary)" },
 	{ "list", cmd_list, "one line per connection (netstat -ant)" },
+	{ "top", cmd_top, "live full-screen view (ncurses), like top" },
 	{ "events", cmd_events, "live transition stream from the running daemon" },
 	{ "replay", cmd_replay, "run a pcap/pcapng capture through the BPF program, offline" },
 	{ NULL, NULL, NULL },
