@@ -24,22 +24,23 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemonize.h"
+#include "detach.h"
 #include "output.h"
 #include "tcpscope.skel.h"
 
-/* Our tc filters: a handle and priority of their own, so other tools'
- * filters are never touched, and priority 1 so that we see packets before
- * a filter that ends classification. */
-#define TCPS_TC_HANDLE 0x7c53
-#define TCPS_TC_PRIO 1
-
-static volatile sig_atomic_t exiting;
+static volatile sig_atomic_t exiting, hangup;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	exiting = 1;
+	if (sig == SIGHUP)
+		hangup = 1;
+	else
+		exiting = 1;
 }
+
+/* Set when this run took over the pins (and programs) of a --persist one. */
+static bool adopting;
 
 static const char run_usage[] =
 	"Usage: tcpscope run -i IFACE [-i IFACE...] [OPTIONS]\n"
@@ -157,9 +158,24 @@ static int xdp_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 		     d->opts->xdp_mode == TCPS_XDP_GENERIC ? XDP_FLAGS_SKB_MODE :
 							     0;
 	__u32 flags = mode | (d->opts->force ? 0 : XDP_FLAGS_UPDATE_IF_NOEXIST);
-	__u32 id = 0;
+	__u32 id = 0, cur_mode = 0;
+	LIBBPF_OPTS(bpf_xdp_attach_opts, ro);
 
-	err = bpf_xdp_attach(ifc->ifindex, fd, flags, NULL);
+	/* Our own program, left by a --persist run: replace it in place
+	 * (REPLACE + its fd: atomic, and only if it is still that one). */
+	if (adopting && !tcps_xdp_current(ifc->ifindex, &id, &cur_mode) && id &&
+	    tcps_prog_is_ours(id)) {
+		ro.old_prog_fd = bpf_prog_get_fd_by_id(id);
+		if (ro.old_prog_fd >= 0) {
+			if (!mode)
+				mode = cur_mode;
+			flags = mode | XDP_FLAGS_REPLACE;
+			pr_info("%s: replacing tcpscope's XDP program %u", ifc->name, id);
+		}
+	}
+	err = bpf_xdp_attach(ifc->ifindex, fd, flags, ro.old_prog_fd > 0 ? &ro : NULL);
+	if (ro.old_prog_fd > 0)
+		close(ro.old_prog_fd);
 	if (err == -EBUSY || err == -EEXIST) {
 		bpf_xdp_query_id(ifc->ifindex, 0, &id);
 		pr_err("%s: another XDP program (id %u) is attached; tcpscope does not replace it (use --hook tc, or --force to replace it)",
@@ -192,7 +208,13 @@ static int tc_attach_one(struct tcps_iface *ifc, int prog_fd, enum bpf_tc_attach
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TCPS_TC_HANDLE, .priority = TCPS_TC_PRIO,
 		    .prog_fd = prog_fd);
-	int err = bpf_tc_attach(&hook, &opts);
+	__u32 cur = tcps_tc_current(ifc->ifindex, point == BPF_TC_INGRESS);
+	int err;
+
+	/* Our slot holds tcpscope's program of a --persist run: replace. */
+	if (adopting && cur && tcps_prog_is_ours(cur))
+		opts.flags = BPF_TC_F_REPLACE;
+	err = bpf_tc_attach(&hook, &opts);
 
 	if (err == -EEXIST) {
 		pr_err("%s: a tc filter with tcpscope's handle %#x and priority %d is already on %s (another tcpscope? 'tcpscope detach')",
@@ -273,6 +295,11 @@ static int iface_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 	err = tc_hook_ensure(ifc);
 	if (err)
 		return err;
+	/* A --persist run may have used the other ingress hook: take ours
+	 * off it, or both would count every packet. */
+	if (adopting)
+		tcps_iface_remove_ours(ifc->ifindex, ifc->name, hook != TCPS_HOOK_XDP,
+				       hook != TCPS_HOOK_TC, false);
 	if (hook == TCPS_HOOK_XDP) {
 		/* xdp-mode auto lets the kernel take native where the driver
 		 * has it and generic elsewhere. */
@@ -337,12 +364,42 @@ static int pin_dir_prepare(const char *dir)
 	}
 	if (mkdir(dir, 0700)) {
 		if (errno == EEXIST)
-			pr_err("%s already exists: another tcpscope is running there, or one was killed (stop it, or clear with 'tcpscope detach --pin-dir %s')",
-			       dir, dir);
-		else
-			pr_err("%s: %s", dir, strerror(errno));
+			return -EEXIST;	/* pins of an earlier run: adopt them */
+		pr_err("%s: %s", dir, strerror(errno));
 		return errno == EACCES || errno == EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
 	}
+	return 0;
+}
+
+/*
+ * The pin directory exists: a --persist run left its maps (and programs)
+ * behind, or one was killed. Take them over if they are of our layout and
+ * nobody runs there; the new programs then share the same tables.
+ */
+static int pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
+{
+	int err = tcps_pins_open(o->pin_dir, old);	/* checks ABI and value size */
+
+	if (err)
+		return err;
+	if (old->meta.pid && old->meta.pid != (__u32)getpid() &&
+	    (!kill((pid_t)old->meta.pid, 0) || errno == EPERM)) {
+		pr_err("tcpscope (pid %u) is already running with pins in %s; stop it first, or give another --pin-dir",
+		       old->meta.pid, o->pin_dir);
+		tcps_pins_close(old);
+		return TCPS_EXIT_FAIL;
+	}
+	if (old->meta.mode != o->mode) {
+		pr_err("the pins in %s were made in %s mode, not %s; clear them with 'tcpscope detach --pin-dir %s'",
+		       o->pin_dir, old->meta.mode == TCPS_MODE_PASSIVE ? "passive" : "host",
+		       o->mode == TCPS_MODE_PASSIVE ? "passive" : "host", o->pin_dir);
+		tcps_pins_close(old);
+		return TCPS_EXIT_FAIL;
+	}
+	if (old->meta.max_conns != o->max_conns && o->max_conns != TCPS_MAX_CONNS_DEFAULT)
+		pr_warn("%s: the adopted table keeps its size %u (--max-conns %u ignored; 'tcpscope detach' to start afresh)",
+			o->pin_dir, old->meta.max_conns, o->max_conns);
+	o->max_conns = old->meta.max_conns;
 	return 0;
 }
 
@@ -518,6 +575,19 @@ static int parse_run_args(int argc, char **argv, struct tcps_run_opts *o)
 	return 0;
 }
 
+/* Counters at adoption: what the ring buffer could not hold while no
+ * daemon was reading is counted there. */
+static void adopt_report(struct tcps_daemon *d, struct ring_buffer *rb)
+{
+	__u64 cnt[TCPS_CNT_MAX] = { 0 };
+	int n = ring_buffer__consume(rb);
+
+	tcps_counters_read(d->pins.stats, cnt);
+	pr_info("adopted the pins in %s: %d transitions queued while no daemon ran%s; %llu lost to a full ring buffer since the first start",
+		d->opts->pin_dir, n < 0 ? 0 : n, n < 0 ? " (read error)" : "",
+		(unsigned long long)cnt[TCPS_CNT_RB_DROPS]);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct tcps_run_opts opts = {
@@ -531,10 +601,13 @@ int cmd_run(int argc, char **argv)
 	struct tcps_daemon d = { .opts = &opts };
 	struct ring_buffer *rb = NULL;
 	struct pin_spec pins[6];
+	struct tcps_pins old = { .conns = -1, .halfopen = -1, .events = -1,
+				 .stats = -1, .trans = -1, .info = -1 };
 	struct tcps_info info = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	const struct tcps_module *m;
-	bool pinned = false;
+	bool pinned = false, made_dir = false;
+	int pidfd = -1, ready_fd = -1;
 	__u32 zero = 0;
 	int err, i, n_pins = 0, started = 0;
 
@@ -543,6 +616,8 @@ int cmd_run(int argc, char **argv)
 		return err < 0 ? TCPS_EXIT_OK : err;
 	if (opts.json)
 		tcps_json_errors = false;	/* JSON lines are data; errors stay on stderr */
+	if (opts.daemonize)
+		opts.quiet = true;	/* stdout is /dev/null; --events-file carries events */
 	if (geteuid() != 0)
 		pr_debug("not root: relying on capabilities (CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)");
 	if (!opts.quiet && fcntl(STDOUT_FILENO, F_GETFD) < 0) {
@@ -552,9 +627,32 @@ int cmd_run(int argc, char **argv)
 	libbpf_set_print(libbpf_print);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (opts.daemonize) {
+		/* The lock is taken before forking (the children inherit it), so
+		 * a second start is refused on the user's terminal. */
+		err = tcps_pidfile_take(opts.pidfile, &pidfd);
+		if (err)
+			return err;
+		err = tcps_daemonize(&ready_fd);
+		if (err) {
+			tcps_pidfile_release(opts.pidfile, pidfd);
+			return err;
+		}
+		if (tcps_pidfile_write(pidfd))
+			pr_warn("pidfile %s: %s", opts.pidfile, strerror(errno));
+	}
+
 	err = pin_dir_prepare(opts.pin_dir);
-	if (err)
-		return err;
+	if (err == -EEXIST) {
+		err = pins_adopt(&opts, &old);
+		if (err)
+			goto out;
+		adopting = true;
+	} else if (err) {
+		goto out;
+	} else {
+		made_dir = true;
+	}
 
 	d.skel = tcpscope_bpf__open();
 	if (!d.skel) {
@@ -563,10 +661,30 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	}
 	d.skel->rodata->tcps_mode = (__u8)opts.mode;
-	bpf_map__set_max_entries(d.skel->maps.tcps_conns, opts.max_conns);
-	bpf_map__set_max_entries(d.skel->maps.tcps_halfopen,
-				 opts.max_conns / TCPS_HALFOPEN_DIV < 16 ? 16 :
-									 opts.max_conns / TCPS_HALFOPEN_DIV);
+	if (adopting) {
+		/* Same maps for the new programs: reuse_fd takes the pinned
+		 * map's definition (size included) and skips creating it. */
+		struct { struct bpf_map *map; int fd; } r[] = {
+			{ d.skel->maps.tcps_conns, old.conns },	{ d.skel->maps.tcps_halfopen, old.halfopen },
+			{ d.skel->maps.tcps_events, old.events }, { d.skel->maps.tcps_stats, old.stats },
+			{ d.skel->maps.tcps_trans, old.trans },	{ d.skel->maps.tcps_info, old.info },
+		};
+
+		for (i = 0; i < (int)(sizeof(r) / sizeof(r[0])); i++) {
+			err = bpf_map__reuse_fd(r[i].map, r[i].fd);
+			if (err) {
+				pr_err("cannot reuse the pinned map %s: %s (clear the pins with 'tcpscope detach --pin-dir %s')",
+				       bpf_map__name(r[i].map), strerror(-err), opts.pin_dir);
+				err = TCPS_EXIT_FAIL;
+				goto cleanup;
+			}
+		}
+	} else {
+		bpf_map__set_max_entries(d.skel->maps.tcps_conns, opts.max_conns);
+		bpf_map__set_max_entries(d.skel->maps.tcps_halfopen,
+					 opts.max_conns / TCPS_HALFOPEN_DIV < 16 ?
+						 16 : opts.max_conns / TCPS_HALFOPEN_DIV);
+	}
 	err = tcpscope_bpf__load(d.skel);
 	if (err) {
 		if (err == -EPERM || err == -EACCES) {
@@ -580,6 +698,7 @@ int cmd_run(int argc, char **argv)
 		}
 		goto cleanup;
 	}
+	tcps_pins_close(&old);
 
 	info.abi = TCPS_ABI_VERSION;
 	info.mode = opts.mode;
@@ -596,7 +715,7 @@ int cmd_run(int argc, char **argv)
 	pins[n_pins++] = (struct pin_spec){ TCPS_PIN_TRANS, d.skel->maps.tcps_trans };
 	pins[n_pins++] = (struct pin_spec){ TCPS_PIN_INFO, d.skel->maps.tcps_info };
 	pinned = true;
-	for (i = 0; i < n_pins; i++) {
+	for (i = 0; i < n_pins && !adopting; i++) {
 		char path[PATH_MAX];
 
 		snprintf(path, sizeof(path), "%s/%s", opts.pin_dir, pins[i].name);
@@ -622,11 +741,16 @@ int cmd_run(int argc, char **argv)
 		err = TCPS_EXIT_FAIL;
 		goto cleanup;
 	}
+	/* An adopted ring buffer keeps its consumer position: what the old
+	 * programs recorded while no daemon ran is delivered now. */
+	if (adopting)
+		adopt_report(&d, rb);
 
 	/* Signals before attaching, so that a signal in between still
 	 * leads to a clean detach. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	for (i = 0; i < opts.n_ifaces; i++) {
 		err = iface_attach(&d, &opts.ifaces[i]);
 		if (err)
@@ -636,15 +760,26 @@ int cmd_run(int argc, char **argv)
 		if (m->start && (err = m->start(&d)))
 			goto cleanup;
 	}
-	pr_info("tracking on %d interface%s; maps pinned in %s; Ctrl-C to stop", opts.n_ifaces,
-		opts.n_ifaces == 1 ? "" : "s", opts.pin_dir);
+	pr_info("tracking on %d interface%s; maps pinned in %s%s", opts.n_ifaces,
+		opts.n_ifaces == 1 ? "" : "s", opts.pin_dir,
+		opts.daemonize ? "" : "; Ctrl-C to stop");
+	tcps_daemon_ready(&ready_fd, TCPS_EXIT_OK);
 
 	while (!exiting) {
 		__u64 now = tcps_mono_now();
 
+		if (hangup) {
+			/* Log rotation: syslog here; modules see reopen_logs for
+			 * exactly one round of ticks. */
+			hangup = 0;
+			d.reopen_logs = 1;
+			tcps_logs_reopen();
+			pr_info("SIGHUP: reopening logs");
+		}
 		for (m = tcps_modules; m->name; m++)
 			if (m->tick)
 				m->tick(&d, now);
+		d.reopen_logs = 0;
 		/* The BPF side wakes us only when the ring fills past a mark
 		 * (per-event wake-ups cost µs); so poll, then always drain. */
 		err = ring_buffer__poll(rb, 100);
@@ -662,16 +797,40 @@ cleanup:
 	while (started-- > 0)
 		if (tcps_modules[started].stop)
 			tcps_modules[started].stop(&d);
+	tcps_pins_close(&old);
+	if (err == TCPS_EXIT_OK && opts.persist && d.skel) {
+		/* Leave programs attached (XDP and tc attachments hold their own
+		 * references) and the maps pinned; the ring buffer accumulates
+		 * until the next run adopts it. pid 0: nobody owns the pins. */
+		info.pid = 0;
+		bpf_map_update_elem(d.pins.info, &zero, &info, BPF_ANY);
+		ring_buffer__free(rb);
+		tcpscope_bpf__destroy(d.skel);
+		pr_info("--persist: programs stay attached and maps pinned in %s (%llu transitions seen); 'tcpscope run' adopts them, 'tcpscope detach --pin-dir %s' removes them",
+			opts.pin_dir, (unsigned long long)d.events_seen, opts.pin_dir);
+		goto out;
+	}
+	if (adopting && err != TCPS_EXIT_OK && !exiting) {
+		/* A failed takeover leaves what it found (and any program it
+		 * already replaced, which feeds the same maps) for the next try. */
+		ring_buffer__free(rb);
+		tcpscope_bpf__destroy(d.skel);
+		goto out;
+	}
 	for (i = opts.n_ifaces - 1; i >= 0; i--)
 		if (d.skel)
 			iface_detach(&d, &opts.ifaces[i]);
 	ring_buffer__free(rb);
 	if (pinned)
 		pins_remove(opts.pin_dir, pins, n_pins);
-	else
+	else if (made_dir || adopting)
 		rmdir(opts.pin_dir);
 	tcpscope_bpf__destroy(d.skel);
 	if (err == TCPS_EXIT_OK)
 		pr_info("detached; %llu transitions seen", (unsigned long long)d.events_seen);
+out:
+	tcps_daemon_ready(&ready_fd, err);
+	if (pidfd >= 0)
+		tcps_pidfile_release(opts.pidfile, pidfd);
 	return err;
 }

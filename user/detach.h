@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Finding and removing tcpscope's own programs on interfaces, and its
+ * pins (tcpscope detach; also used by run to adopt and replace). */
+#ifndef TCPS_DETACH_H
+#define TCPS_DETACH_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+/* Our tc filters: a handle and priority of their own, so other tools'
+ * filters are never touched, and priority 1 so that we see packets before
+ * a filter that ends classification. */
+#define TCPS_TC_HANDLE 0x7c53
+#define TCPS_TC_PRIO 1
+
+/* Is the program with this id one of tcpscope's (by its BPF name)? */
+bool tcps_prog_is_ours(__u32 prog_id);
+/* The XDP program on ifindex: id (0: none) and XDP_FLAGS_SKB_MODE or
+ * XDP_FLAGS_DRV_MODE. Returns 0 or -errno. */
+int tcps_xdp_current(int ifindex, __u32 *prog_id, __u32 *mode_flags);
+/* id of the program in our tc slot (handle/prio) on ingress or egress, 0 if none. */
+__u32 tcps_tc_current(int ifindex, bool ingress);
+/* Remove whichever of our programs are on ifindex (XDP only if it is
+ * ours; tc only at our handle/prio and only if ours). Returns how many. */
+int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, bool tc_eg);
+/* Unlink the pins in dir and the dir itself. 0 or -errno. */
+int tcps_pins_remove(const char *dir);
+
+int cmd_detach(int argc, char **argv);
+
+#endif /* TCPS_DETACH_H */

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Expiry of connection-table entries (DESIGN §1 "Expiry / GC"): idle
+ * timeouts per state, TIME_WAIT after 2MSL, a short linger for CLOSE, and
+ * early drop of closing entries when the table is nearly full. The sweep
+ * is shared by the daemon (monotonic time) and replay (capture time).
+ */
+#ifndef TCPS_GC_H
+#define TCPS_GC_H
+
+#include <linux/types.h>
+#include "tcpscope.h"
+
+/* Defaults (seconds), after netfilter's nf_conntrack_proto_tcp.c. */
+#define TCPS_TO_ESTABLISHED 432000	/* 5 days */
+#define TCPS_TO_SYN_SENT 120
+#define TCPS_TO_SYN_RECV 60
+#define TCPS_TO_FIN_WAIT1 120
+#define TCPS_TO_FIN_WAIT2 120
+#define TCPS_TO_CLOSE_WAIT 60
+#define TCPS_TO_LAST_ACK 30
+#define TCPS_TO_CLOSING 10
+#define TCPS_TO_TIME_WAIT 60		/* 2MSL as Linux (TCP_TIMEWAIT_LEN) */
+#define TCPS_TO_CLOSE_LINGER 10
+#define TCPS_TO_MIDSTREAM 300		/* picked up mid-stream, one direction seen */
+
+struct tcps_timeouts {
+	__u32 state_s[TCPS_STATE_MAX];	/* idle timeout per state; 0: never */
+	__u32 midstream_s;	/* ESTABLISHED mid-stream, not yet seen both ways */
+	__u32 mode;		/* enum tcps_mode: in host mode the local side governs */
+};
+
+typedef void (*tcps_gc_emit_fn)(void *ctx, const struct tcps_event *e);
+
+/* Fill t with the defaults above (state_s[TCPS_CLOSE] is the linger,
+ * state_s[TCPS_TIME_WAIT] the 2MSL, LISTEN never expires). */
+void tcps_timeouts_default(struct tcps_timeouts *t, __u32 mode);
+
+/* Seconds an entry may stay idle (since last_seen); 0: never expires. */
+__u32 tcps_gc_timeout(const struct tcps_conn *c, const struct tcps_timeouts *t);
+
+/*
+ * One full pass over both tables at time now_ns (same clock as
+ * tcps_conn.last_seen). Every expired entry is deleted, and every endpoint
+ * of it not already CLOSE is reported through emit (may be NULL) as a
+ * transition to CLOSE with reason TCPS_REASON_TIMEOUT, ts = now_ns.
+ * halfopen_fd may be -1. Returns the number of entries removed or -errno.
+ */
+int tcps_gc_sweep(int conns_fd, int halfopen_fd, __u64 now_ns, const struct tcps_timeouts *t,
+		  tcps_gc_emit_fn emit, void *ctx);
+
+/* The daemon module (modules.c): a bounded slice of a pass every tick,
+ * a new pass every second. */
+struct tcps_daemon;
+int tcps_gc_start(struct tcps_daemon *d);
+void tcps_gc_tick(struct tcps_daemon *d, __u64 now_ns);
+void tcps_gc_stop(struct tcps_daemon *d);
+
+#endif /* TCPS_GC_H */
