@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "daemon.h"
+#include "detach.h"
 #include "exports.h"
 #include "query.h"
 
@@ -15,5 +16,6 @@ const struct tcps_cmd tcps_cmds[] = {
 	{ "top", cmd_top, "live full-screen view (ncurses), like top" },
 	{ "events", cmd_events, "live transition stream from the running daemon" },
 	{ "replay", cmd_replay, "run a pcap/pcapng capture through the BPF program, offline" },
+	{ "detach", cmd_detach, "remove tcpscope's programs and pins (after --persist)" },
 	{ NULL, NULL, NULL },
 };
