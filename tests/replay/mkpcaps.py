@@ -87,6 +87,10 @@ def scenarios():
     cv = close_client_first(Conv().handshake_data())
     other = Conv(cp=40001, t0=cv.t + 70).c("S")
     sc["timewait_expiry"] = cv.pkts + other.pkts
+    # One 8000-byte segment (as captured before GSO): bigger than a test
+    # run takes, so replay cuts it the way TSO would.
+    cv = Conv().c("S").s("SA").c("A").c("PA", 8000).s("A")
+    sc["jumbo"] = close_client_first(cv).pkts
     return sc
 
 
@@ -113,5 +117,50 @@ def write_all(out):
     wrpcap(f"{out}/close_client_raw.pcap", raw, linktype=101)
 
 
+def write_bench(path, n):
+    """n packets of many short connections (handshake, 10 data segments
+    each way, close), written with struct: scapy is too slow for millions.
+    Checksums are left zero; tcpscope does not verify them."""
+    import struct
+    flows = ["S", "SA", "A"] + ["PA", "A"] * 10 + ["FA", "FA", "A"]
+    eth = bytes.fromhex("020000000002020000000001") + b"\x08\x00"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b23c4d, 2, 4, 0, 0, 65535, 1))
+        i, conn, t = 0, 0, 1700000000 * 10**9
+        while i < n:
+            cp = 1024 + conn % 60000
+            cip = 0xC6120000 | (conn // 60000 + 10)  # 198.18.x.y
+            sip = 0xC6130001
+            nxt = {0: 1000, 1: 5000}
+            for k, fl in enumerate(flows):
+                if i >= n:
+                    break
+                who = 0 if fl == "S" or (fl != "SA" and k % 2 == 0 and k < 23) else 1
+                if fl == "SA":
+                    who = 1
+                if k == 2:
+                    who = 0
+                if k >= 23:
+                    who = (k - 23) % 2
+                bits = sum({"S": 2, "A": 16, "P": 8, "F": 1}[c] for c in fl)
+                data = 100 if "P" in fl else 0
+                src, dst = (cip, sip) if who == 0 else (sip, cip)
+                sp, dp = (cp, 80) if who == 0 else (80, cp)
+                seq, ack = nxt[who], nxt[1 - who]
+                tcp = struct.pack("!HHIIBBHHH", sp, dp, seq, ack if bits & 16 else 0,
+                                  5 << 4, bits, 65535, 0, 0)
+                ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + 20 + data, 0, 0x4000, 64, 6, 0,
+                                 src, dst)
+                pkt = eth + ip + tcp + b"x" * data
+                t += 1000
+                f.write(struct.pack("<IIII", t // 10**9, t % 10**9, len(pkt), len(pkt)) + pkt)
+                nxt[who] = seq + data + (1 if bits & 3 else 0)
+                i += 1
+            conn += 1
+
+
 if __name__ == "__main__":
-    write_all(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "bench":
+        write_bench(sys.argv[1], int(sys.argv[3]))
+    else:
+        write_all(sys.argv[1])
