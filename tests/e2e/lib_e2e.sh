@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Helpers of the end-to-end suites: tcpscope instances and tcpdrive traffic
+# drivers in namespaces, and the checkpoints that compare tcpscope's view of
+# every local endpoint with the kernel's own (ss) in the same namespace.
+# Source after tests/lib/lib.sh.
+
+DRIVE=$TOOLS/tcpdrive
+PYTHON=${PYTHON:-python3}
+E2E_WORK=$(mktemp -d /tmp/tcpscope-e2e.XXXXXX)
+on_exit rm -rf "$E2E_WORK"
+
+declare -A DRV_FD DRV_PID DRV_WANT SCOPE_PID SCOPE_PIN
+
+e2e_need() {
+	need_root
+	local t
+	for t in "$TCPSCOPE" "$DRIVE"; do
+		[ -x "$t" ] || { echo "not ok $(basename "$0"): $t not built (make)"; exit 1; }
+	done
+	for t in ss nft jq "$PYTHON" nsenter; do
+		command -v "$t" >/dev/null || { echo "not ok $(basename "$0"): $t missing (make deps)"; exit 1; }
+	done
+}
+
+# must DESCRIPTION CMD...: run CMD; on failure fail the test with DESCRIPTION.
+must() {
+	local what=$1
+	shift
+	"$@" || fail "$what"
+}
+
+# scope_start NAME NS IFACE [RUN OPTIONS...]: tcpscope run --json in NS, its
+# transitions in $E2E_WORK/NAME.events, diagnostics in NAME.log.
+scope_start() {
+	local name=$1 ns=$2 ifc=$3
+	shift 3
+	mk_pindir "$name"
+	SCOPE_PIN[$name]=$PIN_DIR
+	# nsenter itself, not the nsrun function: in the background a function
+	# runs in a subshell, and $! would be that subshell, not tcpscope.
+	nsenter --net="/run/netns/$ns" "$TCPSCOPE" run -i "$ifc" --pin-dir "$PIN_DIR" --json "$@" \
+		>"$E2E_WORK/$name.events" 2>"$E2E_WORK/$name.log" &
+	SCOPE_PID[$name]=$!
+	track_pid $!
+	if ! wait_for 10 grep -q 'tracking on' "$E2E_WORK/$name.log"; then
+		log "tcpscope $name did not start:"
+		sed 's/^/#   /' "$E2E_WORK/$name.log" >&2
+		return 1
+	fi
+	log "$name: $(grep -m1 'ingress' "$E2E_WORK/$name.log")"
+}
+
+# scope_stop NAME: SIGTERM, then it must exit 0 within 5 s having detached.
+scope_stop() {
+	local name=$1 pid=${SCOPE_PID[$1]} rc
+	kill -TERM "$pid" 2>/dev/null || { log "$name: not running"; return 1; }
+	timeout 5 tail --pid="$pid" -f /dev/null
+	wait "$pid"
+	rc=$?
+	[ $rc -eq 0 ] || { log "$name exited $rc:"; sed 's/^/#   /' "$E2E_WORK/$name.log" >&2; return 1; }
+}
+
+# drv_start NAME NS listen|connect ADDR PORT [OPTIONS...]: a tcpdrive fed by
+# a fifo; stdout (ok lines) in $E2E_WORK/NAME.out, errors in NAME.err.
+drv_start() {
+	local name=$1 ns=$2 fifo="$E2E_WORK/$1.in" fd
+	shift 2
+	mkfifo "$fifo"
+	nsenter --net="/run/netns/$ns" "$DRIVE" "$@" -L 240 <"$fifo" >"$E2E_WORK/$name.out" 2>"$E2E_WORK/$name.err" &
+	DRV_PID[$name]=$!
+	track_pid $!
+	# Blocks until the driver opens its end; keeping it open holds the
+	# driver's stdin, so it waits for our next command.
+	exec {fd}>"$fifo"
+	DRV_FD[$name]=$fd
+	DRV_WANT[$name]=0
+	wait_for 5 grep -q '^ready' "$E2E_WORK/$name.out" || { _drv_died "$name"; return 1; }
+}
+
+_drv_died() {
+	log "driver $1: $(tail -n 3 "$E2E_WORK/$1.err" "$E2E_WORK/$1.out" 2>/dev/null | tr '\n' ' ')"
+}
+
+# drv_send NAME CMD: queue a command (see tcpdrive --help), don't wait.
+drv_send() {
+	printf '%s\n' "$2" >&"${DRV_FD[$1]}" || { log "driver $1: cannot write '$2'"; return 1; }
+	DRV_WANT[$1]=$((DRV_WANT[$1] + 1))
+}
+
+# drv_wait NAME [SECONDS]: until every command sent so far has printed ok.
+drv_wait() {
+	local name=$1 t=${2:-15} i n
+	for ((i = 0; i < t * 20; i++)); do
+		n=$(grep -c '^ok ' "$E2E_WORK/$name.out")
+		[ "$n" -ge "${DRV_WANT[$name]}" ] && return 0
+		kill -0 "${DRV_PID[$name]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	_drv_died "$name"
+	return 1
+}
+
+# drv NAME CMD: send and wait.
+drv() { drv_send "$1" "$2" && drv_wait "$1"; }
+
+# Flows: one scenario's connections, COUNT per family, IPv4 and IPv6 at
+# once, server in $NS_S on PORT, client in $NS_C. Drivers are NAME4s NAME4c
+# NAME6s NAME6c.
+flows_start() {
+	local name=$1 port=$2 count=$3 listen=${4:-listen}
+	if [ "$listen" = listen ]; then
+		drv_start "${name}4s" "$NS_S" listen "$IP4_B" "$port" -n "$count" || return 1
+		drv_start "${name}6s" "$NS_S" listen "$IP6_B" "$port" -n "$count" || return 1
+	fi
+	drv_start "${name}4c" "$NS_C" connect "$IP4_B" "$port" -n "$count" || return 1
+	drv_start "${name}6c" "$NS_C" connect "$IP6_B" "$port" -n "$count" || return 1
+}
+
+# flows NAME s|c CMD: run CMD on the server (s) or client (c) drivers of
+# both families and wait for both.
+flows() {
+	local name=$1 side=$2 cmd=$3
+	drv_send "${name}4$side" "$cmd" && drv_send "${name}6$side" "$cmd" &&
+		drv_wait "${name}4$side" && drv_wait "${name}6$side"
+}
+
+# flows_stop NAME: end all four drivers (the kernel closes what they hold).
+flows_stop() {
+	local d pid
+	for d in "${1}4s" "${1}6s" "${1}4c" "${1}6c"; do
+		[ -n "${DRV_PID[$d]:-}" ] || continue
+		pid=${DRV_PID[$d]}
+		exec {DRV_FD[$d]}>&-
+		kill -TERM "$pid" 2>/dev/null
+		timeout 5 tail --pid="$pid" -f /dev/null
+		unset "DRV_PID[$d]"
+	done
+}
+
+# nft_drop NS NAME RULE: a drop rule in NS only (table tcpscope_e2e,
+# chains "in" and "out"), e.g. nft_drop $NS_S x 'out tcp sport 9000'.
+nft_drop() {
+	local ns=$1 handle=$2 chain=${3%% *} match=${3#* }
+	nsrun "$ns" nft -f - <<-EOF || return 1
+		table inet tcpscope_e2e {
+			chain in { type filter hook input priority 0; policy accept; }
+			chain out { type filter hook output priority 0; policy accept; }
+		}
+		add rule inet tcpscope_e2e $chain $match counter drop comment "$handle"
+	EOF
+}
+
+nft_undrop() {
+	local ns=$1 name=$2 h
+	h=$(nsrun "$ns" nft -a list table inet tcpscope_e2e |
+		awk -v c="\"$name\"" '$0 ~ c { for (i = 1; i <= NF; i++) if ($i == "handle") print $(i + 1) }')
+	[ -n "$h" ] || { log "nft rule $name not found"; return 1; }
+	local chain
+	for chain in in out; do
+		nsrun "$ns" nft delete rule inet tcpscope_e2e "$chain" handle "$h" 2>/dev/null && return 0
+	done
+	return 1
+}
+
+# Compares ss -tanH with tcpscope list --json for the connections on the
+# given server ports. argv: ports expect count ss_file list_file verbose
+# (expect: the netstat state every connection must be in, or -; count: how
+# many connections, or -). A connection absent from ss is CLOSE.
+E2E_PY_COMPARE='
+import json, sys
+ports = {int(p) for p in sys.argv[1].split(",")}
+expect, count, ss_file, list_file, verbose = sys.argv[2:7]
+NORM = {"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECV",
+        "FIN-WAIT-1": "FIN_WAIT1", "FIN-WAIT-2": "FIN_WAIT2", "TIME-WAIT": "TIME_WAIT",
+        "CLOSE-WAIT": "CLOSE_WAIT", "LAST-ACK": "LAST_ACK", "CLOSING": "CLOSING",
+        "UNCONN": "CLOSE", "CLOSE": "CLOSE", "LISTEN": "LISTEN"}
+def ep(s):
+    a, _, p = s.rpartition(":")
+    a = a.strip("[]").split("%")[0]
+    return a, int(p)
+kernel = {}
+for line in open(ss_file):
+    f = line.split()
+    if len(f) < 5:
+        continue
+    st = NORM.get(f[0], f[0])
+    if st == "LISTEN":
+        continue
+    la, lp = ep(f[3]); ra, rp = ep(f[4])
+    if lp not in ports and rp not in ports:
+        continue
+    k = (la, lp, ra, rp)
+    if st == "CLOSE" and k in kernel:
+        continue
+    kernel[k] = st
+scope = {}
+for c in json.load(open(list_file))["connections"]:
+    if c["state"] == "LISTEN":
+        continue
+    if c["local_port"] not in ports and c["remote_port"] not in ports:
+        continue
+    scope[(c["local_addr"], c["local_port"], c["remote_addr"], c["remote_port"])] = c["state"]
+bad = []
+ks, ts = {}, {}
+for k in sorted(set(kernel) | set(scope)):
+    kst = kernel.get(k, "CLOSE")
+    tst = scope.get(k, "(absent)")
+    ks[kst] = ks.get(kst, 0) + 1
+    ts[tst] = ts.get(tst, 0) + 1
+    if kst != tst:
+        bad.append("%s:%d > %s:%d ss %s%s, tcpscope %s" % (k + (kst, "" if k in kernel else " (absent)", tst)))
+    elif expect != "-" and kst != expect:
+        bad.append("%s:%d > %s:%d both %s, expected %s" % (k + (kst, expect)))
+n = len(set(kernel) | set(scope))
+if count != "-" and n != int(count):
+    bad.insert(0, "%d connections, expected %s" % (n, count))
+if verbose == "1":
+    print("ss %s; tcpscope %s" % (ks, ts))
+    for b in bad[:10]:
+        print(b)
+    if len(bad) > 10:
+        print("... %d more" % (len(bad) - 10))
+sys.exit(1 if bad else 0)
+'
+
+_view_once() {
+	local ns=$1 scope=$2 ports=$3 expect=$4 count=$5 verbose=$6
+	nsrun "$ns" ss -tanH >"$E2E_WORK/ss.$scope" || return 1
+	"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[$scope]}" >"$E2E_WORK/list.$scope" || return 1
+	"$PYTHON" -c "$E2E_PY_COMPARE" "$ports" "$expect" "$count" "$E2E_WORK/ss.$scope" \
+		"$E2E_WORK/list.$scope" "$verbose"
+}
+
+# view_check NS SCOPE PORTS EXPECT COUNT [SECONDS]: poll (default up to 3 s)
+# until tcpscope's state of every local endpoint on PORTS equals ss's, all
+# in state EXPECT, COUNT of them; else log the differences and fail.
+view_check() {
+	local t=${6:-3}
+	if wait_for "$t" _view_once "$1" "$2" "$3" "$4" "$5" 0; then
+		log "$2 view, port $3: $(_view_once "$1" "$2" "$3" "$4" "$5" 1)"
+		return 0
+	fi
+	log "checkpoint in $1 ($2): ports $3, expected $5 x $4:"
+	_view_once "$1" "$2" "$3" "$4" "$5" 1 | sed 's/^/#   /' >&2
+	return 1
+}
+
+# Every transition's "from" equals the previous "to" of the same endpoint
+# (addresses, ports, side) over a whole events file: no gap, no reordering.
+E2E_PY_CHAIN='
+import json, sys
+last, bad, n = {}, [], 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    e = json.loads(line)
+    n += 1
+    k = (e["local_addr"], e["local_port"], e["remote_addr"], e["remote_port"], e["side"])
+    prev = last.get(k)
+    if prev is None and e.get("reason") == "seed":
+        prev = e["from"]
+    if e["from"] != (prev or "CLOSE"):
+        bad.append("%s:%d > %s:%d %s: %s -> %s after -> %s" % (k + (e["from"], e["to"], prev or "(start)")))
+    last[k] = e["to"]
+print("%d transitions, %d endpoints, %d gaps" % (n, len(last), len(bad)))
+for b in bad[:10]:
+    print(b)
+sys.exit(1 if bad or n == 0 else 0)
+'
+
+events_chain_check() {
+	local out rc
+	out=$("$PYTHON" -c "$E2E_PY_CHAIN" "$E2E_WORK/$1.events")
+	rc=$?
+	printf '%s\n' "$out" | sed "s/^/# $1: /" >&2
+	return $rc
+}
+
+# ringbuf_dropped NAME: print the ring-buffer reserve failures of an instance.
+ringbuf_dropped() {
+	"$TCPSCOPE" stat --counters --json --pin-dir "${SCOPE_PIN[$1]}" | jq -e '.counters.ringbuf_dropped'
+}
