@@ -5,6 +5,11 @@
 
 PY=$(command -v /usr/bin/python3 || command -v python3)
 NS_C=c$TAG NS_S=s$TAG
+# For background jobs: `nsrun NS cmd &` would background a subshell that
+# runs nsenter as its child, so $! (and the cleanup's kill) would miss the
+# real process. A simple command backgrounded is exec'd: $! is the process.
+IN_C=(nsenter --net=/run/netns/$NS_C)
+IN_S=(nsenter --net=/run/netns/$NS_S)
 HTTP_PORT=9717
 SRV_PORT=8080
 
@@ -18,7 +23,7 @@ setup_pair() {
 
 # start_daemon [ARGS...]: tcpscope run on the server side, --json stdout.
 start_daemon() {
-	nsrun "$NS_S" "$TCPSCOPE" run -i "$IF_B" --pin-dir "$PIN_DIR" --json --no-seed "$@" \
+	"${IN_S[@]}" "$TCPSCOPE" run -i "$IF_B" --pin-dir "$PIN_DIR" --json --no-seed "$@" \
 		>"$WORK/daemon.out" 2>"$WORK/daemon.err" &
 	DAEMON_PID=$!
 	track_pid "$DAEMON_PID"
@@ -28,7 +33,7 @@ start_daemon() {
 # serve N SECONDS: a server in NS_S that accepts N connections and keeps
 # them for SECONDS, then closes them.
 serve() {
-	nsrun "$NS_S" "$PY" -c '
+	"${IN_S[@]}" "$PY" -c '
 import socket, sys, time
 n, t = int(sys.argv[2]), float(sys.argv[3])
 s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
@@ -49,7 +54,7 @@ except Exception:
 # connect N SECONDS: N client connections from NS_C, held for SECONDS then
 # closed (FIN) by the client.
 connect_hold() {
-	nsrun "$NS_C" "$PY" -c '
+	"${IN_C[@]}" "$PY" -c '
 import socket, sys, time
 n, t = int(sys.argv[2]), float(sys.argv[3])
 cs = []

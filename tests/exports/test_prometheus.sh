@@ -73,7 +73,7 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$HTTP_PORT']
 EOC
-	nsrun "$NS_S" prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+	"${IN_S[@]}" prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
 		--web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$dir/prom.log" 2>&1 &
 	pid=$!
 	track_pid $pid
