@@ -20,6 +20,10 @@ cd "$TOP"
 # shellcheck source=../tests/lib/lib.sh
 . tests/lib/lib.sh
 B=$TOP/$BUILD/bench
+# Only this shell cleans up: a subshell that ended with the EXIT trap
+# would otherwise delete the namespaces and files of the run still going.
+BENCH_PID=$BASHPID
+trap '[ "$BASHPID" = "$BENCH_PID" ] && _cleanup' EXIT
 
 OUT_MD=$TOP/BENCHMARKS.md
 OUT_JSON=$TOP/bench/results.json
@@ -104,7 +108,8 @@ ts_start() {
 		>"$RAW/ts-$name.out" 2>"$TS_LOG" &
 	TS_PID=$!
 	track_pid "$TS_PID"
-	if ! wait_for 15 grep -q 'ingress' "$TS_LOG" || ! [ -e "$TS_PIN/conns" ]; then
+	# Attached (the "ingress" line) and pinned, in whichever order.
+	if ! wait_for 15 sh -c "grep -q ingress '$TS_LOG' && [ -e '$TS_PIN/conns' ]"; then
 		echo "bench: tcpscope $* did not start:" >&2
 		cat "$TS_LOG" >&2
 		stop "$TS_PID"
