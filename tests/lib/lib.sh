@@ -21,8 +21,17 @@ on_exit() { _CLEANUPS+=("$*"); }
 
 _cleanup() {
 	local i pid
+	# `nsrun NS cmd &` backgrounds a subshell: $! is that subshell, and the
+	# real process (nsenter execs into it) is its child. End the children
+	# first, then the tracked process itself.
 	for pid in "${_PIDS[@]}"; do
-		kill "$pid" 2>/dev/null && { timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null; }
+		local kids
+		kids=$(pgrep -P "$pid" 2>/dev/null)
+		[ -n "$kids" ] && kill $kids 2>/dev/null
+		kill "$pid" 2>/dev/null
+		for k in $kids $pid; do
+			timeout 5 tail --pid="$k" -f /dev/null 2>/dev/null || kill -9 "$k" 2>/dev/null
+		done
 	done
 	for ((i = ${#_CLEANUPS[@]} - 1; i >= 0; i--)); do
 		eval "${_CLEANUPS[$i]}" >/dev/null 2>&1 || true
