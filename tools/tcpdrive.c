@@ -68,6 +68,8 @@ static const char usage[] =
 	"  -t, --timeout-ms MS  bound of every wait (default 5000)\n"
 	"  -L, --lifetime S     exit with an error after S seconds (default 300)\n"
 	"  -b, --bind ADDR      connect: local address\n"
+	"  -s, --sport PORT     connect: source ports PORT, PORT+1... (SO_REUSEADDR),\n"
+	"                       to reuse a 4-tuple; needs --bind\n"
 	"  -h, --help           this help\n"
 	"\n"
 	"Commands:\n"
@@ -97,6 +99,7 @@ static int family;
 static struct sockaddr_storage peer, local;
 static socklen_t peer_len, local_len;
 static bool have_bind;
+static unsigned int sport;	/* -s: first source port, 0 = ephemeral */
 static int ep = -1, lfd = -1;
 static unsigned int next_connect;	/* connect mode: attempts started */
 static unsigned int timeout_ms = 5000;
@@ -234,6 +237,16 @@ static void start_connects(void)
 
 		if (fd < 0)
 			die("socket: %s", strerror(errno));
+		if (sport) {
+			int one = 1;
+			unsigned short p = htons((unsigned short)(sport + next_connect));
+
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			if (family == AF_INET)
+				((struct sockaddr_in *)&local)->sin_port = p;
+			else
+				((struct sockaddr_in6 *)&local)->sin6_port = p;
+		}
 		if (have_bind && bind(fd, (struct sockaddr *)&local, local_len))
 			die("bind: %s", strerror(errno));
 		c = conn_new(fd);
@@ -669,6 +682,7 @@ int main(int argc, char **argv)
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "lifetime", required_argument, NULL, 'L' },
 		{ "bind", required_argument, NULL, 'b' },
+		{ "sport", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -679,7 +693,7 @@ int main(int argc, char **argv)
 	int c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "n:e:t:L:b:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:e:t:L:b:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			want = (unsigned int)parse_num(optarg, MAX_CONNS, "--count");
@@ -695,6 +709,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			bind_addr = optarg;
+			break;
+		case 's':
+			sport = (unsigned int)parse_num(optarg, 65535, "--sport");
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -720,6 +737,8 @@ int main(int argc, char **argv)
 			die("--bind address family differs from ADDR's");
 		have_bind = true;
 	}
+	if (sport && (!have_bind || sport + want - 1 > 65535))
+		die("--sport needs --bind, and PORT + N - 1 <= 65535");
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

@@ -7,7 +7,7 @@
 DRIVE=$TOOLS/tcpdrive
 PYTHON=${PYTHON:-python3}
 E2E_WORK=$(mktemp -d /tmp/tcpscope-e2e.XXXXXX)
-on_exit rm -rf "$E2E_WORK"
+[ -n "${E2E_KEEP:-}" ] && log "keeping $E2E_WORK" || on_exit rm -rf "$E2E_WORK"
 
 declare -A DRV_FD DRV_PID DRV_WANT SCOPE_PID SCOPE_PIN
 
@@ -105,15 +105,21 @@ drv() { drv_send "$1" "$2" && drv_wait "$1"; }
 
 # Flows: one scenario's connections, COUNT per family, IPv4 and IPv6 at
 # once, server in $NS_S on PORT, client in $NS_C. Drivers are NAME4s NAME4c
-# NAME6s NAME6c.
+# NAME6s NAME6c. FLOW_SPORT=P binds the clients to source ports P, P+1...
+# Pass "noserver" as 4th argument for clients only.
 flows_start() {
 	local name=$1 port=$2 count=$3 listen=${4:-listen}
 	if [ "$listen" = listen ]; then
 		drv_start "${name}4s" "$NS_S" listen "$IP4_B" "$port" -n "$count" || return 1
 		drv_start "${name}6s" "$NS_S" listen "$IP6_B" "$port" -n "$count" || return 1
 	fi
-	drv_start "${name}4c" "$NS_C" connect "$IP4_B" "$port" -n "$count" || return 1
-	drv_start "${name}6c" "$NS_C" connect "$IP6_B" "$port" -n "$count" || return 1
+	local o4=() o6=()
+	if [ -n "${FLOW_SPORT:-}" ]; then
+		o4=(-b "$IP4_A" -s "$FLOW_SPORT")
+		o6=(-b "$IP6_A" -s "$FLOW_SPORT")
+	fi
+	drv_start "${name}4c" "$NS_C" connect "$IP4_B" "$port" -n "$count" "${o4[@]}" || return 1
+	drv_start "${name}6c" "$NS_C" connect "$IP6_B" "$port" -n "$count" "${o6[@]}" || return 1
 }
 
 # flows NAME s|c CMD: run CMD on the server (s) or client (c) drivers of
@@ -280,4 +286,11 @@ events_chain_check() {
 # ringbuf_dropped NAME: print the ring-buffer reserve failures of an instance.
 ringbuf_dropped() {
 	"$TCPSCOPE" stat --counters --json --pin-dir "${SCOPE_PIN[$1]}" | jq -e '.counters.ringbuf_dropped'
+}
+
+# events_have SCOPE PORT STATE: some endpoint on PORT went to STATE.
+events_have() {
+	# Not jq -e: jq 1.6 judges only the last input.
+	jq -c --argjson p "$2" --arg s "$3" 'select((.local_port == $p or .remote_port == $p) and .to == $s)' \
+		"$E2E_WORK/$1.events" | grep -q .
 }

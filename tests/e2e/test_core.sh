@@ -110,6 +110,53 @@ test_unanswered_syn_stays_syn_sent() {
 	flows_stop ss
 }
 
+# Half-close: the client's FIN does not stop the server's data; bulk data
+# (window scaling, many segments) flows into FIN_WAIT2 before the server's FIN.
+test_half_close_carries_data_until_fin() {
+	local p=9109
+	must "start drivers" flows_start hc $p $N || return 1
+	must "handshakes" flows hc c wait-conn && must "accepts" flows hc s wait-conn || return 1
+	must "client shuts down" flows hc c shutdown || return 1
+	must "client FIN_WAIT2, server CLOSE_WAIT" check_both $p FIN_WAIT2 CLOSE_WAIT $((2 * N)) || return 1
+	must "server sends 4 MB" flows hc s "send 4000000" && must "client reads" flows hc c "recv 4000000" || return 1
+	must "still FIN_WAIT2 / CLOSE_WAIT" check_both $p FIN_WAIT2 CLOSE_WAIT $((2 * N)) || return 1
+	must "server sees FIN" flows hc s wait-eof && must "server closes" flows hc s close || return 1
+	must "client TIME_WAIT, server gone" check_both $p TIME_WAIT CLOSE $((2 * N))
+}
+
+# Both FINs in flight at once: each side's FIN is dropped in the peer's
+# netfilter input (after both tcpscopes saw it on the wire) until both have
+# closed; the retransmitted FINs then cross: CLOSING, then TIME_WAIT. (A FIN
+# dropped in the sender's own output would never reach the wire: no
+# observer could tell FIN_WAIT1 from ESTABLISHED then.)
+test_simultaneous_close_goes_closing_then_time_wait() {
+	local p=9110
+	must "start drivers" flows_start sc $p $N || return 1
+	must "handshakes" flows sc c wait-conn && must "accepts" flows sc s wait-conn || return 1
+	must "hold server FINs" nft_drop "$NS_C" simc "in tcp sport $p" &&
+		must "hold client FINs" nft_drop "$NS_S" sims "in tcp dport $p" || return 1
+	must "client closes" flows sc c close && must "server closes" flows sc s close || return 1
+	must "release client" nft_undrop "$NS_C" simc && must "release server" nft_undrop "$NS_S" sims || return 1
+	must "both TIME_WAIT" check_both $p TIME_WAIT TIME_WAIT $((2 * N)) 8 || return 1
+	must "CLOSING seen (client view)" events_have client $p CLOSING &&
+		must "CLOSING seen (server view)" events_have server $p CLOSING
+}
+
+# The server closed first and sits in TIME_WAIT; a new SYN on the same
+# 4-tuple (newer timestamp) reopens it (RFC 6191), in the kernel and in
+# tcpscope alike.
+test_time_wait_tuple_reused_by_new_syn() {
+	local p=9111
+	FLOW_SPORT=41000 must "start drivers" flows_start tw $p $N || return 1
+	must "handshakes" flows tw c wait-conn && must "accepts" flows tw s wait-conn || return 1
+	must "server closes" flows tw s close && must "client sees FIN" flows tw c wait-eof || return 1
+	must "client closes" flows tw c close || return 1
+	must "client gone, server TIME_WAIT" check_both $p CLOSE TIME_WAIT $((2 * N)) || return 1
+	FLOW_SPORT=41000 must "reconnect from the same ports" flows_start tw2 $p $N noserver || return 1
+	must "handshakes again" flows tw2 c wait-conn || return 1
+	must "ESTABLISHED again" check_both $p ESTABLISHED ESTABLISHED $((2 * N))
+}
+
 test_thousand_concurrent_connections_match_ss() {
 	local p=9108 t0=$SECONDS
 	must "start drivers" flows_start big $p $BIG || return 1
@@ -154,6 +201,9 @@ run_e2e test_rst_from_client_closes_both_ends
 run_e2e test_rst_from_server_closes_both_ends
 run_e2e test_connect_to_closed_port_is_refused_and_close
 run_e2e test_unanswered_syn_stays_syn_sent
+run_e2e test_half_close_carries_data_until_fin
+run_e2e test_simultaneous_close_goes_closing_then_time_wait
+run_e2e test_time_wait_tuple_reused_by_new_syn
 run_e2e test_thousand_concurrent_connections_match_ss
 run_e2e test_ringbuf_dropped_is_zero
 run_e2e test_detach_and_events_chain_without_gaps
