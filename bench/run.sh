@@ -295,25 +295,33 @@ bench_scale() {
 	ip netns add "$ns_k" && on_exit ip netns del "$ns_k"
 	nsrun "$ns_k" ip link set lo up
 	nsrun "$ns_k" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
-	local prev=0
+	# A process may hold only RLIMIT_NOFILE's hard limit of descriptors
+	# (raising it needs CAP_SYS_RESOURCE): split into chunks. Listener
+	# ports sit below the namespace's ephemeral range.
+	local per=$(( ($(ulimit -Hn) - 256) / 2 )) port=5000 pairs c k ok pids
+	[ "$per" -gt 20000 ] && per=20000
 	for n in $SOCK_SIZES; do
 		say "sockets: $n established sockets for ss/netstat"
-		nsenter --net="/run/netns/$ns_k" "$B/sockfill" $((n / 2)) $((20000 + prev)) >"$RAW/sockfill.out" 2>&1 &
-		pid=$!
-		track_pid "$pid"
-		prev=$((prev + 4))
-		if ! wait_for 120 grep -q ready "$RAW/sockfill.out"; then
-			cat "$RAW/sockfill.out" >&2
-			stop "$pid"
-			continue
-		fi
-		sample sockets count "$n" "$(nsrun "$ns_k" ss -Htan state established | wc -l)"
-		for ((i = 0; i < TIME_REPS; i++)); do
-			sample sockets ss_s_ms "$n" "$(tm nsrun "$ns_k" ss -s)"
-			sample sockets ss_awk_ms "$n" "$(tm nsrun "$ns_k" bash -c "ss -tan | awk 'NR > 1 { c[\$1]++ } END { for (s in c) print s, c[s] }'")"
-			sample sockets netstat_awk_ms "$n" "$(tm nsrun "$ns_k" bash -c "netstat -ant | awk '/^tcp/ { c[\$6]++ } END { for (s in c) print s, c[s] }'")"
+		pairs=$((n / 2)) k=0 ok=1 pids=()
+		while [ "$pairs" -gt 0 ]; do
+			c=$(( pairs < per ? pairs : per ))
+			nsenter --net="/run/netns/$ns_k" "$B/sockfill" "$c" "$port" >"$RAW/sockfill.$k.out" 2>&1 &
+			pids+=($!)
+			track_pid "$!"
+			port=$((port + 4)) pairs=$((pairs - c)) k=$((k + 1))
 		done
-		stop "$pid"
+		for ((i = 0; i < k; i++)); do
+			wait_for 60 grep -q ready "$RAW/sockfill.$i.out" || { cat "$RAW/sockfill.$i.out" >&2; ok=0; }
+		done
+		if [ $ok = 1 ]; then
+			sample sockets count "$n" "$(nsrun "$ns_k" ss -Htan state established | wc -l)"
+			for ((i = 0; i < TIME_REPS; i++)); do
+				sample sockets ss_s_ms "$n" "$(tm nsrun "$ns_k" ss -s)"
+				sample sockets ss_awk_ms "$n" "$(tm nsrun "$ns_k" bash -c "ss -tan | awk 'NR > 1 { c[\$1]++ } END { for (s in c) print s, c[s] }'")"
+				sample sockets netstat_awk_ms "$n" "$(tm nsrun "$ns_k" bash -c "netstat -ant | awk '/^tcp/ { c[\$6]++ } END { for (s in c) print s, c[s] }'")"
+			done
+		fi
+		for pid in "${pids[@]}"; do stop "$pid"; done
 	done
 }
 
