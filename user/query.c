@@ -406,6 +406,8 @@ void tcps_rows_sort(struct tcps_snapshot *s, int key)
 {
 	struct sort_ctx ctx = { .key = (enum sort_key)key, .mode = s->mode };
 
+	if (s->n < 2)
+		return;		/* rows may be NULL: qsort_r's argument is nonnull */
 	qsort_r(s->rows, s->n, sizeof(*s->rows), row_cmp, &ctx);
 }
 
