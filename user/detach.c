@@ -24,6 +24,51 @@
 /* BPF names as the kernel keeps them (BPF_OBJ_NAME_LEN - 1 = 15 chars). */
 static const char *const our_progs[] = { "tcps_xdp_ingress", "tcps_tc_ingress", "tcps_tc_egress" };
 
+static struct {
+	__u32 id;
+	int fd;
+} pinned_progs[3] = { { 0, -1 }, { 0, -1 }, { 0, -1 } };
+
+void tcps_ours_from_pins(const char *dir)
+{
+	static const char *const names[] = { TCPS_PIN_PROG_XDP, TCPS_PIN_PROG_TC_IN,
+					     TCPS_PIN_PROG_TC_EG };
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			close(fd);
+			continue;
+		}
+		if (pinned_progs[i].fd >= 0)
+			close(pinned_progs[i].fd);
+		pinned_progs[i].id = info.id;
+		pinned_progs[i].fd = fd;
+	}
+}
+
+int tcps_prog_fd_by_id(__u32 prog_id)
+{
+	unsigned int i;
+	int fd = bpf_prog_get_fd_by_id(prog_id);
+
+	if (fd >= 0)
+		return fd;
+	for (i = 0; i < 3; i++)
+		if (prog_id && pinned_progs[i].id == prog_id)
+			return dup(pinned_progs[i].fd);
+	return -1;
+}
+
 bool tcps_prog_is_ours(__u32 prog_id)
 {
 	struct bpf_prog_info info = {};
@@ -34,6 +79,9 @@ bool tcps_prog_is_ours(__u32 prog_id)
 
 	if (!prog_id)
 		return false;
+	for (i = 0; i < 3; i++)
+		if (pinned_progs[i].id == prog_id)
+			return true;
 	fd = bpf_prog_get_fd_by_id(prog_id);
 	if (fd < 0)
 		return false;
@@ -110,7 +158,7 @@ int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, 
 		__u32 id, mode;
 
 		if (!tcps_xdp_current(ifindex, &id, &mode) && id && tcps_prog_is_ours(id)) {
-			int fd = bpf_prog_get_fd_by_id(id), err;
+			int fd = tcps_prog_fd_by_id(id), err;
 			LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
 
 			/* REPLACE with the old fd: removes it only if it is still
@@ -133,8 +181,11 @@ int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, 
 
 int tcps_pins_remove(const char *dir)
 {
-	static const char *const names[] = { TCPS_PIN_CONNS, TCPS_PIN_HALFOPEN, TCPS_PIN_EVENTS,
-					     TCPS_PIN_STATS, TCPS_PIN_TRANS, TCPS_PIN_INFO };
+	static const char *const names[] = { TCPS_PIN_CONNS,	  TCPS_PIN_HALFOPEN,
+					     TCPS_PIN_EVENTS,	  TCPS_PIN_STATS,
+					     TCPS_PIN_TRANS,	  TCPS_PIN_INFO,
+					     TCPS_PIN_PROG_XDP,	  TCPS_PIN_PROG_TC_IN,
+					     TCPS_PIN_PROG_TC_EG };
 	char path[PATH_MAX];
 	unsigned int i;
 
@@ -241,6 +292,7 @@ int cmd_detach(int argc, char **argv)
 		return usage_err("detach", "unexpected argument '%s'", argv[optind]);
 	if (!n)
 		all = true;
+	tcps_ours_from_pins(pin_dir);
 	owner = keep ? 0 : pins_owner(pin_dir);
 	if (owner) {
 		pr_err("tcpscope (pid %d) is running with pins in %s; stop it first (kill -TERM %d)",

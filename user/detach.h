@@ -13,7 +13,18 @@
 #define TCPS_TC_HANDLE 0x7c53
 #define TCPS_TC_PRIO 1
 
-/* Is the program with this id one of tcpscope's (by its BPF name)? */
+/* Pins of the programs, beside the maps: they let a process without
+ * CAP_SYS_ADMIN (which BPF_PROG_GET_FD_BY_ID needs) recognise them. */
+#define TCPS_PIN_PROG_XDP "prog_xdp_ingress"
+#define TCPS_PIN_PROG_TC_IN "prog_tc_ingress"
+#define TCPS_PIN_PROG_TC_EG "prog_tc_egress"
+
+/* Remember the programs pinned in dir as ours (ids and fds). */
+void tcps_ours_from_pins(const char *dir);
+/* An fd of a program we know as ours by id (-1 if none); caller closes. */
+int tcps_prog_fd_by_id(__u32 prog_id);
+/* Is the program with this id one of tcpscope's (pinned by us, or by its
+ * BPF name when CAP_SYS_ADMIN allows looking it up)? */
 bool tcps_prog_is_ours(__u32 prog_id);
 /* The XDP program on ifindex: id (0: none) and XDP_FLAGS_SKB_MODE or
  * XDP_FLAGS_DRV_MODE. Returns 0 or -errno. */

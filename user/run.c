@@ -165,7 +165,7 @@ static int xdp_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 	 * (REPLACE + its fd: atomic, and only if it is still that one). */
 	if (adopting && !tcps_xdp_current(ifc->ifindex, &id, &cur_mode) && id &&
 	    tcps_prog_is_ours(id)) {
-		ro.old_prog_fd = bpf_prog_get_fd_by_id(id);
+		ro.old_prog_fd = tcps_prog_fd_by_id(id);
 		if (ro.old_prog_fd >= 0) {
 			if (!mode)
 				mode = cur_mode;
@@ -336,7 +336,7 @@ static void pins_remove(const char *dir, const struct pin_spec *pins, int n)
 		snprintf(path, sizeof(path), "%s/%s", dir, pins[i].name);
 		unlink(path);
 	}
-	rmdir(dir);
+	tcps_pins_remove(dir);	/* the program pins too */
 }
 
 /* The pin directory must be new, ours, root-only and on a bpffs. */
@@ -575,6 +575,28 @@ static int parse_run_args(int argc, char **argv, struct tcps_run_opts *o)
 	return 0;
 }
 
+/* Pin the programs next to the maps (replacing an adopted run's): a later
+ * run or 'detach' recognises them by these pins, without CAP_SYS_ADMIN. */
+static void progs_pin(struct tcps_daemon *d)
+{
+	struct { const char *name; struct bpf_program *p; } pp[] = {
+		{ TCPS_PIN_PROG_XDP, d->skel->progs.tcps_xdp_ingress },
+		{ TCPS_PIN_PROG_TC_IN, d->skel->progs.tcps_tc_ingress },
+		{ TCPS_PIN_PROG_TC_EG, d->skel->progs.tcps_tc_egress },
+	};
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(pp) / sizeof(pp[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", d->opts->pin_dir, pp[i].name);
+		unlink(path);
+		if (bpf_obj_pin(bpf_program__fd(pp[i].p), path))
+			pr_warn("cannot pin %s: %s", path, strerror(errno));
+		else
+			chmod(path, 0600);
+	}
+}
+
 /* Counters at adoption: what the ring buffer could not hold while no
  * daemon was reading is counted there. */
 static void adopt_report(struct tcps_daemon *d, struct ring_buffer *rb)
@@ -648,6 +670,7 @@ int cmd_run(int argc, char **argv)
 		if (err)
 			goto out;
 		adopting = true;
+		tcps_ours_from_pins(opts.pin_dir);
 	} else if (err) {
 		goto out;
 	} else {
@@ -756,6 +779,7 @@ int cmd_run(int argc, char **argv)
 		if (err)
 			goto cleanup;
 	}
+	progs_pin(&d);
 	for (m = tcps_modules; m->name; m++, started++) {
 		if (m->start && (err = m->start(&d)))
 			goto cleanup;
