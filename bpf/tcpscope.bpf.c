@@ -185,6 +185,18 @@ static __always_inline void tcps_emit(struct tcps_counters *cnt, const struct tc
 	}
 }
 
+/*
+ * Entries stay in the half-open table until the three-way handshake is
+ * complete (or the first packet was mid-stream): a spoofed SYN flood that
+ * an open port answers with SYN+ACKs, or a port scan answered with RSTs,
+ * then fills only that table and never takes room in the main one.
+ */
+static __always_inline int tcps_handshaking(__u8 a, __u8 b)
+{
+	return a == TCPS_SYN_SENT || a == TCPS_SYN_RECV || b == TCPS_SYN_SENT ||
+	       b == TCPS_SYN_RECV || (a == TCPS_CLOSE && b == TCPS_CLOSE);
+}
+
 /* A packet of a connection we already track (in either table). Returns
  * nonzero when a half-open entry has now been answered and belongs in the
  * main table; sc->conn then holds its new value. */
@@ -223,10 +235,7 @@ static __always_inline int tcps_update(struct tcps_counters *cnt, struct tcps_co
 	if (verdict == TCPS_V_REOPEN)
 		conn->first_seen = now;	/* a reused tuple starts a new life */
 	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex, now);
-	/* Answered, and not just refused: a port scan's SYN/RST pairs stay in
-	 * the half-open table and never take room in the main one. */
-	return halfopen && (cflags & TCPS_C_SEEN0) && (cflags & TCPS_C_SEEN1) &&
-	       !(sc->st.to[0] == TCPS_CLOSE && sc->st.to[1] == TCPS_CLOSE);
+	return halfopen && !tcps_handshaking(sc->st.to[0], sc->st.to[1]);
 }
 
 static __always_inline void tcps_promote(struct tcps_counters *cnt, const struct tcps_key *k,
@@ -286,7 +295,8 @@ static __always_inline void tcps_create(struct tcps_counters *cnt, const struct 
 		nc->bytes[0] = g->len;
 	}
 
-	map = nc->fsm.ep[s & 1].state == TCPS_SYN_SENT ? (void *)&tcps_halfopen : (void *)&tcps_conns;
+	map = tcps_handshaking(nc->fsm.ep[0].state, nc->fsm.ep[1].state) ? (void *)&tcps_halfopen :
+									      (void *)&tcps_conns;
 	err = bpf_map_update_elem(map, k, nc, BPF_NOEXIST);
 	if (err == -TCPS_EEXIST) {
 		/* Another CPU created it first: this packet is its second. */

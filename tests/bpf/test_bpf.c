@@ -483,6 +483,12 @@ static int in_halfopen(const struct flow *f, struct tcps_conn *c)
 	return !lookup(T.skel->maps.tcps_halfopen, &f->key, c ? c : &tmp);
 }
 
+/* In either table: for checks that do not care which. */
+static int in_table(const struct flow *f, struct tcps_conn *c)
+{
+	return in_conns(f, c) || in_halfopen(f, c);
+}
+
 static int map_entries(struct bpf_map *map)
 {
 	struct tcps_key k, next;
@@ -575,10 +581,12 @@ static void local_client_active_close(const struct flow *f, __u32 c, __u32 s)
 
 	xmit(f, IN, SYN | ACK, s, c + 1, 0);
 	EXPECT_EVENTS(f, EV(R, CLOSE, SYN_RECV), EV(L, SYN_SENT, ESTABLISHED));
-	CHK(!in_halfopen(f, NULL) && in_conns(f, NULL));
+	/* Half-open until the handshake completes. */
+	CHK(in_halfopen(f, NULL) && !in_conns(f, NULL));
 
 	xmit(f, OUT, ACK, c + 1, s + 1, 0);
 	EXPECT_EVENTS(f, EV(R, SYN_RECV, ESTABLISHED));
+	CHK(!in_halfopen(f, NULL) && in_conns(f, NULL));
 	xmit(f, OUT, PSH | ACK, c + 1, s + 1, 100);
 	EXPECT_NO_EVENTS(f);
 	xmit(f, IN, PSH | ACK, s + 1, c + 101, 50);
@@ -625,9 +633,11 @@ static void local_server_passive_close(const struct flow *f, __u32 c, __u32 s)
 	CHK(in_halfopen(f, NULL) && !in_conns(f, NULL));
 	xmit(f, OUT, SYN | ACK, s, c + 1, 0);
 	EXPECT_EVENTS(f, EV(L, CLOSE, SYN_RECV), EV(R, SYN_SENT, ESTABLISHED));
-	CHK(!in_halfopen(f, NULL) && in_conns(f, NULL));
+	/* Our SYN+ACK is no proof the client exists (spoofed SYN flood). */
+	CHK(in_halfopen(f, NULL) && !in_conns(f, NULL));
 	xmit(f, IN, ACK, c + 1, s + 1, 0);
 	EXPECT_EVENTS(f, EV(L, SYN_RECV, ESTABLISHED));
+	CHK(!in_halfopen(f, NULL) && in_conns(f, NULL));
 	xmit(f, IN, PSH | ACK, c + 1, s + 1, 200);
 	xmit(f, OUT, PSH | ACK, s + 1, c + 201, 20);
 	EXPECT_NO_EVENTS(f);
@@ -749,7 +759,9 @@ TEST(test_syn_creates_halfopen_entry_only)
 	teardown();
 }
 
-TEST(test_synack_promotes_halfopen_entry_to_conns)
+/* Only the completed handshake (the client's ACK of our ISN+1) moves an
+ * entry to tcps_conns: a SYN+ACK to a spoofed source never does. */
+TEST(test_handshake_ack_promotes_halfopen_entry_to_conns)
 {
 	struct tcps_conn c;
 	struct flow f;
@@ -765,16 +777,20 @@ TEST(test_synack_promotes_halfopen_entry_to_conns)
 		first = T.clock;
 		CHK_EQ(counter(TCPS_CNT_PROMOTED), i);
 		xmit(&f, OUT, SYN | ACK, 9000, 501, 0);
+		CHK_EQ(counter(TCPS_CNT_PROMOTED), i);
+		CHK(in_halfopen(&f, NULL));
+		CHK(!in_conns(&f, NULL));
+		xmit(&f, IN, ACK, 501, 9001, 0);
 		CHK_EQ(counter(TCPS_CNT_PROMOTED), i + 1);
 		CHK(!in_halfopen(&f, NULL));
 		CHK(in_conns(&f, &c));
 		/* The promoted entry keeps its history. */
 		CHK_EQ(c.first_seen, first);
 		CHK_EQ(c.last_seen, T.clock);
-		CHK_EQ(c.pkts[0], 1);
-		CHK_EQ(c.pkts[1], 1);
+		CHK_EQ(c.pkts[!f.lside], 2);
+		CHK_EQ(c.pkts[f.lside], 1);
 		CHK_EQ(c.fsm.ep[!f.lside].state, TCPS_ESTABLISHED);
-		CHK_EQ(c.fsm.ep[f.lside].state, TCPS_SYN_RECV);
+		CHK_EQ(c.fsm.ep[f.lside].state, TCPS_ESTABLISHED);
 		CHK_EQ(c.fsm.ep[!f.lside].isn, 500);
 		CHK_EQ(c.fsm.ep[f.lside].isn, 9000);
 		CHK(c.fsm.flags & TCPS_C_SEEN0);
@@ -789,8 +805,9 @@ TEST(test_synack_promotes_halfopen_entry_to_conns)
 	teardown();
 }
 
-/* A SYN+ACK whose SYN we missed is evidence enough: straight to tcps_conns. */
-TEST(test_synack_first_creates_conn_entry_directly)
+/* A SYN+ACK whose SYN we missed creates the entry, half-open until the
+ * handshake's ACK. */
+TEST(test_synack_first_creates_halfopen_entry_ack_promotes)
 {
 	struct tcps_conn c;
 	struct flow f;
@@ -803,13 +820,16 @@ TEST(test_synack_first_creates_conn_entry_directly)
 		flow_for(&f, &encaps[i], i, i & 1);
 		xmit(&f, IN, SYN | ACK, 700, 301, 0);
 		EXPECT_EVENTS(&f, EV(R, CLOSE, SYN_RECV), EV(L, CLOSE, ESTABLISHED));
-		CHK(in_conns(&f, &c));
-		CHK(!in_halfopen(&f, NULL));
+		CHK(in_halfopen(&f, &c));
+		CHK(!in_conns(&f, NULL));
 		CHK_EQ(!!(c.fsm.flags & TCPS_C_ORIG1), f.lside);
 		xmit(&f, OUT, ACK, 301, 701, 0);
 		EXPECT_EVENTS(&f, EV(R, SYN_RECV, ESTABLISHED));
+		CHK(in_conns(&f, NULL));
+		CHK(!in_halfopen(&f, NULL));
 	}
-	CHK_EQ(counter(TCPS_CNT_HALFOPEN_NEW), 0);
+	CHK_EQ(counter(TCPS_CNT_HALFOPEN_NEW), N_ENCAPS);
+	CHK_EQ(counter(TCPS_CNT_PROMOTED), N_ENCAPS);
 	CHK_EQ(counter(TCPS_CNT_NEW_CONN), N_ENCAPS);
 	teardown();
 }
@@ -904,8 +924,8 @@ TEST(test_out_of_window_rst_changes_nothing_and_counts_oow)
 	teardown();
 }
 
-/* Simultaneous open (RFC 9293 fig. 8): SYNs cross, both SYN_RECV, and the
- * crossing SYN is the answer that promotes the half-open entry. */
+/* Simultaneous open (RFC 9293 fig. 8): SYNs cross, both SYN_RECV; the
+ * entry is promoted once both ends are ESTABLISHED. */
 TEST(test_simultaneous_open_goes_syn_recv_both)
 {
 	struct flow f;
@@ -921,12 +941,15 @@ TEST(test_simultaneous_open_goes_syn_recv_both)
 		xmit(&f, OUT, SYN, 100, 0, 0);
 		xmit(&f, IN, SYN, 900, 0, 0);
 		EXPECT_EVENTS(&f, EV(L, SYN_SENT, SYN_RECV), EV(R, CLOSE, SYN_RECV));
-		CHK(in_conns(&f, NULL));
-		CHK(!in_halfopen(&f, NULL));
+		CHK(!in_conns(&f, NULL));
+		CHK(in_halfopen(&f, NULL));
 		xmit(&f, OUT, SYN | ACK, 100, 901, 0);
 		EXPECT_EVENTS(&f, EV(R, SYN_RECV, ESTABLISHED));
+		CHK(in_halfopen(&f, NULL));
 		xmit(&f, IN, SYN | ACK, 900, 101, 0);
 		EXPECT_EVENTS(&f, EV(L, SYN_RECV, ESTABLISHED));
+		CHK(in_conns(&f, NULL));
+		CHK(!in_halfopen(&f, NULL));
 	}
 	CHK_EQ(counter(TCPS_CNT_PROMOTED), N_ENCAPS);
 	teardown();
@@ -1338,7 +1361,7 @@ TEST(test_timestamps_come_from_replay_clock)
 	CHK_EQ(T.ev[T.mark].ts, t0);
 	T.clock += 123456789;
 	xmit(&f, IN, SYN | ACK, 1, 2, 0);
-	CHK(in_conns(&f, &c));
+	CHK(in_table(&f, &c));
 	CHK_EQ(c.first_seen, t0);
 	CHK_EQ(c.last_seen, T.clock);
 	teardown();
@@ -1851,12 +1874,13 @@ TEST(test_table_full_counts_and_passes)
 	CHK(in_halfopen(&f, NULL));
 	xmit(&f, IN, SYN | ACK, 1, 2, 0);
 	EXPECT_EVENTS(&f, EV(R, CLOSE, SYN_RECV), EV(L, SYN_SENT, ESTABLISHED));
+	CHK_EQ(counter(TCPS_CNT_TABLE_FULL), N_ENCAPS);
+	xmit(&f, OUT, ACK, 2, 2, 0);
+	EXPECT_EVENTS(&f, EV(R, SYN_RECV, ESTABLISHED));
 	CHK_EQ(counter(TCPS_CNT_TABLE_FULL), N_ENCAPS + 1);
 	CHK_EQ(counter(TCPS_CNT_PROMOTED), 0);
 	CHK(in_halfopen(&f, NULL));
 	CHK(!in_conns(&f, NULL));
-	xmit(&f, OUT, ACK, 2, 2, 0);
-	EXPECT_EVENTS(&f, EV(R, SYN_RECV, ESTABLISHED));
 	EXPECT_STATES(&f, ESTABLISHED, ESTABLISHED);
 
 	/* Room again: the next non-steady packet promotes it. */
@@ -1957,7 +1981,7 @@ TEST(test_window_scale_parsed_from_syn_options)
 		s.mss = 1400;
 		s.wscale = rs;
 		send_spec(&f, IN, &s);
-		CHK(in_conns(&f, &c));
+		CHK(in_table(&f, &c));
 		CHK_EQ(c.fsm.ep[!f.lside].wscale, rs);
 		CHK(c.fsm.ep[!f.lside].flags & TCPS_EP_WSCALE);
 		CHK(c.fsm.flags & TCPS_C_WSCALE);
@@ -2004,7 +2028,7 @@ TEST(test_window_scale_absent_or_too_large)
 		s.ack = 2;
 		s.mss = 1460;
 		send_spec(&f, OUT, &s);
-		CHK(in_conns(&f, &c));
+		CHK(in_table(&f, &c));
 		CHK_EQ(c.fsm.ep[f.lside].wscale, 0);
 		CHK(!(c.fsm.ep[f.lside].flags & TCPS_EP_WSCALE));
 		CHK(!(c.fsm.flags & TCPS_C_WSCALE));
@@ -2117,8 +2141,8 @@ int main(void)
 	RUN(test_ipv6_qinq_local_server_handshake_data_passive_close);
 	RUN(test_tc_ingress_hook_tracks_like_xdp);
 	RUN(test_syn_creates_halfopen_entry_only);
-	RUN(test_synack_promotes_halfopen_entry_to_conns);
-	RUN(test_synack_first_creates_conn_entry_directly);
+	RUN(test_handshake_ack_promotes_halfopen_entry_to_conns);
+	RUN(test_synack_first_creates_halfopen_entry_ack_promotes);
 	RUN(test_refused_connection_rst_ack_closes_client);
 	RUN(test_rst_with_wrong_ack_in_syn_sent_is_ignored);
 	RUN(test_out_of_window_rst_changes_nothing_and_counts_oow);
