@@ -3,7 +3,12 @@
 # Quiet by default; V=1 shows the commands. SANITIZE=1 builds userspace with
 # ASan/UBSan.
 
-BUILD    ?= build
+# A sanitized build gets a tree of its own, so switching never mixes objects.
+ifeq ($(SANITIZE),1)
+  BUILD  ?= build-san
+else
+  BUILD  ?= build
+endif
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= gcc
@@ -119,7 +124,7 @@ $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pk
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -I$(BUILD)/bench -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
 
 test: all
-	$(Q)tests/run.sh
+	$(Q)BUILD=$(BUILD) tests/run.sh
 
 bench: all
 	$(Q)bench/run.sh
@@ -137,4 +142,4 @@ install: $(BUILD)/tcpscope
 
 clean:
 	$(call msg,CLEAN,$(BUILD))
-	$(Q)rm -rf $(BUILD)
+	$(Q)rm -rf $(BUILD) build-san

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,17 @@ int usage_err(const char *cmd, const char *fmt, ...)
 	pr_err("%s%s%s (see 'tcpscope %s%s--help')", cmd ? cmd : "", cmd ? ": " : "", msg,
 	       cmd ? cmd : "", cmd ? " " : "");
 	return TCPS_EXIT_USAGE;
+}
+
+int usage_bad_option(const char *cmd, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+
+	if (optopt && arg[0] == '-' && arg[1] == optopt && arg[2] == '\0')
+		return usage_err(cmd, "option '%s' needs a value, or is unknown", arg);
+	if (optopt)
+		return usage_err(cmd, "unknown option '-%c'", optopt);
+	return usage_err(cmd, "unknown option or missing value: '%s'", arg);
 }
 
 static const char *const state_names[TCPS_STATE_MAX] = {
@@ -221,6 +233,14 @@ void tcps_fmt_time(__u64 real_ns, char *buf, size_t len)
 	gmtime_r(&sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, len, "%s.%06lluZ", base, (unsigned long long)(real_ns % 1000000000ULL) / 1000);
+}
+
+int tcps_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	(void)level;
+	if (!tcps_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
 }
 
 int tcps_is_bpffs(const char *path)

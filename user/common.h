@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <linux/types.h>
+#include <bpf/libbpf.h>
 
 #include "tcpscope.h"
 
@@ -37,6 +38,9 @@ void pr_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pr_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error: one line, then the hint to --help; returns TCPS_EXIT_USAGE. */
 int usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* After getopt_long returned '?' (with opterr = 0): names the bad option
+ * or the option missing its value; returns TCPS_EXIT_USAGE. */
+int usage_bad_option(const char *cmd, char **argv);
 
 /* netstat's spelling: ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2
  * TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK LISTEN CLOSING. */
@@ -61,6 +65,10 @@ __u64 tcps_real_now(void);
 __u64 tcps_mono_to_real(__u64 mono_ns);
 /* RFC 3339 UTC with microseconds: 2026-11-26T09:17:39.123456Z */
 void tcps_fmt_time(__u64 real_ns, char *buf, size_t len);
+
+/* libbpf's print callback: its lines only with -v. Without -v a failure
+ * is our own one line, which says to rerun with -v for the details. */
+int tcps_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args);
 
 /* Is path on a BPF filesystem? 1 yes, 0 no, -errno if it can't be told. */
 int tcps_is_bpffs(const char *path);

@@ -259,6 +259,7 @@ int cmd_detach(int argc, char **argv)
 	pid_t owner;
 
 	optind = 1;
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "i:ah", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
@@ -285,7 +286,7 @@ int cmd_detach(int argc, char **argv)
 			fputs(detach_usage, stdout);
 			return TCPS_EXIT_OK;
 		default:
-			return usage_err("detach", "unknown option");
+			return usage_bad_option("detach", argv);
 		}
 	}
 	if (optind < argc)

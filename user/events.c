@@ -482,6 +482,7 @@ int cmd_events(int argc, char **argv)
 	int c, fd;
 
 	optind = 1;
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "jn:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -502,7 +503,7 @@ int cmd_events(int argc, char **argv)
 			fputs(events_usage, stdout);
 			return TCPS_EXIT_OK;
 		default:
-			return usage_err("events", "unknown option");
+			return usage_bad_option("events", argv);
 		}
 	}
 	if (optind < argc)

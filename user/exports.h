@@ -38,6 +38,8 @@ void tcps_evfile_event(struct tcps_daemon *d, const struct tcps_event *e);
 void tcps_evfile_stop(struct tcps_daemon *d);
 
 /* HTTP module (http.c). */
+/* Syntax of --listen [ADDR:]PORT (host 127.0.0.1 when only a port). */
+int tcps_http_parse_listen(const char *spec, char *host, size_t hlen, char *port, size_t plen);
 int tcps_http_start(struct tcps_daemon *d);
 void tcps_http_stop(struct tcps_daemon *d);
 

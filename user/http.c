@@ -119,34 +119,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* [ADDR:]PORT, ADDR an IPv4 address, [IPv6] or a host name; only a port
  * means loopback (DESIGN §4: exporting is the user's explicit choice). */
+int tcps_http_parse_listen(const char *spec, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *colon = strrchr(spec, ':');
+	const char *p = colon ? colon + 1 : spec;
+	unsigned long long v;
+
+	if (parse_u64(p, 1, 65535, &v))
+		return -EINVAL;
+	snprintf(port, plen, "%llu", v);
+	if (!colon) {
+		snprintf(host, hlen, "127.0.0.1");
+		return 0;
+	}
+	size_t n = (size_t)(colon - spec);
+
+	if (!n || n >= hlen)
+		return -EINVAL;
+	if (spec[0] == '[') {
+		if (n < 3 || spec[n - 1] != ']')
+			return -EINVAL;
+		snprintf(host, hlen, "%.*s", (int)n - 2, spec + 1);
+	} else {
+		snprintf(host, hlen, "%.*s", (int)n, spec);
+	}
+	return 0;
+}
+
 static int listen_socket(const char *spec)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
 			*res = NULL;
 	char host[256], port[8];
-	const char *colon = strrchr(spec, ':');
 	int fd, one = 1, rc;
 
-	if (!colon) {
-		snprintf(host, sizeof(host), "127.0.0.1");
-		snprintf(port, sizeof(port), "%.7s", spec);
-	} else {
-		size_t hl = (size_t)(colon - spec);
-
-		if (hl >= sizeof(host) || !hl)
-			return -EINVAL;
-		if (spec[0] == '[' && spec[hl - 1] == ']')
-			snprintf(host, sizeof(host), "%.*s", (int)hl - 2, spec + 1);
-		else
-			snprintf(host, sizeof(host), "%.*s", (int)hl, spec);
-		snprintf(port, sizeof(port), "%.7s", colon + 1);
-	}
-	{
-		unsigned long long p;
-
-		if (parse_u64(port, 1, 65535, &p) || strlen(colon ? colon + 1 : spec) > 5)
-			return -EINVAL;
-	}
+	if (tcps_http_parse_listen(spec, host, sizeof(host), port, sizeof(port)))
+		return -EINVAL;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc || !res)
 		return -EADDRNOTAVAIL;

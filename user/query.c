@@ -262,7 +262,7 @@ json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool 
 	return o;
 }
 
-static int parse_common(int c, const char *cmd, const char **pin_dir, bool *json)
+static int parse_common(int c, const char *cmd, char **argv, const char **pin_dir, bool *json)
 {
 	switch (c) {
 	case 'P':
@@ -273,7 +273,7 @@ static int parse_common(int c, const char *cmd, const char **pin_dir, bool *json
 		tcps_json_errors = true;
 		return 0;
 	default:
-		return usage_err(cmd, "unknown option");
+		return usage_bad_option(cmd, argv);
 	}
 }
 
@@ -291,6 +291,7 @@ int cmd_stat(int argc, char **argv)
 	int c, err;
 
 	optind = 1;
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "rpcjh", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(stat_usage, stdout);
@@ -301,7 +302,7 @@ int cmd_stat(int argc, char **argv)
 			by_port = true;
 		} else if (c == 'c') {
 			counters = true;
-		} else if ((err = parse_common(c, "stat", &pin_dir, &json))) {
+		} else if ((err = parse_common(c, "stat", argv, &pin_dir, &json))) {
 			return err;
 		}
 	}
@@ -495,6 +496,7 @@ int cmd_list(int argc, char **argv)
 	int c, err;
 
 	optind = 1;
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "s:p:a:46jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -528,7 +530,7 @@ int cmd_list(int argc, char **argv)
 						 optarg);
 			break;
 		default:
-			if ((err = parse_common(c, "list", &pin_dir, &json)))
+			if ((err = parse_common(c, "list", argv, &pin_dir, &json)))
 				return err;
 		}
 	}

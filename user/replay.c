@@ -662,22 +662,11 @@ static int print_all(struct replay *r, bool json)
 
 /* ---- setup ------------------------------------------------------------ */
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (level != LIBBPF_WARN && !tcps_verbose)
-		return 0;
-	/* The caller explains a failed load in one line; libbpf's own dump
-	 * only helps with -v. */
-	if (!tcps_verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
 static int load(struct replay *r)
 {
 	int err;
 
-	libbpf_set_print(libbpf_print);
+	libbpf_set_print(tcps_libbpf_print);
 	r->skel = tcpscope_bpf__open();
 	if (!r->skel) {
 		err = -errno;
@@ -739,6 +728,7 @@ int cmd_replay(int argc, char **argv)
 	__u64 t0;
 
 	optind = 1;
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -754,7 +744,7 @@ int cmd_replay(int argc, char **argv)
 						 optarg);
 			break;
 		default:
-			return usage_err("replay", "unknown option");
+			return usage_bad_option("replay", argv);
 		}
 	}
 	if (optind + 1 != argc)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "exports.h"
 #include "daemonize.h"
 #include "detach.h"
 #include "output.h"
@@ -123,15 +124,6 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 	memcpy(&e, data, sizeof(e));
 	tcps_daemon_emit(ctx, &e);
 	return 0;
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (level == LIBBPF_DEBUG && !tcps_verbose)
-		return 0;
-	if (level == LIBBPF_INFO && !tcps_verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
 }
 
 /* Virtual devices (veth, bridges, tunnels) lose GRO/GSO under native XDP:
@@ -437,6 +429,7 @@ static int parse_run_args(int argc, char **argv, struct tcps_run_opts *o)
 	int c, i;
 
 	optind = 1;
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "i:m:l:jqvDh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': {
@@ -551,9 +544,15 @@ static int parse_run_args(int argc, char **argv, struct tcps_run_opts *o)
 				o->close_linger_s = (__u32)v;
 			break;
 		}
-		case 'l':
+		case 'l': {
+			char host[256], port[8];
+
+			if (tcps_http_parse_listen(optarg, host, sizeof(host), port, sizeof(port)))
+				return usage_err("run", "--listen takes [ADDR:]PORT (PORT 1-65535; [ADDR] for IPv6), not '%s'",
+						 optarg);
 			o->listen = optarg;
 			break;
+		}
 		case 1007:
 			o->events_file = optarg;
 			break;
@@ -567,7 +566,7 @@ static int parse_run_args(int argc, char **argv, struct tcps_run_opts *o)
 			fputs(run_usage, stdout);
 			return -1;
 		default:
-			return usage_err("run", "unknown option");
+			return usage_bad_option("run", argv);
 		}
 	}
 	if (optind < argc)
@@ -650,7 +649,7 @@ int cmd_run(int argc, char **argv)
 		pr_err("stdout is closed; use --quiet to run without printing transitions");
 		return TCPS_EXIT_USAGE;
 	}
-	libbpf_set_print(libbpf_print);
+	libbpf_set_print(tcps_libbpf_print);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (opts.daemonize) {

@@ -756,6 +756,7 @@ int cmd_top(int argc, char **argv)
 	t->evfd = -1;
 	t->flt.port = -1;
 	optind = 1;
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "d:n:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -792,7 +793,7 @@ int cmd_top(int argc, char **argv)
 			return TCPS_EXIT_OK;
 		default:
 			free(t);
-			return usage_err("top", "unknown option");
+			return usage_bad_option("top", argv);
 		}
 	}
 	if (optind < argc) {

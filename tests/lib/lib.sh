@@ -6,8 +6,10 @@
 
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-TCPSCOPE=${TCPSCOPE:-$TOP/build/tcpscope}
-TOOLS=${TOOLS:-$TOP/build/tools}
+# Binaries of the build under test (make test SANITIZE=1 uses build-san).
+BUILD=${BUILD:-build}
+TCPSCOPE=${TCPSCOPE:-$TOP/$BUILD/tcpscope}
+TOOLS=${TOOLS:-$TOP/$BUILD/tools}
 SUITE_FAILED=0
 _CLEANUPS=()
 _PIDS=()
