@@ -172,6 +172,12 @@ struct tcps_info {
 	__u32 pid;		/* the daemon that owns the pins, 0 if none */
 	__u64 started_ns;	/* CLOCK_REALTIME of its start */
 	__u64 value_size;	/* sizeof(struct tcps_conn): a layout check */
+	/* The interfaces it watches, by name: a query from another network
+	 * namespace cannot resolve the daemon's ifindexes itself. */
+	struct {
+		__u32 ifindex;
+		char name[16];
+	} ifaces[16];
 };
 
 /* Load-time configuration (const volatile .rodata in the BPF object). */

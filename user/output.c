@@ -5,6 +5,30 @@
 
 #include "output.h"
 
+static const struct tcps_info *ifinfo;
+
+void tcps_output_set_info(const struct tcps_info *info)
+{
+	ifinfo = info;
+}
+
+static void ifname_of(__u32 ifindex, char *buf, size_t len)
+{
+	unsigned int i;
+
+	buf[0] = '\0';
+	if (!ifindex)
+		return;
+	for (i = 0; ifinfo && i < sizeof(ifinfo->ifaces) / sizeof(ifinfo->ifaces[0]); i++) {
+		if (ifinfo->ifaces[i].ifindex == ifindex) {
+			snprintf(buf, len, "%.15s", ifinfo->ifaces[i].name);
+			return;
+		}
+	}
+	if (!if_indextoname(ifindex, buf))
+		snprintf(buf, len, "if%u", ifindex);
+}
+
 void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mode,
 		  struct tcps_view *v)
 {
@@ -17,8 +41,7 @@ void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mod
 	v->fstate = tcps_state_name(c->fsm.ep[v->first].state);
 	v->sstate = tcps_state_name(c->fsm.ep[v->second].state);
 	v->family = k->family == TCPS_AF_INET6 ? "ipv6" : "ipv4";
-	if (!c->ifindex || !if_indextoname(c->ifindex, v->ifname))
-		snprintf(v->ifname, sizeof(v->ifname), "%s", c->ifindex ? "?" : "");
+	ifname_of(c->ifindex, v->ifname, sizeof(v->ifname));
 }
 
 static void add_str(json_object *o, const char *k, const char *v)
@@ -102,12 +125,19 @@ json_object *tcps_event_json(const struct tcps_event *e, __u32 mode)
 	return o;
 }
 
+/* netstat's form: a listener's missing remote port is "*". */
 static void endpoint(char *buf, size_t len, const char *addr, unsigned int port, bool v6)
 {
-	if (v6)
-		snprintf(buf, len, "[%s]:%u", addr, port);
+	char p[8];
+
+	if (port)
+		snprintf(p, sizeof(p), "%u", port);
 	else
-		snprintf(buf, len, "%s:%u", addr, port);
+		snprintf(p, sizeof(p), "*");
+	if (v6)
+		snprintf(buf, len, "[%s]:%s", addr, p);
+	else
+		snprintf(buf, len, "%s:%s", addr, p);
 }
 
 void tcps_conn_text_header(FILE *f, __u32 mode)

@@ -21,6 +21,10 @@ struct tcps_view {
 	char ifname[16];
 };
 
+/* Interface names come from the owning daemon's info (its namespace may
+ * not be ours); the pointer must stay valid while output is made. */
+void tcps_output_set_info(const struct tcps_info *info);
+
 void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mode,
 		  struct tcps_view *v);
 

@@ -311,6 +311,7 @@ int cmd_stat(int argc, char **argv)
 	err = tcps_query_open(pin_dir, &s);
 	if (err)
 		return err;
+	tcps_output_set_info(&s.pins.meta);
 	if (json) {
 		tcps_json_print(stdout, tcps_stat_json(&s, by_remote, by_port, counters));
 	} else if (by_remote || by_port) {
@@ -539,6 +540,7 @@ int cmd_list(int argc, char **argv)
 	err = tcps_query_open(pin_dir, &s);
 	if (err)
 		return err;
+	tcps_output_set_info(&s.pins.meta);
 	tcps_rows_sort(&s, sort_key);
 	if (json) {
 		tcps_list_json(stdout, &s, &f);

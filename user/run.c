@@ -732,6 +732,11 @@ int cmd_run(int argc, char **argv)
 	info.pid = (__u32)getpid();
 	info.started_ns = tcps_real_now();
 	info.value_size = sizeof(struct tcps_conn);
+	for (i = 0; i < opts.n_ifaces && i < (int)(sizeof(info.ifaces) / sizeof(info.ifaces[0])); i++) {
+		info.ifaces[i].ifindex = (__u32)opts.ifaces[i].ifindex;
+		snprintf(info.ifaces[i].name, sizeof(info.ifaces[i].name), "%s", opts.ifaces[i].name);
+	}
+	tcps_output_set_info(&d.pins.meta);
 	bpf_map_update_elem(bpf_map__fd(d.skel->maps.tcps_info), &zero, &info, BPF_ANY);
 
 	pins[n_pins++] = (struct pin_spec){ TCPS_PIN_CONNS, d.skel->maps.tcps_conns };

@@ -810,6 +810,7 @@ int cmd_top(int argc, char **argv)
 		free(t);
 		return rc;
 	}
+	tcps_output_set_info(&t->pins.meta);
 	/* Before initscr, so that ncurses leaves them to us and a signal
 	 * ends the loop, which restores the terminal. */
 	sigaction(SIGINT, &sa, NULL);
