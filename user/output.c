@@ -128,7 +128,7 @@ json_object *tcps_event_json(const struct tcps_event *e, __u32 mode)
 /* netstat's form: a listener's missing remote port is "*". */
 static void endpoint(char *buf, size_t len, const char *addr, unsigned int port, bool v6)
 {
-	char p[8];
+	char p[12];
 
 	if (port)
 		snprintf(p, sizeof(p), "%u", port);
