@@ -259,6 +259,20 @@ static inline void tcps_fsm_syn(struct tcps_fsm *f, int s, const struct tcps_seg
 
 /* ACK of the receiver's SYN or FIN (a FIN is acknowledged only by
  * ack = fin_seq + 1, RFC 9293 §3.10.7.4 "FIN-WAIT-1"). */
+/* Does g acknowledge R's FIN? Only ack = fin_seq + 1 does. A FIN sent
+ * before we tracked the connection (seeded from the socket table in
+ * FIN_WAIT or LAST_ACK) has no known sequence: the peer's next ACK is
+ * taken as its acknowledgement. */
+static inline int tcps_acks_fin(const struct tcps_ep *R, const struct tcps_seg *g)
+{
+	if (!(g->flags & TCPS_ACK))
+		return 0;
+	if (R->flags & TCPS_EP_FIN)
+		return g->ack == R->fin_seq + 1;
+	return R->state == TCPS_FIN_WAIT1 || R->state == TCPS_FIN_WAIT2 ||
+	       R->state == TCPS_CLOSING || R->state == TCPS_LAST_ACK || R->state == TCPS_TIME_WAIT;
+}
+
 static inline void tcps_fsm_ack(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	struct tcps_ep *R = &f->ep[!s];
@@ -268,7 +282,7 @@ static inline void tcps_fsm_ack(struct tcps_fsm *f, int s, const struct tcps_seg
 		tcps_set_state(f, r, !s, TCPS_ESTABLISHED);
 		return;
 	}
-	if (!(R->flags & TCPS_EP_FIN) || g->ack != R->fin_seq + 1)
+	if (!tcps_acks_fin(R, g))
 		return;
 	if (R->state == TCPS_FIN_WAIT1)
 		tcps_set_state(f, r, !s, TCPS_FIN_WAIT2);
@@ -281,7 +295,7 @@ static inline void tcps_fsm_ack(struct tcps_fsm *f, int s, const struct tcps_seg
 static inline void tcps_fsm_fin(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	struct tcps_ep *S = &f->ep[s], *R = &f->ep[!s];
-	int acks_peer_fin = (g->flags & TCPS_ACK) && (R->flags & TCPS_EP_FIN) && g->ack == R->fin_seq + 1;
+	int acks_peer_fin = tcps_acks_fin(R, g);
 
 	if (S->flags & TCPS_EP_FIN)
 		return;			/* retransmitted FIN: already counted */
