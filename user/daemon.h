@@ -71,6 +71,8 @@ struct tcps_daemon {
 	struct tcps_pins pins;		/* fds of the live maps */
 	__u64 events_seen;
 	bool stdout_broken;
+	bool stdout_tty;		/* flush per line only for a terminal */
+	bool stdout_dirty;
 	volatile int reopen_logs;	/* set by SIGHUP */
 	void *priv[8];			/* per-module state, indexed by module slot */
 };

@@ -112,6 +112,8 @@ void tcps_evfile_tick(struct tcps_daemon *d, __u64 now)
 void tcps_evfile_event(struct tcps_daemon *d, const struct tcps_event *e)
 {
 	(void)d;
+	if (!evf.path)
+		return;		/* no --events-file */
 	if (!evf.f) {
 		evf.lost++;
 		return;

@@ -93,7 +93,7 @@ wait_for() {
 # returning non-zero; `skip MSG` skips it (a failure when CI=true).
 _T_FAILED=0
 _T_SKIPPED=""
-fail() { printf 'not ok %s: %s\n' "$_T_NAME" "$*"; _T_FAILED=1; return 1; }
+fail() { printf 'not ok %s: %s\n' "${_T_NAME:-$(basename "$0")}" "$*"; _T_FAILED=1; return 1; }
 skip() { _T_SKIPPED="$*"; return 0; }
 run_test() {
 	_T_NAME=$1 _T_FAILED=0 _T_SKIPPED=""
