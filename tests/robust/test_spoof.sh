@@ -132,7 +132,7 @@ spoof_ignored() {
 	[ "$o1" -gt "$o0" ] || fail "$what: out_of_window did not rise ($o0 -> $o1)"
 	[ "$st" = "ESTABLISHED ESTABLISHED" ] || fail "$what: tcpscope now says $st"
 	[ "$(ss_state)" = ESTAB ] || fail "$what: the kernel now says $(ss_state)"
-	[ $_T_FAILED -eq 0 ]
+	[ "$_T_FAILED" -eq 0 ]
 }
 
 FAR=$((1 << 31))	# half the sequence space away: outside any window
@@ -191,6 +191,14 @@ test_in_window_exact_rst_resets_the_connection() {
 		"$WORK/scope.events" | grep -q . || fail "no ESTABLISHED -> CLOSE event with flag R"
 }
 
+test_daemon_exits_0_after_spoofing() {
+	kill -TERM "$DPID"
+	wait "$DPID"
+	local rc=$?
+	[ $rc -eq 0 ] || fail "tcpscope exited $rc: $(tail -3 "$WORK/scope.log" | tr '\n' ' ')"
+	[ ! -e "$PIN_DIR" ] || fail "pins left after exit"
+}
+
 start_suite
 run_test test_out_of_window_rst_changes_nothing
 run_test test_out_of_window_fin_ack_changes_nothing
@@ -198,6 +206,5 @@ run_test test_out_of_window_ack_of_unsent_data_changes_nothing
 run_test test_in_window_ack_of_unsent_data_changes_nothing
 run_test test_in_window_inexact_rst_draws_challenge_ack_and_changes_nothing
 run_test test_in_window_exact_rst_resets_the_connection
-kill -TERM $DPID 2>/dev/null
-wait $DPID || { _T_NAME=daemon_exit; fail "tcpscope exited $?: $(tail -3 "$WORK/scope.log")"; SUITE_FAILED=1; }
+run_test test_daemon_exits_0_after_spoofing
 suite_done
