@@ -16,7 +16,7 @@
 #define TCPS_TO_SYN_SENT 120
 #define TCPS_TO_SYN_RECV 60
 #define TCPS_TO_FIN_WAIT1 120
-#define TCPS_TO_FIN_WAIT2 120
+#define TCPS_TO_FIN_WAIT2 60		/* Linux tcp_fin_timeout: an orphan goes silently */
 #define TCPS_TO_CLOSE_WAIT 60
 #define TCPS_TO_LAST_ACK 30
 #define TCPS_TO_CLOSING 10

@@ -73,7 +73,7 @@ static const char run_usage[] =
 	"      --seed-interval S  re-read listening sockets every S seconds (default 10)\n"
 	"      --time-wait S      TIME_WAIT lifetime, 2MSL (default 60)\n"
 	"      --timeout STATE=S  idle timeout of a state; defaults: ESTABLISHED 432000,\n"
-	"                         SYN_SENT 120, SYN_RECV 60, FIN_WAIT1 120, FIN_WAIT2 120,\n"
+	"                         SYN_SENT 120, SYN_RECV 60, FIN_WAIT1 120, FIN_WAIT2 60,\n"
 	"                         CLOSE_WAIT 60, LAST_ACK 30, CLOSING 10, CLOSE 10 (linger);\n"
 	"                         mid-stream seen one way 300; LISTEN never\n"
 	"\n"
