@@ -51,8 +51,42 @@ done
 mk_pair "$CL" "$SV"
 mk_pindir leaks
 
-# vg_verdict LOG: the leak and error summary of one valgrind run; fails
-# when it reports anything definitely or indirectly lost or any error.
+# checked NAME: sets CHK, the command prefix of a checked run, its report
+# in WORK/vg.NAME. An ASan build (TCPSCOPE=build-san/tcpscope) cannot run
+# under valgrind: then LeakSanitizer checks it, exit 99 on a leak.
+if ldd "$TCPSCOPE" | grep -q libasan; then
+	LEAK_TOOL=lsan
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+else
+	LEAK_TOOL=valgrind
+fi
+checked() {
+	if [ $LEAK_TOOL = lsan ]; then
+		CHK=(env "ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=1:exitcode=99:log_path=$WORK/vg.$1")
+	else
+		CHK=("${VG[@]}" "--log-file=$WORK/vg.$1")
+	fi
+}
+
+# verdict NAME: fails when the run's report shows anything definitely or
+# indirectly lost, or any error.
+verdict() {
+	if [ $LEAK_TOOL = lsan ]; then
+		# LSan writes vg.NAME.PID only when it has something to say.
+		local f
+		for f in "$WORK/vg.$1".*; do
+			[ -e "$f" ] || continue
+			fail "$1: $(grep -m1 -E 'ERROR|SUMMARY' "$f")"
+			head -40 "$f" | sed 's/^/#   /' >&2
+			return 1
+		done
+		log "$1: LeakSanitizer silent"
+		return 0
+	fi
+	vg_verdict "$WORK/vg.$1"
+}
+
+# vg_verdict LOG: the leak and error summary of one valgrind run.
 vg_verdict() {
 	local f=$1 what
 	what=$(basename "$f")
@@ -74,17 +108,19 @@ vg_verdict() {
 # stdout in WORK/NAME.out, valgrind's report in WORK/vg.NAME.
 vg() {
 	local name=$1 rc; shift
-	nsenter --net="/run/netns/$SV" timeout 120 "${VG[@]}" --log-file="$WORK/vg.$name" "$@" \
+	checked "$name"
+	nsenter --net="/run/netns/$SV" timeout 120 "${CHK[@]}" "$@" \
 		>"$WORK/$name.out" 2>"$WORK/$name.err" </dev/null
 	rc=$?
-	[ $rc -eq 0 ] || { fail "$name exited $rc: $(tail -3 "$WORK/$name.err" | tr '\n' ' ')"; vg_verdict "$WORK/vg.$name"; return 1; }
-	vg_verdict "$WORK/vg.$name"
+	[ $rc -eq 0 ] || { fail "$name exited $rc: $(tail -3 "$WORK/$name.err" | tr '\n' ' ')"; verdict "$name"; return 1; }
+	verdict "$name"
 }
 
 daemon_start() {
 	# timeout execs nothing: it forwards SIGTERM/SIGHUP to valgrind, which
 	# runs tcpscope in its own process, and returns its exit status.
-	nsenter --net="/run/netns/$SV" timeout 170 "${VG[@]}" --log-file="$WORK/vg.daemon" \
+	checked daemon
+	nsenter --net="/run/netns/$SV" timeout 170 "${CHK[@]}" \
 		"$TCPSCOPE" run -i "$IF_B" --pin-dir "$PIN_DIR" -q --seed-interval 2 \
 		--listen "127.0.0.1:$HPORT" --events-file "$WORK/events.jsonl" --event-socket "$WORK/ev.sock" \
 		>"$WORK/daemon.out" 2>"$WORK/daemon.err" </dev/null &
@@ -136,7 +172,8 @@ test_daemon_under_churn_exits_0_without_leaks() {
 	# Two readers that leave after 50 transitions each, under valgrind too.
 	local r rpids=()
 	for r in 1 2; do
-		timeout 120 "${VG[@]}" --log-file="$WORK/vg.reader$r" "$TCPSCOPE" events --json -n 50 \
+		checked reader$r
+		timeout 120 "${CHK[@]}" "$TCPSCOPE" events --json -n 50 \
 			--socket "$WORK/ev.sock" >"$WORK/reader$r.out" 2>"$WORK/reader$r.err" </dev/null &
 		rpids+=($!)
 		track_pid $!
@@ -163,7 +200,7 @@ test_daemon_under_churn_exits_0_without_leaks() {
 		[ $rc -eq 0 ] || fail "reader $((i + 1)) exited $rc: $(tail -2 "$WORK/reader$((i + 1)).err" | tr '\n' ' ')"
 		[ "$(grep -c '^{' "$WORK/reader$((i + 1)).out")" -eq 50 ] ||
 			fail "reader $((i + 1)) printed $(grep -c '^{' "$WORK/reader$((i + 1)).out") of 50 transitions"
-		vg_verdict "$WORK/vg.reader$((i + 1))"
+		verdict reader$((i + 1))
 	done
 	grep -q '^tcpscope_connections{' "$WORK/metrics.$ROUNDS" || fail "/metrics has no tcpscope_connections"
 	jq -e '.connections | length > 0' "$WORK/conns.$ROUNDS" >/dev/null || fail "/v1/connections is empty"
@@ -184,7 +221,7 @@ test_daemon_under_churn_exits_0_without_leaks() {
 	local drc=$?
 	log "daemon: $(grep -m1 'detached' "$WORK/daemon.err")"
 	[ $drc -eq 0 ] || fail "daemon exited $drc after SIGTERM: $(grep -v '^--' "$WORK/daemon.err" | tail -3 | tr '\n' ' ')"
-	vg_verdict "$WORK/vg.daemon"
+	verdict daemon
 	[ ! -e "$PIN_DIR" ] || fail "pins left after exit"
 }
 
