@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "parse.h"
+#include "tcps_key.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -114,36 +115,6 @@ static __always_inline void tcps_count(struct tcps_counters *cnt, int idx)
 {
 	if (cnt && idx >= 0 && idx < TCPS_CNT_MAX)
 		cnt->c[idx]++;
-}
-
-/* Canonical key; returns the side (0/1) of the packet's sender. */
-static __always_inline int tcps_make_key(const struct tcps_parsed *p, struct tcps_key *k)
-{
-	int s = 0, i;
-
-	for (i = 0; i < 4; i++) {
-		if (p->saddr[i] != p->daddr[i]) {
-			s = p->saddr[i] > p->daddr[i];
-			goto ordered;
-		}
-	}
-	s = p->seg.sport > p->seg.dport;
-ordered:
-	/* Explicit branches: clang turns a computed k->port[s] into a pointer
-	 * OR, which the verifier rejects on stack pointers. */
-	if (s) {
-		__builtin_memcpy(k->addr[1], p->saddr, 16);
-		__builtin_memcpy(k->addr[0], p->daddr, 16);
-		k->port[1] = bpf_htons(p->seg.sport);
-		k->port[0] = bpf_htons(p->seg.dport);
-	} else {
-		__builtin_memcpy(k->addr[0], p->saddr, 16);
-		__builtin_memcpy(k->addr[1], p->daddr, 16);
-		k->port[0] = bpf_htons(p->seg.sport);
-		k->port[1] = bpf_htons(p->seg.dport);
-	}
-	k->family = p->family;
-	return s;
 }
 
 static __always_inline void tcps_emit(struct tcps_counters *cnt, const struct tcps_key *k,
@@ -339,7 +310,7 @@ __noinline int tcps_track(struct tcps_parsed *p, struct tcps_counters *cnt, __u3
 		return 0;
 	if (p->opt_len)
 		tcps_parse_tcp_opts(p->opts, p->opt_len, &p->seg);
-	s = tcps_make_key(p, &k);
+	s = tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, &k);
 	now = tcps_now();
 
 	conn = bpf_map_lookup_elem(&tcps_conns, &k);

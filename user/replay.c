@@ -23,6 +23,7 @@
 #include "gc.h"
 #include "output.h"
 #include "parse.h"
+#include "tcps_key.h"
 #include "query.h"
 #include "zeek.h"
 #include "tcpscope.skel.h"
@@ -410,22 +411,11 @@ static void run_split(struct replay *r, size_t n, const struct tcps_parsed *p)
 	}
 }
 
-/* The canonical key, as tcps_make_key in the BPF program builds it. */
+/* The canonical key, as the BPF program builds it. */
 static int make_key(const struct tcps_parsed *p, struct tcps_key *k)
 {
-	int s, c, i;
-
-	/* The program compares the addresses as __u32 words in host order. */
-	for (i = 0, c = 0; i < 4 && !c; i++)
-		c = p->saddr[i] == p->daddr[i] ? 0 : p->saddr[i] > p->daddr[i] ? 1 : -1;
-	s = c ? c > 0 : p->seg.sport > p->seg.dport;
 	memset(k, 0, sizeof(*k));
-	memcpy(k->addr[s], p->saddr, 16);
-	memcpy(k->addr[!s], p->daddr, 16);
-	k->port[s] = htons(p->seg.sport);
-	k->port[!s] = htons(p->seg.dport);
-	k->family = p->family;
-	return s;
+	return tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, k);
 }
 
 static int replay_packet(struct replay *r, size_t n)

@@ -807,6 +807,7 @@ int cmd_run(int argc, char **argv)
 		if (m->start && (err = m->start(&d)))
 			goto cleanup;
 	}
+	daemon_flush(&d);	/* seed transitions, before the first poll */
 	pr_info("tracking on %d interface%s; maps pinned in %s%s", opts.n_ifaces,
 		opts.n_ifaces == 1 ? "" : "s", opts.pin_dir,
 		opts.daemonize ? "" : "; Ctrl-C to stop");
@@ -827,6 +828,7 @@ int cmd_run(int argc, char **argv)
 			if (m->tick)
 				m->tick(&d, now);
 		d.reopen_logs = 0;
+		daemon_flush(&d);	/* timeouts and seed changes of the ticks */
 		/* The BPF side wakes us only when the ring fills past a mark
 		 * (per-event wake-ups cost µs); so poll, then always drain. */
 		err = ring_buffer__poll(rb, 100);

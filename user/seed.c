@@ -35,6 +35,7 @@
 
 #include "daemon.h"
 #include "seed.h"
+#include "tcps_key.h"
 
 #define SEED_LISTEN_MAX 65536
 
@@ -81,26 +82,12 @@ static int key_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct tcps_key));
 }
 
-/* The data path's canonical order (bpf/tcpscope.bpf.c tcps_make_key): the
- * lower (address words as integers, then host-order port) is side 0.
- * Returns the local side. */
+/* Returns the local side. */
 static int make_key(__u8 family, const __u32 *laddr, __u16 lport, const __u32 *raddr, __u16 rport,
 		    struct tcps_key *k)
 {
-	int s = -1, i;
-
 	memset(k, 0, sizeof(*k));
-	for (i = 0; i < 4 && s < 0; i++)
-		if (laddr[i] != raddr[i])
-			s = laddr[i] > raddr[i];
-	if (s < 0)
-		s = lport > rport;
-	memcpy(k->addr[s], laddr, 16);
-	memcpy(k->addr[!s], raddr, 16);
-	k->port[s] = htons(lport);
-	k->port[!s] = htons(rport);
-	k->family = family;
-	return s;
+	return tcps_key_make(family, laddr, lport, raddr, rport, k);
 }
 
 static void emit_seed(const struct tcps_key *k, const struct tcps_conn *c, int side, __u8 from,

@@ -101,7 +101,7 @@ test_existing_sockets_and_listeners_seeded_as_ss_shows() {
 	kill "$l6"; wait "$l6" 2>/dev/null
 	wait_for 5 sh -c "! nsenter --net=/run/netns/$A '$TCPSCOPE' list --pin-dir '$PIN_DIR' --state LISTEN | grep -q :9001" ||
 		fail "vanished listener still listed" || return 1
-	grep -q 'LISTEN -> CLOSE (seed)' "$OUT" || fail "no event for the vanished listener" || return 1
+	wait_for 2 grep -q 'LISTEN -> CLOSE (seed)' "$OUT" || fail "no event for the vanished listener" || return 1
 	kill "$l4" "$h4" "$h6" 2>/dev/null; wait "$l4" "$h4" "$h6" 2>/dev/null
 	stop_tcpscope
 }
