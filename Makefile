@@ -38,10 +38,13 @@ else
 endif
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .PHONY: all deps test bench fuzz accuracy install clean help
 
+# One skeleton per bpf/X.bpf.c: the data path, and the stat iterator.
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJ   := $(BUILD)/tcpscope.bpf.o
-SKEL      := $(BUILD)/tcpscope.skel.h
+SKEL      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 HDRS      := $(wildcard include/*.h bpf/*.h user/*.h)
@@ -71,13 +74,13 @@ deps:
 $(BUILD) $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf:
 	$(Q)mkdir -p $@
 
-$(BPF_OBJ): bpf/tcpscope.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) | $(BUILD)
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) | $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(SKEL): $(BPF_OBJ)
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name tcpscope_bpf > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 $(BUILD)/user/%.o: user/%.c $(HDRS) $(SKEL) | $(BUILD)/user
 	$(call msg,CC,$@)

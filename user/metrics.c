@@ -97,23 +97,14 @@ void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
 
 int tcps_metrics_read(const struct tcps_pins *p, struct tcps_metrics *m)
 {
-	struct tcps_snapshot s = { .pins = *p, .mode = p->meta.mode };
-	size_t i;
 	int err;
 
 	memset(m, 0, sizeof(*m));
 	m->info = p->meta;
-	err = tcps_rows_read(p, &s.rows, &s.n);
+	/* Counted in the kernel: a scrape never copies the table out. */
+	err = tcps_state_totals(p, m->states, &m->conns, &m->halfopen);
 	if (err)
 		return err;
-	tcps_state_counts(&s, m->states);
-	for (i = 0; i < s.n; i++) {
-		if (s.rows[i].halfopen)
-			m->halfopen++;
-		else
-			m->conns++;
-	}
-	free(s.rows);
 	err = tcps_counters_read(p->stats, m->counters);
 	if (!err)
 		err = tcps_trans_read(p->trans, m->trans);

@@ -104,6 +104,21 @@ static bool cidr_match(const struct cidr *c, const struct tcps_key *k, int side)
 	return true;
 }
 
+void tcps_snapshot_count(struct tcps_snapshot *s)
+{
+	size_t i;
+
+	memset(s->counts, 0, sizeof(s->counts));
+	for (i = 0; i < s->n; i++) {
+		const struct tcps_conn *c = &s->rows[i].val;
+		__u8 st = c->fsm.ep[tcps_first_side(c, s->mode)].state;
+
+		if (st < TCPS_STATE_MAX)
+			s->counts[st]++;
+	}
+	s->total = s->n;
+}
+
 int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s)
 {
 	int err;
@@ -122,6 +137,53 @@ int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s)
 	}
 	s->mode = s->pins.meta.mode;
 	s->now = tcps_mono_now();
+	tcps_snapshot_count(s);
+	return 0;
+}
+
+int tcps_state_totals(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MAX], __u64 *conns,
+		      __u64 *halfopen)
+{
+	struct tcps_snapshot s = { .pins = *p, .mode = p->meta.mode };
+	size_t i;
+	int err;
+
+	err = tcps_count_states_iter(p, counts, conns, halfopen);
+	if (!err)
+		return 0;
+	pr_debug("state iterator: %s; reading every entry instead", strerror(-err));
+	err = tcps_rows_read(p, &s.rows, &s.n);
+	if (err)
+		return err;
+	tcps_snapshot_count(&s);
+	memcpy(counts, s.counts, sizeof(s.counts));
+	*conns = *halfopen = 0;
+	for (i = 0; i < s.n; i++)
+		(*(s.rows[i].halfopen ? halfopen : conns))++;
+	free(s.rows);
+	return 0;
+}
+
+int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s)
+{
+	__u64 conns, halfopen;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	err = tcps_pins_open(pin_dir, &s->pins);
+	if (err)
+		return err;
+	s->mode = s->pins.meta.mode;
+	err = tcps_state_totals(&s->pins, s->counts, &conns, &halfopen);
+	if (!err)
+		err = tcps_counters_read(s->pins.stats, s->counters);
+	if (err) {
+		pr_err("reading %s: %s", pin_dir, strerror(-err));
+		tcps_query_close(s);
+		return TCPS_EXIT_FAIL;
+	}
+	s->total = conns + halfopen;
+	s->now = tcps_mono_now();
 	return 0;
 }
 
@@ -134,16 +196,7 @@ void tcps_query_close(struct tcps_snapshot *s)
 
 void tcps_state_counts(const struct tcps_snapshot *s, __u64 counts[TCPS_STATE_MAX])
 {
-	size_t i;
-
-	memset(counts, 0, sizeof(__u64) * TCPS_STATE_MAX);
-	for (i = 0; i < s->n; i++) {
-		const struct tcps_conn *c = &s->rows[i].val;
-		__u8 st = c->fsm.ep[tcps_first_side(c, s->mode)].state;
-
-		if (st < TCPS_STATE_MAX)
-			counts[st]++;
-	}
+	memcpy(counts, s->counts, sizeof(__u64) * TCPS_STATE_MAX);
 }
 
 /* Connections grouped by one end's address or port. */
@@ -226,7 +279,7 @@ json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool 
 		json_object_object_add(states, tcps_state_name(st),
 				       json_object_new_int64((int64_t)counts[st]));
 	json_object_object_add(o, "states", states);
-	json_object_object_add(o, "total", json_object_new_int64((int64_t)s->n));
+	json_object_object_add(o, "total", json_object_new_int64((int64_t)s->total));
 	for (int which = 0; which < 2; which++) {
 		bool want = which ? by_port : by_remote;
 		struct tcps_group *g;
@@ -308,7 +361,9 @@ int cmd_stat(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_err("stat", "unexpected argument '%s'", argv[optind]);
-	err = tcps_query_open(pin_dir, &s);
+	/* The plain summary needs only counts: those come from the kernel
+	 * without copying a row (0.5 s at a million entries otherwise). */
+	err = by_remote || by_port ? tcps_query_open(pin_dir, &s) : tcps_query_open_counts(pin_dir, &s);
 	if (err)
 		return err;
 	tcps_output_set_info(&s.pins.meta);

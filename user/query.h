@@ -14,13 +14,28 @@ struct tcps_snapshot {
 	__u64 counters[TCPS_CNT_MAX];
 	__u32 mode;
 	__u64 now;		/* CLOCK_MONOTONIC ns when read */
+	__u64 counts[TCPS_STATE_MAX];	/* per state of the first side */
+	__u64 total;		/* entries in both tables */
 };
 
 /* Opens pin_dir and reads everything; returns 0 or a TCPS_EXIT_* code
  * (the error already logged). */
 int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s);
 void tcps_query_close(struct tcps_snapshot *s);
+/* Only the per-state counts, total and counters (no rows: s->n == 0),
+ * counted in the kernel by a map iterator; falls back to reading every
+ * row where the iterator cannot load. Same return values. */
+int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s);
+/* Per-state counts (first side) and entries per table: by the iterator
+ * (statiter.c, 0 or -errno), or by tcps_state_totals, which falls back to
+ * reading every row. */
+int tcps_count_states_iter(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MAX], __u64 *conns,
+			   __u64 *halfopen);
+int tcps_state_totals(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MAX], __u64 *conns,
+		      __u64 *halfopen);
 
+/* (Re)count s->counts and s->total from the rows s holds. */
+void tcps_snapshot_count(struct tcps_snapshot *s);
 /* Per-state counts of the first side (local, or orig in passive mode). */
 void tcps_state_counts(const struct tcps_snapshot *s, __u64 counts[TCPS_STATE_MAX]);
 

@@ -129,6 +129,7 @@ static int top_read(struct top *t)
 	memcpy(t->prev_states, t->states, sizeof(t->states));
 	memcpy(t->prev_trans, t->trans, sizeof(t->trans));
 	memcpy(t->prev_counters, t->counters, sizeof(t->counters));
+	tcps_snapshot_count(&s);
 	tcps_state_counts(&s, t->states);
 	t->total = s.n;
 	t->halfopen = 0;
