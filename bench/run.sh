@@ -55,7 +55,7 @@ else
 	CH_ROUNDS=3 CH_SECS=3 RL_SECS=3
 	SCALE_SIZES="10000 50000 100000 1000000" SOCK_SIZES="10000 50000" TIME_REPS=5
 fi
-ONLY=${BENCH_ONLY:-pktcost throughput churn scale}
+ONLY=${BENCH_ONLY:-pktcost throughput churn scale replay}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 RAW=$(mktemp -d /tmp/tcpscope-bench.XXXXXX)
@@ -325,10 +325,32 @@ bench_scale() {
 	done
 }
 
+# ---- 5. replay ----------------------------------------------------------------
+# tcpscope replay of a generated capture of short connections (issue 5: >= 1M
+# packets/s). The loop figure is tcpscope's own (-v): BPF_PROG_TEST_RUN per
+# packet + Zeek classification + ring buffer; the whole command adds the JSON.
+bench_replay() {
+	local n f i l t0 t1
+	n=$([ "$QUICK" = 1 ] && echo 200000 || echo 2000000)
+	f=$RAW/replay.pcap
+	say "replay: generating a capture of $n packets"
+	/usr/bin/python3 tests/replay/mkpcaps.py "$f" bench "$n" >/dev/null || return 1
+	for i in 1 2 3; do
+		say "replay round $i/3"
+		t0=$(date +%s%N)
+		l=$("$TCPSCOPE" -v replay --json "$f" 2>&1 >/dev/null | sed -n 's/.*: \([0-9]*\) packets\/s/\1/p')
+		t1=$(date +%s%N)
+		[ -n "$l" ] && sample replay loop_pps "$n" "$l"
+		sample replay total_pps "$n" "$(awk -v n="$n" -v d=$((t1 - t0)) 'BEGIN{printf "%.0f", n / (d / 1e9)}')"
+	done
+	rm -f "$f"
+}
+
 want pktcost && { bench_pktcost || exit 1; }
 want throughput && bench_throughput
 want churn && bench_churn
 want scale && bench_scale
+want replay && bench_replay
 
 say "writing $OUT_MD and $OUT_JSON"
 python3 bench/report.py --raw "$RAW" --md "$OUT_MD" --json "$OUT_JSON" --quick "$QUICK" \
