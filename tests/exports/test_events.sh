@@ -22,6 +22,9 @@ start_reader() {
 }
 
 port_lines() { grep "\"local_port\":$2," "$1" | sort; }
+# lines_ge FILE PORT N: FILE has at least N transitions of PORT (a command,
+# so that wait_for re-evaluates it on every try).
+lines_ge() { [ "$(port_lines "$1" "$2" | wc -l)" -ge "$3" ]; }
 
 test_event_socket_is_root_only() {
 	[ -S "$SOCK" ] || fail "no socket at '$SOCK'" || return
@@ -39,7 +42,7 @@ test_two_readers_get_every_transition() {
 	wait "$CONN_PID"
 	# Client FINs, server closes at 3 s: every side ends in a closing state.
 	sleep 3
-	wait_for 10 test "$(port_lines "$WORK/daemon.out" $p | wc -l)" -ge 12 || fail "daemon saw too few transitions" || return
+	wait_for 10 lines_ge "$WORK/daemon.out" $p 12 || fail "daemon saw too few transitions" || return
 	# The daemon's stdout and the readers are written in batches: compare
 	# all three again until they agree (bounded), not one early snapshot.
 	local i
@@ -92,7 +95,7 @@ for i in range(int(sys.argv[2])):
 ' "$IP4_B" $n $p || { kill -CONT "$stalled"; fail "client failed"; return; }
 	sleep 1
 	dn=$(port_lines "$WORK/daemon.out" $p | wc -l)
-	wait_for 10 test "$(port_lines "$WORK/fast.out" $p | wc -l)" -ge "$dn"
+	wait_for 10 lines_ge "$WORK/fast.out" $p "$dn"
 	[ "$(port_lines "$WORK/fast.out" $p | wc -l)" -ge "$dn" ] ||
 		{ kill -CONT "$stalled"; fail "fast reader has $(port_lines "$WORK/fast.out" $p | wc -l) of $dn"; return; }
 	[ "$dn" -ge $((n * 4)) ] || { kill -CONT "$stalled"; fail "daemon printed only $dn transitions"; return; }
