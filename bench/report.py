@@ -47,14 +47,14 @@ NOTES = {
 }
 
 NOISE = (
-    "Read the (min–max) ranges first: with other work on the machine iperf3 over veth varies by "
-    "tens of percent between runs of the same configuration, far more than the 3 % margin; a "
-    "verdict whose ranges overlap its baseline's is noise. On a quiet machine (the committed "
-    "run) 1-stream ranges are tight: tcpscope on tc then costs ~5-7 % against its pass-only "
-    "floor. That is more than the programs' own cost (~40k TSO/GRO segments/s x ~50 ns is "
-    "~0.4 % of a core); the likely rest is the connection's cache line moving between the "
-    "two cores, since ingress and egress both write it (last_seen, counters), where the "
-    "floor only reads. Not verified in this round.")
+    "Read the (min–max) ranges first. With 4 streams on 2 cores, runs of one configuration "
+    "vary widely and several instrumented configurations beat 'nothing attached' by 20-40 %: "
+    "scheduling, not per-packet cost, decides those rows. With 1 stream on a quiet machine "
+    "the ranges are tight: any tc program costs veth ~3 % (the pass-only tc floor is ~0.97 "
+    "of nothing attached) and tcpscope on tc stays within ~3 % of that floor, so auto lands "
+    "~6 % under nothing attached and ~2.5 % under conntrack, whose hooks are in the stack's "
+    "path anyway. Native and generic XDP cost veth its GRO/GSO path (the native pass-only "
+    "floor alone is ~0.46), which is why auto takes tc on veth.")
 NOTES.update({k: NOISE for k in ("auto_vs_none", "auto_vs_conntrack", "auto_vs_libpcap",
                                    "tcpscope_xdp_native_vs_floor", "tcpscope_xdp_generic_vs_floor",
                                    "tcpscope_tc_vs_floor")})
