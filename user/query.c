@@ -119,28 +119,6 @@ void tcps_snapshot_count(struct tcps_snapshot *s)
 	s->total = s->n;
 }
 
-int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s)
-{
-	int err;
-
-	memset(s, 0, sizeof(*s));
-	err = tcps_pins_open(pin_dir, &s->pins);
-	if (err)
-		return err;
-	err = tcps_rows_read(&s->pins, &s->rows, &s->n);
-	if (!err)
-		err = tcps_counters_read(s->pins.stats, s->counters);
-	if (err) {
-		pr_err("reading %s: %s", pin_dir, strerror(-err));
-		tcps_query_close(s);
-		return TCPS_EXIT_FAIL;
-	}
-	s->mode = s->pins.meta.mode;
-	s->now = tcps_mono_now();
-	tcps_snapshot_count(s);
-	return 0;
-}
-
 int tcps_state_totals(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MAX], __u64 *conns,
 		      __u64 *halfopen)
 {
@@ -164,9 +142,10 @@ int tcps_state_totals(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MAX], _
 	return 0;
 }
 
-int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s)
+/* rows: read every entry (list, --by-remote); else only count states. */
+static int query_open(const char *pin_dir, struct tcps_snapshot *s, bool rows)
 {
-	__u64 conns, halfopen;
+	__u64 conns = 0, halfopen = 0;
 	int err;
 
 	memset(s, 0, sizeof(*s));
@@ -174,7 +153,14 @@ int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s)
 	if (err)
 		return err;
 	s->mode = s->pins.meta.mode;
-	err = tcps_state_totals(&s->pins, s->counts, &conns, &halfopen);
+	if (rows) {
+		err = tcps_rows_read(&s->pins, &s->rows, &s->n);
+		if (!err)
+			tcps_snapshot_count(s);
+	} else {
+		err = tcps_state_totals(&s->pins, s->counts, &conns, &halfopen);
+		s->total = conns + halfopen;
+	}
 	if (!err)
 		err = tcps_counters_read(s->pins.stats, s->counters);
 	if (err) {
@@ -182,9 +168,18 @@ int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s)
 		tcps_query_close(s);
 		return TCPS_EXIT_FAIL;
 	}
-	s->total = conns + halfopen;
 	s->now = tcps_mono_now();
 	return 0;
+}
+
+int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s)
+{
+	return query_open(pin_dir, s, true);
+}
+
+int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s)
+{
+	return query_open(pin_dir, s, false);
 }
 
 void tcps_query_close(struct tcps_snapshot *s)
