@@ -567,6 +567,7 @@ static json_object *stat_json(struct replay *r, const struct out_row *rows, size
 	for (i = 0; tr && i < n; i++)
 		tr[i] = rows[i].row;
 	s.rows = tr;
+	tcps_snapshot_count(&s);
 	tcps_counters_read(bpf_map__fd(r->skel->maps.tcps_stats), s.counters);
 	o = tcps_stat_json(&s, false, false, true);
 	for (i = 0; i < n; i++) {
