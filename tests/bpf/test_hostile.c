@@ -20,6 +20,7 @@
 #include <bpf/libbpf.h>
 
 #include "parse.h"
+#include "tcps_key.h"
 #include "check.h"
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
@@ -163,23 +164,12 @@ static int run(int hook, const __u8 *buf, size_t len)
 	return !err;
 }
 
-/* Canonical key as tcps_make_key() in tcpscope.bpf.c builds it. */
+/* The data path's canonical key (include/tcps_key.h; test_bpf.c checks it
+ * against an independent oracle). */
 static int make_key(const struct tcps_parsed *p, struct tcps_key *k)
 {
-	int s = -1, i;
-
 	memset(k, 0, sizeof(*k));
-	for (i = 0; i < 4 && s < 0; i++)
-		if (p->saddr[i] != p->daddr[i])
-			s = p->saddr[i] > p->daddr[i];
-	if (s < 0)
-		s = p->seg.sport > p->seg.dport;
-	memcpy(k->addr[s], p->saddr, 16);
-	memcpy(k->addr[!s], p->daddr, 16);
-	k->port[s] = htons(p->seg.sport);
-	k->port[!s] = htons(p->seg.dport);
-	k->family = p->family;
-	return s;
+	return tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, k);
 }
 
 /* 0 absent, 1 in tcps_conns, 2 in tcps_halfopen. */

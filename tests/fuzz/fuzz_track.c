@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "tcps_key.h"
 #include "pktbuild.h"
 
 #define MAX_FRAMES 128
@@ -132,23 +133,12 @@ static int step_allowed(__u8 flags, int verdict, int first, int from, int to)
 
 /* ---- the table model ---- */
 
-/* Canonical key, the same ordering as tcps_make_key() in tcpscope.bpf.c. */
+/* The data path's canonical key (include/tcps_key.h; test_bpf.c checks it
+ * against an independent oracle). */
 static int make_key(const struct tcps_parsed *p, struct tcps_key *k)
 {
-	int s = -1, i;
-
 	memset(k, 0, sizeof(*k));
-	for (i = 0; i < 4 && s < 0; i++)
-		if (p->saddr[i] != p->daddr[i])
-			s = p->saddr[i] > p->daddr[i];
-	if (s < 0)
-		s = p->seg.sport > p->seg.dport;
-	memcpy(k->addr[s], p->saddr, 16);
-	memcpy(k->addr[!s], p->daddr, 16);
-	k->port[s] = tcps_ntohs(p->seg.sport);
-	k->port[!s] = tcps_ntohs(p->seg.dport);
-	k->family = p->family;
-	return s;
+	return tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, k);
 }
 
 static void check_states(const struct tcps_fsm *f)
