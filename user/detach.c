@@ -126,13 +126,24 @@ __u32 tcps_tc_current(int ifindex, bool ingress)
 	return opts.prog_id;
 }
 
-static int tc_remove(int ifindex, const char *name, bool ingress)
+int tcps_tc_slot_detach(int ifindex, const char *name, bool ingress)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TCPS_TC_HANDLE, .priority = TCPS_TC_PRIO);
+	int err = bpf_tc_detach(&hook, &opts);
+
+	if (err && err != -ENOENT && err != -ENODEV) {
+		pr_warn("%s: removing tc %s: %s", name, ingress ? "ingress" : "egress",
+			strerror(-err));
+		return 0;
+	}
+	return !err;
+}
+
+static int tc_remove(int ifindex, const char *name, bool ingress)
+{
 	__u32 id = tcps_tc_current(ifindex, ingress);
-	int err;
 
 	if (!id)
 		return 0;
@@ -141,13 +152,7 @@ static int tc_remove(int ifindex, const char *name, bool ingress)
 			name, ingress ? "ingress" : "egress", TCPS_TC_HANDLE, TCPS_TC_PRIO, id);
 		return 0;
 	}
-	err = bpf_tc_detach(&hook, &opts);
-	if (err && err != -ENOENT) {
-		pr_warn("%s: removing tc %s: %s", name, ingress ? "ingress" : "egress",
-			strerror(-err));
-		return 0;
-	}
-	return !err;
+	return tcps_tc_slot_detach(ifindex, name, ingress);
 }
 
 int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, bool tc_eg)

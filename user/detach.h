@@ -31,6 +31,9 @@ bool tcps_prog_is_ours(__u32 prog_id);
 int tcps_xdp_current(int ifindex, __u32 *prog_id, __u32 *mode_flags);
 /* id of the program in our tc slot (handle/prio) on ingress or egress, 0 if none. */
 __u32 tcps_tc_current(int ifindex, bool ingress);
+/* Remove the filter in our tc slot (handle/prio) on ingress or egress,
+ * whoever's it is: for a caller that attached it itself. 1 if removed. */
+int tcps_tc_slot_detach(int ifindex, const char *name, bool ingress);
 /* Remove whichever of our programs are on ifindex (XDP only if it is
  * ours; tc only at our handle/prio and only if ours). Returns how many. */
 int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, bool tc_eg);

@@ -255,17 +255,6 @@ static int tc_hook_ensure(struct tcps_iface *ifc)
 	return 0;
 }
 
-static void tc_detach_one(struct tcps_iface *ifc, enum bpf_tc_attach_point point)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex, .attach_point = point);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TCPS_TC_HANDLE, .priority = TCPS_TC_PRIO);
-	int err = bpf_tc_detach(&hook, &opts);
-
-	if (err && err != -ENOENT && err != -ENODEV)
-		pr_warn("%s: detaching tc %s: %s", ifc->name,
-			point == BPF_TC_INGRESS ? "ingress" : "egress", strerror(-err));
-}
-
 static void iface_detach(struct tcps_daemon *d, struct tcps_iface *ifc)
 {
 	if (ifc->xdp_attached) {
@@ -279,9 +268,9 @@ static void iface_detach(struct tcps_daemon *d, struct tcps_iface *ifc)
 		ifc->xdp_attached = false;
 	}
 	if (ifc->tc_ingress_attached)
-		tc_detach_one(ifc, BPF_TC_INGRESS);
+		tcps_tc_slot_detach(ifc->ifindex, ifc->name, true);
 	if (ifc->tc_egress_attached)
-		tc_detach_one(ifc, BPF_TC_EGRESS);
+		tcps_tc_slot_detach(ifc->ifindex, ifc->name, false);
 	ifc->tc_ingress_attached = ifc->tc_egress_attached = false;
 	if (ifc->tc_hook_created) {
 		/* We made the clsact qdisc, so it goes too (as libbpf-bootstrap's
@@ -336,18 +325,6 @@ struct pin_spec {
 	const char *name;
 	struct bpf_map *map;
 };
-
-static void pins_remove(const char *dir, const struct pin_spec *pins, int n)
-{
-	char path[PATH_MAX];
-	int i;
-
-	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, pins[i].name);
-		unlink(path);
-	}
-	tcps_pins_remove(dir);	/* the program pins too */
-}
 
 /* The pin directory must be new, ours, root-only and on a bpffs. */
 static int pin_dir_prepare(const char *dir)
@@ -873,7 +850,7 @@ cleanup:
 			iface_detach(&d, &opts.ifaces[i]);
 	ring_buffer__free(rb);
 	if (pinned)
-		pins_remove(opts.pin_dir, pins, n_pins);
+		tcps_pins_remove(opts.pin_dir);	/* maps and programs */
 	else if (made_dir || adopting)
 		rmdir(opts.pin_dir);
 	tcpscope_bpf__destroy(d.skel);
