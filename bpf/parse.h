@@ -9,6 +9,7 @@
 #define TCPS_PARSE_H
 
 #include "tcp_fsm.h"
+#include "tcps_key.h"
 
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
@@ -327,6 +328,12 @@ static inline void tcps_parse_syn_opts_flat(const void *data, struct tcps_parsed
 	for (i = 0; i < p->opt_len; i++)
 		p->opts[i] = ((const __u8 *)data)[p->opt_off + i];
 	tcps_parse_tcp_opts(p->opts, p->opt_len, &p->seg);
+}
+
+/* The canonical key of a parsed segment; returns the sender's side. */
+static __always_inline int tcps_parsed_key(const struct tcps_parsed *p, struct tcps_key *k)
+{
+	return tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, k);
 }
 
 #endif /* TCPS_PARSE_H */

@@ -8,7 +8,6 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "parse.h"
-#include "tcps_key.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -201,7 +200,8 @@ static __always_inline int tcps_update(struct tcps_counters *cnt, struct tcps_co
 	bpf_spin_lock(&conn->lock);
 	tcps_fsm_step(&conn->fsm, s, g, &sc->st);
 	cflags = conn->fsm.flags;
-	((struct tcps_conn *)sc->conn)->fsm = conn->fsm;
+	if (halfopen)		/* for tcps_promote */
+		((struct tcps_conn *)sc->conn)->fsm = conn->fsm;
 	bpf_spin_unlock(&conn->lock);
 
 	verdict = sc->st.verdict;
@@ -302,7 +302,7 @@ __noinline int tcps_track(struct tcps_parsed *p, struct tcps_counters *cnt, __u3
 			  __u32 ifindex)
 {
 	struct tcps_conn *conn;
-	struct tcps_key k = {};
+	struct tcps_key k;	/* tcps_key_make writes every byte */
 	__u64 now;
 	int s;
 
@@ -310,7 +310,7 @@ __noinline int tcps_track(struct tcps_parsed *p, struct tcps_counters *cnt, __u3
 		return 0;
 	if (p->opt_len)
 		tcps_parse_tcp_opts(p->opts, p->opt_len, &p->seg);
-	s = tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, &k);
+	s = tcps_parsed_key(p, &k);
 	now = tcps_now();
 
 	conn = bpf_map_lookup_elem(&tcps_conns, &k);

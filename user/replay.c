@@ -23,7 +23,6 @@
 #include "gc.h"
 #include "output.h"
 #include "parse.h"
-#include "tcps_key.h"
 #include "query.h"
 #include "zeek.h"
 #include "tcpscope.skel.h"
@@ -411,13 +410,6 @@ static void run_split(struct replay *r, size_t n, const struct tcps_parsed *p)
 	}
 }
 
-/* The canonical key, as the BPF program builds it. */
-static int make_key(const struct tcps_parsed *p, struct tcps_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	return tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, k);
-}
-
 static int replay_packet(struct replay *r, size_t n)
 {
 	struct tcps_parsed p;
@@ -430,7 +422,7 @@ static int replay_packet(struct replay *r, size_t n)
 	rc = tcps_parse(r->frame, r->frame + n, (__u32)n, &p);
 	if (rc == TCPS_P_TCP) {
 		tcps_parse_syn_opts_flat(r->frame, &p);
-		s = make_key(&p, &k);
+		s = tcps_parsed_key(&p, &k);
 		slot = slot_of(r, &k);
 		if (*slot)
 			c = &r->recs[*slot - 1];

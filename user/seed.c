@@ -82,14 +82,6 @@ static int key_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct tcps_key));
 }
 
-/* Returns the local side. */
-static int make_key(__u8 family, const __u32 *laddr, __u16 lport, const __u32 *raddr, __u16 rport,
-		    struct tcps_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	return tcps_key_make(family, laddr, lport, raddr, rport, k);
-}
-
 static void emit_seed(const struct tcps_key *k, const struct tcps_conn *c, int side, __u8 from,
 		      __u8 to)
 {
@@ -277,7 +269,7 @@ static void seed_conn(const struct sock_rec *r0, void *arg)
 	l = local_find(r.family, r.src);
 	if (!l)
 		return;
-	ls = make_key(r.family, r.src, r.sport, r.dst, r.dport, &k);
+	ls = tcps_key_make(r.family, r.src, r.sport, r.dst, r.dport, &k);
 	memset(&c, 0, sizeof(c));
 	c.ifindex = (__u32)l->ifindex;
 	c.fsm.ep[ls].state = r.state;
@@ -321,7 +313,7 @@ static void collect_listener(const struct sock_rec *r, void *arg)
 		s->k = k;
 		s->cap = cap;
 	}
-	make_key(r->family, r->src, r->sport, zero, 0, &s->k[s->n++]);
+	tcps_key_make(r->family, r->src, r->sport, zero, 0, &s->k[s->n++]);
 }
 
 static void listener_conn(const struct tcps_key *k, struct tcps_conn *c, int *ls)

@@ -20,7 +20,6 @@
 #include <bpf/libbpf.h>
 
 #include "parse.h"
-#include "tcps_key.h"
 #include "check.h"
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
@@ -164,14 +163,6 @@ static int run(int hook, const __u8 *buf, size_t len)
 	return !err;
 }
 
-/* The data path's canonical key (include/tcps_key.h; test_bpf.c checks it
- * against an independent oracle). */
-static int make_key(const struct tcps_parsed *p, struct tcps_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	return tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, k);
-}
-
 /* 0 absent, 1 in tcps_conns, 2 in tcps_halfopen. */
 static int lookup(const struct tcps_key *k, struct tcps_conn *v)
 {
@@ -219,7 +210,7 @@ static int send_checked(int hook, const __u8 *buf, size_t len, const struct tcps
 		wwb = lookup(watch, &wb);
 	if (rc == TCPS_P_TCP) {
 		tcps_parse_syn_opts_flat(buf, &p);
-		s = make_key(&p, &k);
+		s = tcps_parsed_key(&p, &k);
 		where_b = lookup(&k, &before);
 		if (where_b) {
 			f = before.fsm;
@@ -289,7 +280,7 @@ static void conn_init(struct conn *c, int family, int vlans, int ext, __u16 lpor
 	const char *l = family == 4 ? "198.18.0.1" : "2001:db8::1";
 	const char *r = family == 4 ? "198.18.0.2" : "2001:db8::2";
 	__u8 buf[PKT_MAX];
-	struct tcps_parsed p;
+	struct tcps_parsed p = { 0 };	/* the key stays defined if the CHK fails */
 	size_t n;
 
 	memset(c, 0, sizeof(*c));
@@ -299,7 +290,7 @@ static void conn_init(struct conn *c, int family, int vlans, int ext, __u16 lpor
 	c->out.ipv6_ext = c->in.ipv6_ext = ext;
 	n = pkt_build(&c->out, buf, sizeof(buf));
 	CHK(n && tcps_parse(buf, buf + n, (__u32)n, &p) == TCPS_P_TCP);
-	make_key(&p, &c->key);
+	tcps_parsed_key(&p, &c->key);
 }
 
 static size_t frame(struct pkt_spec s, __u8 flags, __u32 seq, __u32 ack, __u32 plen, __u8 *buf)

@@ -30,7 +30,6 @@
 #include <string.h>
 
 #include "parse.h"
-#include "tcps_key.h"
 #include "pktbuild.h"
 
 #define MAX_FRAMES 128
@@ -133,14 +132,6 @@ static int step_allowed(__u8 flags, int verdict, int first, int from, int to)
 
 /* ---- the table model ---- */
 
-/* The data path's canonical key (include/tcps_key.h; test_bpf.c checks it
- * against an independent oracle). */
-static int make_key(const struct tcps_parsed *p, struct tcps_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	return tcps_key_make(p->family, p->saddr, p->seg.sport, p->daddr, p->seg.dport, k);
-}
-
 static void check_states(const struct tcps_fsm *f)
 {
 	int i;
@@ -185,7 +176,7 @@ static void track(const struct tcps_parsed *p)
 	struct tcps_key k;
 	struct tcps_fsm before;
 	struct model_conn *c = NULL, *free_slot = NULL;
-	int s = make_key(p, &k), i;
+	int s = tcps_parsed_key(p, &k), i;
 
 	for (i = 0; i < N_CONNS; i++) {
 		if (table[i].used && !memcmp(&table[i].key, &k, sizeof(k)))
@@ -272,7 +263,7 @@ static const struct tcps_fsm *model_lookup(const struct pkt_spec *sp, int *side)
 	n = pkt_build(sp, frame, sizeof(frame));
 	if (!n || tcps_parse(frame, frame + n, (__u32)n, &p) != TCPS_P_TCP)
 		return NULL;
-	*side = make_key(&p, &k);
+	*side = tcps_parsed_key(&p, &k);
 	for (i = 0; i < N_CONNS; i++)
 		if (table[i].used && !memcmp(&table[i].key, &k, sizeof(k)))
 			return &table[i].fsm;
