@@ -9,10 +9,12 @@
 #include <bpf/bpf_endian.h>
 #include "parse.h"
 
+#define TCPS_PATH_INLINE static __always_inline
+#include "tcps_path.h"
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TC_ACT_UNSPEC (-1)
-#define TCPS_EEXIST 17
 
 /* Load-time configuration, set by the loader before load. */
 const volatile __u8 tcps_mode = TCPS_MODE_HOST;	/* enum tcps_mode */
@@ -51,11 +53,7 @@ struct {
 	__uint(max_entries, TCPS_RINGBUF_BYTES);
 } tcps_events SEC(".maps");
 
-/* Per-CPU packet/parse/table counters: one slot, one lookup per packet. */
-struct tcps_counters {
-	__u64 c[TCPS_CNT_MAX];
-};
-
+/* Per-CPU packet/parse/table counters (struct tcps_counters). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -80,16 +78,7 @@ struct {
 	__type(value, struct tcps_info);
 } tcps_info SEC(".maps");
 
-/* Per-CPU scratch for the state machine's output and a new entry. Kept in
- * a map value rather than on the stack: the verifier does not track map
- * contents, so the FSM's many constant stores do not multiply its states. */
-struct tcps_scratch {
-	/* Raw bytes, not struct tcps_conn: a per-CPU map value may not carry
-	 * a bpf_spin_lock in its BTF. */
-	__u8 conn[sizeof(struct tcps_conn)] __attribute__((aligned(8)));
-	struct tcps_step st;
-};
-
+/* Per-CPU scratch of the data path (struct tcps_scratch, tcps_path.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -97,10 +86,6 @@ struct {
 	__type(value, struct tcps_scratch);
 } tcps_scratch SEC(".maps");
 
-enum tcps_dir {
-	TCPS_DIR_IN = 0,		/* arrived on the interface */
-	TCPS_DIR_OUT = 1,		/* leaving through it */
-};
 
 static __always_inline __u64 tcps_now(void)
 {
@@ -110,187 +95,68 @@ static __always_inline __u64 tcps_now(void)
 	return bpf_ktime_get_coarse_ns();
 }
 
-static __always_inline void tcps_count(struct tcps_counters *cnt, int idx)
+/* The storage primitives tcps_path.h runs on. */
+static __always_inline void *tcps_tbl_map(int tbl)
 {
-	if (cnt && idx >= 0 && idx < TCPS_CNT_MAX)
-		cnt->c[idx]++;
+	return tbl == TCPS_TBL_HALFOPEN ? (void *)&tcps_halfopen : (void *)&tcps_conns;
 }
 
-static __always_inline void tcps_emit(struct tcps_counters *cnt, const struct tcps_key *k,
-				    const struct tcps_step *st, __u8 conn_flags, __u8 tcp_flags,
-				    __u32 ifindex, __u64 now)
+static __always_inline struct tcps_conn *tcps_tbl_lookup(int tbl, const struct tcps_key *k)
 {
-	int side;
-
-	for (side = 0; side < 2; side++) {
-		struct tcps_event *e;
-		__u32 idx;
-		__u64 *tc;
-
-		if (st->from[side] == st->to[side])
-			continue;
-		tcps_count(cnt, TCPS_CNT_TRANSITIONS);
-		idx = (__u32)st->from[side] * TCPS_STATE_MAX + st->to[side];
-		tc = bpf_map_lookup_elem(&tcps_trans, &idx);
-		if (tc)
-			(*tc)++;
-		e = bpf_ringbuf_reserve(&tcps_events, sizeof(*e), 0);
-		if (!e) {
-			tcps_count(cnt, TCPS_CNT_RB_DROPS);
-			continue;
-		}
-		__builtin_memcpy(&e->key, k, sizeof(*k));
-		e->ts = now;
-		e->ifindex = ifindex;
-		e->side = side;
-		e->from = st->from[side];
-		e->to = st->to[side];
-		e->reason = TCPS_REASON_PACKET;
-		e->tcp_flags = tcp_flags;
-		e->conn_flags = conn_flags;
-		__builtin_memset(e->pad, 0, sizeof(e->pad));
-		bpf_ringbuf_submit(e, bpf_ringbuf_query(&tcps_events, BPF_RB_AVAIL_DATA) >= tcps_wakeup_bytes ?
-				   BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-	}
+	return bpf_map_lookup_elem(tcps_tbl_map(tbl), k);
 }
 
-/*
- * Entries stay in the half-open table until the three-way handshake is
- * complete (or the first packet was mid-stream): a spoofed SYN flood that
- * an open port answers with SYN+ACKs, or a port scan answered with RSTs,
- * then fills only that table and never takes room in the main one.
- */
-static __always_inline int tcps_handshaking(__u8 a, __u8 b)
+static __always_inline int tcps_tbl_insert(int tbl, const struct tcps_key *k, const struct tcps_conn *v)
 {
-	return a == TCPS_SYN_SENT || a == TCPS_SYN_RECV || b == TCPS_SYN_SENT ||
-	       b == TCPS_SYN_RECV || (a == TCPS_CLOSE && b == TCPS_CLOSE);
+	return bpf_map_update_elem(tcps_tbl_map(tbl), k, v, BPF_NOEXIST);
 }
 
-/* A packet of a connection we already track (in either table). Returns
- * nonzero when a half-open entry has now been answered and belongs in the
- * main table; sc->conn then holds its new value. */
-static __always_inline int tcps_update(struct tcps_counters *cnt, struct tcps_conn *conn,
-				       const struct tcps_key *k, int s, const struct tcps_seg *g,
-				       __u32 ifindex, __u64 now, int halfopen)
+static __always_inline void tcps_tbl_delete(int tbl, const struct tcps_key *k)
 {
-	struct tcps_scratch *sc;
-	__u32 zero = 0;
-	__u8 cflags;
-	__u8 verdict;
-
-	/* Plain adds, not atomics: pkts[s]/bytes[s] are written only by
-	 * packets side s sends, which one CPU handles at a time (RSS, the
-	 * socket lock); a lock-prefixed add cost 9 of the hot path's ~19 ns
-	 * over the lookup floor. A rare concurrent send can lose a count,
-	 * never a state: states change only under the lock. */
-	conn->last_seen = now;
-	conn->pkts[s & 1] += 1;
-	conn->bytes[s & 1] += g->len;
-
-	/* Hot path: nothing in this segment can change a state. */
-	if (tcps_fsm_steady(&conn->fsm, g)) {
-		if (tcps_fsm_track(&conn->fsm, s, g))
-			tcps_count(cnt, TCPS_CNT_OOW);
-		return 0;
-	}
-
-	sc = bpf_map_lookup_elem(&tcps_scratch, &zero);
-	if (!sc)
-		return 0;
-	bpf_spin_lock(&conn->lock);
-	tcps_fsm_step(&conn->fsm, s, g, &sc->st);
-	cflags = conn->fsm.flags;
-	if (halfopen)		/* for tcps_promote */
-		((struct tcps_conn *)sc->conn)->fsm = conn->fsm;
-	bpf_spin_unlock(&conn->lock);
-
-	verdict = sc->st.verdict;
-	if (verdict == TCPS_V_OOW || verdict == TCPS_V_INVALID)
-		tcps_count(cnt, TCPS_CNT_OOW);
-	if (verdict == TCPS_V_REOPEN)
-		conn->first_seen = now;	/* a reused tuple starts a new life */
-	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex, now);
-	return halfopen && !tcps_handshaking(sc->st.to[0], sc->st.to[1]);
+	bpf_map_delete_elem(tcps_tbl_map(tbl), k);
 }
 
-static __always_inline void tcps_promote(struct tcps_counters *cnt, const struct tcps_key *k,
-					 struct tcps_conn *old)
+static __always_inline void tcps_conn_lock(struct tcps_conn *c)
 {
-	struct tcps_scratch *sc;
-	struct tcps_conn *nc;
+	bpf_spin_lock(&c->lock);
+}
+
+static __always_inline void tcps_conn_unlock(struct tcps_conn *c)
+{
+	bpf_spin_unlock(&c->lock);
+}
+
+static __always_inline struct tcps_scratch *tcps_scratch_get(void)
+{
 	__u32 zero = 0;
 
-	sc = bpf_map_lookup_elem(&tcps_scratch, &zero);
-	if (!sc)
-		return;
-	nc = (struct tcps_conn *)sc->conn;
-	nc->ifindex = old->ifindex;
-	nc->first_seen = old->first_seen;
-	nc->last_seen = old->last_seen;
-	nc->pkts[0] = old->pkts[0];
-	nc->pkts[1] = old->pkts[1];
-	nc->bytes[0] = old->bytes[0];
-	nc->bytes[1] = old->bytes[1];
-	if (bpf_map_update_elem(&tcps_conns, k, nc, BPF_NOEXIST)) {
-		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
-		return;		/* stays half-open; tracking goes on there */
-	}
-	bpf_map_delete_elem(&tcps_halfopen, k);
-	tcps_count(cnt, TCPS_CNT_PROMOTED);
+	return bpf_map_lookup_elem(&tcps_scratch, &zero);
 }
 
-static __always_inline void tcps_create(struct tcps_counters *cnt, const struct tcps_key *k, int s,
-					const struct tcps_seg *g, int dir, __u32 ifindex, __u64 now)
+static __always_inline __u64 *tcps_trans_slot(__u32 idx)
 {
-	struct tcps_scratch *sc;
-	struct tcps_conn *nc;
-	__u32 zero = 0;
-	void *map;
-	int err;
+	return bpf_map_lookup_elem(&tcps_trans, &idx);
+}
 
-	sc = bpf_map_lookup_elem(&tcps_scratch, &zero);
-	if (!sc)
-		return;
-	nc = (struct tcps_conn *)sc->conn;
-	__builtin_memset(nc, 0, sizeof(*nc));
-	nc->fsm.flags = TCPS_C_NEW;
-	if (tcps_mode == TCPS_MODE_HOST)
-		nc->fsm.flags |= ((dir == TCPS_DIR_OUT) == (s == 0)) ? TCPS_C_LOCAL0 : TCPS_C_LOCAL1;
-	tcps_fsm_step(&nc->fsm, s, g, &sc->st);
-	if (sc->st.verdict == TCPS_V_NOCREATE)
-		return;
-	nc->ifindex = ifindex;
-	nc->first_seen = now;
-	nc->last_seen = now;
-	if (s) {
-		nc->pkts[1] = 1;
-		nc->bytes[1] = g->len;
-	} else {
-		nc->pkts[0] = 1;
-		nc->bytes[0] = g->len;
-	}
+static __always_inline struct tcps_event *tcps_event_reserve(void)
+{
+	return bpf_ringbuf_reserve(&tcps_events, sizeof(struct tcps_event), 0);
+}
 
-	map = tcps_handshaking(nc->fsm.ep[0].state, nc->fsm.ep[1].state) ? (void *)&tcps_halfopen :
-									      (void *)&tcps_conns;
-	err = bpf_map_update_elem(map, k, nc, BPF_NOEXIST);
-	if (err == -TCPS_EEXIST) {
-		/* Another CPU created it first: this packet is its second. */
-		struct tcps_conn *conn = bpf_map_lookup_elem(map, k);
+static __always_inline void tcps_event_submit(struct tcps_event *e)
+{
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&tcps_events, BPF_RB_AVAIL_DATA) >= tcps_wakeup_bytes ?
+			   BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
 
-		if (conn)
-			tcps_update(cnt, conn, k, s, g, ifindex, now, 0);
-		return;
-	}
-	if (err) {
-		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
-		return;
-	}
-	tcps_count(cnt, TCPS_CNT_NEW_CONN);
-	if (map == (void *)&tcps_halfopen)
-		tcps_count(cnt, TCPS_CNT_HALFOPEN_NEW);
-	if (nc->fsm.flags & TCPS_C_MIDSTREAM)
-		tcps_count(cnt, TCPS_CNT_MIDSTREAM);
-	tcps_emit(cnt, k, &sc->st, nc->fsm.flags, g->flags, ifindex, now);
+static __always_inline __u64 tcps_clock_precise(void)
+{
+	return tcps_replay_clock ? tcps_clock_ns : bpf_ktime_get_ns();
+}
+
+static __always_inline int tcps_host_mode(void)
+{
+	return tcps_mode == TCPS_MODE_HOST;
 }
 
 /*
@@ -301,9 +167,7 @@ static __always_inline void tcps_create(struct tcps_counters *cnt, const struct 
 __noinline int tcps_track(struct tcps_parsed *p, struct tcps_counters *cnt, __u32 dir,
 			  __u32 ifindex)
 {
-	struct tcps_conn *conn;
 	struct tcps_key k;	/* tcps_key_make writes every byte */
-	__u64 now;
 	int s;
 
 	if (!p || !cnt)
@@ -311,20 +175,7 @@ __noinline int tcps_track(struct tcps_parsed *p, struct tcps_counters *cnt, __u3
 	if (p->opt_len)
 		tcps_parse_tcp_opts(p->opts, p->opt_len, &p->seg);
 	s = tcps_parsed_key(p, &k);
-	now = tcps_now();
-
-	conn = bpf_map_lookup_elem(&tcps_conns, &k);
-	if (conn) {
-		tcps_update(cnt, conn, &k, s, &p->seg, ifindex, now, 0);
-		return 0;
-	}
-	conn = bpf_map_lookup_elem(&tcps_halfopen, &k);
-	if (conn) {
-		if (tcps_update(cnt, conn, &k, s, &p->seg, ifindex, now, 1))
-			tcps_promote(cnt, &k, conn);
-		return 0;
-	}
-	tcps_create(cnt, &k, s, &p->seg, dir, ifindex, now);
+	tcps_path_segment(cnt, &k, s, &p->seg, dir, ifindex, tcps_now());
 	return 0;
 }
 

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The data path after the parse: find or create the connection entry, run
+ * the state machine, emit one event per endpoint transition. Pure C, like
+ * tcp_fsm.h: the BPF object (bpf/tcpscope.bpf.c) and the native replay
+ * backend (user/replay_native.c) both compile it, each supplying the
+ * storage primitives below, so the two paths cannot drift apart.
+ *
+ * The includer defines TCPS_PATH_INLINE (static __always_inline in BPF)
+ * before including this header, and the primitives declared below after.
+ */
+#ifndef TCPS_PATH_H
+#define TCPS_PATH_H
+
+#include "tcp_fsm.h"
+
+#define TCPS_EEXIST 17
+
+enum tcps_table {
+	TCPS_TBL_CONNS = 0,	/* connections with evidence of both ends */
+	TCPS_TBL_HALFOPEN,	/* handshakes not yet complete */
+};
+
+enum tcps_dir {
+	TCPS_DIR_IN = 0,		/* arrived on the interface */
+	TCPS_DIR_OUT = 1,		/* leaving through it */
+};
+
+/* Per-CPU packet/parse/table counters: one slot, one lookup per packet. */
+struct tcps_counters {
+	__u64 c[TCPS_CNT_MAX];
+};
+
+/* Per-CPU scratch for the state machine's output and a new entry. Kept in
+ * a map value rather than on the stack: the verifier does not track map
+ * contents, so the FSM's many constant stores do not multiply its states. */
+struct tcps_scratch {
+	/* Raw bytes, not struct tcps_conn: a per-CPU map value may not carry
+	 * a bpf_spin_lock in its BTF. */
+	__u8 conn[sizeof(struct tcps_conn)] __attribute__((aligned(8)));
+	struct tcps_step st;
+};
+
+/* Storage primitives, defined by the includer. */
+/* Entry of k in table tbl, or NULL. */
+TCPS_PATH_INLINE struct tcps_conn *tcps_tbl_lookup(int tbl, const struct tcps_key *k);
+/* 0, -TCPS_EEXIST if k is there already, another negative value if full. */
+TCPS_PATH_INLINE int tcps_tbl_insert(int tbl, const struct tcps_key *k, const struct tcps_conn *v);
+TCPS_PATH_INLINE void tcps_tbl_delete(int tbl, const struct tcps_key *k);
+TCPS_PATH_INLINE void tcps_conn_lock(struct tcps_conn *c);
+TCPS_PATH_INLINE void tcps_conn_unlock(struct tcps_conn *c);
+TCPS_PATH_INLINE struct tcps_scratch *tcps_scratch_get(void);
+/* The per-CPU transition counter of (from * TCPS_STATE_MAX + to), or NULL. */
+TCPS_PATH_INLINE __u64 *tcps_trans_slot(__u32 idx);
+/* A zero-initialised-or-not event slot, NULL when the ring is full. */
+TCPS_PATH_INLINE struct tcps_event *tcps_event_reserve(void);
+TCPS_PATH_INLINE void tcps_event_submit(struct tcps_event *e);
+/* The clock of transition events (the precise one: taken only there). */
+TCPS_PATH_INLINE __u64 tcps_clock_precise(void);
+/* Nonzero in host mode (ingress = remote to local). */
+TCPS_PATH_INLINE int tcps_host_mode(void);
+
+TCPS_PATH_INLINE void tcps_count(struct tcps_counters *cnt, int idx)
+{
+	if (cnt && idx >= 0 && idx < TCPS_CNT_MAX)
+		cnt->c[idx]++;
+}
+
+TCPS_PATH_INLINE void tcps_emit(struct tcps_counters *cnt, const struct tcps_key *k,
+				const struct tcps_step *st, __u8 conn_flags, __u8 tcp_flags,
+				__u32 ifindex)
+{
+	__u64 ts = 0;
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		struct tcps_event *e;
+		__u64 *tc;
+
+		if (st->from[side] == st->to[side])
+			continue;
+		tcps_count(cnt, TCPS_CNT_TRANSITIONS);
+		tc = tcps_trans_slot((__u32)st->from[side] * TCPS_STATE_MAX + st->to[side]);
+		if (tc)
+			(*tc)++;
+		e = tcps_event_reserve();
+		if (!e) {
+			tcps_count(cnt, TCPS_CNT_RB_DROPS);
+			continue;
+		}
+		__builtin_memcpy(&e->key, k, sizeof(*k));
+		if (!ts)	/* the precise clock, only where a transition happens */
+			ts = tcps_clock_precise();
+		e->ts = ts;
+		e->ifindex = ifindex;
+		e->side = side;
+		e->from = st->from[side];
+		e->to = st->to[side];
+		e->reason = TCPS_REASON_PACKET;
+		e->tcp_flags = tcp_flags;
+		e->conn_flags = conn_flags;
+		__builtin_memset(e->pad, 0, sizeof(e->pad));
+		tcps_event_submit(e);
+	}
+}
+
+/*
+ * Entries stay in the half-open table until the three-way handshake is
+ * complete (or the first packet was mid-stream): a spoofed SYN flood that
+ * an open port answers with SYN+ACKs, or a port scan answered with RSTs,
+ * then fills only that table and never takes room in the main one.
+ */
+TCPS_PATH_INLINE int tcps_handshaking(__u8 a, __u8 b)
+{
+	return a == TCPS_SYN_SENT || a == TCPS_SYN_RECV || b == TCPS_SYN_SENT ||
+	       b == TCPS_SYN_RECV || (a == TCPS_CLOSE && b == TCPS_CLOSE);
+}
+
+/* A packet of a connection we already track (in either table). Returns
+ * nonzero when a half-open entry has now been answered and belongs in the
+ * main table; sc->conn then holds its new value. */
+TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *conn,
+				 const struct tcps_key *k, int s, const struct tcps_seg *g,
+				 __u32 ifindex, __u64 now, int halfopen)
+{
+	struct tcps_scratch *sc;
+	__u8 cflags;
+	__u8 verdict;
+
+	/* Plain adds, not atomics: pkts[s]/bytes[s] are written only by
+	 * packets side s sends, which one CPU handles at a time (RSS, the
+	 * socket lock); a lock-prefixed add cost 9 of the hot path's ~19 ns
+	 * over the lookup floor. A rare concurrent send can lose a count,
+	 * never a state: states change only under the lock. */
+	conn->last_seen = now;
+	conn->pkts[s & 1] += 1;
+	conn->bytes[s & 1] += g->len;
+
+	/* Hot path: nothing in this segment can change a state. */
+	if (tcps_fsm_steady(&conn->fsm, g)) {
+		if (tcps_fsm_track(&conn->fsm, s, g))
+			tcps_count(cnt, TCPS_CNT_OOW);
+		return 0;
+	}
+
+	sc = tcps_scratch_get();
+	if (!sc)
+		return 0;
+	tcps_conn_lock(conn);
+	tcps_fsm_step(&conn->fsm, s, g, &sc->st);
+	cflags = conn->fsm.flags;
+	if (halfopen)		/* for tcps_promote */
+		((struct tcps_conn *)sc->conn)->fsm = conn->fsm;
+	tcps_conn_unlock(conn);
+
+	verdict = sc->st.verdict;
+	if (verdict == TCPS_V_OOW || verdict == TCPS_V_INVALID)
+		tcps_count(cnt, TCPS_CNT_OOW);
+	if (verdict == TCPS_V_REOPEN)
+		conn->first_seen = now;	/* a reused tuple starts a new life */
+	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex);
+	return halfopen && !tcps_handshaking(sc->st.to[0], sc->st.to[1]);
+}
+
+TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_key *k,
+				   struct tcps_conn *old)
+{
+	struct tcps_scratch *sc;
+	struct tcps_conn *nc;
+
+	sc = tcps_scratch_get();
+	if (!sc)
+		return;
+	nc = (struct tcps_conn *)sc->conn;
+	nc->ifindex = old->ifindex;
+	nc->first_seen = old->first_seen;
+	nc->last_seen = old->last_seen;
+	nc->pkts[0] = old->pkts[0];
+	nc->pkts[1] = old->pkts[1];
+	nc->bytes[0] = old->bytes[0];
+	nc->bytes[1] = old->bytes[1];
+	if (tcps_tbl_insert(TCPS_TBL_CONNS, k, nc)) {
+		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
+		return;		/* stays half-open; tracking goes on there */
+	}
+	tcps_tbl_delete(TCPS_TBL_HALFOPEN, k);
+	tcps_count(cnt, TCPS_CNT_PROMOTED);
+}
+
+TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_key *k, int s,
+				  const struct tcps_seg *g, int dir, __u32 ifindex, __u64 now)
+{
+	struct tcps_scratch *sc;
+	struct tcps_conn *nc;
+	int tbl, err;
+
+	sc = tcps_scratch_get();
+	if (!sc)
+		return;
+	nc = (struct tcps_conn *)sc->conn;
+	__builtin_memset(nc, 0, sizeof(*nc));
+	nc->fsm.flags = TCPS_C_NEW;
+	if (tcps_host_mode())
+		nc->fsm.flags |= ((dir == TCPS_DIR_OUT) == (s == 0)) ? TCPS_C_LOCAL0 : TCPS_C_LOCAL1;
+	tcps_fsm_step(&nc->fsm, s, g, &sc->st);
+	if (sc->st.verdict == TCPS_V_NOCREATE)
+		return;
+	nc->ifindex = ifindex;
+	nc->first_seen = now;
+	nc->last_seen = now;
+	if (s) {
+		nc->pkts[1] = 1;
+		nc->bytes[1] = g->len;
+	} else {
+		nc->pkts[0] = 1;
+		nc->bytes[0] = g->len;
+	}
+
+	tbl = tcps_handshaking(nc->fsm.ep[0].state, nc->fsm.ep[1].state) ? TCPS_TBL_HALFOPEN :
+									   TCPS_TBL_CONNS;
+	err = tcps_tbl_insert(tbl, k, nc);
+	if (err == -TCPS_EEXIST) {
+		/* Another CPU created it first: this packet is its second. */
+		struct tcps_conn *conn = tcps_tbl_lookup(tbl, k);
+
+		if (conn)
+			tcps_update(cnt, conn, k, s, g, ifindex, now, 0);
+		return;
+	}
+	if (err) {
+		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
+		return;
+	}
+	tcps_count(cnt, TCPS_CNT_NEW_CONN);
+	if (tbl == TCPS_TBL_HALFOPEN)
+		tcps_count(cnt, TCPS_CNT_HALFOPEN_NEW);
+	if (nc->fsm.flags & TCPS_C_MIDSTREAM)
+		tcps_count(cnt, TCPS_CNT_MIDSTREAM);
+	tcps_emit(cnt, k, &sc->st, nc->fsm.flags, g->flags, ifindex);
+}
+
+/* One parsed segment sent by side s of connection k. */
+TCPS_PATH_INLINE void tcps_path_segment(struct tcps_counters *cnt, const struct tcps_key *k, int s,
+					const struct tcps_seg *g, int dir, __u32 ifindex, __u64 now)
+{
+	struct tcps_conn *conn;
+
+	conn = tcps_tbl_lookup(TCPS_TBL_CONNS, k);
+	if (conn) {
+		tcps_update(cnt, conn, k, s, g, ifindex, now, 0);
+		return;
+	}
+	conn = tcps_tbl_lookup(TCPS_TBL_HALFOPEN, k);
+	if (conn) {
+		if (tcps_update(cnt, conn, k, s, g, ifindex, now, 1))
+			tcps_promote(cnt, k, conn);
+		return;
+	}
+	tcps_create(cnt, k, s, g, dir, ifindex, now);
+}
+
+#endif /* TCPS_PATH_H */
