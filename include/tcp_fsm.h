@@ -35,11 +35,29 @@ enum tcps_verdict {
 	TCPS_V_REOPEN,		/* a new SYN reused the tuple: entry restarted */
 };
 
-/* What one segment did: each side's state before and after. */
+/* One endpoint transition, numbered in the connection's event order. */
+struct tcps_arc {
+	__u8 side;
+	__u8 from;		/* enum tcps_state */
+	__u8 to;
+	__u8 pad;
+	__u16 seq;		/* tcps_fsm.evseq it took */
+};
+
+/* Room for every transition one segment can cause: a refused FIN it
+ * vouches for (2), the sender's receipts (2), the receiver's pending
+ * receipt and its ACK (2, e.g. FIN_WAIT1 -> CLOSING -> TIME_WAIT), the
+ * sender's FIN and its receipt (2). */
+#define TCPS_STEP_ARCS 8
+
+/* What one segment did: each side's state before and after, and every
+ * transition in between, in the order the endpoints went through them. */
 struct tcps_step {
 	__u8 from[2];
 	__u8 to[2];
 	__u8 verdict;		/* enum tcps_verdict */
+	__u8 n;			/* arcs used */
+	struct tcps_arc arc[TCPS_STEP_ARCS];
 };
 
 #define TCPS_MAX_WSCALE 14
@@ -63,8 +81,33 @@ static inline __u32 tcps_seg_end(const struct tcps_seg *g)
 
 static inline void tcps_set_state(struct tcps_fsm *f, struct tcps_step *r, int side, __u8 st)
 {
+	__u8 old = f->ep[side].state;
+	__u8 n = r->n;
+
+	if (old == st)
+		return;
 	f->ep[side].state = st;
 	r->to[side] = st;
+	if (n < TCPS_STEP_ARCS) {
+		r->arc[n].side = side;
+		r->arc[n].from = old;
+		r->arc[n].to = st;
+		r->arc[n].seq = ++f->evseq;
+		r->n = n + 1;
+	}
+}
+
+/*
+ * Host mode sees what the local stack sends, so a local endpoint's receipt
+ * of a SYN+ACK or a FIN is taken from its own next segment, whose ACK field
+ * says it processed it, and not from the segment crossing the ingress hook:
+ * a firewall may still drop that one, and the order in which crossing FINs
+ * were processed shows only there. Other endpoints (remote, passive mode)
+ * move on receipt as the observer sees it.
+ */
+static inline int tcps_defers(const struct tcps_fsm *f, int side)
+{
+	return f->flags & (side ? TCPS_C_LOCAL1 : TCPS_C_LOCAL0);
 }
 
 /* Window the receiver offers, in bytes. Unknown scaling (mid-stream pickup)
@@ -76,6 +119,13 @@ static inline __u32 tcps_recv_window(const struct tcps_fsm *f, const struct tcps
 	if ((f->flags & TCPS_C_MIDSTREAM) && w < (1U << 16))
 		w <<= TCPS_MAX_WSCALE;
 	return w < TCPS_MIN_WINDOW ? TCPS_MIN_WINDOW : w;
+}
+
+/* Does g acknowledge exactly a FIN of r's that we refused? The receiver's
+ * own ACK is the evidence that the FIN was in its window after all. */
+static inline int tcps_acks_refused_fin(const struct tcps_ep *r, const struct tcps_seg *g)
+{
+	return (r->flags & TCPS_EP_FINREJ) && (g->flags & TCPS_ACK) && g->ack == r->fin_seq + 1;
 }
 
 /*
@@ -97,7 +147,8 @@ static inline int tcps_seg_acceptable(const struct tcps_fsm *f, int s, const str
 		if (tcps_after(g->seq, r->ack_sent + w))
 			return 0;
 	}
-	if ((g->flags & TCPS_ACK) && (r->flags & TCPS_EP_SENT) && tcps_after(g->ack, r->snd_nxt))
+	if ((g->flags & TCPS_ACK) && (r->flags & TCPS_EP_SENT) && tcps_after(g->ack, r->snd_nxt) &&
+	    !tcps_acks_refused_fin(r, g))
 		return 0;
 	return 1;
 }
@@ -110,18 +161,28 @@ static inline void tcps_ep_sent(struct tcps_fsm *f, int s, const struct tcps_seg
 	struct tcps_ep *e = &f->ep[s];
 	__u32 end = tcps_seg_end(g);
 	__u32 win = g->win;
+	int acked = g->flags & TCPS_ACK;
+	int newer_ack = !(e->flags & TCPS_EP_ACKED) || tcps_after(g->ack, e->ack_sent);
 
 	if (!(e->flags & TCPS_EP_SENT) || tcps_after(end, e->snd_nxt))
 		e->snd_nxt = end;
-	if (g->flags & TCPS_ACK) {
-		if (!(e->flags & TCPS_EP_ACKED) || tcps_after(g->ack, e->ack_sent))
-			e->ack_sent = g->ack;
-		e->flags |= TCPS_EP_ACKED;
-	}
 	/* RFC 7323 §2.2: the window of a SYN segment is never scaled. */
 	if (!(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE))
 		win <<= e->wscale;
-	e->win = win;
+	/* RFC 9293 §3.10.7.4 (SND.WL1/SND.WL2), as Linux's
+	 * tcp_may_update_window: only a segment newer than the one that last
+	 * set the window may set it, so a late, reordered ACK cannot shrink it
+	 * and make the next FIN look out of window. */
+	if (!acked || newer_ack || !(e->flags & TCPS_EP_SENT) || tcps_after(g->seq, e->wl1) ||
+	    (g->seq == e->wl1 && win > e->win)) {
+		e->win = win;
+		e->wl1 = g->seq;
+	}
+	if (acked) {
+		if (newer_ack)
+			e->ack_sent = g->ack;
+		e->flags |= TCPS_EP_ACKED;
+	}
 	e->flags |= TCPS_EP_SENT;
 	/* Shared byte, written lock-free here: write only when the bit is
 	 * missing, so steady traffic never races another CPU's update of it. */
@@ -134,7 +195,8 @@ static inline void tcps_ep_syn(struct tcps_fsm *f, int s, const struct tcps_seg 
 	struct tcps_ep *e = &f->ep[s];
 
 	e->isn = g->seq;
-	e->flags |= TCPS_EP_ISN;
+	/* A SYN starts a new sequence space: no FIN of an older one counts. */
+	e->flags = (e->flags | TCPS_EP_ISN) & ~(TCPS_EP_FIN | TCPS_EP_FINREJ);
 	if (g->has_wscale) {
 		e->wscale = g->wscale > TCPS_MAX_WSCALE ? TCPS_MAX_WSCALE : g->wscale;
 		e->flags |= TCPS_EP_WSCALE;
@@ -148,17 +210,20 @@ static inline void tcps_step_init(const struct tcps_fsm *f, struct tcps_step *r)
 	r->from[0] = r->to[0] = f->ep[0].state;
 	r->from[1] = r->to[1] = f->ep[1].state;
 	r->verdict = TCPS_V_OK;
+	r->n = 0;
 }
 
 /* Start (or restart, on tuple reuse) a connection attempt by s. */
 static inline void tcps_fsm_open(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	__u8 keep = f->flags & (TCPS_C_LOCAL0 | TCPS_C_LOCAL1);
+	__u8 old0 = f->ep[0].state, old1 = f->ep[1].state;
 
 	__builtin_memset(&f->ep, 0, sizeof(f->ep));
+	f->ep[0].state = old0;
+	f->ep[1].state = old1;
 	f->flags = keep | (s ? TCPS_C_ORIG1 : 0);
-	f->ep[!s].state = TCPS_CLOSE;
-	r->to[!s] = TCPS_CLOSE;
+	tcps_set_state(f, r, !s, TCPS_CLOSE);
 	tcps_set_state(f, r, s, TCPS_SYN_SENT);
 	tcps_ep_syn(f, s, g);
 }
@@ -191,20 +256,19 @@ static inline void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_s
 		f->ep[!s].snd_nxt = g->ack;
 		f->ep[!s].flags |= TCPS_EP_ISN | TCPS_EP_SENT;
 	} else {
-		/* Mid-stream: the lower port is taken to be the server. */
+		/* Mid-stream: the lower port is taken to be the server, and a
+		 * FIN implies the closing states (one arc each, from CLOSE). */
 		f->flags |= TCPS_C_MIDSTREAM;
 		if ((g->sport < g->dport) == !s)
 			f->flags |= TCPS_C_ORIG1;
-		tcps_set_state(f, r, s, TCPS_ESTABLISHED);
-		tcps_set_state(f, r, !s, TCPS_ESTABLISHED);
+		tcps_set_state(f, r, s, (fl & TCPS_FIN) ? TCPS_FIN_WAIT1 : TCPS_ESTABLISHED);
+		tcps_set_state(f, r, !s, (fl & TCPS_FIN) ? TCPS_CLOSE_WAIT : TCPS_ESTABLISHED);
+		if (fl & TCPS_FIN) {
+			f->ep[s].fin_seq = g->seq + g->len;
+			f->ep[s].flags |= TCPS_EP_FIN;
+		}
 	}
 	tcps_ep_sent(f, s, g);
-	if (fl & TCPS_FIN) {
-		f->ep[s].fin_seq = g->seq + g->len;
-		f->ep[s].flags |= TCPS_EP_FIN;
-		tcps_set_state(f, r, s, TCPS_FIN_WAIT1);
-		tcps_set_state(f, r, !s, TCPS_CLOSE_WAIT);
-	}
 }
 
 /* RST (RFC 9293 §3.10.7.3, RFC 5961 §3.2): in SYN_SENT only with ack =
@@ -229,6 +293,68 @@ static inline int tcps_state_reusable(__u8 st)
 	return st == TCPS_CLOSE || st == TCPS_TIME_WAIT || st == TCPS_LISTEN;
 }
 
+/* Does g acknowledge R's FIN? Only ack = fin_seq + 1 does (RFC 9293
+ * §3.10.7.4 "FIN-WAIT-1"). A FIN sent before we tracked the connection
+ * (seeded from the socket table in FIN_WAIT or LAST_ACK) has no known
+ * sequence: the peer's next ACK is taken as its acknowledgement. */
+static inline int tcps_acks_fin(const struct tcps_ep *R, const struct tcps_seg *g)
+{
+	if (!(g->flags & TCPS_ACK))
+		return 0;
+	if (R->flags & TCPS_EP_FIN)
+		return g->ack == R->fin_seq + 1;
+	return R->state == TCPS_FIN_WAIT1 || R->state == TCPS_FIN_WAIT2 ||
+	       R->state == TCPS_CLOSING || R->state == TCPS_LAST_ACK || R->state == TCPS_TIME_WAIT;
+}
+
+/* States in which an endpoint has not yet processed its peer's FIN. */
+static inline int tcps_before_peer_fin(__u8 st)
+{
+	return st == TCPS_ESTABLISHED || st == TCPS_SYN_RECV || st == TCPS_FIN_WAIT1 ||
+	       st == TCPS_FIN_WAIT2;
+}
+
+/* Receive rules of a FIN (RFC 9293 §3.10.7.4 "eighth"). */
+static inline void tcps_fin_received(struct tcps_fsm *f, int side, struct tcps_step *r)
+{
+	__u8 st = f->ep[side].state;
+
+	if (st == TCPS_ESTABLISHED || st == TCPS_SYN_RECV)
+		tcps_set_state(f, r, side, TCPS_CLOSE_WAIT);
+	else if (st == TCPS_FIN_WAIT1)
+		tcps_set_state(f, r, side, TCPS_CLOSING);
+	else if (st == TCPS_FIN_WAIT2)
+		tcps_set_state(f, r, side, TCPS_TIME_WAIT);
+}
+
+/* A deferring endpoint d has a FIN from its peer that it has not yet
+ * shown it processed. */
+static inline int tcps_fin_pending(const struct tcps_fsm *f, int d)
+{
+	return tcps_defers(f, d) && (f->ep[!d].flags & TCPS_EP_FIN) &&
+	       tcps_before_peer_fin(f->ep[d].state);
+}
+
+/*
+ * Segment g of a deferring sender s shows, by its ACK field, what s had
+ * received before sending it: the SYN+ACK that made it ESTABLISHED, the FIN
+ * that moved it on. Those receipts happened before this segment's own send
+ * rules, so they come first.
+ */
+static inline void tcps_commit_receipts(struct tcps_fsm *f, int s, const struct tcps_seg *g,
+					struct tcps_step *r)
+{
+	const struct tcps_ep *R = &f->ep[!s];
+
+	if (!(g->flags & TCPS_ACK) || !tcps_defers(f, s))
+		return;
+	if (f->ep[s].state == TCPS_SYN_SENT && (R->flags & TCPS_EP_ISN) &&
+	    (R->state == TCPS_SYN_RECV || R->state == TCPS_ESTABLISHED) && g->ack == R->isn + 1)
+		tcps_set_state(f, r, s, TCPS_ESTABLISHED);
+	if (tcps_fin_pending(f, s) && tcps_after(g->ack, R->fin_seq))
+		tcps_fin_received(f, s, r);
+}
+
 static inline void tcps_fsm_syn(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	struct tcps_ep *S = &f->ep[s], *R = &f->ep[!s];
@@ -244,46 +370,32 @@ static inline void tcps_fsm_syn(struct tcps_fsm *f, int s, const struct tcps_seg
 		}
 		return;
 	}
-	/* SYN+ACK: acceptable only if it acknowledges the peer's SYN. */
-	if (!(R->flags & TCPS_EP_ISN) || g->ack != R->isn + 1) {
-		r->verdict = TCPS_V_OOW;
-		return;
-	}
+	/* SYN+ACK (it acknowledges the peer's SYN: tcps_fsm_step checked). */
 	if (S->state == TCPS_CLOSE || S->state == TCPS_SYN_SENT) {
 		tcps_ep_syn(f, s, g);
 		tcps_set_state(f, r, s, TCPS_SYN_RECV);
 	}
-	if (R->state == TCPS_SYN_SENT || R->state == TCPS_SYN_RECV)
+	/* A deferring client goes ESTABLISHED with the ACK it answers with. */
+	if (R->state == TCPS_SYN_RECV || (R->state == TCPS_SYN_SENT && !tcps_defers(f, !s)))
 		tcps_set_state(f, r, !s, TCPS_ESTABLISHED);
 }
 
-/* ACK of the receiver's SYN or FIN (a FIN is acknowledged only by
- * ack = fin_seq + 1, RFC 9293 §3.10.7.4 "FIN-WAIT-1"). */
-/* Does g acknowledge R's FIN? Only ack = fin_seq + 1 does. A FIN sent
- * before we tracked the connection (seeded from the socket table in
- * FIN_WAIT or LAST_ACK) has no known sequence: the peer's next ACK is
- * taken as its acknowledgement. */
-static inline int tcps_acks_fin(const struct tcps_ep *R, const struct tcps_seg *g)
-{
-	if (!(g->flags & TCPS_ACK))
-		return 0;
-	if (R->flags & TCPS_EP_FIN)
-		return g->ack == R->fin_seq + 1;
-	return R->state == TCPS_FIN_WAIT1 || R->state == TCPS_FIN_WAIT2 ||
-	       R->state == TCPS_CLOSING || R->state == TCPS_LAST_ACK || R->state == TCPS_TIME_WAIT;
-}
-
+/* Receive rules of the ACK field: the ACK of R's SYN or of R's FIN. */
 static inline void tcps_fsm_ack(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	struct tcps_ep *R = &f->ep[!s];
+	int acks_fin = tcps_acks_fin(R, g);
 
-	(void)s;
 	if (R->state == TCPS_SYN_RECV && (R->flags & TCPS_EP_ISN) && tcps_after(g->ack, R->isn)) {
 		tcps_set_state(f, r, !s, TCPS_ESTABLISHED);
 		return;
 	}
-	if (!tcps_acks_fin(R, g))
+	if (!acks_fin)
 		return;
+	/* s sent its FIN before this ACK: in order, R processed it first
+	 * (crossing FINs: FIN_WAIT1 -> CLOSING -> TIME_WAIT). */
+	if (tcps_fin_pending(f, !s))
+		tcps_fin_received(f, !s, r);
 	if (R->state == TCPS_FIN_WAIT1)
 		tcps_set_state(f, r, !s, TCPS_FIN_WAIT2);
 	else if (R->state == TCPS_CLOSING)
@@ -294,36 +406,62 @@ static inline void tcps_fsm_ack(struct tcps_fsm *f, int s, const struct tcps_seg
 
 static inline void tcps_fsm_fin(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
-	struct tcps_ep *S = &f->ep[s], *R = &f->ep[!s];
-	int acks_peer_fin = tcps_acks_fin(R, g);
+	struct tcps_ep *S = &f->ep[s];
 
 	if (S->flags & TCPS_EP_FIN)
 		return;			/* retransmitted FIN: already counted */
 	if (S->state == TCPS_SYN_SENT || S->state == TCPS_CLOSE)
 		return;			/* no FIN before the connection is synchronized */
 	S->fin_seq = g->seq + g->len;
-	S->flags |= TCPS_EP_FIN;
+	S->flags = (S->flags | TCPS_EP_FIN) & ~TCPS_EP_FINREJ;
 
 	/* Send rules. A FIN from CLOSE_WAIT that does not acknowledge the
-	 * peer's FIN was sent before that FIN arrived: a simultaneous close,
-	 * so this side really went FIN_WAIT1 and now CLOSING. */
+	 * peer's FIN was sent before that FIN arrived: a simultaneous close
+	 * that an observer who moved the sender on receipt sees late. */
 	if (S->state == TCPS_ESTABLISHED || S->state == TCPS_SYN_RECV)
 		tcps_set_state(f, r, s, TCPS_FIN_WAIT1);
 	else if (S->state == TCPS_CLOSE_WAIT)
-		tcps_set_state(f, r, s, acks_peer_fin ? TCPS_LAST_ACK : TCPS_CLOSING);
+		tcps_set_state(f, r, s, tcps_acks_fin(&f->ep[!s], g) ? TCPS_LAST_ACK : TCPS_CLOSING);
 
-	/* Receive rules. */
-	if (R->state == TCPS_ESTABLISHED || R->state == TCPS_SYN_RECV)
-		tcps_set_state(f, r, !s, TCPS_CLOSE_WAIT);
-	else if (R->state == TCPS_FIN_WAIT1)
-		tcps_set_state(f, r, !s, TCPS_CLOSING);
-	else if (R->state == TCPS_FIN_WAIT2)
-		tcps_set_state(f, r, !s, TCPS_TIME_WAIT);
+	/* Receive rules, now or when the receiver shows it (tcps_defers). */
+	if (!tcps_defers(f, !s))
+		tcps_fin_received(f, !s, r);
+}
+
+/* A FIN of side d that we refused is acknowledged by its peer: it was in
+ * the receiver's window after all (our view of the window was stale).
+ * Take it now, so no misjudged segment can leave a connection stuck. */
+static inline void tcps_fsm_recover_fin(struct tcps_fsm *f, int d, struct tcps_step *r)
+{
+	struct tcps_ep *D = &f->ep[d];
+	struct tcps_seg fin = {
+		.seq = D->fin_seq,
+		.ack = D->ack_sent,
+		.flags = TCPS_FIN | ((D->flags & TCPS_EP_ACKED) ? TCPS_ACK : 0),
+	};
+
+	D->flags &= ~TCPS_EP_FINREJ;
+	tcps_fsm_fin(f, d, &fin, r);
+	if (tcps_after(D->fin_seq + 1, D->snd_nxt))
+		D->snd_nxt = D->fin_seq + 1;
+}
+
+/* RST from s: the sender gave up first, then the receiver takes it. */
+static inline void tcps_fsm_rst(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+{
+	if (!tcps_rst_acceptable(f, s, g)) {
+		r->verdict = TCPS_V_OOW;
+		return;
+	}
+	tcps_commit_receipts(f, s, g, r);
+	tcps_set_state(f, r, s, TCPS_CLOSE);
+	tcps_set_state(f, r, !s, TCPS_CLOSE);
 }
 
 /*
- * Apply one segment sent by side s. r says what changed. The caller emits
- * one event per side whose r->from differs from r->to.
+ * Apply one segment sent by side s. r says what changed: from/to per side,
+ * and every transition in order in r->arc (the caller emits one event per
+ * arc).
  */
 static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
@@ -337,14 +475,7 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 		return;
 	}
 	if (fl & TCPS_RST) {
-		if (!tcps_rst_acceptable(f, s, g)) {
-			r->verdict = TCPS_V_OOW;
-			return;
-		}
-		if (f->ep[0].state != TCPS_CLOSE)
-			tcps_set_state(f, r, 0, TCPS_CLOSE);
-		if (f->ep[1].state != TCPS_CLOSE)
-			tcps_set_state(f, r, 1, TCPS_CLOSE);
+		tcps_fsm_rst(f, s, g, r);
 		return;
 	}
 	/* RFC 9293 §3.10.7.4 "fifth, if the ACK bit is off drop the segment". */
@@ -368,9 +499,23 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 		return;
 	}
 	if (!tcps_seg_acceptable(f, s, g)) {
+		/* Remember a refused FIN: the receiver's ACK may vouch for it. */
+		if ((fl & (TCPS_FIN | TCPS_SYN)) == TCPS_FIN && !(f->ep[s].flags & TCPS_EP_FIN)) {
+			f->ep[s].fin_seq = g->seq + g->len;
+			f->ep[s].flags |= TCPS_EP_FINREJ;
+		}
 		r->verdict = TCPS_V_OOW;
 		return;
 	}
+	/* A SYN+ACK is acceptable only if it acknowledges the peer's SYN. */
+	if ((fl & (TCPS_SYN | TCPS_ACK)) == (TCPS_SYN | TCPS_ACK) &&
+	    (!(f->ep[!s].flags & TCPS_EP_ISN) || g->ack != f->ep[!s].isn + 1)) {
+		r->verdict = TCPS_V_OOW;
+		return;
+	}
+	if (!(fl & TCPS_SYN) && tcps_acks_refused_fin(&f->ep[!s], g))
+		tcps_fsm_recover_fin(f, !s, r);
+	tcps_commit_receipts(f, s, g, r);
 	if (fl & TCPS_SYN) {
 		tcps_fsm_syn(f, s, g, r);
 		if (r->verdict != TCPS_V_OK)
@@ -387,12 +532,13 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 }
 
 /* The hot path: a segment that cannot change any state (ACK without
- * SYN/FIN/RST, both ends ESTABLISHED). Callers may then skip the lock and use
+ * SYN/FIN/RST, both ends ESTABLISHED, no refused FIN it could vouch for). Callers may then skip the lock and use
  * tcps_fsm_track() instead of tcps_fsm_step(). */
 static inline int tcps_fsm_steady(const struct tcps_fsm *f, const struct tcps_seg *g)
 {
 	return (g->flags & (TCPS_SYN | TCPS_FIN | TCPS_RST | TCPS_ACK)) == TCPS_ACK &&
-	       f->ep[0].state == TCPS_ESTABLISHED && f->ep[1].state == TCPS_ESTABLISHED;
+	       f->ep[0].state == TCPS_ESTABLISHED && f->ep[1].state == TCPS_ESTABLISHED &&
+	       !((f->ep[0].flags | f->ep[1].flags) & TCPS_EP_FINREJ);
 }
 
 /* Returns 0 if the segment was accepted, -1 if ignored as out of window. */

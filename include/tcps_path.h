@@ -66,21 +66,26 @@ TCPS_PATH_INLINE void tcps_count(struct tcps_counters *cnt, int idx)
 		cnt->c[idx]++;
 }
 
+/* One event per arc of the step, in order, each with its sequence number:
+ * events are reserved after the lock is dropped, so two CPUs may queue one
+ * connection's events out of order; seq lets the reader put them back. */
 TCPS_PATH_INLINE void tcps_emit(struct tcps_counters *cnt, const struct tcps_key *k,
 				const struct tcps_step *st, __u8 conn_flags, __u8 tcp_flags,
 				__u32 ifindex)
 {
 	__u64 ts = 0;
-	int side;
+	int i;
 
-	for (side = 0; side < 2; side++) {
+	for (i = 0; i < TCPS_STEP_ARCS; i++) {
+		const struct tcps_arc *a = &st->arc[i];
 		struct tcps_event *e;
 		__u64 *tc;
 
-		if (st->from[side] == st->to[side])
-			continue;
+		if (i >= st->n)
+			break;
 		tcps_count(cnt, TCPS_CNT_TRANSITIONS);
-		tc = tcps_trans_slot((__u32)st->from[side] * TCPS_STATE_MAX + st->to[side]);
+		tc = tcps_trans_slot((__u32)(a->from % TCPS_STATE_MAX) * TCPS_STATE_MAX +
+				     a->to % TCPS_STATE_MAX);
 		if (tc)
 			(*tc)++;
 		e = tcps_event_reserve();
@@ -88,17 +93,18 @@ TCPS_PATH_INLINE void tcps_emit(struct tcps_counters *cnt, const struct tcps_key
 			tcps_count(cnt, TCPS_CNT_RB_DROPS);
 			continue;
 		}
-		__builtin_memcpy(&e->key, k, sizeof(*k));
 		if (!ts)	/* the precise clock, only where a transition happens */
 			ts = tcps_clock_precise();
+		__builtin_memcpy(&e->key, k, sizeof(*k));
 		e->ts = ts;
 		e->ifindex = ifindex;
-		e->side = side;
-		e->from = st->from[side];
-		e->to = st->to[side];
+		e->side = a->side;
+		e->from = a->from;
+		e->to = a->to;
 		e->reason = TCPS_REASON_PACKET;
 		e->tcp_flags = tcp_flags;
 		e->conn_flags = conn_flags;
+		e->seq = a->seq;
 		__builtin_memset(e->pad, 0, sizeof(e->pad));
 		tcps_event_submit(e);
 	}

@@ -12,7 +12,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 1
+#define TCPS_ABI_VERSION 2
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -77,6 +77,7 @@ enum tcps_ep_flag {
 	TCPS_EP_FIN = 0x04,	/* it has sent a FIN (fin_seq valid) */
 	TCPS_EP_ISN = 0x08,	/* its ISN is known */
 	TCPS_EP_WSCALE = 0x10,	/* it offered window scaling in its SYN */
+	TCPS_EP_FINREJ = 0x20,	/* a FIN of it was refused (fin_seq holds it) */
 };
 
 /* What the state machine knows of one endpoint, all from its own packets. */
@@ -86,6 +87,7 @@ struct tcps_ep {
 	__u32 fin_seq;		/* sequence number of its FIN */
 	__u32 ack_sent;		/* highest ack it sent: its rcv_nxt as seen */
 	__u32 win;		/* last window it advertised, scaled, bytes */
+	__u32 wl1;		/* seq of the segment that set win (RFC 9293 SND.WL1) */
 	__u8 state;		/* enum tcps_state */
 	__u8 flags;		/* enum tcps_ep_flag */
 	__u8 wscale;		/* window shift it announced */
@@ -108,7 +110,8 @@ enum tcps_conn_flag {
 struct tcps_fsm {
 	struct tcps_ep ep[2];
 	__u8 flags;		/* enum tcps_conn_flag */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 evseq;		/* sequence number of its last transition event */
 };
 
 /* Value of the connection maps. fsm.ep[*].state only changes under lock;
@@ -141,7 +144,8 @@ struct tcps_event {
 	__u8 reason;		/* enum tcps_reason */
 	__u8 tcp_flags;		/* flags of the packet that caused it */
 	__u8 conn_flags;	/* tcps_fsm.flags after the change */
-	__u8 pad[6];
+	__u16 seq;		/* per connection, +1 a transition (wraps): causal order */
+	__u8 pad[4];
 };
 
 /* Per-CPU counters (one array slot each); summed by userspace. */

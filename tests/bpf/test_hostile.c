@@ -225,7 +225,7 @@ static int send_checked(int hook, const __u8 *buf, size_t len, const struct tcps
 			tcps_fsm_step(&f, s, &p.seg, &st);
 			expect_entry = st.verdict != TCPS_V_NOCREATE;
 		}
-		changes = (st.from[0] != st.to[0]) + (st.from[1] != st.to[1]);
+		changes = st.n;	/* one event per arc */
 	}
 	counters(c0);
 	if (!run(hook, buf, len))

@@ -104,30 +104,19 @@ static void arcs_init(void)
 	add(A_FIRST, TCPS_CLOSE, TCPS_CLOSE_WAIT);
 }
 
-/* One step = [SYN or ACK processing] then [FIN processing], each only when
- * the segment carries that flag; RST and reopen are steps of their own. */
-static int step_allowed(__u8 flags, int verdict, int first, int from, int to)
+/* One arc of a step: a first packet's arcs come only from A_FIRST, an
+ * RST's from A_RST, a reopen's from A_REOPEN; otherwise a step chains SYN,
+ * ACK and FIN processing (and receipts a local endpoint shows later), so
+ * each of its arcs is one of those. */
+static int arc_allowed(__u8 flags, int verdict, int first, int from, int to)
 {
-	int mid;
-
-	if (from == to)
-		return 1;
 	if (first)
 		return arc[A_FIRST][from][to];
 	if (flags & TCPS_RST)
 		return arc[A_RST][from][to];
 	if (verdict == TCPS_V_REOPEN)
 		return arc[A_REOPEN][from][to];
-	for (mid = 1; mid < TCPS_STATE_MAX; mid++) {
-		int first_ok = mid == from ||
-			       ((flags & TCPS_SYN) && arc[A_SYN][from][mid]) ||
-			       (!(flags & TCPS_SYN) && (flags & TCPS_ACK) && arc[A_ACK][from][mid]);
-		int second_ok = mid == to || ((flags & TCPS_FIN) && arc[A_FIN][mid][to]);
-
-		if (first_ok && second_ok)
-			return 1;
-	}
-	return 0;
+	return arc[A_SYN][from][to] || arc[A_ACK][from][to] || arc[A_FIN][from][to];
 }
 
 /* ---- the table model ---- */
@@ -147,22 +136,38 @@ static void check_step(const struct tcps_fsm *before, const struct tcps_fsm *aft
 	int i;
 
 	REQUIRE(r->verdict <= TCPS_V_REOPEN);
+	__u8 cur[2];
+	unsigned int k;
+
 	for (i = 0; i < 2; i++) {
 		REQUIRE(r->to[i] == after->ep[i].state);
 		if (first)
 			REQUIRE(r->from[i] == TCPS_CLOSE);
 		else
 			REQUIRE(r->from[i] == before->ep[i].state);
-		if (!step_allowed(flags, r->verdict, first, r->from[i], r->to[i])) {
-			fprintf(stderr, "side %d: %u -> %u not an arc for flags %#x verdict %u%s\n", i,
-				r->from[i], r->to[i], flags, r->verdict, first ? " (first)" : "");
-			REQUIRE(!"transition off the documented arcs");
-		}
-		hits[r->from[i]][r->to[i]] += r->from[i] != r->to[i];
 		if (r->verdict == TCPS_V_OOW || r->verdict == TCPS_V_INVALID ||
 		    r->verdict == TCPS_V_NOCREATE)
 			REQUIRE(r->from[i] == r->to[i]);
+		cur[i] = r->from[i];
 	}
+	/* Every arc is documented, continues its side's chain, and the arcs
+	 * end where the step says; seq numbers follow one another. */
+	REQUIRE(r->n <= TCPS_STEP_ARCS);
+	for (k = 0; k < r->n; k++) {
+		const struct tcps_arc *a = &r->arc[k];
+
+		REQUIRE(a->side < 2 && a->from == cur[a->side] && a->from != a->to);
+		if (!arc_allowed(flags, r->verdict, first, a->from, a->to)) {
+			fprintf(stderr, "side %d: %u -> %u not an arc for flags %#x verdict %u%s\n",
+				a->side, a->from, a->to, flags, r->verdict, first ? " (first)" : "");
+			REQUIRE(!"transition off the documented arcs");
+		}
+		if (k)
+			REQUIRE((__u16)(a->seq - r->arc[k - 1].seq) == 1);
+		hits[a->from][a->to]++;
+		cur[a->side] = a->to;
+	}
+	REQUIRE(cur[0] == r->to[0] && cur[1] == r->to[1]);
 	if (r->verdict == TCPS_V_NOCREATE)
 		REQUIRE(first);
 	if (r->verdict == TCPS_V_NOCREATE || r->verdict == TCPS_V_OOW)
