@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "common.h"
+#include "evorder.h"
 #include "maps.h"
 
 #define TCPS_MAX_IFACES 16
@@ -74,6 +75,7 @@ struct tcps_daemon {
 	bool stdout_tty;		/* flush per line only for a terminal */
 	bool stdout_dirty;
 	volatile int reopen_logs;	/* set by SIGHUP */
+	struct tcps_evbatch batch;	/* one ring-buffer drain, put in causal order */
 	void *priv[8];			/* per-module state, indexed by module slot */
 };
 

@@ -122,6 +122,7 @@ static int gc_remove(int fd, const struct tcps_key *k, const struct tcps_conn *s
 		e.to = TCPS_CLOSE;
 		e.reason = TCPS_REASON_TIMEOUT;
 		e.conn_flags = cur.fsm.flags;
+		e.seq = ++cur.fsm.evseq;	/* continues the connection's numbering */
 		emit(ctx, &e);
 	}
 	return 1;

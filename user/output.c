@@ -122,6 +122,7 @@ json_object *tcps_event_json(const struct tcps_event *e, __u32 mode)
 	add_str(o, "reason", e->reason < 3 ? reasons[e->reason] : "packet");
 	add_str(o, "flags", flags);
 	add_str(o, "ifname", v.ifname);
+	add_int(o, "seq", e->seq);
 	return o;
 }
 

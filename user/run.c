@@ -136,8 +136,23 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 	if (size < sizeof(e))
 		return 0;
 	memcpy(&e, data, sizeof(e));
-	tcps_daemon_emit(ctx, &e);
+	if (tcps_evbatch_push(&((struct tcps_daemon *)ctx)->batch, &e))
+		tcps_daemon_emit(ctx, &e);	/* no memory to order it: emit as it came */
 	return 0;
+}
+
+/* Drain the ring buffer: the batch in per-connection order, then out. */
+static int daemon_drain(struct tcps_daemon *d, struct ring_buffer *rb)
+{
+	int n = ring_buffer__consume(rb);
+	size_t i;
+
+	tcps_evbatch_order(&d->batch);
+	for (i = 0; i < d->batch.n; i++)
+		tcps_daemon_emit(d, &d->batch.ev[i]);
+	d->batch.n = 0;
+	daemon_flush(d);
+	return n;
 }
 
 /* Virtual devices (veth, bridges, tunnels) lose GRO/GSO under native XDP:
@@ -596,9 +611,8 @@ static void progs_pin(struct tcps_daemon *d)
 static void adopt_report(struct tcps_daemon *d, struct ring_buffer *rb)
 {
 	__u64 cnt[TCPS_CNT_MAX] = { 0 };
-	int n = ring_buffer__consume(rb);
+	int n = daemon_drain(d, rb);
 
-	daemon_flush(d);
 	tcps_counters_read(d->pins.stats, cnt);
 	pr_info("adopted the pins in %s: %d transitions queued while no daemon ran%s; %llu lost to a full ring buffer since the first start",
 		d->opts->pin_dir, n < 0 ? 0 : n, n < 0 ? " (read error)" : "",
@@ -814,11 +828,9 @@ int cmd_run(int argc, char **argv)
 			err = TCPS_EXIT_FAIL;
 			goto cleanup;
 		}
-		ring_buffer__consume(rb);
-		daemon_flush(&d);
+		daemon_drain(&d, rb);
 	}
-	ring_buffer__consume(rb);
-	daemon_flush(&d);
+	daemon_drain(&d, rb);
 	err = TCPS_EXIT_OK;
 
 cleanup:
@@ -857,6 +869,7 @@ cleanup:
 	if (err == TCPS_EXIT_OK)
 		pr_info("detached; %llu transitions seen", (unsigned long long)d.events_seen);
 out:
+	tcps_evbatch_free(&d.batch);
 	tcps_daemon_ready(&ready_fd, err);
 	if (pidfd >= 0)
 		tcps_pidfile_release(opts.pidfile, pidfd);

@@ -1077,6 +1077,191 @@ TEST(test_track_rejects_out_of_window_and_leaves_fsm_alone)
 	CHECK_STATES(ESTABLISHED, ESTABLISHED);
 }
 
+
+/* ---- exactness: what the kernel does, segment by segment ---------------- */
+
+/* The path side went through in the last step: its states in order. */
+static void check_path_(int side, const int *want, int n, int line)
+{
+	int got[TCPS_STEP_ARCS + 1], k, m = 0;
+
+	got[m++] = r.from[side];
+	for (k = 0; k < r.n; k++)
+		if (r.arc[k].side == side)
+			got[m++] = r.arc[k].to;
+	if (m != n || memcmp(got, want, sizeof(int) * (size_t)n)) {
+		char buf[256];
+		int len = 0;
+
+		for (k = 0; k < m; k++)
+			len += snprintf(buf + len, sizeof(buf) - (size_t)len, "%s%s", k ? ">" : "",
+					st_name(got[k]));
+		CHECK_FAIL_("line %d: side %d went %s", line, side, buf);
+	}
+}
+#define CHECK_PATH(side, ...)                                                      \
+	check_path_((side), (const int[]){ __VA_ARGS__ },                          \
+		    (int)(sizeof((const int[]){ __VA_ARGS__ }) / sizeof(int)), __LINE__)
+
+/* Host mode with the client's end local (it shows its receipts). */
+static void local_client(void)
+{
+	conn_new();
+	f.flags |= TCPS_C_LOCAL0;
+}
+
+TEST(test_fin_ack_in_fin_wait1_goes_through_fin_wait2)
+{
+	established();
+	pkt(CLI, "FA", CISN + 1, SISN + 1, 0);
+	/* One segment, two transitions, as the kernel makes them
+	 * (tcp_rcv_state_process: the ACK, then the FIN). */
+	pkt(SRV, "FA", SISN + 1, CISN + 2, 0);
+	CHECK_PATH(CLI, FIN_WAIT1, FIN_WAIT2, TIME_WAIT);
+	CHECK_PATH(SRV, CLOSE_WAIT, LAST_ACK);
+	CHECK_EQ(r.n, 3);
+	CHECK_EQ((__u16)(r.arc[2].seq - r.arc[0].seq), 2);
+}
+
+TEST(test_local_client_stays_syn_sent_when_its_synack_is_dropped)
+{
+	local_client();
+	pkt(CLI, "S", CISN, 0, 0);
+	/* The SYN+ACK crosses the ingress hook, then a local firewall drops
+	 * it: the kernel stays SYN_SENT and retransmits its SYN. */
+	pkt(SRV, "SA", SISN, CISN + 1, 0);
+	CHECK_PATH(CLI, SYN_SENT);
+	CHECK_PATH(SRV, CLOSE, SYN_RECV);
+	pkt(CLI, "S", CISN, 0, 0);
+	CHECK_NO_MOVE();
+	CHECK_STATES(SYN_SENT, SYN_RECV);
+	/* The next SYN+ACK gets through: the local ACK shows it. */
+	pkt(SRV, "SA", SISN, CISN + 1, 0);
+	CHECK_NO_MOVE();
+	pkt(CLI, "A", CISN + 1, SISN + 1, 0);
+	CHECK_PATH(CLI, SYN_SENT, ESTABLISHED);
+	CHECK_PATH(SRV, SYN_RECV, ESTABLISHED);
+	CHECK_EQ(r.arc[0].side, CLI);	/* the client took the SYN+ACK first */
+}
+
+TEST(test_crossing_fins_told_apart_by_the_local_ack_field)
+{
+	/* The remote FIN reaches the ingress hook first, but the local FIN
+	 * does not acknowledge it: the local stack sent its FIN before it
+	 * processed the remote one, so it went FIN_WAIT1 -> CLOSING, never
+	 * CLOSE_WAIT. */
+	local_client();
+	handshake(CISN, SISN);
+	pkt(SRV, "FA", SISN + 1, CISN + 1, 0);
+	CHECK_PATH(SRV, ESTABLISHED, FIN_WAIT1);
+	CHECK_PATH(CLI, ESTABLISHED);
+	pkt(CLI, "FA", CISN + 1, SISN + 1, 0);
+	CHECK_PATH(CLI, ESTABLISHED, FIN_WAIT1);
+	CHECK_PATH(SRV, FIN_WAIT1, CLOSING);
+	pkt(CLI, "A", CISN + 2, SISN + 2, 0);
+	CHECK_PATH(CLI, FIN_WAIT1, CLOSING);
+	CHECK_PATH(SRV, CLOSING, TIME_WAIT);
+	pkt(SRV, "A", SISN + 2, CISN + 2, 0);
+	CHECK_PATH(CLI, CLOSING, TIME_WAIT);
+
+	/* Same wire order, but the local FIN acknowledges the remote one:
+	 * CLOSE_WAIT first, then LAST_ACK. */
+	local_client();
+	handshake(CISN, SISN);
+	pkt(SRV, "FA", SISN + 1, CISN + 1, 0);
+	pkt(CLI, "FA", CISN + 1, SISN + 2, 0);
+	CHECK_PATH(CLI, ESTABLISHED, CLOSE_WAIT, LAST_ACK);
+	CHECK_PATH(SRV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT);
+	pkt(SRV, "A", SISN + 2, CISN + 2, 0);
+	CHECK_PATH(CLI, LAST_ACK, CLOSE);
+}
+
+TEST(test_crossing_ack_in_order_takes_the_pending_fin_first)
+{
+	/* The local FIN went first and the remote FIN crossed it; the remote
+	 * ACK of the local FIN arrives before the local stack has shown (by
+	 * its ACK) that it took the remote FIN. In order, it did. */
+	local_client();
+	handshake(CISN, SISN);
+	pkt(CLI, "FA", CISN + 1, SISN + 1, 0);
+	pkt(SRV, "FA", SISN + 1, CISN + 1, 0);
+	CHECK_PATH(CLI, FIN_WAIT1);
+	pkt(SRV, "A", SISN + 2, CISN + 2, 0);
+	CHECK_PATH(CLI, FIN_WAIT1, CLOSING, TIME_WAIT);
+}
+
+TEST(test_local_passive_close_waits_for_the_local_ack_of_the_fin)
+{
+	local_client();
+	handshake(CISN, SISN);
+	pkt(SRV, "FA", SISN + 1, CISN + 1, 0);
+	CHECK_PATH(CLI, ESTABLISHED);
+	/* Delayed ACK (pingpong mode): the ACK comes with data, later. */
+	pkt(CLI, "PA", CISN + 1, SISN + 2, 100);
+	CHECK_PATH(CLI, ESTABLISHED, CLOSE_WAIT);
+	CHECK_PATH(SRV, FIN_WAIT1, FIN_WAIT2);
+	CHECK_EQ(r.arc[0].side, CLI);
+}
+
+TEST(test_reordered_stale_ack_does_not_shrink_the_window)
+{
+	int i;
+
+	conn_new();
+	wscale[CLI] = wscale[SRV] = 7;
+	handshake(CISN, SISN);
+	pkt(CLI, "PA", CISN + 1, SISN + 1, 100000);
+	/* The server opens its window to 4000 << 7 = 512000 bytes... */
+	win[SRV] = 4000;
+	pkt(SRV, "A", SISN + 1, CISN + 100001, 0);
+	/* ...and a late copy of an older ACK with a small window arrives. */
+	win[SRV] = 10;
+	CHECK_EQ(pkt(SRV, "A", SISN + 1, CISN + 11, 0), TCPS_V_OK);
+	CHECK_EQ(f.ep[SRV].win, 4000u << 7);
+	/* The client fills the window it really has, then closes. */
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(pkt(CLI, "PA", CISN + 100001 + (__u32)i * 100000, SISN + 1, 100000),
+			 TCPS_V_OK);
+	CHECK_EQ(pkt(CLI, "FA", CISN + 500001, SISN + 1, 0), TCPS_V_OK);
+	CHECK_PATH(CLI, ESTABLISHED, FIN_WAIT1);
+	CHECK_PATH(SRV, ESTABLISHED, CLOSE_WAIT);
+	/* A window the receiver really shrank (newer ACK) is taken. */
+	win[SRV] = 20;
+	pkt(SRV, "A", SISN + 1, CISN + 500002, 0);
+	CHECK_EQ(f.ep[SRV].win, 20u << 7);
+}
+
+TEST(test_refused_fin_acknowledged_by_the_receiver_is_taken)
+{
+	established();
+	/* Segments we never saw took the client far past what we know: its
+	 * FIN looks out of window, and is refused... */
+	CHECK_EQ(pkt(CLI, "FA", CISN + 1 + 200000, SISN + 1, 0), TCPS_V_OOW);
+	CHECK_NO_MOVE();
+	/* ...until the server acknowledges exactly that FIN: it was in its
+	 * window. The FIN is taken, then the ACK: nothing stays stuck. */
+	CHECK_EQ(pkt(SRV, "A", SISN + 1, CISN + 1 + 200001, 0), TCPS_V_OK);
+	CHECK_PATH(CLI, ESTABLISHED, FIN_WAIT1, FIN_WAIT2);
+	CHECK_PATH(SRV, ESTABLISHED, CLOSE_WAIT);
+	CHECK(!(f.ep[CLI].flags & TCPS_EP_FINREJ));
+	/* Any other ack of unsent data is still refused. */
+	CHECK_EQ(pkt(SRV, "A", SISN + 1, CISN + 1 + 300000, 0), TCPS_V_OOW);
+}
+
+TEST(test_syn_after_rst_reopens_the_tuple)
+{
+	established();
+	pkt(SRV, "R", SISN + 1, 0, 0);
+	CHECK_PATH(SRV, ESTABLISHED, CLOSE);
+	CHECK_PATH(CLI, ESTABLISHED, CLOSE);
+	CHECK_EQ(r.arc[0].side, SRV);	/* the sender gave up first */
+	CHECK_EQ(pkt(CLI, "S", CISN + 99999, 0, 0), TCPS_V_REOPEN);
+	CHECK_PATH(CLI, CLOSE, SYN_SENT);
+	pkt(SRV, "SA", SISN + 5555, CISN + 100000, 0);
+	CHECK_PATH(SRV, CLOSE, SYN_RECV);
+	CHECK_PATH(CLI, SYN_SENT, ESTABLISHED);
+}
+
 /* ---- invariant: random traffic only takes documented arcs -------------- */
 
 /* The arcs of DESIGN.md §2 as an observer can see them; RST (any state ->
@@ -1322,6 +1507,14 @@ int main(void)
 	RUN(test_steady_only_for_flagless_segments_when_both_established);
 	RUN(test_track_rejects_out_of_window_and_leaves_fsm_alone);
 
+	RUN(test_fin_ack_in_fin_wait1_goes_through_fin_wait2);
+	RUN(test_local_client_stays_syn_sent_when_its_synack_is_dropped);
+	RUN(test_crossing_fins_told_apart_by_the_local_ack_field);
+	RUN(test_crossing_ack_in_order_takes_the_pending_fin_first);
+	RUN(test_local_passive_close_waits_for_the_local_ack_of_the_fin);
+	RUN(test_reordered_stale_ack_does_not_shrink_the_window);
+	RUN(test_refused_fin_acknowledged_by_the_receiver_is_taken);
+	RUN(test_syn_after_rst_reopens_the_tuple);
 	RUN(test_random_segments_only_take_documented_arcs);
 	return check_done();
 }
