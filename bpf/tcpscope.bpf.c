@@ -263,9 +263,31 @@ int tcps_tc_ingress(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;	/* let the next filter decide; default is pass */
 }
 
+/* Passive mode on a router: a forwarded packet crosses the ingress of one
+ * watched interface and the egress of another. It counts once, where it
+ * came in; egress takes only what no watched ingress saw (local traffic,
+ * or traffic from an interface we do not watch). */
+static __always_inline int tcps_seen_at_ingress(const struct __sk_buff *skb)
+{
+	__u32 zero = 0, in = skb->ingress_ifindex;
+	struct tcps_info *info;
+	int i;
+
+	if (tcps_mode != TCPS_MODE_PASSIVE || !in)
+		return 0;
+	info = bpf_map_lookup_elem(&tcps_info, &zero);
+	if (!info)
+		return 0;
+	for (i = 0; i < (int)(sizeof(info->ifaces) / sizeof(info->ifaces[0])); i++)
+		if (info->ifaces[i].ifindex == in)
+			return 1;
+	return 0;
+}
+
 SEC("tc")
 int tcps_tc_egress(struct __sk_buff *skb)
 {
-	tcps_handle_skb(skb, TCPS_DIR_OUT);
+	if (!tcps_seen_at_ingress(skb))
+		tcps_handle_skb(skb, TCPS_DIR_OUT);
 	return TC_ACT_UNSPEC;
 }

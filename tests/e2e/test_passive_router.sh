@@ -307,7 +307,7 @@ run_router() {
 }
 
 i=0
-for hook in ${ROUTER_HOOKS:-auto tc xdp-generic xdp-native}; do
+for hook in ${ROUTER_HOOKS:-tc xdp-generic xdp-native}; do
 	case $hook in
 	auto) HOOK_ARGS=() ;;
 	tc) HOOK_ARGS=(--hook tc) ;;
