@@ -11,9 +11,9 @@
 #   client 198.18.N.1 --veth-- .N.2 router .M.1 --veth-- 198.18.M.2 server
 #          2001:db8:N::1                                  2001:db8:M::2
 #
-# Every test runs on IPv4 and IPv6, once per ingress hook (auto, which is tc
-# on veth, and tc, xdp generic, xdp native as test_core*.sh; ROUTER_HOOKS
-# picks some of them).
+# Every test runs on IPv4 and IPv6, once per ingress hook: tc (what auto
+# takes on veth), xdp generic, xdp native; ROUTER_HOOKS picks some of them
+# (auto too).
 . "$(dirname "$0")/../lib/lib.sh"
 . "$(dirname "$0")/lib_e2e.sh"
 
