@@ -9,8 +9,6 @@
  * (user/zeek.c), from the same packets parsed natively with bpf/parse.h.
  */
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
 /* libpcap's own struct bpf_insn would clash with linux/bpf.h's. */
@@ -24,8 +22,8 @@
 #include "output.h"
 #include "parse.h"
 #include "query.h"
+#include "replay_backend.h"
 #include "zeek.h"
-#include "tcpscope.skel.h"
 
 int cmd_replay(int argc, char **argv);
 
@@ -80,9 +78,8 @@ struct rec {
 };
 
 struct replay {
-	struct tcpscope_bpf *skel;
-	struct ring_buffer *rb;
-	int prog_fd, conns_fd, halfopen_fd;
+	const struct tcps_replay_backend *be;	/* the data path: bpf or native */
+	void *bk;				/* its instance */
 	struct tcps_timeouts to;
 	__u32 min_timeout_s;
 	bool have_gc;
@@ -192,14 +189,11 @@ static struct rec *rec_new(struct replay *r, const struct tcps_key *k)
 static bool rec_fetch(struct replay *r, struct rec *c)
 {
 	struct tcps_conn v;
+	bool halfopen;
 
-	if (!bpf_map_lookup_elem_flags(r->conns_fd, &c->key, &v, BPF_F_LOCK)) {
-		c->halfopen = false;
-	} else if (!bpf_map_lookup_elem_flags(r->halfopen_fd, &c->key, &v, BPF_F_LOCK)) {
-		c->halfopen = true;
-	} else {
+	if (r->be->lookup(r->bk, &c->key, &v, &halfopen))
 		return false;
-	}
+	c->halfopen = halfopen;
 	c->val = v;
 	c->have_val = true;
 	return true;
@@ -253,7 +247,7 @@ static void expire(struct replay *r, struct rec *c)
 		c->val.fsm.ep[side].state = TCPS_CLOSE;
 		push_event(r, &e);
 	}
-	bpf_map_delete_elem(c->halfopen ? r->halfopen_fd : r->conns_fd, &c->key);
+	r->be->remove(r->bk, &c->key, c->halfopen);
 	c->gone = true;
 }
 
@@ -357,9 +351,7 @@ static size_t to_ethernet(struct replay *r, int dlt, const __u8 *pkt, __u32 capl
 
 static void test_run(struct replay *r, const void *data, size_t n)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = data, .data_size_in = (__u32)n, .repeat = 1);
-
-	if (bpf_prog_test_run_opts(r->prog_fd, &o))
+	if (r->be->feed(r->bk, data, n))
 		r->skipped++;
 }
 
@@ -449,9 +441,8 @@ static int replay_packet(struct replay *r, size_t n)
 		run_split(r, n, &p);
 	else
 		test_run(r, r->frame, REPLAY_MAX_FRAME);
-	/* The ring buffer is mmap'ed: consuming is a few loads, no syscall. */
-	ring_buffer__consume(r->rb);
-	return 0;
+	/* The events of this frame, as the ring buffer hands them over. */
+	return r->be->drain(r->bk) < 0 ? -ENOMEM : 0;
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -560,7 +551,7 @@ static json_object *stat_json(struct replay *r, const struct out_row *rows, size
 		tr[i] = rows[i].row;
 	s.rows = tr;
 	tcps_snapshot_count(&s);
-	tcps_counters_read(bpf_map__fd(r->skel->maps.tcps_stats), s.counters);
+	r->be->counters(r->bk, s.counters);
 	o = tcps_stat_json(&s, false, false, true);
 	for (i = 0; i < n; i++) {
 		const char *cs = tcps_zeek_conn_state(&rows[i].rec->z);
@@ -647,30 +638,12 @@ static int print_all(struct replay *r, bool json)
 
 static int load(struct replay *r)
 {
-	int err;
+	int err = tcps_replay_bpf.open(&r->bk, on_event, r);
 
-	libbpf_set_print(tcps_libbpf_print);
-	r->skel = tcpscope_bpf__open();
-	if (!r->skel) {
-		err = -errno;
-		goto fail;
+	if (!err) {
+		r->be = &tcps_replay_bpf;
+		return 0;
 	}
-	r->skel->rodata->tcps_mode = TCPS_MODE_PASSIVE;
-	r->skel->rodata->tcps_replay_clock = 1;
-	err = tcpscope_bpf__load(r->skel);
-	if (err)
-		goto fail;
-	r->prog_fd = bpf_program__fd(r->skel->progs.tcps_xdp_ingress);
-	r->conns_fd = bpf_map__fd(r->skel->maps.tcps_conns);
-	r->halfopen_fd = bpf_map__fd(r->skel->maps.tcps_halfopen);
-	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.tcps_events), on_event, r, NULL);
-	if (!r->rb) {
-		err = -errno;
-		pr_err("ring buffer: %s", strerror(-err));
-		return TCPS_EXIT_FAIL;
-	}
-	return 0;
-fail:
 	if (err == -EPERM || err == -EACCES) {
 		pr_err("replay needs CAP_BPF (or root): loading the BPF program was refused (%s)",
 		       strerror(-err));
@@ -682,8 +655,8 @@ fail:
 
 static void replay_free(struct replay *r)
 {
-	ring_buffer__free(r->rb);
-	tcpscope_bpf__destroy(r->skel);
+	if (r->be)
+		r->be->close(r->bk);
 	free(r->recs);
 	free(r->slots);
 	free(r->live);
@@ -783,7 +756,7 @@ int cmd_replay(int argc, char **argv)
 			r->now = ts;
 		if (!r->last_sweep)
 			r->last_sweep = r->now;
-		r->skel->bss->tcps_clock_ns = r->now;
+		r->be->set_clock(r->bk, r->now);
 		if (r->now - r->last_sweep >= SWEEP_NS) {
 			sweep(r);
 			r->last_sweep = r->now;
