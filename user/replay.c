@@ -636,21 +636,46 @@ static int print_all(struct replay *r, bool json)
 
 /* ---- setup ------------------------------------------------------------ */
 
-static int load(struct replay *r)
-{
-	int err = tcps_replay_bpf.open(&r->bk, on_event, r);
+enum replay_path {
+	PATH_AUTO = 0,		/* bpf when it loads, else native */
+	PATH_BPF,		/* --bpf */
+	PATH_NATIVE,		/* --native */
+};
 
-	if (!err) {
-		r->be = &tcps_replay_bpf;
-		return 0;
+/* The kernel's data path when it loads (privileged), else the native
+ * build of the same code: the output is the same either way. */
+static int load(struct replay *r, enum replay_path want)
+{
+	int err;
+
+	if (want != PATH_NATIVE) {
+		err = tcps_replay_bpf.open(&r->bk, on_event, r);
+		if (!err) {
+			r->be = &tcps_replay_bpf;
+			return 0;
+		}
+		if (want == PATH_BPF) {
+			if (err == -EPERM || err == -EACCES) {
+				pr_err("replay --bpf needs CAP_BPF (or root): loading the BPF program was refused (%s)",
+				       strerror(-err));
+				return TCPS_EXIT_PERM;
+			}
+			pr_err("cannot load the BPF program: %s", strerror(-err));
+			return TCPS_EXIT_FAIL;
+		}
+		if (err == -EPERM || err == -EACCES)
+			pr_debug("no CAP_BPF (%s): replaying with the native data path", strerror(-err));
+		else
+			pr_warn("cannot load the BPF program (%s): replaying with the native data path",
+				strerror(-err));
 	}
-	if (err == -EPERM || err == -EACCES) {
-		pr_err("replay needs CAP_BPF (or root): loading the BPF program was refused (%s)",
-		       strerror(-err));
-		return TCPS_EXIT_PERM;
+	err = tcps_replay_native.open(&r->bk, on_event, r);
+	if (err) {
+		pr_err("native data path: %s", strerror(-err));
+		return TCPS_EXIT_FAIL;
 	}
-	pr_err("cannot load the BPF program: %s", strerror(-err));
-	return TCPS_EXIT_FAIL;
+	r->be = &tcps_replay_native;
+	return 0;
 }
 
 static void replay_free(struct replay *r)
@@ -669,6 +694,8 @@ int cmd_replay(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "time-wait", required_argument, NULL, 'T' },
+		{ "bpf", no_argument, NULL, 'B' },
+		{ "native", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -677,6 +704,7 @@ int cmd_replay(int argc, char **argv)
 	struct pcap_pkthdr *hdr;
 	const u_char *pkt;
 	struct replay *r;
+	enum replay_path path = PATH_AUTO;
 	bool json = false;
 	pcap_t *pc;
 	int c, err, dlt, rc = TCPS_EXIT_OK;
@@ -693,6 +721,12 @@ int cmd_replay(int argc, char **argv)
 		case 'j':
 			json = true;
 			tcps_json_errors = true;
+			break;
+		case 'B':
+		case 'N':
+			if (path != PATH_AUTO && path != (c == 'B' ? PATH_BPF : PATH_NATIVE))
+				return usage_err("replay", "--bpf and --native exclude each other");
+			path = c == 'B' ? PATH_BPF : PATH_NATIVE;
 			break;
 		case 'T':
 			if (parse_u64(optarg, 1, 86400, &tw))
@@ -726,7 +760,7 @@ int cmd_replay(int argc, char **argv)
 	}
 	/* Capture timestamps are wall-clock times already. */
 	tcps_times_are_real = true;
-	rc = load(r);
+	rc = load(r, path);
 	if (rc)
 		goto out;
 
@@ -782,8 +816,8 @@ int cmd_replay(int argc, char **argv)
 	t0 = tcps_mono_now() - t0;
 	/* Throughput goes to stderr only with -v: the output itself must not
 	 * depend on the wall clock. */
-	pr_debug("replayed %llu packets (%llu split) in %.3f s: %.0f packets/s",
-		 (unsigned long long)r->packets, (unsigned long long)r->frames_split, t0 / 1e9,
+	pr_debug("replayed %llu packets (%llu split) through the %s data path in %.3f s: %.0f packets/s",
+		 (unsigned long long)r->packets, (unsigned long long)r->frames_split, r->be->name, t0 / 1e9,
 		 t0 ? r->packets * 1e9 / t0 : 0.0);
 	if (r->skipped)
 		pr_warn("%llu packets could not be replayed (link header too short or refused by the test run)",
