@@ -38,23 +38,30 @@ int cmd_replay(int argc, char **argv);
 #pragma weak tcps_gc_timeout
 
 static const char replay_usage[] =
-	"Usage: tcpscope replay FILE [--json] [--time-wait S]\n"
+	"Usage: tcpscope replay FILE [--json] [--time-wait S] [--bpf | --native]\n"
 	"\n"
 	"Feed every packet of a pcap or pcapng capture, in order, through the same\n"
-	"BPF program the daemon runs (passive mode: orig/resp), with the capture's\n"
+	"data path the daemon runs (passive mode: orig/resp), with the capture's\n"
 	"timestamps as its clock. Prints the transitions, the final table with each\n"
 	"connection's Zeek conn_state and history, and the per-state summary.\n"
 	"Link types: Ethernet (VLAN, QinQ), Linux cooked (SLL, SLL2), raw IPv4/IPv6,\n"
-	"BSD loopback. Needs CAP_BPF (or root); attaches nothing, pins nothing.\n"
+	"BSD loopback. Attaches nothing, pins nothing.\n"
+	"\n"
+	"With CAP_BPF (or root) the packets go through the BPF program itself\n"
+	"(BPF_PROG_TEST_RUN); without, through the same parser and state machine\n"
+	"compiled into tcpscope (the native path), with byte-identical output.\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json         one JSON document: {\"events\": [...], \"connections\":\n"
 	"                     [...], \"stat\": {...}}\n"
 	"      --time-wait S  TIME_WAIT lifetime in capture time (default 60)\n"
+	"      --bpf          the kernel path only (fails, exit 3, without CAP_BPF)\n"
+	"      --native       the native path, even when privileged\n"
 	"  -h, --help         this help\n"
 	"\n"
 	"Examples:\n"
 	"  tcpscope replay trace.pcap\n"
+	"  tcpscope replay --native trace.pcap   # the native path even as root\n"
 	"  tcpscope replay trace.pcapng --json | jq '.connections[] | {orig_addr, conn_state, history}'\n";
 
 /* Largest frame BPF_PROG_TEST_RUN takes for a non-frags XDP program: a page
