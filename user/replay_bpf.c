@@ -48,6 +48,10 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 	}
 	b->skel->rodata->tcps_mode = TCPS_MODE_PASSIVE;
 	b->skel->rodata->tcps_replay_clock = 1;
+	/* Only the XDP entry runs here: verifying the tc ones too would
+	 * triple the load time. */
+	bpf_program__set_autoload(b->skel->progs.tcps_tc_ingress, false);
+	bpf_program__set_autoload(b->skel->progs.tcps_tc_egress, false);
 	err = tcpscope_bpf__load(b->skel);
 	if (err)
 		goto fail;
