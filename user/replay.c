@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * tcpscope replay FILE: every packet of a pcap/pcapng capture, in order,
- * through the very same XDP program with BPF_PROG_TEST_RUN (no interface),
- * in passive mode, with the capture's timestamps as the program's clock
- * (written into the mmap'ed .bss: a plain store, no syscall), so timeouts
- * and TIME_WAIT follow capture time. Prints the transitions, the final
- * table and the summary, each connection also classified as Zeek would
- * (user/zeek.c), from the same packets parsed natively with bpf/parse.h.
+ * through the data path in passive mode, with the capture's timestamps as
+ * its clock, so timeouts and TIME_WAIT follow capture time. The data path
+ * is a backend (replay_backend.h): the very same XDP program with
+ * BPF_PROG_TEST_RUN when it loads, else the same headers compiled in
+ * (replay_native.c); nothing below depends on which. Prints the
+ * transitions, the final table and the summary, each connection also
+ * classified as Zeek would (user/zeek.c), from the same packets parsed
+ * natively with bpf/parse.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,7 +69,8 @@ static const char replay_usage[] =
 /* Largest frame BPF_PROG_TEST_RUN takes for a non-frags XDP program: a page
  * less XDP headroom and skb_shared_info. Bigger TCP segments (captured
  * before GSO/after GRO) are cut into MSS-like pieces, as a NIC's TSO would
- * put them on the wire, so sequence tracking and byte counts stay exact. */
+ * put them on the wire, so sequence tracking and byte counts stay exact.
+ * The native backend gets the same pieces, so both count the same packets. */
 #define REPLAY_MAX_FRAME 3456
 #define REPLAY_BUF (65536 + 256)
 #define SWEEP_NS 1000000000ULL
