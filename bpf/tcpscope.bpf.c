@@ -10,7 +10,7 @@
 #include "parse.h"
 
 #define TCPS_PATH_INLINE static __always_inline
-#include "tcps_path.h"
+#include "tcps_frame.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -167,15 +167,9 @@ static __always_inline int tcps_host_mode(void)
 __noinline int tcps_track(struct tcps_parsed *p, struct tcps_counters *cnt, __u32 dir,
 			  __u32 ifindex)
 {
-	struct tcps_key k;	/* tcps_key_make writes every byte */
-	int s;
-
 	if (!p || !cnt)
 		return 0;
-	if (p->opt_len)
-		tcps_parse_tcp_opts(p->opts, p->opt_len, &p->seg);
-	s = tcps_parsed_key(p, &k);
-	tcps_path_segment(cnt, &k, s, &p->seg, dir, ifindex, tcps_now());
+	tcps_frame_track(p, cnt, (int)dir, ifindex, tcps_now());
 	return 0;
 }
 
@@ -183,15 +177,13 @@ __noinline int tcps_track(struct tcps_parsed *p, struct tcps_counters *cnt, __u3
  * tcps_parse_tcp_opts for why not in place). */
 static __always_inline void tcps_copy_syn_opts(void *ctx, int is_xdp, struct tcps_parsed *p)
 {
-	__u32 len = p->opt_len, n;
+	__u32 len = tcps_frame_syn_opts(p), n;
 	int err;
 
-	if (!(p->seg.flags & TCPS_SYN) || len == 0 || len > 40) {
-		p->opt_len = 0;
+	if (!len)
 		return;
-	}
 	/* Equal to len for 1..40, but provably within 1..sizeof(p->opts) for
-	 * the verifier, whatever clang does to the range check above. */
+	 * the verifier, whatever clang does to tcps_frame_syn_opts's check. */
 	n = ((len - 1) & (TCPS_OPT_BUF - 1)) + 1;
 	if (is_xdp)
 		err = bpf_xdp_load_bytes(ctx, p->opt_off, p->opts, n);
@@ -217,13 +209,8 @@ static __always_inline int tcps_handle(void *ctx, int is_xdp, const void *data,
 	rc = tcps_parse(data, data_end, wire_len, &p);
 	if (rc == TCPS_P_TRUNCATED && !count)
 		return rc;
-	cnt->c[TCPS_CNT_PACKETS]++;
-	if (rc != TCPS_P_TCP) {
-		tcps_count(cnt, rc == TCPS_P_NOT_TCP ? TCPS_CNT_NON_TCP :
-				rc == TCPS_P_FRAGMENT ? TCPS_CNT_FRAGMENTS : TCPS_CNT_PARSE_ERR);
+	if (!tcps_frame_count(cnt, rc))
 		return rc;
-	}
-	cnt->c[TCPS_CNT_TCP]++;
 	tcps_copy_syn_opts(ctx, is_xdp, &p);
 	tcps_track(&p, cnt, dir, ifindex);
 	return TCPS_P_TCP;

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * tcpscope replay FILE: every packet of a pcap/pcapng capture, in order,
- * through the very same XDP program with BPF_PROG_TEST_RUN (no interface),
- * in passive mode, with the capture's timestamps as the program's clock
- * (written into the mmap'ed .bss: a plain store, no syscall), so timeouts
- * and TIME_WAIT follow capture time. Prints the transitions, the final
- * table and the summary, each connection also classified as Zeek would
- * (user/zeek.c), from the same packets parsed natively with bpf/parse.h.
+ * through the data path in passive mode, with the capture's timestamps as
+ * its clock, so timeouts and TIME_WAIT follow capture time. The data path
+ * is a backend (replay_backend.h): the very same XDP program with
+ * BPF_PROG_TEST_RUN when it loads, else the same headers compiled in
+ * (replay_native.c); nothing below depends on which. Prints the
+ * transitions, the final table and the summary, each connection also
+ * classified as Zeek would (user/zeek.c), from the same packets parsed
+ * natively with bpf/parse.h.
  */
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
 /* libpcap's own struct bpf_insn would clash with linux/bpf.h's. */
@@ -24,8 +24,8 @@
 #include "output.h"
 #include "parse.h"
 #include "query.h"
+#include "replay_backend.h"
 #include "zeek.h"
-#include "tcpscope.skel.h"
 
 int cmd_replay(int argc, char **argv);
 
@@ -40,29 +40,37 @@ int cmd_replay(int argc, char **argv);
 #pragma weak tcps_gc_timeout
 
 static const char replay_usage[] =
-	"Usage: tcpscope replay FILE [--json] [--time-wait S]\n"
+	"Usage: tcpscope replay FILE [--json] [--time-wait S] [--bpf | --native]\n"
 	"\n"
 	"Feed every packet of a pcap or pcapng capture, in order, through the same\n"
-	"BPF program the daemon runs (passive mode: orig/resp), with the capture's\n"
+	"data path the daemon runs (passive mode: orig/resp), with the capture's\n"
 	"timestamps as its clock. Prints the transitions, the final table with each\n"
 	"connection's Zeek conn_state and history, and the per-state summary.\n"
 	"Link types: Ethernet (VLAN, QinQ), Linux cooked (SLL, SLL2), raw IPv4/IPv6,\n"
-	"BSD loopback. Needs CAP_BPF (or root); attaches nothing, pins nothing.\n"
+	"BSD loopback. Attaches nothing, pins nothing.\n"
+	"\n"
+	"With CAP_BPF (or root) the packets go through the BPF program itself\n"
+	"(BPF_PROG_TEST_RUN); without, through the same parser and state machine\n"
+	"compiled into tcpscope (the native path), with byte-identical output.\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json         one JSON document: {\"events\": [...], \"connections\":\n"
 	"                     [...], \"stat\": {...}}\n"
 	"      --time-wait S  TIME_WAIT lifetime in capture time (default 60)\n"
+	"      --bpf          the kernel path only (fails, exit 3, without CAP_BPF)\n"
+	"      --native       the native path, even when privileged\n"
 	"  -h, --help         this help\n"
 	"\n"
 	"Examples:\n"
 	"  tcpscope replay trace.pcap\n"
+	"  tcpscope replay --native trace.pcap   # the native path even as root\n"
 	"  tcpscope replay trace.pcapng --json | jq '.connections[] | {orig_addr, conn_state, history}'\n";
 
 /* Largest frame BPF_PROG_TEST_RUN takes for a non-frags XDP program: a page
  * less XDP headroom and skb_shared_info. Bigger TCP segments (captured
  * before GSO/after GRO) are cut into MSS-like pieces, as a NIC's TSO would
- * put them on the wire, so sequence tracking and byte counts stay exact. */
+ * put them on the wire, so sequence tracking and byte counts stay exact.
+ * The native backend gets the same pieces, so both count the same packets. */
 #define REPLAY_MAX_FRAME 3456
 #define REPLAY_BUF (65536 + 256)
 #define SWEEP_NS 1000000000ULL
@@ -80,9 +88,8 @@ struct rec {
 };
 
 struct replay {
-	struct tcpscope_bpf *skel;
-	struct ring_buffer *rb;
-	int prog_fd, conns_fd, halfopen_fd;
+	const struct tcps_replay_backend *be;	/* the data path: bpf or native */
+	void *bk;				/* its instance */
 	struct tcps_timeouts to;
 	__u32 min_timeout_s;
 	bool have_gc;
@@ -192,14 +199,11 @@ static struct rec *rec_new(struct replay *r, const struct tcps_key *k)
 static bool rec_fetch(struct replay *r, struct rec *c)
 {
 	struct tcps_conn v;
+	bool halfopen;
 
-	if (!bpf_map_lookup_elem_flags(r->conns_fd, &c->key, &v, BPF_F_LOCK)) {
-		c->halfopen = false;
-	} else if (!bpf_map_lookup_elem_flags(r->halfopen_fd, &c->key, &v, BPF_F_LOCK)) {
-		c->halfopen = true;
-	} else {
+	if (r->be->lookup(r->bk, &c->key, &v, &halfopen))
 		return false;
-	}
+	c->halfopen = halfopen;
 	c->val = v;
 	c->have_val = true;
 	return true;
@@ -253,7 +257,7 @@ static void expire(struct replay *r, struct rec *c)
 		c->val.fsm.ep[side].state = TCPS_CLOSE;
 		push_event(r, &e);
 	}
-	bpf_map_delete_elem(c->halfopen ? r->halfopen_fd : r->conns_fd, &c->key);
+	r->be->remove(r->bk, &c->key, c->halfopen);
 	c->gone = true;
 }
 
@@ -357,9 +361,7 @@ static size_t to_ethernet(struct replay *r, int dlt, const __u8 *pkt, __u32 capl
 
 static void test_run(struct replay *r, const void *data, size_t n)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = data, .data_size_in = (__u32)n, .repeat = 1);
-
-	if (bpf_prog_test_run_opts(r->prog_fd, &o))
+	if (r->be->feed(r->bk, data, n))
 		r->skipped++;
 }
 
@@ -449,9 +451,8 @@ static int replay_packet(struct replay *r, size_t n)
 		run_split(r, n, &p);
 	else
 		test_run(r, r->frame, REPLAY_MAX_FRAME);
-	/* The ring buffer is mmap'ed: consuming is a few loads, no syscall. */
-	ring_buffer__consume(r->rb);
-	return 0;
+	/* The events of this frame, as the ring buffer hands them over. */
+	return r->be->drain(r->bk) < 0 ? -ENOMEM : 0;
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -560,7 +561,7 @@ static json_object *stat_json(struct replay *r, const struct out_row *rows, size
 		tr[i] = rows[i].row;
 	s.rows = tr;
 	tcps_snapshot_count(&s);
-	tcps_counters_read(bpf_map__fd(r->skel->maps.tcps_stats), s.counters);
+	r->be->counters(r->bk, s.counters);
 	o = tcps_stat_json(&s, false, false, true);
 	for (i = 0; i < n; i++) {
 		const char *cs = tcps_zeek_conn_state(&rows[i].rec->z);
@@ -645,45 +646,52 @@ static int print_all(struct replay *r, bool json)
 
 /* ---- setup ------------------------------------------------------------ */
 
-static int load(struct replay *r)
+enum replay_path {
+	PATH_AUTO = 0,		/* bpf when it loads, else native */
+	PATH_BPF,		/* --bpf */
+	PATH_NATIVE,		/* --native */
+};
+
+/* The kernel's data path when it loads (privileged), else the native
+ * build of the same code: the output is the same either way. */
+static int load(struct replay *r, enum replay_path want)
 {
 	int err;
 
-	libbpf_set_print(tcps_libbpf_print);
-	r->skel = tcpscope_bpf__open();
-	if (!r->skel) {
-		err = -errno;
-		goto fail;
+	if (want != PATH_NATIVE) {
+		err = tcps_replay_bpf.open(&r->bk, on_event, r);
+		if (!err) {
+			r->be = &tcps_replay_bpf;
+			return 0;
+		}
+		if (want == PATH_BPF) {
+			if (err == -EPERM || err == -EACCES) {
+				pr_err("replay --bpf needs CAP_BPF (or root): loading the BPF program was refused (%s)",
+				       strerror(-err));
+				return TCPS_EXIT_PERM;
+			}
+			pr_err("cannot load the BPF program: %s", strerror(-err));
+			return TCPS_EXIT_FAIL;
+		}
+		if (err == -EPERM || err == -EACCES)
+			pr_debug("no CAP_BPF (%s): replaying with the native data path", strerror(-err));
+		else
+			pr_warn("cannot load the BPF program (%s): replaying with the native data path",
+				strerror(-err));
 	}
-	r->skel->rodata->tcps_mode = TCPS_MODE_PASSIVE;
-	r->skel->rodata->tcps_replay_clock = 1;
-	err = tcpscope_bpf__load(r->skel);
-	if (err)
-		goto fail;
-	r->prog_fd = bpf_program__fd(r->skel->progs.tcps_xdp_ingress);
-	r->conns_fd = bpf_map__fd(r->skel->maps.tcps_conns);
-	r->halfopen_fd = bpf_map__fd(r->skel->maps.tcps_halfopen);
-	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.tcps_events), on_event, r, NULL);
-	if (!r->rb) {
-		err = -errno;
-		pr_err("ring buffer: %s", strerror(-err));
+	err = tcps_replay_native.open(&r->bk, on_event, r);
+	if (err) {
+		pr_err("native data path: %s", strerror(-err));
 		return TCPS_EXIT_FAIL;
 	}
+	r->be = &tcps_replay_native;
 	return 0;
-fail:
-	if (err == -EPERM || err == -EACCES) {
-		pr_err("replay needs CAP_BPF (or root): loading the BPF program was refused (%s)",
-		       strerror(-err));
-		return TCPS_EXIT_PERM;
-	}
-	pr_err("cannot load the BPF program: %s", strerror(-err));
-	return TCPS_EXIT_FAIL;
 }
 
 static void replay_free(struct replay *r)
 {
-	ring_buffer__free(r->rb);
-	tcpscope_bpf__destroy(r->skel);
+	if (r->be)
+		r->be->close(r->bk);
 	free(r->recs);
 	free(r->slots);
 	free(r->live);
@@ -696,6 +704,8 @@ int cmd_replay(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "time-wait", required_argument, NULL, 'T' },
+		{ "bpf", no_argument, NULL, 'B' },
+		{ "native", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -704,6 +714,7 @@ int cmd_replay(int argc, char **argv)
 	struct pcap_pkthdr *hdr;
 	const u_char *pkt;
 	struct replay *r;
+	enum replay_path path = PATH_AUTO;
 	bool json = false;
 	pcap_t *pc;
 	int c, err, dlt, rc = TCPS_EXIT_OK;
@@ -720,6 +731,12 @@ int cmd_replay(int argc, char **argv)
 		case 'j':
 			json = true;
 			tcps_json_errors = true;
+			break;
+		case 'B':
+		case 'N':
+			if (path != PATH_AUTO && path != (c == 'B' ? PATH_BPF : PATH_NATIVE))
+				return usage_err("replay", "--bpf and --native exclude each other");
+			path = c == 'B' ? PATH_BPF : PATH_NATIVE;
 			break;
 		case 'T':
 			if (parse_u64(optarg, 1, 86400, &tw))
@@ -753,7 +770,7 @@ int cmd_replay(int argc, char **argv)
 	}
 	/* Capture timestamps are wall-clock times already. */
 	tcps_times_are_real = true;
-	rc = load(r);
+	rc = load(r, path);
 	if (rc)
 		goto out;
 
@@ -783,7 +800,7 @@ int cmd_replay(int argc, char **argv)
 			r->now = ts;
 		if (!r->last_sweep)
 			r->last_sweep = r->now;
-		r->skel->bss->tcps_clock_ns = r->now;
+		r->be->set_clock(r->bk, r->now);
 		if (r->now - r->last_sweep >= SWEEP_NS) {
 			sweep(r);
 			r->last_sweep = r->now;
@@ -809,8 +826,8 @@ int cmd_replay(int argc, char **argv)
 	t0 = tcps_mono_now() - t0;
 	/* Throughput goes to stderr only with -v: the output itself must not
 	 * depend on the wall clock. */
-	pr_debug("replayed %llu packets (%llu split) in %.3f s: %.0f packets/s",
-		 (unsigned long long)r->packets, (unsigned long long)r->frames_split, t0 / 1e9,
+	pr_debug("replayed %llu packets (%llu split) through the %s data path in %.3f s: %.0f packets/s",
+		 (unsigned long long)r->packets, (unsigned long long)r->frames_split, r->be->name, t0 / 1e9,
 		 t0 ? r->packets * 1e9 / t0 : 0.0);
 	if (r->skipped)
 		pr_warn("%llu packets could not be replayed (link header too short or refused by the test run)",

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """Crafted captures for tests/replay/test_replay.sh: one small scenario per
 file, written with scapy (Debian's python3-scapy: run with /usr/bin/python3).
-Usage: mkpcaps.py OUTDIR [bench N_PACKETS]"""
+Usage: mkpcaps.py OUTDIR | mkpcaps.py FILE bench N_PACKETS | mkpcaps.py FILE flood SYNS ACKS"""
 import sys
 
 from scapy.all import IP, IPv6, TCP, Ether, Dot1Q, Raw, CookedLinux, wrpcap
@@ -159,8 +159,30 @@ def write_bench(path, n):
             conn += 1
 
 
+def write_flood(path, syns, acks):
+    """syns SYNs of distinct tuples, then acks lone ACKs of further tuples
+    (each a connection picked up mid-stream), to fill the half-open and
+    the main table past their limits. Written with struct, as bench."""
+    import struct
+    eth = bytes.fromhex("020000000002020000000001") + b"\x08\x00"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b23c4d, 2, 4, 0, 0, 65535, 1))
+        t = 1700000000 * 10**9
+        for i in range(syns + acks):
+            bits = 2 if i < syns else 16
+            cip = 0xC6120000 | (i // 60000 + 10)  # 198.18.x.y, 60000 ports each
+            tcp = struct.pack("!HHIIBBHHH", 1024 + i % 60000, 80, 1000 + i, 5000 if bits == 16 else 0,
+                              5 << 4, bits, 65535, 0, 0)
+            ip = struct.pack("!BBHHHBBHII", 0x45, 0, 40, 0, 0x4000, 64, 6, 0, cip, 0xC6130001)
+            pkt = eth + ip + tcp
+            t += 1000
+            f.write(struct.pack("<IIII", t // 10**9, t % 10**9, len(pkt), len(pkt)) + pkt)
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "bench":
         write_bench(sys.argv[1], int(sys.argv[3]))
+    elif len(sys.argv) > 2 and sys.argv[2] == "flood":
+        write_flood(sys.argv[1], int(sys.argv[3]), int(sys.argv[4]))
     else:
         write_all(sys.argv[1])

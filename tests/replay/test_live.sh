@@ -6,6 +6,7 @@
 # while the capture was taken. Client in namespace A, server in B.
 . "$(dirname "$0")/../lib/lib.sh"
 need_root
+. "$(dirname "$0")/paths.sh"
 
 PY=/usr/bin/python3
 HERE=$TOP/tests/replay
@@ -218,10 +219,26 @@ X
 	[ "$(summary v4)" = "$(summary c4)" ] || fail "VLAN-tagged replay differs"
 }
 
+# Every capture above through the native path too: the same bytes as the
+# kernel's (test_native.sh does the corpus and the crafted captures).
+test_native_path_is_byte_identical_on_the_real_captures() {
+	local f n=0
+	PATHS_DIR=$PC/paths
+	mkdir -p "$PATHS_DIR"
+	for f in "$PC"/*.pcap; do
+		[ -s "$f" ] || continue
+		same_paths "$f" text || return 1
+		n=$((n + 1))
+	done
+	[ $n -gt 0 ] || fail "no capture recorded"
+	log "real captures: $n identical (JSON and text)"
+}
+
 for t in test_real_close_by_client_ipv4_matches_live test_real_close_by_client_ipv6_matches_live \
 	 test_real_close_by_server test_real_rst test_real_refused test_real_syn_only \
 	 test_real_midstream_cut test_real_vlan_tagged; do
 	run_test "$t"
 	PORT=$((PORT + 1))
 done
+run_test test_native_path_is_byte_identical_on_the_real_captures
 suite_done

@@ -5,7 +5,8 @@
 # runs with just CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (also as a non-root
 # uid with those as ambient capabilities). Without CAP_PERFMON the verifier
 # refuses the programs (packet-pointer arithmetic, data_end - data, needs
-# it), which must be exit 3.
+# it), which must be exit 3. replay needs no privilege (its native path),
+# unless told to use the kernel's with --bpf.
 . "$(dirname "$0")/../lib/lib.sh"
 need_root
 
@@ -95,8 +96,26 @@ test_without_perfmon_is_exit_3() {
 	return 0
 }
 
+# Without any capability replay runs (the native path) and exits 0;
+# `replay --bpf` insists on the kernel: exit 3 and one line that says why.
+test_replay_needs_no_privilege_unless_bpf_is_asked_for() {
+	/usr/bin/python3 "$TOP/tests/replay/mkpcaps.py" "$WORK" 2>/dev/null || { fail "mkpcaps"; return 1; }
+	chmod 0644 "$WORK"/*.pcap
+	local nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all)
+	"${nobody[@]}" "$TCPSCOPE" replay "$WORK/close_client.pcap" >/dev/null 2>"$WORK/r.err" ||
+		fail "replay as nobody: exit $?: $(cat "$WORK/r.err")"
+	"${nobody[@]}" "$TCPSCOPE" replay --bpf "$WORK/close_client.pcap" >/dev/null 2>"$WORK/r.err"
+	local rc=$?
+	[ $rc -eq 3 ] || fail "replay --bpf as nobody: exit $rc, not 3"
+	grep -q '^tcpscope: replay --bpf needs CAP_BPF (or root)' "$WORK/r.err" ||
+		fail "no CAP_BPF line: $(cat "$WORK/r.err")"
+	[ "$(wc -l <"$WORK/r.err")" -eq 1 ] || fail "more than one line: $(cat "$WORK/r.err")"
+	return 0
+}
+
 run_test test_pins_are_0600_in_a_0700_dir_and_socket_root_only
 run_test test_runs_with_only_bpf_net_admin_perfmon
 run_test test_runs_as_non_root_with_ambient_caps
 run_test test_without_perfmon_is_exit_3
+run_test test_replay_needs_no_privilege_unless_bpf_is_asked_for
 suite_done

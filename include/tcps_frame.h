@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One frame, from the parser's result to tcps_path_segment(): what every
+ * entry point does per frame. Pure C like tcps_path.h, shared by the BPF
+ * hooks (bpf/tcpscope.bpf.c) and the native replay backend
+ * (user/replay_native.c). The two differ only in how a SYN's options are
+ * copied out of the frame (bpf_xdp/skb_load_bytes, memcpy).
+ *
+ * Uses bpf/parse.h (pure as well); the includer defines TCPS_PATH_INLINE
+ * first, as for tcps_path.h.
+ */
+#ifndef TCPS_FRAME_H
+#define TCPS_FRAME_H
+
+#include "parse.h"
+#include "tcps_path.h"
+
+/* Count a parse result: every frame, then TCP or why not. Nonzero when p
+ * holds a TCP segment to track. */
+TCPS_PATH_INLINE int tcps_frame_count(struct tcps_counters *cnt, int rc)
+{
+	cnt->c[TCPS_CNT_PACKETS]++;
+	if (rc != TCPS_P_TCP) {
+		tcps_count(cnt, rc == TCPS_P_NOT_TCP ? TCPS_CNT_NON_TCP :
+				rc == TCPS_P_FRAGMENT ? TCPS_CNT_FRAGMENTS : TCPS_CNT_PARSE_ERR);
+		return 0;
+	}
+	cnt->c[TCPS_CNT_TCP]++;
+	return 1;
+}
+
+/* Bytes of a SYN's options the caller copies from the frame at p->opt_off
+ * into p->opts, for tcps_frame_track to read the window scale (RFC 7323
+ * §2.2: sent only in SYNs). 0, with p->opt_len cleared, for any other
+ * segment. */
+TCPS_PATH_INLINE __u32 tcps_frame_syn_opts(struct tcps_parsed *p)
+{
+	__u32 len = p->opt_len;
+
+	if (!(p->seg.flags & TCPS_SYN) || len == 0 || len > 40) {
+		p->opt_len = 0;
+		return 0;
+	}
+	return len;
+}
+
+/* After the copy: the window scale, the canonical key, the data path. */
+TCPS_PATH_INLINE void tcps_frame_track(struct tcps_parsed *p, struct tcps_counters *cnt, int dir,
+				       __u32 ifindex, __u64 now)
+{
+	struct tcps_key k;	/* tcps_key_make writes every byte */
+	int s;
+
+	if (p->opt_len)
+		tcps_parse_tcp_opts(p->opts, p->opt_len, &p->seg);
+	s = tcps_parsed_key(p, &k);
+	tcps_path_segment(cnt, &k, s, &p->seg, dir, ifindex, now);
+}
+
+#endif /* TCPS_FRAME_H */
