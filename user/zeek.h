@@ -38,7 +38,7 @@ enum tcps_zeek_state {
 
 #define TCPS_ZEEK_HIST_MAX 48
 /* Out-of-order blocks a reassembler remembers above its delivery point. */
-#define TCPS_ZEEK_MAX_BLOCKS 16
+#define TCPS_ZEEK_MAX_BLOCKS 8
 
 /* Zeek's defaults (init-bare.zeek) for what decides records in a capture. */
 #define TCPS_ZEEK_SEC 1000000000ULL
