@@ -6,9 +6,12 @@
  * is a backend (replay_backend.h): the very same XDP program with
  * BPF_PROG_TEST_RUN when it loads, else the same headers compiled in
  * (replay_native.c); nothing below depends on which. Prints the
- * transitions, the final table and the summary, each connection also
- * classified as Zeek would (user/zeek.c), from the same packets parsed
- * natively with bpf/parse.h.
+ * transitions, the final table and the summary. Zeek's view is kept apart
+ * (user/zeek.c): the same packets, parsed natively with bpf/parse.h, go to
+ * Zeek's own connection records, which split a tuple where Zeek would
+ * (reuse, timers). Each row of the output is one Zeek record, with the
+ * tcpscope states of the entry its packets went to; the summary counts
+ * tcpscope's entries.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,9 +46,14 @@ static const char replay_usage[] =
 	"Usage: tcpscope replay FILE [--json] [--time-wait S] [--bpf | --native]\n"
 	"\n"
 	"Feed every packet of a pcap or pcapng capture, in order, through the same\n"
-	"data path the daemon runs (passive mode: orig/resp), with the capture's\n"
-	"timestamps as its clock. Prints the transitions, the final table with each\n"
-	"connection's Zeek conn_state and history, and the per-state summary.\n"
+	"data path the daemon runs (passive mode: orig/resp), with the capture's
+"
+	"timestamps as its clock. Prints the transitions, the final table (one row
+"
+	"per Zeek connection record, with its conn_state and history next to
+"
+	"tcpscope's states) and the per-state summary of tcpscope's entries.
+"
 	"Link types: Ethernet (VLAN, QinQ), Linux cooked (SLL, SLL2), raw IPv4/IPv6,\n"
 	"BSD loopback. Attaches nothing, pins nothing.\n"
 	"\n"
@@ -82,9 +90,16 @@ struct rec {
 	bool gone;		/* no longer in the map (expired or superseded) */
 	bool halfopen;
 	bool live;		/* on the live list */
-	__u64 order;		/* creation order: the last tie-break of sorting */
 	__u64 pkts[2], bytes[2], first, last;	/* own count, for untracked ones */
-	struct tcps_zeek z;
+	int orig_side;		/* first sender, for untracked ones */
+};
+
+/* What a Zeek record shows of tcpscope: the entry its packets went to, and
+ * that entry's value when a later Zeek record of the tuple took over. */
+struct zlink {
+	__u32 rec;		/* index in recs */
+	bool have_snap, snap_halfopen;
+	struct tcps_conn snap;
 };
 
 struct replay {
@@ -104,8 +119,13 @@ struct replay {
 	struct tcps_event *evs;
 	size_t nevs, capevs;
 
+	struct tcps_zeek_table zt;	/* Zeek's records, apart from the above */
+	struct zlink *zl;	/* one per Zeek record */
+	size_t capzl;
+
 	__u64 now, last_sweep;
 	__u64 packets, frames_split, skipped;
+	size_t frame_have;	/* bytes of frame that the capture holds */
 	__u8 frame[REPLAY_BUF], seg[REPLAY_MAX_FRAME];
 };
 
@@ -185,9 +205,7 @@ static struct rec *rec_new(struct replay *r, const struct tcps_key *k)
 	c = &r->recs[r->nrecs];
 	memset(c, 0, sizeof(*c));
 	c->key = *k;
-	c->order = r->nrecs;
 	c->live = true;
-	tcps_zeek_init(&c->z);
 	slot = slot_of(r, k);
 	*slot = (__u32)(r->nrecs + 1);
 	r->live[r->nlive++] = (__u32)r->nrecs;
@@ -311,6 +329,7 @@ static size_t to_ethernet(struct replay *r, int dlt, const __u8 *pkt, __u32 capl
 			return 0;
 		have = caplen < REPLAY_BUF ? caplen : REPLAY_BUF;
 		memcpy(f, pkt, have);
+		r->frame_have = have;
 		len = len < REPLAY_BUF ? len : REPLAY_BUF;
 		if (len > have)
 			memset(f + have, 0, len - have);	/* cut by snaplen */
@@ -354,6 +373,7 @@ static size_t to_ethernet(struct replay *r, int dlt, const __u8 *pkt, __u32 capl
 	if (l3len > REPLAY_BUF - 14)
 		l3len = REPLAY_BUF - 14;
 	memcpy(f + 14, pkt + hdr, have);
+	r->frame_have = 14 + have;
 	if (l3len > have)
 		memset(f + 14 + have, 0, l3len - have);
 	return 14 + (l3len > have ? l3len : have);
@@ -412,12 +432,41 @@ static void run_split(struct replay *r, size_t n, const struct tcps_parsed *p)
 	}
 }
 
+/* The packet goes to Zeek's record zi, on BPF record ci. A Zeek record
+ * that takes over from an earlier one on the same tcpscope entry keeps that
+ * entry's value as it was before this packet, for the earlier one's row. */
+static int zeek_link(struct replay *r, size_t zi, __u32 ci)
+{
+	const struct tcps_zeek_rec *z = &r->zt.recs[zi];
+	struct zlink *l;
+
+	if (grow((void **)&r->zl, &r->capzl, zi + 1, sizeof(*r->zl)))
+		return -ENOMEM;
+	l = &r->zl[zi];
+	if (z->pkts[0] + z->pkts[1] == 1) {
+		memset(l, 0, sizeof(*l));
+		if (z->prev) {
+			struct zlink *pl = &r->zl[z->prev - 1];
+			struct rec *c = &r->recs[ci];
+
+			if (pl->rec == ci && !c->gone && rec_fetch(r, c)) {
+				pl->snap = c->val;
+				pl->snap_halfopen = c->halfopen;
+				pl->have_snap = true;
+			}
+		}
+	}
+	l->rec = ci;
+	return 0;
+}
+
 static int replay_packet(struct replay *r, size_t n)
 {
 	struct tcps_parsed p;
 	struct tcps_key k;
 	struct rec *c = NULL;
 	__u32 *slot;
+	size_t zi;
 	int rc, s = 0;
 
 	memset(&p, 0, sizeof(p));
@@ -428,22 +477,22 @@ static int replay_packet(struct replay *r, size_t n)
 		slot = slot_of(r, &k);
 		if (*slot)
 			c = &r->recs[*slot - 1];
-		if (c && !c->gone && tcps_zeek_is_reuse(&c->z, s, &p.seg)) {
-			/* Zeek starts a new connection here; keep the old
-			 * one's last value before this SYN restarts it. */
-			rec_fetch(r, c);
-			c->gone = true;
-		}
 		if (!c || c->gone) {
 			c = rec_new(r, &k);
 			if (!c)
 				return -ENOMEM;
 			c->first = r->now;
+			c->orig_side = s;
 		}
 		c->last = r->now;
 		c->pkts[s]++;
 		c->bytes[s] += p.seg.len;
-		tcps_zeek_packet(&c->z, s, &p.seg);
+		/* Zeek's side: its own records; a payload cut by the snaplen
+		 * never reaches its reassembler. */
+		if (tcps_zeek_table_packet(&r->zt, &k, s, &p.seg, r->now,
+					   (size_t)p.opt_off + p.opt_len + p.seg.len <= r->frame_have, &zi) ||
+		    zeek_link(r, zi, (__u32)(c - r->recs)))
+			return -ENOMEM;
 	}
 	if (n <= REPLAY_MAX_FRAME)
 		test_run(r, r->frame, n);
@@ -459,24 +508,34 @@ static int replay_packet(struct replay *r, size_t n)
 
 struct out_row {
 	struct tcps_row row;
-	const struct rec *rec;
+	const struct tcps_zeek *z;	/* NULL: a tcpscope entry (summary only) */
 	bool tracked;
 };
 
-static int out_cmp(const void *a, const void *b)
+/* A tcpscope entry as a row. One that never made an entry in the map
+ * (e.g. a lone RST) shows what its packets were, with no endpoint state. */
+static void bpf_row(const struct rec *c, struct out_row *w)
 {
-	const struct out_row *x = a, *y = b;
-	int c;
+	w->row.key = c->key;
+	w->tracked = c->have_val;
+	if (c->have_val) {
+		w->row.val = c->val;
+		w->row.halfopen = c->halfopen && !c->gone;
+	} else {
+		struct tcps_conn *v = &w->row.val;
 
-	if (x->row.val.first_seen != y->row.val.first_seen)
-		return x->row.val.first_seen < y->row.val.first_seen ? -1 : 1;
-	c = memcmp(&x->row.key, &y->row.key, sizeof(x->row.key));
-	if (c)
-		return c;
-	return x->rec->order < y->rec->order ? -1 : x->rec->order > y->rec->order;
+		v->fsm.ep[0].state = v->fsm.ep[1].state = TCPS_CLOSE;
+		v->fsm.flags = c->orig_side ? TCPS_C_ORIG1 : 0;
+		v->first_seen = c->first;
+		v->last_seen = c->last;
+		memcpy(v->pkts, c->pkts, sizeof(v->pkts));
+		memcpy(v->bytes, c->bytes, sizeof(v->bytes));
+	}
+	w->row.val.ifindex = 0;
 }
 
-static struct out_row *final_rows(struct replay *r)
+/* tcpscope's entries, with their final values, for the summary. */
+static struct out_row *bpf_rows(struct replay *r)
 {
 	struct out_row *o = calloc(r->nrecs ? r->nrecs : 1, sizeof(*o));
 	size_t i;
@@ -485,31 +544,46 @@ static struct out_row *final_rows(struct replay *r)
 		return NULL;
 	for (i = 0; i < r->nrecs; i++) {
 		struct rec *c = &r->recs[i];
-		struct out_row *w = &o[i];
 
 		if (!c->gone && !rec_fetch(r, c))
 			c->have_val = false;
-		w->rec = c;
-		w->row.key = c->key;
-		w->tracked = c->have_val;
-		if (c->have_val) {
-			w->row.val = c->val;
-			w->row.halfopen = c->halfopen && !c->gone;
-		} else {
-			/* Never made an entry (e.g. a lone RST): show what
-			 * the packets were, with no endpoint state. */
-			struct tcps_conn *v = &w->row.val;
-
-			v->fsm.ep[0].state = v->fsm.ep[1].state = TCPS_CLOSE;
-			v->fsm.flags = c->z.orig_side ? TCPS_C_ORIG1 : 0;
-			v->first_seen = c->first;
-			v->last_seen = c->last;
-			memcpy(v->pkts, c->pkts, sizeof(v->pkts));
-			memcpy(v->bytes, c->bytes, sizeof(v->bytes));
-		}
-		w->row.val.ifindex = 0;
+		bpf_row(c, &o[i]);
 	}
-	qsort(o, r->nrecs, sizeof(*o), out_cmp);
+	return o;
+}
+
+/* One row per Zeek record, in capture order: its own times and counts,
+ * and the states of the tcpscope entry its packets went to (as that entry
+ * was when a later record of the tuple took over, else as it ended).
+ * bpf_rows() must have refreshed the entries first. */
+static struct out_row *zeek_rows(struct replay *r)
+{
+	struct out_row *o = calloc(r->zt.n ? r->zt.n : 1, sizeof(*o));
+	size_t i;
+
+	if (!o)
+		return NULL;
+	for (i = 0; i < r->zt.n; i++) {
+		const struct tcps_zeek_rec *z = &r->zt.recs[i];
+		const struct zlink *l = &r->zl[i];
+		struct out_row *w = &o[i];
+		struct tcps_conn *v = &w->row.val;
+
+		bpf_row(&r->recs[l->rec], w);
+		if (l->have_snap) {
+			*v = l->snap;
+			v->ifindex = 0;
+			w->row.halfopen = l->snap_halfopen;
+			w->tracked = true;
+		}
+		if (!w->tracked)
+			v->fsm.flags = z->z.orig_side ? TCPS_C_ORIG1 : 0;
+		v->first_seen = z->first;
+		v->last_seen = z->last;
+		memcpy(v->pkts, z->pkts, sizeof(v->pkts));
+		memcpy(v->bytes, z->bytes, sizeof(v->bytes));
+		w->z = &z->z;
+	}
 	return o;
 }
 
@@ -518,12 +592,11 @@ static json_object *row_json(const struct out_row *w)
 	json_object *o = tcps_conn_json(&w->row, TCPS_MODE_PASSIVE);
 	int orig = tcps_first_side(&w->row.val, TCPS_MODE_PASSIVE);
 
-	json_object_object_add(o, "conn_state",
-			       json_object_new_string(tcps_zeek_conn_state(&w->rec->z)));
-	json_object_object_add(o, "history", json_object_new_string(w->rec->z.history));
+	json_object_object_add(o, "conn_state", json_object_new_string(tcps_zeek_conn_state(w->z)));
+	json_object_object_add(o, "history", json_object_new_string(w->z->history));
 	/* Zeek's originator is ours except where its port heuristic for
 	 * connections picked up without a SYN decides otherwise. */
-	json_object_object_add(o, "zeek_flipped", json_object_new_boolean(w->rec->z.orig_side != orig));
+	json_object_object_add(o, "zeek_flipped", json_object_new_boolean(w->z->orig_side != orig));
 	json_object_object_add(o, "tracked", json_object_new_boolean(w->tracked));
 	return o;
 }
@@ -543,14 +616,15 @@ static void print_table_text(const struct out_row *rows, size_t n, __u64 now)
 		fclose(m);
 		if (len && line[len - 1] == '\n')
 			line[len - 1] = '\0';
-		printf("%s %-6s %s\n", line, tcps_zeek_conn_state(&rows[i].rec->z),
-		       rows[i].rec->z.history);
+		printf("%s %-6s %s\n", line, tcps_zeek_conn_state(rows[i].z), rows[i].z->history);
 		free(line);
 		line = NULL;
 	}
 }
 
-static json_object *stat_json(struct replay *r, const struct out_row *rows, size_t n)
+/* The summary counts tcpscope's entries (rows); conn_states Zeek's records. */
+static json_object *stat_json(struct replay *r, const struct out_row *rows, size_t n,
+			      const struct out_row *zrows, size_t nz)
 {
 	struct tcps_snapshot s = { .mode = TCPS_MODE_PASSIVE, .n = n };
 	json_object *o, *zs = json_object_new_object();
@@ -563,8 +637,8 @@ static json_object *stat_json(struct replay *r, const struct out_row *rows, size
 	tcps_snapshot_count(&s);
 	r->be->counters(r->bk, s.counters);
 	o = tcps_stat_json(&s, false, false, true);
-	for (i = 0; i < n; i++) {
-		const char *cs = tcps_zeek_conn_state(&rows[i].rec->z);
+	for (i = 0; i < nz; i++) {
+		const char *cs = tcps_zeek_conn_state(zrows[i].z);
 		json_object *v;
 
 		if (json_object_object_get_ex(zs, cs, &v))
@@ -606,13 +680,15 @@ static void print_stat_text(json_object *st)
 
 static int print_all(struct replay *r, bool json)
 {
-	struct out_row *rows = final_rows(r);
+	struct out_row *brows = bpf_rows(r), *rows = brows ? zeek_rows(r) : NULL;
 	json_object *st;
 	size_t i;
 
-	if (!rows)
+	if (!rows) {
+		free(brows);
 		return -ENOMEM;
-	st = stat_json(r, rows, r->nrecs);
+	}
+	st = stat_json(r, brows, r->nrecs, rows, r->zt.n);
 	if (json) {
 		/* Streamed, one object at a time (list does the same). */
 		fputs("{\"events\":[", stdout);
@@ -624,7 +700,7 @@ static int print_all(struct replay *r, bool json)
 			json_object_put(o);
 		}
 		fputs("],\"connections\":[", stdout);
-		for (i = 0; i < r->nrecs; i++) {
+		for (i = 0; i < r->zt.n; i++) {
 			json_object *o = row_json(&rows[i]);
 
 			fputs(i ? "," : "", stdout);
@@ -636,11 +712,12 @@ static int print_all(struct replay *r, bool json)
 		for (i = 0; i < r->nevs; i++)
 			tcps_event_text(stdout, &r->evs[i], TCPS_MODE_PASSIVE);
 		putchar('\n');
-		print_table_text(rows, r->nrecs, r->now);
+		print_table_text(rows, r->zt.n, r->now);
 		print_stat_text(st);
 	}
 	json_object_put(st);
 	free(rows);
+	free(brows);
 	return fflush(stdout) ? -errno : 0;
 }
 
@@ -696,6 +773,8 @@ static void replay_free(struct replay *r)
 	free(r->slots);
 	free(r->live);
 	free(r->evs);
+	tcps_zeek_table_free(&r->zt);
+	free(r->zl);
 	free(r);
 }
 

@@ -8,6 +8,8 @@
  * Written from Zeek's documented semantics; structure and names are ours.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "zeek.h"
@@ -59,9 +61,16 @@ const char *tcps_zeek_state_name(unsigned int st)
 
 void tcps_zeek_init(struct tcps_zeek *z)
 {
+	int i;
+
 	memset(z, 0, sizeof(*z));
-	z->ep[0].rxmt_thresh = z->ep[1].rxmt_thresh = 1;
-	z->ep[0].win0_thresh = z->ep[1].win0_thresh = 1;
+	z->active = true;
+	for (i = 0; i < 2; i++) {
+		struct tcps_zeek_ep *e = &z->ep[i];
+
+		e->rxmt_thresh = e->win0_thresh = e->gap_thresh = 1;
+		e->reassem = e->trim = 1;	/* relative numbering starts past the SYN */
+	}
 }
 
 static void add_history(struct tcps_zeek *z, char c)
@@ -104,12 +113,30 @@ static void scaled_history(struct tcps_zeek *z, const struct tcps_zeek_ep *e, ch
 	*thresh = *thresh > 0xffffffffU / 10 ? 0xffffffffU : *thresh * 10;
 }
 
-static void set_state(struct tcps_zeek_ep *e, __u8 st)
+static bool is_handshake(__u8 st)
 {
-	if (e->state != st) {
-		e->prev_state = e->state;
-		e->state = st;
-	}
+	return st == TCPS_Z_INACTIVE || st == TCPS_Z_SYN_SENT || st == TCPS_Z_SYN_ACK_SENT;
+}
+
+/* TCP_Endpoint::SetState; finishing the handshake switches the session to
+ * the long inactivity timeout. */
+static void set_state(struct tcps_zeek *z, struct tcps_zeek_ep *e, __u8 st)
+{
+	const struct tcps_zeek_ep *p = e == &z->ep[0] ? &z->ep[1] : &z->ep[0];
+
+	if (e->state == st)
+		return;
+	if (!is_handshake(st) && is_handshake(e->state) && is_handshake(p->state))
+		z->long_idle = true;
+	e->prev_state = e->state;
+	e->state = st;
+}
+
+/* Relative sequence number: Zeek counts from the endpoint's start. The
+ * corpus connections stay far below 2 GB, so no wrap counting. */
+static __s64 rel_to(const struct tcps_zeek_ep *e, __u32 seq)
+{
+	return (__s32)(seq - e->start_seq);
 }
 
 /* Connection::FlipRoles: the endpoints trade places, the per-direction
@@ -122,6 +149,8 @@ static void flip_roles(struct tcps_zeek *z)
 	z->ep[1] = tmp;
 	z->orig_side = !z->orig_side;
 	z->hist_seen = (z->hist_seen >> 16) | (z->hist_seen << 16);
+	z->first_seen = (__u8)(((z->first_seen & 1) << 1) | ((z->first_seen >> 1) & 1));
+	z->partial = false;
 	add_history(z, '^');
 }
 
@@ -138,15 +167,40 @@ static bool want_flip(const struct tcps_seg *g)
 	return true;
 }
 
+/*
+ * Zeek 5.1+ (PR 2191): a connection that began with a SYN-ACK the port
+ * heuristic did not flip is flipped when an ACK or data follows, since a
+ * stealth scan never sends either. The record then reads as if the flip
+ * had been made on the first packet: '^', the SYN-ACK as the responder's
+ * ('h'), and the SYN-ACK's sender in the state that gives (ESTABLISHED).
+ */
+static void late_flip(struct tcps_zeek *z)
+{
+	unsigned int i;
+
+	flip_roles(z);		/* appends '^': rewrite below */
+	memmove(z->history + 1, z->history, z->hist_len - 1);
+	z->history[0] = '^';
+	for (i = 1; i < z->hist_len; i++) {
+		char c = z->history[i];
+
+		z->history[i] = (char)(islower(c) ? toupper(c) : tolower(c));
+	}
+	z->ep[1].state = TCPS_Z_ESTABLISHED;
+	z->ep[1].prev_state = TCPS_Z_INACTIVE;
+	z->attempt_at = 0;
+	z->long_idle = true;
+}
+
 static void init_endpoint(struct tcps_zeek_ep *e, __u8 fl, __u32 seq, __u32 end)
 {
 	switch (e->state) {
 	case TCPS_Z_INACTIVE:
 		if (fl & TCPS_SYN) {
-			e->start_seq = seq;
+			e->start_seq = e->ack_seq = seq;
 		} else {
 			/* Partial: number as if a SYN had been seen. */
-			e->start_seq = seq - 1;
+			e->start_seq = e->ack_seq = seq - 1;
 			end = seq;
 		}
 		e->last_seq = end;
@@ -156,14 +210,15 @@ static void init_endpoint(struct tcps_zeek_ep *e, __u8 fl, __u32 seq, __u32 end)
 	case TCPS_Z_SYN_ACK_SENT:
 	case TCPS_Z_ESTABLISHED:
 	case TCPS_Z_PARTIAL:
-		if ((fl & TCPS_SYN) && seq != e->start_seq) {
-			e->start_seq = seq;
+		if ((fl & TCPS_SYN) && (seq != e->start_seq || e->state == TCPS_Z_ESTABLISHED ||
+					e->state == TCPS_Z_PARTIAL)) {
+			e->start_seq = e->ack_seq = seq;
 			e->last_seq = end;
 		}
 		break;
 	case TCPS_Z_RESET:
 		if ((fl & TCPS_SYN) && e->prev_state == TCPS_Z_INACTIVE) {
-			e->start_seq = seq;
+			e->start_seq = e->ack_seq = seq;
 			e->last_seq = end;
 		}
 		break;
@@ -210,33 +265,159 @@ static void update_history(struct tcps_zeek *z, struct tcps_zeek_ep *e, __u8 fl,
 }
 
 /* update_last_seq: a payload that does not advance the sequence space is a
- * retransmission ('T', logged at 1, 10, 100...). */
-static void update_last_seq(struct tcps_zeek *z, struct tcps_zeek_ep *e, __u32 end, __u8 fl,
-			    __u32 len)
+ * retransmission ('T', logged at 1, 10, 100...). Returns the advance. */
+static __s32 update_last_seq(struct tcps_zeek *z, struct tcps_zeek_ep *e, __u32 end, __u8 fl,
+			     __u32 len)
 {
 	__s32 delta = (__s32)(end - e->last_seq);
 
 	if ((fl & (TCPS_SYN | TCPS_RST)) && (delta > TOO_LARGE_SEQ_DELTA || delta < -TOO_LARGE_SEQ_DELTA))
-		return;
+		return delta;
 	if ((fl & TCPS_FIN) && e->last_seq == e->start_seq + 1)
 		e->last_seq = end;
 	else if (e->state == TCPS_Z_RESET)
-		return;
+		return delta;
 	else if (delta > 0)
 		e->last_seq = end;
 	else if (len > 0)
 		scaled_history(z, e, 'T', &e->rxmt_cnt, &e->rxmt_thresh);
+	return delta;
 }
 
+/* ---- the reassembler's view: what was seen, what was acknowledged ---- */
+
+static bool is_clean(const struct tcps_zeek_ep *a)
+{
+	return a->state == TCPS_Z_ESTABLISHED ||
+	       (a->state == TCPS_Z_CLOSED && a->prev_state == TCPS_Z_ESTABLISHED);
+}
+
+/* TCP_Reassembler::Gap: a letter only while both sides are cleanly
+ * established or closing (elsewhere gaps are artefacts of RSTs or of
+ * partial connections). */
+static void gap(struct tcps_zeek *z, struct tcps_zeek_ep *e)
+{
+	struct tcps_zeek_ep *p = e == &z->ep[0] ? &z->ep[1] : &z->ep[0];
+
+	if (is_clean(e) && is_clean(p))
+		scaled_history(z, e, 'G', &e->gap_cnt, &e->gap_thresh);
+}
+
+static void drop_block(struct tcps_zeek_ep *e, unsigned int i)
+{
+	memmove(&e->blk[i], &e->blk[i + 1], (e->nblk - i - 1) * sizeof(e->blk[0]));
+	e->nblk--;
+}
+
+/* BlockInserted: deliver whatever now continues the delivered stream. */
+static void deliver(struct tcps_zeek_ep *e)
+{
+	while (e->nblk && e->blk[0].lo <= e->reassem) {
+		if (e->blk[0].hi > e->reassem)
+			e->reassem = e->blk[0].hi;
+		drop_block(e, 0);
+	}
+}
+
+/* Reassembler::NewBlock for [lo, hi): remember it, merged and sorted. A
+ * full list forgets the highest block (TCPS_ZEEK_MAX_BLOCKS holes in one
+ * direction at once is far beyond what a capture normally shows). */
+static void new_block(struct tcps_zeek_ep *e, __s64 lo, __s64 hi)
+{
+	unsigned int i = 0;
+
+	if (hi <= e->trim)
+		return;
+	if (lo < e->trim)
+		lo = e->trim;
+	if (hi <= e->reassem)
+		return;		/* already delivered */
+	while (i < e->nblk && e->blk[i].hi < lo)
+		i++;
+	/* Merge with every block it touches. */
+	while (i < e->nblk && e->blk[i].lo <= hi) {
+		if (e->blk[i].lo < lo)
+			lo = e->blk[i].lo;
+		if (e->blk[i].hi > hi)
+			hi = e->blk[i].hi;
+		drop_block(e, i);
+	}
+	if (e->nblk == TCPS_ZEEK_MAX_BLOCKS) {
+		if (i == e->nblk)
+			return;
+		e->nblk--;
+	}
+	memmove(&e->blk[i + 1], &e->blk[i], (e->nblk - i) * sizeof(e->blk[0]));
+	e->blk[i].lo = lo;
+	e->blk[i].hi = hi;
+	e->nblk++;
+	deliver(e);
+}
+
+/* TCP_Reassembler::DataSent: payload at relative seq (already acknowledged
+ * bytes are not kept). */
+static void data_sent(struct tcps_zeek_ep *e, __s64 seq, __u32 len)
+{
+	__s64 ack = rel_to(e, e->ack_seq), upper = seq + len;
+
+	if (seq < ack) {
+		if (upper <= ack)
+			return;
+		seq = ack;
+	}
+	new_block(e, seq, upper);
+}
+
+/* TCP_Reassembler::Undelivered: the peer acknowledged up to up_to what was
+ * never seen. Every hole below up_to is a content gap. */
+static void undelivered(struct tcps_zeek *z, struct tcps_zeek_ep *e, __s64 up_to)
+{
+	/* A partial connection's faked ISN: the first ack may point one or
+	 * two octets past what was seen; Zeek ignores that. */
+	if (up_to <= 2 && z->partial)
+		return;
+	while (e->nblk && e->blk[0].lo < up_to) {
+		if (e->blk[0].lo > e->reassem)
+			gap(z, e);
+		e->reassem = e->blk[0].lo;
+		deliver(e);
+	}
+	if (up_to > e->reassem) {
+		gap(z, e);
+		e->reassem = up_to;
+	}
+}
+
+/* TCP_Reassembler::AckReceived for e's data, at relative ack seq. */
+static void ack_received(struct tcps_zeek *z, struct tcps_zeek_ep *e, __s64 seq)
+{
+	if (e->fin_cnt && seq >= e->fin_seq)
+		seq = e->fin_seq - 1;	/* the FIN's own octet is no data */
+	if (seq <= e->trim)
+		return;
+	if (seq > e->reassem)
+		undelivered(z, e, seq);
+	e->trim = seq;
+	while (e->nblk && e->blk[0].hi <= seq)
+		drop_block(e, 0);
+}
+
+/* ---- state machine --------------------------------------------------- */
+
+struct zstep {
+	bool do_close;
+};
+
 static void inactive_state(struct tcps_zeek *z, struct tcps_zeek_ep **ep, struct tcps_zeek_ep **pp,
-			   const struct tcps_seg *g, bool is_orig)
+			   const struct tcps_seg *g, bool is_orig, __u64 now, struct zstep *r)
 {
 	struct tcps_zeek_ep *e = *ep, *p = *pp;
 	__u8 fl = g->flags;
 
 	if (fl & TCPS_SYN) {
 		if (is_orig) {
-			set_state(e, (fl & TCPS_ACK) ? TCPS_Z_SYN_ACK_SENT : TCPS_Z_SYN_SENT);
+			set_state(z, e, (fl & TCPS_ACK) ? TCPS_Z_SYN_ACK_SENT : TCPS_Z_SYN_SENT);
+			z->attempt_at = now + TCPS_ZEEK_ATTEMPT_DELAY;
 		} else {
 			if (!(fl & TCPS_ACK) && p->state == TCPS_Z_SYN_ACK_SENT &&
 			    g->seq == e->start_seq) {
@@ -244,88 +425,145 @@ static void inactive_state(struct tcps_zeek *z, struct tcps_zeek_ep **ep, struct
 				flip_roles(z);
 				e = *ep = &z->ep[0];
 				p = *pp = &z->ep[1];
-				set_state(p, TCPS_Z_ESTABLISHED);
+				set_state(z, p, TCPS_Z_ESTABLISHED);
+				z->first_seen |= 1;
 			}
 			if (p->state == TCPS_Z_SYN_SENT)
-				set_state(p, TCPS_Z_ESTABLISHED);
-			set_state(e, TCPS_Z_ESTABLISHED);
+				set_state(z, p, TCPS_Z_ESTABLISHED);
+			set_state(z, e, TCPS_Z_ESTABLISHED);
 		}
 	}
-	if (fl & TCPS_FIN)
-		set_state(e, TCPS_Z_CLOSED);
-	if (fl & TCPS_RST)
-		set_state(e, TCPS_Z_RESET);
+	if (fl & TCPS_FIN) {
+		set_state(z, e, TCPS_Z_CLOSED);
+		r->do_close = true;
+	}
+	if (fl & TCPS_RST) {
+		set_state(z, e, TCPS_Z_RESET);
+		r->do_close = true;
+	}
 	if (e->state == TCPS_Z_INACTIVE) {
 		/* No control flag moved it. An ACK of the SYN before the
 		 * SYN-ACK (some stacks do) does not make it partial. */
-		if (!is_orig && g->len == 0 && z->ep[0].state == TCPS_Z_SYN_SENT)
+		if (!is_orig && g->len == 0 && z->ep[0].state == TCPS_Z_SYN_SENT) {
 			;
-		else if ((fl & TCPS_ACK) && p->state == TCPS_Z_ESTABLISHED)
-			set_state(e, TCPS_Z_ESTABLISHED);	/* SYN missed, SYN-ACK seen */
-		else
-			set_state(e, TCPS_Z_PARTIAL);
+		} else if ((fl & TCPS_ACK) && p->state == TCPS_Z_ESTABLISHED) {
+			set_state(z, e, TCPS_Z_ESTABLISHED);	/* SYN missed, SYN-ACK seen */
+			z->partial = false;
+			z->first_seen |= is_orig ? 1 : 2;
+		} else {
+			set_state(z, e, TCPS_Z_PARTIAL);
+		}
 	}
 }
 
 static void state_machine(struct tcps_zeek *z, struct tcps_zeek_ep **ep, struct tcps_zeek_ep **pp,
-			  const struct tcps_seg *g, bool is_orig)
+			  const struct tcps_seg *g, bool is_orig, __u64 now, struct zstep *r)
 {
 	struct tcps_zeek_ep *e = *ep, *p = *pp;
 	__u8 fl = g->flags;
 
 	switch (e->state) {
 	case TCPS_Z_INACTIVE:
-		inactive_state(z, ep, pp, g, is_orig);
+		inactive_state(z, ep, pp, g, is_orig, now, r);
 		break;
 	case TCPS_Z_SYN_SENT:
 	case TCPS_Z_SYN_ACK_SENT:
-		if (fl & TCPS_FIN)
-			set_state(e, TCPS_Z_CLOSED);
-		if (fl & TCPS_RST)
-			set_state(e, TCPS_Z_RESET);
+		if (fl & TCPS_FIN) {
+			set_state(z, e, TCPS_Z_CLOSED);
+			r->do_close = true;
+		}
+		if (fl & TCPS_RST) {
+			set_state(z, e, TCPS_Z_RESET);
+			z->active = false;	/* ConnectionReset */
+			r->do_close = true;
+		}
 		break;
 	case TCPS_Z_ESTABLISHED:
 	case TCPS_Z_PARTIAL:
 		if ((fl & TCPS_SYN) && !(fl & TCPS_ACK) && e->state == TCPS_Z_PARTIAL &&
 		    p->state == TCPS_Z_INACTIVE)
-			set_state(e, TCPS_Z_SYN_SENT);
+			set_state(z, e, TCPS_Z_SYN_SENT);
 		if ((fl & TCPS_FIN) && !(fl & TCPS_RST)) {
-			set_state(e, TCPS_Z_CLOSED);
+			set_state(z, e, TCPS_Z_CLOSED);
 			/* FIN after the peer's FIN+RST: a normal close after all. */
 			if (p->state == TCPS_Z_RESET && p->prev_state == TCPS_Z_CLOSED)
-				set_state(p, TCPS_Z_CLOSED);
+				set_state(z, p, TCPS_Z_CLOSED);
+			r->do_close = true;
 		}
-		if (fl & TCPS_RST)
-			set_state(e, TCPS_Z_RESET);
+		if (fl & TCPS_RST) {
+			set_state(z, e, TCPS_Z_RESET);
+			r->do_close = true;
+			if (p->state != TCPS_Z_RESET || p->prev_state != TCPS_Z_ESTABLISHED)
+				z->active = false;	/* ConnectionReset */
+		}
 		break;
 	case TCPS_Z_CLOSED:
 		/* A RST after both FINs does not undo the FIN exchange. */
-		if ((fl & TCPS_RST) && p->state != TCPS_Z_CLOSED)
-			set_state(e, TCPS_Z_RESET);
+		if ((fl & TCPS_RST) && p->state != TCPS_Z_CLOSED) {
+			set_state(z, e, TCPS_Z_RESET);
+			if (!e->did_close)
+				r->do_close = true;
+		}
 		break;
 	default:
 		break;
 	}
 }
 
-void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g)
+/* TCPSessionAdapter::ConnectionClosed: once complete (a RST, both FINs, or
+ * a silent peer) every timer is cancelled and the connection is deleted
+ * tcp_close_delay after its last activity. */
+static void connection_closed(struct tcps_zeek *z, struct tcps_zeek_ep *e,
+			      const struct tcps_zeek_ep *p)
+{
+	if (e->did_close)
+		return;
+	e->did_close = true;
+	if (e->state == TCPS_Z_RESET || p->did_close || p->state == TCPS_Z_INACTIVE) {
+		if (e->prev_state != TCPS_Z_INACTIVE || p->state != TCPS_Z_INACTIVE)
+			z->active = false;	/* ConnectionFinished */
+		z->attempt_at = z->expire_at = 0;
+		z->delete_at = z->last_time + TCPS_ZEEK_CLOSE_DELAY;
+	}
+}
+
+void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g, __u64 now,
+		      bool captured)
 {
 	struct tcps_zeek_ep *e, *p;
+	struct zstep r = { 0 };
 	__u8 fl = g->flags;
-	__u32 seg_len, end, rel_seq;
-	bool is_orig;
+	__u32 seg_len, end;
+	__s64 rel_seq, rel_ack = 0;
+	bool is_orig, underflow;
 
 	if (!z->started) {
 		z->started = true;
 		z->orig_side = side;
+		z->start_time = now;
+		z->expire_at = now + TCPS_ZEEK_SYN_TIMEOUT;
 		if (want_flip(g)) {
 			z->orig_side = !side;
 			add_history(z, '^');
+		} else if ((fl & (TCPS_SYN | TCPS_ACK)) == (TCPS_SYN | TCPS_ACK)) {
+			z->synack_first = true;
 		}
+	} else if (z->synack_first && z->npkts == 1 && !(fl & (TCPS_SYN | TCPS_FIN | TCPS_RST)) &&
+		   ((fl & TCPS_ACK) || g->len) && z->ep[0].state == TCPS_Z_SYN_ACK_SENT) {
+		late_flip(z);
 	}
+	if (z->npkts >= 1)
+		z->synack_first = false;
+	z->npkts++;
 	is_orig = side == z->orig_side;
 	e = &z->ep[!is_orig];
 	p = &z->ep[is_orig];
+
+	/* SetPartialStatus */
+	if (is_orig && !(z->first_seen & 1))
+		z->partial = !(fl & TCPS_SYN) || (fl & TCPS_ACK);
+	else if (!is_orig && !(z->first_seen & 2) && !z->partial)
+		z->partial = !(fl & TCPS_SYN);
 
 	/* get_segment_len: SYN and FIN take a number; a RST's data does not. */
 	seg_len = g->len + !!(fl & TCPS_SYN) + !!(fl & TCPS_FIN);
@@ -333,18 +571,39 @@ void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g)
 		seg_len -= g->len;
 	end = g->seq + seg_len;
 	init_endpoint(e, fl, g->seq, end);
-	rel_seq = g->seq - e->start_seq;
+	rel_seq = rel_to(e, g->seq);
+	underflow = rel_seq < 0;
 
-	update_history(z, e, fl, rel_seq, g->len);
+	update_history(z, e, fl, (__u32)rel_seq, g->len);
 	/* update_window: a zero window is news unless it comes with or after
 	 * a RST, or after the peer's FIN. */
 	if (g->win == 0 && !(fl & TCPS_RST) && p->state != TCPS_Z_CLOSED && e->state != TCPS_Z_RESET)
 		scaled_history(z, e, 'W', &e->win0_cnt, &e->win0_thresh);
+	if (!z->ep[0].did_close || !z->ep[1].did_close)
+		z->last_time = now;
+	if (fl & TCPS_FIN) {
+		e->fin_cnt++;
+		e->fin_seq = rel_seq + seg_len;
+	}
 
-	if ((fl & TCPS_ACK) && p->state == TCPS_Z_INACTIVE) {
-		/* init_peer: number the peer's bytes from this ack. */
-		p->start_seq = p->last_seq = g->ack - 1;
-		p->seq_init = true;
+	if (fl & TCPS_ACK) {
+		if (p->state == TCPS_Z_INACTIVE) {
+			/* init_peer: number the peer's bytes from this ack. */
+			rel_ack = 1;
+			p->start_seq = p->last_seq = p->ack_seq = g->ack - 1;
+			p->seq_init = true;
+		} else {
+			rel_ack = rel_to(p, g->ack);
+			if (rel_ack < 0) {
+				rel_ack = 0;
+			} else if (!(fl & TCPS_RST)) {
+				/* update_ack_seq (an ack of 0 far ahead is broken) */
+				__s32 d = (__s32)(g->ack - p->ack_seq);
+
+				if (!(g->ack == 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0)
+					p->ack_seq = g->ack;
+			}
+		}
 	}
 	update_last_seq(z, e, end, fl, g->len);
 	if (!(fl & TCPS_RST) && g->len) {
@@ -353,22 +612,102 @@ void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g)
 		if ((__s32)data_end > 0 && data_end > e->size)
 			e->size = data_end;
 	}
-	state_machine(z, &e, &p, g, is_orig);
+	state_machine(z, &e, &p, g, is_orig, now, &r);
+	/* After the state machine, so that a gap revealed by the ack of a
+	 * FIN or RST is judged with the closing states. */
+	if (fl & TCPS_ACK)
+		ack_received(z, p, rel_ack);
+	z->first_seen |= is_orig ? 1 : 2;
+	if (g->len && captured && !(fl & TCPS_RST) && !underflow)
+		data_sent(e, (fl & TCPS_SYN) ? rel_seq + 1 : rel_seq, g->len);
+	if (r.do_close)
+		connection_closed(z, e, p);
 }
 
-bool tcps_zeek_is_reuse(const struct tcps_zeek *z, int side, const struct tcps_seg *g)
+/* Where the expire timer chain (start + tcp_SYN_timeout, then every
+ * tcp_session_timer) next fires at or after t. */
+static __u64 expire_slot(const struct tcps_zeek *z, __u64 t)
+{
+	__u64 first = z->start_time + TCPS_ZEEK_SYN_TIMEOUT, k;
+
+	if (t <= first)
+		return first;
+	k = (t - first + TCPS_ZEEK_SESSION_TIMER - 1) / TCPS_ZEEK_SESSION_TIMER;
+	return first + k * TCPS_ZEEK_SESSION_TIMER;
+}
+
+bool tcps_zeek_advance(struct tcps_zeek *z, __u64 now)
 {
 	const struct tcps_zeek_ep *o = &z->ep[0], *r = &z->ep[1];
-	bool closed = (o->state == TCPS_Z_CLOSED || o->state == TCPS_Z_RESET) &&
-		      (r->state == TCPS_Z_CLOSED || r->state == TCPS_Z_RESET || r->state == TCPS_Z_INACTIVE);
+	__u64 idle;
 
-	if (!z->started || !(g->flags & TCPS_SYN) || (g->flags & (TCPS_ACK | TCPS_RST | TCPS_FIN)))
+	if (!z->started || z->ended)
+		return z->ended;
+	/* Nothing changes between packets, so each timer due by now sees the
+	 * state the last packet left. */
+	if (z->delete_at && now >= z->delete_at)
+		goto removed;
+	if (z->attempt_at && now >= z->attempt_at) {
+		/* AttemptTimer: an attempt nobody answered is given up. */
+		z->attempt_at = 0;
+		if (z->active && (o->state == TCPS_Z_SYN_SENT || o->state == TCPS_Z_SYN_ACK_SENT) &&
+		    r->state == TCPS_Z_INACTIVE)
+			goto removed;
+	}
+	if (z->expire_at && now >= z->expire_at) {
+		/* ExpireTimer: idle for tcp_connection_linger and closed (or
+		 * reset, or one side never spoke), or nothing ever happened. */
+		__u64 t = expire_slot(z, z->last_time + TCPS_ZEEK_LINGER + 1);
+		bool closing = (o->did_close || r->did_close) &&
+			       ((o->did_close && r->did_close) || o->state == TCPS_Z_RESET ||
+				r->state == TCPS_Z_RESET || o->state == TCPS_Z_INACTIVE ||
+				r->state == TCPS_Z_INACTIVE);
+		bool empty = o->state == TCPS_Z_INACTIVE && r->state == TCPS_Z_INACTIVE;
+
+		if (!z->active) {
+			z->expire_at = 0;	/* the chain stops at its next run */
+		} else {
+			if (t < z->expire_at)
+				t = z->expire_at;
+			if (t <= now && (closing || empty))
+				goto removed;
+			z->expire_at = expire_slot(z, now + 1);
+		}
+	}
+	/* The connection's inactivity timer. */
+	idle = z->long_idle ? TCPS_ZEEK_INACTIVITY : TCPS_ZEEK_INACTIVITY_EARLY;
+	if (now - z->last_time >= idle)
+		goto removed;
+	return false;
+removed:
+	z->ended = true;
+	return true;
+}
+
+/* TCPSessionAdapter::IsReuse: only a SYN (a SYN-ACK for a connection whose
+ * originator never spoke) starts a new connection on a live tuple: any one
+ * once either side has closed, else one with a new sequence number. */
+bool tcps_zeek_is_reuse(const struct tcps_zeek *z, const struct tcps_seg *g)
+{
+	const struct tcps_zeek_ep *conn_orig = &z->ep[0];
+
+	if (!z->started || !(g->flags & TCPS_SYN))
 		return false;
-	if (closed)
-		return !(side == z->orig_side && g->seq == o->start_seq);
-	/* A fresh SYN from the originator with another ISN: a new attempt. */
-	return side == z->orig_side && o->seq_init && g->seq != o->start_seq &&
-	       (o->state == TCPS_Z_SYN_SENT || o->state == TCPS_Z_RESET);
+	if (g->flags & TCPS_ACK) {
+		if (z->ep[0].state != TCPS_Z_INACTIVE)
+			return false;
+		conn_orig = &z->ep[1];
+	}
+	if (z->ep[0].did_close || z->ep[1].did_close)
+		return true;
+	if (g->seq == conn_orig->start_seq)
+		return false;
+	/* A SYN matching a SYN-ACK seen first: the two were swapped in the
+	 * capture, not a new connection. */
+	if (!(g->flags & TCPS_ACK) && conn_orig->state == TCPS_Z_SYN_ACK_SENT &&
+	    z->ep[1].state == TCPS_Z_INACTIVE && g->seq == z->ep[1].start_seq)
+		return false;
+	return true;
 }
 
 /* /\^?S[^HAFGIQ]*R.* / == history (Zeek's RSTOS0 test). */
@@ -415,4 +754,105 @@ const char *tcps_zeek_conn_state(const struct tcps_zeek *z)
 	if (os == TCPS_Z_ESTABLISHED && rs == TCPS_Z_ESTABLISHED)
 		return "S1";
 	return "OTH";
+}
+
+/* ---- Zeek's connection records -------------------------------------- */
+
+static __u64 key_hash(const struct tcps_key *k)
+{
+	const __u8 *p = (const __u8 *)k;
+	__u64 h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* Slot of key: holding its newest record, or the empty one it would take. */
+static __u32 *slot_of(const struct tcps_zeek_table *t, const struct tcps_key *k)
+{
+	size_t j = key_hash(k) & (t->nslots - 1);
+
+	while (t->slots[j] && memcmp(&t->recs[t->slots[j] - 1].key, k, sizeof(*k)))
+		j = (j + 1) & (t->nslots - 1);
+	return &t->slots[j];
+}
+
+static int table_grow(struct tcps_zeek_table *t)
+{
+	size_t n, i;
+	__u32 *s;
+
+	if (t->n + 1 > t->cap) {
+		size_t c = t->cap ? t->cap * 2 : 1024;
+		struct tcps_zeek_rec *r = realloc(t->recs, c * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		t->recs = r;
+		t->cap = c;
+	}
+	if ((t->n + 1) * 2 <= t->nslots)
+		return 0;
+	n = t->nslots ? t->nslots * 2 : 4096;
+	s = calloc(n, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (i = 0; i < t->nslots; i++) {
+		size_t j;
+
+		if (!t->slots[i])
+			continue;
+		for (j = key_hash(&t->recs[t->slots[i] - 1].key) & (n - 1); s[j]; j = (j + 1) & (n - 1))
+			;
+		s[j] = t->slots[i];
+	}
+	free(t->slots);
+	t->slots = s;
+	t->nslots = n;
+	return 0;
+}
+
+int tcps_zeek_table_packet(struct tcps_zeek_table *t, const struct tcps_key *k, int side,
+			   const struct tcps_seg *g, __u64 now, bool captured, size_t *idx)
+{
+	struct tcps_zeek_rec *c = NULL;
+	__u32 *slot, prev = 0;
+
+	if (table_grow(t))
+		return -ENOMEM;
+	slot = slot_of(t, k);
+	if (*slot) {
+		c = &t->recs[*slot - 1];
+		/* Timers first (Zeek runs them as network time passes), then
+		 * the new packet may still start a new connection. */
+		if (tcps_zeek_advance(&c->z, now) || tcps_zeek_is_reuse(&c->z, g)) {
+			c->z.ended = true;
+			prev = *slot;
+			c = NULL;
+		}
+	}
+	if (!c) {
+		c = &t->recs[t->n];
+		memset(c, 0, sizeof(*c));
+		c->key = *k;
+		c->first = now;
+		c->prev = prev;
+		tcps_zeek_init(&c->z);
+		*slot = (__u32)(++t->n);
+	}
+	c->last = now;
+	c->pkts[side & 1]++;
+	c->bytes[side & 1] += g->len;
+	tcps_zeek_packet(&c->z, side, g, now, captured);
+	*idx = (size_t)(c - t->recs);
+	return 0;
+}
+
+void tcps_zeek_table_free(struct tcps_zeek_table *t)
+{
+	free(t->recs);
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
 }

@@ -91,6 +91,30 @@ def scenarios():
     # run takes, so replay cuts it the way TSO would.
     cv = Conv().c("S").s("SA").c("A").c("PA", 8000).s("A")
     sc["jumbo"] = close_client_first(cv).pkts
+    # Zeek's records: a refused SYN tried again (same ISN) 0.5 s later is a
+    # new connection for Zeek (IsReuse once a side has closed).
+    cv = Conv().c("S").s("RA", seq=0, ack=1001)
+    cv.c("S", seq=1000, dt=0.5).s("RA", seq=0, ack=1001)
+    sc["refused_twice"] = cv.pkts
+    # One-sided (client only): the SYN is never answered, so Zeek gives the
+    # attempt up after 5 s; the client's later data and FIN start another.
+    cv = Conv().c("S").c("A", ack=5001, dt=0.1).c("PA", 100, ack=5001)
+    cv.c("PA", 100, ack=5001, dt=6.0).c("FA", ack=5001)
+    sc["attempt_timeout"] = cv.pkts
+    # Starts with a SYN-ACK between two likely server ports (no flip by
+    # port); the client's ACK shows who the client is: Zeek flips late.
+    cv = Conv(cp=3128, sp=8080).s("SA").c("A").c("PA", 100).s("A")
+    sc["late_flip"] = close_client_first(cv).pkts
+    # The server's 200 bytes are not in the capture, yet the client acks
+    # them: a content gap in the responder's direction.
+    cv = Conv().c("S").s("SA").c("A").c("PA", 100).s("A").s("PA", 200)
+    cv.pkts.pop()
+    sc["gap"] = close_client_first(cv.c("A")).pkts
+    # Reset, then 16 s later more data on the tuple: Zeek deleted the first
+    # connection tcp_close_delay (5 s) after the RST, so it is a new one.
+    cv = Conv().c("S").s("SA").c("A").c("R")
+    cv.c("PA", 100, ack=5001, dt=16.0).s("R", seq=5001)
+    sc["reset_then_data"] = cv.pkts
     return sc
 
 

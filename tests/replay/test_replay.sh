@@ -187,6 +187,88 @@ C 40000 TIME_WAIT/CLOSE SF ShADaFf 8000/0
 X
 }
 
+# Zeek's records are not tcpscope's entries. The same refused SYN sent
+# again (same ISN) is a retransmission for tcpscope (one entry, one
+# transition) but a new connection for Zeek, which reuses a tuple on any SYN
+# once a side has closed: two REJ rows, in capture order.
+test_syn_after_rst_is_a_new_zeek_record() {
+	replay_is refused_twice.pcap <<'X'
+orig CLOSE>SYN_SENT packet
+orig SYN_SENT>CLOSE packet
+C 40000 CLOSE/CLOSE REJ Sr 0/0
+C 40000 CLOSE/CLOSE REJ Sr 0/0
+X
+	"$TCPSCOPE" replay --json "$PC/refused_twice.pcap" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+a, b = d["connections"]
+assert a["first_seen"] < b["first_seen"], (a["first_seen"], b["first_seen"])
+assert a["orig_packets"] == b["orig_packets"] == 1, (a, b)
+assert d["stat"]["total"] == 1 and d["stat"]["conn_states"] == {"REJ": 2}, d["stat"]
+' || fail "rows are not one per Zeek record, or the summary does not count tcpscope entries"
+}
+
+# Client side only: SYN, ACK and data, no answer. Zeek's attempt timer gives
+# the attempt up 5 s after the SYN (S0 "SAD"); the data 6 s later starts a
+# new record (no SYN: partial; a FIN with a silent peer: SH "DF").
+test_unanswered_attempt_is_given_up_after_5s() {
+	replay_is attempt_timeout.pcap <<'X'
+orig CLOSE>SYN_SENT packet
+C 40000 SYN_SENT/CLOSE S0 SAD 100/0
+C 40000 SYN_SENT/CLOSE SH DF 100/0
+X
+}
+
+# A SYN-ACK from 8080 to 3128 (both likely server ports: no flip by port),
+# then the client's ACK: Zeek flips late, as if on the first packet ('^',
+# the SYN-ACK as the responder's 'h').
+test_synack_then_ack_flips_zeek_roles() {
+	replay_is late_flip.pcap <<'X'
+orig CLOSE>ESTABLISHED packet
+resp CLOSE>SYN_RECV packet
+resp SYN_RECV>ESTABLISHED packet
+orig ESTABLISHED>FIN_WAIT1 packet
+resp ESTABLISHED>CLOSE_WAIT packet
+orig FIN_WAIT1>TIME_WAIT packet
+resp CLOSE_WAIT>LAST_ACK packet
+resp LAST_ACK>CLOSE packet
+C 3128 TIME_WAIT/CLOSE SF ^hADaFf 100/0
+X
+}
+
+# The client acks 200 server bytes the capture does not hold: Zeek's
+# reassembler reports a content gap in the responder's direction ('g').
+# tcpscope finds the ack beyond anything the server sent and the FINs then
+# out of window: it stays ESTABLISHED.
+test_acked_unseen_data_is_a_gap() {
+	replay_is gap.pcap <<'X'
+orig CLOSE>SYN_SENT packet
+orig SYN_SENT>ESTABLISHED packet
+resp CLOSE>SYN_RECV packet
+resp SYN_RECV>ESTABLISHED packet
+C 40000 ESTABLISHED/ESTABLISHED SF ShADagFf 100/0
+X
+}
+
+# RST, then data 16 s later: Zeek deleted the connection tcp_close_delay
+# (5 s) after the RST, so the data starts a new record (RSTO, then RSTRH).
+test_reset_connection_is_deleted_after_close_delay() {
+	replay_is reset_then_data.pcap <<'X'
+orig CLOSE>SYN_SENT packet
+orig SYN_SENT>ESTABLISHED packet
+resp CLOSE>SYN_RECV packet
+resp SYN_RECV>ESTABLISHED packet
+orig ESTABLISHED>CLOSE packet
+resp ESTABLISHED>CLOSE packet
+orig CLOSE>ESTABLISHED packet
+resp CLOSE>ESTABLISHED packet
+orig ESTABLISHED>CLOSE packet
+resp ESTABLISHED>CLOSE packet
+C 40000 CLOSE/CLOSE RSTO ShAR 0/0
+C 40000 CLOSE/CLOSE RSTRH Dr 100/0
+X
+}
+
 test_replay_twice_is_byte_identical() {
 	local f
 	for f in close_client.pcap timewait_expiry.pcap midstream.pcap; do
