@@ -46,14 +46,10 @@ static const char replay_usage[] =
 	"Usage: tcpscope replay FILE [--json] [--time-wait S] [--bpf | --native]\n"
 	"\n"
 	"Feed every packet of a pcap or pcapng capture, in order, through the same\n"
-	"data path the daemon runs (passive mode: orig/resp), with the capture's
-"
-	"timestamps as its clock. Prints the transitions, the final table (one row
-"
-	"per Zeek connection record, with its conn_state and history next to
-"
-	"tcpscope's states) and the per-state summary of tcpscope's entries.
-"
+	"data path the daemon runs (passive mode: orig/resp), with the capture's\n"
+	"timestamps as its clock. Prints the transitions, the final table (one row\n"
+	"per Zeek connection record, with its conn_state and history next to\n"
+	"tcpscope's states) and the per-state summary of tcpscope's entries.\n"
 	"Link types: Ethernet (VLAN, QinQ), Linux cooked (SLL, SLL2), raw IPv4/IPv6,\n"
 	"BSD loopback. Attaches nothing, pins nothing.\n"
 	"\n"
