@@ -67,18 +67,17 @@ $want"
 # longer than the delayed-ACK timer make the server ACK the data and the
 # FIN on their own, so the client passes FIN_WAIT2. Zeek: S h A D a d F f
 # (the later pure ACKs and the client's last ACK are letters already
-# seen), both CLOSED: SF. The server's FIN changes both ends; one
-# packet's events come in canonical-side order (the client's lower address
-# first).
+# seen), both CLOSED: SF. A packet that changes both ends gives its
+# events in the order the endpoints went through them (the sender first).
 CLIENT_CLOSE='orig CLOSE>SYN_SENT packet
-orig SYN_SENT>ESTABLISHED packet
 resp CLOSE>SYN_RECV packet
+orig SYN_SENT>ESTABLISHED packet
 resp SYN_RECV>ESTABLISHED packet
 orig ESTABLISHED>FIN_WAIT1 packet
 resp ESTABLISHED>CLOSE_WAIT packet
 orig FIN_WAIT1>FIN_WAIT2 packet
-orig FIN_WAIT2>TIME_WAIT packet
 resp CLOSE_WAIT>LAST_ACK packet
+orig FIN_WAIT2>TIME_WAIT packet
 resp LAST_ACK>CLOSE packet
 C PORT TIME_WAIT/CLOSE SF ShADadFf 100/200'
 
@@ -116,11 +115,11 @@ test_real_close_by_server() {
 	record s4 server_close "$IP4_B" live || return 1
 	sed "s/^C PORT/C $(client_port s4)/" <<'X' | is s4
 orig CLOSE>SYN_SENT packet
-orig SYN_SENT>ESTABLISHED packet
 resp CLOSE>SYN_RECV packet
+orig SYN_SENT>ESTABLISHED packet
 resp SYN_RECV>ESTABLISHED packet
-orig ESTABLISHED>CLOSE_WAIT packet
 resp ESTABLISHED>FIN_WAIT1 packet
+orig ESTABLISHED>CLOSE_WAIT packet
 resp FIN_WAIT1>FIN_WAIT2 packet
 orig CLOSE_WAIT>LAST_ACK packet
 resp FIN_WAIT2>TIME_WAIT packet
@@ -136,8 +135,8 @@ test_real_rst() {
 	record r4 rst "$IP4_B" || return 1
 	sed "s/^C PORT/C $(client_port r4)/" <<'X' | is r4
 orig CLOSE>SYN_SENT packet
-orig SYN_SENT>ESTABLISHED packet
 resp CLOSE>SYN_RECV packet
+orig SYN_SENT>ESTABLISHED packet
 resp SYN_RECV>ESTABLISHED packet
 orig ESTABLISHED>CLOSE packet
 resp ESTABLISHED>CLOSE packet
@@ -196,8 +195,8 @@ resp CLOSE>ESTABLISHED packet
 orig ESTABLISHED>FIN_WAIT1 packet
 resp ESTABLISHED>CLOSE_WAIT packet
 orig FIN_WAIT1>FIN_WAIT2 packet
-orig FIN_WAIT2>TIME_WAIT packet
 resp CLOSE_WAIT>LAST_ACK packet
+orig FIN_WAIT2>TIME_WAIT packet
 resp LAST_ACK>CLOSE packet
 C PORT TIME_WAIT/CLOSE SF DadAFf 100/200
 X
