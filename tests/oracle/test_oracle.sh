@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Kernel oracle: the kernel's own sock:inet_sock_set_state tracepoint
+# (bpftrace) is the truth for every local endpoint's transitions, on a clean
+# and on an impaired path (DESIGN.md §2, §5.5).
+#
+#   client ns --veth-- relay ns (tools/impair) --veth-- server ns
+#   tcpscope (host mode, tc hooks) in the client ns and in the server ns
+#
+# Every scenario runs N connections per family, IPv4 and IPv6 at once, on a
+# port of its own. After it settles, for each local endpoint tcpscope
+# reported (side "local") and each socket the kernel had:
+#   - final state: tcpscope's (list, or its last event once the entry is
+#     gone) equals the kernel's (ss after the settle: TIME_WAIT there, or
+#     CLOSE), for 100 % of the endpoints; tcpscope holding an entry in a
+#     non-final state the kernel no longer has is "stuck";
+#   - causal order: each event's "from" is the previous "to" of the same
+#     endpoint (and a per-connection "seq", once there is one, grows);
+#   - sequence: the whole path equals the tracepoint's (mapped as
+#     tests/oracle/oracle.py explains: passive open, TIME_WAIT), except for
+#     the kinds of difference in SEQ_ALLOW below. Every kind is printed with
+#     its count and one example.
+# Per phase: `tcpscope stat --json` equals ss -tan's counts, and a capture of
+# one scenario (tcpdump in the client ns) replayed with `tcpscope replay`
+# gives the kernel's final states for 100 % of the endpoints.
+. "$(dirname "$0")/../lib/lib.sh"
+. "$(dirname "$0")/../e2e/lib_e2e.sh"
+
+HERE=$TOP/tests/oracle
+IMPAIR=$TOOLS/impair
+ORACLE=("$PYTHON" "$HERE/oracle.py")
+N=${ORACLE_N:-100}		# connections per family in each scenario
+N_BULK=${ORACLE_N_BULK:-8}	# per family in the bulk scenario (3 MB + 1 MB each)
+PORT_LO=9300 PORT_HI=9400	# every scenario port is in [PORT_LO, PORT_HI)
+MARK_PORT=9399			# trace flush marker (a refused connect)
+IMPAIRED_ARGS=(--loss 5 --delay 2 --reorder 10 --dup 2)
+# The clean path has the same 2 ms one-way delay: with it both FINs of the
+# crossing scenario are in flight at once reliably.
+CLEAN_ARGS=(--delay 2)
+
+# Kinds of sequence difference tolerated ("kernel A>B vs tcpscope A>C", as
+# printed by the sequence tests). Empty: the FSM must match the kernel.
+SEQ_ALLOW=(
+)
+
+e2e_need
+for t in bpftrace tcpdump ethtool; do
+	command -v "$t" >/dev/null || { echo "not ok $(basename "$0"): $t missing (make deps)"; exit 1; }
+done
+[ -x "$IMPAIR" ] || { echo "not ok $(basename "$0"): $IMPAIR not built (make)"; exit 1; }
+
+NS_C="orc$TAG" NS_R="orr$TAG" NS_S="ors$TAG"
+OW=$E2E_WORK
+printf '%s\n' "${SEQ_ALLOW[@]}" >"$OW/allow"
+
+# ------------------------------------------------------------------ plumbing
+
+# relay_start NAME ARGS...: tools/impair between the veths of the relay ns,
+# bounded to 10 minutes (the suite's own timeout is shorter).
+relay_start() {
+	local name=$1
+	shift
+	nsenter --net="/run/netns/$NS_R" "$IMPAIR" -a "$IF_RA" -b "$IF_RB" -T 600 --tcp-only \
+		--seed "${ORACLE_SEED:-1}" "$@" >"$OW/$name.relay" 2>&1 &
+	RELAY_PID=$!
+	track_pid $RELAY_PID
+	wait_for 5 grep -q '^impair: ready' "$OW/$name.relay" || { log "relay: $(cat "$OW/$name.relay")"; return 1; }
+	log "$(head -n1 "$OW/$name.relay")"
+}
+
+relay_stop() {
+	kill -TERM "$RELAY_PID" 2>/dev/null
+	timeout 5 tail --pid="$RELAY_PID" -f /dev/null
+	wait "$RELAY_PID" 2>/dev/null
+	sed -n 's/^impair \(.\)>\(.\)/relay \1>\2/p' "$OW/$1.relay" | sed 's/a>b/client>server/;s/b>a/server>client/' |
+		while read -r l; do log "$l"; done
+}
+
+trace_start() {
+	# bpftrace needs tracefs; it is left mounted (systemd mounts it on
+	# most hosts anyway, and another tracer may rely on it meanwhile).
+	mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing || return 1
+	# 4 MB of perf buffer per CPU: no "Lost N events" at our rates.
+	BPFTRACE_PERF_RB_PAGES=1024 timeout -s INT 900 bpftrace -B line "$HERE/set_state.bt" $PORT_LO $PORT_HI \
+		>"$OW/trace" 2>"$OW/trace.err" &
+	TRACE_PID=$!
+	track_pid $TRACE_PID
+	wait_for 30 grep -q 'Attaching' "$OW/trace" "$OW/trace.err" || { log "bpftrace: $(cat "$OW/trace.err")"; return 1; }
+	# Attached is not yet printing: wait for our own marker.
+	trace_mark
+}
+
+# A refused connect to MARK_PORT in the client ns: once its SYN_SENT>CLOSE
+# is in the trace file, everything traced before it is too.
+trace_mark() {
+	local before
+	before=$(grep -c " 2 7 .* $MARK_PORT\$" "$OW/trace")
+	nsrun "$NS_C" "$PYTHON" -c "
+import socket
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(('$IP4_A', $MARK_PORT))
+except OSError:
+    pass" 2>/dev/null
+	wait_for 10 test "$(grep -c " 2 7 .* $MARK_PORT\$" "$OW/trace")" -gt "$before"
+}
+
+ns_inode() { stat -L -c %i "/run/netns/$1"; }
+
+# Wait until tcpscope's event streams stop growing (0.5 s unchanged, at
+# most 5 s): its consumer wakes on a timer or past a fill mark.
+events_quiet() {
+	local i a b
+	for ((i = 0; i < 10; i++)); do
+		a=$(cat "$OW/client.events" "$OW/server.events" | wc -c)
+		sleep 0.5
+		b=$(cat "$OW/client.events" "$OW/server.events" | wc -c)
+		[ "$a" = "$b" ] && return 0
+	done
+	return 1
+}
+
+# Drivers: NAME4s NAME6s (server) NAME4c NAME6c (client), waits bounded by
+# WAIT_MS (longer on the impaired path: a lost SYN costs 1 s, 3 s...).
+o_start() {
+	local name=$1 port=$2 n=$3 listen=${4:-listen}
+	if [ "$listen" = listen ]; then
+		drv_start "${name}4s" "$NS_S" listen "$IP4_B" "$port" -n "$n" -t "$WAIT_MS" || return 1
+		drv_start "${name}6s" "$NS_S" listen "$IP6_B" "$port" -n "$n" -t "$WAIT_MS" || return 1
+	fi
+	drv_start "${name}4c" "$NS_C" connect "$IP4_B" "$port" -n "$n" -t "$WAIT_MS" || return 1
+	drv_start "${name}6c" "$NS_C" connect "$IP6_B" "$port" -n "$n" -t "$WAIT_MS" || return 1
+}
+
+# o NAME s|c|sc CMD: CMD on the server, client or both drivers of both
+# families at once, then wait for all of them.
+o() {
+	local name=$1 sides=$2 cmd=$3 s f t0=$EPOCHREALTIME
+	for ((s = 0; s < ${#sides}; s++)); do
+		for f in 4 6; do drv_send "$name$f${sides:$s:1}" "$cmd" || return 1; done
+	done
+	for ((s = 0; s < ${#sides}; s++)); do
+		for f in 4 6; do drv_wait "$name$f${sides:$s:1}" $((WAIT_MS / 1000 + 5)) || return 1; done
+	done
+	s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	[ "${s%.*}" -lt 2 ] || log "$name: $sides '$cmd' took $s s"
+}
+
+# Until no socket on PORT is in a non-final state in either namespace
+# (TIME_WAIT stays 60 s; everything else must be gone).
+settled_once() {
+	local ns
+	for ns in "$NS_C" "$NS_S"; do
+		nsrun "$ns" ss -tanH "( sport = :$1 or dport = :$1 )" | grep -v -e '^TIME-WAIT' -e '^LISTEN' | grep -q . && return 1
+	done
+	return 0
+}
+
+# ------------------------------------------------------------------ scenarios
+# Each gets NAME PORT COUNT and drives the traffic; the runner settles,
+# snapshots and compares.
+
+# Client closes first (orphaned: close()); the server reads EOF and closes.
+sc_client_close() {
+	o_start "$1" "$2" "$3" && o "$1" c wait-conn && o "$1" s wait-conn &&
+		o "$1" c "send 2000" && o "$1" s "recv 2000" && o "$1" s "send 2000" && o "$1" c "recv 2000" &&
+		o "$1" c close && o "$1" s wait-eof && o "$1" s close
+}
+
+sc_server_close() {
+	o_start "$1" "$2" "$3" && o "$1" c wait-conn && o "$1" s wait-conn &&
+		o "$1" c "send 2000" && o "$1" s "recv 2000" && o "$1" s "send 2000" && o "$1" c "recv 2000" &&
+		o "$1" s close && o "$1" c wait-eof && o "$1" c close
+}
+
+# SO_LINGER 0 close: RST. The peer then closes whatever is still open
+# (where the RST was lost, its FIN draws a fresh RST from the aborter).
+sc_rst_client() {
+	o_start "$1" "$2" "$3" && o "$1" c wait-conn && o "$1" s wait-conn &&
+		o "$1" c "send 1000" && o "$1" s "recv 1000" &&
+		o "$1" c rst && o "$1" s "sleep 300" && o "$1" s close
+}
+
+sc_rst_server() {
+	o_start "$1" "$2" "$3" && o "$1" c wait-conn && o "$1" s wait-conn &&
+		o "$1" s "send 1000" && o "$1" c "recv 1000" &&
+		o "$1" s rst && o "$1" c "sleep 300" && o "$1" c close
+}
+
+# No listener: the SYN is answered by RST.
+sc_refused() {
+	o_start "$1" "$2" "$3" noserver && o "$1" c wait-refused
+}
+
+# Both ends shutdown(SHUT_WR) at the same moment: with 2 ms each way the
+# FINs cross (CLOSING on both sides), then both close. Separate drivers in
+# the two namespaces cannot do this on 2 CPUs (their shutdown loops run ms
+# apart), so one process holds both ends of each connection (xfin.py).
+sc_crossing_fins() {
+	local out="$OW/$1.xfin"
+	nsrun "$NS_C" timeout $((WAIT_MS / 1000 + 10)) "$PYTHON" "$HERE/xfin.py" \
+		--client-ns "/run/netns/$NS_C" --server-ns "/run/netns/$NS_S" \
+		--addr "$IP4_B" --addr "$IP6_B" --port "$2" --count "$3" --timeout $((WAIT_MS / 1000)) >"$out" 2>&1 ||
+		{ log "xfin: $(tail -n 2 "$out")"; return 1; }
+}
+
+# A few MB each way (windows scale, many segments, loss recovery), then the
+# client closes.
+sc_bulk() {
+	o_start "$1" "$2" "$3" && o "$1" c wait-conn && o "$1" s wait-conn &&
+		o "$1" c "send 3000000" && o "$1" s "recv 3000000" &&
+		o "$1" s "send 1000000" && o "$1" c "recv 1000000" &&
+		o "$1" c close && o "$1" s wait-eof && o "$1" s close
+}
+
+# run_scenario PHASE NAME PORT COUNT [capture]: drive, settle, snapshot,
+# compare; the report goes to stderr, the verdict to $OW/PHASE_NAME.verdict.
+run_scenario() {
+	local phase=$1 name=$2 port=$3 n=$4 cap=${5:-} id="$1_$2" td="" expect rc p
+	if [ -n "$cap" ]; then
+		capture_start "$id.client" "$NS_C" "$IF_A" "$port" && td=$CAP_PID &&
+			capture_start "$id.server" "$NS_S" "$IF_B" "$port" && td="$td $CAP_PID" ||
+			{ fail "tcpdump did not start"; return 1; }
+	fi
+	local t0=$SECONDS
+	"sc_$name" "o$id" "$port" "$n" || { flows_stop "o$id"; fail "$name: driving the traffic failed"; return 1; }
+	flows_stop "o$id"
+	wait_for 30 settled_once "$port" || {
+		log "not settled after 30 s:"
+		nsrun "$NS_C" ss -tanH "( sport = :$port or dport = :$port )" | grep -v TIME-WAIT | head -5 | sed 's/^/#   client /' >&2
+		nsrun "$NS_S" ss -tanH "( sport = :$port or dport = :$port )" | grep -v TIME-WAIT | head -5 | sed 's/^/#   server /' >&2
+	}
+	trace_mark || log "trace marker not seen (bpftrace stalled?)"
+	events_quiet || log "tcpscope events still growing"
+	nsrun "$NS_C" ss -tanH >"$OW/$id.ss.client"
+	nsrun "$NS_S" ss -tanH >"$OW/$id.ss.server"
+	"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[client]}" >"$OW/$id.list.client" &&
+		"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[server]}" >"$OW/$id.list.server" ||
+		{ fail "tcpscope list failed"; return 1; }
+	for p in $td; do
+		kill -INT "$p" 2>/dev/null
+		timeout 5 tail --pid="$p" -f /dev/null
+		wait "$p" 2>/dev/null
+	done
+	log "$id: $((2 * n)) connections on port $port driven and settled in $((SECONDS - t0)) s"
+	# Every connection has a client endpoint; all but refused ones a server one.
+	[ "$name" = refused ] && expect=$((2 * n)) || expect=$((4 * n))
+	"${ORACLE[@]}" compare --trace "$OW/trace" --ns-client "$INO_C" --ns-server "$INO_S" \
+		--ss-client "$OW/$id.ss.client" --ss-server "$OW/$id.ss.server" \
+		--events-client "$OW/client.events" --events-server "$OW/server.events" \
+		--list-client "$OW/$id.list.client" --list-server "$OW/$id.list.server" \
+		--ports "$port" --label "$phase/$name" --expect "$expect" --allow "$OW/allow" \
+		--poll-client "$OW/poll.client" --poll-server "$OW/poll.server" \
+		--verdict "$OW/$id.verdict" >"$OW/$id.report"
+	rc=$?
+	sed 's/^/# /' "$OW/$id.report" >&2
+	[ $rc -eq 0 ] || { fail "oracle.py compare failed ($rc)"; return 1; }
+	verdict_structure "$id" "$expect"
+}
+
+# v ID JQ: a field of a verdict.
+v() { jq -r "$2" "$OW/$1.verdict"; }
+
+# Final states, oracle sanity and causal order of one scenario.
+verdict_structure() {
+	local id=$1 expect=$2 e
+	e=$(v "$id" .endpoints)
+	[ "$e" -ge "$expect" ] || { fail "$e endpoints, expected $expect (did the tracepoint or tcpscope miss connections?)"; return 1; }
+	[ "$(v "$id" '.oracle_problems | length')" -eq 0 ] ||
+		{ fail "oracle inconsistent: $(v "$id" '.oracle_problems[0]')"; return 1; }
+	[ "$(v "$id" .final_bad)" -eq 0 ] ||
+		{ fail "final states: $(v "$id" .final_bad) of $e endpoints differ from the kernel, e.g. $(v "$id" '.final_first[0]')"; return 1; }
+	[ "$(v "$id" .order_bad)" -eq 0 ] ||
+		{ fail "causal order: $(v "$id" .order_bad) events out of chain, e.g. $(v "$id" '.order_first[0]')"; return 1; }
+}
+
+# Sequences of one scenario: every difference must be of an allowed kind.
+verdict_sequences() {
+	local id=$1 n
+	[ -f "$OW/$id.verdict" ] || { fail "no verdict (the scenario failed earlier)"; return 1; }
+	n=$(v "$id" '.seq_unallowed | length')
+	[ "$n" -eq 0 ] || {
+		fail "sequences $(v "$id" .seq_agree)/$(v "$id" .endpoints) equal the kernel's; $n kind(s) of difference not allowed: $(v "$id" '.seq_unallowed | join("; ")')"
+		return 1
+	}
+}
+
+# stat --json equals ss -tan's counts in each namespace (polled: listeners
+# of the scenarios just ended leave tcpscope at its next sock_diag refresh,
+# every 10 s).
+stat_once() {
+	local role ns
+	for role in client server; do
+		[ $role = client ] && ns=$NS_C || ns=$NS_S
+		nsrun "$ns" ss -tanH >"$OW/stat.ss.$role" || return 1
+		"$TCPSCOPE" stat --json --pin-dir "${SCOPE_PIN[$role]}" >"$OW/stat.json.$role" || return 1
+		"${ORACLE[@]}" stat --stat "$OW/stat.json.$role" --ss "$OW/stat.ss.$role" >"$OW/stat.out.$role" || return 1
+	done
+}
+
+stat_check() {
+	if wait_for 15 stat_once; then
+		log "$1 stat client: $(head -n1 "$OW/stat.out.client")"
+		log "$1 stat server: $(head -n1 "$OW/stat.out.server")"
+		return 0
+	fi
+	local role
+	for role in client server; do
+		sed "s/^/# $1 stat $role: /" "$OW/stat.out.$role" >&2
+	done
+	fail "tcpscope stat differs from ss -tan (after 15 s): $(grep -h differs "$OW/stat.out.client" "$OW/stat.out.server" | head -3 | tr '\n' ';')"
+}
+
+# capture_start NAME NS IFACE PORT: tcpdump (headers only, bounded in count
+# and time) into $OW/NAME.pcap; CAP_PID is its pid.
+capture_start() {
+	nsenter --net="/run/netns/$2" timeout -s INT 120 tcpdump -i "$3" -s 200 -U -n -c 500000 \
+		-w "$OW/$1.pcap" "tcp port $4" 2>"$OW/$1.tcpdump" &
+	CAP_PID=$!
+	track_pid $CAP_PID
+	wait_for 5 grep -q 'listening on' "$OW/$1.tcpdump"
+}
+
+# replay_check ID PORT COUNT [strict]: replay the captures of scenario ID
+# taken in the client and in the server namespace; the endpoints of each
+# capture's own namespace must all end as the kernel's; with "strict" the
+# far ones too (a clean path loses nothing between the two hosts).
+replay_check() {
+	local id=$1 port=$2 n=$3 strict=() rc v bad=0
+	[ "${4:-}" = strict ] && strict=(--strict-remote)
+	for v in client server; do
+		[ -s "$OW/$id.$v.pcap" ] || { fail "no capture $id.$v.pcap"; return 1; }
+		"$TCPSCOPE" replay --json "$OW/$id.$v.pcap" >"$OW/$id.$v.replay" ||
+			{ fail "tcpscope replay $id.$v.pcap failed"; return 1; }
+		"${ORACLE[@]}" replay --trace "$OW/trace" --ns-client "$INO_C" --ns-server "$INO_S" \
+			--ss-client "$OW/$id.ss.client" --ss-server "$OW/$id.ss.server" \
+			--replay "$OW/$id.$v.replay" --vantage $v "${strict[@]}" \
+			--ports "$port" --label "$id" --expect $((2 * n)) >"$OW/$id.$v.replaycheck"
+		rc=$?
+		sed 's/^/# /' "$OW/$id.$v.replaycheck" >&2
+		[ $rc -eq 0 ] || bad=1
+	done
+	[ $bad -eq 0 ] || fail "replay final states differ from the kernel's: $(grep -h -m1 '^differs' "$OW/$id".*.replaycheck | head -n1)"
+}
+
+# poll_start NAME NS: the ss poller (sspoll.py) in NS for the whole suite.
+poll_start() {
+	nsenter --net="/run/netns/$2" timeout 900 "$PYTHON" "$HERE/sspoll.py" --lo $PORT_LO --hi $PORT_HI \
+		--interval-ms 5 --duration 900 >"$OW/poll.$1" 2>"$OW/poll.$1.err" &
+	track_pid $!
+	wait_for 5 grep -q 'sspoll: ready' "$OW/poll.$1"
+}
+
+# ------------------------------------------------------------------ tests
+
+test_setup_relay_topology_tracer_and_tcpscope() {
+	must "namespaces" mk_relay_pair "$NS_C" "$NS_R" "$NS_S" || return 1
+	INO_C=$(ns_inode "$NS_C") INO_S=$(ns_inode "$NS_S")
+	WAIT_MS=15000
+	must "relay" relay_start clean "${CLEAN_ARGS[@]}" || return 1
+	must "bpftrace on sock:inet_sock_set_state" trace_start || return 1
+	must "ss poller, client" poll_start client "$NS_C" && must "ss poller, server" poll_start server "$NS_S" || return 1
+	must "tcpscope in the client namespace" scope_start client "$NS_C" "$IF_A" &&
+		must "tcpscope in the server namespace" scope_start server "$NS_S" "$IF_B"
+}
+
+# PHASE NAME PORT COUNT [capture]: one test for the run (final states,
+# structure) and one for the sequences.
+scenario() {
+	local phase=$1 name=$2
+	eval "test_${phase}_${name}() { run_scenario $*; }"
+	eval "test_${phase}_${name}_sequences() { verdict_sequences ${phase}_${name}; }"
+	tt "test_${phase}_${name}"
+	tt "test_${phase}_${name}_sequences"
+}
+
+phase() {
+	local ph=$1 base=$2
+	scenario "$ph" client_close $((base + 1)) "$N"
+	scenario "$ph" server_close $((base + 2)) "$N"
+	scenario "$ph" rst_client $((base + 3)) "$N"
+	scenario "$ph" rst_server $((base + 4)) "$N"
+	scenario "$ph" refused $((base + 5)) "$N"
+	scenario "$ph" crossing_fins $((base + 6)) "$N" capture
+	scenario "$ph" bulk $((base + 7)) "$N_BULK"
+	eval "test_${ph}_stat_equals_ss() { stat_check $ph; }"
+	tt "test_${ph}_stat_equals_ss"
+	eval "test_${ph}_replay_of_capture_final_states() { replay_check ${ph}_crossing_fins $((base + 6)) $N $3; }"
+	tt "test_${ph}_replay_of_capture_final_states"
+}
+
+test_switch_relay_to_impaired() {
+	relay_stop clean
+	WAIT_MS=40000
+	must "impaired relay" relay_start impaired "${IMPAIRED_ARGS[@]}"
+}
+
+test_relay_impaired_and_tools_lost_nothing() {
+	local s v
+	relay_stop impaired
+	# The impaired phase must really have been impaired, both ways.
+	for s in lost dup reordered; do
+		grep '^impair ' "$OW/impaired.relay" | grep -Eq " $s [1-9]" || { fail "relay: no frame $s"; return 1; }
+	done
+	grep -Eq 'Lost [0-9]+ events' "$OW/trace" "$OW/trace.err" && { fail "bpftrace lost events"; return 1; }
+	for s in client server; do
+		v=$(ringbuf_dropped $s) || { fail "$s: stat --counters --json"; return 1; }
+		[ "$v" -eq 0 ] || { fail "$s: ringbuf_dropped=$v"; return 1; }
+	done
+	must "client tcpscope exits 0" scope_stop client && must "server tcpscope exits 0" scope_stop server
+}
+
+# tt NAME: run_test, and log how long it took.
+tt() {
+	local t=$EPOCHREALTIME
+	run_test "$1"
+	log "$1: $(awk -v a="$t" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+}
+
+t0=$SECONDS
+tt test_setup_relay_topology_tracer_and_tcpscope
+if [ $SUITE_FAILED -eq 0 ]; then
+	phase clean 9300 strict
+	tt test_switch_relay_to_impaired
+	phase impaired 9310 local
+	tt test_relay_impaired_and_tools_lost_nothing
+fi
+log "oracle suite: $((SECONDS - t0)) s"
+suite_done
