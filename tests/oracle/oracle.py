@@ -32,6 +32,7 @@ How the tracepoint differs from a wire view, and how it is mapped
   closed socket) is not a transition and is dropped.
 """
 import argparse
+import difflib
 import ipaddress
 import json
 import sys
@@ -352,7 +353,9 @@ def cmd_compare(a):
                                 " or ".join(">".join(c) for c in kpaths.get(e, [])) or "(none)",
                                 ">".join(tpaths.get(e, [])) or "(none)"))
         cands, tp = kpaths.get(e, [[]]), tpaths.get(e, [])
-        kp = cands[0]
+        # Where the oracle accepts several paths, differences are shown
+        # against the one closest to tcpscope's.
+        kp = max(cands, key=lambda c: difflib.SequenceMatcher(None, c, tp).ratio())
         if len(cands) > 1:
             undecided[" or ".join("...>" + ">".join(c[-3:]) for c in cands)] += 1
         if tp in cands:
@@ -497,6 +500,26 @@ def cmd_replay(a):
     return 1 if fail or problems else 0
 
 
+def cmd_stuck(a):
+    """No tcpscope entry in a non-final state that the kernel does not have."""
+    lo, _, hi = a.ports.partition("-")
+    ports = set(range(int(lo), int(hi or lo) + 1))
+    ss = read_ss(a.ss, ports)
+    rows = read_list(a.list, ports)
+    counts = defaultdict(int)
+    bad = []
+    for k, st in sorted(rows.items()):
+        counts[st] += 1
+        if st in ("TIME_WAIT", "CLOSE") or ss.get(k) == st:
+            continue
+        bad.append("stuck: %s tcpscope %s, kernel %s" % (ep_str(k), st, ss.get(k, "(no socket)")))
+    print("%s: %d tcpscope entries on ports %s: %s; %d stuck"
+          % (a.label, len(rows), a.ports, dict(counts), len(bad)))
+    for b in bad[:10]:
+        print(b)
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -525,8 +548,14 @@ def main():
     s = sub.add_parser("stat")
     s.add_argument("--stat", required=True)
     s.add_argument("--ss", required=True)
+    k = sub.add_parser("stuck")
+    k.add_argument("--list", required=True)
+    k.add_argument("--ss", required=True)
+    k.add_argument("--ports", required=True, help="LO-HI")
+    k.add_argument("--label", required=True)
     a = ap.parse_args()
-    return {"compare": cmd_compare, "stat": cmd_stat, "replay": cmd_replay}[a.cmd](a)
+    return {"compare": cmd_compare, "stat": cmd_stat, "replay": cmd_replay,
+            "stuck": cmd_stuck}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -31,28 +31,35 @@ def hexaddr(h):
     return ipaddress.ip_address(words).compressed
 
 
-def read(lo, hi, cache):
+# Offsets of the local and remote port (4 hex digits) after "sl: " in
+# /proc/net/tcp (IPv4) and /proc/net/tcp6: fixed-width fields, so a line
+# not on our ports is skipped without being split.
+PORT_AT = {"/proc/net/tcp": (9, 23), "/proc/net/tcp6": (33, 71)}
+
+
+def read(ports_hex, cache):
     cur = {}
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for path, (lo_at, ro_at) in PORT_AT.items():
         with open(path) as f:
-            next(f)
-            for line in f:
-                p = line.split()
-                la, lp = p[1].split(":")
-                ra, rp = p[2].split(":")
-                lp, rp = int(lp, 16), int(rp, 16)
-                if not (lo <= lp < hi or lo <= rp < hi):
-                    continue
-                st = int(p[3], 16)
-                if st == 10:
-                    continue
-                # Timer type 3 marks a timewait socket (its state field is the
-                # substate): "tw:FIN_WAIT2" differs from a full FIN_WAIT2.
-                tw = "tw:" if p[5].startswith("03:") else ""
-                key = (la, lp, ra, rp)
-                if key not in cache:
-                    cache[key] = "%s %d %s %d" % (hexaddr(la), lp, hexaddr(ra), rp)
-                cur[key] = tw + STATES.get(st, str(st))
+            data = f.read()
+        for line in data.splitlines()[1:]:
+            b = line.index(":") + 2
+            if line[b + lo_at:b + lo_at + 4] not in ports_hex and \
+                    line[b + ro_at:b + ro_at + 4] not in ports_hex:
+                continue
+            p = line.split()
+            la, lp = p[1].split(":")
+            ra, rp = p[2].split(":")
+            st = int(p[3], 16)
+            if st == 10:
+                continue
+            # Timer type 3 marks a timewait socket (its state field is the
+            # substate): "tw:FIN_WAIT2" differs from a full FIN_WAIT2.
+            tw = "tw:" if p[5].startswith("03:") else ""
+            key = (la, lp, ra, rp)
+            if key not in cache:
+                cache[key] = "%s %d %s %d" % (hexaddr(la), int(lp, 16), hexaddr(ra), int(rp, 16))
+            cur[key] = tw + STATES.get(st, str(st))
     return cur
 
 
@@ -68,10 +75,11 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     end = time.monotonic() + a.duration
     cache, last = {}, {}
+    ports_hex = {"%04X" % p for p in range(a.lo, a.hi)}
     print("sspoll: ready", flush=True)
     while not stop and time.monotonic() < end:
         t = time.monotonic_ns()
-        cur = read(a.lo, a.hi, cache)
+        cur = read(ports_hex, cache)
         out = []
         for k, s in cur.items():
             if last.get(k) != s:

@@ -1,22 +1,34 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-"""Crossing FINs, reliably: one process holds both ends of every connection
-(the listener and accepted sockets made in the server namespace, the
-clients in the client namespace: a socket stays in the namespace it was
-made in), so it can shutdown(SHUT_WR) the two ends of each connection
-microseconds apart. With a one-way delay of a few ms on the path both FINs
-are in flight at once: both ends go FIN_WAIT1 > CLOSING > TIME_WAIT.
+"""Closes timed to the microsecond: one process holds both ends of every
+connection (the listener and accepted sockets made in the server namespace,
+the clients in the client namespace: a socket stays in the namespace it was
+made in), so it can act on the two ends of a connection microseconds apart,
+which drivers in two processes cannot on 2 CPUs.
 
-    xfin.py --client-ns /run/netns/C --server-ns /run/netns/S \\
-            --addr ADDR [--addr ADDR6] --port P --count N --timeout S
+    pairs.py --client-ns /run/netns/C --server-ns /run/netns/S \\
+             --addr ADDR [--addr ADDR6] --port P --count N --timeout S \\
+             --mode crossing|close-on-eof
+
+  crossing      both ends shutdown(SHUT_WR) at once: with a one-way delay of
+                a few ms both FINs are in flight together, and both ends go
+                FIN_WAIT1 > CLOSING > TIME_WAIT.
+  close-on-eof  the client close()s; the server close()s the moment it reads
+                EOF, within the delayed-ACK time its CLOSE_WAIT runs in
+                (pingpong mode), so its FIN carries the ACK of the client's
+                FIN: the client goes FIN_WAIT1 > FIN_WAIT2 > TIME_WAIT on one
+                segment.
 
 Each connection first carries 100 bytes each way. Every wait is bounded by
 --timeout; any failure: one line on stderr, exit 1."""
 import argparse
 import ctypes
+import fcntl
 import os
 import select
 import socket
+import struct
 import sys
+import termios
 import time
 
 CLONE_NEWNET = 0x40000000
@@ -54,7 +66,7 @@ def ready(rd, wr, timeout):
 
 
 def die(msg):
-    sys.stderr.write("xfin: %s\n" % msg)
+    sys.stderr.write("pairs: %s\n" % msg)
     sys.exit(1)
 
 
@@ -66,6 +78,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--mode", choices=("crossing", "close-on-eof"), required=True)
     a = ap.parse_args()
     deadline = time.monotonic() + a.timeout
 
@@ -136,14 +149,35 @@ def main():
                 die("EOF before data")
             got[x] += len(d)
 
-    # Both FINs of each connection at once; which end goes first alternates.
-    for i, (c, s) in enumerate(pairs):
-        first, second = (c, s) if i % 2 == 0 else (s, c)
-        first.shutdown(socket.SHUT_WR)
-        second.shutdown(socket.SHUT_WR)
+    # Everything sent must be acknowledged first: a FIN queued behind data
+    # in flight waits for the congestion window (after a loss, cwnd 1), so
+    # the kernel would be in FIN_WAIT1 at shutdown() while its FIN leaves
+    # only after the peer's FIN arrived: from the wire that is a passive
+    # close (README, "What tcpscope cannot know", 1). SIOCOUTQ is
+    # write_seq - snd_una for TCP: 0 once all is acknowledged.
+    socks = [x for p in pairs for x in p]
+    while True:
+        busy = [x for x in socks
+                if struct.unpack("i", fcntl.ioctl(x.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]]
+        if not busy:
+            break
+        left("acknowledgements")
+        time.sleep(0.01)
 
-    # Read the peers' FINs, then close.
-    open_ = {x for p in pairs for x in p}
+    if a.mode == "crossing":
+        # Both FINs of each connection at once; which end goes first alternates.
+        for i, (c, s) in enumerate(pairs):
+            first, second = (c, s) if i % 2 == 0 else (s, c)
+            first.shutdown(socket.SHUT_WR)
+            second.shutdown(socket.SHUT_WR)
+        open_ = {x for p in pairs for x in p}
+    else:
+        for c, _ in pairs:
+            c.close()
+        open_ = {s for _, s in pairs}
+
+    # Read the peers' FINs, closing each socket at once.
+    n = len(pairs)
     while open_:
         r, _ = ready(list(open_), [], min(left("eof"), 0.5))
         for x in r:
@@ -153,12 +187,10 @@ def main():
                 die("recv: %s" % e)
             if not d:
                 open_.discard(x)
-    for c, s in pairs:
-        c.close()
-        s.close()
+                x.close()
     for l in listeners:
         l.close()
-    print("ok crossed %d" % len(pairs))
+    print("ok %s %d" % (a.mode, n))
     return 0
 
 
