@@ -1,28 +1,45 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # Kernel oracle: the kernel's own sock:inet_sock_set_state tracepoint
-# (bpftrace) is the truth for every local endpoint's transitions, on a clean
-# and on an impaired path (DESIGN.md §2, §5.5).
+# (bpftrace, set_state.bt) is the truth for every local endpoint's
+# transitions, on a clean and on an impaired path (DESIGN.md §2, §5.5).
 #
 #   client ns --veth-- relay ns (tools/impair) --veth-- server ns
-#   tcpscope (host mode, tc hooks) in the client ns and in the server ns
+#   tcpscope run (host mode, tc on veth) in the client ns and in the server ns
 #
-# Every scenario runs N connections per family, IPv4 and IPv6 at once, on a
-# port of its own. After it settles, for each local endpoint tcpscope
-# reported (side "local") and each socket the kernel had:
+# The relay ns has no addresses, no forwarding, no IPv6 (mk_relay_pair):
+# only the relay moves frames, which the setup test checks first. Clean:
+# 2 ms each way. Impaired: loss 5 %, 2 ms, reorder 10 %, duplicate 2 %
+# (TCP frames; ARP/ND only delayed), between the two tcpscope hooks.
+#
+# Scenarios, each IPv4 and IPv6 at once, N connections per family, on a port
+# of their own: close by client, close by server, RST by client, RST by
+# server (SO_LINGER 0), connection refused, crossing FINs, bulk (3 MB + 1 MB)
+# then close, FIN+ACK on one segment. After a scenario settles (nothing left
+# but TIME_WAIT), for each local endpoint tcpscope reported (side "local")
+# and each socket the kernel had:
 #   - final state: tcpscope's (list, or its last event once the entry is
-#     gone) equals the kernel's (ss after the settle: TIME_WAIT there, or
-#     CLOSE), for 100 % of the endpoints; tcpscope holding an entry in a
-#     non-final state the kernel no longer has is "stuck";
+#     gone) equals the kernel's (ss after the settle, or CLOSE), 100 %; an
+#     entry in a non-final state the kernel no longer has is "stuck";
 #   - causal order: each event's "from" is the previous "to" of the same
 #     endpoint (and a per-connection "seq", once there is one, grows);
-#   - sequence: the whole path equals the tracepoint's (mapped as
-#     tests/oracle/oracle.py explains: passive open, TIME_WAIT), except for
-#     the kinds of difference in SEQ_ALLOW below. Every kind is printed with
-#     its count and one example.
-# Per phase: `tcpscope stat --json` equals ss -tan's counts, and a capture of
-# one scenario (tcpdump in the client ns) replayed with `tcpscope replay`
-# gives the kernel's final states for 100 % of the endpoints.
+#   - sequence (test *_sequences): the whole path equals the kernel's, except
+#     for the kinds of difference in SEQ_ALLOW below; the agreement and every
+#     kind, with its count and one example, are printed. How the tracepoint
+#     is mapped to the path tcpscope must report (passive open: the child
+#     socket's LISTEN>SYN_RECV; TIME_WAIT: the full socket's X>CLOSE, the
+#     timewait socket followed with ss polls, sspoll.py) is explained at the
+#     top of oracle.py.
+# Per phase: no stuck entry on any of its ports, `tcpscope stat --json`
+# equals ss -tan's counts in each namespace, and the crossing-FIN scenario,
+# captured by tcpdump in both namespaces, replayed with `tcpscope replay`
+# gives the kernel's final states for 100 % of the capturing host's own
+# endpoints (and of the far ones on the clean path; under loss a far end's
+# lost segment never reached the capture, so those are only reported).
+#
+# Knobs: ORACLE_N, ORACLE_N_IMPAIRED, ORACLE_N_BULK (connections per family),
+# ORACLE_SEED (relay PRNG), E2E_KEEP=1 keeps the work directory (traces,
+# events, ss snapshots, captures, reports).
 . "$(dirname "$0")/../lib/lib.sh"
 . "$(dirname "$0")/../e2e/lib_e2e.sh"
 
@@ -57,7 +74,7 @@ printf '%s\n' "${SEQ_ALLOW[@]}" >"$OW/allow"
 # ------------------------------------------------------------------ plumbing
 
 # relay_start NAME ARGS...: tools/impair between the veths of the relay ns,
-# bounded to 10 minutes (the suite's own timeout is shorter).
+# bounded to 10 minutes.
 relay_start() {
 	local name=$1
 	shift
