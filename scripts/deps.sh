@@ -12,6 +12,7 @@ PKGS=(
 	# run and test
 	iproute2 ethtool tcpdump jq tmux iperf3 python3 python3-scapy
 	prometheus xdp-tools net-tools nftables procps psmisc
+	bpftrace	# tests/oracle: the kernel's sock:inet_sock_set_state as the oracle
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -115,3 +115,37 @@ suite_done() { exit "$SUITE_FAILED"; }
 need_root() {
 	[ "$(id -u)" -eq 0 ] || { echo "skip $(basename "$0"): needs root"; exit 0; }
 }
+
+# mk_relay_pair NS_A NS_R NS_B: like mk_pair, but A and B are joined through
+# a middle namespace R that holds two veths (IF_RA facing A, IF_RB facing B)
+# with no addresses, no forwarding and no IPv6, so that nothing but a relay
+# run in R (tools/impair) moves frames between A and B. Offloads are off on
+# all four veths: a relay copies frames verbatim, and a GSO super-frame or a
+# frame with a partial (offloaded) checksum would arrive broken. Sets IP4_A
+# IP4_B IP6_A IP6_B IF_A IF_B IF_RA IF_RB.
+mk_relay_pair() {
+	local a=$1 r=$2 b=$3 n=${SUBNET:-$(( 0x$TAG % 250 + 1 ))} i
+	IF_A="a$TAG"; IF_B="b$TAG"; IF_RA="ra$TAG"; IF_RB="rb$TAG"
+	IP4_A="198.18.$n.1"; IP4_B="198.18.$n.2"
+	IP6_A="2001:db8:$n::1"; IP6_B="2001:db8:$n::2"
+	for i in "$a" "$r" "$b"; do
+		ip netns add "$i" && on_exit ip netns del "$i" || return 1
+		nsrun "$i" ip link set lo up
+	done
+	nsrun "$r" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 \
+		net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.all.disable_ipv6=1 || return 1
+	ip link add "$IF_A" netns "$a" type veth peer name "$IF_RA" netns "$r" || return 1
+	ip link add "$IF_B" netns "$b" type veth peer name "$IF_RB" netns "$r" || return 1
+	nsrun "$a" ip addr add "$IP4_A/24" dev "$IF_A"
+	nsrun "$b" ip addr add "$IP4_B/24" dev "$IF_B"
+	nsrun "$a" ip -6 addr add "$IP6_A/64" dev "$IF_A" nodad
+	nsrun "$b" ip -6 addr add "$IP6_B/64" dev "$IF_B" nodad
+	nsrun "$a" ethtool -K "$IF_A" tx off tso off gso off gro off >/dev/null 2>&1
+	nsrun "$b" ethtool -K "$IF_B" tx off tso off gso off gro off >/dev/null 2>&1
+	nsrun "$r" ethtool -K "$IF_RA" tx off tso off gso off gro off >/dev/null 2>&1
+	nsrun "$r" ethtool -K "$IF_RB" tx off tso off gso off gro off >/dev/null 2>&1
+	nsrun "$a" ip link set "$IF_A" up
+	nsrun "$b" ip link set "$IF_B" up
+	nsrun "$r" ip link set "$IF_RA" up
+	nsrun "$r" ip link set "$IF_RB" up
+}
