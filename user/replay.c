@@ -15,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 /* libpcap's own struct bpf_insn would clash with linux/bpf.h's. */
 #define PCAP_DONT_INCLUDE_PCAP_BPF_H
@@ -24,6 +25,7 @@
 #include <string.h>
 
 #include "gc.h"
+#include "keyidx.h"
 #include "output.h"
 #include "parse.h"
 #include "query.h"
@@ -107,8 +109,7 @@ struct replay {
 
 	struct rec *recs;
 	size_t nrecs, caprecs;
-	__u32 *slots;		/* open addressing: rec index + 1, 0 = empty */
-	size_t nslots;
+	struct tcps_keyidx idx;	/* key -> newest rec */
 	__u32 *live;		/* indexes of recs that may still be in the map */
 	size_t nlive, caplive;
 
@@ -127,48 +128,13 @@ struct replay {
 
 /* ---- connection records ---------------------------------------------- */
 
-static __u64 key_hash(const struct tcps_key *k)
+/* The index over recs, told where they are now (they move as they grow). */
+static struct tcps_keyidx *recs_idx(struct replay *r)
 {
-	const __u8 *p = (const __u8 *)k;
-	__u64 h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	return h;
-}
-
-static int slots_grow(struct replay *r)
-{
-	size_t n = r->nslots ? r->nslots * 2 : 4096, i;
-	__u32 *s = calloc(n, sizeof(*s));
-
-	if (!s)
-		return -ENOMEM;
-	for (i = 0; i < r->nslots; i++) {
-		__u32 v = r->slots[i];
-		size_t j;
-
-		if (!v)
-			continue;
-		for (j = key_hash(&r->recs[v - 1].key) & (n - 1); s[j]; j = (j + 1) & (n - 1))
-			;
-		s[j] = v;
-	}
-	free(r->slots);
-	r->slots = s;
-	r->nslots = n;
-	return 0;
-}
-
-/* Slot of key: holding its newest record, or the empty one it would take. */
-static __u32 *slot_of(struct replay *r, const struct tcps_key *k)
-{
-	size_t j = key_hash(k) & (r->nslots - 1);
-
-	while (r->slots[j] && memcmp(&r->recs[r->slots[j] - 1].key, k, sizeof(*k)))
-		j = (j + 1) & (r->nslots - 1);
-	return &r->slots[j];
+	r->idx.recs = r->recs;
+	r->idx.stride = sizeof(*r->recs);
+	r->idx.key_off = offsetof(struct rec, key);
+	return &r->idx;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -193,16 +159,15 @@ static struct rec *rec_new(struct replay *r, const struct tcps_key *k)
 	struct rec *c;
 	__u32 *slot;
 
-	if ((r->nrecs + 1) * 2 > r->nslots && slots_grow(r))
-		return NULL;
-	if (grow((void **)&r->recs, &r->caprecs, r->nrecs + 1, sizeof(*r->recs)) ||
+	if (tcps_keyidx_reserve(recs_idx(r), r->nrecs) ||
+	    grow((void **)&r->recs, &r->caprecs, r->nrecs + 1, sizeof(*r->recs)) ||
 	    grow((void **)&r->live, &r->caplive, r->nlive + 1, sizeof(*r->live)))
 		return NULL;
 	c = &r->recs[r->nrecs];
 	memset(c, 0, sizeof(*c));
 	c->key = *k;
 	c->live = true;
-	slot = slot_of(r, k);
+	slot = tcps_keyidx_slot(recs_idx(r), k);
 	*slot = (__u32)(r->nrecs + 1);
 	r->live[r->nlive++] = (__u32)r->nrecs;
 	r->nrecs++;
@@ -470,7 +435,7 @@ static int replay_packet(struct replay *r, size_t n)
 	if (rc == TCPS_P_TCP) {
 		tcps_parse_syn_opts_flat(r->frame, &p);
 		s = tcps_parsed_key(&p, &k);
-		slot = slot_of(r, &k);
+		slot = tcps_keyidx_slot(recs_idx(r), &k);
 		if (*slot)
 			c = &r->recs[*slot - 1];
 		if (!c || c->gone) {
@@ -766,7 +731,7 @@ static void replay_free(struct replay *r)
 	if (r->be)
 		r->be->close(r->bk);
 	free(r->recs);
-	free(r->slots);
+	tcps_keyidx_free(&r->idx);
 	free(r->live);
 	free(r->evs);
 	tcps_zeek_table_free(&r->zt);
@@ -859,7 +824,7 @@ int cmd_replay(int argc, char **argv)
 			r->min_timeout_s = r->to.state_s[st];
 	if (r->have_gc && r->to.midstream_s && r->to.midstream_s < r->min_timeout_s)
 		r->min_timeout_s = r->to.midstream_s;
-	if (slots_grow(r)) {
+	if (tcps_keyidx_reserve(recs_idx(r), 0)) {
 		rc = TCPS_EXIT_FAIL;
 		goto out;
 	}

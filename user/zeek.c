@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -758,32 +759,8 @@ const char *tcps_zeek_conn_state(const struct tcps_zeek *z)
 
 /* ---- Zeek's connection records -------------------------------------- */
 
-static __u64 key_hash(const struct tcps_key *k)
-{
-	const __u8 *p = (const __u8 *)k;
-	__u64 h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	return h;
-}
-
-/* Slot of key: holding its newest record, or the empty one it would take. */
-static __u32 *slot_of(const struct tcps_zeek_table *t, const struct tcps_key *k)
-{
-	size_t j = key_hash(k) & (t->nslots - 1);
-
-	while (t->slots[j] && memcmp(&t->recs[t->slots[j] - 1].key, k, sizeof(*k)))
-		j = (j + 1) & (t->nslots - 1);
-	return &t->slots[j];
-}
-
 static int table_grow(struct tcps_zeek_table *t)
 {
-	size_t n, i;
-	__u32 *s;
-
 	if (t->n + 1 > t->cap) {
 		size_t c = t->cap ? t->cap * 2 : 1024;
 		struct tcps_zeek_rec *r = realloc(t->recs, c * sizeof(*r));
@@ -793,25 +770,10 @@ static int table_grow(struct tcps_zeek_table *t)
 		t->recs = r;
 		t->cap = c;
 	}
-	if ((t->n + 1) * 2 <= t->nslots)
-		return 0;
-	n = t->nslots ? t->nslots * 2 : 4096;
-	s = calloc(n, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	for (i = 0; i < t->nslots; i++) {
-		size_t j;
-
-		if (!t->slots[i])
-			continue;
-		for (j = key_hash(&t->recs[t->slots[i] - 1].key) & (n - 1); s[j]; j = (j + 1) & (n - 1))
-			;
-		s[j] = t->slots[i];
-	}
-	free(t->slots);
-	t->slots = s;
-	t->nslots = n;
-	return 0;
+	t->idx.recs = t->recs;
+	t->idx.stride = sizeof(*t->recs);
+	t->idx.key_off = offsetof(struct tcps_zeek_rec, key);
+	return tcps_keyidx_reserve(&t->idx, t->n);
 }
 
 int tcps_zeek_table_packet(struct tcps_zeek_table *t, const struct tcps_key *k, int side,
@@ -822,7 +784,7 @@ int tcps_zeek_table_packet(struct tcps_zeek_table *t, const struct tcps_key *k, 
 
 	if (table_grow(t))
 		return -ENOMEM;
-	slot = slot_of(t, k);
+	slot = tcps_keyidx_slot(&t->idx, k);
 	if (*slot) {
 		c = &t->recs[*slot - 1];
 		/* Timers first (Zeek runs them as network time passes), then
@@ -853,6 +815,6 @@ int tcps_zeek_table_packet(struct tcps_zeek_table *t, const struct tcps_key *k, 
 void tcps_zeek_table_free(struct tcps_zeek_table *t)
 {
 	free(t->recs);
-	free(t->slots);
+	tcps_keyidx_free(&t->idx);
 	memset(t, 0, sizeof(*t));
 }

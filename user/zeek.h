@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+#include "keyidx.h"
 #include "tcp_fsm.h"
 #include "tcpscope.h"
 
@@ -123,8 +124,7 @@ struct tcps_zeek_rec {
 struct tcps_zeek_table {
 	struct tcps_zeek_rec *recs;	/* in creation (capture) order */
 	size_t n, cap;
-	__u32 *slots;		/* open addressing: newest record index + 1 */
-	size_t nslots;
+	struct tcps_keyidx idx;	/* key -> newest record */
 };
 
 /* Hand one segment to the record Zeek would give it, starting a new record
