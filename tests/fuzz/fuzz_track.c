@@ -190,7 +190,10 @@ static void track(const struct tcps_parsed *p)
 			free_slot = &table[i];
 	}
 	if (!c) {
-		struct tcps_fsm f = { .flags = TCPS_C_NEW };
+		/* Host mode with either end local (their receipts deferred to
+		 * their own ACKs), or passive: chosen by the tuple's ports. */
+		static const __u8 local[4] = { 0, TCPS_C_LOCAL0, TCPS_C_LOCAL1, 0 };
+		struct tcps_fsm f = { .flags = TCPS_C_NEW | local[(k.port[0] ^ k.port[1]) & 3] };
 
 		tcps_fsm_step(&f, s, &p->seg, &r);
 		check_step(&f, &f, &r, p->seg.flags, 1);
