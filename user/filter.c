@@ -4,7 +4,7 @@
  * columns, a recursive-descent parser into a small node array, and an
  * evaluator. Grammar (ss's, lower case keywords):
  *
- *   filter := { ("state" | "exclude") STATE } [ expr ]
+ *   filter := { ("state" | "exclude") STATE } [ [ "and" ] expr ]
  *   expr   := and { ("or" | "|" | "||") and }
  *   and    := unary { [ "and" | "&" | "&&" ] unary }
  *   unary  := ("not" | "!") unary | "(" expr ")" | cond
@@ -553,6 +553,14 @@ struct tcps_expr *tcps_expr_compile(const char *text, struct tcps_expr_error *er
 		if (root < 0)
 			goto fail;
 		p.x->n[root].states = mask;
+	}
+	/* "state established and dport = :443" reads naturally too. */
+	if (any_state && (is(&p, "and") || is(&p, "&") || is(&p, "&&"))) {
+		p.i++;
+		if (at_end(&p)) {
+			error_at(&p, p.i, "'and' needs something after it");
+			goto fail;
+		}
 	}
 	if (!at_end(&p)) {
 		int e = parse_or(&p);

@@ -3,6 +3,7 @@
 #include <net/if.h>
 #include <string.h>
 
+#include "filter.h"
 #include "output.h"
 
 static const struct tcps_info *ifinfo;
@@ -287,4 +288,78 @@ void tcps_json_print(FILE *f, json_object *obj)
 {
 	fprintf(f, "%s\n", json_object_to_json_string_ext(obj, TCPS_JSON_FLAGS));
 	json_object_put(obj);
+}
+
+/* The subject of an events --json object: its first side (local / orig)
+ * is src, and its state the one the endpoint enters ("to"). */
+static bool event_subject(json_object *o, struct tcps_subject *sj)
+{
+	bool passive = json_object_object_get_ex(o, "orig_addr", NULL);
+	const char *src = NULL, *dst = NULL, *to = NULL;
+	json_object *v;
+	int af, st;
+
+	memset(sj, 0, sizeof(*sj));
+	if (json_object_object_get_ex(o, passive ? "orig_addr" : "local_addr", &v))
+		src = json_object_get_string(v);
+	if (json_object_object_get_ex(o, passive ? "resp_addr" : "remote_addr", &v))
+		dst = json_object_get_string(v);
+	if (json_object_object_get_ex(o, passive ? "orig_port" : "local_port", &v))
+		sj->sport = (__u16)json_object_get_int(v);
+	if (json_object_object_get_ex(o, passive ? "resp_port" : "remote_port", &v))
+		sj->dport = (__u16)json_object_get_int(v);
+	if (json_object_object_get_ex(o, "to", &v))
+		to = json_object_get_string(v);
+	if (!src || !dst || !to)
+		return false;
+	af = strchr(src, ':') ? AF_INET6 : AF_INET;
+	sj->family = af == AF_INET6 ? TCPS_AF_INET6 : TCPS_AF_INET;
+	if (inet_pton(af, src, sj->src) != 1 || inet_pton(af, dst, sj->dst) != 1)
+		return false;
+	for (st = 1; st < TCPS_STATE_MAX; st++)
+		if (!strcmp(to, tcps_state_name((unsigned int)st)))
+			sj->state = (__u8)st;
+	return true;
+}
+
+static const char *jget(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+bool tcps_event_print_if(FILE *f, const char *line, size_t len, const struct tcps_expr *x,
+			 bool json)
+{
+	json_object *o;
+	struct tcps_subject sj;
+	bool passive, v6, ok;
+	char a[64], b[64];
+	const char *flags;
+
+	json_tokener *tok = json_tokener_new();
+
+	if (!tok)
+		return false;
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	json_tokener_free(tok);
+	if (!o)
+		return false;
+	ok = event_subject(o, &sj) && tcps_expr_eval(x, &sj);
+	if (ok && json) {
+		fwrite(line, 1, len, f);
+	} else if (ok) {
+		/* tcps_event_text's format, from the object. */
+		passive = sj.family && json_object_object_get_ex(o, "orig_addr", NULL);
+		v6 = sj.family == TCPS_AF_INET6;
+		endpoint(a, sizeof(a), jget(o, passive ? "orig_addr" : "local_addr"), sj.sport, v6);
+		endpoint(b, sizeof(b), jget(o, passive ? "resp_addr" : "remote_addr"), sj.dport, v6);
+		flags = jget(o, "flags");
+		fprintf(f, "%s %s > %s %-6s %s -> %s (%s%s%s)\n", jget(o, "time"), a, b,
+			jget(o, "side"), jget(o, "from"), jget(o, "to"), jget(o, "reason"),
+			*flags ? " " : "", flags);
+	}
+	json_object_put(o);
+	return ok;
 }

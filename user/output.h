@@ -54,6 +54,13 @@ void tcps_table_row(FILE *f, const struct tcps_table *t, const struct tcps_row *
 /* "2026-11-26T09:17:39.123456Z 198.18.0.1:40000 > 198.18.0.2:80 local SYN_SENT -> ESTABLISHED (SA)" */
 void tcps_event_text(FILE *f, const struct tcps_event *e, __u32 mode);
 
+/* events with a filter expression (filter.h): line is one events --json
+ * object (len bytes); when it matches, print it as is (json) or in
+ * tcps_event_text's form. Returns whether it matched. */
+struct tcps_expr;
+bool tcps_event_print_if(FILE *f, const char *line, size_t len, const struct tcps_expr *x,
+			 bool json);
+
 /* Print obj as one line on f and release it. */
 void tcps_json_print(FILE *f, json_object *obj);
 

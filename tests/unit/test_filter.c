@@ -146,6 +146,8 @@ TEST(test_leading_state_clauses_unite_and_exclude_removes)
 	CHECK_EQ(match("state connected exclude time-wait", &tw), 0);
 	CHECK_EQ(match("state connected exclude time-wait", &est), 1);
 	CHECK_EQ(match("state connected", &lst), 0);
+	CHECK_EQ(match("state established and sport = :1", &est), 1);
+	CHECK_EQ(match("state established and sport = :2", &est), 0);
 	/* inside an expression, state is a condition like any other */
 	CHECK_EQ(match("( state listening or dport = :2 )", &lst), 1);
 	CHECK_EQ(match("( state listening or dport = :2 )", &est), 1);
