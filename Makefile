@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# tcpscope: `make deps` once (Debian 12), then `make`, `make test`, `make bench`.
+# tcpscope: `make deps` once (Debian 12), then `make`; `make test-deps` once,
+# then `make test`, `make bench`.
 # Quiet by default; V=1 shows the commands. SANITIZE=1 builds userspace with
 # ASan/UBSan.
 
@@ -39,7 +40,7 @@ endif
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps test bench fuzz accuracy install clean help
+.PHONY: all deps test-deps test bench fuzz accuracy install clean help
 
 # One skeleton per bpf/X.bpf.c: the data path, and the stat iterator.
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
@@ -58,7 +59,8 @@ BPFTS     := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
 all: $(BUILD)/tcpscope $(TOOLS) $(UNITS) $(BPFTS)
 
 help:
-	@echo 'make deps      install the Debian packages tcpscope needs (root)'
+	@echo 'make deps      install the Debian packages to build and run tcpscope (root)'
+	@echo 'make test-deps also those of the tests and benchmarks; starts no service (root)'
 	@echo 'make           build build/tcpscope, tools and tests'
 	@echo 'make test      run every test (root; BPF and namespaces): N passed, N failed'
 	@echo 'make bench     run the benchmarks, write BENCHMARKS.md (root, < 10 min)'
@@ -68,8 +70,14 @@ help:
 	@echo 'make clean     remove build/'
 	@echo 'Options: V=1 verbose, SANITIZE=1 ASan/UBSan userspace'
 
+# Build and run only; test-deps adds the tests' and benchmarks' packages
+# (prometheus among them, installed with its service neither started nor
+# enabled).
 deps:
 	$(Q)scripts/deps.sh
+
+test-deps:
+	$(Q)scripts/deps.sh --test
 
 $(BUILD) $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf:
 	$(Q)mkdir -p $@

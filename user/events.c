@@ -29,7 +29,9 @@
 #include <unistd.h>
 
 #include "exports.h"
+#include "filter.h"
 #include "output.h"
+#include "query.h"
 
 #define EVSOCK_HELLO "# tcpscope events 1\n"
 #define MAX_CLIENTS 64
@@ -447,15 +449,19 @@ fail:
 }
 
 static const char events_usage[] =
-	"Usage: tcpscope events [--json] [--pin-dir DIR | --socket PATH] [-n COUNT]\n"
+	"Usage: tcpscope events [--json] [--pin-dir DIR | --socket PATH] [-n COUNT] [FILTER]\n"
 	"\n"
 	"Print the live transition stream of the running daemon ('tcpscope run'),\n"
 	"one line per endpoint state change, as 'run' prints them. Any number of\n"
 	"readers may run at once; a reader that cannot keep up loses transitions\n"
 	"(it is told how many on stderr), the daemon never waits for it.\n"
 	"\n"
+	"FILTER is an ss-style expression, as 'tcpscope list' takes (see its --help):\n"
+	"state is the state the endpoint enters, src/sport the local (orig) end,\n"
+	"e.g.  tcpscope events state time-wait dport = :443\n"
+	"\n"
 	"Options:\n"
-	"  -j, --json         JSON lines (DESIGN §4), flushed per line: | jq works\n"
+	"  -j, --json         JSON lines (fields in tcpscope(8)), flushed per line\n"
 	"      --pin-dir DIR  the daemon's pin directory (default /sys/fs/bpf/tcpscope);\n"
 	"                     its socket is /run/tcpscope/NAME.sock, NAME being DIR\n"
 	"                     below /sys/fs/bpf with '/' as '-'\n"
@@ -477,6 +483,7 @@ int cmd_events(int argc, char **argv)
 	const char *pin_dir = TCPS_PIN_DIR_DEFAULT, *path = NULL;
 	unsigned long long count = 0, seen = 0;
 	char def[sizeof(ev.path)], buf[65536];
+	struct tcps_expr *expr;
 	size_t have = 0;
 	bool json = false;
 	int c, fd;
@@ -506,15 +513,21 @@ int cmd_events(int argc, char **argv)
 			return usage_bad_option("events", argv);
 		}
 	}
-	if (optind < argc)
-		return usage_err("events", "unexpected argument '%s'", argv[optind]);
+	c = tcps_expr_args("events", argc - optind, argv + optind, &expr);
+	if (c)
+		return c;
 	if (!path) {
-		if (tcps_evsock_default_path(pin_dir, def, sizeof(def)))
+		if (tcps_evsock_default_path(pin_dir, def, sizeof(def))) {
+			tcps_expr_free(expr);
 			return usage_err("events", "--pin-dir too long; give --socket");
+		}
 		path = def;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	fd = tcps_evsock_connect(path, json);
+	/* A filter reads JSON, which carries every field it tests. */
+	fd = tcps_evsock_connect(path, json || expr);
+	if (fd < 0)
+		tcps_expr_free(expr);
 	if (fd < 0) {
 		if (fd == -EACCES || fd == -EPERM) {
 			pr_err("%s: %s (run as root)", path, strerror(-fd));
@@ -541,6 +554,7 @@ int cmd_events(int argc, char **argv)
 			else
 				pr_info("the daemon closed the stream (stopped?)");
 			close(fd);
+			tcps_expr_free(expr);
 			return r < 0 ? TCPS_EXIT_FAIL : TCPS_EXIT_OK;
 		}
 		have += (size_t)r;
@@ -550,15 +564,17 @@ int cmd_events(int argc, char **argv)
 			if (line[0] == '#') {
 				if (!strncmp(line, "# dropped ", 10))
 					pr_warn("%.*s", (int)(n - 3), line + 2);
-			} else {
-				fwrite(line, 1, n, stdout);
+			} else if (expr ? tcps_event_print_if(stdout, line, n, expr, json)
+					: fwrite(line, 1, n, stdout) == n) {
 				/* Per line, so a pipe into jq sees each at once. */
 				if (fflush(stdout) == EOF) {
 					close(fd);
+					tcps_expr_free(expr);
 					return errno == EPIPE ? TCPS_EXIT_OK : TCPS_EXIT_FAIL;
 				}
 				if (count && ++seen >= count) {
 					close(fd);
+					tcps_expr_free(expr);
 					return TCPS_EXIT_OK;
 				}
 			}

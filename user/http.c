@@ -3,7 +3,9 @@
  * HTTP export (--listen [ADDR:]PORT), served by libmicrohttpd in its own
  * thread: /metrics (Prometheus text 0.0.4), /v1/stat and /v1/connections
  * (the JSON of 'stat --json --by-remote' and 'list --json', made by the
- * same functions). The thread only reads: it opens the pins per request
+ * same functions; /v1/connections takes list's filters as query
+ * parameters, plus limit), and an index at /. Bodies are gzip'ed when the
+ * client accepts it. The thread only reads: it opens the pins per request
  * and never touches the daemon's state, so it needs no lock.
  */
 #define _GNU_SOURCE
@@ -11,30 +13,120 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "exports.h"
+#include "filter.h"
 #include "output.h"
 #include "query.h"
 
 #define CT_JSON "application/json"
 #define CT_PROM "text/plain; version=0.0.4; charset=utf-8"
 #define CT_TEXT "text/plain; charset=utf-8"
+#define CT_HTML "text/html; charset=utf-8"
+
+static const char index_html[] =
+	"<!DOCTYPE html>\n<html><head><title>tcpscope</title></head><body>\n"
+	"<h1>tcpscope</h1>\n<ul>\n"
+	"<li><a href=\"/metrics\">/metrics</a>: Prometheus text format 0.0.4</li>\n"
+	"<li><a href=\"/v1/stat\">/v1/stat</a>: connections per state and per remote address"
+	" (JSON, as <code>tcpscope stat --json --by-remote</code>)</li>\n"
+	"<li><a href=\"/v1/connections\">/v1/connections</a>: one object per connection"
+	" (JSON, as <code>tcpscope list --json</code>); parameters: state=S[,S], port=P,"
+	" addr=CIDR, family=4|6, sort=KEY, limit=N, filter=EXPR (ss-style, as"
+	" <code>tcpscope list</code> takes), e.g."
+	" <a href=\"/v1/connections?state=LISTEN\">?state=LISTEN</a></li>\n"
+	"</ul>\n<p>Responses are gzip'ed for clients that send Accept-Encoding: gzip.</p>\n"
+	"</body></html>\n";
 
 static struct {
 	struct MHD_Daemon *mhd;
 	const char *pin_dir;
 } http;
 
+/* Does the client take gzip (RFC 9110 §12.5.3: "gzip" or "x-gzip" listed,
+ * without q=0)? */
+static bool accepts_gzip(struct MHD_Connection *conn)
+{
+	const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	char buf[256], *tok, *save = NULL;
+
+	if (!ae || strlen(ae) >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%s", ae);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *semi = strchr(tok, ';'), *q;
+		size_t n;
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		n = semi ? (size_t)(semi - tok) : strlen(tok);
+		while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+			n--;
+		if (!((n == 4 && !strncasecmp(tok, "gzip", 4)) ||
+		      (n == 6 && !strncasecmp(tok, "x-gzip", 6))))
+			continue;
+		q = semi ? strstr(semi, "q=") : NULL;
+		return !q || strtod(q + 2, NULL) > 0;
+	}
+	return false;
+}
+
+/* gzip (zlib, RFC 1952) of len bytes; malloc'ed, NULL on failure. */
+static char *gzip_body(const char *body, size_t len, size_t *out_len)
+{
+	z_stream z = { 0 };
+	size_t cap;
+	char *out;
+
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return NULL;
+	cap = deflateBound(&z, (uLong)len);
+	out = malloc(cap);
+	if (!out) {
+		deflateEnd(&z);
+		return NULL;
+	}
+	z.next_in = (Bytef *)body;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)out;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+		deflateEnd(&z);
+		free(out);
+		return NULL;
+	}
+	*out_len = z.total_out;
+	deflateEnd(&z);
+	return out;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
 			     char *body, size_t len, bool owned)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	bool gz = false;
 
+	/* Small bodies are not worth it; uInt bounds what zlib takes at once. */
+	if (len > 256 && len < (1UL << 31) && accepts_gzip(conn)) {
+		size_t zlen;
+		char *z = gzip_body(body, len, &zlen);
+
+		if (z) {
+			if (owned)
+				free(body);
+			body = z, len = zlen, owned = true, gz = true;
+		}
+	}
 	r = MHD_create_response_from_buffer(len, body,
 					    owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!r) {
@@ -42,6 +134,9 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, c
 			free(body);
 		return MHD_NO;
 	}
+	if (gz)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
@@ -57,12 +152,106 @@ static enum MHD_Result reply_str(struct MHD_Connection *conn, unsigned int statu
 	return reply(conn, status, CT_TEXT, (char *)msg, strlen(msg), false);
 }
 
+/* A 400 with a message of our own (malloc'ed copy). */
+static enum MHD_Result reply_bad(struct MHD_Connection *conn, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static enum MHD_Result reply_bad(struct MHD_Connection *conn, const char *fmt, ...)
+{
+	char *msg = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return reply_str(conn, MHD_HTTP_BAD_REQUEST, "bad request\n");
+	return reply(conn, MHD_HTTP_BAD_REQUEST, CT_TEXT, msg, (size_t)n, true);
+}
+
+/* /v1/connections' parameters: list's filters (state, port, addr, family,
+ * filter), sort and limit. */
+struct conn_query {
+	struct tcps_filter f;
+	struct cidr *cidr;
+	struct tcps_expr *expr;
+	int sort;
+};
+
+static void conn_query_free(struct conn_query *q)
+{
+	free(q->cidr);
+	tcps_expr_free(q->expr);
+}
+
+static enum MHD_Result conn_query_parse(struct MHD_Connection *conn, struct conn_query *q,
+					bool *ok)
+{
+	const char *v;
+	unsigned long long n;
+
+	memset(q, 0, sizeof(*q));
+	q->f.port = -1;
+	*ok = false;
+	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
+	if (v && tcps_filter_states(v, &q->f.states))
+		return reply_bad(conn, "state: unknown state in '%s' (netstat names: ESTABLISHED, LISTEN, ...)\n", v);
+	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "port");
+	if (v) {
+		if (parse_u64(v, 0, 65535, &n))
+			return reply_bad(conn, "port takes 0-65535, not '%s'\n", v);
+		q->f.port = (int)n;
+	}
+	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "addr");
+	if (v) {
+		q->cidr = tcps_cidr_parse(v);
+		if (!q->cidr)
+			return reply_bad(conn, "addr takes an address or CIDR, not '%s'\n", v);
+		q->f.cidr = q->cidr;
+		q->f.has_cidr = true;
+	}
+	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "family");
+	if (v) {
+		if (!strcmp(v, "4") || !strcmp(v, "ipv4"))
+			q->f.family = TCPS_AF_INET;
+		else if (!strcmp(v, "6") || !strcmp(v, "ipv6"))
+			q->f.family = TCPS_AF_INET6;
+		else
+			return reply_bad(conn, "family takes 4 or 6, not '%s'\n", v);
+	}
+	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sort");
+	if (v && (q->sort = tcps_sort_parse(v)) < 0)
+		return reply_bad(conn, "sort takes state, local, remote, age, idle, packets or bytes, not '%s'\n", v);
+	if (q->sort < 0)
+		q->sort = 0;
+	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	if (v) {
+		if (parse_u64(v, 1, ~0ULL >> 1, &n))
+			return reply_bad(conn, "limit takes a positive number, not '%s'\n", v);
+		q->f.limit = (size_t)n;
+	}
+	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "filter");
+	if (v) {
+		struct tcps_expr_error e;
+
+		q->expr = tcps_expr_compile(v, &e);
+		if (!q->expr)
+			return reply_bad(conn, "filter: bad filter at column %d: %s\n  %s\n  %*s^\n",
+					 e.col, e.msg, v, e.col > 0 ? e.col - 1 : 0, "");
+		q->f.expr = q->expr;
+	}
+	*ok = true;
+	return MHD_YES;
+}
+
 /* Runs in the MHD thread. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_len, void **con_cls)
 {
 	enum { EP_METRICS, EP_STAT, EP_CONNS } ep;
+	struct conn_query q = { .sort = 0 };
 	struct tcps_snapshot s;
 	char *body = NULL;
 	size_t len = 0;
@@ -70,6 +259,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	int err;
 
 	(void)cls, (void)version, (void)upload, (void)upload_len, (void)con_cls;
+	if (!strcmp(url, "/")) {
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+			return reply_str(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+		return reply(conn, MHD_HTTP_OK, CT_HTML, (char *)index_html, sizeof(index_html) - 1,
+			     false);
+	}
 	if (!strcmp(url, "/metrics"))
 		ep = EP_METRICS;
 	else if (!strcmp(url, "/v1/stat"))
@@ -78,17 +273,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		ep = EP_CONNS;
 	else
 		return reply_str(conn, MHD_HTTP_NOT_FOUND,
-				 "not found: try /metrics, /v1/stat or /v1/connections\n");
+				 "not found: try /, /metrics, /v1/stat or /v1/connections\n");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return reply_str(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+	if (ep == EP_CONNS) {
+		bool ok;
+		enum MHD_Result ret = conn_query_parse(conn, &q, &ok);
+
+		if (!ok) {
+			conn_query_free(&q);
+			return ret;
+		}
+	}
 
 	/* Reads are quiet: a failing scrape must not flood the log. */
 	err = tcps_query_open(http.pin_dir, &s);
-	if (err)
+	if (err) {
+		conn_query_free(&q);
 		return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the maps\n");
+	}
 	f = open_memstream(&body, &len);
 	if (!f) {
 		tcps_query_close(&s);
+		conn_query_free(&q);
 		return reply_str(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
 	switch (ep) {
@@ -105,11 +312,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		tcps_json_print(f, tcps_stat_json(&s, true, false, false));
 		break;
 	case EP_CONNS:
-		tcps_rows_sort(&s, 0);
-		tcps_list_json(f, &s, NULL);
+		tcps_rows_sort(&s, q.sort);
+		tcps_list_json(f, &s, &q.f);
 		break;
 	}
 	tcps_query_close(&s);
+	conn_query_free(&q);
 	if (fclose(f) || err) {
 		free(body);
 		return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the maps\n");
@@ -202,7 +410,7 @@ int tcps_http_start(struct tcps_daemon *d)
 		pr_err("--listen %s: cannot start the HTTP server", d->opts->listen);
 		return TCPS_EXIT_FAIL;
 	}
-	pr_info("HTTP on %s: /metrics /v1/stat /v1/connections", d->opts->listen);
+	pr_info("HTTP on %s: / /metrics /v1/stat /v1/connections", d->opts->listen);
 	return 0;
 }
 

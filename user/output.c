@@ -3,6 +3,7 @@
 #include <net/if.h>
 #include <string.h>
 
+#include "filter.h"
 #include "output.h"
 
 static const struct tcps_info *ifinfo;
@@ -141,40 +142,129 @@ static void endpoint(char *buf, size_t len, const char *addr, unsigned int port,
 		snprintf(buf, len, "%s:%s", addr, p);
 }
 
-void tcps_conn_text_header(FILE *f, __u32 mode)
-{
-	bool passive = mode == TCPS_MODE_PASSIVE;
+/* Columns of the connection table; numbers are right-aligned. */
+enum { COL_PROTO, COL_LOCAL, COL_REMOTE, COL_STATE, COL_RSTATE, COL_PIN, COL_POUT, COL_BIN,
+       COL_BOUT, COL_AGE, COL_FIXED };
 
-	fprintf(f, "%-5s %-46s %-46s %-12s %-12s %10s %10s %12s %12s %8s\n", "Proto",
-		passive ? "Orig Address" : "Local Address",
-		passive ? "Resp Address" : "Foreign Address", passive ? "OrigState" : "State",
-		passive ? "RespState" : "RemoteState", passive ? "PktsOrig" : "PktsIn",
-		passive ? "PktsResp" : "PktsOut", passive ? "BytesOrig" : "BytesIn",
-		passive ? "BytesResp" : "BytesOut", "Age");
+static const char *const col_host[COL_FIXED] = {
+	"Proto", "Local Address", "Foreign Address", "State", "RemoteState",
+	"PktIn", "PktOut", "ByteIn", "ByteOut", "Age",
+};
+static const char *const col_passive[COL_FIXED] = {
+	"Proto", "Orig Address", "Resp Address", "OrigState", "RespState",
+	"PktOrig", "PktResp", "ByteOrig", "ByteResp", "Age",
+};
+
+static bool col_right(int c)
+{
+	return c >= COL_PIN && c <= COL_AGE;
 }
 
-void tcps_conn_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mono)
+static const char *col_name(const struct tcps_table *t, int c)
+{
+	if (c >= COL_FIXED)
+		return t->extra[c - COL_FIXED];
+	return (t->mode == TCPS_MODE_PASSIVE ? col_passive : col_host)[c];
+}
+
+void tcps_table_init(struct tcps_table *t, __u32 mode, __u64 now_mono, int nextra,
+		     const char *const *extra_names)
+{
+	int c;
+
+	memset(t, 0, sizeof(*t));
+	t->mode = mode;
+	t->now = now_mono;
+	t->nextra = nextra < 0 ? 0 : nextra > TCPS_TABLE_EXTRA ? TCPS_TABLE_EXTRA : nextra;
+	for (c = 0; c < t->nextra; c++)
+		t->extra[c] = extra_names[c];
+	for (c = 0; c < COL_FIXED + t->nextra; c++)
+		t->w[c] = (int)strlen(col_name(t, c));
+}
+
+/* The cells of one row, as text. */
+static void row_cells(const struct tcps_table *t, const struct tcps_row *r,
+		      char cell[COL_FIXED][64])
 {
 	const struct tcps_conn *c = &r->val;
-	bool v6 = r->key.family == TCPS_AF_INET6, passive = mode == TCPS_MODE_PASSIVE;
-	char a[64], b[64], age[16];
+	bool v6 = r->key.family == TCPS_AF_INET6, passive = t->mode == TCPS_MODE_PASSIVE;
 	struct tcps_view v;
 	__u64 secs;
+	/* host: in = sent by the remote side; passive: orig first. */
+	int a, b;
 
-	tcps_view_of(&r->key, c, mode, &v);
-	endpoint(a, sizeof(a), v.faddr, v.fport, v6);
-	endpoint(b, sizeof(b), v.saddr, v.sport, v6);
-	secs = now_mono > c->first_seen ? (now_mono - c->first_seen) / 1000000000ULL : 0;
+	tcps_view_of(&r->key, c, t->mode, &v);
+	a = passive ? v.first : v.second;
+	b = passive ? v.second : v.first;
+	snprintf(cell[COL_PROTO], 64, "%s", v6 ? "tcp6" : "tcp");
+	endpoint(cell[COL_LOCAL], 64, v.faddr, v.fport, v6);
+	endpoint(cell[COL_REMOTE], 64, v.saddr, v.sport, v6);
+	snprintf(cell[COL_STATE], 64, "%s", v.fstate);
+	snprintf(cell[COL_RSTATE], 64, "%s", v.sstate);
+	snprintf(cell[COL_PIN], 64, "%llu", (unsigned long long)c->pkts[a]);
+	snprintf(cell[COL_POUT], 64, "%llu", (unsigned long long)c->pkts[b]);
+	snprintf(cell[COL_BIN], 64, "%llu", (unsigned long long)c->bytes[a]);
+	snprintf(cell[COL_BOUT], 64, "%llu", (unsigned long long)c->bytes[b]);
+	secs = t->now > c->first_seen ? (t->now - c->first_seen) / 1000000000ULL : 0;
 	if (secs < 3600)
-		snprintf(age, sizeof(age), "%llum%02llus", secs / 60, secs % 60);
+		snprintf(cell[COL_AGE], 64, "%llum%02llus", secs / 60, secs % 60);
 	else
-		snprintf(age, sizeof(age), "%lluh%02llum", secs / 3600, (secs / 60) % 60);
-	fprintf(f, "%-5s %-46s %-46s %-12s %-12s %10llu %10llu %12llu %12llu %8s\n",
-		v6 ? "tcp6" : "tcp", a, b, v.fstate, v.sstate,
-		(unsigned long long)c->pkts[passive ? v.first : v.second],
-		(unsigned long long)c->pkts[passive ? v.second : v.first],
-		(unsigned long long)c->bytes[passive ? v.first : v.second],
-		(unsigned long long)c->bytes[passive ? v.second : v.first], age);
+		snprintf(cell[COL_AGE], 64, "%lluh%02llum", secs / 3600, (secs / 60) % 60);
+}
+
+void tcps_table_measure(struct tcps_table *t, const struct tcps_row *r, const char *const *extra)
+{
+	char cell[COL_FIXED][64];
+	int c, n;
+
+	row_cells(t, r, cell);
+	for (c = 0; c < COL_FIXED + t->nextra; c++) {
+		n = (int)strlen(c < COL_FIXED ? cell[c] : extra[c - COL_FIXED]);
+		if (n > t->w[c])
+			t->w[c] = n;
+	}
+}
+
+static void print_cells(FILE *f, const struct tcps_table *t, const char *const *cells)
+{
+	int c, last = COL_FIXED + t->nextra - 1;
+
+	for (c = 0; c <= last; c++) {
+		if (c)
+			fputc(' ', f);
+		if (col_right(c))
+			fprintf(f, "%*s", t->w[c], cells[c]);
+		else if (c == last)
+			fputs(cells[c], f);	/* no trailing blanks */
+		else
+			fprintf(f, "%-*s", t->w[c], cells[c]);
+	}
+	fputc('\n', f);
+}
+
+void tcps_table_header(FILE *f, const struct tcps_table *t)
+{
+	const char *cells[COL_FIXED + TCPS_TABLE_EXTRA];
+	int c;
+
+	for (c = 0; c < COL_FIXED + t->nextra; c++)
+		cells[c] = col_name(t, c);
+	print_cells(f, t, cells);
+}
+
+void tcps_table_row(FILE *f, const struct tcps_table *t, const struct tcps_row *r,
+		    const char *const *extra)
+{
+	char cell[COL_FIXED][64];
+	const char *cells[COL_FIXED + TCPS_TABLE_EXTRA];
+	int c;
+
+	row_cells(t, r, cell);
+	for (c = 0; c < COL_FIXED; c++)
+		cells[c] = cell[c];
+	for (c = 0; c < t->nextra; c++)
+		cells[COL_FIXED + c] = extra[c];
+	print_cells(f, t, cells);
 }
 
 void tcps_event_text(FILE *f, const struct tcps_event *e, __u32 mode)
@@ -198,4 +288,78 @@ void tcps_json_print(FILE *f, json_object *obj)
 {
 	fprintf(f, "%s\n", json_object_to_json_string_ext(obj, TCPS_JSON_FLAGS));
 	json_object_put(obj);
+}
+
+/* The subject of an events --json object: its first side (local / orig)
+ * is src, and its state the one the endpoint enters ("to"). */
+static bool event_subject(json_object *o, struct tcps_subject *sj)
+{
+	bool passive = json_object_object_get_ex(o, "orig_addr", NULL);
+	const char *src = NULL, *dst = NULL, *to = NULL;
+	json_object *v;
+	int af, st;
+
+	memset(sj, 0, sizeof(*sj));
+	if (json_object_object_get_ex(o, passive ? "orig_addr" : "local_addr", &v))
+		src = json_object_get_string(v);
+	if (json_object_object_get_ex(o, passive ? "resp_addr" : "remote_addr", &v))
+		dst = json_object_get_string(v);
+	if (json_object_object_get_ex(o, passive ? "orig_port" : "local_port", &v))
+		sj->sport = (__u16)json_object_get_int(v);
+	if (json_object_object_get_ex(o, passive ? "resp_port" : "remote_port", &v))
+		sj->dport = (__u16)json_object_get_int(v);
+	if (json_object_object_get_ex(o, "to", &v))
+		to = json_object_get_string(v);
+	if (!src || !dst || !to)
+		return false;
+	af = strchr(src, ':') ? AF_INET6 : AF_INET;
+	sj->family = af == AF_INET6 ? TCPS_AF_INET6 : TCPS_AF_INET;
+	if (inet_pton(af, src, sj->src) != 1 || inet_pton(af, dst, sj->dst) != 1)
+		return false;
+	for (st = 1; st < TCPS_STATE_MAX; st++)
+		if (!strcmp(to, tcps_state_name((unsigned int)st)))
+			sj->state = (__u8)st;
+	return true;
+}
+
+static const char *jget(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+bool tcps_event_print_if(FILE *f, const char *line, size_t len, const struct tcps_expr *x,
+			 bool json)
+{
+	json_object *o;
+	struct tcps_subject sj;
+	bool passive, v6, ok;
+	char a[64], b[64];
+	const char *flags;
+
+	json_tokener *tok = json_tokener_new();
+
+	if (!tok)
+		return false;
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	json_tokener_free(tok);
+	if (!o)
+		return false;
+	ok = event_subject(o, &sj) && tcps_expr_eval(x, &sj);
+	if (ok && json) {
+		fwrite(line, 1, len, f);
+	} else if (ok) {
+		/* tcps_event_text's format, from the object. */
+		passive = sj.family && json_object_object_get_ex(o, "orig_addr", NULL);
+		v6 = sj.family == TCPS_AF_INET6;
+		endpoint(a, sizeof(a), jget(o, passive ? "orig_addr" : "local_addr"), sj.sport, v6);
+		endpoint(b, sizeof(b), jget(o, passive ? "resp_addr" : "remote_addr"), sj.dport, v6);
+		flags = jget(o, "flags");
+		fprintf(f, "%s %s > %s %-6s %s -> %s (%s%s%s)\n", jget(o, "time"), a, b,
+			jget(o, "side"), jget(o, "from"), jget(o, "to"), jget(o, "reason"),
+			*flags ? " " : "", flags);
+	}
+	json_object_put(o);
+	return ok;
 }

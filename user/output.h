@@ -32,11 +32,34 @@ void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mod
 json_object *tcps_conn_json(const struct tcps_row *r, __u32 mode);
 /* DESIGN §4 events --json object. */
 json_object *tcps_event_json(const struct tcps_event *e, __u32 mode);
-/* Connection-table text, netstat -ant style with our extra columns. */
-void tcps_conn_text_header(FILE *f, __u32 mode);
-void tcps_conn_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mono);
+/* The connection table (list, replay): netstat -ant's columns plus ours,
+ * each as wide as its widest cell (as netstat sizes its address columns),
+ * so an IPv4 table stays within 100 columns. Measure every row that will
+ * be printed, then print the header and the rows. Up to TCPS_TABLE_EXTRA
+ * more columns (replay: Zeek's conn_state and history) go at the end. */
+#define TCPS_TABLE_EXTRA 2
+struct tcps_table {
+	__u32 mode;
+	__u64 now;		/* CLOCK_MONOTONIC ns, for the Age column */
+	int nextra;
+	const char *extra[TCPS_TABLE_EXTRA];
+	int w[10 + TCPS_TABLE_EXTRA];
+};
+void tcps_table_init(struct tcps_table *t, __u32 mode, __u64 now_mono, int nextra,
+		     const char *const *extra_names);
+void tcps_table_measure(struct tcps_table *t, const struct tcps_row *r, const char *const *extra);
+void tcps_table_header(FILE *f, const struct tcps_table *t);
+void tcps_table_row(FILE *f, const struct tcps_table *t, const struct tcps_row *r,
+		    const char *const *extra);
 /* "2026-11-26T09:17:39.123456Z 198.18.0.1:40000 > 198.18.0.2:80 local SYN_SENT -> ESTABLISHED (SA)" */
 void tcps_event_text(FILE *f, const struct tcps_event *e, __u32 mode);
+
+/* events with a filter expression (filter.h): line is one events --json
+ * object (len bytes); when it matches, print it as is (json) or in
+ * tcps_event_text's form. Returns whether it matched. */
+struct tcps_expr;
+bool tcps_event_print_if(FILE *f, const char *line, size_t len, const struct tcps_expr *x,
+			 bool json);
 
 /* Print obj as one line on f and release it. */
 void tcps_json_print(FILE *f, json_object *obj);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filter.h"
 #include "output.h"
 #include "query.h"
 
@@ -39,14 +40,23 @@ static const char stat_usage[] =
 	"  -h, --help        this help\n";
 
 static const char list_usage[] =
-	"Usage: tcpscope list [FILTERS] [--sort KEY] [--json] [--pin-dir DIR]\n"
+	"Usage: tcpscope list [OPTIONS] [FILTER EXPRESSION]\n"
 	"\n"
 	"One line per tracked connection, like netstat -ant, plus the remote side's\n"
 	"state, packets and bytes each way, and age.\n"
 	"\n"
-	"Filters (all must match):\n"
+	"Filter expression (as ss(8)'s; src/sport are the local end, dst/dport the\n"
+	"remote end; orig and resp in passive mode):\n"
+	"  state established '( dport = :443 or sport = :80 )' dst 198.18.0.0/15\n"
+	"  state NAME | exclude NAME   ss's or netstat's names, or a group: all,\n"
+	"                              connected, synchronized, bucket, big\n"
+	"  sport|dport OP [:]PORT      OP: = != < > <= >=\n"
+	"  src|dst [=|!=] ADDR[/PLEN][:PORT]   198.18.0.0/15, [2001:db8::1]:443\n"
+	"  and, or, not, ( )           juxtaposition is 'and'\n"
+	"\n"
+	"Filter options (all must match, and the expression):\n"
 	"  -s, --state S[,S..] only these states of the local side (netstat names)\n"
-	"  -p, --port P        local or remote port P\n"
+	"      --port P        local or remote port P\n"
 	"  -a, --addr CIDR     either end inside CIDR (198.18.0.0/15, 2001:db8::/32, an address)\n"
 	"  -4, -6              only IPv4 / only IPv6\n"
 	"Output:\n"
@@ -310,6 +320,40 @@ json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool 
 	return o;
 }
 
+void tcps_stat_text(FILE *f, const __u64 counts[TCPS_STATE_MAX], const __u64 *counters)
+{
+	unsigned int i;
+
+	for (i = 1; i < TCPS_STATE_MAX; i++)
+		fprintf(f, "%s %llu\n", tcps_state_name(i), (unsigned long long)counts[i]);
+	for (i = 0; counters && i < TCPS_CNT_MAX; i++)
+		fprintf(f, "# %s %llu\n", tcps_counter_name(i), (unsigned long long)counters[i]);
+}
+
+int tcps_expr_args(const char *cmd, int argc, char **argv, struct tcps_expr **out)
+{
+	struct tcps_expr_error e;
+	char *text;
+
+	*out = NULL;
+	if (argc <= 0)
+		return 0;
+	text = tcps_expr_join(argc, argv);
+	if (!text) {
+		pr_err("%s: out of memory", cmd);
+		return TCPS_EXIT_FAIL;
+	}
+	*out = tcps_expr_compile(text, &e);
+	if (!*out) {
+		usage_err(cmd, "bad filter at column %d: %s", e.col, e.msg);
+		tcps_expr_caret(stderr, text, &e);
+		free(text);
+		return TCPS_EXIT_USAGE;
+	}
+	free(text);
+	return 0;
+}
+
 static int parse_common(int c, const char *cmd, char **argv, const char **pin_dir, bool *json)
 {
 	switch (c) {
@@ -373,13 +417,11 @@ int cmd_stat(int argc, char **argv)
 		free(g);
 	} else {
 		__u64 counts[TCPS_STATE_MAX];
-		unsigned int st;
 
 		tcps_state_counts(&s, counts);
-		for (st = 1; st < TCPS_STATE_MAX; st++)
-			printf("%s %llu\n", tcps_state_name(st), (unsigned long long)counts[st]);
+		tcps_stat_text(stdout, counts, counters ? s.counters : NULL);
 	}
-	if (counters && !json) {
+	if (counters && !json && (by_remote || by_port)) {
 		unsigned int i;
 
 		for (i = 0; i < TCPS_CNT_MAX; i++)
@@ -486,6 +528,8 @@ size_t tcps_list_json(FILE *out, const struct tcps_snapshot *s, const struct tcp
 
 		if (f && !tcps_filter_match(f, &s->rows[i], s->mode))
 			continue;
+		if (f && f->limit && shown >= f->limit)
+			break;
 		o = tcps_conn_json(&s->rows[i], s->mode);
 		fputs(shown ? "," : "", out);
 		fputs(json_object_to_json_string_ext(o, TCPS_JSON_FLAGS), out);
@@ -499,6 +543,20 @@ size_t tcps_list_json(FILE *out, const struct tcps_snapshot *s, const struct tcp
 bool tcps_filter_match(const struct tcps_filter *f, const struct tcps_row *r, __u32 mode)
 {
 	int first = tcps_first_side(&r->val, mode);
+
+	if (f->expr) {
+		struct tcps_subject sj = {
+			.family = r->key.family,
+			.sport = ntohs(r->key.port[first]),
+			.dport = ntohs(r->key.port[!first]),
+			.state = r->val.fsm.ep[first].state,
+		};
+
+		memcpy(sj.src, r->key.addr[first], 16);
+		memcpy(sj.dst, r->key.addr[!first], 16);
+		if (!tcps_expr_eval(f->expr, &sj))
+			return false;
+	}
 
 	if (f->family && r->key.family != f->family)
 		return false;
@@ -540,6 +598,7 @@ int cmd_list(int argc, char **argv)
 	struct cidr cidr;
 	struct tcps_filter f = { .port = -1, .cidr = &cidr };
 	struct tcps_snapshot s;
+	struct tcps_expr *expr;
 	unsigned long long v;
 	bool json = false;
 	int sort_key = SORT_STATE;
@@ -585,21 +644,32 @@ int cmd_list(int argc, char **argv)
 				return err;
 		}
 	}
-	if (optind < argc)
-		return usage_err("list", "unexpected argument '%s'", argv[optind]);
-	err = tcps_query_open(pin_dir, &s);
+	err = tcps_expr_args("list", argc - optind, argv + optind, &expr);
 	if (err)
 		return err;
+	f.expr = expr;
+	err = tcps_query_open(pin_dir, &s);
+	if (err) {
+		tcps_expr_free(expr);
+		return err;
+	}
 	tcps_output_set_info(&s.pins.meta);
 	tcps_rows_sort(&s, sort_key);
 	if (json) {
 		tcps_list_json(stdout, &s, &f);
 	} else {
-		tcps_conn_text_header(stdout, s.mode);
+		struct tcps_table t;
+
+		tcps_table_init(&t, s.mode, s.now, 0, NULL);
 		for (i = 0; i < s.n; i++)
 			if (tcps_filter_match(&f, &s.rows[i], s.mode))
-				tcps_conn_text(stdout, &s.rows[i], s.mode, s.now);
+				tcps_table_measure(&t, &s.rows[i], NULL);
+		tcps_table_header(stdout, &t);
+		for (i = 0; i < s.n; i++)
+			if (tcps_filter_match(&f, &s.rows[i], s.mode))
+				tcps_table_row(stdout, &t, &s.rows[i], NULL);
 	}
 	tcps_query_close(&s);
+	tcps_expr_free(expr);
 	return flush_stdout();
 }

@@ -51,15 +51,27 @@ json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool 
 			    bool counters);
 
 struct cidr;
+struct tcps_expr;
 struct tcps_filter {
 	__u32 states;		/* bit per state; 0 = all */
 	int port;		/* -1 = any */
 	__u8 family;		/* 0 = any */
 	bool has_cidr;
 	struct cidr *cidr;
+	const struct tcps_expr *expr;	/* ss-style expression (filter.h), NULL = none */
+	size_t limit;		/* tcps_list_json: at most this many; 0 = all */
 };
 bool tcps_filter_match(const struct tcps_filter *f, const struct tcps_row *r, __u32 mode);
 int tcps_filter_states(const char *arg, __u32 *mask);
+
+/* The filter expression of a command's remaining arguments (ss-style,
+ * filter.h): *out NULL when there are none. A bad one is a usage error:
+ * one line naming the column, then the text with a caret under it. */
+int tcps_expr_args(const char *cmd, int argc, char **argv, struct tcps_expr **out);
+
+/* The stat summary: "STATE count" for all eleven states, then with
+ * counters "# name value" per data-path counter. Shared by stat and replay. */
+void tcps_stat_text(FILE *f, const __u64 counts[TCPS_STATE_MAX], const __u64 *counters);
 
 /* list --sort KEY: index for tcps_rows_sort, -1 if unknown. Thread-safe. */
 int tcps_sort_parse(const char *name);

@@ -562,24 +562,24 @@ static json_object *row_json(const struct out_row *w)
 	return o;
 }
 
+/* The list table (same printer), with Zeek's verdict as two more columns. */
 static void print_table_text(const struct out_row *rows, size_t n, __u64 now)
 {
-	char *line = NULL;
-	size_t i, len = 0;
+	static const char *const names[] = { "ConnState", "History" };
+	struct tcps_table t;
+	size_t i;
 
-	tcps_conn_text_header(stdout, TCPS_MODE_PASSIVE);
+	tcps_table_init(&t, TCPS_MODE_PASSIVE, now, 2, names);
 	for (i = 0; i < n; i++) {
-		FILE *m = open_memstream(&line, &len);
+		const char *x[] = { tcps_zeek_conn_state(rows[i].z), rows[i].z->history };
 
-		if (!m)
-			return;
-		tcps_conn_text(m, &rows[i].row, TCPS_MODE_PASSIVE, now);
-		fclose(m);
-		if (len && line[len - 1] == '\n')
-			line[len - 1] = '\0';
-		printf("%s %-6s %s\n", line, tcps_zeek_conn_state(rows[i].z), rows[i].z->history);
-		free(line);
-		line = NULL;
+		tcps_table_measure(&t, &rows[i].row, x);
+	}
+	tcps_table_header(stdout, &t);
+	for (i = 0; i < n; i++) {
+		const char *x[] = { tcps_zeek_conn_state(rows[i].z), rows[i].z->history };
+
+		tcps_table_row(stdout, &t, &rows[i].row, x);
 	}
 }
 
@@ -613,29 +613,26 @@ static json_object *stat_json(struct replay *r, const struct out_row *rows, size
 	return o;
 }
 
+/* stat's summary and counters (same printer), then Zeek's conn_states
+ * in the same "# name value" form. */
 static void print_stat_text(json_object *st)
 {
-	json_object *states, *v;
+	struct tcps_snapshot s = { .mode = TCPS_MODE_PASSIVE };
+	json_object *o, *v;
+	unsigned int i;
 
-	printf("\n%-12s %s\n", "State", "Count");
-	if (json_object_object_get_ex(st, "states", &states)) {
-		json_object_object_foreach(states, name, cnt)
-			if (json_object_get_int64(cnt))
-				printf("%-12s %lld\n", name, (long long)json_object_get_int64(cnt));
-	}
-	if (json_object_object_get_ex(st, "total", &v))
-		printf("%-12s %lld\n", "total", (long long)json_object_get_int64(v));
-	if (json_object_object_get_ex(st, "conn_states", &states)) {
-		printf("conn_state  ");
-		json_object_object_foreach(states, name, cnt)
-			printf(" %s=%lld", name, (long long)json_object_get_int64(cnt));
-		putchar('\n');
-	}
-	if (json_object_object_get_ex(st, "counters", &states)) {
-		printf("counters    ");
-		json_object_object_foreach(states, name, cnt)
-			printf(" %s=%lld", name, (long long)json_object_get_int64(cnt));
-		putchar('\n');
+	if (json_object_object_get_ex(st, "states", &o))
+		for (i = 1; i < TCPS_STATE_MAX; i++)
+			if (json_object_object_get_ex(o, tcps_state_name(i), &v))
+				s.counts[i] = (__u64)json_object_get_int64(v);
+	if (json_object_object_get_ex(st, "counters", &o))
+		for (i = 0; i < TCPS_CNT_MAX; i++)
+			if (json_object_object_get_ex(o, tcps_counter_name(i), &v))
+				s.counters[i] = (__u64)json_object_get_int64(v);
+	tcps_stat_text(stdout, s.counts, s.counters);
+	if (json_object_object_get_ex(st, "conn_states", &o)) {
+		json_object_object_foreach(o, name, cnt)
+			printf("# conn_state_%s %lld\n", name, (long long)json_object_get_int64(cnt));
 	}
 }
 
@@ -674,6 +671,8 @@ static int print_all(struct replay *r, bool json)
 			tcps_event_text(stdout, &r->evs[i], TCPS_MODE_PASSIVE);
 		putchar('\n');
 		print_table_text(rows, r->zt.n, r->now);
+		putchar('
+');
 		print_stat_text(st);
 	}
 	json_object_put(st);

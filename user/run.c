@@ -354,14 +354,33 @@ static int pin_dir_prepare(const char *dir)
 	else
 		snprintf(parent, sizeof(parent), "%s", slash ? "/" : ".");
 	rc = tcps_is_bpffs(parent);
+	if (rc == -ENOENT) {
+		/* Only a directory missing, or no bpffs at all? The nearest
+		 * existing ancestor tells. */
+		char up[PATH_MAX];
+
+		snprintf(up, sizeof(up), "%s", parent);
+		while (tcps_is_bpffs(up) == -ENOENT && (slash = strrchr(up, '/')) && slash != up)
+			*slash = '\0';
+		if (tcps_is_bpffs(up) == 1) {
+			pr_err("%s does not exist: create it first (mkdir -p %s), or choose a --pin-dir whose parent exists",
+			       parent, parent);
+			return TCPS_EXIT_FAIL;
+		}
+		snprintf(parent, sizeof(parent), "%s", up);
+		rc = 0;
+	}
 	if (rc < 0) {
-		pr_err("%s: %s (is the BPF filesystem mounted? mount -t bpf bpf /sys/fs/bpf)", parent,
-		       strerror(-rc));
+		pr_err("%s: %s", parent, strerror(-rc));
 		return TCPS_EXIT_FAIL;
 	}
 	if (rc == 0) {
-		pr_err("%s is not on a BPF filesystem: mount one (mount -t bpf bpf %s) or choose --pin-dir on one (note: 'ip netns exec' remounts /sys; use 'nsenter --net=...')",
-		       parent, strcmp(parent, "/sys/fs/bpf") ? parent : "/sys/fs/bpf");
+		/* Never "mount bpffs over /tmp": only /sys/fs/bpf is the place. */
+		if (!strncmp(parent, "/sys/fs/bpf", 11) && (!parent[11] || parent[11] == '/'))
+			pr_err("%s is not on a BPF filesystem: /sys/fs/bpf is not mounted (mount -t bpf bpf /sys/fs/bpf; note: 'ip netns exec' remounts /sys, use 'nsenter --net=...')",
+			       dir);
+		else
+			pr_err("%s is not on a BPF filesystem: choose --pin-dir under /sys/fs/bpf", dir);
 		return TCPS_EXIT_FAIL;
 	}
 	if (mkdir(dir, 0700)) {
@@ -539,7 +558,10 @@ static int parse_run_args(int argc, char **argv, struct tcps_run_opts *o)
 			snprintf(name, sizeof(name), "%.*s", (int)(eq - optarg), optarg);
 			st = tcps_state_parse(name);
 			if (st < 0 || st == TCPS_LISTEN)
-				return usage_err("run", "--timeout: no such state '%s'", name);
+				return usage_err("run", "--timeout: %s%s%s; states with a timeout: ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK CLOSING",
+						 st == TCPS_LISTEN ? "" : "no such state '",
+						 st == TCPS_LISTEN ? "LISTEN never expires (a listener sends no packets)" : name,
+						 st == TCPS_LISTEN ? "" : "'");
 			if (parse_u64(eq + 1, 1, 30 * 86400, &v))
 				return usage_err("run", "--timeout %s takes 1-%u seconds, not '%s'", name,
 						 30 * 86400, eq + 1);

@@ -67,7 +67,7 @@ struct top {
 	int evfd;
 	char evbuf[16384];
 	size_t evhave;
-	char recent[RECENT][128];
+	char recent[RECENT][192];
 	unsigned int rhead, nrecent, new_recent;
 	__u64 last_connect;
 };
@@ -210,8 +210,8 @@ static const char *jstr(json_object *o, const char *a, const char *b)
 static void recent_add(struct top *t, const char *line)
 {
 	json_object *o = json_tokener_parse(line), *v;
-	const char *time, *side;
-	char *dst;
+	const char *time, *side, *la, *ra;
+	char *dst, trans[32];
 	int lp = 0, rp = 0;
 
 	if (!o)
@@ -226,11 +226,16 @@ static void recent_add(struct top *t, const char *line)
 		    json_object_object_get_ex(o, "resp_port", &v))
 			rp = json_object_get_int(v);
 		dst = t->recent[t->rhead];
-		/* HH:MM:SS.mmm of the RFC 3339 time */
-		snprintf(dst, sizeof(t->recent[0]), "%.12s %s:%d %s:%d %s %s->%s",
-			 strlen(time) > 11 ? time + 11 : time, jstr(o, "local_addr", "orig_addr"), lp,
-			 jstr(o, "remote_addr", "resp_addr"), rp, side, jstr(o, "from", NULL),
-			 jstr(o, "to", NULL));
+		la = jstr(o, "local_addr", "orig_addr");
+		ra = jstr(o, "remote_addr", "resp_addr");
+		snprintf(trans, sizeof(trans), "%s->%s", jstr(o, "from", NULL), jstr(o, "to", NULL));
+		/* HH:MM:SS.mmm of the RFC 3339 time, then the transition, then
+		 * the addresses (IPv6 in brackets, as everywhere): what an 80
+		 * column screen cuts is the end of an address, never a state. */
+		snprintf(dst, sizeof(t->recent[0]), "%.12s %-6s %-23s %s%s%s:%d %s%s%s:%d",
+			 strlen(time) > 11 ? time + 11 : time, side, trans, strchr(la, ':') ? "[" : "",
+			 la, strchr(la, ':') ? "]" : "", lp, strchr(ra, ':') ? "[" : "", ra,
+			 strchr(ra, ':') ? "]" : "", rp);
 		t->rhead = (t->rhead + 1) % RECENT;
 		if (t->nrecent < RECENT)
 			t->nrecent++;
@@ -534,9 +539,16 @@ static void draw(struct top *t)
 			"CHANGE: since the last refresh; IN/s: transitions",
 			"into the state per second (all connections).",
 		};
-		int n = (int)(sizeof(lines) / sizeof(lines[0])), bw = 54, bx = (W - bw) / 2,
-		    by = (H - n - 2) / 2;
+		int n = (int)(sizeof(lines) / sizeof(lines[0])), bw = 0, bx, by = (H - n - 2) / 2;
 
+		/* As wide as its longest line plus the margins, so it never
+		 * cuts its own text (the screen permitting). */
+		for (i = 0; i < n; i++)
+			if ((int)strlen(lines[i]) + 4 > bw)
+				bw = (int)strlen(lines[i]) + 4;
+		if (bw > W)
+			bw = W;
+		bx = (W - bw) / 2;
 		if (bx < 0)
 			bx = 0;
 		if (by < 0)
