@@ -671,8 +671,7 @@ static int print_all(struct replay *r, bool json)
 			tcps_event_text(stdout, &r->evs[i], TCPS_MODE_PASSIVE);
 		putchar('\n');
 		print_table_text(rows, r->zt.n, r->now);
-		putchar('
-');
+		putchar('\n');
 		print_stat_text(st);
 	}
 	json_object_put(st);
