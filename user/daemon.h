@@ -70,6 +70,7 @@ struct tcps_daemon {
 	struct tcps_run_opts *opts;
 	struct tcpscope_bpf *skel;	/* NULL when the maps were adopted */
 	struct tcps_pins pins;		/* fds of the live maps */
+	bool adopting;			/* took over the pins (and programs) of a --persist run */
 	__u64 events_seen;
 	bool stdout_broken;
 	bool stdout_tty;		/* flush per line only for a terminal */
