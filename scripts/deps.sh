@@ -13,6 +13,9 @@ PKGS=(
 	iproute2 ethtool tcpdump jq tmux iperf3 python3 python3-scapy
 	prometheus xdp-tools net-tools nftables procps psmisc
 )
+# test: systemd-analyze verify of contrib/tcpscope{,@}.service (tests/ops)
+PKGS_TEST_OPS=(systemd)
+PKGS+=("${PKGS_TEST_OPS[@]}")
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: run as root (apt-get install)" >&2

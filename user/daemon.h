@@ -51,7 +51,7 @@ struct tcps_run_opts {
 
 	/* daemon (issue 3) */
 	bool daemonize;			/* --daemon */
-	const char *pidfile;		/* --pidfile, default /run/tcpscope.pid */
+	const char *pidfile;		/* --pidfile; NULL: derived from pin_dir */
 	bool persist;			/* --persist: leave programs and pins on exit */
 	bool no_seed;			/* --no-seed: do not read the socket table */
 	__u32 seed_interval_s;		/* --seed-interval: listener refresh, seconds */

@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,7 @@ struct run_ctx {
 	struct tcps_info info;		/* what the info map says about us */
 	bool pinned, made_dir;
 	int pidfd, ready_fd;
+	char pidfile[PATH_MAX];		/* derived from the pin dir without --pidfile */
 	int started;			/* modules started, to stop in reverse */
 };
 
@@ -152,7 +154,15 @@ static int run_daemonize(struct run_ctx *r)
 
 	if (!r->opts.daemonize)
 		return 0;
-	err = tcps_pidfile_take(r->opts.pidfile, &r->pidfd);
+	if (!r->opts.pidfile) {
+		if (tcps_pidfile_default(r->opts.pin_dir, r->pidfile, sizeof(r->pidfile))) {
+			pr_err("--pin-dir %s: name too long for a pidfile; give --pidfile",
+			       r->opts.pin_dir);
+			return TCPS_EXIT_USAGE;
+		}
+		r->opts.pidfile = r->pidfile;
+	}
+	err = tcps_pidfile_take(r->opts.pidfile, r->opts.pin_dir, &r->pidfd);
 	if (err)
 		return err;
 	err = tcps_daemonize(&r->ready_fd);
@@ -385,7 +395,6 @@ int cmd_run(int argc, char **argv)
 			.mode = TCPS_MODE_HOST,
 			.max_conns = TCPS_MAX_CONNS_DEFAULT,
 			.pin_dir = TCPS_PIN_DIR_DEFAULT,
-			.pidfile = "/run/tcpscope.pid",
 			.seed_interval_s = 10,
 			.time_wait_s = 60,
 		},

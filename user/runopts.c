@@ -39,7 +39,9 @@ static const char run_usage[] =
 	"\n"
 	"Daemon:\n"
 	"  -D, --daemon           detach into the background (pidfile, syslog)\n"
-	"      --pidfile FILE     default /run/tcpscope.pid\n"
+	"      --pidfile FILE     default /run/tcpscope.pid with the default pin dir,\n"
+	"                         else /run/tcpscope/NAME.pid (NAME: the pin dir below\n"
+	"                         /sys/fs/bpf, '/' as '-'): one daemon per pin dir\n"
 	"      --persist          on exit leave programs attached and maps pinned;\n"
 	"                         a later 'run' adopts them ('tcpscope detach' removes)\n"
 	"      --no-seed          do not read existing sockets (sock_diag) at start\n"
@@ -54,14 +56,17 @@ static const char run_usage[] =
 	"  -l, --listen [ADDR:]PORT  HTTP: /metrics, /v1/stat, /v1/connections\n"
 	"                         (loopback when only a port is given)\n"
 	"      --events-file FILE append transitions as JSON lines (reopened on SIGHUP)\n"
-	"      --event-socket PATH  socket for 'tcpscope events' (default PIN_DIR.sock)\n"
+	"      --event-socket PATH  socket for 'tcpscope events' (default\n"
+	"                         /run/tcpscope/NAME.sock, NAME as for the pidfile:\n"
+	"                         /run/tcpscope/tcpscope.sock with the default pin dir)\n"
 	"  -v, --verbose          debug output (libbpf)\n"
 	"  -h, --help             this help\n"
 	"\n"
 	"Examples:\n"
 	"  sudo tcpscope run -i eth0\n"
 	"  sudo tcpscope run -i eth0 -i eth1 --json | jq .\n"
-	"  sudo tcpscope run -i mirror0 --mode passive --hook xdp --xdp-mode native\n";
+	"  sudo tcpscope run -i mirror0 --mode passive --hook xdp --xdp-mode native\n"
+	"  sudo tcpscope run -i eth1 --pin-dir /sys/fs/bpf/tcpscope-eth1 --daemon  # a 2nd instance\n";
 
 struct keyword {
 	const char *name;
