@@ -36,14 +36,25 @@ stop_pidfile() {
 	wait_for 5 sh -c "! kill -0 $pid 2>/dev/null"
 }
 
+# track_daemon PIN_DIR: end on exit the daemon serving PIN_DIR (unique to
+# this suite), wherever its pidfile went.
+track_daemon() {
+	local p
+	for p in $(pgrep -f -- "--pin-dir $1 --daemon"); do track_pid "$p"; done
+}
+
 test_second_instance_with_its_own_pin_dir_gets_its_own_pidfile() {
-	nsrun $HUB "$TCPSCOPE" run -i $IF1 --pin-dir "$PIN1" --daemon 2>"$WORK/d1.err" ||
-		fail "first daemon: $(cat "$WORK/d1.err")" || return
+	nsrun $HUB "$TCPSCOPE" run -i $IF1 --pin-dir "$PIN1" --daemon 2>"$WORK/d1.err"
+	local rc=$?
+	track_daemon "$PIN1"
+	[ $rc -eq 0 ] || fail "first daemon: $(cat "$WORK/d1.err")" || return
 	on_exit stop_pidfile "$PID1"
 	[ -s "$PID1" ] || fail "no pidfile $PID1 (derived from the pin dir)" || return
 	track_pid "$(cat "$PID1")"
-	nsrun $HUB "$TCPSCOPE" run -i $IF2 --pin-dir "$PIN2" --daemon 2>"$WORK/d2.err" ||
-		fail "second instance refused: $(cat "$WORK/d2.err")" || return
+	nsrun $HUB "$TCPSCOPE" run -i $IF2 --pin-dir "$PIN2" --daemon 2>"$WORK/d2.err"
+	rc=$?
+	track_daemon "$PIN2"
+	[ $rc -eq 0 ] || fail "second instance refused: $(cat "$WORK/d2.err")" || return
 	on_exit stop_pidfile "$PID2"
 	[ -s "$PID2" ] || fail "no pidfile $PID2" || return
 	track_pid "$(cat "$PID2")"
