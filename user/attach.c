@@ -123,7 +123,7 @@ static int tc_attach_one(struct tcps_daemon *d, struct tcps_iface *ifc, int prog
 	return 0;
 }
 
-static int tc_hook_ensure(struct tcps_iface *ifc)
+static int tc_hook_ensure(struct tcps_daemon *d, struct tcps_iface *ifc)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex,
 		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
@@ -133,7 +133,10 @@ static int tc_hook_ensure(struct tcps_iface *ifc)
 		pr_err("%s: cannot create the clsact qdisc: %s", ifc->name, strerror(-err));
 		return TCPS_EXIT_FAIL;
 	}
-	ifc->tc_hook_created = !err;
+	/* Ours if we made it now, or a --persist run of these pins did. */
+	ifc->tc_hook_created = !err || tcps_clsact_marked(d->opts->pin_dir, ifc->ifindex);
+	if (!err)
+		tcps_clsact_mark(d->opts->pin_dir, ifc->ifindex);
 	return 0;
 }
 
@@ -156,10 +159,9 @@ void tcps_iface_detach(struct tcps_daemon *d, struct tcps_iface *ifc)
 	ifc->tc_ingress_attached = ifc->tc_egress_attached = false;
 	if (ifc->tc_hook_created) {
 		/* We made the clsact qdisc, so it goes too (as libbpf-bootstrap's
-		 * tc example: only the hook we created). */
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex,
-			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-		bpf_tc_hook_destroy(&hook);
+		 * tc example: only the hook we created), unless another tool put
+		 * a filter on it meanwhile. */
+		tcps_clsact_release(d->opts->pin_dir, ifc->ifindex, ifc->name);
 		ifc->tc_hook_created = false;
 	}
 }
@@ -173,7 +175,7 @@ int tcps_iface_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 		hook = (d->opts->xdp_mode != TCPS_XDP_AUTO || !iface_is_virtual(ifc->name)) ?
 			       TCPS_HOOK_XDP :
 			       TCPS_HOOK_TC;
-	err = tc_hook_ensure(ifc);
+	err = tc_hook_ensure(d, ifc);
 	if (err)
 		return err;
 	/* A --persist run may have used the other ingress hook: take ours
@@ -203,3 +205,21 @@ int tcps_iface_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 	return 0;
 }
 
+
+int tcps_iface_repair(struct tcps_daemon *d, struct tcps_iface *ifc, bool xdp, bool tc_in,
+		      bool tc_eg)
+{
+	int err = 0;
+
+	if ((tc_in || tc_eg) && (err = tc_hook_ensure(d, ifc)))
+		return err;	/* the clsact qdisc itself may have been deleted */
+	if (xdp && (err = xdp_attach(d, ifc)))
+		return err;
+	if (tc_in && (err = tc_attach_one(d, ifc, bpf_program__fd(d->skel->progs.tcps_tc_ingress),
+					   BPF_TC_INGRESS, &ifc->tc_ingress_attached)))
+		return err;
+	if (tc_eg)
+		err = tc_attach_one(d, ifc, bpf_program__fd(d->skel->progs.tcps_tc_egress),
+				    BPF_TC_EGRESS, &ifc->tc_egress_attached);
+	return err;
+}

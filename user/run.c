@@ -119,7 +119,6 @@ struct run_ctx {
 	struct tcps_daemon d;
 	struct ring_buffer *rb;
 	struct tcps_pins old;		/* adopted pins, until the load took their maps */
-	struct tcps_info info;		/* what the info map says about us */
 	bool pinned, made_dir;
 	int pidfd, ready_fd;
 	char pidfile[PATH_MAX];		/* derived from the pin dir without --pidfile */
@@ -230,12 +229,27 @@ static int run_load(struct run_ctx *r)
 	return 0;
 }
 
+void tcps_daemon_info_update(struct tcps_daemon *d)
+{
+	struct tcps_info *info = &d->pins.meta;
+	const int max = (int)(sizeof(info->ifaces) / sizeof(info->ifaces[0]));
+	__u32 zero = 0;
+	int i;
+
+	memset(info->ifaces, 0, sizeof(info->ifaces));
+	for (i = 0; i < d->opts->n_ifaces && i < max; i++) {
+		info->ifaces[i].ifindex = (__u32)d->opts->ifaces[i].ifindex;
+		snprintf(info->ifaces[i].name, sizeof(info->ifaces[i].name), "%s",
+			 d->opts->ifaces[i].name);
+	}
+	if (d->pins.info >= 0)
+		bpf_map_update_elem(d->pins.info, &zero, info, BPF_ANY);
+}
+
 /* The info map: who owns the pins, their layout, the interfaces. */
 static void run_publish_info(struct run_ctx *r)
 {
-	struct tcps_info *info = &r->info;
-	__u32 zero = 0;
-	int i;
+	struct tcps_info *info = &r->d.pins.meta;
 
 	info->abi = TCPS_ABI_VERSION;
 	info->mode = r->opts.mode;
@@ -243,14 +257,9 @@ static void run_publish_info(struct run_ctx *r)
 	info->pid = (__u32)getpid();
 	info->started_ns = tcps_real_now();
 	info->value_size = sizeof(struct tcps_conn);
-	for (i = 0; i < r->opts.n_ifaces && i < (int)(sizeof(info->ifaces) / sizeof(info->ifaces[0]));
-	     i++) {
-		info->ifaces[i].ifindex = (__u32)r->opts.ifaces[i].ifindex;
-		snprintf(info->ifaces[i].name, sizeof(info->ifaces[i].name), "%s",
-			 r->opts.ifaces[i].name);
-	}
-	tcps_output_set_info(&r->d.pins.meta);
-	bpf_map_update_elem(bpf_map__fd(r->d.skel->maps.tcps_info), &zero, info, BPF_ANY);
+	tcps_output_set_info(info);
+	r->d.pins.info = bpf_map__fd(r->d.skel->maps.tcps_info);
+	tcps_daemon_info_update(&r->d);
 }
 
 /* Everything between the pin directory and the first poll. */
@@ -269,7 +278,6 @@ static int run_setup(struct run_ctx *r)
 	err = tcps_maps_pin(d);
 	if (err)
 		return err;
-	d->pins.meta = r->info;
 
 	r->rb = ring_buffer__new(d->pins.events, on_ringbuf, d, NULL);
 	if (!r->rb) {
@@ -297,10 +305,16 @@ static int run_setup(struct run_ctx *r)
 			return err;
 	}
 	daemon_flush(d);	/* seed transitions, before the first poll */
-	pr_info("tracking on %d interface%s; maps pinned in %s%s", r->opts.n_ifaces,
-		r->opts.n_ifaces == 1 ? "" : "s", r->opts.pin_dir,
-		r->opts.daemonize ? "" : "; Ctrl-C to stop");
+	pr_info("tracking on %d interface%s%s%s%s; maps pinned in %s%s", r->opts.n_ifaces,
+		r->opts.n_ifaces == 1 ? "" : "s",
+		r->opts.n_patterns ? " (and any matching '" : "",
+		r->opts.n_patterns ? r->opts.patterns[0] : "",
+		r->opts.n_patterns > 1 ? "'...)" : r->opts.n_patterns ? "')" : "",
+		r->opts.pin_dir, r->opts.daemonize ? "" : "; Ctrl-C to stop");
 	tcps_daemon_ready(&r->ready_fd, TCPS_EXIT_OK);
+	/* Taken over: from now on a failure is ours to clean up, and an XDP
+	 * program of tcpscope found later is not to be replaced. */
+	d->adopting = false;
 	return 0;
 }
 
@@ -325,6 +339,8 @@ static int run_loop(struct run_ctx *r)
 			if (m->tick)
 				m->tick(d, now);
 		d->reopen_logs = 0;
+		if (d->exit_code)
+			return d->exit_code;	/* a module cannot go on (logged) */
 		daemon_flush(d);	/* timeouts and seed changes of the ticks */
 		/* The BPF side wakes us only when the ring fills past a mark
 		 * (per-event wake-ups cost µs); so poll, then always drain. */
@@ -346,8 +362,8 @@ static void run_leave_persisted(struct run_ctx *r)
 {
 	__u32 zero = 0;
 
-	r->info.pid = 0;
-	bpf_map_update_elem(r->d.pins.info, &zero, &r->info, BPF_ANY);
+	r->d.pins.meta.pid = 0;
+	bpf_map_update_elem(r->d.pins.info, &zero, &r->d.pins.meta, BPF_ANY);
 	pr_info("--persist: programs stay attached and maps pinned in %s (%llu transitions seen); 'tcpscope run' adopts them, 'tcpscope detach --pin-dir %s' removes them",
 		r->opts.pin_dir, (unsigned long long)r->d.events_seen, r->opts.pin_dir);
 }
@@ -400,6 +416,8 @@ int cmd_run(int argc, char **argv)
 		},
 		.old = { .conns = -1, .halfopen = -1, .events = -1,
 			 .stats = -1, .trans = -1, .info = -1 },
+		.d = { .pins = { .conns = -1, .halfopen = -1, .events = -1,
+				 .stats = -1, .trans = -1, .info = -1 } },
 		.pidfd = -1,
 		.ready_fd = -1,
 	};

@@ -14,6 +14,11 @@ int tcps_run_parse_args(int argc, char **argv, struct tcps_run_opts *o);
 /* Attach ingress (XDP or tc, by --hook) and tc egress to one interface;
  * 0 or a TCPS_EXIT_* code (logged). What was attached is recorded in ifc. */
 int tcps_iface_attach(struct tcps_daemon *d, struct tcps_iface *ifc);
+/* Attach again the parts that were taken off (by another tool, or
+ * 'detach --force'): ingress XDP, tc ingress, tc egress. Never replaces
+ * another tool's program: that is an error (logged). */
+int tcps_iface_repair(struct tcps_daemon *d, struct tcps_iface *ifc, bool xdp, bool tc_in,
+		      bool tc_eg);
 /* Undo exactly what tcps_iface_attach recorded. */
 void tcps_iface_detach(struct tcps_daemon *d, struct tcps_iface *ifc);
 

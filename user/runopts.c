@@ -24,7 +24,10 @@ static const char run_usage[] =
 	"(with --persist: leaves programs and pins for the next run to adopt).\n"
 	"\n"
 	"Options:\n"
-	"  -i, --interface IFACE  interface to watch (repeat for several; one table)\n"
+	"  -i, --interface IFACE  interface to watch (repeat for several; one table);\n"
+	"                         followed when it is deleted and comes back. A\n"
+	"                         pattern (-i 'veth*', fnmatch) takes every matching\n"
+	"                         interface, at start and as it appears\n"
 	"  -m, --mode MODE        host (default): this host's connections, local side\n"
 	"                         known; passive: a mirror/SPAN port, orig/resp sides\n"
 	"      --hook HOOK        ingress hook: auto (default: native XDP on physical\n"
@@ -65,6 +68,7 @@ static const char run_usage[] =
 	"Examples:\n"
 	"  sudo tcpscope run -i eth0\n"
 	"  sudo tcpscope run -i eth0 -i eth1 --json | jq .\n"
+	"  sudo tcpscope run -i 'veth*' --daemon            # every container's veth\n"
 	"  sudo tcpscope run -i mirror0 --mode passive --hook xdp --xdp-mode native\n"
 	"  sudo tcpscope run -i eth1 --pin-dir /sys/fs/bpf/tcpscope-eth1 --daemon  # a 2nd instance\n";
 
@@ -82,11 +86,30 @@ static int keyword(const struct keyword *kw, const char *arg)
 	return -1;
 }
 
+/* -i 'veth*': interfaces matching it are attached at start and as they
+ * appear (links.c). */
+static int opt_pattern(struct tcps_run_opts *o, const char *arg)
+{
+	int i;
+
+	if (o->n_patterns >= TCPS_MAX_IFACES)
+		return usage_err("run", "at most %d interface patterns", TCPS_MAX_IFACES);
+	if (strlen(arg) > 64)
+		return usage_err("run", "interface pattern too long: %s", arg);
+	for (i = 0; i < o->n_patterns; i++)
+		if (!strcmp(o->patterns[i], arg))
+			return usage_err("run", "interface pattern %s given twice", arg);
+	o->patterns[o->n_patterns++] = arg;
+	return 0;
+}
+
 static int opt_interface(struct tcps_run_opts *o, const char *arg)
 {
 	struct tcps_iface *ifc = &o->ifaces[o->n_ifaces];
 	int i;
 
+	if (strpbrk(arg, "*?["))
+		return opt_pattern(o, arg);
 	if (o->n_ifaces >= TCPS_MAX_IFACES)
 		return usage_err("run", "at most %d interfaces", TCPS_MAX_IFACES);
 	if (strlen(arg) >= IF_NAMESIZE)
@@ -335,8 +358,8 @@ int tcps_run_parse_args(int argc, char **argv, struct tcps_run_opts *o)
 	}
 	if (optind < argc)
 		return usage_err("run", "unexpected argument '%s'", argv[optind]);
-	if (!o->n_ifaces)
-		return usage_err("run", "give at least one interface with -i IFACE");
+	if (!o->n_ifaces && !o->n_patterns)
+		return usage_err("run", "give at least one interface with -i IFACE (or a pattern: -i 'veth*')");
 	if (o->hook == TCPS_HOOK_TC && o->xdp_mode != TCPS_XDP_AUTO)
 		return usage_err("run", "--xdp-mode makes no sense with --hook tc");
 	return 0;
