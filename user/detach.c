@@ -354,7 +354,8 @@ int tcps_pins_remove(const char *dir)
 }
 
 static const char detach_usage[] =
-	"Usage: tcpscope detach [-i IFACE]... [--all] [--pin-dir DIR] [--keep-pins] [--force]\n"
+	"Usage: tcpscope detach [-i IFACE]... [--all] [--pin-dir DIR] [--keep-pins]\n"
+	"                       [--force]\n"
 	"\n"
 	"Remove what 'tcpscope run --persist' (or a killed instance) left behind:\n"
 	"tcpscope's XDP and tc programs on the interfaces, the clsact qdisc it\n"

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,10 +51,22 @@ pid_t tcps_info_fd_owner(int fd)
 	struct bpf_map_info mi = {};
 	struct tcps_info info = {};
 	__u32 len = sizeof(mi), zero = 0;
+	void *val;
+	int err;
 
-	/* Pins of another layout: the pid field cannot be trusted. */
-	if (bpf_obj_get_info_by_fd(fd, &mi, &len) || mi.value_size < sizeof(info) ||
-	    bpf_map_lookup_elem(fd, &zero, &info))
+	/* The kernel copies value_size bytes: a buffer of that size, not the
+	 * struct (an info map of another layout may be larger). A value
+	 * smaller than ours has no pid field we can trust. */
+	if (bpf_obj_get_info_by_fd(fd, &mi, &len) || mi.type != BPF_MAP_TYPE_ARRAY ||
+	    mi.value_size < sizeof(info) || mi.value_size > 65536)
+		return 0;
+	val = calloc(1, mi.value_size);
+	if (!val)
+		return 0;
+	err = bpf_map_lookup_elem(fd, &zero, val);
+	memcpy(&info, val, sizeof(info));
+	free(val);
+	if (err)
 		return 0;
 	return tcps_pid_is_tcpscope((pid_t)info.pid) ? (pid_t)info.pid : 0;
 }

@@ -70,7 +70,7 @@ static const char run_usage[] =
 	"  sudo tcpscope run -i eth0 -i eth1 --json | jq .\n"
 	"  sudo tcpscope run -i 'veth*' --daemon            # every container's veth\n"
 	"  sudo tcpscope run -i mirror0 --mode passive --hook xdp --xdp-mode native\n"
-	"  sudo tcpscope run -i eth1 --pin-dir /sys/fs/bpf/tcpscope-eth1 --daemon  # a 2nd instance\n";
+	"  sudo tcpscope run -i eth1 --pin-dir /sys/fs/bpf/tcpscope-eth1 --daemon\n";
 
 struct keyword {
 	const char *name;
