@@ -275,35 +275,68 @@ int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, 
 }
 
 /*
- * The clsact qdisc tcpscope created on an interface is marked by an empty
- * directory clsact_IFINDEX in the pin dir, so that whoever ends the
- * instance (the daemon, or 'detach' after --persist) knows it may go.
+ * The clsact qdiscs tcpscope created are remembered in a small map pinned
+ * beside the others (TCPS_PIN_CLSACT: ifindex -> 1), so that whoever ends
+ * the instance (the daemon, or 'detach' after --persist) knows it may go.
  */
-static void marker_path(const char *pin_dir, int ifindex, char *buf, size_t len)
+static int clsact_map(const char *pin_dir, bool create)
 {
-	snprintf(buf, len, "%s/clsact_%d", pin_dir, ifindex);
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, TCPS_PIN_CLSACT);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 || !create || errno != ENOENT)
+		return fd;
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "tcps_clsact", sizeof(__u32), sizeof(__u32),
+			    TCPS_MAX_IFACES * 4, NULL);
+	if (fd < 0)
+		return fd;
+	if (bpf_obj_pin(fd, path)) {
+		close(fd);
+		return -1;
+	}
+	chmod(path, 0600);
+	return fd;
 }
 
 void tcps_clsact_mark(const char *pin_dir, int ifindex)
 {
-	char path[PATH_MAX];
+	__u32 k = (__u32)ifindex, one = 1;
+	int fd = clsact_map(pin_dir, true);
 
-	marker_path(pin_dir, ifindex, path, sizeof(path));
-	if (mkdir(path, 0700) && errno != EEXIST)
-		pr_debug("%s: %s", path, strerror(errno));
+	if (fd < 0 || bpf_map_update_elem(fd, &k, &one, BPF_ANY))
+		pr_debug("%s/%s: %s", pin_dir, TCPS_PIN_CLSACT, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 bool tcps_clsact_marked(const char *pin_dir, int ifindex)
 {
-	char path[PATH_MAX];
+	__u32 k = (__u32)ifindex, v;
+	int fd = clsact_map(pin_dir, false);
+	bool marked;
 
-	marker_path(pin_dir, ifindex, path, sizeof(path));
-	return !access(path, F_OK);
+	if (fd < 0)
+		return false;
+	marked = !bpf_map_lookup_elem(fd, &k, &v);
+	close(fd);
+	return marked;
+}
+
+static void clsact_unmark(const char *pin_dir, int ifindex)
+{
+	__u32 k = (__u32)ifindex;
+	int fd = clsact_map(pin_dir, false);
+
+	if (fd < 0)
+		return;
+	bpf_map_delete_elem(fd, &k);
+	close(fd);
 }
 
 bool tcps_clsact_release(const char *pin_dir, int ifindex, const char *name)
 {
-	char path[PATH_MAX];
 	int others = tcps_clsact_filters(ifindex);
 	bool removed = false;
 
@@ -316,8 +349,7 @@ bool tcps_clsact_release(const char *pin_dir, int ifindex, const char *name)
 		pr_info("%s: the clsact qdisc tcpscope made stays: %d filter%s of other tools on it",
 			name, others, others == 1 ? "" : "s");
 	}
-	marker_path(pin_dir, ifindex, path, sizeof(path));
-	rmdir(path);
+	clsact_unmark(pin_dir, ifindex);
 	return removed;
 }
 
@@ -327,27 +359,15 @@ int tcps_pins_remove(const char *dir)
 					     TCPS_PIN_EVENTS,	  TCPS_PIN_STATS,
 					     TCPS_PIN_TRANS,	  TCPS_PIN_INFO,
 					     TCPS_PIN_PROG_XDP,	  TCPS_PIN_PROG_TC_IN,
-					     TCPS_PIN_PROG_TC_EG };
+					     TCPS_PIN_PROG_TC_EG, TCPS_PIN_CLSACT };
 	char path[PATH_MAX];
 	unsigned int i;
-
-	DIR *d;
-	struct dirent *e;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (unlink(path) && errno != ENOENT)
 			return -errno;
 	}
-	d = opendir(dir);
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, "clsact_", 7) && e->d_type == DT_DIR &&
-		    strlen(e->d_name) < 64) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			rmdir(path);
-		}
-	if (d)
-		closedir(d);
 	if (rmdir(dir) && errno != ENOENT)
 		return -errno;
 	return 0;

@@ -40,15 +40,16 @@ int tcps_tc_slot_detach(int ifindex, const char *name, bool ingress);
 /* Remove whichever of our programs are on ifindex (XDP only if it is
  * ours; tc only at our handle/prio and only if ours). Returns how many. */
 int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, bool tc_eg);
-/* The clsact qdisc tcpscope created on ifindex: marked in the pin dir
- * (an empty directory clsact_IFINDEX), so that it goes with the last of
- * our filters, also after --persist, and never when it was someone else's. */
+/* The clsact qdiscs tcpscope created: a map pinned beside the others
+ * (ifindex -> 1), so that one goes with the last of our filters, also
+ * after --persist, and never when it was someone else's. */
+#define TCPS_PIN_CLSACT "clsact"
 void tcps_clsact_mark(const char *pin_dir, int ifindex);
 bool tcps_clsact_marked(const char *pin_dir, int ifindex);
 /* Remove the clsact qdisc if no filter (of anyone) is left on it, and the
  * mark. true if the qdisc was removed. */
 bool tcps_clsact_release(const char *pin_dir, int ifindex, const char *name);
-/* Unlink the pins (and clsact marks) in dir and the dir itself. 0 or -errno. */
+/* Unlink the pins in dir and the dir itself. 0 or -errno. */
 int tcps_pins_remove(const char *dir);
 
 int cmd_detach(int argc, char **argv);

@@ -197,6 +197,7 @@ static const struct {
 	{ TCPS_PIN_PROG_XDP, true, 0, "tcps_xdp_ingress" },
 	{ TCPS_PIN_PROG_TC_IN, true, 0, "tcps_tc_ingress" },
 	{ TCPS_PIN_PROG_TC_EG, true, 0, "tcps_tc_egress" },
+	{ TCPS_PIN_CLSACT, false, BPF_MAP_TYPE_HASH, "tcps_clsact" },
 };
 
 /* Is fd a map or a program? Its anon inode says ("anon_inode:bpf-map"). */
