@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "detach.h"
+#include "ident.h"
 #include "run.h"
 #include "tcpscope.skel.h"
 
@@ -62,8 +63,8 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 
 	if (err)
 		return err;
-	if (old->meta.pid && old->meta.pid != (__u32)getpid() &&
-	    (!kill((pid_t)old->meta.pid, 0) || errno == EPERM)) {
+	/* A pid alive but not tcpscope's (reused after a kill -9) owns nothing. */
+	if (tcps_pid_is_tcpscope((pid_t)old->meta.pid)) {
 		pr_err("tcpscope (pid %u) is already running with pins in %s; stop it first, or give another --pin-dir",
 		       old->meta.pid, o->pin_dir);
 		tcps_pins_close(old);
