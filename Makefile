@@ -149,7 +149,10 @@ accuracy: all
 install: $(BUILD)/tcpscope
 	$(Q)install -D -m 0755 $(BUILD)/tcpscope $(DESTDIR)$(PREFIX)/sbin/tcpscope
 	$(Q)if [ -f contrib/tcpscope.8 ]; then install -D -m 0644 contrib/tcpscope.8 $(DESTDIR)$(PREFIX)/share/man/man8/tcpscope.8; fi
-	$(Q)if [ -f contrib/tcpscope.service ]; then install -D -m 0644 contrib/tcpscope.service $(DESTDIR)$(PREFIX)/lib/systemd/system/tcpscope.service; fi
+	$(Q)for u in tcpscope.service tcpscope@.service; do \
+		sed 's|/usr/local/sbin/tcpscope|$(PREFIX)/sbin/tcpscope|' contrib/$$u >$(BUILD)/$$u && \
+		install -D -m 0644 $(BUILD)/$$u $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u || exit 1; \
+	done
 
 clean:
 	$(call msg,CLEAN,$(BUILD))

@@ -31,6 +31,7 @@ TEST_PKGS=(
 	prometheus		# promtool and a real scrape; its service never runs
 	man-db			# man -l renders contrib/tcpscope.8 in the tests
 	bpftrace		# tests/oracle: the kernel's sock:inet_sock_set_state as the oracle
+	systemd			# systemd-analyze verify of contrib/tcpscope{,@}.service (tests/ops)
 )
 # Services shipped by test packages: never started, never enabled.
 NO_SERVICE=(prometheus)

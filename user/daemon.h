@@ -35,11 +35,16 @@ struct tcps_iface {
 	bool tc_ingress_attached;
 	bool tc_egress_attached;
 	const char *ingress_desc;	/* "xdp (native)", "tc" ... */
+	/* ifindex 0: a named interface (-i NAME) that is gone for now; it is
+	 * attached again when a link of that name appears (links.c). */
+	bool dynamic;			/* matched a pattern: forgotten when it goes */
 };
 
 struct tcps_run_opts {
-	struct tcps_iface ifaces[TCPS_MAX_IFACES];
+	struct tcps_iface ifaces[TCPS_MAX_IFACES];	/* the interfaces watched now */
 	int n_ifaces;
+	const char *patterns[TCPS_MAX_IFACES];	/* -i 'veth*': fnmatch(3) patterns */
+	int n_patterns;
 	__u32 mode;			/* enum tcps_mode */
 	enum tcps_hook hook;
 	enum tcps_xdp_mode xdp_mode;
@@ -51,7 +56,7 @@ struct tcps_run_opts {
 
 	/* daemon (issue 3) */
 	bool daemonize;			/* --daemon */
-	const char *pidfile;		/* --pidfile, default /run/tcpscope.pid */
+	const char *pidfile;		/* --pidfile; NULL: derived from pin_dir */
 	bool persist;			/* --persist: leave programs and pins on exit */
 	bool no_seed;			/* --no-seed: do not read the socket table */
 	__u32 seed_interval_s;		/* --seed-interval: listener refresh, seconds */
@@ -70,18 +75,22 @@ struct tcps_daemon {
 	struct tcps_run_opts *opts;
 	struct tcpscope_bpf *skel;	/* NULL when the maps were adopted */
 	struct tcps_pins pins;		/* fds of the live maps */
+	bool adopting;			/* took over the pins (and programs) of a --persist run */
 	__u64 events_seen;
 	bool stdout_broken;
 	bool stdout_tty;		/* flush per line only for a terminal */
 	bool stdout_dirty;
 	volatile int reopen_logs;	/* set by SIGHUP */
 	struct tcps_evbatch batch;	/* one ring-buffer drain, put in causal order */
+	int exit_code;			/* set by a module that cannot go on: the loop ends */
 	void *priv[8];			/* per-module state, indexed by module slot */
 };
 
 /* Every transition, from the ring buffer or made in userspace (timeout,
  * seed), goes through here to stdout and to every module's event hook. */
 void tcps_daemon_emit(struct tcps_daemon *d, const struct tcps_event *e);
+/* The interface list changed: rewrite it in the info map (and pins.meta). */
+void tcps_daemon_info_update(struct tcps_daemon *d);
 
 /*
  * Parts of the daemon beyond the loader (expiry, socket seeding, event

@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "daemonize.h"
+#include "exports.h"
 
 static pid_t pidfile_read(int fd)
 {
@@ -27,10 +28,52 @@ static pid_t pidfile_read(int fd)
 	return parse_u64(buf, 1, 4194304, &v) ? 0 : (pid_t)v;
 }
 
-int tcps_pidfile_take(const char *path, int *fd)
+int tcps_proc_cmdline(pid_t pid, char *buf, size_t len)
 {
+	char path[64];
+	ssize_t n, i;
+	int fd;
+
+	if (!len)
+		return -EINVAL;
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -ENOENT;
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return 0;
+}
+
+/* "(pid 123: tcpscope run -i cv0 --daemon)": which instance it is. */
+static void describe_holder(pid_t pid, char *buf, size_t len)
+{
+	char cmd[256];
+
+	if (pid > 0 && !tcps_proc_cmdline(pid, cmd, sizeof(cmd)))
+		snprintf(buf, len, "pid %d: %s", (int)pid, cmd);
+	else
+		snprintf(buf, len, "pid %d", (int)pid);
+}
+
+int tcps_pidfile_take(const char *path, const char *pin_dir, int *fd)
+{
+	char who[300];
 	pid_t pid;
 
+	/* /run/tcpscope/NAME.pid: the directory is made on first use. */
+	if (!strncmp(path, TCPS_RUN_DIR "/", sizeof(TCPS_RUN_DIR)) && mkdir(TCPS_RUN_DIR, 0755) &&
+	    errno != EEXIST)
+		pr_debug("%s: %s", TCPS_RUN_DIR, strerror(errno));
 	*fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (*fd < 0 && errno == EEXIST)
 		*fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -40,8 +83,9 @@ int tcps_pidfile_take(const char *path, int *fd)
 	}
 	if (flock(*fd, LOCK_EX | LOCK_NB)) {
 		pid = pidfile_read(*fd);
-		pr_err("tcpscope is already running (pid %d, pidfile %s); stop it first (kill -TERM %d)",
-		       (int)pid, path, (int)pid);
+		describe_holder(pid, who, sizeof(who));
+		pr_err("tcpscope is already running (%s) with pidfile %s; stop it first (kill -TERM %d), or run a second instance with a pin dir of its own, which gives it its own pidfile and event socket: tcpscope run -i IFACE --pin-dir %s-IFACE --daemon",
+		       who, path, (int)pid, pin_dir);
 		close(*fd);
 		*fd = -1;
 		return TCPS_EXIT_FAIL;
@@ -68,6 +112,38 @@ int tcps_pidfile_write(int fd)
 
 	if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)n, 0) != n)
 		return -errno;
+	return 0;
+}
+
+/* Same directory, trailing slashes aside. */
+static bool same_dir(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return la == lb && !strncmp(a, b, la);
+}
+
+int tcps_pidfile_default(const char *pin_dir, char *buf, size_t len)
+{
+	size_t n;
+	int err;
+
+	if (same_dir(pin_dir, TCPS_PIN_DIR_DEFAULT)) {
+		snprintf(buf, len, "%s", TCPS_PIDFILE_DEFAULT);
+		return 0;
+	}
+	/* The event socket's name, with .pid for .sock. */
+	err = tcps_evsock_default_path(pin_dir, buf, len);
+	if (err)
+		return err;
+	n = strlen(buf);
+	if (n < 5 || strcmp(buf + n - 5, ".sock"))
+		return -EINVAL;
+	snprintf(buf + n - 5, len - (n - 5), ".pid");
 	return 0;
 }
 

@@ -3,10 +3,25 @@
 #ifndef TCPS_DAEMONIZE_H
 #define TCPS_DAEMONIZE_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Runtime files of the daemons (pidfiles, event sockets). */
+#define TCPS_RUN_DIR "/run/tcpscope"
+#define TCPS_PIDFILE_DEFAULT "/run/tcpscope.pid"
+
+/* The pidfile of the instance with this pin dir: /run/tcpscope.pid for the
+ * default pin dir, else /run/tcpscope/NAME.pid, NAME as the event socket's
+ * (/sys/fs/bpf/tcpscope-eth1 -> /run/tcpscope/tcpscope-eth1.pid). So one
+ * daemon per pin dir, and instances of different pin dirs never collide. */
+int tcps_pidfile_default(const char *pin_dir, char *buf, size_t len);
 /* Create and lock the pidfile (O_EXCL, then flock). A pidfile held by a
- * live instance is refused with a clear message (TCPS_EXIT_FAIL); a stale
- * one (its process gone, lock free) is taken over. *fd gets the locked fd. */
-int tcps_pidfile_take(const char *path, int *fd);
+ * live instance is refused with a message naming it (its command line) and
+ * how to run a second one (TCPS_EXIT_FAIL); a stale one (its process gone,
+ * lock free) is taken over. *fd gets the locked fd. */
+int tcps_pidfile_take(const char *path, const char *pin_dir, int *fd);
+/* A process's command line, arguments joined by spaces. 0 or -errno. */
+int tcps_proc_cmdline(pid_t pid, char *buf, size_t len);
 /* Write our PID into it (after the forks). */
 int tcps_pidfile_write(int fd);
 void tcps_pidfile_release(const char *path, int fd);

@@ -6,6 +6,7 @@
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -14,12 +15,16 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "daemon.h"
+#include "daemonize.h"
 #include "detach.h"
+#include "ident.h"
 #include "maps.h"
+#include "rtnl.h"
 
 /* BPF names as the kernel keeps them (BPF_OBJ_NAME_LEN - 1 = 15 chars). */
 static const char *const our_progs[] = { "tcps_xdp_ingress", "tcps_tc_ingress", "tcps_tc_egress" };
@@ -69,28 +74,74 @@ int tcps_prog_fd_by_id(__u32 prog_id)
 	return -1;
 }
 
-bool tcps_prog_is_ours(__u32 prog_id)
+/* Is a pin below /sys/fs/bpf one of our program pins holding prog_id?
+ * (What a caller without CAP_SYS_ADMIN can still tell.) */
+static bool pinned_anywhere(__u32 prog_id)
+{
+	static const char *const names[] = { TCPS_PIN_PROG_XDP, TCPS_PIN_PROG_TC_IN,
+					     TCPS_PIN_PROG_TC_EG };
+	DIR *dir = opendir("/sys/fs/bpf");
+	struct dirent *e;
+	bool found = false;
+
+	if (!dir)
+		return false;
+	while (!found && (e = readdir(dir))) {
+		char path[PATH_MAX];
+		unsigned int i;
+
+		if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+			continue;
+		for (i = 0; i < 3 && !found; i++) {
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
+			int fd;
+
+			snprintf(path, sizeof(path), "/sys/fs/bpf/%s/%s", e->d_name, names[i]);
+			fd = bpf_obj_get(path);
+			if (fd < 0)
+				continue;
+			found = !bpf_obj_get_info_by_fd(fd, &info, &len) && info.id == prog_id;
+			close(fd);
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+int tcps_prog_check_ours(__u32 prog_id)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
 	unsigned int i;
-	bool ours = false;
-	int fd;
+	int fd, ours = 0;
 
 	if (!prog_id)
-		return false;
+		return 0;
 	for (i = 0; i < 3; i++)
 		if (pinned_progs[i].id == prog_id)
-			return true;
+			return 1;
 	fd = bpf_prog_get_fd_by_id(prog_id);
-	if (fd < 0)
-		return false;
+	if (fd < 0) {
+		int err = -errno;
+
+		/* BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN: without it, only
+		 * our pins can tell, and not knowing is not "not ours". */
+		if (pinned_anywhere(prog_id))
+			return 1;
+		return err == -EPERM || err == -EACCES ? -EPERM : 0;
+	}
 	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
 		for (i = 0; i < sizeof(our_progs) / sizeof(our_progs[0]); i++)
 			if (!strncmp(info.name, our_progs[i], sizeof(info.name) - 1))
-				ours = true;
+				ours = 1;
 	close(fd);
 	return ours;
+}
+
+bool tcps_prog_is_ours(__u32 prog_id)
+{
+	return tcps_prog_check_ours(prog_id) == 1;
 }
 
 int tcps_xdp_current(int ifindex, __u32 *prog_id, __u32 *mode_flags)
@@ -141,47 +192,165 @@ int tcps_tc_slot_detach(int ifindex, const char *name, bool ingress)
 	return !err;
 }
 
+/* Privilege, not ownership, stopped us: say so once per command. */
+static int denied;
+
+static void say_denied(const char *name, const char *what, __u32 id)
+{
+	if (!denied++)
+		pr_err("%s: cannot %s (prog id %u): needs root, or CAP_BPF+CAP_NET_ADMIN (and CAP_SYS_ADMIN to recognise programs not pinned below /sys/fs/bpf)",
+		       name, what, id);
+}
+
 static int tc_remove(int ifindex, const char *name, bool ingress)
 {
 	__u32 id = tcps_tc_current(ifindex, ingress);
+	int ours = tcps_prog_check_ours(id), err;
 
 	if (!id)
 		return 0;
-	if (!tcps_prog_is_ours(id)) {
+	if (ours < 0) {
+		say_denied(name, ingress ? "tell whether the tc ingress filter is tcpscope's" :
+					   "tell whether the tc egress filter is tcpscope's", id);
+		return 0;
+	}
+	if (!ours) {
 		pr_warn("%s: the tc %s filter at tcpscope's handle %#x prio %d is not tcpscope's (prog id %u); left alone",
 			name, ingress ? "ingress" : "egress", TCPS_TC_HANDLE, TCPS_TC_PRIO, id);
 		return 0;
 	}
-	return tcps_tc_slot_detach(ifindex, name, ingress);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TCPS_TC_HANDLE, .priority = TCPS_TC_PRIO);
+	err = bpf_tc_detach(&hook, &opts);
+	if (err == -EPERM || err == -EACCES) {
+		say_denied(name, ingress ? "remove the tc ingress filter" : "remove the tc egress filter",
+			   id);
+		return 0;
+	}
+	if (err && err != -ENOENT && err != -ENODEV) {
+		pr_warn("%s: removing tc %s: %s", name, ingress ? "ingress" : "egress", strerror(-err));
+		return 0;
+	}
+	return !err;
+}
+
+static int xdp_remove(int ifindex, const char *name)
+{
+	__u32 id, mode;
+	int ours, fd, err;
+
+	if (tcps_xdp_current(ifindex, &id, &mode) || !id)
+		return 0;
+	ours = tcps_prog_check_ours(id);
+	if (ours < 0)
+		say_denied(name, "tell whether the XDP program is tcpscope's", id);
+	if (ours <= 0)
+		return 0;
+	fd = tcps_prog_fd_by_id(id);
+	LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
+	/* REPLACE with the old fd: removes it only if it is still that
+	 * program (no race with another tool's attach). */
+	err = fd < 0 ? -errno : bpf_xdp_detach(ifindex, mode | XDP_FLAGS_REPLACE, &o);
+	if (fd >= 0)
+		close(fd);
+	if (err == -EPERM || err == -EACCES)
+		say_denied(name, "remove the XDP program", id);
+	else if (err)
+		pr_warn("%s: removing XDP program %u: %s", name, id, strerror(-err));
+	return !err;
 }
 
 int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, bool tc_eg)
 {
 	int n = 0;
 
-	if (xdp) {
-		__u32 id, mode;
-
-		if (!tcps_xdp_current(ifindex, &id, &mode) && id && tcps_prog_is_ours(id)) {
-			int fd = tcps_prog_fd_by_id(id), err;
-			LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
-
-			/* REPLACE with the old fd: removes it only if it is still
-			 * that program (no race with another tool's attach). */
-			err = fd < 0 ? -errno : bpf_xdp_detach(ifindex, mode | XDP_FLAGS_REPLACE, &o);
-			if (fd >= 0)
-				close(fd);
-			if (err)
-				pr_warn("%s: removing XDP program %u: %s", name, id, strerror(-err));
-			else
-				n++;
-		}
-	}
+	if (xdp)
+		n += xdp_remove(ifindex, name);
 	if (tc_in)
 		n += tc_remove(ifindex, name, true);
 	if (tc_eg)
 		n += tc_remove(ifindex, name, false);
 	return n;
+}
+
+/*
+ * The clsact qdiscs tcpscope created are remembered in a small map pinned
+ * beside the others (TCPS_PIN_CLSACT: ifindex -> 1), so that whoever ends
+ * the instance (the daemon, or 'detach' after --persist) knows it may go.
+ */
+static int clsact_map(const char *pin_dir, bool create)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, TCPS_PIN_CLSACT);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 || !create || errno != ENOENT)
+		return fd;
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "tcps_clsact", sizeof(__u32), sizeof(__u32),
+			    TCPS_MAX_IFACES * 4, NULL);
+	if (fd < 0)
+		return fd;
+	if (bpf_obj_pin(fd, path)) {
+		close(fd);
+		return -1;
+	}
+	chmod(path, 0600);
+	return fd;
+}
+
+void tcps_clsact_mark(const char *pin_dir, int ifindex)
+{
+	__u32 k = (__u32)ifindex, one = 1;
+	int fd = clsact_map(pin_dir, true);
+
+	if (fd < 0 || bpf_map_update_elem(fd, &k, &one, BPF_ANY))
+		pr_debug("%s/%s: %s", pin_dir, TCPS_PIN_CLSACT, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+bool tcps_clsact_marked(const char *pin_dir, int ifindex)
+{
+	__u32 k = (__u32)ifindex, v;
+	int fd = clsact_map(pin_dir, false);
+	bool marked;
+
+	if (fd < 0)
+		return false;
+	marked = !bpf_map_lookup_elem(fd, &k, &v);
+	close(fd);
+	return marked;
+}
+
+static void clsact_unmark(const char *pin_dir, int ifindex)
+{
+	__u32 k = (__u32)ifindex;
+	int fd = clsact_map(pin_dir, false);
+
+	if (fd < 0)
+		return;
+	bpf_map_delete_elem(fd, &k);
+	close(fd);
+}
+
+bool tcps_clsact_release(const char *pin_dir, int ifindex, const char *name)
+{
+	int others = tcps_clsact_filters(ifindex);
+	bool removed = false;
+
+	if (others == 0) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+		removed = !bpf_tc_hook_destroy(&hook);
+	} else if (others > 0) {
+		pr_info("%s: the clsact qdisc tcpscope made stays: %d filter%s of other tools on it",
+			name, others, others == 1 ? "" : "s");
+	}
+	clsact_unmark(pin_dir, ifindex);
+	return removed;
 }
 
 int tcps_pins_remove(const char *dir)
@@ -190,7 +359,7 @@ int tcps_pins_remove(const char *dir)
 					     TCPS_PIN_EVENTS,	  TCPS_PIN_STATS,
 					     TCPS_PIN_TRANS,	  TCPS_PIN_INFO,
 					     TCPS_PIN_PROG_XDP,	  TCPS_PIN_PROG_TC_IN,
-					     TCPS_PIN_PROG_TC_EG };
+					     TCPS_PIN_PROG_TC_EG, TCPS_PIN_CLSACT };
 	char path[PATH_MAX];
 	unsigned int i;
 
@@ -205,12 +374,14 @@ int tcps_pins_remove(const char *dir)
 }
 
 static const char detach_usage[] =
-	"Usage: tcpscope detach [-i IFACE]... [--all] [--pin-dir DIR]\n"
+	"Usage: tcpscope detach [-i IFACE]... [--all] [--pin-dir DIR] [--keep-pins]\n"
+	"                       [--force]\n"
 	"\n"
 	"Remove what 'tcpscope run --persist' (or a killed instance) left behind:\n"
-	"tcpscope's XDP and tc programs on the interfaces and the pinned maps.\n"
-	"Programs of other tools are never touched. Refused while the instance\n"
-	"that owns the pins is running (stop it first).\n"
+	"tcpscope's XDP and tc programs on the interfaces, the clsact qdisc it\n"
+	"created (when no other filter is on it) and the pinned maps. Programs of\n"
+	"other tools are never touched, nor pins that are not tcpscope's. Refused\n"
+	"while a running tcpscope owns the programs or the pins (stop it first).\n"
 	"\n"
 	"Options:\n"
 	"  -i, --interface IFACE  remove tcpscope's programs from IFACE (repeat)\n"
@@ -218,122 +389,228 @@ static const char detach_usage[] =
 	"                         (the default when no -i is given)\n"
 	"      --pin-dir DIR      pins to remove (default /sys/fs/bpf/tcpscope)\n"
 	"      --keep-pins        remove programs only\n"
+	"      --force            also when a running tcpscope owns them (it notices,\n"
+	"                         and attaches again)\n"
+	"  -v, --verbose          libbpf's messages\n"
 	"  -h, --help             this help\n"
 	"\n"
 	"Examples:\n"
 	"  sudo tcpscope detach\n"
 	"  sudo tcpscope detach -i eth0 --pin-dir /sys/fs/bpf/tcpscope-eth0\n";
 
-/* The pid that owns the pins, if it is alive; 0 otherwise. Reads the info
- * map without the layout check: pins of another ABI must be removable. */
-static pid_t pins_owner(const char *dir)
-{
-	char path[PATH_MAX];
-	struct tcps_info info = {};
-	struct bpf_map_info mi = {};
-	__u32 len = sizeof(mi), zero = 0;
-	int fd;
+struct detach_args {
+	const char *pin_dir;
+	struct if_nameindex ifs[TCPS_MAX_IFACES];
+	int n;
+	bool all, keep, force;
+};
 
-	snprintf(path, sizeof(path), "%s/%s", dir, TCPS_PIN_INFO);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return 0;
-	if (bpf_obj_get_info_by_fd(fd, &mi, &len) || mi.value_size < sizeof(info) ||
-	    bpf_map_lookup_elem(fd, &zero, &info))
-		info.pid = 0;	/* value of another size: not readable, assume dead */
-	close(fd);
-	if (info.pid && info.pid != (__u32)getpid() && (!kill((pid_t)info.pid, 0) || errno == EPERM))
-		return (pid_t)info.pid;
-	return 0;
-}
-
-int cmd_detach(int argc, char **argv)
+static int parse_detach_args(int argc, char **argv, struct detach_args *a)
 {
 	static const struct option longopts[] = {
 		{ "interface", required_argument, NULL, 'i' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "pin-dir", required_argument, NULL, 'P' },
 		{ "keep-pins", no_argument, NULL, 'K' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
-	char *names[TCPS_MAX_IFACES];
-	bool all = false, keep = false;
-	int n = 0, c, i, removed = 0, err;
-	pid_t owner;
+	int c;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "i:ah", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:avh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			if (n >= TCPS_MAX_IFACES)
+			if (a->n >= TCPS_MAX_IFACES)
 				return usage_err("detach", "at most %d interfaces", TCPS_MAX_IFACES);
-			if (!if_nametoindex(optarg)) {
+			a->ifs[a->n].if_index = if_nametoindex(optarg);
+			if (!a->ifs[a->n].if_index) {
 				pr_err("unknown interface: %s", optarg);
 				return TCPS_EXIT_USAGE;
 			}
-			names[n++] = optarg;
+			a->ifs[a->n++].if_name = optarg;
 			break;
 		case 'a':
-			all = true;
+			a->all = true;
 			break;
 		case 'P':
 			if (!*optarg || strlen(optarg) >= PATH_MAX - 32)
 				return usage_err("detach", "--pin-dir: bad path");
-			pin_dir = optarg;
+			a->pin_dir = optarg;
 			break;
 		case 'K':
-			keep = true;
+			a->keep = true;
+			break;
+		case 'F':
+			a->force = true;
+			break;
+		case 'v':
+			tcps_verbose = 1;
 			break;
 		case 'h':
 			fputs(detach_usage, stdout);
-			return TCPS_EXIT_OK;
+			return -1;
 		default:
 			return usage_bad_option("detach", argv);
 		}
 	}
 	if (optind < argc)
 		return usage_err("detach", "unexpected argument '%s'", argv[optind]);
-	if (!n)
-		all = true;
-	tcps_ours_from_pins(pin_dir);
-	owner = keep ? 0 : pins_owner(pin_dir);
-	if (owner) {
-		pr_err("tcpscope (pid %d) is running with pins in %s; stop it first (kill -TERM %d)",
-		       (int)owner, pin_dir, (int)owner);
+	if (!a->n)
+		a->all = true;
+	return 0;
+}
+
+/* "pid 123: tcpscope run -i eth0 ..." */
+static void describe(pid_t pid, char *buf, size_t len)
+{
+	char cmd[256];
+
+	if (!tcps_proc_cmdline(pid, cmd, sizeof(cmd)))
+		snprintf(buf, len, "pid %d: %s", (int)pid, cmd);
+	else
+		snprintf(buf, len, "pid %d", (int)pid);
+}
+
+/* The pins must be tcpscope's, and not a running instance's. */
+static int check_pins(const struct detach_args *a)
+{
+	char bad[64], why[128], who[300];
+	pid_t owner;
+	int err;
+
+	if (access(a->pin_dir, F_OK))
+		return 0;
+	err = tcps_pins_check_ours(a->pin_dir, bad, sizeof(bad), why, sizeof(why));
+	if (err == -EPERM || err == -EACCES) {
+		pr_err("%s/%s: %s: needs root, or CAP_BPF+CAP_NET_ADMIN", a->pin_dir, bad, why);
+		return TCPS_EXIT_PERM;
+	}
+	if (err) {
+		pr_err("%s/%s is not tcpscope's (%s): nothing removed; if it is no longer wanted, remove it yourself (rm %s/%s)",
+		       a->pin_dir, bad, why, a->pin_dir, bad);
 		return TCPS_EXIT_FAIL;
 	}
-	if (all) {
-		struct if_nameindex *ifs = if_nameindex(), *p;
+	owner = a->keep ? 0 : tcps_pins_owner(a->pin_dir);
+	if (owner && !a->force) {
+		describe(owner, who, sizeof(who));
+		pr_err("tcpscope (%s) is running with pins in %s; stop it first (kill -TERM %d), or use --force",
+		       who, a->pin_dir, (int)owner);
+		return TCPS_EXIT_FAIL;
+	}
+	return 0;
+}
 
-		if (!ifs) {
+/* None of the programs to remove may belong to a running instance. */
+static int check_prog_owners(const struct if_nameindex *ifs, const struct detach_args *a)
+{
+	const struct if_nameindex *p;
+	char who[300];
+
+	for (p = ifs; p->if_index; p++) {
+		__u32 ids[3] = { 0 }, mode;
+		unsigned int k;
+
+		tcps_xdp_current((int)p->if_index, &ids[0], &mode);
+		ids[1] = tcps_tc_current((int)p->if_index, true);
+		ids[2] = tcps_tc_current((int)p->if_index, false);
+		for (k = 0; k < 3; k++) {
+			pid_t owner;
+
+			if (!ids[k] || tcps_prog_check_ours(ids[k]) != 1)
+				continue;
+			owner = tcps_prog_owner(ids[k], NULL, 0);
+			if (!owner)
+				continue;
+			if (a->force) {
+				pr_warn("%s: removing the programs of running tcpscope pid %d (--force)",
+					p->if_name, (int)owner);
+				break;
+			}
+			describe(owner, who, sizeof(who));
+			pr_err("%s: tcpscope's programs there belong to a running instance (%s); stop it first (kill -TERM %d), or use --force",
+			       p->if_name, who, (int)owner);
+			return TCPS_EXIT_FAIL;
+		}
+	}
+	return 0;
+}
+
+/* Programs off every target interface, and the clsact qdiscs we made. */
+static int remove_programs(const struct if_nameindex *ifs, const struct detach_args *a)
+{
+	const struct if_nameindex *p;
+	int removed = 0, n;
+
+	for (p = ifs; p->if_index; p++) {
+		n = tcps_iface_remove_ours((int)p->if_index, p->if_name, true, true, true);
+		removed += n;
+		if (tcps_clsact_marked(a->pin_dir, (int)p->if_index) &&
+		    tcps_clsact_release(a->pin_dir, (int)p->if_index, p->if_name))
+			pr_info("%s: removed the clsact qdisc tcpscope had created", p->if_name);
+	}
+	return removed;
+}
+
+int cmd_detach(int argc, char **argv)
+{
+	struct detach_args a = { .pin_dir = TCPS_PIN_DIR_DEFAULT };
+	struct if_nameindex *all = NULL;
+	const struct if_nameindex *ifs;
+	int removed, err;
+
+	err = parse_detach_args(argc, argv, &a);
+	if (err)
+		return err < 0 ? TCPS_EXIT_OK : err;
+	/* libbpf's own lines ("Parent Qdisc doesn't exists" for every
+	 * interface without clsact) only with -v. */
+	libbpf_set_print(tcps_libbpf_print);
+	err = check_pins(&a);
+	if (err)
+		return err;
+	tcps_ours_from_pins(a.pin_dir);	/* checked above: really ours */
+	if (a.all) {
+		all = if_nameindex();
+		if (!all) {
 			pr_err("listing interfaces: %s", strerror(errno));
 			return TCPS_EXIT_FAIL;
 		}
-		for (p = ifs; p->if_index; p++)
-			removed += tcps_iface_remove_ours((int)p->if_index, p->if_name, true, true, true);
-		if_freenameindex(ifs);
 	}
-	for (i = 0; i < n; i++)
-		removed += tcps_iface_remove_ours((int)if_nametoindex(names[i]), names[i], true, true,
-						  true);
-	if (removed)
-		pr_info("removed %d tcpscope program%s", removed, removed == 1 ? "" : "s");
-	if (keep)
+	ifs = all ? all : a.ifs;
+	err = check_prog_owners(ifs, &a);
+	if (!err) {
+		removed = remove_programs(ifs, &a);
+		if (removed)
+			pr_info("removed %d tcpscope program%s", removed, removed == 1 ? "" : "s");
+	}
+	if (all)
+		if_freenameindex(all);
+	if (err)
+		return err;
+	if (denied)
+		return TCPS_EXIT_PERM;
+	if (a.keep)
 		return TCPS_EXIT_OK;
-	if (access(pin_dir, F_OK)) {
+	if (access(a.pin_dir, F_OK)) {
 		if (!removed)
-			pr_info("nothing to remove: no tcpscope programs%s, no %s", all ? "" : " there",
-				pin_dir);
+			pr_info("nothing to remove: no tcpscope programs%s, no %s",
+				a.all ? "" : " there", a.pin_dir);
 		return TCPS_EXIT_OK;
 	}
-	err = tcps_pins_remove(pin_dir);
+	err = tcps_pins_remove(a.pin_dir);
+	if (err == -ENOTEMPTY) {
+		pr_err("%s holds files that are not tcpscope's: tcpscope's pins removed, the directory left",
+		       a.pin_dir);
+		return TCPS_EXIT_FAIL;
+	}
 	if (err) {
-		pr_err("removing the pins in %s: %s", pin_dir, strerror(-err));
+		pr_err("removing the pins in %s: %s%s", a.pin_dir, strerror(-err),
+		       err == -EACCES || err == -EPERM ? " (needs root, or CAP_BPF+CAP_NET_ADMIN)" : "");
 		return err == -EACCES || err == -EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
 	}
-	pr_info("removed the pins in %s", pin_dir);
+	pr_info("removed the pins in %s", a.pin_dir);
 	return TCPS_EXIT_OK;
 }

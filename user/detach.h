@@ -26,6 +26,9 @@ int tcps_prog_fd_by_id(__u32 prog_id);
 /* Is the program with this id one of tcpscope's (pinned by us, or by its
  * BPF name when CAP_SYS_ADMIN allows looking it up)? */
 bool tcps_prog_is_ours(__u32 prog_id);
+/* The same, telling privilege apart: 1 ours, 0 not ours, -EPERM cannot
+ * tell (no CAP_SYS_ADMIN, and no pin below /sys/fs/bpf holds it). */
+int tcps_prog_check_ours(__u32 prog_id);
 /* The XDP program on ifindex: id (0: none) and XDP_FLAGS_SKB_MODE or
  * XDP_FLAGS_DRV_MODE. Returns 0 or -errno. */
 int tcps_xdp_current(int ifindex, __u32 *prog_id, __u32 *mode_flags);
@@ -37,6 +40,15 @@ int tcps_tc_slot_detach(int ifindex, const char *name, bool ingress);
 /* Remove whichever of our programs are on ifindex (XDP only if it is
  * ours; tc only at our handle/prio and only if ours). Returns how many. */
 int tcps_iface_remove_ours(int ifindex, const char *name, bool xdp, bool tc_in, bool tc_eg);
+/* The clsact qdiscs tcpscope created: a map pinned beside the others
+ * (ifindex -> 1), so that one goes with the last of our filters, also
+ * after --persist, and never when it was someone else's. */
+#define TCPS_PIN_CLSACT "clsact"
+void tcps_clsact_mark(const char *pin_dir, int ifindex);
+bool tcps_clsact_marked(const char *pin_dir, int ifindex);
+/* Remove the clsact qdisc if no filter (of anyone) is left on it, and the
+ * mark. true if the qdisc was removed. */
+bool tcps_clsact_release(const char *pin_dir, int ifindex, const char *name);
 /* Unlink the pins in dir and the dir itself. 0 or -errno. */
 int tcps_pins_remove(const char *dir);
 

@@ -5,12 +5,16 @@
 #include "daemon.h"
 #include "exports.h"
 #include "gc.h"
+#include "links.h"
 #include "seed.h"
 
 const struct tcps_module tcps_modules[] = {
 	{ "event-socket", tcps_evsock_start, tcps_evsock_tick, tcps_evsock_event, tcps_evsock_stop },
 	{ "events-file", tcps_evfile_start, tcps_evfile_tick, tcps_evfile_event, tcps_evfile_stop },
 	{ "http", tcps_http_start, NULL, NULL, tcps_http_stop },
+	/* Interfaces matching -i patterns are attached at its start, so before
+	 * seeding, which reads the watched interfaces' addresses. */
+	{ "links", tcps_links_start, tcps_links_tick, NULL, tcps_links_stop },
 	/* After the event sinks: seeding and expiry emit events at start. */
 	{ "seed", tcps_seed_start, tcps_seed_tick, NULL, tcps_seed_stop },
 	{ "gc", tcps_gc_start, tcps_gc_tick, NULL, tcps_gc_stop },

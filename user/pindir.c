@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tcpscope run: the pin directory. Maps (and the programs, so that a later
+ * run or 'detach' can recognise them without CAP_SYS_ADMIN) are pinned in
+ * a new, root-only directory on a bpffs; a directory left by a --persist
+ * run is adopted instead, its maps reused by the new programs.
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "detach.h"
+#include "ident.h"
+#include "run.h"
+#include "tcpscope.skel.h"
+
+/* The pin directory must be new, ours, root-only and on a bpffs. */
+int tcps_pin_dir_prepare(const char *dir)
+{
+	char parent[PATH_MAX], *slash;
+	int rc;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	else
+		snprintf(parent, sizeof(parent), "%s", slash ? "/" : ".");
+	rc = tcps_is_bpffs(parent);
+	if (rc == -ENOENT) {
+		/* Only a directory missing, or no bpffs at all? The nearest
+		 * existing ancestor tells. */
+		char up[PATH_MAX];
+
+		snprintf(up, sizeof(up), "%s", parent);
+		while (tcps_is_bpffs(up) == -ENOENT && (slash = strrchr(up, '/')) && slash != up)
+			*slash = '\0';
+		if (tcps_is_bpffs(up) == 1) {
+			pr_err("%s does not exist: create it first (mkdir -p %s), or choose a --pin-dir whose parent exists",
+			       parent, parent);
+			return TCPS_EXIT_FAIL;
+		}
+		snprintf(parent, sizeof(parent), "%s", up);
+		rc = 0;
+	}
+	if (rc < 0) {
+		pr_err("%s: %s", parent, strerror(-rc));
+		return TCPS_EXIT_FAIL;
+	}
+	if (rc == 0) {
+		/* Never "mount bpffs over /tmp": only /sys/fs/bpf is the place. */
+		if (!strncmp(parent, "/sys/fs/bpf", 11) && (!parent[11] || parent[11] == '/'))
+			pr_err("%s is not on a BPF filesystem: /sys/fs/bpf is not mounted (mount -t bpf bpf /sys/fs/bpf; note: 'ip netns exec' remounts /sys, use 'nsenter --net=...')",
+			       dir);
+		else
+			pr_err("%s is not on a BPF filesystem: choose --pin-dir under /sys/fs/bpf", dir);
+		return TCPS_EXIT_FAIL;
+	}
+	if (mkdir(dir, 0700)) {
+		if (errno == EEXIST)
+			return -EEXIST;	/* pins of an earlier run: adopt them */
+		pr_err("%s: %s", dir, strerror(errno));
+		return errno == EACCES || errno == EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/*
+ * The pin directory exists: a --persist run left its maps (and programs)
+ * behind, or one was killed. Take them over if they are of our layout and
+ * nobody runs there; the new programs then share the same tables.
+ */
+int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
+{
+	int err = tcps_pins_open(o->pin_dir, old);	/* checks ABI and value size */
+
+	if (err)
+		return err;
+	/* A pid alive but not tcpscope's (reused after a kill -9) owns nothing. */
+	if (tcps_pid_is_tcpscope((pid_t)old->meta.pid)) {
+		pr_err("tcpscope (pid %u) is already running with pins in %s; stop it first, or give another --pin-dir",
+		       old->meta.pid, o->pin_dir);
+		tcps_pins_close(old);
+		return TCPS_EXIT_FAIL;
+	}
+	if (old->meta.mode != o->mode) {
+		pr_err("the pins in %s were made in %s mode, not %s; clear them with 'tcpscope detach --pin-dir %s'",
+		       o->pin_dir, old->meta.mode == TCPS_MODE_PASSIVE ? "passive" : "host",
+		       o->mode == TCPS_MODE_PASSIVE ? "passive" : "host", o->pin_dir);
+		tcps_pins_close(old);
+		return TCPS_EXIT_FAIL;
+	}
+	if (old->meta.max_conns != o->max_conns && o->max_conns != TCPS_MAX_CONNS_DEFAULT)
+		pr_warn("%s: the adopted table keeps its size %u (--max-conns %u ignored; 'tcpscope detach' to start afresh)",
+			o->pin_dir, old->meta.max_conns, o->max_conns);
+	o->max_conns = old->meta.max_conns;
+	return 0;
+}
+
+/* Pin the programs next to the maps (replacing an adopted run's): a later
+ * run or 'detach' recognises them by these pins, without CAP_SYS_ADMIN. */
+void tcps_progs_pin(struct tcps_daemon *d)
+{
+	struct { const char *name; struct bpf_program *p; } pp[] = {
+		{ TCPS_PIN_PROG_XDP, d->skel->progs.tcps_xdp_ingress },
+		{ TCPS_PIN_PROG_TC_IN, d->skel->progs.tcps_tc_ingress },
+		{ TCPS_PIN_PROG_TC_EG, d->skel->progs.tcps_tc_egress },
+	};
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(pp) / sizeof(pp[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", d->opts->pin_dir, pp[i].name);
+		unlink(path);
+		if (bpf_obj_pin(bpf_program__fd(pp[i].p), path))
+			pr_warn("cannot pin %s: %s", path, strerror(errno));
+		else
+			chmod(path, 0600);
+	}
+}
+
+
+/* The maps of the skeleton with their pin names, in tcps_pins order. */
+static void map_table(struct tcpscope_bpf *skel, struct bpf_map *maps[6], const char *names[6])
+{
+	struct bpf_map *m[6] = { skel->maps.tcps_conns, skel->maps.tcps_halfopen,
+				 skel->maps.tcps_events, skel->maps.tcps_stats,
+				 skel->maps.tcps_trans,	 skel->maps.tcps_info };
+	static const char *const n[6] = { TCPS_PIN_CONNS, TCPS_PIN_HALFOPEN, TCPS_PIN_EVENTS,
+					   TCPS_PIN_STATS, TCPS_PIN_TRANS,    TCPS_PIN_INFO };
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		maps[i] = m[i];
+		names[i] = n[i];
+	}
+}
+
+int tcps_maps_reuse(struct tcps_daemon *d, const struct tcps_pins *old)
+{
+	const int fds[6] = { old->conns, old->halfopen, old->events,
+			     old->stats, old->trans,	old->info };
+	struct bpf_map *maps[6];
+	const char *names[6];
+	int i, err;
+
+	map_table(d->skel, maps, names);
+	/* Same maps for the new programs: reuse_fd takes the pinned map's
+	 * definition (size included) and skips creating it. */
+	for (i = 0; i < 6; i++) {
+		err = bpf_map__reuse_fd(maps[i], fds[i]);
+		if (err) {
+			pr_err("cannot reuse the pinned map %s: %s (clear the pins with 'tcpscope detach --pin-dir %s')",
+			       bpf_map__name(maps[i]), strerror(-err), d->opts->pin_dir);
+			return TCPS_EXIT_FAIL;
+		}
+	}
+	return 0;
+}
+
+int tcps_maps_pin(struct tcps_daemon *d)
+{
+	struct bpf_map *maps[6];
+	const char *names[6];
+	char path[PATH_MAX];
+	int i;
+
+	map_table(d->skel, maps, names);
+	for (i = 0; i < 6 && !d->adopting; i++) {
+		snprintf(path, sizeof(path), "%s/%s", d->opts->pin_dir, names[i]);
+		if (bpf_obj_pin(bpf_map__fd(maps[i]), path)) {
+			pr_err("cannot pin %s: %s", path, strerror(errno));
+			return TCPS_EXIT_FAIL;
+		}
+		chmod(path, 0600);
+	}
+	d->pins.conns = bpf_map__fd(d->skel->maps.tcps_conns);
+	d->pins.halfopen = bpf_map__fd(d->skel->maps.tcps_halfopen);
+	d->pins.events = bpf_map__fd(d->skel->maps.tcps_events);
+	d->pins.stats = bpf_map__fd(d->skel->maps.tcps_stats);
+	d->pins.trans = bpf_map__fd(d->skel->maps.tcps_trans);
+	d->pins.info = bpf_map__fd(d->skel->maps.tcps_info);
+	return 0;
+}
