@@ -26,16 +26,18 @@ static void vlog(int prio, const char *prefix, const char *fmt, va_list ap)
 		vsyslog(prio, fmt, ap);
 		return;
 	}
+	/* --json: the error as a JSON object, but on stderr like every
+	 * diagnostic, so that stdout holds only data ('stat --json 2>/dev/null'
+	 * prints nothing on failure, and a pipe into jq never sees an error). */
 	if (prio == LOG_ERR && tcps_json_errors) {
 		char msg[1024];
 		json_object *o = json_object_new_object();
 
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		json_object_object_add(o, "error", json_object_new_string(msg));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		/* stdout closed or full: the error must still reach someone. */
-		if (fflush(stdout) == EOF || ferror(stdout))
-			fprintf(stderr, "tcpscope: %s\n", msg);
+		fprintf(stderr, "%s\n",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 		return;
 	}

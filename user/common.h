@@ -26,7 +26,7 @@ enum tcps_exit {
 };
 
 extern int tcps_verbose;	/* -v: libbpf debug output, pr_debug */
-extern bool tcps_json_errors;	/* --json: errors as {"error": ...} on stdout */
+extern bool tcps_json_errors;	/* --json: errors as {"error": ...} (on stderr) */
 extern bool tcps_use_syslog;	/* daemon mode: diagnostics go to syslog */
 /* replay: event and entry times are capture (wall-clock) times already,
  * so tcps_mono_to_real() passes them through unchanged. */
