@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/statfs.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -252,4 +254,13 @@ int tcps_is_bpffs(const char *path)
 	if (statfs(path, &st))
 		return -errno;
 	return (unsigned long)st.f_type == BPF_FS_MAGIC;
+}
+
+int tcps_stdout_check(void)
+{
+	if (fcntl(STDOUT_FILENO, F_GETFD) < 0) {
+		pr_err("cannot write the output: stdout is closed");
+		return TCPS_EXIT_FAIL;
+	}
+	return 0;
 }

@@ -17,7 +17,6 @@
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -663,10 +662,8 @@ int cmd_events(int argc, char **argv)
 		path = def;
 	}
 	/* With fd 1 closed, the socket would become our stdout. */
-	if (fcntl(STDOUT_FILENO, F_GETFD) < 0) {
-		pr_err("stdout is closed: nowhere to write the transitions");
+	if (tcps_stdout_check())
 		return TCPS_EXIT_FAIL;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	fd = tcps_evsock_connect(path, json);
 	if (fd < 0) {

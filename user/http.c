@@ -84,8 +84,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	/* Reads are quiet: a failing scrape must not flood the log. */
 	err = tcps_query_open(http.pin_dir, &s);
-	if (err)
+	if (err) {
+		/* Removed under the running daemon (rm, or detach --force):
+		 * say it, so a scrape error is not taken for a passing glitch. */
+		if (access(http.pin_dir, F_OK) && errno == ENOENT)
+			return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+					 "the pins of this tcpscope are gone (pin directory removed)\n");
 		return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the maps\n");
+	}
 	f = open_memstream(&body, &len);
 	if (!f) {
 		tcps_query_close(&s);
