@@ -12,9 +12,10 @@ const struct tcps_module tcps_modules[] = {
 	{ "events-file", tcps_evfile_start, tcps_evfile_tick, tcps_evfile_event, tcps_evfile_stop },
 	/* After the event sinks: expiry and seeding emit events at start.
 	 * Expiry first: an adopted table loses what timed out while no daemon
-	 * ran before seeding refreshes it and before HTTP serves it. */
+	 * ran before HTTP serves it. HTTP before seeding, so that its own
+	 * listener is in the first seed. */
 	{ "gc", tcps_gc_start, tcps_gc_tick, NULL, tcps_gc_stop },
-	{ "seed", tcps_seed_start, tcps_seed_tick, NULL, tcps_seed_stop },
 	{ "http", tcps_http_start, NULL, NULL, tcps_http_stop },
+	{ "seed", tcps_seed_start, tcps_seed_tick, NULL, tcps_seed_stop },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
