@@ -97,6 +97,8 @@ static const char top_usage[] =
 	"warning, the top remote addresses and local ports, and the latest\n"
 	"transitions (from the daemon's event socket). When stdout is not a\n"
 	"terminal, prints a plain-text snapshot every interval instead.\n"
+	"Exits 4 when the daemon goes away or its pins are removed; with no daemon\n"
+	"from the start it expires by query (as stat) and exits 5.\n"
 	"\n"
 	"Options:\n"
 	"  -d, --delay SECONDS  refresh interval (default 1, may be fractional)\n"
