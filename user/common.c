@@ -219,13 +219,22 @@ __u64 tcps_real_now(void)
 
 __u64 tcps_mono_to_real(__u64 mono_ns)
 {
+	/* One event is rendered once per sink (stdout, event socket, events
+	 * file): each must print the same time. Two clock reads a few µs
+	 * apart would differ in the last digit, so the same instant converts
+	 * to the same value as long as it comes in a row (per thread). */
+	static __thread __u64 last_mono, last_real;
 	__u64 real, mono;
 
 	if (tcps_times_are_real)
 		return mono_ns;
+	if (mono_ns && mono_ns == last_mono)
+		return last_real;
 	real = clock_ns(CLOCK_REALTIME);
 	mono = clock_ns(CLOCK_MONOTONIC);
-	return real - (mono - mono_ns);
+	last_mono = mono_ns;
+	last_real = real - (mono - mono_ns);
+	return last_real;
 }
 
 void tcps_fmt_time(__u64 real_ns, char *buf, size_t len)

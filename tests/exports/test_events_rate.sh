@@ -23,6 +23,16 @@ RINGLOAD=$TOP/$BUILD/bench/ringload
 RATE=${RATE:-150000}	# asked for; at least MIN_RATE must be reached
 MIN_RATE=100000
 SECS=3
+# Under ASan/UBSan (make test SANITIZE=1) the daemon renders a JSON line
+# 4-5x slower (7 us instead of 1.7 us, measured): at 100k/s it would need
+# most of a core that ringload and the reader share on 2 cores, and the
+# ring buffer overflows before the fan-out is even reached. That run is
+# for memory errors on the same paths, so it drives 40k/s; the 100k/s
+# claim is checked on the optimised build.
+if ldd "$TCPSCOPE" 2>/dev/null | grep -q libasan; then
+	RATE=${SAN_RATE:-40000} MIN_RATE=30000
+	log "sanitizer build: driving $RATE transitions/s (at least $MIN_RATE)"
+fi
 
 setup_pair evrate
 start_daemon -q --listen "$HTTP_PORT" || { echo "not ok daemon_starts"; exit 1; }

@@ -56,14 +56,14 @@ test_top_plain_exits_when_the_daemon_is_killed() {
 
 test_top_plain_exits_when_the_pins_are_removed() {
 	fresh top-pins || { fail "daemon did not start"; return; }
-	"$TCPSCOPE" top -d 0.2 --pin-dir "$PIN_DIR" >"$WORK/top.out" 2>"$WORK/top.err" </dev/null &
+	"$TCPSCOPE" top -d 0.2 --pin-dir "$PIN_DIR" >"$WORK/top2.out" 2>"$WORK/top2.err" </dev/null &
 	local top=$!
 	track_pid $top
-	wait_for 5 grep -q '^--- ' "$WORK/top.out" || { fail "top printed nothing"; return; }
+	wait_for 5 grep -q '^--- ' "$WORK/top2.out" || { fail "top printed nothing"; return; }
 	rm -rf "$PIN_DIR"
 	exits_within 5 $top || { fail "top still runs 5 s after the pins were removed"; return; }
-	[ "$RC" -eq 4 ] && one_line "$WORK/top.err" "the pins in $PIN_DIR are gone" ||
-		fail "top exited $RC: $(cat "$WORK/top.err")"
+	[ "$RC" -eq 4 ] && one_line "$WORK/top2.err" "the pins in $PIN_DIR are gone" ||
+		fail "top exited $RC: $(cat "$WORK/top2.err")"
 	kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
 	true
 }
