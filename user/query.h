@@ -42,7 +42,8 @@ int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s);
 void tcps_query_close(struct tcps_snapshot *s);
 /* Only the per-state counts, total and counters (no rows: s->n == 0),
  * counted in the kernel by a map iterator; falls back to reading every
- * row where the iterator cannot load. Same return values. */
+ * row where the iterator cannot load, and reads them anyway when no
+ * daemon runs (they must be expired by the query). Same return values. */
 int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s);
 /* Per-state counts (first side) and entries per table: by the iterator
  * (statiter.c, 0 or -errno), or by tcps_state_totals, which falls back to

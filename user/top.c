@@ -399,8 +399,9 @@ static void closed_line(const struct top *t, char *buf, size_t len)
 		 (unsigned long long)t->closed);
 }
 
-/* When no daemon runs: what the view is. */
-static void stale_line(const struct top *t, char *buf, size_t len)
+/* When no daemon runs: what the view is. Short: the time of day only
+ * (HH:MM:SS.mmm UTC), so that the line fits 80 columns on the screen. */
+static void stale_line(const struct top *t, char *buf, size_t len, bool shortly)
 {
 	char when[40];
 
@@ -408,6 +409,8 @@ static void stale_line(const struct top *t, char *buf, size_t len)
 		tcps_fmt_time(tcps_mono_to_real(t->as_of), when, sizeof(when));
 	else
 		snprintf(when, sizeof(when), "(empty table)");
+	if (shortly && t->as_of && strlen(when) > 23)
+		memmove(when, when + 11, 13), when[12] = 'Z', when[13] = '\0';
 	if (t->owner_pid)
 		snprintf(buf, len, "NO DAEMON (pid %u gone): states as of %s, expired by query",
 			 t->owner_pid, when);
@@ -432,7 +435,7 @@ static void print_snapshot(struct top *t)
 	printf("--- %s %s%s%s\n%s\n", ts, t->pin_dir, t->filter_on ? " filter " : "",
 	       t->filter_on ? t->filter : "", line);
 	if (t->stale) {
-		stale_line(t, line, sizeof(line));
+		stale_line(t, line, sizeof(line), false);
 		printf("%s\n", line);
 	}
 	printf("%-11s %7s %7s %6s\n", "STATE", "COUNT", "CHANGE", "IN/s");
@@ -502,7 +505,7 @@ static void draw(struct top *t)
 		put(0, W - 9, 8, ts);
 	attroff(A_REVERSE);
 	if (t->stale) {
-		stale_line(t, line, sizeof(line));
+		stale_line(t, line, sizeof(line), true);
 		attron(A_BOLD);
 		put(1, 0, W, line);
 		attroff(A_BOLD);
@@ -754,8 +757,14 @@ static int stale_end(const struct top *t)
 
 	if (!t->stale)
 		return TCPS_EXIT_OK;
-	stale_line(t, line, sizeof(line));
-	pr_warn("%s: %s", t->pin_dir, line);
+	/* The words of stat and list. */
+	stale_line(t, line, sizeof(line), false);
+	if (t->owner_pid)
+		pr_warn("no daemon is running for %s (pid %u gone): %s", t->pin_dir, t->owner_pid,
+			strstr(line, "states as of"));
+	else
+		pr_warn("no daemon is running for %s (none since a --persist exit): %s", t->pin_dir,
+			strstr(line, "states as of"));
 	return TCPS_EXIT_STALE;
 }
 
