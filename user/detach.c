@@ -19,6 +19,7 @@
 #include "common.h"
 #include "daemon.h"
 #include "detach.h"
+#include "stale.h"
 #include "maps.h"
 
 /* BPF names as the kernel keeps them (BPF_OBJ_NAME_LEN - 1 = 15 chars). */
@@ -201,6 +202,7 @@ int tcps_pins_remove(const char *dir)
 	}
 	if (rmdir(dir) && errno != ENOENT)
 		return -errno;
+	tcps_timeouts_forget(dir);	/* the timeouts recorded for queries (stale.h) */
 	return 0;
 }
 

@@ -81,7 +81,10 @@ test_after_kill_9_queries_expire_and_say_so() {
 	q top -n 1 >"$WORK/t" 2>"$WORK/e4"; rc=$?
 	[ $rc -eq 5 ] && grep -q "NO DAEMON (pid $pid gone)" "$WORK/t" && grep -Eq '^TIME_WAIT +0 ' "$WORK/t" ||
 		{ fail "top -n 1 exited $rc: $(cat "$WORK/t" "$WORK/e4")"; return; }
+	[ -s "/run/tcpscope/tcpscope-test-$TAG-kill9.timeouts" ] || { fail "no recorded timeouts"; return; }
 	nsrun "$A" "$TCPSCOPE" detach -i "$IF_A" --pin-dir "$PIN_DIR" 2>/dev/null
+	# detach clears what the daemon recorded beside its pins too.
+	[ ! -e "/run/tcpscope/tcpscope-test-$TAG-kill9.timeouts" ] || fail "recorded timeouts left after detach"
 }
 
 test_persist_gap_expired_by_query_then_on_adoption() {
