@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/statfs.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -26,16 +28,18 @@ static void vlog(int prio, const char *prefix, const char *fmt, va_list ap)
 		vsyslog(prio, fmt, ap);
 		return;
 	}
+	/* --json: the error as a JSON object, but on stderr like every
+	 * diagnostic, so that stdout holds only data ('stat --json 2>/dev/null'
+	 * prints nothing on failure, and a pipe into jq never sees an error). */
 	if (prio == LOG_ERR && tcps_json_errors) {
 		char msg[1024];
 		json_object *o = json_object_new_object();
 
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		json_object_object_add(o, "error", json_object_new_string(msg));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		/* stdout closed or full: the error must still reach someone. */
-		if (fflush(stdout) == EOF || ferror(stdout))
-			fprintf(stderr, "tcpscope: %s\n", msg);
+		fprintf(stderr, "%s\n",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 		return;
 	}
@@ -215,13 +219,22 @@ __u64 tcps_real_now(void)
 
 __u64 tcps_mono_to_real(__u64 mono_ns)
 {
+	/* One event is rendered once per sink (stdout, event socket, events
+	 * file): each must print the same time. Two clock reads a few µs
+	 * apart would differ in the last digit, so the same instant converts
+	 * to the same value as long as it comes in a row (per thread). */
+	static __thread __u64 last_mono, last_real;
 	__u64 real, mono;
 
 	if (tcps_times_are_real)
 		return mono_ns;
+	if (mono_ns && mono_ns == last_mono)
+		return last_real;
 	real = clock_ns(CLOCK_REALTIME);
 	mono = clock_ns(CLOCK_MONOTONIC);
-	return real - (mono - mono_ns);
+	last_mono = mono_ns;
+	last_real = real - (mono - mono_ns);
+	return last_real;
 }
 
 void tcps_fmt_time(__u64 real_ns, char *buf, size_t len)
@@ -250,4 +263,13 @@ int tcps_is_bpffs(const char *path)
 	if (statfs(path, &st))
 		return -errno;
 	return (unsigned long)st.f_type == BPF_FS_MAGIC;
+}
+
+int tcps_stdout_check(void)
+{
+	if (fcntl(STDOUT_FILENO, F_GETFD) < 0) {
+		pr_err("cannot write the output: stdout is closed");
+		return TCPS_EXIT_FAIL;
+	}
+	return 0;
 }

@@ -23,10 +23,13 @@ enum tcps_exit {
 	TCPS_EXIT_USAGE = 2,	/* bad command line */
 	TCPS_EXIT_PERM = 3,	/* not enough privilege (root / CAP_BPF) */
 	TCPS_EXIT_NOTRUNNING = 4,	/* no running instance, or pins of another layout */
+	/* stat/list/top answered, but no daemon runs for the pins: nothing
+	 * expired since it went, the query applied the timeouts itself. */
+	TCPS_EXIT_STALE = 5,
 };
 
 extern int tcps_verbose;	/* -v: libbpf debug output, pr_debug */
-extern bool tcps_json_errors;	/* --json: errors as {"error": ...} on stdout */
+extern bool tcps_json_errors;	/* --json: errors as {"error": ...} (on stderr) */
 extern bool tcps_use_syslog;	/* daemon mode: diagnostics go to syslog */
 /* replay: event and entry times are capture (wall-clock) times already,
  * so tcps_mono_to_real() passes them through unchanged. */
@@ -69,6 +72,11 @@ void tcps_fmt_time(__u64 real_ns, char *buf, size_t len);
 /* libbpf's print callback: its lines only with -v. Without -v a failure
  * is our own one line, which says to rerun with -v for the details. */
 int tcps_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args);
+
+/* Queries write results to stdout: with fd 1 closed, the next open() would
+ * become "stdout". Logs one line and returns TCPS_EXIT_FAIL if it is
+ * closed, else 0. */
+int tcps_stdout_check(void);
 
 /* Is path on a BPF filesystem? 1 yes, 0 no, -errno if it can't be told. */
 int tcps_is_bpffs(const char *path);

@@ -23,6 +23,7 @@
 #include "daemonize.h"
 #include "detach.h"
 #include "ident.h"
+#include "stale.h"
 #include "maps.h"
 #include "rtnl.h"
 
@@ -370,6 +371,7 @@ int tcps_pins_remove(const char *dir)
 	}
 	if (rmdir(dir) && errno != ENOENT)
 		return -errno;
+	tcps_timeouts_forget(dir);	/* the timeouts recorded for queries (stale.h) */
 	return 0;
 }
 

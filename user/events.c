@@ -35,19 +35,42 @@
 
 #define EVSOCK_HELLO "# tcpscope events 1\n"
 #define MAX_CLIENTS 64
-/* A reader may lag this much before it loses transitions: ~1000 JSON lines. */
-#define CLIENT_BUF (256 * 1024)
+/*
+ * Sized for a reader that writes to a file at 100k transitions/s (a JSON
+ * line is ~330 bytes: 33 MB/s). Three stages hold what a reader has not
+ * read yet:
+ *  - the socket: its send buffer is raised to SOCK_SNDBUF (~12k lines), so
+ *    the daemon hands over a drain's worth at a time;
+ *  - the reader's queue in the daemon, sized in transitions: up to
+ *    QUEUE_HIGH lines (0.65 s at 100k/s) wait there while the reader is
+ *    busy (a disk stall, a scheduling gap). It grows only while the reader
+ *    lags; QUEUE_BYTES_MAX bounds it whatever the line length;
+ *  - past the high-water mark the reader loses transitions, counted, until
+ *    it has drained its queue below the low-water mark: then it is told
+ *    how many ("# dropped N ...") and delivery resumes. The hysteresis
+ *    makes a gap one stretch, not every other line.
+ * Sends are batched: one send() per SEND_BATCH bytes, and at every tick
+ * (right after each ring-buffer drain), never one per line.
+ */
+#define SOCK_SNDBUF (4 << 20)
+#define QUEUE_HIGH 65536
+#define QUEUE_LOW (QUEUE_HIGH / 2)
+#define QUEUE_BYTES_MAX (32u << 20)
+#define QUEUE_BYTES_INIT (256u << 10)
+#define SEND_BATCH (64u << 10)
 #define HELLO_TIMEOUT_NS (5ULL * 1000000000ULL)
 
 struct client {
 	int fd;
 	bool ready;		/* has said which format it wants */
 	bool json;
+	bool dropping;		/* past the high-water mark, until below low-water */
 	char hello[16];
 	size_t hlen;
 	__u64 accepted;		/* mono ns, to drop readers that never say hello */
-	char *buf;		/* pending output, buf[off..len) */
-	size_t off, len;
+	char *buf;		/* pending output, buf[off..len) of cap bytes */
+	size_t off, len, cap;
+	size_t queued;		/* complete lines in buf[off..len) */
 	__u64 untold;		/* drops the reader has not been told of yet */
 };
 
@@ -57,6 +80,8 @@ static struct {
 	struct client c[MAX_CLIENTS];
 	int n;
 	__u32 mode;
+	char *jbuf;		/* one JSON line with its newline */
+	size_t jcap;
 	/* read by the HTTP thread */
 	__u64 clients, dropped;
 } ev = { .lfd = -1 };
@@ -94,6 +119,19 @@ static void client_close(struct client *c)
 	__atomic_store_n(&ev.clients, (__u64)ev.n, __ATOMIC_RELAXED);
 }
 
+/* Lines in n bytes: a line leaves the queue when its newline is sent. */
+static size_t count_lines(const char *p, size_t n)
+{
+	const char *end = p + n;
+	size_t lines = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+		lines++;
+		p++;
+	}
+	return lines;
+}
+
 /* Returns false if the reader is gone (and closed). */
 static bool client_flush(struct client *c)
 {
@@ -107,53 +145,77 @@ static bool client_flush(struct client *c)
 			client_close(c);
 			return false;
 		}
+		c->queued -= count_lines(c->buf + c->off, (size_t)w);
 		c->off += (size_t)w;
 	}
-	if (c->off == c->len) {
-		c->off = c->len = 0;
-	} else if (c->off > CLIENT_BUF / 2) {
-		memmove(c->buf, c->buf + c->off, c->len - c->off);
-		c->len -= c->off;
-		c->off = 0;
-	}
+	if (c->off == c->len)
+		c->off = c->len = c->queued = 0;
 	return true;
 }
 
-static bool client_room(const struct client *c, size_t n)
+/* Room for n more bytes: compact, then grow (up to QUEUE_BYTES_MAX). */
+static bool client_reserve(struct client *c, size_t n)
 {
-	return c->len - c->off + n <= CLIENT_BUF;
+	size_t pending = c->len - c->off, ncap;
+	char *nb;
+
+	if (c->len + n <= c->cap)
+		return true;
+	if (pending + n > QUEUE_BYTES_MAX)
+		return false;
+	if (c->off) {
+		memmove(c->buf, c->buf + c->off, pending);
+		c->off = 0;
+		c->len = pending;
+		if (c->len + n <= c->cap)
+			return true;
+	}
+	for (ncap = c->cap ? c->cap : QUEUE_BYTES_INIT; ncap < pending + n; ncap *= 2)
+		;
+	if (ncap > QUEUE_BYTES_MAX)
+		ncap = QUEUE_BYTES_MAX;
+	nb = realloc(c->buf, ncap);
+	if (!nb)
+		return false;
+	c->buf = nb;
+	c->cap = ncap;
+	return true;
 }
 
 static void client_append(struct client *c, const char *s, size_t n)
 {
-	if (c->len + n > CLIENT_BUF) {
-		memmove(c->buf, c->buf + c->off, c->len - c->off);
-		c->len -= c->off;
-		c->off = 0;
-	}
 	memcpy(c->buf + c->len, s, n);
 	c->len += n;
+	c->queued += count_lines(s, n);
 }
 
-/* Queue one line; a reader that lags loses it, and hears of its losses
- * once it has drained half its buffer. */
-static void client_send(struct client *c, const char *line, size_t n)
+/* Queue one line (or drop it, past the high-water mark), then send if a
+ * batch is pending. Returns false if the reader is gone. */
+static bool client_send(struct client *c, const char *line, size_t n)
 {
-	if (c->untold && c->len - c->off < CLIENT_BUF / 2) {
+	if (c->dropping && c->queued <= QUEUE_LOW) {
 		char note[128];
 		int w = snprintf(note, sizeof(note),
 				 "# dropped %llu transitions: reader too slow\n",
 				 (unsigned long long)c->untold);
 
-		client_append(c, note, (size_t)w);
-		c->untold = 0;
+		if (client_reserve(c, (size_t)w)) {
+			client_append(c, note, (size_t)w);
+			c->untold = 0;
+			c->dropping = false;
+		}
 	}
-	if (!client_room(c, n)) {
+	if (!c->dropping && (c->queued >= QUEUE_HIGH || !client_reserve(c, n)))
+		c->dropping = true;
+	if (c->dropping) {
 		c->untold++;
 		__atomic_add_fetch(&ev.dropped, 1, __ATOMIC_RELAXED);
-		return;
+		return true;
 	}
 	client_append(c, line, n);
+	if (c->len - c->off >= SEND_BATCH)
+		return client_flush(c);
+	return true;
 }
 
 static int listen_on(const char *path)
@@ -252,6 +314,15 @@ static void accept_new(__u64 now)
 			close(fd);
 			continue;
 		}
+		/* SO_SNDBUFFORCE (root) passes net.core.wmem_max; else as
+		 * much as SO_SNDBUF allows. */
+		{
+			int sz = SOCK_SNDBUF;
+
+			if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) &&
+			    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)))
+				pr_debug("event socket: SO_SNDBUF: %s", strerror(errno));
+		}
 		c = &ev.c[ev.n++];
 		memset(c, 0, sizeof(*c));
 		c->fd = fd;
@@ -287,8 +358,7 @@ static bool client_hello(struct client *c, __u64 now)
 		return false;
 	}
 	c->json = !strcmp(c->hello, "json");
-	c->buf = malloc(CLIENT_BUF);
-	if (!c->buf) {
+	if (!client_reserve(c, sizeof(EVSOCK_HELLO))) {
 		client_close(c);
 		return false;
 	}
@@ -334,8 +404,7 @@ void tcps_evsock_tick(struct tcps_daemon *d, __u64 now)
 
 void tcps_evsock_event(struct tcps_daemon *d, const struct tcps_event *e)
 {
-	char text[512];
-	const char *json = NULL;
+	char text[512], *json = NULL;
 	json_object *obj = NULL;
 	size_t jlen = 0, tlen = 0;
 	int i;
@@ -349,9 +418,24 @@ void tcps_evsock_event(struct tcps_daemon *d, const struct tcps_event *e)
 		/* Each format is rendered at most once per transition, by the
 		 * same functions as the daemon's stdout. */
 		if (c->json && !json) {
+			const char *s;
+
 			obj = tcps_event_json(e, ev.mode);
-			json = json_object_to_json_string_ext(obj, TCPS_JSON_FLAGS);
-			jlen = strlen(json);
+			s = json_object_to_json_string_ext(obj, TCPS_JSON_FLAGS);
+			jlen = strlen(s);
+			/* json-c owns s: the line with its newline goes into a
+			 * scratch buffer of ours, so it is queued whole or not at all. */
+			if (jlen + 1 > ev.jcap) {
+				char *nb = realloc(ev.jbuf, jlen + 256);
+
+				if (!nb)
+					break;
+				ev.jbuf = nb;
+				ev.jcap = jlen + 256;
+			}
+			json = ev.jbuf;
+			memcpy(json, s, jlen);
+			json[jlen++] = '\n';
 		} else if (!c->json && !tlen) {
 			FILE *f = fmemopen(text, sizeof(text), "w");
 
@@ -361,25 +445,7 @@ void tcps_evsock_event(struct tcps_daemon *d, const struct tcps_event *e)
 			tlen = (size_t)ftell(f);
 			fclose(f);
 		}
-		if (c->json) {
-			/* Whole line or nothing: a reader never sees half an object. */
-			if (!c->untold && client_room(c, jlen + 1)) {
-				client_append(c, json, jlen);
-				client_append(c, "\n", 1);
-			} else {
-				char *line = malloc(jlen + 1);
-
-				if (!line)
-					continue;
-				memcpy(line, json, jlen);
-				line[jlen] = '\n';
-				client_send(c, line, jlen + 1);
-				free(line);
-			}
-		} else {
-			client_send(c, text, tlen);
-		}
-		client_flush(c);
+		client_send(c, c->json ? json : text, c->json ? jlen : tlen);
 	}
 	if (obj)
 		json_object_put(obj);
@@ -395,6 +461,9 @@ void tcps_evsock_stop(struct tcps_daemon *d)
 		unlink(ev.path);
 		ev.lfd = -1;
 	}
+	free(ev.jbuf);
+	ev.jbuf = NULL;
+	ev.jcap = 0;
 }
 
 void tcps_evsock_stats(__u64 *clients, __u64 *dropped)
@@ -448,20 +517,104 @@ fail:
 	return err;
 }
 
+/* The reader's copy loop: big reads, a fully buffered stdout flushed
+ * whenever the socket has nothing more to give at once (so a pipe into jq
+ * sees each line as it comes, and a file at 100k lines/s gets one write
+ * per megabyte, not per line). A failed write is an error; so is the end
+ * of the stream before COUNT lines: the daemon is gone. */
+#define READ_CHUNK (1u << 20)
+
+static int write_failed(void)
+{
+	pr_err("cannot write the output: %s", strerror(errno ? errno : EIO));
+	return TCPS_EXIT_FAIL;
+}
+
+/* Copy the stream to stdout (only the lines expr, if any, takes). */
+static int events_copy(int fd, const char *path, unsigned long long count,
+		       const struct tcps_expr *expr, bool json)
+{
+	unsigned long long seen = 0;
+	char *buf = malloc(READ_CHUNK);
+	size_t have = 0;
+	int rc;
+
+	if (!buf || setvbuf(stdout, NULL, _IOFBF, READ_CHUNK)) {
+		pr_err("out of memory");
+		rc = TCPS_EXIT_FAIL;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + have, READ_CHUNK - have);
+		char *line = buf, *nl;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int err = r < 0 ? errno : 0;
+
+			if (fflush(stdout) == EOF || ferror(stdout)) {
+				rc = write_failed();
+			} else if (err) {
+				pr_err("%s: %s", path, strerror(err));
+				rc = TCPS_EXIT_FAIL;
+			} else {
+				pr_err("the daemon closed the event stream at %s: it stopped or was killed",
+				       path);
+				rc = TCPS_EXIT_NOTRUNNING;
+			}
+			goto out;
+		}
+		have += (size_t)r;
+		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			size_t n = (size_t)(nl - line) + 1;
+
+			if (line[0] == '#') {
+				if (!strncmp(line, "# dropped ", 10))
+					pr_warn("%.*s", (int)(n - 3), line + 2);
+			} else if (expr ? tcps_event_print_if(stdout, line, n, expr, json)
+					: fwrite(line, 1, n, stdout) == n) {
+				if (count && ++seen >= count) {
+					rc = fflush(stdout) == EOF || ferror(stdout) ? write_failed() :
+										      TCPS_EXIT_OK;
+					goto out;
+				}
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == READ_CHUNK)	/* no line is that long */
+			have = 0;
+		if (ferror(stdout) || (poll(&p, 1, 0) == 0 && fflush(stdout) == EOF)) {
+			rc = write_failed();
+			goto out;
+		}
+	}
+out:
+	close(fd);
+	free(buf);
+	return rc;
+}
+
 static const char events_usage[] =
 	"Usage: tcpscope events [--json] [--pin-dir DIR | --socket PATH] [-n COUNT] [FILTER]\n"
 	"\n"
 	"Print the live transition stream of the running daemon ('tcpscope run'),\n"
 	"one line per endpoint state change, as 'run' prints them. Any number of\n"
 	"readers may run at once; a reader that cannot keep up loses transitions\n"
-	"(it is told how many on stderr), the daemon never waits for it.\n"
+	"(it is told how many on stderr), the daemon never waits for it. Exits 4\n"
+	"when the daemon closes the stream (stopped or killed), 1 if stdout cannot\n"
+	"be written.\n"
 	"\n"
 	"FILTER is an ss-style expression, as 'tcpscope list' takes (see its --help):\n"
 	"state is the state the endpoint enters, src/sport the local (orig) end,\n"
 	"e.g.  tcpscope events state time-wait dport = :443\n"
 	"\n"
 	"Options:\n"
-	"  -j, --json         JSON lines (fields in tcpscope(8)), flushed per line\n"
+	"  -j, --json         JSON lines (fields in tcpscope(8)), flushed whenever\n"
+	"                     nothing more is pending: | jq sees each line at once\n"
 	"      --pin-dir DIR  the daemon's pin directory (default /sys/fs/bpf/tcpscope);\n"
 	"                     its socket is /run/tcpscope/NAME.sock, NAME being DIR\n"
 	"                     below /sys/fs/bpf with '/' as '-'\n"
@@ -481,10 +634,9 @@ int cmd_events(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },	     {},
 	};
 	const char *pin_dir = TCPS_PIN_DIR_DEFAULT, *path = NULL;
-	unsigned long long count = 0, seen = 0;
-	char def[sizeof(ev.path)], buf[65536];
+	unsigned long long count = 0;
+	char def[sizeof(ev.path)];
 	struct tcps_expr *expr;
-	size_t have = 0;
 	bool json = false;
 	int c, fd;
 
@@ -523,6 +675,9 @@ int cmd_events(int argc, char **argv)
 		}
 		path = def;
 	}
+	/* With fd 1 closed, the socket would become our stdout. */
+	if (tcps_stdout_check())
+		return TCPS_EXIT_FAIL;
 	signal(SIGPIPE, SIG_IGN);
 	/* A filter reads JSON, which carries every field it tests. */
 	fd = tcps_evsock_connect(path, json || expr);
@@ -542,47 +697,7 @@ int cmd_events(int argc, char **argv)
 		return TCPS_EXIT_FAIL;
 	}
 	pr_info("reading transitions from %s", path);
-	for (;;) {
-		ssize_t r = read(fd, buf + have, sizeof(buf) - have);
-		char *line = buf, *nl;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r < 0)
-				pr_err("%s: %s", path, strerror(errno));
-			else
-				pr_info("the daemon closed the stream (stopped?)");
-			close(fd);
-			tcps_expr_free(expr);
-			return r < 0 ? TCPS_EXIT_FAIL : TCPS_EXIT_OK;
-		}
-		have += (size_t)r;
-		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
-			size_t n = (size_t)(nl - line) + 1;
-
-			if (line[0] == '#') {
-				if (!strncmp(line, "# dropped ", 10))
-					pr_warn("%.*s", (int)(n - 3), line + 2);
-			} else if (expr ? tcps_event_print_if(stdout, line, n, expr, json)
-					: fwrite(line, 1, n, stdout) == n) {
-				/* Per line, so a pipe into jq sees each at once. */
-				if (fflush(stdout) == EOF) {
-					close(fd);
-					tcps_expr_free(expr);
-					return errno == EPIPE ? TCPS_EXIT_OK : TCPS_EXIT_FAIL;
-				}
-				if (count && ++seen >= count) {
-					close(fd);
-					tcps_expr_free(expr);
-					return TCPS_EXIT_OK;
-				}
-			}
-			line = nl + 1;
-		}
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (have == sizeof(buf))	/* no line is that long */
-			have = 0;
-	}
+	c = events_copy(fd, path, count, expr, json);
+	tcps_expr_free(expr);
+	return c;
 }

@@ -15,6 +15,10 @@
 
 /* Write errors are reported once per this many ns, not per line. */
 #define WARN_EVERY_NS (60ULL * 1000000000ULL)
+/* Our own stdio buffer, flushed before a line would not fit: the file
+ * only ever grows by whole lines (a reader, tail -f | jq, never sees half
+ * an object), in writes of up to this size. */
+#define EVF_BUF (1u << 20)
 
 static struct {
 	FILE *f;
@@ -22,6 +26,7 @@ static struct {
 	__u32 mode;
 	volatile sig_atomic_t hup;	/* our own SIGHUP flag, see start */
 	bool dirty;			/* lines written since the last flush */
+	size_t buffered;		/* bytes in the stdio buffer */
 	__u64 last_warn, lost;
 } evf;
 
@@ -45,6 +50,8 @@ static int evfile_open(void)
 		close(fd);
 		return err;
 	}
+	setvbuf(evf.f, NULL, _IOFBF, EVF_BUF);
+	evf.buffered = 0;
 	return 0;
 }
 
@@ -78,6 +85,7 @@ static void evfile_flush(__u64 now)
 	if (!evf.f || !evf.dirty)
 		return;
 	evf.dirty = false;
+	evf.buffered = 0;
 	if (fflush(evf.f) == EOF || ferror(evf.f)) {
 		clearerr(evf.f);
 		if (!evf.last_warn || now - evf.last_warn > WARN_EVERY_NS) {
@@ -118,8 +126,20 @@ void tcps_evfile_event(struct tcps_daemon *d, const struct tcps_event *e)
 		evf.lost++;
 		return;
 	}
-	/* Flushed every tick (100 ms), not per line: one write per batch. */
-	tcps_json_print(evf.f, tcps_event_json(e, evf.mode));
+	/* Flushed every tick (100 ms), not per line: one write per batch;
+	 * and before a line that would not fit, so no write splits one. */
+	{
+		json_object *o = tcps_event_json(e, evf.mode);
+		const char *line = json_object_to_json_string_ext(o, TCPS_JSON_FLAGS);
+		size_t n = strlen(line) + 1;
+
+		if (evf.buffered + n > EVF_BUF)
+			evfile_flush(tcps_mono_now());
+		fputs(line, evf.f);
+		fputc('\n', evf.f);
+		evf.buffered += n;
+		json_object_put(o);
+	}
 	evf.dirty = true;
 }
 

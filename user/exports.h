@@ -45,7 +45,8 @@ void tcps_http_stop(struct tcps_daemon *d);
 
 /* Prometheus text format 0.0.4 (metrics.c), from what the maps hold. */
 struct tcps_metrics {
-	__u64 states[TCPS_STATE_MAX];	/* connections per state (first side) */
+	__u64 states[TCPS_STATE_MAX];	/* connections per state (first side); CLOSE is 0 */
+	__u64 closed;			/* first side CLOSE: closed lately, not sockets */
 	__u64 halfopen;			/* entries in the half-open table */
 	__u64 conns;			/* entries in the main table */
 	__u64 counters[TCPS_CNT_MAX];

@@ -21,6 +21,7 @@
 
 #include "daemon.h"
 #include "gc.h"
+#include "stale.h"
 
 #define GC_BATCH 1024
 #define GC_BUDGET 16384		/* entries per 100 ms tick: bounds the tick's run time */
@@ -85,7 +86,7 @@ __u32 tcps_gc_timeout(const struct tcps_conn *c, const struct tcps_timeouts *t)
 	return t0 > t1 ? t0 : t1;
 }
 
-static bool gc_is_expired(const struct tcps_conn *c, __u64 now, const struct tcps_timeouts *t)
+bool tcps_gc_expired(const struct tcps_conn *c, __u64 now, const struct tcps_timeouts *t)
 {
 	__u32 to = tcps_gc_timeout(c, t);
 
@@ -166,7 +167,7 @@ static int gc_walk_step(struct gc_walk *w, int budget, __u64 now, const struct t
 		for (i = 0; i < count; i++) {
 			const struct tcps_conn *c = &w->vals[i];
 
-			if (gc_is_expired(c, now, t)) {
+			if (tcps_gc_expired(c, now, t)) {
 				*removed += (__u64)gc_remove(w->fd, &w->keys[i], c, now, emit, ctx);
 				continue;
 			}
@@ -271,7 +272,7 @@ int tcps_gc_start(struct tcps_daemon *d)
 	struct tcps_run_opts *o = d->opts;
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
-	int st;
+	int st, rc;
 
 	memset(&gc, 0, sizeof(gc));
 	gc.d = d;
@@ -296,6 +297,21 @@ int tcps_gc_start(struct tcps_daemon *d)
 	pr_debug("gc: TIME_WAIT %us, CLOSE linger %us, ESTABLISHED %us, mid-stream %us",
 		 gc.t.state_s[TCPS_TIME_WAIT], gc.t.state_s[TCPS_CLOSE],
 		 gc.t.state_s[TCPS_ESTABLISHED], gc.t.midstream_s);
+	/* For queries while no daemon runs (a --persist gap, a crash): they
+	 * expire by these, not by the defaults. */
+	rc = tcps_timeouts_record(o->pin_dir, &d->pins.meta, &gc.t);
+	if (rc)
+		pr_warn("cannot record the timeouts for queries: %s", strerror(-rc));
+	/* Expire on adoption: what timed out while no daemon ran leaves now,
+	 * as timeout transitions, before the first query is served (the
+	 * HTTP module starts after this one). A new table is empty. */
+	rc = tcps_gc_sweep(d->pins.conns, d->pins.halfopen, tcps_mono_now(), &gc.t, gc_emit, d);
+	if (rc > 0)
+		pr_info("expired %d entries that timed out while no daemon ran", rc);
+	else if (rc < 0)
+		pr_warn("gc: first sweep: %s", strerror(-rc));
+	if (rc > 0)
+		gc.removed += (__u64)rc;
 	return 0;
 nomem:
 	pr_err("gc: out of memory");
@@ -376,7 +392,9 @@ void tcps_gc_tick(struct tcps_daemon *d, __u64 now)
 
 void tcps_gc_stop(struct tcps_daemon *d)
 {
-	(void)d;
+	/* A --persist exit leaves the table to queries: they need these. */
+	if (gc.running && !d->opts->persist)
+		tcps_timeouts_forget(d->opts->pin_dir);
 	if (gc.removed || gc.early_drops)
 		pr_info("gc: %llu entries expired, %llu dropped early", (unsigned long long)gc.removed,
 			(unsigned long long)gc.early_drops);

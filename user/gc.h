@@ -9,6 +9,7 @@
 #define TCPS_GC_H
 
 #include <linux/types.h>
+#include <stdbool.h>
 #include "tcpscope.h"
 
 /* Defaults (seconds), after netfilter's nf_conntrack_proto_tcp.c. */
@@ -38,6 +39,9 @@ void tcps_timeouts_default(struct tcps_timeouts *t, __u32 mode);
 
 /* Seconds an entry may stay idle (since last_seen); 0: never expires. */
 __u32 tcps_gc_timeout(const struct tcps_conn *c, const struct tcps_timeouts *t);
+/* Has the entry timed out at now (same clock as last_seen)? The rule of
+ * the sweep, shared with queries that expire when no daemon runs. */
+bool tcps_gc_expired(const struct tcps_conn *c, __u64 now, const struct tcps_timeouts *t);
 
 /*
  * One full pass over both tables at time now_ns (same clock as

@@ -290,6 +290,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	err = tcps_query_open(http.pin_dir, &s);
 	if (err) {
 		conn_query_free(&q);
+		/* Removed under the running daemon (rm, or detach --force):
+		 * say it, so a scrape error is not taken for a passing glitch. */
+		if (access(http.pin_dir, F_OK) && errno == ENOENT)
+			return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+					 "the pins of this tcpscope are gone (pin directory removed)\n");
 		return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the maps\n");
 	}
 	f = open_memstream(&body, &len);

@@ -53,6 +53,9 @@ void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
 	for (i = 1; i < TCPS_STATE_MAX; i++)
 		fprintf(f, "tcpscope_connections{state=\"%s\"} %llu\n", tcps_state_name(i),
 			(unsigned long long)m->states[i]);
+	family(f, "tcpscope_closed_connections", "gauge",
+	       "Connections closed within the CLOSE linger, kept so their end can be listed (not sockets: not in tcpscope_connections).");
+	fprintf(f, "tcpscope_closed_connections %llu\n", (unsigned long long)m->closed);
 	family(f, "tcpscope_halfopen_connections", "gauge",
 	       "Entries in the half-open (unanswered SYN) table.");
 	fprintf(f, "tcpscope_halfopen_connections %llu\n", (unsigned long long)m->halfopen);
@@ -105,6 +108,9 @@ int tcps_metrics_read(const struct tcps_pins *p, struct tcps_metrics *m)
 	err = tcps_state_totals(p, m->states, &m->conns, &m->halfopen);
 	if (err)
 		return err;
+	/* As stat: a closed entry is no socket (ss shows none). */
+	m->closed = m->states[TCPS_CLOSE];
+	m->states[TCPS_CLOSE] = 0;
 	err = tcps_counters_read(p->stats, m->counters);
 	if (!err)
 		err = tcps_trans_read(p->trans, m->trans);

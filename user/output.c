@@ -26,8 +26,19 @@ static void ifname_of(__u32 ifindex, char *buf, size_t len)
 			return;
 		}
 	}
-	if (!if_indextoname(ifindex, buf))
-		snprintf(buf, len, "if%u", ifindex);
+	/* Not a watched interface (or no info): ask the kernel, but once per
+	 * index in a row, not a syscall per event (per thread: HTTP renders too). */
+	{
+		static __thread __u32 last_index;
+		static __thread char last_name[IF_NAMESIZE];
+
+		if (ifindex != last_index) {
+			if (!if_indextoname(ifindex, last_name))
+				snprintf(last_name, sizeof(last_name), "if%u", ifindex);
+			last_index = ifindex;
+		}
+		snprintf(buf, len, "%s", last_name);
+	}
 }
 
 void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mode,

@@ -13,6 +13,7 @@
 #include "filter.h"
 #include "output.h"
 #include "query.h"
+#include "stale.h"
 
 /* A closed stdout or a full disk: say so in one line, exit non-zero. */
 static int flush_stdout(void)
@@ -30,6 +31,10 @@ static const char stat_usage[] =
 	"Connections per TCP state, as\n"
 	"  netstat -ant | awk '/^tcp/{++S[$NF]} END {for(k in S) print k,S[k]}'\n"
 	"gives for this host (the local side's state; the originator's in passive mode).\n"
+	"Connections closed within the CLOSE linger are no sockets: they are counted\n"
+	"apart, on a last line 'closed (last 10s) N'. With no daemon running for the\n"
+	"pins, the timeouts are applied by the query, a warning goes to stderr, and\n"
+	"the exit status is 5.\n"
 	"\n"
 	"Options:\n"
 	"  -r, --by-remote   connections per remote address, most first\n"
@@ -43,7 +48,9 @@ static const char list_usage[] =
 	"Usage: tcpscope list [OPTIONS] [FILTER EXPRESSION]\n"
 	"\n"
 	"One line per tracked connection, like netstat -ant, plus the remote side's\n"
-	"state, packets and bytes each way, and age.\n"
+	"state, packets and bytes each way, and age. With no daemon running for the\n"
+	"pins, what it would have expired is left out, a warning goes to stderr, and\n"
+	"the exit status is 5.\n"
 	"\n"
 	"Filter expression (as ss(8)'s; src/sport are the local end, dst/dport the\n"
 	"remote end; orig and resp in passive mode):\n"
@@ -152,10 +159,94 @@ int tcps_state_totals(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MAX], _
 	return 0;
 }
 
-/* rows: read every entry (list, --by-remote); else only count states. */
+void tcps_snapshot_split_closed(struct tcps_snapshot *s)
+{
+	unsigned int st;
+
+	s->closed = s->counts[TCPS_CLOSE];
+	s->counts[TCPS_CLOSE] = 0;
+	s->total = 0;
+	for (st = 1; st < TCPS_STATE_MAX; st++)
+		s->total += s->counts[st];
+}
+
+void tcps_snapshot_expire(struct tcps_snapshot *s, const struct tcps_timeouts *t, __u64 now)
+{
+	size_t i, n = 0;
+
+	s->as_of = 0;
+	s->expired = 0;
+	for (i = 0; i < s->n; i++) {
+		const struct tcps_conn *c = &s->rows[i].val;
+
+		if (c->last_seen > s->as_of)
+			s->as_of = c->last_seen;
+		if (tcps_gc_expired(c, now, t)) {
+			s->expired++;
+			continue;
+		}
+		s->rows[n++] = s->rows[i];
+	}
+	s->n = n;
+}
+
+static void owner_desc(const struct tcps_snapshot *s, char *buf, size_t len)
+{
+	if (s->owner_pid)
+		snprintf(buf, len, "pid %u gone", s->owner_pid);
+	else
+		snprintf(buf, len, "none since a --persist exit");
+}
+
+static void as_of_str(const struct tcps_snapshot *s, char *buf, size_t len)
+{
+	if (s->as_of)
+		tcps_fmt_time(tcps_mono_to_real(s->as_of), buf, len);
+	else
+		snprintf(buf, len, "(empty table)");
+}
+
+int tcps_stale_warn(const struct tcps_snapshot *s)
+{
+	char who[48], when[40];
+
+	if (!s->stale)
+		return TCPS_EXIT_OK;
+	owner_desc(s, who, sizeof(who));
+	as_of_str(s, when, sizeof(when));
+	pr_warn("no daemon is running for %s (%s): states as of %s, expired by query (%llu entries left out)",
+		s->pin_dir, who, when, (unsigned long long)s->expired);
+	return TCPS_EXIT_STALE;
+}
+
+json_object *tcps_daemon_json(const struct tcps_snapshot *s)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "running", json_object_new_boolean(!s->stale));
+	json_object_object_add(o, "pid", json_object_new_int64(s->owner_pid));
+	if (s->stale) {
+		char when[40];
+
+		if (s->as_of) {
+			as_of_str(s, when, sizeof(when));
+			json_object_object_add(o, "as_of", json_object_new_string(when));
+		} else {
+			json_object_object_add(o, "as_of", NULL);
+		}
+		json_object_object_add(o, "expired_by_query",
+				       json_object_new_int64((int64_t)s->expired));
+	}
+	return o;
+}
+
+/* rows: read every entry (list, --by-remote); else only count states.
+ * When no daemon runs, rows are always read: the iterator counts what
+ * is in the table, and the table has not been expired since. */
 static int query_open(const char *pin_dir, struct tcps_snapshot *s, bool rows)
 {
 	__u64 conns = 0, halfopen = 0;
+	struct tcps_timeouts t;
 	int err;
 
 	memset(s, 0, sizeof(*s));
@@ -163,14 +254,23 @@ static int query_open(const char *pin_dir, struct tcps_snapshot *s, bool rows)
 	if (err)
 		return err;
 	s->mode = s->pins.meta.mode;
-	if (rows) {
+	s->live = true;
+	s->pin_dir = pin_dir;
+	s->owner_pid = s->pins.meta.pid;
+	s->stale = !tcps_owner_running(&s->pins.meta);
+	tcps_timeouts_of(pin_dir, &s->pins.meta, &t);
+	s->closed_window_s = t.state_s[TCPS_CLOSE];
+	if (rows || s->stale) {
 		err = tcps_rows_read(&s->pins, &s->rows, &s->n);
+		if (!err && s->stale)
+			tcps_snapshot_expire(s, &t, tcps_mono_now());
 		if (!err)
 			tcps_snapshot_count(s);
 	} else {
 		err = tcps_state_totals(&s->pins, s->counts, &conns, &halfopen);
-		s->total = conns + halfopen;
 	}
+	if (!err)
+		tcps_snapshot_split_closed(s);
 	if (!err)
 		err = tcps_counters_read(s->pins.stats, s->counters);
 	if (err) {
@@ -231,7 +331,7 @@ static int group_count_cmp(const void *a, const void *b)
 size_t tcps_group(const struct tcps_snapshot *s, bool by_port, struct tcps_group **out)
 {
 	struct group *g = calloc(s->n ? s->n : 1, sizeof(*g));
-	size_t i, n = 0;
+	size_t i, n = 0, m = 0;
 
 	*out = NULL;
 	if (!g)
@@ -239,16 +339,21 @@ size_t tcps_group(const struct tcps_snapshot *s, bool by_port, struct tcps_group
 	for (i = 0; i < s->n; i++) {
 		const struct tcps_row *r = &s->rows[i];
 		int first = tcps_first_side(&r->val, s->mode), side = by_port ? first : !first;
+		struct group *e = &g[m];
 
-		g[i].key.family = by_port ? 0 : r->key.family;
+		/* Live views count sockets, as netstat: a closed entry is not one. */
+		if (s->live && r->val.fsm.ep[first].state == TCPS_CLOSE)
+			continue;
+		e->key.family = by_port ? 0 : r->key.family;
 		if (by_port)
-			g[i].key.port[0] = r->key.port[side];
+			e->key.port[0] = r->key.port[side];
 		else
-			memcpy(g[i].key.addr[0], r->key.addr[side], 16);
-		g[i].count = 1;
+			memcpy(e->key.addr[0], r->key.addr[side], 16);
+		e->count = 1;
+		m++;
 	}
-	qsort(g, s->n, sizeof(*g), group_key_cmp);
-	for (i = 0; i < s->n; i++) {
+	qsort(g, m, sizeof(*g), group_key_cmp);
+	for (i = 0; i < m; i++) {
 		if (n && !group_key_cmp(&g[n - 1], &g[i]))
 			g[n - 1].count++;
 		else
@@ -285,6 +390,12 @@ json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool 
 				       json_object_new_int64((int64_t)counts[st]));
 	json_object_object_add(o, "states", states);
 	json_object_object_add(o, "total", json_object_new_int64((int64_t)s->total));
+	if (s->live) {
+		json_object_object_add(o, "closed", json_object_new_int64((int64_t)s->closed));
+		json_object_object_add(o, "closed_window_s",
+				       json_object_new_int64(s->closed_window_s));
+		json_object_object_add(o, "daemon", tcps_daemon_json(s));
+	}
 	for (int which = 0; which < 2; which++) {
 		bool want = which ? by_port : by_remote;
 		struct tcps_group *g;
@@ -320,12 +431,18 @@ json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool 
 	return o;
 }
 
-void tcps_stat_text(FILE *f, const __u64 counts[TCPS_STATE_MAX], const __u64 *counters)
+void tcps_stat_text(FILE *f, const __u64 counts[TCPS_STATE_MAX], const __u64 *closed,
+		    unsigned int closed_window_s, const __u64 *counters)
 {
 	unsigned int i;
 
 	for (i = 1; i < TCPS_STATE_MAX; i++)
 		fprintf(f, "%s %llu\n", tcps_state_name(i), (unsigned long long)counts[i]);
+	/* Not a state: closed connections kept for listing, which ss no
+	 * longer shows (its second field is not a number, so an awk sum over
+	 * the states leaves it out). */
+	if (closed)
+		fprintf(f, "closed (last %us) %llu\n", closed_window_s, (unsigned long long)*closed);
 	for (i = 0; counters && i < TCPS_CNT_MAX; i++)
 		fprintf(f, "# %s %llu\n", tcps_counter_name(i), (unsigned long long)counters[i]);
 }
@@ -380,7 +497,7 @@ int cmd_stat(int argc, char **argv)
 	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
 	bool json = false, by_remote = false, by_port = false, counters = false;
 	struct tcps_snapshot s;
-	int c, err;
+	int c, err, stale;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
@@ -400,6 +517,8 @@ int cmd_stat(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_err("stat", "unexpected argument '%s'", argv[optind]);
+	if (tcps_stdout_check())
+		return TCPS_EXIT_FAIL;
 	/* The plain summary needs only counts: those come from the kernel
 	 * without copying a row (0.5 s at a million entries otherwise). */
 	err = by_remote || by_port ? tcps_query_open(pin_dir, &s) : tcps_query_open_counts(pin_dir, &s);
@@ -419,7 +538,8 @@ int cmd_stat(int argc, char **argv)
 		__u64 counts[TCPS_STATE_MAX];
 
 		tcps_state_counts(&s, counts);
-		tcps_stat_text(stdout, counts, counters ? s.counters : NULL);
+		tcps_stat_text(stdout, counts, &s.closed, s.closed_window_s,
+			       counters ? s.counters : NULL);
 	}
 	if (counters && !json && (by_remote || by_port)) {
 		unsigned int i;
@@ -427,8 +547,10 @@ int cmd_stat(int argc, char **argv)
 		for (i = 0; i < TCPS_CNT_MAX; i++)
 			printf("# %s %llu\n", tcps_counter_name(i), (unsigned long long)s.counters[i]);
 	}
+	stale = tcps_stale_warn(&s);
 	tcps_query_close(&s);
-	return flush_stdout();
+	err = flush_stdout();
+	return err ? err : stale;
 }
 
 /* list --sort */
@@ -536,7 +658,14 @@ size_t tcps_list_json(FILE *out, const struct tcps_snapshot *s, const struct tcp
 		json_object_put(o);
 		shown++;
 	}
-	fputs("]}\n", out);
+	if (s->live) {
+		json_object *d = tcps_daemon_json(s);
+
+		fprintf(out, "],\"daemon\":%s}\n", json_object_to_json_string_ext(d, TCPS_JSON_FLAGS));
+		json_object_put(d);
+	} else {
+		fputs("]}\n", out);
+	}
 	return shown;
 }
 
@@ -603,7 +732,7 @@ int cmd_list(int argc, char **argv)
 	bool json = false;
 	int sort_key = SORT_STATE;
 	size_t i;
-	int c, err;
+	int c, err, stale;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
@@ -647,6 +776,10 @@ int cmd_list(int argc, char **argv)
 	err = tcps_expr_args("list", argc - optind, argv + optind, &expr);
 	if (err)
 		return err;
+	if (tcps_stdout_check()) {
+		tcps_expr_free(expr);
+		return TCPS_EXIT_FAIL;
+	}
 	f.expr = expr;
 	err = tcps_query_open(pin_dir, &s);
 	if (err) {
@@ -669,7 +802,9 @@ int cmd_list(int argc, char **argv)
 			if (tcps_filter_match(&f, &s.rows[i], s.mode))
 				tcps_table_row(stdout, &t, &s.rows[i], NULL);
 	}
+	stale = tcps_stale_warn(&s);
 	tcps_query_close(&s);
 	tcps_expr_free(expr);
-	return flush_stdout();
+	err = flush_stdout();
+	return err ? err : stale;
 }

@@ -5,6 +5,7 @@
 #define TCPS_QUERY_H
 
 #include <json-c/json.h>
+#include "gc.h"
 #include "maps.h"
 
 struct tcps_snapshot {
@@ -15,7 +16,24 @@ struct tcps_snapshot {
 	__u32 mode;
 	__u64 now;		/* CLOCK_MONOTONIC ns when read */
 	__u64 counts[TCPS_STATE_MAX];	/* per state of the first side */
-	__u64 total;		/* entries in both tables */
+	__u64 total;		/* entries in both tables; live: sum of counts */
+
+	/* Live views (stat, list, top, HTTP) of a running instance's pins,
+	 * set by tcps_query_open*: */
+	bool live;
+	/* Connections closed lately: first side in CLOSE, kept closed_window_s
+	 * (the CLOSE linger) so their end can be listed. Not sockets: live
+	 * counts[TCPS_CLOSE] is 0 and they are reported apart (issue 12.7). */
+	__u64 closed;
+	__u32 closed_window_s;
+	/* No daemon runs for these pins (pid gone, or a --persist exit):
+	 * nothing expired since; the query left out what the daemon would
+	 * have expired (expired entries), by its recorded timeouts. */
+	bool stale;
+	__u32 owner_pid;	/* info.pid: 0 after a --persist exit */
+	__u64 as_of;		/* stale: newest last_seen (CLOCK_MONOTONIC ns), 0 if empty */
+	__u64 expired;
+	const char *pin_dir;
 };
 
 /* Opens pin_dir and reads everything; returns 0 or a TCPS_EXIT_* code
@@ -24,7 +42,8 @@ int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s);
 void tcps_query_close(struct tcps_snapshot *s);
 /* Only the per-state counts, total and counters (no rows: s->n == 0),
  * counted in the kernel by a map iterator; falls back to reading every
- * row where the iterator cannot load. Same return values. */
+ * row where the iterator cannot load, and reads them anyway when no
+ * daemon runs (they must be expired by the query). Same return values. */
 int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s);
 /* Per-state counts (first side) and entries per table: by the iterator
  * (statiter.c, 0 or -errno), or by tcps_state_totals, which falls back to
@@ -36,6 +55,18 @@ int tcps_state_totals(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MAX], _
 
 /* (Re)count s->counts and s->total from the rows s holds. */
 void tcps_snapshot_count(struct tcps_snapshot *s);
+/* Live views: move counts[TCPS_CLOSE] to s->closed (what ss would not
+ * show), total = the sum of the rest. */
+void tcps_snapshot_split_closed(struct tcps_snapshot *s);
+/* Leave out the rows the daemon would have expired at now by t (when no
+ * daemon runs): sets s->expired and s->as_of. */
+void tcps_snapshot_expire(struct tcps_snapshot *s, const struct tcps_timeouts *t, __u64 now);
+/* No daemon: one warning line on stderr, "no daemon is running for DIR
+ * (pid N gone): states as of TIME, expired by query". Returns
+ * TCPS_EXIT_STALE if s is stale, else TCPS_EXIT_OK. */
+int tcps_stale_warn(const struct tcps_snapshot *s);
+/* {"running": bool, "pid": n[, "as_of": time, "expired_by_query": n]} */
+json_object *tcps_daemon_json(const struct tcps_snapshot *s);
 /* Per-state counts of the first side (local, or orig in passive mode). */
 void tcps_state_counts(const struct tcps_snapshot *s, __u64 counts[TCPS_STATE_MAX]);
 
@@ -71,7 +102,10 @@ int tcps_expr_args(const char *cmd, int argc, char **argv, struct tcps_expr **ou
 
 /* The stat summary: "STATE count" for all eleven states, then with
  * counters "# name value" per data-path counter. Shared by stat and replay. */
-void tcps_stat_text(FILE *f, const __u64 counts[TCPS_STATE_MAX], const __u64 *counters);
+/* stat's text: the states, then (closed != NULL) the recently closed
+ * line, then (counters != NULL) the counters as "# name value" lines. */
+void tcps_stat_text(FILE *f, const __u64 counts[TCPS_STATE_MAX], const __u64 *closed,
+		    unsigned int closed_window_s, const __u64 *counters);
 
 /* list --sort KEY: index for tcps_rows_sort, -1 if unknown. Thread-safe. */
 int tcps_sort_parse(const char *name);

@@ -629,7 +629,7 @@ static void print_stat_text(json_object *st)
 		for (i = 0; i < TCPS_CNT_MAX; i++)
 			if (json_object_object_get_ex(o, tcps_counter_name(i), &v))
 				s.counters[i] = (__u64)json_object_get_int64(v);
-	tcps_stat_text(stdout, s.counts, s.counters);
+	tcps_stat_text(stdout, s.counts, NULL, 0, s.counters);
 	if (json_object_object_get_ex(st, "conn_states", &o)) {
 		json_object_object_foreach(o, name, cnt)
 			printf("# conn_state_%s %lld\n", name, (long long)json_object_get_int64(cnt));

@@ -9,6 +9,7 @@
  * plain snapshots instead.
  */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -23,6 +24,7 @@
 #include "exports.h"
 #include "output.h"
 #include "query.h"
+#include "stale.h"
 
 #define NSTATES (TCPS_STATE_MAX - 1)
 #define RECENT 64
@@ -40,6 +42,12 @@ struct top {
 	bool tty;
 
 	struct tcps_pins pins;
+	/* The owning daemon: seen running (then its end ends top), or not
+	 * running from the start (then top expires by query, as stat). */
+	bool seen_running, stale;
+	__u32 owner_pid;
+	__u64 as_of, expired, closed;
+	struct tcps_timeouts timeouts;
 	bool have_prev;
 	double dt;		/* seconds between the last two reads */
 	__u64 t_prev;
@@ -89,6 +97,8 @@ static const char top_usage[] =
 	"warning, the top remote addresses and local ports, and the latest\n"
 	"transitions (from the daemon's event socket). When stdout is not a\n"
 	"terminal, prints a plain-text snapshot every interval instead.\n"
+	"Exits 4 when the daemon goes away or its pins are removed; with no daemon\n"
+	"from the start it expires by query (as stat) and exits 5.\n"
 	"\n"
 	"Options:\n"
 	"  -d, --delay SECONDS  refresh interval (default 1, may be fractional)\n"
@@ -111,16 +121,52 @@ static __u64 mono_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
+/* top_read's errors beyond -errno of a map read: the instance vanished. */
+#define TOP_PINS_GONE (-10001)
+#define TOP_OWNER_GONE (-10002)
+
+/* Is the instance still there? Its pins must still be these maps, and a
+ * daemon once seen running must still run. */
+static int top_check_instance(struct top *t)
+{
+	struct tcps_info meta;
+	__u32 zero = 0;
+
+	if (!tcps_pins_still_there(t->pin_dir, t->pins.info))
+		return TOP_PINS_GONE;
+	if (!bpf_map_lookup_elem(t->pins.info, &zero, &meta))
+		t->pins.meta = meta;	/* an adopting daemon writes its pid */
+	t->owner_pid = t->pins.meta.pid;
+	if (tcps_owner_running(&t->pins.meta)) {
+		if (t->stale)	/* adopted meanwhile: its timeouts now */
+			tcps_timeouts_of(t->pin_dir, &t->pins.meta, &t->timeouts);
+		t->seen_running = true;
+		t->stale = false;
+		return 0;
+	}
+	if (t->seen_running)
+		return TOP_OWNER_GONE;
+	t->stale = true;
+	return 0;
+}
+
 static int top_read(struct top *t)
 {
-	struct tcps_snapshot s = { .pins = t->pins, .mode = t->pins.meta.mode };
+	struct tcps_snapshot s = { .pins = t->pins, .mode = t->pins.meta.mode, .live = true };
 	__u64 now = mono_ns();
 	size_t i, n = 0;
 	int err, st;
 
+	err = top_check_instance(t);
+	if (err)
+		return err;
 	err = tcps_rows_read(&t->pins, &s.rows, &s.n);
 	if (err)
 		return err;
+	if (t->stale)
+		tcps_snapshot_expire(&s, &t->timeouts, tcps_mono_now());
+	t->as_of = s.as_of;
+	t->expired = s.expired;
 	for (i = 0; i < s.n; i++)
 		if (!t->filter_on || tcps_filter_match(&t->flt, &s.rows[i], s.mode))
 			s.rows[n++] = s.rows[i];
@@ -130,8 +176,10 @@ static int top_read(struct top *t)
 	memcpy(t->prev_trans, t->trans, sizeof(t->trans));
 	memcpy(t->prev_counters, t->counters, sizeof(t->counters));
 	tcps_snapshot_count(&s);
+	tcps_snapshot_split_closed(&s);
 	tcps_state_counts(&s, t->states);
-	t->total = s.n;
+	t->closed = s.closed;
+	t->total = s.total;
 	t->halfopen = 0;
 	for (i = 0; i < s.n; i++)
 		t->halfopen += s.rows[i].halfopen;
@@ -349,6 +397,32 @@ static void summary_line(const struct top *t, char *buf, size_t len)
 		 (unsigned long long)t->counters[TCPS_CNT_TABLE_FULL]);
 }
 
+/* Closed connections are not sockets: apart from the state counts. */
+static void closed_line(const struct top *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "closed (last %us) %llu", t->timeouts.state_s[TCPS_CLOSE],
+		 (unsigned long long)t->closed);
+}
+
+/* When no daemon runs: what the view is. Short: the time of day only
+ * (HH:MM:SS.mmm UTC), so that the line fits 80 columns on the screen. */
+static void stale_line(const struct top *t, char *buf, size_t len, bool shortly)
+{
+	char when[40];
+
+	if (t->as_of)
+		tcps_fmt_time(tcps_mono_to_real(t->as_of), when, sizeof(when));
+	else
+		snprintf(when, sizeof(when), "(empty table)");
+	if (shortly && t->as_of && strlen(when) > 23)
+		memmove(when, when + 11, 13), when[12] = 'Z', when[13] = '\0';
+	if (t->owner_pid)
+		snprintf(buf, len, "NO DAEMON (pid %u gone): states as of %s, expired by query",
+			 t->owner_pid, when);
+	else
+		snprintf(buf, len, "NO DAEMON (--persist exit): states as of %s, expired by query", when);
+}
+
 static bool syn_flood(const struct top *t)
 {
 	return t->states[TCPS_SYN_RECV] > t->syn_warn;
@@ -365,12 +439,18 @@ static void print_snapshot(struct top *t)
 	summary_line(t, line, sizeof(line));
 	printf("--- %s %s%s%s\n%s\n", ts, t->pin_dir, t->filter_on ? " filter " : "",
 	       t->filter_on ? t->filter : "", line);
+	if (t->stale) {
+		stale_line(t, line, sizeof(line), false);
+		printf("%s\n", line);
+	}
 	printf("%-11s %7s %7s %6s\n", "STATE", "COUNT", "CHANGE", "IN/s");
 	sort_states(t);
 	for (i = 0; i < NSTATES; i++) {
 		state_line(t, state_order[i], line, sizeof(line));
 		printf("%s\n", line);
 	}
+	closed_line(t, line, sizeof(line));
+	printf("%s\n", line);
 	printf("SYN_RECV %llu (warn above %llu)%s\n",
 	       (unsigned long long)t->states[TCPS_SYN_RECV], (unsigned long long)t->syn_warn,
 	       syn_flood(t) ? " SYN FLOOD?" : "");
@@ -390,7 +470,6 @@ static void print_snapshot(struct top *t)
 			printf("  %s\n", t->recent[(t->rhead + RECENT - k) % RECENT]);
 	}
 	t->new_recent = 0;
-	fflush(stdout);
 }
 
 /* ---- ncurses ---- */
@@ -430,8 +509,15 @@ static void draw(struct top *t)
 	if (W > (int)strlen(line) + 10)
 		put(0, W - 9, 8, ts);
 	attroff(A_REVERSE);
-	summary_line(t, line, sizeof(line));
-	put(1, 0, W, line);
+	if (t->stale) {
+		stale_line(t, line, sizeof(line), true);
+		attron(A_BOLD);
+		put(1, 0, W, line);
+		attroff(A_BOLD);
+	} else {
+		summary_line(t, line, sizeof(line));
+		put(1, 0, W, line);
+	}
 
 	attron(A_BOLD);
 	snprintf(line, sizeof(line), "%-11s %7s %7s %6s", "STATE", "COUNT", "CHANGE", "IN/s");
@@ -478,6 +564,8 @@ static void draw(struct top *t)
 		}
 	}
 	y = 3 + NSTATES;
+	closed_line(t, line, sizeof(line));
+	put(y++, 0, right - 3, line);
 	{
 		int bar = W - 50 > 30 ? 30 : W - 50;
 		__u64 v = t->states[TCPS_SYN_RECV];
@@ -651,6 +739,47 @@ static bool on_key(struct top *t, int ch, bool *redraw)
 	return false;
 }
 
+/* One line for a failed refresh; the exit code that goes with it. */
+static int read_failed(const struct top *t, int err)
+{
+	if (err == TOP_PINS_GONE) {
+		pr_err("the pins in %s are gone: the instance was removed", t->pin_dir);
+		return TCPS_EXIT_NOTRUNNING;
+	}
+	if (err == TOP_OWNER_GONE) {
+		pr_err("the daemon of %s (pid %u) is gone: nothing updates or expires the table any more",
+		       t->pin_dir, t->owner_pid);
+		return TCPS_EXIT_NOTRUNNING;
+	}
+	pr_err("reading %s: %s", t->pin_dir, strerror(-err));
+	return TCPS_EXIT_FAIL;
+}
+
+static int write_failed(void)
+{
+	pr_err("cannot write the output: %s", strerror(errno ? errno : EIO));
+	return TCPS_EXIT_FAIL;
+}
+
+/* No daemon from the start: say it once on stderr too (after the screen
+ * is gone, in curses mode), and exit with TCPS_EXIT_STALE. */
+static int stale_end(const struct top *t)
+{
+	char line[160];
+
+	if (!t->stale)
+		return TCPS_EXIT_OK;
+	/* The words of stat and list. */
+	stale_line(t, line, sizeof(line), false);
+	if (t->owner_pid)
+		pr_warn("no daemon is running for %s (pid %u gone): %s", t->pin_dir, t->owner_pid,
+			strstr(line, "states as of"));
+	else
+		pr_warn("no daemon is running for %s (none since a --persist exit): %s", t->pin_dir,
+			strstr(line, "states as of"));
+	return TCPS_EXIT_STALE;
+}
+
 static int run_curses(struct top *t)
 {
 	__u64 next = mono_ns();
@@ -687,6 +816,8 @@ static int run_curses(struct top *t)
 					break;
 				if (t->count && !--t->count)
 					stop = 1;
+			} else if ((err = top_check_instance(t))) {
+				break;	/* paused, but not blind to the instance's end */
 			}
 			ev_connect(t);
 			next = now + (__u64)(t->interval * 1e9);
@@ -709,11 +840,9 @@ static int run_curses(struct top *t)
 		}
 	}
 	curses_end();
-	if (err) {
-		pr_err("reading %s: %s", t->pin_dir, strerror(-err));
-		return TCPS_EXIT_FAIL;
-	}
-	return TCPS_EXIT_OK;
+	if (err)
+		return read_failed(t, err);
+	return stale_end(t);
 }
 
 static int run_plain(struct top *t)
@@ -727,13 +856,12 @@ static int run_plain(struct top *t)
 
 		if (now >= next) {
 			err = top_read(t);
-			if (err) {
-				pr_err("reading %s: %s", t->pin_dir, strerror(-err));
-				return TCPS_EXIT_FAIL;
-			}
+			if (err)
+				return read_failed(t, err);
 			print_snapshot(t);
-			if (ferror(stdout))
-				return TCPS_EXIT_OK;	/* reader gone (| head) */
+			/* A full disk, a closed pipe (| head): one line, exit 1. */
+			if (fflush(stdout) == EOF || ferror(stdout))
+				return write_failed();
 			if (t->count && !--t->count)
 				break;
 			ev_connect(t);
@@ -744,7 +872,7 @@ static int run_plain(struct top *t)
 		if (poll(&p, 1, (int)((next - now) / 1000000) + 1) > 0 && p.revents)
 			ev_read(t);
 	}
-	return TCPS_EXIT_OK;
+	return stale_end(t);
 }
 
 int cmd_top(int argc, char **argv)
@@ -818,11 +946,16 @@ int cmd_top(int argc, char **argv)
 			t->sock_buf[0] = '\0';
 		t->sock_path = t->sock_buf;
 	}
+	if (tcps_stdout_check()) {
+		free(t);
+		return TCPS_EXIT_FAIL;
+	}
 	rc = tcps_pins_open(t->pin_dir, &t->pins);
 	if (rc) {
 		free(t);
 		return rc;
 	}
+	tcps_timeouts_of(t->pin_dir, &t->pins.meta, &t->timeouts);
 	tcps_output_set_info(&t->pins.meta);
 	/* Before initscr, so that ncurses leaves them to us and a signal
 	 * ends the loop, which restores the terminal. */

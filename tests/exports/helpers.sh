@@ -23,6 +23,8 @@ setup_pair() {
 
 # start_daemon [ARGS...]: tcpscope run on the server side, --json stdout.
 start_daemon() {
+	# A second start must not find the first one's "tracking on".
+	rm -f "$WORK/daemon.err"
 	"${IN_S[@]}" "$TCPSCOPE" run -i "$IF_B" --pin-dir "$PIN_DIR" --json --no-seed "$@" \
 		>"$WORK/daemon.out" 2>"$WORK/daemon.err" &
 	DAEMON_PID=$!

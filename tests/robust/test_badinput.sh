@@ -156,12 +156,15 @@ test_closed_stdout_gives_one_line() {
 	local c
 	for c in "stat" "list" "stat --json" "list --json"; do
 		# shellcheck disable=SC2086
+		# One line on stderr: "tcpscope: ...", or with --json {"error": ...}.
 		"$TCPSCOPE" $c --pin-dir "$PIN_DIR" >&- 2>"$WORK/err"
-		[ $? -eq 1 ] && [ "$(grep -c '^tcpscope: ' "$WORK/err")" -eq 1 ] ||
+		[ $? -eq 1 ] && [ "$(grep -cE '^(tcpscope: |\{"error":)' "$WORK/err")" -eq 1 ] &&
+			[ "$(wc -l <"$WORK/err")" -eq 1 ] ||
 			{ fail "$c >&-: $(cat "$WORK/err")"; break; }
 		# shellcheck disable=SC2086
 		"$TCPSCOPE" $c --pin-dir "$PIN_DIR" >/dev/full 2>"$WORK/err"
-		[ $? -eq 1 ] && [ "$(grep -c '^tcpscope: ' "$WORK/err")" -eq 1 ] ||
+		[ $? -eq 1 ] && [ "$(grep -cE '^(tcpscope: |\{"error":)' "$WORK/err")" -eq 1 ] &&
+			[ "$(wc -l <"$WORK/err")" -eq 1 ] ||
 			{ fail "$c >/dev/full: $(cat "$WORK/err")"; break; }
 	done
 	kill "$pid"; wait "$pid"
