@@ -181,7 +181,7 @@ test_replay_prints_list_table_and_stat_summary() {
 		{ fail "no labelled table header: $out"; return; }
 	awk '/^tcp /' <<<"$out" | awk 'NF != 12 {exit 1}' || { fail "rows without 12 fields"; return; }
 	# The summary: stat's eleven lines, in stat's order.
-	states=$("$TCPSCOPE" stat --pin-dir "$PIN_DIR" | awk '{print $1}')
+	states=$("$TCPSCOPE" stat --pin-dir "$PIN_DIR" | awk '/^[A-Z_0-9]+ [0-9]+$/{print $1}')
 	[ "$(grep -E '^[A-Z_0-9]+ [0-9]+$' <<<"$out" | awk '{print $1}')" = "$states" ] ||
 		fail "replay's summary is not stat's: $(grep -E '^[A-Z_]+ ' <<<"$out" | tr '\n' '|')"
 }

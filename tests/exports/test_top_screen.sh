@@ -54,15 +54,20 @@ start_top() {
 
 test_recent_transitions_bracket_ipv6_and_show_whole_states() {
 	start_top || return
+	# One family at a time: the pane shows only the newest transitions.
 	open_close "$IP6_B" 8085 2
+	wait_for 10 sh -c "tmux -L $TMUX_SOCK capture-pane -p -t top | grep -q ':8085 '" ||
+		{ screen >&2; fail "no IPv6 transitions on the screen"; return; }
+	screen >"$WORK/screen6.txt"
+	# The server's own endpoint ($IP6_B, local) comes first, bracketed.
+	grep -q "\[$IP6_B\]:8085 " "$WORK/screen6.txt" ||
+		{ cat "$WORK/screen6.txt" >&2; fail "IPv6 local address not bracketed"; return; }
+	! grep -Eq "(^| )$IP6_B:8085" "$WORK/screen6.txt" || { fail "an unbracketed IPv6 address:port"; return; }
 	open_close "$IP4_B" 8086 2
 	wait_for 10 sh -c "tmux -L $TMUX_SOCK capture-pane -p -t top | grep -q ':8086 '" ||
 		{ screen >&2; fail "no IPv4 transitions on the screen"; return; }
 	screen >"$WORK/screen.txt"
-	# The server's own endpoint ($IP6_B, local) comes first, bracketed.
-	grep -q "\[$IP6_B\]:8085 " "$WORK/screen.txt" ||
-		{ cat "$WORK/screen.txt" >&2; fail "IPv6 local address not bracketed"; return; }
-	! grep -Eq "(^| )$IP6_B:8085" "$WORK/screen.txt" || { fail "an unbracketed IPv6 address:port"; return; }
+	cat "$WORK/screen6.txt" >>"$WORK/screen.txt"
 	# Every transition on the screen ends in a whole state name.
 	grep -Eo -- '->[A-Z_0-9]*' "$WORK/screen.txt" | sed 's/^->//' | grep -Evx "$STATES" >"$WORK/cut" &&
 		{ fail "cut target states: $(sort -u "$WORK/cut" | tr '\n' ' ')"; return; }
