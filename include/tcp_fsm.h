@@ -24,7 +24,10 @@ struct tcps_seg {
 	__u8 flags;		/* enum tcps_tcp_flag */
 	__u8 wscale;		/* window-scale option, if has_wscale */
 	__u8 has_wscale;
-	__u8 pad[3];
+	__u8 has_ts;		/* timestamp option present: tsval/tsecr valid */
+	__u16 segs;		/* wire segments in it (GSO/GRO), 0 or 1: one */
+	__u32 tsval;		/* RFC 7323 TSval / TSecr, if has_ts */
+	__u32 tsecr;
 };
 
 enum tcps_verdict {

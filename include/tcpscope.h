@@ -12,7 +12,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 2
+#define TCPS_ABI_VERSION 3
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -114,6 +114,39 @@ struct tcps_fsm {
 	__u16 evseq;		/* sequence number of its last transition event */
 };
 
+/* tcps_health.flags */
+enum tcps_health_flag {
+	TCPS_H_HS_SYN = 0x01,	/* handshake: SYN seen, hs_t is its time */
+	TCPS_H_HS_SYNACK = 0x02,	/* SYN+ACK seen, hs_t is its time */
+	TCPS_H_HS_DONE = 0x04,	/* hs_us[] complete */
+};
+
+/*
+ * Health of one connection, from the wire (tcps_health.h). Times are taken
+ * at the hook. Per-side arrays are indexed by the canonical side that SENT
+ * the segments: rtt*[i] times side i's segments to the peer and back (the
+ * echo of its TSval, or the ACK of its data), so in host mode rtt*[local]
+ * is the network RTT, as the local socket's `ss -i rtt:` sees it. Each
+ * per-side field is written by one direction only (no lock).
+ */
+struct tcps_health {
+	__u64 trans_ns[2];	/* time of side i's last transition (event clock) */
+	__u32 hs_us[2];		/* handshake at the hook: [0] SYN -> SYN+ACK, [1] SYN+ACK -> ACK */
+	__u32 mark[2];		/* side i's timed TSval, or end sequence of its timed data */
+	__u32 mark_t[2];	/* µs stamp of mark's first sighting; 0 idle, 1 resync */
+	__u32 srtt_us[2];	/* RFC 6298 smoothed (alpha 1/8); 0: no sample yet */
+	__u32 rtt_min_us[2];
+	__u32 rtt_us[2];	/* latest sample */
+	__u32 retrans[2];	/* segments of side i that carried nothing new */
+	__u32 retrans_bytes[2];
+	__u16 ooo[2];		/* segments of side i beyond its highest sequence (a gap) */
+	__u16 dupacks[2];	/* duplicate ACKs sent by side i */
+	__u16 zwin[2];		/* zero-window episodes: side i advertised window 0 */
+	__u8 flags;		/* enum tcps_health_flag */
+	__u8 pad;
+	__u8 tsmark[2];		/* mark[i] is a TSval (else a sequence number) */
+};
+
 /* Value of the connection maps. fsm.ep[*].state only changes under lock;
  * the per-direction counters and sequence bookkeeping of an ESTABLISHED
  * connection are updated without it (each written by one direction only). */
@@ -121,10 +154,12 @@ struct tcps_conn {
 	struct bpf_spin_lock lock;
 	__u32 ifindex;		/* interface the connection was first seen on */
 	struct tcps_fsm fsm;
+	__u32 hs_t;		/* µs stamp of the pending handshake phase (health; fills a hole) */
 	__u64 first_seen;	/* ns, CLOCK_MONOTONIC (or capture time in replay) */
 	__u64 last_seen;
 	__u64 pkts[2];		/* packets sent by side i */
 	__u64 bytes[2];		/* TCP payload bytes sent by side i */
+	struct tcps_health h;	/* zero when loaded with health off */
 };
 
 enum tcps_reason {
@@ -146,6 +181,7 @@ struct tcps_event {
 	__u8 conn_flags;	/* tcps_fsm.flags after the change */
 	__u16 seq;		/* per connection, +1 a transition (wraps): causal order */
 	__u8 pad[4];
+	__u64 prev_state_ns;	/* time side spent in `from` (0: unknown, health off) */
 };
 
 /* Per-CPU counters (one array slot each); summed by userspace. */

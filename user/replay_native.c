@@ -209,6 +209,11 @@ static inline int tcps_host_mode(void)
 	return 0;	/* replay is passive: orig/resp */
 }
 
+static inline int tcps_health_on(void)
+{
+	return 1;	/* as the BPF object's default */
+}
+
 /* ---- backend operations ------------------------------------------------ */
 
 static void native_close(void *bp)

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Connection health from the wire: handshake RTT, a running RTT from TCP
+ * timestamps (or from data and its ACK), retransmissions, out-of-order
+ * segments, duplicate ACKs, zero-window episodes and the time of each
+ * endpoint's last transition. Pure C like tcp_fsm.h; included by
+ * tcps_path.h, whose includer supplies tcps_clock_precise().
+ *
+ * Every function reads the state machine's view of the sender *before*
+ * the segment is recorded (tcps_ep_sent moves snd_nxt, ack_sent, win).
+ *
+ * Timing (as ePPing): side s's segment carrying a TSval seen for the first
+ * time starts a sample; the peer's first segment echoing it in TSecr ends
+ * it. One sample in flight per side, so the precise clock is read about
+ * twice per RTT per direction, never per segment. Without timestamps the
+ * first segment whose end passes the sender's highest sequence is timed
+ * until the first ACK covering it; a retransmission before that ACK
+ * cancels it (Karn). A sample measures the hook -> peer -> hook round
+ * trip: in host mode, for segments the local side sends, the network RTT.
+ */
+#ifndef TCPS_HEALTH_H
+#define TCPS_HEALTH_H
+
+#include "tcp_fsm.h"
+
+/* Microsecond stamp in 32 bits (wraps after 71 min: only differences of
+ * short intervals are taken). 0 and 1 are the idle/resync markers of
+ * mark_t, so a stamp is never either. */
+static inline __u32 tcps_h_stamp(__u64 ns)
+{
+	__u32 t = (__u32)(ns / 1000);
+
+	return t < 2 ? t + 2 : t;
+}
+
+#define TCPS_H_IDLE 0		/* mark_t: nothing timed */
+#define TCPS_H_RESYNC 1		/* mark_t: sample taken; next TSval is not a first sighting */
+
+/* Plain stores in this order: the echoing direction reads mark_t first,
+ * then mark, so mark must be in place before mark_t says it is timed. */
+#define tcps_h_barrier() __asm__ __volatile__("" ::: "memory")
+
+static inline void tcps_h_inc16(__u16 *v)
+{
+	if (*v != 0xffff)
+		*v += 1;
+}
+
+/* One RTT sample of side s's segments: latest, min, RFC 6298 smoothed. A
+ * sample is at least 1 µs so that 0 can mean "none yet". */
+static inline void tcps_h_sample(struct tcps_health *h, int s, __u32 us)
+{
+	__u32 srtt = h->srtt_us[s];
+
+	if (!us)
+		us = 1;
+	h->rtt_us[s] = us;
+	if (!h->rtt_min_us[s] || us < h->rtt_min_us[s])
+		h->rtt_min_us[s] = us;
+	h->srtt_us[s] = srtt ? (__u32)(((__u64)srtt * 7 + us) >> 3) : us;
+}
+
+/* Window g advertises, in the units of tcps_ep.win. */
+static inline __u32 tcps_h_win(const struct tcps_fsm *f, const struct tcps_ep *S,
+			       const struct tcps_seg *g)
+{
+	__u32 w = g->win;
+
+	if (!(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE))
+		w <<= S->wscale;
+	return w;
+}
+
+/* Segment g sent by side s, before the state machine takes it. *now is
+ * the precise clock, read here at most once and only if a sample starts
+ * or ends (0: not read yet). */
+static inline void tcps_health_seg(struct tcps_conn *c, int s, const struct tcps_seg *g,
+				   __u64 *now)
+{
+	struct tcps_health *h = &c->h;
+	const struct tcps_fsm *f = &c->fsm;
+	const struct tcps_ep *S, *R;
+	__u32 end = tcps_seg_end(g), mt;
+	int sent, newdata, hit = 0, skip = 0;
+
+	s &= 1;
+	S = &f->ep[s];
+	R = &f->ep[!s];
+	if (g->flags & TCPS_RST)
+		return;
+	sent = S->flags & TCPS_EP_SENT;
+	newdata = !sent || tcps_after(end, S->snd_nxt);
+
+	/* Loss and reordering, against the sender's own highest sequence: a
+	 * segment that occupies sequence space and ends at or below it was
+	 * sent before (a SYN with a new ISN is a new connection instead). */
+	if (sent && end != g->seq) {
+		if (!newdata && !((g->flags & TCPS_SYN) && g->seq != S->isn)) {
+			h->retrans[s] += g->segs ? g->segs : 1;
+			h->retrans_bytes[s] += g->len;
+			if (!h->tsmark[s] && h->mark_t[s] > TCPS_H_RESYNC)
+				h->mark_t[s] = TCPS_H_RESYNC;	/* Karn */
+		} else if (tcps_after(g->seq, S->snd_nxt)) {
+			tcps_h_inc16(&h->ooo[s]);	/* a gap before it: lost or reordered upstream */
+		}
+	}
+	/* RFC 5681 §2: a pure ACK, same ack and window, data outstanding. */
+	if ((g->flags & (TCPS_SYN | TCPS_FIN | TCPS_ACK)) == TCPS_ACK && !g->len &&
+	    (S->flags & TCPS_EP_ACKED) && g->ack == S->ack_sent && (R->flags & TCPS_EP_SENT) &&
+	    tcps_after(R->snd_nxt, g->ack) && tcps_h_win(f, S, g) == S->win)
+		tcps_h_inc16(&h->dupacks[s]);
+	/* A zero window after a non-zero one starts an episode. */
+	if (!(g->flags & TCPS_SYN) && !g->win && sent && S->win)
+		tcps_h_inc16(&h->zwin[s]);
+
+	/* End of a sample of the peer's segments: this one echoes it. */
+	mt = h->mark_t[!s];
+	if (mt > TCPS_H_RESYNC) {
+		if (h->tsmark[!s]) {
+			if (g->has_ts) {
+				hit = g->tsecr == h->mark[!s];
+				skip = tcps_after(g->tsecr, h->mark[!s]);
+			} else {
+				skip = 1;	/* the peer does not echo: timestamps are off */
+			}
+		} else if (g->flags & TCPS_ACK) {
+			hit = !tcps_before(g->ack, h->mark[!s]);
+		}
+		if (hit) {
+			if (!*now)
+				*now = tcps_clock_precise();
+			tcps_h_sample(h, !s, tcps_h_stamp(*now) - mt);
+		}
+		if (hit || skip)
+			h->mark_t[!s] = TCPS_H_RESYNC;
+	}
+
+	/* Start of a sample of this side's segments. */
+	mt = h->mark_t[s];
+	if (g->has_ts) {
+		if (mt == TCPS_H_RESYNC || (mt > TCPS_H_RESYNC && !h->tsmark[s])) {
+			/* Track the current TSval: it was seen before now. */
+			h->tsmark[s] = 1;
+			h->mark[s] = g->tsval;
+			h->mark_t[s] = TCPS_H_IDLE;
+		} else if (mt == TCPS_H_IDLE && (g->tsval != h->mark[s] || !h->tsmark[s])) {
+			if (!*now)
+				*now = tcps_clock_precise();
+			h->tsmark[s] = 1;
+			h->mark[s] = g->tsval;
+			tcps_h_barrier();
+			h->mark_t[s] = tcps_h_stamp(*now);
+		}
+	} else if (g->len && newdata && (mt <= TCPS_H_RESYNC || h->tsmark[s])) {
+		if (!*now)
+			*now = tcps_clock_precise();
+		h->tsmark[s] = 0;
+		h->mark[s] = end;
+		tcps_h_barrier();
+		h->mark_t[s] = tcps_h_stamp(*now);
+	}
+}
+
+/* The handshake at the hook, after the state machine took g (sent by s):
+ * [0] SYN -> SYN+ACK, [1] SYN+ACK -> the ACK of it. A SYN starts over
+ * (tcps_health_open). */
+static inline void tcps_health_handshake(struct tcps_conn *c, int s, const struct tcps_seg *g,
+					 __u64 *now)
+{
+	struct tcps_health *h = &c->h;
+	__u8 fl = g->flags & (TCPS_SYN | TCPS_ACK);
+	__u32 t;
+
+	int orig = !!(c->fsm.flags & TCPS_C_ORIG1);
+
+	if (!(h->flags & (TCPS_H_HS_SYN | TCPS_H_HS_SYNACK)))
+		return;
+	if (h->flags & TCPS_H_HS_SYN) {
+		if (fl != (TCPS_SYN | TCPS_ACK) || s == orig)
+			return;
+	} else if (fl != TCPS_ACK || s != orig || !(c->fsm.ep[!s].flags & TCPS_EP_ISN) ||
+		   !tcps_after(g->ack, c->fsm.ep[!s].isn)) {
+		return;
+	}
+	if (!*now)
+		*now = tcps_clock_precise();
+	t = tcps_h_stamp(*now);
+	if (h->flags & TCPS_H_HS_SYN) {
+		h->hs_us[0] = t - c->hs_t;
+		h->flags = (h->flags & ~TCPS_H_HS_SYN) | TCPS_H_HS_SYNACK;
+	} else {
+		h->hs_us[1] = t - c->hs_t;
+		h->flags = (h->flags & ~TCPS_H_HS_SYNACK) | TCPS_H_HS_DONE;
+	}
+	c->hs_t = t;
+}
+
+/* A SYN opened (or reopened) the connection: health starts over (but for
+ * the endpoints' transition times), the handshake clock runs from now. */
+static inline void tcps_health_open(struct tcps_conn *c, __u64 *now)
+{
+	__u64 t0 = c->h.trans_ns[0], t1 = c->h.trans_ns[1];
+
+	if (!*now)
+		*now = tcps_clock_precise();
+	__builtin_memset(&c->h, 0, sizeof(c->h));
+	c->h.trans_ns[0] = t0;
+	c->h.trans_ns[1] = t1;
+	c->h.flags = TCPS_H_HS_SYN;
+	c->hs_t = tcps_h_stamp(*now);
+}
+
+#endif /* TCPS_HEALTH_H */
