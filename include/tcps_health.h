@@ -98,7 +98,7 @@ static inline void tcps_health_seg(struct tcps_conn *c, int s, const struct tcps
 		if (!newdata && !((g->flags & TCPS_SYN) && g->seq != S->isn)) {
 			h->retrans[s] += g->segs ? g->segs : 1;
 			h->retrans_bytes[s] += g->len;
-			if (!h->tsmark[s] && h->mark_t[s] > TCPS_H_RESYNC)
+			if (!(h->sflags[s] & TCPS_HS_TSMARK) && h->mark_t[s] > TCPS_H_RESYNC)
 				h->mark_t[s] = TCPS_H_RESYNC;	/* Karn */
 		} else if (tcps_after(g->seq, S->snd_nxt)) {
 			tcps_h_inc16(&h->ooo[s]);	/* a gap before it: lost or reordered upstream */
@@ -109,14 +109,21 @@ static inline void tcps_health_seg(struct tcps_conn *c, int s, const struct tcps
 	    (S->flags & TCPS_EP_ACKED) && g->ack == S->ack_sent && (R->flags & TCPS_EP_SENT) &&
 	    tcps_after(R->snd_nxt, g->ack) && tcps_h_win(f, S, g) == S->win)
 		tcps_h_inc16(&h->dupacks[s]);
-	/* A zero window after a non-zero one starts an episode. */
-	if (!(g->flags & TCPS_SYN) && !g->win && sent && S->win)
-		tcps_h_inc16(&h->zwin[s]);
+	/* A zero window after a non-zero one starts an episode (tcps_ep.win
+	 * follows SND.WL1 rules, so the episode's state is kept here). */
+	if (!(g->flags & TCPS_SYN) && (g->flags & TCPS_ACK)) {
+		if (!g->win && !(h->sflags[s] & TCPS_HS_ZWIN)) {
+			h->sflags[s] |= TCPS_HS_ZWIN;
+			tcps_h_inc16(&h->zwin[s]);
+		} else if (g->win && (h->sflags[s] & TCPS_HS_ZWIN)) {
+			h->sflags[s] &= ~TCPS_HS_ZWIN;
+		}
+	}
 
 	/* End of a sample of the peer's segments: this one echoes it. */
 	mt = h->mark_t[!s];
 	if (mt > TCPS_H_RESYNC) {
-		if (h->tsmark[!s]) {
+		if ((h->sflags[!s] & TCPS_HS_TSMARK)) {
 			if (g->has_ts) {
 				hit = g->tsecr == h->mark[!s];
 				skip = tcps_after(g->tsecr, h->mark[!s]);
@@ -138,23 +145,23 @@ static inline void tcps_health_seg(struct tcps_conn *c, int s, const struct tcps
 	/* Start of a sample of this side's segments. */
 	mt = h->mark_t[s];
 	if (g->has_ts) {
-		if (mt == TCPS_H_RESYNC || (mt > TCPS_H_RESYNC && !h->tsmark[s])) {
+		if (mt == TCPS_H_RESYNC || (mt > TCPS_H_RESYNC && !(h->sflags[s] & TCPS_HS_TSMARK))) {
 			/* Track the current TSval: it was seen before now. */
-			h->tsmark[s] = 1;
+			h->sflags[s] |= TCPS_HS_TSMARK;
 			h->mark[s] = g->tsval;
 			h->mark_t[s] = TCPS_H_IDLE;
-		} else if (mt == TCPS_H_IDLE && (g->tsval != h->mark[s] || !h->tsmark[s])) {
+		} else if (mt == TCPS_H_IDLE && (g->tsval != h->mark[s] || !(h->sflags[s] & TCPS_HS_TSMARK))) {
 			if (!*now)
 				*now = tcps_clock_precise();
-			h->tsmark[s] = 1;
+			h->sflags[s] |= TCPS_HS_TSMARK;
 			h->mark[s] = g->tsval;
 			tcps_h_barrier();
 			h->mark_t[s] = tcps_h_stamp(*now);
 		}
-	} else if (g->len && newdata && (mt <= TCPS_H_RESYNC || h->tsmark[s])) {
+	} else if (g->len && newdata && (mt <= TCPS_H_RESYNC || (h->sflags[s] & TCPS_HS_TSMARK))) {
 		if (!*now)
 			*now = tcps_clock_precise();
-		h->tsmark[s] = 0;
+		h->sflags[s] &= ~TCPS_HS_TSMARK;
 		h->mark[s] = end;
 		tcps_h_barrier();
 		h->mark_t[s] = tcps_h_stamp(*now);

@@ -121,6 +121,12 @@ enum tcps_health_flag {
 	TCPS_H_HS_DONE = 0x04,	/* hs_us[] complete */
 };
 
+/* tcps_health.sflags[i] */
+enum tcps_health_side {
+	TCPS_HS_TSMARK = 0x01,	/* mark[i] is a TSval (else a sequence number) */
+	TCPS_HS_ZWIN = 0x02,	/* side i's last window was zero */
+};
+
 /*
  * Health of one connection, from the wire (tcps_health.h). Times are taken
  * at the hook. Per-side arrays are indexed by the canonical side that SENT
@@ -144,7 +150,7 @@ struct tcps_health {
 	__u16 zwin[2];		/* zero-window episodes: side i advertised window 0 */
 	__u8 flags;		/* enum tcps_health_flag */
 	__u8 pad;
-	__u8 tsmark[2];		/* mark[i] is a TSval (else a sequence number) */
+	__u8 sflags[2];		/* enum tcps_health_side, written by side i only */
 };
 
 /* Value of the connection maps. fsm.ep[*].state only changes under lock;
