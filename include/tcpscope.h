@@ -224,6 +224,12 @@ struct tcps_info {
 		__u32 ifindex;
 		char name[16];
 	} ifaces[16];
+	__u32 flags;		/* enum tcps_info_flag */
+	__u32 pad;
+};
+
+enum tcps_info_flag {
+	TCPS_INFO_HEALTH = 0x01,	/* tcps_conn.h is tracked (not --no-health) */
 };
 
 /* Load-time configuration (const volatile .rodata in the BPF object). */

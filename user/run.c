@@ -63,6 +63,7 @@ static const char run_usage[] =
 	"  -j, --json             transitions as JSON lines\n"
 	"  -q, --quiet            print no transitions (queries still work)\n"
 	"      --force            replace an XDP program already on the interface\n"
+	"      --no-health        do not track RTT, retransmissions and time in state\n"
 	"\n"
 	"Daemon:\n"
 	"  -D, --daemon           detach into the background (pidfile, syslog)\n"
@@ -427,6 +428,7 @@ static int parse_run_args(int argc, char **argv, struct tcps_run_opts *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "events-file", required_argument, NULL, 1007 },
 		{ "event-socket", required_argument, NULL, 1008 },
+		{ "no-health", no_argument, NULL, 1090 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -565,6 +567,9 @@ static int parse_run_args(int argc, char **argv, struct tcps_run_opts *o)
 		case 1008:
 			o->event_socket = optarg;
 			break;
+		case 1090:
+			o->no_health = true;
+			break;
 		case 'v':
 			tcps_verbose = 1;
 			break;
@@ -693,6 +698,7 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 	}
 	d.skel->rodata->tcps_mode = (__u8)opts.mode;
+	d.skel->rodata->tcps_health = !opts.no_health;
 	if (adopting) {
 		/* Same maps for the new programs: reuse_fd takes the pinned
 		 * map's definition (size included) and skips creating it. */
@@ -738,6 +744,7 @@ int cmd_run(int argc, char **argv)
 	info.pid = (__u32)getpid();
 	info.started_ns = tcps_real_now();
 	info.value_size = sizeof(struct tcps_conn);
+	info.flags = opts.no_health ? 0 : TCPS_INFO_HEALTH;
 	for (i = 0; i < opts.n_ifaces && i < (int)(sizeof(info.ifaces) / sizeof(info.ifaces[0])); i++) {
 		info.ifaces[i].ifindex = (__u32)opts.ifaces[i].ifindex;
 		snprintf(info.ifaces[i].name, sizeof(info.ifaces[i].name), "%s", opts.ifaces[i].name);
