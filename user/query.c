@@ -12,6 +12,7 @@
 
 #include "output.h"
 #include "query.h"
+#include "health.h"
 
 /* A closed stdout or a full disk: say so in one line, exit non-zero. */
 static int flush_stdout(void)
@@ -50,7 +51,10 @@ static const char list_usage[] =
 	"  -a, --addr CIDR     either end inside CIDR (198.18.0.0/15, 2001:db8::/32, an address)\n"
 	"  -4, -6              only IPv4 / only IPv6\n"
 	"Output:\n"
-	"      --sort KEY      state (default), local, remote, age, idle, packets, bytes\n"
+	"      --sort KEY      state (default), local, remote, age, idle, packets, bytes,\n"
+	"                      rtt (slowest first), retrans (most first)\n"
+	"  -i, --info          health columns: RTT smoothed/min, retransmissions, duration\n"
+	"      --processes     (host mode) the owning process: pid, command, cgroup\n"
 	"  -j, --json          JSON: {\"connections\": [...]} (fields in the README)\n"
 	"      --pin-dir DIR   pins of the instance to read (default /sys/fs/bpf/tcpscope)\n"
 	"  -h, --help          this help\n";
@@ -390,7 +394,8 @@ int cmd_stat(int argc, char **argv)
 }
 
 /* list --sort */
-enum sort_key { SORT_STATE, SORT_LOCAL, SORT_REMOTE, SORT_AGE, SORT_IDLE, SORT_PACKETS, SORT_BYTES };
+enum sort_key { SORT_STATE, SORT_LOCAL, SORT_REMOTE, SORT_AGE, SORT_IDLE, SORT_PACKETS, SORT_BYTES,
+		SORT_RTT, SORT_RETRANS };
 /* qsort_r context: no globals, the HTTP thread sorts too. */
 struct sort_ctx {
 	enum sort_key key;
@@ -437,12 +442,16 @@ static int row_cmp(const void *pa, const void *pb, void *pctx)
 	case SORT_BYTES:
 		x = a->val.bytes[0] + a->val.bytes[1], y = b->val.bytes[0] + b->val.bytes[1];
 		return x > y ? -1 : x < y;
+	case SORT_RTT:		/* slowest first */
+		return tcps_health_cmp_rtt(&a->val, &b->val, ctx->mode);
+	case SORT_RETRANS:	/* most first */
+		return tcps_health_cmp_retrans(&a->val, &b->val, ctx->mode);
 	}
 	return 0;
 }
 
 static const char *const sort_names[] = { "state", "local", "remote", "age",
-					  "idle",  "packets", "bytes" };
+					  "idle",  "packets", "bytes", "rtt", "retrans" };
 
 int tcps_sort_parse(const char *name)
 {
@@ -534,9 +543,11 @@ int cmd_list(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' }, { "port", required_argument, NULL, 'p' },
 		{ "addr", required_argument, NULL, 'a' },  { "sort", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },	   { "pin-dir", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },	   {},
+		{ "help", no_argument, NULL, 'h' },	   { "info", no_argument, NULL, 'i' },
+		{ "processes", no_argument, NULL, 1090 }, {},
 	};
 	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
+	bool info = false, owners = false;
 	struct cidr cidr;
 	struct tcps_filter f = { .port = -1, .cidr = &cidr };
 	struct tcps_snapshot s;
@@ -548,11 +559,17 @@ int cmd_list(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "s:p:a:46jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:p:a:46jhi", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(list_usage, stdout);
 			return TCPS_EXIT_OK;
+		case 'i':
+			info = true;
+			break;
+		case 1090:
+			owners = true;
+			break;
 		case 's':
 			if (tcps_filter_states(optarg, &f.states))
 				return usage_err("list", "--state: unknown state in '%s' (netstat names: ESTABLISHED, SYN_SENT, ...)",
@@ -577,7 +594,7 @@ int cmd_list(int argc, char **argv)
 		case 'S':
 			sort_key = tcps_sort_parse(optarg);
 			if (sort_key < 0)
-				return usage_err("list", "--sort takes state, local, remote, age, idle, packets or bytes, not '%s'",
+				return usage_err("list", "--sort takes state, local, remote, age, idle, packets, bytes, rtt or retrans, not '%s'",
 						 optarg);
 			break;
 		default:
@@ -591,9 +608,15 @@ int cmd_list(int argc, char **argv)
 	if (err)
 		return err;
 	tcps_output_set_info(&s.pins.meta);
+	tcps_health_set_enabled(s.pins.meta.flags & TCPS_INFO_HEALTH);
 	tcps_rows_sort(&s, sort_key);
 	if (json) {
 		tcps_list_json(stdout, &s, &f);
+	} else if (info || owners) {
+		tcps_info_text_header(stdout, s.mode, owners);
+		for (i = 0; i < s.n; i++)
+			if (tcps_filter_match(&f, &s.rows[i], s.mode))
+				tcps_info_text(stdout, &s.rows[i], s.mode, s.now, NULL);
 	} else {
 		tcps_conn_text_header(stdout, s.mode);
 		for (i = 0; i < s.n; i++)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "health.h"
 #include "exports.h"
 #include "daemonize.h"
 #include "detach.h"
@@ -699,6 +700,7 @@ int cmd_run(int argc, char **argv)
 	}
 	d.skel->rodata->tcps_mode = (__u8)opts.mode;
 	d.skel->rodata->tcps_health = !opts.no_health;
+	tcps_health_set_enabled(!opts.no_health);	/* /v1/connections */
 	if (adopting) {
 		/* Same maps for the new programs: reuse_fd takes the pinned
 		 * map's definition (size included) and skips creating it. */
