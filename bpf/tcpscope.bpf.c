@@ -63,10 +63,11 @@ struct {
 } tcps_stats SEC(".maps");
 
 /* Per-CPU transition counts, index from * TCPS_STATE_MAX + to. Survives
- * ring-buffer loss, so /metrics stays exact. */
+ * ring-buffer loss, so /metrics stays exact. Then the health histograms
+ * (TCPS_HIST_BASE, tcpscope.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TCPS_STATE_MAX * TCPS_STATE_MAX);
+	__uint(max_entries, TCPS_TRANS_MAP_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } tcps_trans SEC(".maps");

@@ -23,6 +23,10 @@
 
 #include "tcp_fsm.h"
 
+#ifndef TCPS_PATH_INLINE
+#define TCPS_PATH_INLINE static inline
+#endif
+
 /* Microsecond stamp in 32 bits (wraps after 71 min: only differences of
  * short intervals are taken). 0 and 1 are the idle/resync markers of
  * mark_t, so a stamp is never either. */
@@ -44,6 +48,48 @@ static inline void tcps_h_inc16(__u16 *v)
 {
 	if (*v != 0xffff)
 		*v += 1;
+}
+
+/* Bucket of v (µs, or ms for durations) among the histogram bounds:
+ * Prometheus' habit of 1-2.5-5 steps, 100 µs to 10 s (durations: 1 ms to
+ * a day). */
+static inline __u32 tcps_hist_bucket(int kind, __u64 v)
+{
+	if (kind == TCPS_HIST_DURATION)
+		return v <= 1 ? 0 : v <= 10 ? 1 : v <= 100 ? 2 : v <= 500 ? 3 : v <= 1000 ? 4 :
+		       v <= 5000 ? 5 : v <= 10000 ? 6 : v <= 30000 ? 7 : v <= 60000 ? 8 :
+		       v <= 300000 ? 9 : v <= 600000 ? 10 : v <= 1800000 ? 11 : v <= 3600000 ? 12 :
+		       v <= 21600000 ? 13 : v <= 43200000 ? 14 : v <= 86400000 ? 15 : 16;
+	return v <= 100 ? 0 : v <= 250 ? 1 : v <= 500 ? 2 : v <= 1000 ? 3 : v <= 2500 ? 4 :
+	       v <= 5000 ? 5 : v <= 10000 ? 6 : v <= 25000 ? 7 : v <= 50000 ? 8 :
+	       v <= 100000 ? 9 : v <= 250000 ? 10 : v <= 500000 ? 11 : v <= 1000000 ? 12 :
+	       v <= 2500000 ? 13 : v <= 5000000 ? 14 : v <= 10000000 ? 15 : 16;
+}
+
+/* The class of the connection's local port (passive: the responder's). */
+static inline int tcps_port_class(const struct tcps_conn *c, const struct tcps_key *k)
+{
+	int side = tcps_host_mode() ? !!(c->fsm.flags & TCPS_C_LOCAL1) :
+				      !(c->fsm.flags & TCPS_C_ORIG1);
+	__u16 p = side ? k->port[1] : k->port[0];
+
+	p = (__u16)(p << 8 | p >> 8);	/* network order */
+	return p < 1024 ? TCPS_PORTS_SYSTEM : p < 49152 ? TCPS_PORTS_USER : TCPS_PORTS_DYNAMIC;
+}
+
+/* Rare (a sample, a handshake, a close): two per-CPU slot updates. */
+static inline void tcps_hist_observe(int kind, int pclass, __u64 v)
+{
+	__u32 base = TCPS_HIST_BASE +
+		     ((__u32)kind % TCPS_HIST_MAX * TCPS_PORTS_MAX + (__u32)pclass % TCPS_PORTS_MAX) *
+			     TCPS_HIST_STRIDE;
+	__u64 *b = tcps_trans_slot(base + tcps_hist_bucket(kind, v));
+
+	if (b)
+		*b += 1;
+	b = tcps_trans_slot(base + TCPS_HIST_STRIDE - 1);
+	if (b)
+		*b += v;
 }
 
 /* One RTT sample of side s's segments: latest, min, RFC 6298 smoothed. A
@@ -74,7 +120,8 @@ static inline __u32 tcps_h_win(const struct tcps_fsm *f, const struct tcps_ep *S
 /* Segment g sent by side s, before the state machine takes it. *now is
  * the precise clock, read here at most once and only if a sample starts
  * or ends (0: not read yet). */
-static inline void tcps_health_seg(struct tcps_conn *c, int s, const struct tcps_seg *g,
+TCPS_PATH_INLINE void tcps_health_seg(struct tcps_counters *cnt, struct tcps_conn *c,
+				   const struct tcps_key *k, int s, const struct tcps_seg *g,
 				   __u64 *now)
 {
 	struct tcps_health *h = &c->h;
@@ -97,6 +144,8 @@ static inline void tcps_health_seg(struct tcps_conn *c, int s, const struct tcps
 	if (sent && end != g->seq) {
 		if (!newdata && !((g->flags & TCPS_SYN) && g->seq != S->isn)) {
 			h->retrans[s] += g->segs ? g->segs : 1;
+			if (cnt)
+				cnt->c[TCPS_CNT_RETRANS] += g->segs ? g->segs : 1;
 			h->retrans_bytes[s] += g->len;
 			if (!(h->sflags[s] & TCPS_HS_TSMARK) && h->mark_t[s] > TCPS_H_RESYNC)
 				h->mark_t[s] = TCPS_H_RESYNC;	/* Karn */
@@ -137,6 +186,13 @@ static inline void tcps_health_seg(struct tcps_conn *c, int s, const struct tcps
 			if (!*now)
 				*now = tcps_clock_precise();
 			tcps_h_sample(h, !s, tcps_h_stamp(*now) - mt);
+			if (!tcps_host_mode()) {
+				if (h->rtt_us[0] && h->rtt_us[1])
+					tcps_hist_observe(TCPS_HIST_RTT, tcps_port_class(c, k),
+							  (__u64)h->rtt_us[0] + h->rtt_us[1]);
+			} else if (tcps_defers(f, !s)) {	/* the local side's segments */
+				tcps_hist_observe(TCPS_HIST_RTT, tcps_port_class(c, k), h->rtt_us[!s]);
+			}
 		}
 		if (hit || skip)
 			h->mark_t[!s] = TCPS_H_RESYNC;
@@ -171,8 +227,8 @@ static inline void tcps_health_seg(struct tcps_conn *c, int s, const struct tcps
 /* The handshake at the hook, after the state machine took g (sent by s):
  * [0] SYN -> SYN+ACK, [1] SYN+ACK -> the ACK of it. A SYN starts over
  * (tcps_health_open). */
-static inline void tcps_health_handshake(struct tcps_conn *c, int s, const struct tcps_seg *g,
-					 __u64 *now)
+TCPS_PATH_INLINE void tcps_health_handshake(struct tcps_conn *c, const struct tcps_key *k, int s,
+					 const struct tcps_seg *g, __u64 *now)
 {
 	struct tcps_health *h = &c->h;
 	__u8 fl = g->flags & (TCPS_SYN | TCPS_ACK);
@@ -198,6 +254,11 @@ static inline void tcps_health_handshake(struct tcps_conn *c, int s, const struc
 	} else {
 		h->hs_us[1] = t - c->hs_t;
 		h->flags = (h->flags & ~TCPS_H_HS_SYNACK) | TCPS_H_HS_DONE;
+		/* Host mode: the half the network took (a local client's SYN
+		 * out -> SYN+ACK in; a local server's SYN+ACK out -> ACK in). */
+		tcps_hist_observe(TCPS_HIST_HANDSHAKE, tcps_port_class(c, k),
+				  !tcps_host_mode() ? (__u64)h->hs_us[0] + h->hs_us[1] :
+				  tcps_defers(&c->fsm, orig) ? h->hs_us[0] : h->hs_us[1]);
 	}
 	c->hs_t = t;
 }
@@ -215,6 +276,23 @@ static inline void tcps_health_open(struct tcps_conn *c, __u64 *now)
 	c->h.trans_ns[1] = t1;
 	c->h.flags = TCPS_H_HS_SYN;
 	c->hs_t = tcps_h_stamp(*now);
+}
+
+static inline int tcps_h_closed(__u8 st)
+{
+	return st == TCPS_CLOSE || st == TCPS_TIME_WAIT;
+}
+
+/* After a step: both ends now closed (CLOSE or TIME_WAIT), one was not
+ * before. now is the entry's clock (first_seen's). */
+static inline void tcps_health_closed(const struct tcps_conn *c, const struct tcps_key *k,
+				      const struct tcps_step *st, __u64 now)
+{
+	if (!st->n || !tcps_h_closed(st->to[0]) || !tcps_h_closed(st->to[1]) ||
+	    (tcps_h_closed(st->from[0]) && tcps_h_closed(st->from[1])))
+		return;
+	tcps_hist_observe(TCPS_HIST_DURATION, tcps_port_class(c, k),
+			  now > c->first_seen ? (now - c->first_seen) / 1000000 : 0);
 }
 
 #endif /* TCPS_HEALTH_H */

@@ -160,7 +160,7 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	conn->pkts[s & 1] += 1;
 	conn->bytes[s & 1] += g->len;
 	if (health)
-		tcps_health_seg(conn, s, g, &pnow);
+		tcps_health_seg(cnt, conn, k, s, g, &pnow);
 
 	/* Hot path: nothing in this segment can change a state. */
 	if (tcps_fsm_steady(&conn->fsm, g)) {
@@ -188,7 +188,9 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	if (health && verdict == TCPS_V_REOPEN)
 		tcps_health_open(conn, &pnow);
 	else if (health && verdict == TCPS_V_OK)
-		tcps_health_handshake(conn, s, g, &pnow);
+		tcps_health_handshake(conn, k, s, g, &pnow);
+	if (health)
+		tcps_health_closed(conn, k, &sc->st, now);
 	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex, health ? &conn->h : 0, pnow);
 	return halfopen && !tcps_handshaking(sc->st.to[0], sc->st.to[1]);
 }
@@ -239,7 +241,7 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 	if (tcps_health_on()) {
 		if ((g->flags & (TCPS_SYN | TCPS_ACK | TCPS_RST | TCPS_FIN)) == TCPS_SYN)
 			tcps_health_open(nc, &pnow);
-		tcps_health_seg(nc, s, g, &pnow);
+		tcps_health_seg(cnt, nc, k, s, g, &pnow);
 	}
 	tcps_fsm_step(&nc->fsm, s, g, &sc->st);
 	if (sc->st.verdict == TCPS_V_NOCREATE)

@@ -205,8 +205,36 @@ enum tcps_counter {
 	TCPS_CNT_PROMOTED,	/* half-open entries promoted to the main table */
 	TCPS_CNT_MIDSTREAM,	/* entries picked up mid-stream */
 	TCPS_CNT_FRAGMENTS,	/* non-first fragments passed without parsing */
+	TCPS_CNT_RETRANS,	/* retransmitted segments (health on) */
 	TCPS_CNT_MAX,
 };
+
+/*
+ * Health histograms (Prometheus-style, non-cumulative here): per-CPU u64
+ * slots in the tcps_trans array after its transition counts, so they need
+ * no map or pin of their own. For each histogram and local-port class:
+ * TCPS_HIST_BOUNDS bucket counts (value <= bound i, first match), one for
+ * values above the last bound, then the sum of the values.
+ */
+#define TCPS_TRANS_SLOTS (TCPS_STATE_MAX * TCPS_STATE_MAX)
+enum tcps_hist {
+	TCPS_HIST_HANDSHAKE,	/* µs: handshake RTT (host: network half; passive: both) */
+	TCPS_HIST_RTT,		/* µs: each RTT sample (host: the local side's; passive: both halves) */
+	TCPS_HIST_DURATION,	/* ms: connection duration when both ends are closed */
+	TCPS_HIST_MAX,
+};
+/* The local port (passive mode: the responder's), in IANA's three ranges:
+ * bounded labels, never a remote address. */
+enum tcps_port_class {
+	TCPS_PORTS_SYSTEM,	/* 0-1023 */
+	TCPS_PORTS_USER,	/* 1024-49151 */
+	TCPS_PORTS_DYNAMIC,	/* 49152-65535 */
+	TCPS_PORTS_MAX,
+};
+#define TCPS_HIST_BOUNDS 16
+#define TCPS_HIST_STRIDE (TCPS_HIST_BOUNDS + 2)
+#define TCPS_HIST_BASE TCPS_TRANS_SLOTS
+#define TCPS_TRANS_MAP_SLOTS (TCPS_HIST_BASE + TCPS_HIST_MAX * TCPS_PORTS_MAX * TCPS_HIST_STRIDE)
 
 /* Written once by the loader into the pinned tcps_info map, so that queries
  * and a restarted daemon can tell what made the pins and refuse pins of a

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "health.h"
 #include "output.h"
@@ -185,4 +189,82 @@ void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mon
 	dur_str(dur, sizeof(dur), h.duration_ns);
 	fprintf(f, "%-5s %-46s %-46s %-12s %-17s %-15s %10s%s%s\n", v6 ? "tcp6" : "tcp", a, b,
 		v.fstate, rtt, retr, dur, owner ? " " : "", owner ? owner : "");
+}
+
+/* ---- /metrics --------------------------------------------------------- */
+
+int tcps_hist_read(int fd, __u64 out[TCPS_HIST_SLOTS])
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	__u64 *v;
+	__u32 k;
+
+	if (ncpu < 0)
+		return ncpu;
+	v = calloc((size_t)ncpu, sizeof(__u64));
+	if (!v)
+		return -ENOMEM;
+	for (k = 0; k < TCPS_HIST_SLOTS; k++) {
+		__u32 key = TCPS_HIST_BASE + k;
+
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &key, v)) {
+			int err = -errno;
+
+			free(v);
+			return err;
+		}
+		for (i = 0; i < ncpu; i++)
+			out[k] += v[i];
+	}
+	free(v);
+	return 0;
+}
+
+static const char *const port_ranges[TCPS_PORTS_MAX] = { "0-1023", "1024-49151", "49152-65535" };
+
+/* The bounds of tcps_hist_bucket(), in seconds. */
+static const char *const le_us[TCPS_HIST_BOUNDS] = {
+	"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+	"0.05",	  "0.1",     "0.25",   "0.5",	"1",	  "2.5",   "5",	   "10",
+};
+static const char *const le_ms[TCPS_HIST_BOUNDS] = {
+	"0.001", "0.01", "0.1",	 "0.5",	 "1",	 "5",	  "10",	   "30",
+	"60",	 "300",	 "600",	 "1800", "3600", "21600", "43200", "86400",
+};
+
+static void hist_family(FILE *f, const __u64 *hist, int kind, const char *name, const char *help)
+{
+	const char *const *le = kind == TCPS_HIST_DURATION ? le_ms : le_us;
+	double unit = kind == TCPS_HIST_DURATION ? 1e3 : 1e6;
+	int pc, b;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (pc = 0; pc < TCPS_PORTS_MAX; pc++) {
+		const __u64 *h = hist + (kind * TCPS_PORTS_MAX + pc) * TCPS_HIST_STRIDE;
+		__u64 cum = 0;
+
+		for (b = 0; b < TCPS_HIST_BOUNDS; b++) {
+			cum += h[b];
+			fprintf(f, "%s_bucket{port_range=\"%s\",le=\"%s\"} %llu\n", name,
+				port_ranges[pc], le[b], (unsigned long long)cum);
+		}
+		cum += h[TCPS_HIST_BOUNDS];
+		fprintf(f, "%s_bucket{port_range=\"%s\",le=\"+Inf\"} %llu\n", name, port_ranges[pc],
+			(unsigned long long)cum);
+		fprintf(f, "%s_sum{port_range=\"%s\"} %.6f\n", name, port_ranges[pc],
+			(double)h[TCPS_HIST_BOUNDS + 1] / unit);
+		fprintf(f, "%s_count{port_range=\"%s\"} %llu\n", name, port_ranges[pc],
+			(unsigned long long)cum);
+	}
+}
+
+void tcps_health_metrics_write(FILE *f, const __u64 hist[TCPS_HIST_SLOTS])
+{
+	hist_family(f, hist, TCPS_HIST_HANDSHAKE, "tcpscope_handshake_rtt_seconds",
+		    "Handshake RTT at the hook (host mode: the network half; passive: both halves), by local port range.");
+	hist_family(f, hist, TCPS_HIST_RTT, "tcpscope_rtt_seconds",
+		    "RTT samples from TCP timestamps or data/ACK (host mode: the local side's segments; passive: both halves), by local port range.");
+	hist_family(f, hist, TCPS_HIST_DURATION, "tcpscope_connection_duration_seconds",
+		    "Connection duration, first packet to the one that closed both ends, by local port range.");
 }

@@ -43,4 +43,11 @@ void tcps_info_text_header(FILE *f, __u32 mode, bool owners);
 void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mono,
 		    const char *owner);
 
+/* The histogram slots of the tcps_trans map (after TCPS_HIST_BASE),
+ * summed over CPUs; 0 or -errno. */
+#define TCPS_HIST_SLOTS (TCPS_TRANS_MAP_SLOTS - TCPS_HIST_BASE)
+int tcps_hist_read(int fd, __u64 out[TCPS_HIST_SLOTS]);
+/* Prometheus histogram families (cumulative le buckets, _sum, _count). */
+void tcps_health_metrics_write(FILE *f, const __u64 hist[TCPS_HIST_SLOTS]);
+
 #endif /* TCPS_HEALTH_VIEW_H */

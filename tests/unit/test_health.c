@@ -20,7 +20,7 @@ static struct {
 	struct tcps_conn val[2];
 	int used[2];
 	struct tcps_scratch scratch;
-	__u64 trans[TCPS_STATE_MAX * TCPS_STATE_MAX];
+	__u64 trans[TCPS_TRANS_MAP_SLOTS];
 	struct tcps_event ev[64];
 	int nev;
 	__u64 now;	/* ns */
@@ -66,7 +66,7 @@ static inline struct tcps_scratch *tcps_scratch_get(void)
 
 static inline __u64 *tcps_trans_slot(__u32 idx)
 {
-	return idx < TCPS_STATE_MAX * TCPS_STATE_MAX ? &T.trans[idx] : NULL;
+	return idx < TCPS_TRANS_MAP_SLOTS ? &T.trans[idx] : NULL;
 }
 
 static inline struct tcps_event *tcps_event_reserve(void)
