@@ -8,8 +8,15 @@
 
 #include "health.h"
 #include "output.h"
+#include "owners.h"
 
 static bool health_on = true;
+static const struct tcps_owners *owners;
+
+void tcps_health_set_owners(const struct tcps_owners *o)
+{
+	owners = o;
+}
 
 void tcps_health_set_enabled(bool on)
 {
@@ -78,13 +85,22 @@ static void add_us(json_object *o, const char *k, __u32 v, bool have)
 	json_object_object_add(o, k, have && v ? json_object_new_int64(v) : NULL);
 }
 
-void tcps_health_json(json_object *o, const struct tcps_conn *c, __u32 mode)
+void tcps_health_json(json_object *o, const struct tcps_row *r, __u32 mode)
 {
+	const struct tcps_conn *c = &r->val;
 	bool passive = mode == TCPS_MODE_PASSIVE, on = health_on;
 	struct tcps_health_view v;
 
 	tcps_health_view_of(c, mode, &v);
 	add_u(o, "duration_us", v.duration_ns / 1000);
+	if (owners) {
+		const struct tcps_owner *w = passive ? NULL :
+					     tcps_owner_find(owners, &r->key, tcps_first_side(c, mode));
+
+		json_object_object_add(o, "pid", w ? json_object_new_int(w->pid) : NULL);
+		json_object_object_add(o, "comm", w ? json_object_new_string(w->comm) : NULL);
+		json_object_object_add(o, "cgroup", w ? json_object_new_string(w->cgroup) : NULL);
+	}
 	add_us(o, "rtt_us", v.rtt_us, on);
 	add_us(o, "rtt_min_us", v.rtt_min_us, on);
 	add_us(o, "rtt_last_us", v.rtt_last_us, on);

@@ -30,8 +30,13 @@ void tcps_health_view_of(const struct tcps_conn *c, __u32 mode, struct tcps_heal
 void tcps_health_set_enabled(bool on);
 bool tcps_health_enabled(void);
 
+/* list -p: the owners to add to JSON objects (pid, comm, cgroup; null
+ * where none), NULL: no owner fields. */
+struct tcps_owners;
+void tcps_health_set_owners(const struct tcps_owners *o);
+
 /* Adds the health fields to a list --json / replay connection object. */
-void tcps_health_json(json_object *o, const struct tcps_conn *c, __u32 mode);
+void tcps_health_json(json_object *o, const struct tcps_row *r, __u32 mode);
 
 /* list --sort rtt|retrans: a < b in the listing (slowest / most first). */
 int tcps_health_cmp_rtt(const struct tcps_conn *a, const struct tcps_conn *b, __u32 mode);

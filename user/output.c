@@ -89,7 +89,7 @@ json_object *tcps_conn_json(const struct tcps_row *r, __u32 mode)
 	add_int(o, passive ? "orig_bytes" : "bytes_out", (long long)c->bytes[v.first]);
 	add_time(o, "first_seen", c->first_seen);
 	add_time(o, "last_seen", c->last_seen);
-	tcps_health_json(o, c, mode);
+	tcps_health_json(o, r, mode);
 	return o;
 }
 

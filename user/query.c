@@ -13,6 +13,7 @@
 #include "output.h"
 #include "query.h"
 #include "health.h"
+#include "owners.h"
 
 /* A closed stdout or a full disk: say so in one line, exit non-zero. */
 static int flush_stdout(void)
@@ -47,14 +48,16 @@ static const char list_usage[] =
 	"\n"
 	"Filters (all must match):\n"
 	"  -s, --state S[,S..] only these states of the local side (netstat names)\n"
-	"  -p, --port P        local or remote port P\n"
+	"      --port P        local or remote port P\n"
 	"  -a, --addr CIDR     either end inside CIDR (198.18.0.0/15, 2001:db8::/32, an address)\n"
 	"  -4, -6              only IPv4 / only IPv6\n"
 	"Output:\n"
 	"      --sort KEY      state (default), local, remote, age, idle, packets, bytes,\n"
 	"                      rtt (slowest first), retrans (most first)\n"
 	"  -i, --info          health columns: RTT smoothed/min, retransmissions, duration\n"
-	"      --processes     (host mode) the owning process: pid, command, cgroup\n"
+	"  -p, --processes     (host mode) the socket's owner, as ss -p: pid/command\n"
+	"                      (and cgroup in JSON), from sock_diag and /proc at query\n"
+	"                      time; \"-\" where none (passive, forwarded, TIME_WAIT)\n"
 	"  -j, --json          JSON: {\"connections\": [...]} (fields in the README)\n"
 	"      --pin-dir DIR   pins of the instance to read (default /sys/fs/bpf/tcpscope)\n"
 	"  -h, --help          this help\n";
@@ -544,10 +547,11 @@ int cmd_list(int argc, char **argv)
 		{ "addr", required_argument, NULL, 'a' },  { "sort", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },	   { "pin-dir", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },	   { "info", no_argument, NULL, 'i' },
-		{ "processes", no_argument, NULL, 1090 }, {},
+		{ "processes", no_argument, NULL, 'o' }, {},
 	};
 	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
 	bool info = false, owners = false;
+	struct tcps_owners *ow = NULL;
 	struct cidr cidr;
 	struct tcps_filter f = { .port = -1, .cidr = &cidr };
 	struct tcps_snapshot s;
@@ -559,7 +563,8 @@ int cmd_list(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "s:p:a:46jhi", longopts, NULL)) != -1) {
+	/* -p is ss's and netstat's --processes; the port filter is --port. */
+	while ((c = getopt_long(argc, argv, "s:pa:46jhi", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(list_usage, stdout);
@@ -567,7 +572,7 @@ int cmd_list(int argc, char **argv)
 		case 'i':
 			info = true;
 			break;
-		case 1090:
+		case 'o':
 			owners = true;
 			break;
 		case 's':
@@ -576,6 +581,10 @@ int cmd_list(int argc, char **argv)
 						 optarg);
 			break;
 		case 'p':
+			if (!optarg) {
+				owners = true;
+				break;
+			}
 			if (parse_u64(optarg, 0, 65535, &v))
 				return usage_err("list", "--port takes 0-65535, not '%s'", optarg);
 			f.port = (int)v;
@@ -609,20 +618,39 @@ int cmd_list(int argc, char **argv)
 		return err;
 	tcps_output_set_info(&s.pins.meta);
 	tcps_health_set_enabled(s.pins.meta.flags & TCPS_INFO_HEALTH);
+	if (owners && s.mode == TCPS_MODE_HOST) {
+		ow = tcps_owners_load((pid_t)s.pins.meta.pid);
+		if (!ow)
+			pr_warn("cannot read the socket owners: %s", strerror(errno));
+	}
+	if (owners && !ow)
+		ow = tcps_owners_none();	/* passive mode: nobody local, "-" */
+	tcps_health_set_owners(ow);
 	tcps_rows_sort(&s, sort_key);
 	if (json) {
 		tcps_list_json(stdout, &s, &f);
 	} else if (info || owners) {
 		tcps_info_text_header(stdout, s.mode, owners);
-		for (i = 0; i < s.n; i++)
-			if (tcps_filter_match(&f, &s.rows[i], s.mode))
-				tcps_info_text(stdout, &s.rows[i], s.mode, s.now, NULL);
+		for (i = 0; i < s.n; i++) {
+			char who[64];
+
+			if (!tcps_filter_match(&f, &s.rows[i], s.mode))
+				continue;
+			tcps_owner_str(s.mode == TCPS_MODE_HOST ?
+					       tcps_owner_find(ow, &s.rows[i].key,
+							       tcps_first_side(&s.rows[i].val, s.mode)) :
+					       NULL,
+				       who, sizeof(who));
+			tcps_info_text(stdout, &s.rows[i], s.mode, s.now, owners ? who : NULL);
+		}
 	} else {
 		tcps_conn_text_header(stdout, s.mode);
 		for (i = 0; i < s.n; i++)
 			if (tcps_filter_match(&f, &s.rows[i], s.mode))
 				tcps_conn_text(stdout, &s.rows[i], s.mode, s.now);
 	}
+	tcps_health_set_owners(NULL);
+	tcps_owners_free(ow);
 	tcps_query_close(&s);
 	return flush_stdout();
 }

@@ -9,7 +9,8 @@
 #  - retransmissions: under 3 % loss, each connection's retransmitted
 #    segments agree with ss -ti retrans:/N, and their sum with the
 #    namespace's TcpRetransSegs (nstat), within 2 %;
-#  - /metrics carries the health histograms and passes promtool check metrics.
+#  - /metrics carries the health histograms and passes promtool check metrics;
+#  - owners: 50 sockets of 3 processes, list -p as ss -tnp.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$(dirname "$0")/../e2e/lib_e2e.sh"
 
@@ -27,8 +28,10 @@ NS_C="hc$TAG" NS_R="hr$TAG" NS_S="hs$TAG"
 W=$E2E_WORK
 HTTP_PORT=9464
 
+# The relay's delay is the reference: real-time priority keeps its wake-ups
+# on time on a busy host (it sleeps in poll() otherwise; -T bounds it).
 relay_start() {
-	nsenter --net="/run/netns/$NS_R" "$IMPAIR" -a "$IF_RA" -b "$IF_RB" -T 300 --tcp-only \
+	nsenter --net="/run/netns/$NS_R" chrt -f 5 "$IMPAIR" -a "$IF_RA" -b "$IF_RB" -T 300 --tcp-only \
 		--seed 7 "$@" >"$W/relay" 2>&1 &
 	RELAY_PID=$!
 	track_pid $RELAY_PID
@@ -153,10 +156,43 @@ test_metrics_have_health_histograms_and_pass_promtool() {
 	grep -q '^# TYPE tcpscope_connection_duration_seconds histogram' "$W/metrics" || fail "no duration histogram"
 }
 
+# 50 sockets held by 3 processes (20, 20, 10) named own-a, own-b, own-c:
+# list -p names the same PID and command for each as ss -tnp.
+test_owners_agree_with_ss_p() {
+	local x n i got want
+	relay_stop
+	must "relay" relay_start || return 1
+	must "server" drv_start os "$NS_S" listen "$IP4_B" 7030 -n 50 || return 1
+	for x in a:20 b:20 c:10; do
+		nsenter --net="/run/netns/$NS_C" "$PY" -c "
+import socket, time
+open('/proc/self/comm', 'w').write('own-${x%%:*}')
+cs = [socket.create_connection(('$IP4_B', 7030), timeout=10) for _ in range(${x#*:})]
+print('ready', flush=True)
+time.sleep(60)" >"$W/own-${x%%:*}" 2>&1 &
+		track_pid $!
+	done
+	for x in a b c; do
+		wait_for 10 grep -q ready "$W/own-$x" || { fail "owner $x: $(cat "$W/own-$x")"; return 1; }
+	done
+	want=$(nsrun "$NS_C" ss -tnpH state established "( dport = :7030 )" |
+		sed -n 's/.*:\([0-9]*\) *[0-9.]*:7030 .*users:(("\([^"]*\)",pid=\([0-9]*\),.*/\1 \3\/\2/p' | sort)
+	got=$("$TCPSCOPE" list -p --port 7030 --state ESTABLISHED --pin-dir "${SCOPE_PIN[client]}" |
+		awk 'NR > 1 { n = split($2, a, ":"); print a[n], $NF }' | sort)
+	n=$(wc -l <<<"$want")
+	[ "$n" -eq 50 ] || { fail "ss -tnp shows $n sockets, want 50"; return 1; }
+	[ "$got" = "$want" ] || { fail "list -p vs ss -tnp: $(diff <(echo "$want") <(echo "$got") | head -5)"; return 1; }
+	[ "$(cut -d' ' -f2 <<<"$got" | sort -u | wc -l)" -eq 3 ] || fail "want 3 distinct owners"
+	# JSON carries pid, comm and cgroup.
+	"$TCPSCOPE" list --json -p --port 7030 --pin-dir "${SCOPE_PIN[client]}" |
+		jq -e '[.connections[] | select(.state == "ESTABLISHED") | select(.pid > 0 and (.comm | startswith("own-")) and (.cgroup | startswith("/")))] | length == 50' >/dev/null ||
+		fail "JSON owners: $("$TCPSCOPE" list --json -p --port 7030 --pin-dir "${SCOPE_PIN[client]}" | head -c 300)"
+}
+
 run_test test_setup
 [ "$SUITE_FAILED" = 0 ] || suite_done
 for t in test_rtt_10ms_one_way test_rtt_40ms_one_way test_retransmissions_agree_with_ss_and_nstat \
-	test_metrics_have_health_histograms_and_pass_promtool; do
+	test_metrics_have_health_histograms_and_pass_promtool test_owners_agree_with_ss_p; do
 	run_test "$t"
 done
 suite_done
