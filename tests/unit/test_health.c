@@ -14,6 +14,7 @@
 #define TCPS_PATH_INLINE static inline
 #include "tcps_path.h"
 #include "tcps_key.h"
+#include "parse.h"
 
 static struct {
 	struct tcps_key key[2];
@@ -452,6 +453,92 @@ TEST(test_the_precise_clock_is_read_only_where_a_sample_starts_or_ends)
 	CHECK(T.clock_reads - reads <= 3);
 }
 
+/* An IPv4 TCP frame with these option bytes (a multiple of 4). */
+static size_t frame_with_opts(__u8 *f, __u8 fl, const __u8 *opts, size_t olen)
+{
+	size_t doff = 20 + olen, tot = 20 + doff;
+
+	memset(f, 0, 14 + tot);
+	f[12] = 0x08;
+	f[14] = 0x45;
+	f[16] = (__u8)(tot >> 8);
+	f[17] = (__u8)tot;
+	f[14 + 9] = 6;
+	f[14 + 12] = 198, f[14 + 13] = 18, f[14 + 15] = 1;
+	f[14 + 16] = 198, f[14 + 17] = 18, f[14 + 19] = 2;
+	f[34 + 0] = 0x9c, f[34 + 1] = 0x40;	/* 40000 -> 80 */
+	f[34 + 3] = 80;
+	f[34 + 12] = (__u8)((doff / 4) << 4);
+	f[34 + 13] = fl;
+	f[34 + 14] = 0xff;
+	memcpy(f + 54, opts, olen);
+	return 14 + tot;
+}
+
+static int parse_flat(const __u8 *f, size_t n, struct tcps_parsed *p)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	rc = tcps_parse(f, f + n, (__u32)n, p);
+	if (rc == TCPS_P_TCP)
+		tcps_parse_syn_opts_flat(f, p);
+	return rc;
+}
+
+TEST(test_timestamps_are_read_in_the_usual_layout_and_any_other)
+{
+	static const __u8 usual[] = { 1, 1, 8, 10, 0, 0, 1, 2, 0xde, 0xad, 0xbe, 0xef };
+	/* SACK block first, TS last: the bounded walk finds it. */
+	static const __u8 other[] = { 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 0, 0 };
+	static const __u8 syn[] = { 2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 5, 0, 0, 0, 0, 1, 3, 3, 7 };
+	static const __u8 none[] = { 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2 };
+	struct tcps_parsed p;
+	__u8 f[128];
+	size_t n;
+
+	n = frame_with_opts(f, TCPS_ACK, usual, sizeof(usual));
+	CHECK_EQ(parse_flat(f, n, &p), TCPS_P_TCP);
+	CHECK_EQ(p.seg.has_ts, 1);
+	CHECK_EQ(p.seg.tsval, 0x102);
+	CHECK_EQ(p.seg.tsecr, 0xdeadbeef);
+	n = frame_with_opts(f, TCPS_ACK, other, sizeof(other));
+	CHECK_EQ(parse_flat(f, n, &p), TCPS_P_TCP);
+	CHECK_EQ(p.seg.has_ts, 1);
+	CHECK_EQ(p.seg.tsval, 7);
+	CHECK_EQ(p.seg.tsecr, 9);
+	CHECK_EQ(p.seg.has_wscale, 0);
+	n = frame_with_opts(f, TCPS_SYN, syn, sizeof(syn));
+	CHECK_EQ(parse_flat(f, n, &p), TCPS_P_TCP);
+	CHECK_EQ(p.seg.has_ts, 1);
+	CHECK_EQ(p.seg.tsval, 5);
+	CHECK_EQ(p.seg.has_wscale, 1);
+	CHECK_EQ(p.seg.wscale, 7);
+	n = frame_with_opts(f, TCPS_ACK, none, sizeof(none));
+	CHECK_EQ(parse_flat(f, n, &p), TCPS_P_TCP);
+	CHECK_EQ(p.seg.has_ts, 0);
+	CHECK_EQ(p.seg.segs, 1);
+}
+
+TEST(test_histograms_count_handshake_rtt_and_duration_by_port_range)
+{
+	__u32 hs = TCPS_HIST_BASE + (TCPS_HIST_HANDSHAKE * TCPS_PORTS_MAX + TCPS_PORTS_SYSTEM) *
+				    TCPS_HIST_STRIDE;
+	__u32 du = TCPS_HIST_BASE + (TCPS_HIST_DURATION * TCPS_PORTS_MAX + TCPS_PORTS_SYSTEM) *
+				    TCPS_HIST_STRIDE;
+
+	reset(1);
+	/* 10.007 ms + 0.5 ms: passive mode observes both halves, in the
+	 * bucket <= 25 ms (index 7), responder port 80: 0-1023. */
+	handshake(1000 * MS, 10 * MS + 7 * US, 500 * US);
+	CHECK_EQ(T.trans[hs + 7], 1);
+	CHECK_EQ(T.trans[hs + TCPS_HIST_STRIDE - 1], 10507);
+	send(0, 3000 * MS, TCPS_ACK | TCPS_RST, C_ISN + 1, S_ISN + 1, 0);
+	/* 2 s from SYN to RST: bucket <= 5000 ms (index 5), sum in ms. */
+	CHECK_EQ(T.trans[du + 5], 1);
+	CHECK_EQ(T.trans[du + TCPS_HIST_STRIDE - 1], 2000);
+}
+
 int main(void)
 {
 	RUN(test_handshake_rtt_is_split_at_the_hook);
@@ -466,5 +553,7 @@ int main(void)
 	RUN(test_events_carry_the_time_in_the_previous_state);
 	RUN(test_health_off_tracks_nothing_and_reads_no_clock_on_data);
 	RUN(test_the_precise_clock_is_read_only_where_a_sample_starts_or_ends);
+	RUN(test_timestamps_are_read_in_the_usual_layout_and_any_other);
+	RUN(test_histograms_count_handshake_rtt_and_duration_by_port_range);
 	return check_done();
 }
