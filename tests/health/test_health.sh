@@ -71,6 +71,7 @@ test_setup() {
 	must "relay" relay_start --delay 10 || return 1
 	must "tcpscope in the client namespace" scope_start client "$NS_C" "$IF_A" -q \
 		--listen "127.0.0.1:$HTTP_PORT" || return 1
+	must "tcpscope --no-health in the server namespace" scope_start server "$NS_S" "$IF_B" -q --no-health || return 1
 }
 
 # rtt_check PORT DELAY_MS: an echo server on PORT, N connections to it,
@@ -189,10 +190,22 @@ time.sleep(60)" >"$W/own-${x%%:*}" 2>&1 &
 		fail "JSON owners: $("$TCPSCOPE" list --json -p --port 7030 --pin-dir "${SCOPE_PIN[client]}" | head -c 300)"
 }
 
+# The server side ran with --no-health: states as ever, no health figures.
+test_no_health_tracks_states_only() {
+	local j
+	j=$("$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[server]}" --port 7010) || { fail "list"; return 1; }
+	jq -e '(.connections | length) >= 4 and all(.connections[]; .rtt_us == null and .handshake_rtt_us == null and
+		(has("retrans_segs_out") | not) and .duration_us >= 0)' <<<"$j" >/dev/null ||
+		fail "health figures with --no-health: $(head -c 300 <<<"$j")"
+	"$TCPSCOPE" list -i --pin-dir "${SCOPE_PIN[server]}" --port 7010 | awk 'NR > 1 && $5 != "-/-" { bad = 1 } END { exit bad }' ||
+		fail "list -i shows RTTs with --no-health"
+}
+
 run_test test_setup
 [ "$SUITE_FAILED" = 0 ] || suite_done
 for t in test_rtt_10ms_one_way test_rtt_40ms_one_way test_retransmissions_agree_with_ss_and_nstat \
-	test_metrics_have_health_histograms_and_pass_promtool test_owners_agree_with_ss_p; do
+	test_metrics_have_health_histograms_and_pass_promtool test_owners_agree_with_ss_p \
+	test_no_health_tracks_states_only; do
 	run_test "$t"
 done
 suite_done
