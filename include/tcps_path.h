@@ -238,7 +238,9 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 	nc->fsm.flags = TCPS_C_NEW;
 	if (tcps_host_mode())
 		nc->fsm.flags |= ((dir == TCPS_DIR_OUT) == (s == 0)) ? TCPS_C_LOCAL0 : TCPS_C_LOCAL1;
-	if (tcps_health_on()) {
+	/* Before the step, which fills in the sender (health reads it as it
+	 * was); not for a segment that creates nothing (a scan). */
+	if (tcps_health_on() && tcps_fsm_may_create(g->flags)) {
 		if ((g->flags & (TCPS_SYN | TCPS_ACK | TCPS_RST | TCPS_FIN)) == TCPS_SYN)
 			tcps_health_open(nc, &pnow);
 		tcps_health_seg(cnt, nc, k, s, g, &pnow);
