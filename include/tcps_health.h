@@ -14,8 +14,9 @@
  * it. One sample in flight per side, so the precise clock is read about
  * twice per RTT per direction, never per segment. Without timestamps the
  * first segment whose end passes the sender's highest sequence is timed
- * until the first ACK covering it; a retransmission before that ACK
- * cancels it (Karn). A sample measures the hook -> peer -> hook round
+ * until the first ACK covering it. A retransmission by the sender cancels
+ * its sample in flight, in both modes (Karn; with timestamps the peer may
+ * echo the original's TSval once its lost ACKs are repeated). A sample measures the hook -> peer -> hook round
  * trip: in host mode, for segments the local side sends, the network RTT.
  */
 #ifndef TCPS_HEALTH_H
@@ -147,8 +148,11 @@ TCPS_PATH_INLINE void tcps_health_seg(struct tcps_counters *cnt, struct tcps_con
 			if (cnt)
 				cnt->c[TCPS_CNT_RETRANS] += g->segs ? g->segs : 1;
 			h->retrans_bytes[s] += g->len;
-			if (!(h->sflags[s] & TCPS_HS_TSMARK) && h->mark_t[s] > TCPS_H_RESYNC)
-				h->mark_t[s] = TCPS_H_RESYNC;	/* Karn */
+			/* Karn, in both modes: the peer may echo a TSval (or ACK
+			 * data) sent before the loss, long after, when its ACKs
+			 * were lost: no sample spans a retransmission. */
+			if (h->mark_t[s] > TCPS_H_RESYNC)
+				h->mark_t[s] = TCPS_H_RESYNC;
 		} else if (tcps_after(g->seq, S->snd_nxt)) {
 			tcps_h_inc16(&h->ooo[s]);	/* a gap before it: lost or reordered upstream */
 		}

@@ -108,7 +108,13 @@ test_rtt_10ms_one_way() { rtt_check 7010 10; }
 test_rtt_40ms_one_way() {
 	relay_stop
 	must "relay 40 ms" relay_start --delay 40 || return 1
-	rtt_check 7011 40
+	rtt_check 7011 40 || return 1
+	# --sort rtt: the 40 ms connections come first, slowest first.
+	"$TCPSCOPE" list --json --sort rtt --pin-dir "${SCOPE_PIN[client]}" |
+		jq -e '[.connections[] | select(.rtt_us != null)] as $c | ($c[0:4] | all(.remote_port == 7011)) and
+			([$c[].rtt_us] == ([$c[].rtt_us] | sort | reverse))' >/dev/null || fail "list --sort rtt"
+	"$TCPSCOPE" list -i --sort rtt --pin-dir "${SCOPE_PIN[client]}" | awk 'NR == 2 { exit !($3 ~ /:7011$/) }' ||
+		fail "list -i --sort rtt: $("$TCPSCOPE" list -i --sort rtt --pin-dir "${SCOPE_PIN[client]}" | head -3)"
 }
 
 test_retransmissions_agree_with_ss_and_nstat() {
@@ -119,6 +125,7 @@ test_retransmissions_agree_with_ss_and_nstat() {
 	# namespace's counter with tcpscope's sum over every connection.
 	NSTAT0=$(nsrun "$NS_C" nstat -asz TcpRetransSegs | awk '/TcpRetransSegs/ {print $2}')
 	SCOPE0=$(scope_retrans_total)
+	"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[client]}" >"$W/retr0.json"
 	must "server" drv_start rs "$NS_S" listen "$IP4_B" 7020 -n $N -t 60000 || return 1
 	must "client" drv_start rc "$NS_C" connect "$IP4_B" 7020 -n $N -t 60000 || return 1
 	must "connect" drv rc wait-conn && must "accept" drv rs wait-conn || return 1
@@ -134,6 +141,8 @@ test_retransmissions_agree_with_ss_and_nstat() {
 	bad=$(awk '{ d = $2 - $3; if (d < 0) d = -d; if (d > 0.02 * $3) print "port " $1 ": " $2 " vs ss " $3 }' <<<"$rows")
 	[ "$(awk '{ s += $2 } END { print s }' <<<"$rows")" -gt 0 ] || bad="$bad; no retransmission at 3 % loss"
 	sum=$(( $(scope_retrans_total) - SCOPE0 ))
+	"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[client]}" >"$W/retr1.json"
+	nsrun "$NS_C" ss -tanoi >"$W/ss.all"
 	ns=$(( $(nsrun "$NS_C" nstat -asz TcpRetransSegs | awk '/TcpRetransSegs/ {print $2}') - NSTAT0 ))
 	log "retransmitted segments: tcpscope $sum, nstat TcpRetransSegs $ns"
 	awk -v a="$sum" -v b="$ns" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d > 0.02 * b) }' &&

@@ -247,6 +247,27 @@ TEST(test_an_echo_past_the_timed_tsval_drops_the_sample)
 	CHECK_EQ(c->h.mark_t[0], TCPS_H_RESYNC);
 }
 
+TEST(test_a_retransmission_cancels_a_timestamp_sample)
+{
+	struct tcps_conn *c;
+	__u64 t = 2000 * MS;
+
+	reset(1);
+	handshake(1000 * MS, 1 * MS, 1 * MS);
+	/* FIN with TSval 100, its ACK lost; resent with 300 and 700; the peer
+	 * echoes the original's 100 (its TS.Recent) 1.4 s later: no sample. */
+	send_ts(0, t, TCPS_ACK | TCPS_FIN, C_ISN + 1, S_ISN + 1, 0, 100, 7);
+	send_ts(0, t + 200 * MS, TCPS_ACK | TCPS_FIN, C_ISN + 1, S_ISN + 1, 0, 300, 7);
+	send_ts(0, t + 600 * MS, TCPS_ACK | TCPS_FIN, C_ISN + 1, S_ISN + 1, 0, 700, 7);
+	send_ts(1, t + 1400 * MS, TCPS_ACK, S_ISN + 1, C_ISN + 2, 0, 9, 100);
+	c = conn();
+	CHECK(c);
+	if (!c)
+		return;
+	CHECK_EQ(c->h.rtt_us[0], 0);
+	CHECK_EQ(c->h.retrans[0], 2);
+}
+
 TEST(test_seq_ack_rtt_without_timestamps_and_karn)
 {
 	struct tcps_conn *c;
@@ -545,6 +566,7 @@ int main(void)
 	RUN(test_retransmitted_syn_and_synack_keep_the_first_times);
 	RUN(test_timestamp_echo_gives_rtt_min_smoothed_and_latest);
 	RUN(test_an_echo_past_the_timed_tsval_drops_the_sample);
+	RUN(test_a_retransmission_cancels_a_timestamp_sample);
 	RUN(test_seq_ack_rtt_without_timestamps_and_karn);
 	RUN(test_retransmissions_count_gso_segments_and_partial_resends);
 	RUN(test_a_segment_past_a_gap_is_out_of_order);
