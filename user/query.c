@@ -41,7 +41,7 @@ static const char stat_usage[] =
 	"  -h, --help        this help\n";
 
 static const char list_usage[] =
-	"Usage: tcpscope list [FILTERS] [--sort KEY] [--json] [--pin-dir DIR]\n"
+	"Usage: tcpscope list [FILTERS] [--sort KEY] [-i] [-p] [--json] [--pin-dir DIR]\n"
 	"\n"
 	"One line per tracked connection, like netstat -ant, plus the remote side's\n"
 	"state, packets and bytes each way, and age.\n"
