@@ -3,7 +3,7 @@
 # Connection health against the kernel, on real TCP across tools/impair:
 #   client ns --veth-- relay ns (impair) --veth-- server ns
 # tcpscope runs in host mode in the client namespace.
-#  - RTT: with 10 ms and 40 ms added one way, each connection's handshake
+#  - RTT: with 10 ms (IPv4, IPv6) and 40 ms added one way, each connection's handshake
 #    RTT and smoothed RTT agree with 2 x delay and with `ss -ti` rtt: on the
 #    same sockets, within 10 % + 1 ms;
 #  - retransmissions: under 3 % loss, each connection's retransmitted
@@ -74,24 +74,24 @@ test_setup() {
 	must "tcpscope --no-health in the server namespace" scope_start server "$NS_S" "$IF_B" -q --no-health || return 1
 }
 
-# rtt_check PORT DELAY_MS: an echo server on PORT, N connections to it,
-# 30 round trips each (nsenter itself in the background, so that $! is
+# rtt_check PORT DELAY_MS [ADDR]: an echo server on PORT, N connections to
+# it, 30 round trips each (nsenter itself in the background, so that $! is
 # the process).
 rtt_check() {
-	local port=$1 d=$2 cpid rows bad
-	nsenter --net="/run/netns/$NS_S" "$PY" "$HERE/echo.py" server "$IP4_B" "$port" $N >"$W/echo-s$d" 2>&1 &
+	local port=$1 d=$2 addr=${3:-$IP4_B} cpid rows bad
+	nsenter --net="/run/netns/$NS_S" "$PY" "$HERE/echo.py" server "$addr" "$port" $N >"$W/echo-s$port" 2>&1 &
 	track_pid $!
-	wait_for 5 grep -q ready "$W/echo-s$d" || { fail "echo server: $(cat "$W/echo-s$d")"; return 1; }
-	nsenter --net="/run/netns/$NS_C" "$PY" "$HERE/echo.py" client "$IP4_B" "$port" $N 30 >"$W/echo-c$d" 2>&1 &
+	wait_for 5 grep -q ready "$W/echo-s$port" || { fail "echo server: $(cat "$W/echo-s$port")"; return 1; }
+	nsenter --net="/run/netns/$NS_C" "$PY" "$HERE/echo.py" client "$addr" "$port" $N 30 >"$W/echo-c$port" 2>&1 &
 	cpid=$!
 	track_pid $cpid
-	wait_for 30 grep -q done "$W/echo-c$d" || { fail "echo client: $(cat "$W/echo-c$d")"; return 1; }
+	wait_for 30 grep -q done "$W/echo-c$port" || { fail "echo client: $(cat "$W/echo-c$port")"; return 1; }
 	sleep 0.3
-	ss_info "$port" rtt | sed 's|/.*||' | sort >"$W/ss.rtt$d"
-	scope_conns "$port" handshake_rtt_us rtt_us rtt_min_us | sort >"$W/scope.rtt$d"
+	ss_info "$port" rtt | sed 's|/.*||' | sort >"$W/ss.rtt$port"
+	scope_conns "$port" handshake_rtt_us rtt_us rtt_min_us | sort >"$W/scope.rtt$port"
 	kill "$cpid" 2>/dev/null
-	rows=$(join "$W/scope.rtt$d" "$W/ss.rtt$d")
-	log "delay $d ms: port handshake_us srtt_us min_us ss_rtt_ms:"
+	rows=$(join "$W/scope.rtt$port" "$W/ss.rtt$port")
+	log "delay $d ms, $addr: port handshake_us srtt_us min_us ss_rtt_ms:"
 	while read -r l; do log "  $l"; done <<<"$rows"
 	[ "$(wc -l <<<"$rows")" -eq $N ] || { fail "want $N connections in both views, got: $rows"; return 1; }
 	bad=$(awk -v d="$d" '
@@ -104,6 +104,8 @@ rtt_check() {
 }
 
 test_rtt_10ms_one_way() { rtt_check 7010 10; }
+
+test_rtt_10ms_one_way_ipv6() { rtt_check 7012 10 "$IP6_B"; }
 
 test_rtt_40ms_one_way() {
 	relay_stop
@@ -212,7 +214,7 @@ test_no_health_tracks_states_only() {
 
 run_test test_setup
 [ "$SUITE_FAILED" = 0 ] || suite_done
-for t in test_rtt_10ms_one_way test_rtt_40ms_one_way test_retransmissions_agree_with_ss_and_nstat \
+for t in test_rtt_10ms_one_way test_rtt_10ms_one_way_ipv6 test_rtt_40ms_one_way test_retransmissions_agree_with_ss_and_nstat \
 	test_metrics_have_health_histograms_and_pass_promtool test_owners_agree_with_ss_p \
 	test_no_health_tracks_states_only; do
 	run_test "$t"
