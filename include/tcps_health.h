@@ -16,8 +16,9 @@
  * first segment whose end passes the sender's highest sequence is timed
  * until the first ACK covering it. A retransmission by the sender cancels
  * its sample in flight, in both modes (Karn; with timestamps the peer may
- * echo the original's TSval once its lost ACKs are repeated). A sample measures the hook -> peer -> hook round
- * trip: in host mode, for segments the local side sends, the network RTT.
+ * echo the original's TSval once its lost ACKs are repeated). A sample
+ * measures the hook -> peer -> hook round trip: in host mode, for segments
+ * the local side sends, the network RTT.
  */
 #ifndef TCPS_HEALTH_H
 #define TCPS_HEALTH_H

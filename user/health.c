@@ -278,9 +278,11 @@ static void hist_family(FILE *f, const __u64 *hist, int kind, const char *name, 
 void tcps_health_metrics_write(FILE *f, const __u64 hist[TCPS_HIST_SLOTS])
 {
 	hist_family(f, hist, TCPS_HIST_HANDSHAKE, "tcpscope_handshake_rtt_seconds",
-		    "Handshake RTT at the hook (host mode: the network half; passive: both halves), by local port range.");
+		    "Handshake RTT at the hook (host mode: the network half; passive: both "
+		    "halves), by local port range.");
 	hist_family(f, hist, TCPS_HIST_RTT, "tcpscope_rtt_seconds",
-		    "RTT samples from TCP timestamps or data/ACK (host mode: the local side's segments; passive: both halves), by local port range.");
+		    "RTT samples from TCP timestamps or data/ACK (host mode: the local side's "
+		    "segments; passive: both halves), by local port range.");
 	hist_family(f, hist, TCPS_HIST_DURATION, "tcpscope_connection_duration_seconds",
 		    "Connection duration, first packet to the one that closed both ends, by local port range.");
 }
