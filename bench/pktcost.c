@@ -44,6 +44,7 @@
 #define MAX_ROUNDS 64
 
 static int repeat = 1000000, rounds = 7, distinct = 10000;
+static int no_health;	/* -H: the object loaded as `run --no-health` */
 static struct tcpscope_bpf *ts;
 static struct floor_bpf *fl;
 static struct ring_buffer *rb;
@@ -277,7 +278,7 @@ static int run_case(struct bcase *c, int round)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pktcost [-r REPEAT] [-k ROUNDS] [-n DISTINCT]\n");
+	fprintf(stderr, "usage: pktcost [-r REPEAT] [-k ROUNDS] [-n DISTINCT] [-H (health off)]\n");
 }
 
 int main(int argc, char **argv)
@@ -287,8 +288,11 @@ int main(int argc, char **argv)
 	int opt, err, r, i, j;
 	__u32 ns;
 
-	while ((opt = getopt(argc, argv, "r:k:n:h")) != -1) {
+	while ((opt = getopt(argc, argv, "r:k:n:Hh")) != -1) {
 		switch (opt) {
+		case 'H':
+			no_health = 1;
+			break;
 		case 'r':
 			repeat = atoi(optarg);
 			break;
@@ -316,6 +320,7 @@ int main(int argc, char **argv)
 	/* Room for every distinct tuple of every round. */
 	bpf_map__set_max_entries(ts->maps.tcps_conns, 1 << 20);
 	bpf_map__set_max_entries(ts->maps.tcps_halfopen, 1 << 20);
+	ts->rodata->tcps_health = !no_health;
 	err = tcpscope_bpf__load(ts);
 	fl = floor_bpf__open_and_load();
 	if (err || !fl) {

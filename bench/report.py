@@ -157,6 +157,25 @@ def main():
         md.append("")
         md.append("Cases: " + "; ".join(f"**{c['name']}**: {c['what']}" for c in pk["cases"]) + ".\n")
         summary["pktcost"] = rows
+        # Connection health (README "Health"): the same cases with the
+        # object loaded as `run --no-health`, in a run of its own.
+        path = os.path.join(a.raw, "pktcost_nohealth.json")
+        if os.path.exists(path):
+            nh = {c["name"]: stats(c["ns"]) for c in json.load(open(path))["cases"]}
+            md.append("Health on (default) and off (`run --no-health`, `pktcost -H`, a separate "
+                      "run): ns per packet.\n")
+            md.append("| case | health on | health off | on/off |")
+            md.append("|---|---|---|---|")
+            hrows = []
+            for n in ("established_ack", "established_ack_ipv6", "tc_established_ack",
+                      "syn_new", "fin_new"):
+                if n in pst and n in nh:
+                    r = ratio(pst[n], nh[n])
+                    md.append(f"| {n} | {rng(pst[n])} | {rng(nh[n])} | "
+                              f"{fmt(r, 2) + '×' if r else '—'} |")
+                    hrows.append({"name": n, "on": pst[n], "off": nh[n], "ratio": r})
+            md.append("")
+            summary["pktcost_health"] = hrows
         r = ratio(pst.get("established_ack"), pst.get("floor_xdp_lookup"))
         target("hot_path", "hot path (ESTABLISHED ACK) ≤ 1.3× the one-lookup floor",
                r, 1.3, None if r is None else r <= 1.3)

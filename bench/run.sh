@@ -81,6 +81,9 @@ bench_pktcost() {
 	say "per-packet cost: repeat $PK_REPEAT, $PK_ROUNDS rounds, $PK_DISTINCT distinct"
 	"$B/pktcost" -r "$PK_REPEAT" -k "$PK_ROUNDS" -n "$PK_DISTINCT" >"$RAW/pktcost.json" ||
 		{ echo "bench: pktcost failed" >&2; return 1; }
+	# The same object loaded as `run --no-health`: what health costs.
+	"$B/pktcost" -H -r "$PK_REPEAT" -k "$PK_ROUNDS" -n "$PK_DISTINCT" >"$RAW/pktcost_nohealth.json" ||
+		{ echo "bench: pktcost -H failed" >&2; return 1; }
 }
 
 # ---- namespaces for the network sections ----------------------------------

@@ -249,10 +249,17 @@ static __always_inline void tcps_parse_tcp_opts(const __u8 *buf, __u32 len, stru
 		olen = tcps_opt_byte(buf, off + 1);
 		if (olen < 2)
 			return;
-		if (kind == 3 && olen == 3 && off + 2 < len) {
+		if (kind == 3 && olen == 3 && off + 2 < len && (g->flags & TCPS_SYN)) {
 			g->wscale = tcps_opt_byte(buf, off + 2);
 			g->has_wscale = 1;
-			return;
+		} else if (kind == 8 && olen == 10 && off + 10 <= len && !g->has_ts) {
+			g->tsval = (__u32)tcps_opt_byte(buf, off + 2) << 24 |
+				   (__u32)tcps_opt_byte(buf, off + 3) << 16 |
+				   (__u32)tcps_opt_byte(buf, off + 4) << 8 | tcps_opt_byte(buf, off + 5);
+			g->tsecr = (__u32)tcps_opt_byte(buf, off + 6) << 24 |
+				   (__u32)tcps_opt_byte(buf, off + 7) << 16 |
+				   (__u32)tcps_opt_byte(buf, off + 8) << 8 | tcps_opt_byte(buf, off + 9);
+			g->has_ts = 1;
 		}
 		off += olen;
 	}
@@ -280,6 +287,19 @@ static __always_inline int tcps_parse_tcp(struct tcps_cursor *c, struct tcps_par
 	g->len = l4_len - doff;
 	g->wscale = 0;
 	g->has_wscale = 0;
+	g->segs = 1;
+	/* RFC 7323 Appendix A layout (NOP, NOP, TS), what Linux and the BSDs
+	 * send on every segment: read in place, no copy, no loop. Any other
+	 * layout is left to the option walk (tcps_frame_opts). */
+	if (doff >= 32 && th + 32 <= c->end && th[20] == 1 && th[21] == 1 && th[22] == 8 && th[23] == 10) {
+		g->tsval = tcps_rd32(th + 24);
+		g->tsecr = tcps_rd32(th + 28);
+		g->has_ts = 1;
+	} else {
+		g->tsval = 0;
+		g->tsecr = 0;
+		g->has_ts = 0;
+	}
 	p->opt_len = doff - 20;
 	p->opt_off = (__u16)(th + 20 - c->start);
 	return TCPS_P_TCP;
@@ -318,12 +338,13 @@ static __always_inline int tcps_parse(const void *data, const void *data_end, __
 }
 
 /* Native callers (tests, fuzzer, replay) have the whole frame in memory:
- * copy a SYN's options and read its window scale. */
+ * copy a SYN's options (or any segment's whose timestamp the fast path did
+ * not find) and read its window scale and timestamp. */
 static inline void tcps_parse_syn_opts_flat(const void *data, struct tcps_parsed *p)
 {
 	__u32 i;
 
-	if (!(p->seg.flags & TCPS_SYN) || !p->opt_len || p->opt_len > 40)
+	if (!p->opt_len || p->opt_len > 40 || (!(p->seg.flags & TCPS_SYN) && p->seg.has_ts))
 		return;
 	for (i = 0; i < p->opt_len; i++)
 		p->opts[i] = ((const __u8 *)data)[p->opt_off + i];

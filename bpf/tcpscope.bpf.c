@@ -19,6 +19,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Load-time configuration, set by the loader before load. */
 const volatile __u8 tcps_mode = TCPS_MODE_HOST;	/* enum tcps_mode */
 const volatile __u8 tcps_replay_clock = 0;	/* 1: time comes from tcps_clock_ns */
+const volatile __u8 tcps_health = 1;	/* 0: `run --no-health`, no tcps_conn.h tracking */
 /* Wake the consumer only when this much is queued; it polls anyway
  * (a wake-up per event costs 0.3-3.6 µs, DESIGN §1). */
 const volatile __u32 tcps_wakeup_bytes = TCPS_RINGBUF_BYTES / 4;
@@ -62,10 +63,11 @@ struct {
 } tcps_stats SEC(".maps");
 
 /* Per-CPU transition counts, index from * TCPS_STATE_MAX + to. Survives
- * ring-buffer loss, so /metrics stays exact. */
+ * ring-buffer loss, so /metrics stays exact. Then the health histograms
+ * (TCPS_HIST_BASE, tcpscope.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TCPS_STATE_MAX * TCPS_STATE_MAX);
+	__uint(max_entries, TCPS_TRANS_MAP_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } tcps_trans SEC(".maps");
@@ -159,6 +161,11 @@ static __always_inline int tcps_host_mode(void)
 	return tcps_mode == TCPS_MODE_HOST;
 }
 
+static __always_inline int tcps_health_on(void)
+{
+	return tcps_health;
+}
+
 /*
  * Everything after the parse. A global function, so the verifier checks it
  * once, on its own, instead of once per way the parser can end (VLANs, IPv6
@@ -197,7 +204,7 @@ static __always_inline void tcps_copy_syn_opts(void *ctx, int is_xdp, struct tcp
  * parse then counts nothing. */
 static __always_inline int tcps_handle(void *ctx, int is_xdp, const void *data,
 				       const void *data_end, __u32 wire_len, int dir,
-				       __u32 ifindex, int count)
+				       __u32 ifindex, int count, __u32 segs)
 {
 	__u32 zero = 0;
 	struct tcps_counters *cnt = bpf_map_lookup_elem(&tcps_stats, &zero);
@@ -211,6 +218,9 @@ static __always_inline int tcps_handle(void *ctx, int is_xdp, const void *data,
 		return rc;
 	if (!tcps_frame_count(cnt, rc))
 		return rc;
+	/* A GSO/GRO packet stands for this many wire segments (the kernel
+	 * counts retransmissions in them: tcp_skb_pcount). */
+	p.seg.segs = segs > 1 ? (segs > 0xffff ? 0xffff : (__u16)segs) : 1;
 	tcps_copy_syn_opts(ctx, is_xdp, &p);
 	tcps_track(&p, cnt, dir, ifindex);
 	return TCPS_P_TCP;
@@ -223,7 +233,7 @@ int tcps_xdp_ingress(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 
 	tcps_handle(ctx, 1, data, data_end, (__u32)(data_end - data), TCPS_DIR_IN,
-		    ctx->ingress_ifindex, 1);
+		    ctx->ingress_ifindex, 1, 1);
 	return XDP_PASS;
 }
 
@@ -233,13 +243,14 @@ int tcps_xdp_ingress(struct xdp_md *ctx)
 static __always_inline void tcps_handle_skb(struct __sk_buff *skb, int dir)
 {
 	int pullable = skb->data_end - skb->data < skb->len;
+	__u32 segs = skb->gso_segs;
 	int rc = tcps_handle(skb, 0, (void *)(long)skb->data, (void *)(long)skb->data_end,
-			     skb->len, dir, skb->ifindex, !pullable);
+			     skb->len, dir, skb->ifindex, !pullable, segs);
 
 	if (rc == TCPS_P_TRUNCATED && pullable) {
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
 		tcps_handle(skb, 0, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
-			    dir, skb->ifindex, 1);
+			    dir, skb->ifindex, 1, segs);
 	}
 }
 

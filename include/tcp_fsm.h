@@ -24,7 +24,10 @@ struct tcps_seg {
 	__u8 flags;		/* enum tcps_tcp_flag */
 	__u8 wscale;		/* window-scale option, if has_wscale */
 	__u8 has_wscale;
-	__u8 pad[3];
+	__u8 has_ts;		/* timestamp option present: tsval/tsecr valid */
+	__u16 segs;		/* wire segments in it (GSO/GRO), 0 or 1: one */
+	__u32 tsval;		/* RFC 7323 TSval / TSecr, if has_ts */
+	__u32 tsecr;
 };
 
 enum tcps_verdict {
@@ -228,6 +231,15 @@ static inline void tcps_fsm_open(struct tcps_fsm *f, int s, const struct tcps_se
 	tcps_ep_syn(f, s, g);
 }
 
+/* Linux drops SYN+FIN in LISTEN and any segment without SYN, RST or ACK in
+ * every state (tcp_rcv_state_process): no connection sends one, so a
+ * NULL/FIN/Xmas scan, or a RST, must not take a table slot. */
+static inline int tcps_fsm_may_create(__u8 fl)
+{
+	return !((fl & TCPS_RST) || ((fl & TCPS_SYN) && (fl & TCPS_FIN)) ||
+		 !(fl & (TCPS_SYN | TCPS_ACK)));
+}
+
 /* First packet of a tuple we have no entry for (tcps_fsm zeroed, TCPS_C_NEW). */
 static inline void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
@@ -236,11 +248,7 @@ static inline void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_s
 	f->ep[0].state = f->ep[1].state = TCPS_CLOSE;
 	r->from[0] = r->from[1] = r->to[0] = r->to[1] = TCPS_CLOSE;
 
-	/* Linux drops SYN+FIN in LISTEN and any segment without SYN, RST or
-	 * ACK in every state (tcp_rcv_state_process): no connection sends one,
-	 * so a NULL/FIN/Xmas scan must not take a table slot. */
-	if ((fl & TCPS_RST) || ((fl & TCPS_SYN) && (fl & TCPS_FIN)) ||
-	    !(fl & (TCPS_SYN | TCPS_ACK))) {
+	if (!tcps_fsm_may_create(fl)) {
 		r->verdict = TCPS_V_NOCREATE;
 		return;
 	}

@@ -29,15 +29,17 @@ TCPS_PATH_INLINE int tcps_frame_count(struct tcps_counters *cnt, int rc)
 	return 1;
 }
 
-/* Bytes of a SYN's options the caller copies from the frame at p->opt_off
- * into p->opts, for tcps_frame_track to read the window scale (RFC 7323
- * §2.2: sent only in SYNs). 0, with p->opt_len cleared, for any other
- * segment. */
+/* Bytes of options the caller copies from the frame at p->opt_off into
+ * p->opts, for tcps_frame_track to walk: a SYN's (the window scale,
+ * RFC 7323 §2.2: sent only in SYNs), and, with health on, those of a
+ * segment whose timestamp the parser's fixed-layout fast path missed. 0,
+ * with p->opt_len cleared, for any other segment. */
 TCPS_PATH_INLINE __u32 tcps_frame_syn_opts(struct tcps_parsed *p)
 {
 	__u32 len = p->opt_len;
 
-	if (!(p->seg.flags & TCPS_SYN) || len == 0 || len > 40) {
+	if ((!(p->seg.flags & TCPS_SYN) && (p->seg.has_ts || !tcps_health_on())) || len == 0 ||
+	    len > 40) {
 		p->opt_len = 0;
 		return 0;
 	}

@@ -59,6 +59,10 @@ TCPS_PATH_INLINE void tcps_event_submit(struct tcps_event *e);
 TCPS_PATH_INLINE __u64 tcps_clock_precise(void);
 /* Nonzero in host mode (ingress = remote to local). */
 TCPS_PATH_INLINE int tcps_host_mode(void);
+/* Nonzero when health is tracked (tcps_health.h; `run --no-health`). */
+TCPS_PATH_INLINE int tcps_health_on(void);
+
+#include "tcps_health.h"
 
 TCPS_PATH_INLINE void tcps_count(struct tcps_counters *cnt, int idx)
 {
@@ -68,21 +72,32 @@ TCPS_PATH_INLINE void tcps_count(struct tcps_counters *cnt, int idx)
 
 /* One event per arc of the step, in order, each with its sequence number:
  * events are reserved after the lock is dropped, so two CPUs may queue one
- * connection's events out of order; seq lets the reader put them back. */
+ * connection's events out of order; seq lets the reader put them back.
+ * With h (health on), each arc also records the time its endpoint spent in
+ * the state it leaves, and stamps the new one; ts is the clock already
+ * read for this segment, or 0. */
 TCPS_PATH_INLINE void tcps_emit(struct tcps_counters *cnt, const struct tcps_key *k,
 				const struct tcps_step *st, __u8 conn_flags, __u8 tcp_flags,
-				__u32 ifindex)
+				__u32 ifindex, struct tcps_health *h, __u64 ts)
 {
-	__u64 ts = 0;
 	int i;
+
+	if (h && st->n && !ts)
+		ts = tcps_clock_precise();
 
 	for (i = 0; i < TCPS_STEP_ARCS; i++) {
 		const struct tcps_arc *a = &st->arc[i];
 		struct tcps_event *e;
-		__u64 *tc;
+		__u64 *tc, prev = 0;
 
 		if (i >= st->n)
 			break;
+		if (h) {
+			__u64 *t = &h->trans_ns[a->side & 1];
+
+			prev = *t && ts > *t ? ts - *t : 0;
+			*t = ts;
+		}
 		tcps_count(cnt, TCPS_CNT_TRANSITIONS);
 		tc = tcps_trans_slot((__u32)(a->from % TCPS_STATE_MAX) * TCPS_STATE_MAX +
 				     a->to % TCPS_STATE_MAX);
@@ -106,6 +121,7 @@ TCPS_PATH_INLINE void tcps_emit(struct tcps_counters *cnt, const struct tcps_key
 		e->conn_flags = conn_flags;
 		e->seq = a->seq;
 		__builtin_memset(e->pad, 0, sizeof(e->pad));
+		e->prev_state_ns = prev;
 		tcps_event_submit(e);
 	}
 }
@@ -130,6 +146,8 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 				 __u32 ifindex, __u64 now, int halfopen)
 {
 	struct tcps_scratch *sc;
+	__u64 pnow = 0;		/* the precise clock, once read */
+	int health = tcps_health_on();
 	__u8 cflags;
 	__u8 verdict;
 
@@ -141,6 +159,8 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	conn->last_seen = now;
 	conn->pkts[s & 1] += 1;
 	conn->bytes[s & 1] += g->len;
+	if (health)
+		tcps_health_seg(cnt, conn, k, s, g, &pnow);
 
 	/* Hot path: nothing in this segment can change a state. */
 	if (tcps_fsm_steady(&conn->fsm, g)) {
@@ -164,7 +184,14 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 		tcps_count(cnt, TCPS_CNT_OOW);
 	if (verdict == TCPS_V_REOPEN)
 		conn->first_seen = now;	/* a reused tuple starts a new life */
-	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex);
+	/* After the unlock: the precise clock is no helper to call under it. */
+	if (health && verdict == TCPS_V_REOPEN)
+		tcps_health_open(conn, &pnow);
+	else if (health && verdict == TCPS_V_OK)
+		tcps_health_handshake(conn, k, s, g, &pnow);
+	if (health)
+		tcps_health_closed(conn, k, &sc->st, now);
+	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex, health ? &conn->h : 0, pnow);
 	return halfopen && !tcps_handshaking(sc->st.to[0], sc->st.to[1]);
 }
 
@@ -185,6 +212,8 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 	nc->pkts[1] = old->pkts[1];
 	nc->bytes[0] = old->bytes[0];
 	nc->bytes[1] = old->bytes[1];
+	nc->hs_t = old->hs_t;
+	nc->h = old->h;
 	if (tcps_tbl_insert(TCPS_TBL_CONNS, k, nc)) {
 		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
 		return;		/* stays half-open; tracking goes on there */
@@ -198,7 +227,8 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 {
 	struct tcps_scratch *sc;
 	struct tcps_conn *nc;
-	int tbl, err;
+	__u64 pnow = 0;
+	int tbl, err, i;
 
 	sc = tcps_scratch_get();
 	if (!sc)
@@ -208,9 +238,26 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 	nc->fsm.flags = TCPS_C_NEW;
 	if (tcps_host_mode())
 		nc->fsm.flags |= ((dir == TCPS_DIR_OUT) == (s == 0)) ? TCPS_C_LOCAL0 : TCPS_C_LOCAL1;
+	/* Before the step, which fills in the sender (health reads it as it
+	 * was); not for a segment that creates nothing (a scan). */
+	if (tcps_health_on() && tcps_fsm_may_create(g->flags)) {
+		if ((g->flags & (TCPS_SYN | TCPS_ACK | TCPS_RST | TCPS_FIN)) == TCPS_SYN)
+			tcps_health_open(nc, &pnow);
+		tcps_health_seg(cnt, nc, k, s, g, &pnow);
+	}
 	tcps_fsm_step(&nc->fsm, s, g, &sc->st);
 	if (sc->st.verdict == TCPS_V_NOCREATE)
 		return;
+	if (tcps_health_on() && sc->st.n) {
+		/* The creating arcs leave CLOSE, whose time is unknown (0). */
+		if (!pnow)
+			pnow = tcps_clock_precise();
+		for (i = 0; i < TCPS_STEP_ARCS; i++) {
+			if (i >= sc->st.n)
+				break;
+			nc->h.trans_ns[sc->st.arc[i].side & 1] = pnow;
+		}
+	}
 	nc->ifindex = ifindex;
 	nc->first_seen = now;
 	nc->last_seen = now;
@@ -242,7 +289,7 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 		tcps_count(cnt, TCPS_CNT_HALFOPEN_NEW);
 	if (nc->fsm.flags & TCPS_C_MIDSTREAM)
 		tcps_count(cnt, TCPS_CNT_MIDSTREAM);
-	tcps_emit(cnt, k, &sc->st, nc->fsm.flags, g->flags, ifindex);
+	tcps_emit(cnt, k, &sc->st, nc->fsm.flags, g->flags, ifindex, 0, pnow);
 }
 
 /* One parsed segment sent by side s of connection k. */

@@ -12,7 +12,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 2
+#define TCPS_ABI_VERSION 3
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -114,6 +114,45 @@ struct tcps_fsm {
 	__u16 evseq;		/* sequence number of its last transition event */
 };
 
+/* tcps_health.flags */
+enum tcps_health_flag {
+	TCPS_H_HS_SYN = 0x01,	/* handshake: SYN seen, hs_t is its time */
+	TCPS_H_HS_SYNACK = 0x02,	/* SYN+ACK seen, hs_t is its time */
+	TCPS_H_HS_DONE = 0x04,	/* hs_us[] complete */
+};
+
+/* tcps_health.sflags[i] */
+enum tcps_health_side {
+	TCPS_HS_TSMARK = 0x01,	/* mark[i] is a TSval (else a sequence number) */
+	TCPS_HS_ZWIN = 0x02,	/* side i's last window was zero */
+};
+
+/*
+ * Health of one connection, from the wire (tcps_health.h). Times are taken
+ * at the hook. Per-side arrays are indexed by the canonical side that SENT
+ * the segments: rtt*[i] times side i's segments to the peer and back (the
+ * echo of its TSval, or the ACK of its data), so in host mode rtt*[local]
+ * is the network RTT, as the local socket's `ss -i rtt:` sees it. Each
+ * per-side field is written by one direction only (no lock).
+ */
+struct tcps_health {
+	__u64 trans_ns[2];	/* time of side i's last transition (event clock) */
+	__u32 hs_us[2];		/* handshake at the hook: [0] SYN -> SYN+ACK, [1] SYN+ACK -> ACK */
+	__u32 mark[2];		/* side i's timed TSval, or end sequence of its timed data */
+	__u32 mark_t[2];	/* µs stamp of mark's first sighting; 0 idle, 1 resync */
+	__u32 srtt_us[2];	/* RFC 6298 smoothed (alpha 1/8); 0: no sample yet */
+	__u32 rtt_min_us[2];
+	__u32 rtt_us[2];	/* latest sample */
+	__u32 retrans[2];	/* segments of side i that carried nothing new */
+	__u32 retrans_bytes[2];
+	__u16 ooo[2];		/* segments of side i beyond its highest sequence (a gap) */
+	__u16 dupacks[2];	/* duplicate ACKs sent by side i */
+	__u16 zwin[2];		/* zero-window episodes: side i advertised window 0 */
+	__u8 flags;		/* enum tcps_health_flag */
+	__u8 pad;
+	__u8 sflags[2];		/* enum tcps_health_side, written by side i only */
+};
+
 /* Value of the connection maps. fsm.ep[*].state only changes under lock;
  * the per-direction counters and sequence bookkeeping of an ESTABLISHED
  * connection are updated without it (each written by one direction only). */
@@ -121,10 +160,12 @@ struct tcps_conn {
 	struct bpf_spin_lock lock;
 	__u32 ifindex;		/* interface the connection was first seen on */
 	struct tcps_fsm fsm;
+	__u32 hs_t;		/* µs stamp of the pending handshake phase (health; fills a hole) */
 	__u64 first_seen;	/* ns, CLOCK_MONOTONIC (or capture time in replay) */
 	__u64 last_seen;
 	__u64 pkts[2];		/* packets sent by side i */
 	__u64 bytes[2];		/* TCP payload bytes sent by side i */
+	struct tcps_health h;	/* zero when loaded with health off */
 };
 
 enum tcps_reason {
@@ -146,6 +187,7 @@ struct tcps_event {
 	__u8 conn_flags;	/* tcps_fsm.flags after the change */
 	__u16 seq;		/* per connection, +1 a transition (wraps): causal order */
 	__u8 pad[4];
+	__u64 prev_state_ns;	/* time side spent in `from` (0: unknown, health off) */
 };
 
 /* Per-CPU counters (one array slot each); summed by userspace. */
@@ -163,8 +205,36 @@ enum tcps_counter {
 	TCPS_CNT_PROMOTED,	/* half-open entries promoted to the main table */
 	TCPS_CNT_MIDSTREAM,	/* entries picked up mid-stream */
 	TCPS_CNT_FRAGMENTS,	/* non-first fragments passed without parsing */
+	TCPS_CNT_RETRANS,	/* retransmitted segments (health on) */
 	TCPS_CNT_MAX,
 };
+
+/*
+ * Health histograms (Prometheus-style, non-cumulative here): per-CPU u64
+ * slots in the tcps_trans array after its transition counts, so they need
+ * no map or pin of their own. For each histogram and local-port class:
+ * TCPS_HIST_BOUNDS bucket counts (value <= bound i, first match), one for
+ * values above the last bound, then the sum of the values.
+ */
+#define TCPS_TRANS_SLOTS (TCPS_STATE_MAX * TCPS_STATE_MAX)
+enum tcps_hist {
+	TCPS_HIST_HANDSHAKE,	/* µs: handshake RTT (host: network half; passive: both) */
+	TCPS_HIST_RTT,		/* µs: each RTT sample (host: the local side's; passive: both halves) */
+	TCPS_HIST_DURATION,	/* ms: connection duration when both ends are closed */
+	TCPS_HIST_MAX,
+};
+/* The local port (passive mode: the responder's), in IANA's three ranges:
+ * bounded labels, never a remote address. */
+enum tcps_port_class {
+	TCPS_PORTS_SYSTEM,	/* 0-1023 */
+	TCPS_PORTS_USER,	/* 1024-49151 */
+	TCPS_PORTS_DYNAMIC,	/* 49152-65535 */
+	TCPS_PORTS_MAX,
+};
+#define TCPS_HIST_BOUNDS 16
+#define TCPS_HIST_STRIDE (TCPS_HIST_BOUNDS + 2)
+#define TCPS_HIST_BASE TCPS_TRANS_SLOTS
+#define TCPS_TRANS_MAP_SLOTS (TCPS_HIST_BASE + TCPS_HIST_MAX * TCPS_PORTS_MAX * TCPS_HIST_STRIDE)
 
 /* Written once by the loader into the pinned tcps_info map, so that queries
  * and a restarted daemon can tell what made the pins and refuse pins of a
@@ -182,6 +252,12 @@ struct tcps_info {
 		__u32 ifindex;
 		char name[16];
 	} ifaces[16];
+	__u32 flags;		/* enum tcps_info_flag */
+	__u32 pad;
+};
+
+enum tcps_info_flag {
+	TCPS_INFO_HEALTH = 0x01,	/* tcps_conn.h is tracked (not --no-health) */
 };
 
 /* Load-time configuration (const volatile .rodata in the BPF object). */

@@ -147,6 +147,7 @@ static const char *const counter_names[TCPS_CNT_MAX] = {
 	[TCPS_CNT_PROMOTED] = "halfopen_promoted",
 	[TCPS_CNT_MIDSTREAM] = "midstream",
 	[TCPS_CNT_FRAGMENTS] = "fragments",
+	[TCPS_CNT_RETRANS] = "retrans_segs",
 };
 
 const char *tcps_counter_name(unsigned int idx)

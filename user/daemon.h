@@ -53,6 +53,7 @@ struct tcps_run_opts {
 	bool json;			/* events as JSON lines */
 	bool quiet;			/* no event output on stdout */
 	bool force;			/* replace another XDP program */
+	bool no_health;			/* --no-health: tcps_health const volatile off */
 
 	/* daemon (issue 3) */
 	bool daemonize;			/* --daemon */

@@ -53,6 +53,7 @@ struct tcps_metrics {
 	__u64 trans[TCPS_STATE_MAX * TCPS_STATE_MAX];
 	struct tcps_info info;
 	__u64 evsock_clients, evsock_dropped;
+	__u64 hist[TCPS_TRANS_MAP_SLOTS - TCPS_HIST_BASE];	/* health.h */
 };
 void tcps_metrics_write(FILE *f, const struct tcps_metrics *m);
 /* Fills m from open pins; 0 or -errno. */

@@ -123,6 +123,8 @@ static int gc_remove(int fd, const struct tcps_key *k, const struct tcps_conn *s
 		e.to = TCPS_CLOSE;
 		e.reason = TCPS_REASON_TIMEOUT;
 		e.conn_flags = cur.fsm.flags;
+		if (cur.h.trans_ns[side] && now > cur.h.trans_ns[side])	/* health: time in `from` */
+			e.prev_state_ns = now - cur.h.trans_ns[side];
 		e.seq = ++cur.fsm.evseq;	/* continues the connection's numbering */
 		emit(ctx, &e);
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "exports.h"
+#include "health.h"
 #include "query.h"
 
 static void family(FILE *f, const char *name, const char *type, const char *help)
@@ -32,6 +33,7 @@ static const char *const counter_help[TCPS_CNT_MAX] = {
 	[TCPS_CNT_PROMOTED] = "Half-open entries promoted to the connection table.",
 	[TCPS_CNT_MIDSTREAM] = "Connections picked up mid-stream (first packet not a SYN).",
 	[TCPS_CNT_FRAGMENTS] = "Non-first IP fragments passed without parsing.",
+	[TCPS_CNT_RETRANS] = "Retransmitted TCP segments seen (GSO packets count their segments).",
 };
 
 void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
@@ -96,6 +98,7 @@ void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
 	       "Transitions not delivered to event-socket readers that fell behind.");
 	fprintf(f, "tcpscope_event_reader_dropped_total %llu\n",
 		(unsigned long long)m->evsock_dropped);
+	tcps_health_metrics_write(f, m->hist);
 }
 
 int tcps_metrics_read(const struct tcps_pins *p, struct tcps_metrics *m)
@@ -114,6 +117,8 @@ int tcps_metrics_read(const struct tcps_pins *p, struct tcps_metrics *m)
 	err = tcps_counters_read(p->stats, m->counters);
 	if (!err)
 		err = tcps_trans_read(p->trans, m->trans);
+	if (!err)
+		err = tcps_hist_read(p->trans, m->hist);
 	tcps_evsock_stats(&m->evsock_clients, &m->evsock_dropped);
 	return err;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "health.h"
 #include "output.h"
 
 static const struct tcps_info *ifinfo;
@@ -100,6 +101,7 @@ json_object *tcps_conn_json(const struct tcps_row *r, __u32 mode)
 	add_int(o, passive ? "orig_bytes" : "bytes_out", (long long)c->bytes[v.first]);
 	add_time(o, "first_seen", c->first_seen);
 	add_time(o, "last_seen", c->last_seen);
+	tcps_health_json(o, r, mode);
 	return o;
 }
 
@@ -135,6 +137,12 @@ json_object *tcps_event_json(const struct tcps_event *e, __u32 mode)
 	add_str(o, "flags", flags);
 	add_str(o, "ifname", v.ifname);
 	add_int(o, "seq", e->seq);
+	/* tcpstates' MS, in µs; null where unknown (leaving CLOSE, whose
+	 * start nobody saw; an expiry or seed with no record; --no-health). */
+	json_object_object_add(o, "prev_state_us",
+			       tcps_health_enabled() && (e->prev_state_ns || (e->from != TCPS_CLOSE &&
+									      e->reason == TCPS_REASON_PACKET)) ?
+			       json_object_new_int64((int64_t)(e->prev_state_ns / 1000)) : NULL);
 	return o;
 }
 

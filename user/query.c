@@ -14,6 +14,8 @@
 #include "output.h"
 #include "query.h"
 #include "stale.h"
+#include "health.h"
+#include "owners.h"
 
 /* A closed stdout or a full disk: say so in one line, exit non-zero. */
 static int flush_stdout(void)
@@ -38,14 +40,14 @@ static const char stat_usage[] =
 	"\n"
 	"Options:\n"
 	"  -r, --by-remote   connections per remote address, most first\n"
-	"  -p, --by-port     connections per local port, most first\n"
+	"      --by-port     connections per local port, most first\n"
 	"  -c, --counters    also the data-path counters (packets, drops, table full...)\n"
 	"  -j, --json        JSON: {\"states\": {...}, \"total\": n, \"by_remote\": [...]}\n"
 	"      --pin-dir DIR pins of the instance to read (default /sys/fs/bpf/tcpscope)\n"
 	"  -h, --help        this help\n";
 
 static const char list_usage[] =
-	"Usage: tcpscope list [OPTIONS] [FILTER EXPRESSION]\n"
+	"Usage: tcpscope list [OPTIONS] [-i] [-p] [FILTER EXPRESSION]\n"
 	"\n"
 	"One line per tracked connection, like netstat -ant, plus the remote side's\n"
 	"state, packets and bytes each way, and age. With no daemon running for the\n"
@@ -67,7 +69,12 @@ static const char list_usage[] =
 	"  -a, --addr CIDR     either end inside CIDR (198.18.0.0/15, 2001:db8::/32, an address)\n"
 	"  -4, -6              only IPv4 / only IPv6\n"
 	"Output:\n"
-	"      --sort KEY      state (default), local, remote, age, idle, packets, bytes\n"
+	"      --sort KEY      state (default), local, remote, age, idle, packets, bytes,\n"
+	"                      rtt (slowest first), retrans (most first)\n"
+	"  -i, --info          health columns: RTT smoothed/min, retransmissions, duration\n"
+	"  -p, --processes     (host mode) the socket's owner, as ss -p: pid/command\n"
+	"                      (and cgroup in JSON), from sock_diag and /proc at query\n"
+	"                      time; \"-\" where none (passive, forwarded, TIME_WAIT)\n"
 	"  -j, --json          JSON: {\"connections\": [...]} (fields in the README)\n"
 	"      --pin-dir DIR   pins of the instance to read (default /sys/fs/bpf/tcpscope)\n"
 	"  -h, --help          this help\n";
@@ -554,7 +561,8 @@ int cmd_stat(int argc, char **argv)
 }
 
 /* list --sort */
-enum sort_key { SORT_STATE, SORT_LOCAL, SORT_REMOTE, SORT_AGE, SORT_IDLE, SORT_PACKETS, SORT_BYTES };
+enum sort_key { SORT_STATE, SORT_LOCAL, SORT_REMOTE, SORT_AGE, SORT_IDLE, SORT_PACKETS, SORT_BYTES,
+		SORT_RTT, SORT_RETRANS };
 /* qsort_r context: no globals, the HTTP thread sorts too. */
 struct sort_ctx {
 	enum sort_key key;
@@ -601,12 +609,16 @@ static int row_cmp(const void *pa, const void *pb, void *pctx)
 	case SORT_BYTES:
 		x = a->val.bytes[0] + a->val.bytes[1], y = b->val.bytes[0] + b->val.bytes[1];
 		return x > y ? -1 : x < y;
+	case SORT_RTT:		/* slowest first */
+		return tcps_health_cmp_rtt(&a->val, &b->val, ctx->mode);
+	case SORT_RETRANS:	/* most first */
+		return tcps_health_cmp_retrans(&a->val, &b->val, ctx->mode);
 	}
 	return 0;
 }
 
 static const char *const sort_names[] = { "state", "local", "remote", "age",
-					  "idle",  "packets", "bytes" };
+					  "idle",  "packets", "bytes", "rtt", "retrans" };
 
 int tcps_sort_parse(const char *name)
 {
@@ -721,9 +733,12 @@ int cmd_list(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' }, { "port", required_argument, NULL, 'p' },
 		{ "addr", required_argument, NULL, 'a' },  { "sort", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },	   { "pin-dir", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },	   {},
+		{ "help", no_argument, NULL, 'h' },	   { "info", no_argument, NULL, 'i' },
+		{ "processes", no_argument, NULL, 'o' }, {},
 	};
 	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
+	bool info = false, owners = false;
+	struct tcps_owners *ow = NULL;
 	struct cidr cidr;
 	struct tcps_filter f = { .port = -1, .cidr = &cidr };
 	struct tcps_snapshot s;
@@ -736,17 +751,28 @@ int cmd_list(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "s:p:a:46jh", longopts, NULL)) != -1) {
+	/* -p is ss's and netstat's --processes; the port filter is --port. */
+	while ((c = getopt_long(argc, argv, "s:pa:46jhi", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(list_usage, stdout);
 			return TCPS_EXIT_OK;
+		case 'i':
+			info = true;
+			break;
+		case 'o':
+			owners = true;
+			break;
 		case 's':
 			if (tcps_filter_states(optarg, &f.states))
 				return usage_err("list", "--state: unknown state in '%s' (netstat names: ESTABLISHED, SYN_SENT, ...)",
 						 optarg);
 			break;
 		case 'p':
+			if (!optarg) {
+				owners = true;
+				break;
+			}
 			if (parse_u64(optarg, 0, 65535, &v))
 				return usage_err("list", "--port takes 0-65535, not '%s'", optarg);
 			f.port = (int)v;
@@ -765,7 +791,7 @@ int cmd_list(int argc, char **argv)
 		case 'S':
 			sort_key = tcps_sort_parse(optarg);
 			if (sort_key < 0)
-				return usage_err("list", "--sort takes state, local, remote, age, idle, packets or bytes, not '%s'",
+				return usage_err("list", "--sort takes state, local, remote, age, idle, packets, bytes, rtt or retrans, not '%s'",
 						 optarg);
 			break;
 		default:
@@ -787,9 +813,32 @@ int cmd_list(int argc, char **argv)
 		return err;
 	}
 	tcps_output_set_info(&s.pins.meta);
+	tcps_health_set_enabled(s.pins.meta.flags & TCPS_INFO_HEALTH);
+	if (owners && s.mode == TCPS_MODE_HOST) {
+		ow = tcps_owners_load((pid_t)s.pins.meta.pid);
+		if (!ow)
+			pr_warn("cannot read the socket owners: %s", strerror(errno));
+	}
+	if (owners && !ow)
+		ow = tcps_owners_none();	/* passive mode: nobody local, "-" */
+	tcps_health_set_owners(ow);
 	tcps_rows_sort(&s, sort_key);
 	if (json) {
 		tcps_list_json(stdout, &s, &f);
+	} else if (info || owners) {
+		tcps_info_text_header(stdout, s.mode, owners);
+		for (i = 0; i < s.n; i++) {
+			char who[64];
+
+			if (!tcps_filter_match(&f, &s.rows[i], s.mode))
+				continue;
+			tcps_owner_str(s.mode == TCPS_MODE_HOST ?
+					       tcps_owner_find(ow, &s.rows[i].key,
+							       tcps_first_side(&s.rows[i].val, s.mode)) :
+					       NULL,
+				       who, sizeof(who));
+			tcps_info_text(stdout, &s.rows[i], s.mode, s.now, owners ? who : NULL);
+		}
 	} else {
 		struct tcps_table t;
 
@@ -803,6 +852,8 @@ int cmd_list(int argc, char **argv)
 				tcps_table_row(stdout, &t, &s.rows[i], NULL);
 	}
 	stale = tcps_stale_warn(&s);
+	tcps_health_set_owners(NULL);
+	tcps_owners_free(ow);
 	tcps_query_close(&s);
 	tcps_expr_free(expr);
 	err = flush_stdout();

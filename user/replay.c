@@ -233,6 +233,8 @@ static void expire(struct replay *r, struct rec *c)
 			continue;
 		e.from = c->val.fsm.ep[side].state;
 		e.to = TCPS_CLOSE;
+		if (c->val.h.trans_ns[side] && r->now > c->val.h.trans_ns[side])
+			e.prev_state_ns = r->now - c->val.h.trans_ns[side];
 		c->val.fsm.ep[side].state = TCPS_CLOSE;
 		push_event(r, &e);
 	}

@@ -54,7 +54,7 @@ struct native_table {
 struct replay_native {
 	struct native_table tbl[2];	/* enum tcps_table */
 	struct tcps_counters cnt;
-	__u64 trans[TCPS_STATE_MAX * TCPS_STATE_MAX];
+	__u64 trans[TCPS_TRANS_MAP_SLOTS];	/* transitions, then health histograms */
 	struct tcps_scratch scratch;
 	struct tcps_event *ring;	/* NATIVE_RB_RECS records */
 	size_t queued;
@@ -184,7 +184,7 @@ static inline struct tcps_scratch *tcps_scratch_get(void)
 
 static inline __u64 *tcps_trans_slot(__u32 idx)
 {
-	return idx < TCPS_STATE_MAX * TCPS_STATE_MAX ? &nat->trans[idx] : NULL;
+	return idx < TCPS_TRANS_MAP_SLOTS ? &nat->trans[idx] : NULL;
 }
 
 static inline struct tcps_event *tcps_event_reserve(void)
@@ -207,6 +207,11 @@ static inline __u64 tcps_clock_precise(void)
 static inline int tcps_host_mode(void)
 {
 	return 0;	/* replay is passive: orig/resp */
+}
+
+static inline int tcps_health_on(void)
+{
+	return 1;	/* as the BPF object's default */
 }
 
 /* ---- backend operations ------------------------------------------------ */

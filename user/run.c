@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "health.h"
 #include "daemonize.h"
 #include "detach.h"
 #include "output.h"
@@ -205,6 +206,8 @@ static int run_load(struct run_ctx *r)
 		return TCPS_EXIT_FAIL;
 	}
 	d->skel->rodata->tcps_mode = (__u8)r->opts.mode;
+	d->skel->rodata->tcps_health = !r->opts.no_health;
+	tcps_health_set_enabled(!r->opts.no_health);	/* /v1/connections */
 	if (d->adopting) {
 		err = tcps_maps_reuse(d, &r->old);
 		if (err)
@@ -253,6 +256,7 @@ static void run_publish_info(struct run_ctx *r)
 
 	info->abi = TCPS_ABI_VERSION;
 	info->mode = r->opts.mode;
+	info->flags = r->opts.no_health ? 0 : TCPS_INFO_HEALTH;
 	info->max_conns = r->opts.max_conns;
 	info->pid = (__u32)getpid();
 	info->started_ns = tcps_real_now();

@@ -39,6 +39,7 @@ static const char run_usage[] =
 	"  -j, --json             transitions as JSON lines\n"
 	"  -q, --quiet            print no transitions (queries still work)\n"
 	"      --force            replace an XDP program already on the interface\n"
+	"      --no-health        do not track RTT, retransmissions and time in state\n"
 	"\n"
 	"Daemon:\n"
 	"  -D, --daemon           detach into the background (pidfile, syslog)\n"
@@ -293,6 +294,7 @@ static const struct run_opt run_opts[] = {
 	{ "listen", 'l', required_argument, .fn = opt_listen },
 	{ "events-file", LONG_ONLY(12), required_argument, STR(events_file) },
 	{ "event-socket", LONG_ONLY(13), required_argument, STR(event_socket) },
+	{ "no-health", LONG_ONLY(14), no_argument, FLAG(no_health) },
 	{ "verbose", 'v', no_argument, .fn = opt_verbose },
 	{ "help", 'h', no_argument, .fn = NULL },
 };

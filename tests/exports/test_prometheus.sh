@@ -4,7 +4,8 @@
 # documented families, and a real Prometheus server (Debian's package),
 # started in the test namespace on loopback, scrapes it: the ESTABLISHED
 # gauge it returns is the number of connections the test holds open.
-# deploy/prometheus.yml passes promtool check config.
+# deploy/prometheus.yml passes promtool check config. The health histograms
+# (tcpscope_handshake_rtt_seconds) are scraped too.
 source "$(dirname "$0")/../lib/lib.sh"
 source "$(dirname "$0")/helpers.sh"
 need_root
@@ -59,6 +60,14 @@ prom_value() {
 
 prom_says_n() { [ "$(prom_value)" = "$N" ]; }
 
+# The health histograms, scraped: every one of the N handshakes observed.
+prom_histogram_n() {
+	local v
+	v=$(nsrun "$NS_S" curl -sS --max-time 3 -G "http://127.0.0.1:$PROM_PORT/api/v1/query" \
+		--data-urlencode 'query=sum(tcpscope_handshake_rtt_seconds_count)' | jq -r '.data.result[0].value[1] // empty')
+	[ -n "$v" ] && [ "$v" -ge "$N" ]
+}
+
 test_real_prometheus_scrapes_established_gauge() {
 	local dir pid v
 	command -v prometheus >/dev/null || { skip "prometheus not installed"; return; }
@@ -82,6 +91,7 @@ EOC
 		tail -5 "$dir/prom.log" >&2
 		fail "Prometheus says ESTABLISHED=${v:-nothing}, want $N"
 	fi
+	wait_for 10 prom_histogram_n || fail "Prometheus has no tcpscope_handshake_rtt_seconds_count >= $N"
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	return 0

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#define _GNU_SOURCE	/* setns */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "owners.h"
+#include "tcps_key.h"
+
+struct sock_ent {
+	struct tcps_key key;
+	int side;		/* the socket's own end */
+	unsigned long ino;
+	int owner;		/* index in owners, -1 none */
+};
+
+struct tcps_owners {
+	struct sock_ent *s;	/* sorted by key, then side */
+	size_t n, cap;
+	struct tcps_owner *w;
+	size_t nw;
+};
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct sock_ent *x = a, *y = b;
+	int c = memcmp(&x->key, &y->key, sizeof(x->key));
+
+	return c ? c : x->side - y->side;
+}
+
+static int push(struct tcps_owners *o, const struct inet_diag_msg *m)
+{
+	__u32 src[4] = { 0 }, dst[4] = { 0 };
+	__u8 fam = TCPS_AF_INET;
+	struct sock_ent *e;
+
+	if (!m->idiag_inode)
+		return 0;	/* TIME_WAIT and other socket-less entries */
+	if (m->idiag_family == AF_INET6) {
+		memcpy(src, m->id.idiag_src, 16);
+		memcpy(dst, m->id.idiag_dst, 16);
+		fam = TCPS_AF_INET6;
+		/* v4-mapped: the wire (and our key) carries IPv4. */
+		if (!src[0] && !src[1] && src[2] == htonl(0xffff) && !dst[0] && !dst[1] &&
+		    dst[2] == htonl(0xffff)) {
+			src[0] = src[3];
+			dst[0] = dst[3];
+			src[1] = src[2] = src[3] = dst[1] = dst[2] = dst[3] = 0;
+			fam = TCPS_AF_INET;
+		}
+	} else {
+		src[0] = m->id.idiag_src[0];
+		dst[0] = m->id.idiag_dst[0];
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 256;
+		struct sock_ent *p = realloc(o->s, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		o->s = p;
+		o->cap = cap;
+	}
+	e = &o->s[o->n++];
+	e->side = tcps_key_make(fam, src, ntohs(m->id.idiag_sport), dst, ntohs(m->id.idiag_dport),
+				&e->key);
+	e->ino = m->idiag_inode;
+	e->owner = -1;
+	return 0;
+}
+
+static int diag_dump(struct tcps_owners *o, int af)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+		.r = { .sdiag_family = (__u8)af, .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = ~0U & ~(1U << TCPS_LISTEN) },
+	};
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	static __u32 buf[8192];
+	int fd, err = 0;
+
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			goto out;
+		}
+		if (len == 0)
+			goto out;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (__u32)len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE)
+				goto out;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(h);
+
+				err = e->error ? e->error : -EIO;
+				goto out;
+			}
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+				continue;
+			err = push(o, NLMSG_DATA(h));
+			if (err)
+				goto out;
+		}
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/* The dump, in netns_pid's network namespace when it is not ours. */
+static int dump_in_netns(struct tcps_owners *o, pid_t netns_pid)
+{
+	int self = -1, target = -1, err;
+	char path[64];
+
+	if (netns_pid > 0 && netns_pid != getpid()) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)netns_pid);
+		target = open(path, O_RDONLY | O_CLOEXEC);
+		self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (target < 0 || self < 0 || setns(target, CLONE_NEWNET)) {
+			err = -errno;
+			goto out;
+		}
+	}
+	err = diag_dump(o, AF_INET);
+	if (!err)
+		err = diag_dump(o, AF_INET6);
+	if (self >= 0 && setns(self, CLONE_NEWNET) && !err)
+		err = -errno;
+out:
+	if (target >= 0)
+		close(target);
+	if (self >= 0)
+		close(self);
+	return err;
+}
+
+static int ino_cmp(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = ((const struct sock_ent *)b)->ino;
+
+	return x < y ? -1 : x > y;
+}
+
+static int by_ino(const void *a, const void *b)
+{
+	unsigned long x = ((const struct sock_ent *)a)->ino, y = ((const struct sock_ent *)b)->ino;
+
+	return x < y ? -1 : x > y;
+}
+
+static void read_line(const char *path, char *buf, size_t len, const char *prefix)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+
+	snprintf(buf, len, "-");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (prefix && strncmp(line, prefix, strlen(prefix)))
+			continue;
+		const char *v = line + (prefix ? strlen(prefix) : 0);
+		size_t n = strcspn(v, "\n");
+
+		if (n >= len)
+			n = len - 1;	/* a long cgroup path is cut */
+		memcpy(buf, v, n);
+		buf[n] = '\0';
+		break;
+	}
+	fclose(f);
+}
+
+/* Who holds which socket: /proc/PID/fd/N -> "socket:[INODE]" (as ss -p). */
+static int scan_proc(struct tcps_owners *o)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *pd;
+
+	if (!proc)
+		return -errno;
+	while ((pd = readdir(proc))) {
+		char path[300], link[64];
+		struct dirent *fde;
+		DIR *fds;
+		int pid = atoi(pd->d_name);
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		fds = opendir(path);
+		if (!fds)
+			continue;	/* gone, or a kernel thread */
+		while ((fde = readdir(fds))) {
+			struct tcps_owner *w;
+			unsigned long ino;
+			struct sock_ent *e;
+			ssize_t n;
+
+			if (fde->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, fde->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (sscanf(link, "socket:[%lu]", &ino) != 1)
+				continue;
+			e = bsearch(&ino, o->s, o->n, sizeof(*o->s), ino_cmp);
+			if (!e)
+				continue;
+			if (e->owner >= 0) {
+				w = &o->w[e->owner];
+				if (w->pid != pid)
+					w->nprocs++;	/* /proc lists PIDs ascending: the first is the lowest */
+				continue;
+			}
+			e->owner = (int)o->nw;
+			w = &o->w[o->nw++];
+			w->pid = pid;
+			w->nprocs = 1;
+			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+			read_line(path, w->comm, sizeof(w->comm), NULL);
+			snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+			read_line(path, w->cgroup, sizeof(w->cgroup), "0::");
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return 0;
+}
+
+struct tcps_owners *tcps_owners_load(pid_t netns_pid)
+{
+	struct tcps_owners *o = calloc(1, sizeof(*o));
+	int err;
+
+	if (!o)
+		return NULL;
+	err = dump_in_netns(o, netns_pid);
+	if (!err && o->n) {
+		o->w = calloc(o->n, sizeof(*o->w));
+		if (!o->w)
+			err = -ENOMEM;
+	}
+	if (!err) {
+		qsort(o->s, o->n, sizeof(*o->s), by_ino);
+		err = scan_proc(o);
+	}
+	if (err) {
+		tcps_owners_free(o);
+		errno = -err;
+		return NULL;
+	}
+	qsort(o->s, o->n, sizeof(*o->s), ent_cmp);
+	return o;
+}
+
+struct tcps_owners *tcps_owners_none(void)
+{
+	return calloc(1, sizeof(struct tcps_owners));
+}
+
+void tcps_owners_free(struct tcps_owners *o)
+{
+	if (!o)
+		return;
+	free(o->s);
+	free(o->w);
+	free(o);
+}
+
+const struct tcps_owner *tcps_owner_find(const struct tcps_owners *o, const struct tcps_key *k,
+					 int side)
+{
+	struct sock_ent want = { .key = *k, .side = side };
+	const struct sock_ent *e;
+
+	if (!o || !o->n)
+		return NULL;
+	e = bsearch(&want, o->s, o->n, sizeof(*o->s), ent_cmp);
+	return e && e->owner >= 0 ? &o->w[e->owner] : NULL;
+}
+
+void tcps_owner_str(const struct tcps_owner *w, char *buf, size_t len)
+{
+	if (!w)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%d/%s", (int)w->pid, w->comm);
+}
