@@ -86,11 +86,13 @@ test_port_option_is_spelled_alike() {
 	local n
 	n=$(list --port $SRV_PORT | grep -c ESTABLISHED)
 	[ "$n" = $N ] || { fail "list --port: $n"; return; }
-	# -p is stat's --by-port; list no longer documents it (kept as an alias).
-	"$TCPSCOPE" stat --help | grep -q -- '-p, --by-port' || { fail "stat --help lacks -p, --by-port"; return; }
-	! "$TCPSCOPE" list --help | grep -q -- '-p,' || { fail "list --help still documents -p"; return; }
-	n=$(list -p $SRV_PORT | grep -c ESTABLISHED)
-	[ "$n" = $N ] || fail "list -p alias: $n"
+	# -p is what it is in ss and netstat: the owning processes (list). The
+	# port filter and stat's per-port view are long options only.
+	"$TCPSCOPE" stat --help | grep -q -- ' --by-port' || { fail "stat --help lacks --by-port"; return; }
+	! "$TCPSCOPE" stat --help | grep -q -- '-p,' || { fail "stat --help still documents -p"; return; }
+	"$TCPSCOPE" list --help | grep -q -- '-p, --processes' || { fail "list --help lacks -p, --processes"; return; }
+	n=$(list -p --port $SRV_PORT | grep -c ESTABLISHED)
+	[ "$n" = $N ] || fail "list -p --port: $n"
 }
 
 test_http_connections_takes_list_filters_and_limit() {

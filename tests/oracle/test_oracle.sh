@@ -350,7 +350,7 @@ stat_check() {
 # capture_start NAME NS IFACE PORT: tcpdump (headers only, bounded in count
 # and time) into $OW/NAME.pcap; CAP_PID is its pid.
 capture_start() {
-	nsenter --net="/run/netns/$2" timeout -s INT 120 tcpdump -i "$3" -s 200 -U -n -c 500000 \
+	nsenter --net="/run/netns/$2" timeout -s INT 120 tcpdump -i "$3" -s 200 -B 65536 -U -n -c 500000 \
 		-w "$OW/$1.pcap" "tcp port $4" 2>"$OW/$1.tcpdump" &
 	CAP_PID=$!
 	track_pid $CAP_PID
