@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "diag.h"
 #include "owners.h"
 #include "tcps_key.h"
 
@@ -81,59 +82,14 @@ static int push(struct tcps_owners *o, const struct inet_diag_msg *m)
 	return 0;
 }
 
+static int push_rec(const struct inet_diag_msg *m, void *arg)
+{
+	return push(arg, m);
+}
+
 static int diag_dump(struct tcps_owners *o, int af)
 {
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		.r = { .sdiag_family = (__u8)af, .sdiag_protocol = IPPROTO_TCP,
-		       .idiag_states = ~0U & ~(1U << TCPS_LISTEN) },
-	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	static __u32 buf[8192];
-	int fd, err = 0;
-
-	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (fd < 0)
-		return -errno;
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		goto out;
-	}
-	for (;;) {
-		ssize_t len = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *h;
-
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out;
-		}
-		if (len == 0)
-			goto out;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (__u32)len); h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_type == NLMSG_DONE)
-				goto out;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(h);
-
-				err = e->error ? e->error : -EIO;
-				goto out;
-			}
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-				continue;
-			err = push(o, NLMSG_DATA(h));
-			if (err)
-				goto out;
-		}
-	}
-out:
-	close(fd);
-	return err;
+	return tcps_diag_dump(af, ~0U & ~(1U << TCPS_LISTEN), push_rec, o);
 }
 
 /* The dump, in netns_pid's network namespace when it is not ours. */

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "diag.h"
 #include "seed.h"
 #include "tcps_key.h"
 
@@ -173,72 +174,38 @@ struct sock_rec {
 
 typedef void (*sock_fn)(const struct sock_rec *r, void *arg);
 
+struct diag_ctx {
+	sock_fn fn;
+	void *arg;
+};
+
+/* One sock_diag record as a sock_rec for the seeding callbacks. */
+static int diag_rec(const struct inet_diag_msg *m, void *arg)
+{
+	const struct diag_ctx *c = arg;
+	struct sock_rec r = { 0 };
+
+	r.family = m->idiag_family == AF_INET6 ? TCPS_AF_INET6 : TCPS_AF_INET;
+	r.state = m->idiag_state;
+	if (r.family == TCPS_AF_INET) {
+		r.src[0] = m->id.idiag_src[0];
+		r.dst[0] = m->id.idiag_dst[0];
+	} else {
+		memcpy(r.src, m->id.idiag_src, 16);
+		memcpy(r.dst, m->id.idiag_dst, 16);
+	}
+	r.sport = ntohs(m->id.idiag_sport);
+	r.dport = ntohs(m->id.idiag_dport);
+	r.expires_ms = m->idiag_expires;
+	c->fn(&r, c->arg);
+	return 0;
+}
+
 static int diag_dump(int af, __u32 states, sock_fn fn, void *arg)
 {
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		.r = { .sdiag_family = (__u8)af, .sdiag_protocol = IPPROTO_TCP,
-		       .idiag_states = states },
-	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	static __u32 buf[8192];
-	int fd, err = 0;
+	struct diag_ctx c = { fn, arg };
 
-	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (fd < 0)
-		return -errno;
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		goto out;
-	}
-	for (;;) {
-		ssize_t len = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *h;
-
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out;
-		}
-		if (len == 0)
-			goto out;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (__u32)len); h = NLMSG_NEXT(h, len)) {
-			struct inet_diag_msg *m = NLMSG_DATA(h);
-			struct sock_rec r = { 0 };
-
-			if (h->nlmsg_type == NLMSG_DONE)
-				goto out;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(h);
-
-				err = e->error ? e->error : -EIO;
-				goto out;
-			}
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-				continue;
-			r.family = m->idiag_family == AF_INET6 ? TCPS_AF_INET6 : TCPS_AF_INET;
-			r.state = m->idiag_state;
-			if (r.family == TCPS_AF_INET) {
-				r.src[0] = m->id.idiag_src[0];
-				r.dst[0] = m->id.idiag_dst[0];
-			} else {
-				memcpy(r.src, m->id.idiag_src, 16);
-				memcpy(r.dst, m->id.idiag_dst, 16);
-			}
-			r.sport = ntohs(m->id.idiag_sport);
-			r.dport = ntohs(m->id.idiag_dport);
-			r.expires_ms = m->idiag_expires;
-			fn(&r, arg);
-		}
-	}
-out:
-	close(fd);
-	return err;
+	return tcps_diag_dump(af, states, diag_rec, &c);
 }
 
 static bool v4mapped(const __u32 *a)
