@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 
 #include "health.h"
+#include "maps.h"
 #include "output.h"
 #include "owners.h"
 
@@ -211,30 +212,7 @@ void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mon
 
 int tcps_hist_read(int fd, __u64 out[TCPS_HIST_SLOTS])
 {
-	int ncpu = libbpf_num_possible_cpus(), i;
-	__u64 *v;
-	__u32 k;
-
-	if (ncpu < 0)
-		return ncpu;
-	v = calloc((size_t)ncpu, sizeof(__u64));
-	if (!v)
-		return -ENOMEM;
-	for (k = 0; k < TCPS_HIST_SLOTS; k++) {
-		__u32 key = TCPS_HIST_BASE + k;
-
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &key, v)) {
-			int err = -errno;
-
-			free(v);
-			return err;
-		}
-		for (i = 0; i < ncpu; i++)
-			out[k] += v[i];
-	}
-	free(v);
-	return 0;
+	return tcps_percpu_sum(fd, TCPS_HIST_BASE, TCPS_HIST_SLOTS, out);
 }
 
 static const char *const port_ranges[TCPS_PORTS_MAX] = { "0-1023", "1024-49151", "49152-65535" };

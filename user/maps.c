@@ -200,20 +200,22 @@ int tcps_counters_read(int fd, __u64 out[TCPS_CNT_MAX])
 	return 0;
 }
 
-int tcps_trans_read(int fd, __u64 out[TCPS_STATE_MAX * TCPS_STATE_MAX])
+int tcps_percpu_sum(int fd, __u32 first, __u32 n, __u64 *out)
 {
 	int ncpu = libbpf_num_possible_cpus(), i;
-	__u32 k;
 	__u64 *v;
+	__u32 k;
 
 	if (ncpu < 0)
 		return ncpu;
 	v = calloc((size_t)ncpu, sizeof(__u64));
 	if (!v)
 		return -ENOMEM;
-	for (k = 0; k < TCPS_STATE_MAX * TCPS_STATE_MAX; k++) {
+	for (k = 0; k < n; k++) {
+		__u32 key = first + k;
+
 		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, v)) {
+		if (bpf_map_lookup_elem(fd, &key, v)) {
 			int err = -errno;
 
 			free(v);
@@ -224,4 +226,9 @@ int tcps_trans_read(int fd, __u64 out[TCPS_STATE_MAX * TCPS_STATE_MAX])
 	}
 	free(v);
 	return 0;
+}
+
+int tcps_trans_read(int fd, __u64 out[TCPS_STATE_MAX * TCPS_STATE_MAX])
+{
+	return tcps_percpu_sum(fd, 0, TCPS_STATE_MAX * TCPS_STATE_MAX, out);
 }

@@ -41,6 +41,8 @@ int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, s
 /* Per-CPU counters summed over CPUs. */
 int tcps_counters_read(int fd, __u64 out[TCPS_CNT_MAX]);
 /* Transition counts, [from * TCPS_STATE_MAX + to], summed over CPUs. */
+/* Sum over CPUs of the __u64 slots first..first+n-1 of a per-CPU array. */
+int tcps_percpu_sum(int fd, __u32 first, __u32 n, __u64 *out);
 int tcps_trans_read(int fd, __u64 out[TCPS_STATE_MAX * TCPS_STATE_MAX]);
 
 /* Which side a view shows first: the local endpoint in host mode (side 1
