@@ -67,9 +67,9 @@ class Report:
             self.md.append("| " + " | ".join(str(c) for c in r) + " |")
         self.md.append("")
 
-    def target(self, tid, what, shown, goal, met, note=None, group="11"):
+    def target(self, tid, what, shown, goal, met, note=None, group="11", noisy=False):
         self.targets.append({"id": tid, "target": what, "measured": shown, "goal": goal,
-                             "met": met, "group": group,
+                             "met": met, "group": group, "noisy": noisy,
                              "note": None if met or met is None else (note or NOTES.get(tid))})
 
 
@@ -223,12 +223,17 @@ def sec_net(R, S):
         out.append({"work": work, "tcpscope_vs_floor": vf, "tcpscope_vs_conntrack": vc})
         sched = " " + SCHED if work == "iperf4" else ""
         why = net_note(work, ts)
+        # A spread of more than 20 % of the median, or a pass-only floor
+        # more than 5 % faster than nothing attached, is the machine, not
+        # the configurations: the mark then says so.
+        noisy = lambda r: bool(r) and ((r["max"] - r["min"]) > 0.2 * r["median"]
+                                       or (fl is not None and fl["median"] > 1.05))
         R.target(f"{work}_vs_floor", f"tcpscope within 3 % of the floor: {label}",
                  rng(vf, 3), "≥ 0.97", None if vf is None else vf["median"] >= 0.97,
-                 note=(why + sched).strip() or None)
+                 note=(why + sched).strip() or None, noisy=noisy(vf))
         R.target(f"{work}_vs_conntrack", f"tcpscope at or above conntrack: {label}",
                  rng(vc, 3), "≥ 1.0", None if vc is None else vc["median"] >= 1.0,
-                 note=(why + sched).strip() or None)
+                 note=(why + sched).strip() or None, noisy=noisy(vc))
     R.out("Paired ratios, median (min–max) over rounds: each configuration against nothing "
           "attached, and tcpscope against the floor (target ≥ 0.97: within 3 %) and against "
           "conntrack (target ≥ 1).\n")
@@ -454,12 +459,27 @@ def sec_replay(R, S):
     R.summary["replay"] = out
 
 
+def busy_line(load, cores):
+    try:
+        l1, n = float(load.split()[0]), int(cores)
+    except (ValueError, IndexError):
+        return ""
+    if l1 <= n:
+        return ""
+    return (f"**The machine was busy**: a load average of {l1:g} on {n} cores when the run "
+            "started (other work sharing the CPUs). Per-packet figures (CPU clock, preemption "
+            "left out) hold up; throughput, churn, event rates and the kernel-memory delta "
+            "do not: read their ranges, and rerun on a quiet machine before quoting them.\n")
+
+
 def targets_md(targets, group):
     lines = ["| target | measured | goal | |", "|---|---|---|---|"]
     for t in targets:
         if t["group"] != group:
             continue
         mark = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**missed**")
+        if t.get("noisy") and t["met"] is not None:
+            mark += ", noisy: not evidence"
         lines.append(f"| {t['target']} | {t['measured']} | {t['goal']} | {mark} |")
     return lines
 
@@ -485,6 +505,7 @@ def main():
           "- Every figure is the **median** over rounds with **(min–max)**; ratios are paired "
           "(per round, against a baseline measured **in the same round**, configurations "
           "alternating) and reported as the median (min–max) of those.\n",
+          busy_line(a.load, a.cores),
           "TARGETS_HERE")
     pk = sec_pktcost(R, a.raw)
     sec_net(R, S)
