@@ -207,6 +207,10 @@ def sec_net(R, S):
             out.append({"work": work, "config": cfg, "values": v, "vs_none": vs_none,
                         "connect_errors": e})
     R.table(["work", "configuration", "measured", "vs nothing (paired)"], rows)
+    bad = {k: v for k, v in errs.items() if v}
+    if bad:
+        R.out("Failed connects (bench/churn's count, all rounds): " + "; ".join(
+            f"{w} under {c}: {int(v):,}" for (w, c), v in sorted(bad.items())) + ".\n")
     R.out(SCHED + "\n")
     # tcpscope against its floor and against conntrack, per round
     rows = []
