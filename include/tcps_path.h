@@ -251,8 +251,9 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
 		return;		/* stays half-open; tracking goes on there */
 	}
-	/* Gauges: the entry moves table; its state as the gauge last counted
-	 * it (a segment another CPU stepped since our copy) becomes ours. */
+	/* Gauges: the entry moves table. They counted the half-open entry in
+	 * the state it holds now (another CPU may have stepped it since our
+	 * copy); the main table holds our copy's state. */
 	was = tcps_gauge_state(&old->fsm);
 	tcps_tbl_delete(TCPS_TBL_HALFOPEN, k);
 	tcps_gauge_add(TCPS_G_HALFOPEN, (__u64)-1);

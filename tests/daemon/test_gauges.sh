@@ -110,9 +110,9 @@ churn() {
 }
 
 test_gauges_equal_walk_after_churn_ipv4_ipv6() {
-	# The flood's half-open entries (local side CLOSE) stay until the
-	# expiry test.
-	start_tcpscope --persist --timeout CLOSE=300 || return 1
+	# Nothing expires before the expiry test: not the churn's TIME_WAIT,
+	# nor the flood's half-open entries (local side CLOSE).
+	start_tcpscope --persist --time-wait 600 --timeout CLOSE=600 || return 1
 	churn 150 || { fail "churn failed"; return 1; }
 	# Some that stay open: ESTABLISHED, and half-closed (FIN_WAIT2 here,
 	# CLOSE_WAIT on the server, which never closes: tcpdrive).
@@ -130,7 +130,9 @@ test_gauges_equal_walk_after_churn_ipv4_ipv6() {
 	wait_for 10 grep -q "ok shutdown" "$WORK/drive.out" || { fail "tcpdrive: $(cat "$WORK/drive.out")"; return 1; }
 	sleep 0.5
 	expect_exact "after churn" || return 1
-	[ "$(g_get states.TIME_WAIT)" -ge 300 ] || fail "only $(g_get states.TIME_WAIT) TIME_WAIT" || return 1
+	# We close first: TIME_WAIT, or CLOSE where a reply came after close().
+	[ $(($(g_get states.TIME_WAIT) + $(g_get closed))) -ge 300 ] ||
+		fail "only $(g_get states.TIME_WAIT) TIME_WAIT, $(g_get closed) closed" || return 1
 	[ "$(g_get states.ESTABLISHED)" -ge 20 ] || fail "only $(g_get states.ESTABLISHED) ESTABLISHED" || return 1
 	[ "$(g_get states.FIN_WAIT2)" -eq 10 ] || fail "$(g_get states.FIN_WAIT2) FIN_WAIT2, want 10" || return 1
 }
@@ -150,17 +152,18 @@ test_gauges_equal_walk_after_syn_flood() {
 }
 
 test_gauges_kept_by_a_restart_that_adopts_the_pins() {
-	local before; before=$G
+	local before; before=$(g_get conns)
 	stop_tcpscope || { fail "--persist exit failed"; return 1; }
 	# Transitions and new entries while no daemon runs: the data path
 	# alone keeps the gauges.
 	churn 40 || { fail "churn without a daemon failed"; return 1; }
-	start_tcpscope --persist --timeout CLOSE=300 || return 1
+	start_tcpscope --persist --time-wait 600 --timeout CLOSE=600 || return 1
 	grep -q "adopted the pins" "$OUT" || { fail "did not adopt: $(cat "$OUT")"; return 1; }
 	expect_exact "after adoption" || return 1
-	[ "$(g_get states.TIME_WAIT)" -ge 380 ] || fail "only $(g_get states.TIME_WAIT) TIME_WAIT after adoption" || return 1
+	# 80 connections of the gap, 1 listener seeded.
+	[ "$(g_get conns)" -ge $((before + 80)) ] ||
+		fail "$(g_get conns) entries after adoption, $before before and 80 made in the gap" || return 1
 	[ "$(g_get halfopen)" -ge 4000 ] || fail "half-open entries lost: $(g_get halfopen)" || return 1
-	[ "$before" != "$G" ] || fail "the gap's churn did not show" || return 1
 }
 
 test_gauges_follow_expiry_with_short_timeouts() {
