@@ -64,10 +64,10 @@ struct {
 
 /* Per-CPU transition counts, index from * TCPS_STATE_MAX + to. Survives
  * ring-buffer loss, so /metrics stays exact. Then the health histograms
- * (TCPS_HIST_BASE, tcpscope.h). */
+ * (TCPS_HIST_BASE) and the state gauges (TCPS_GAUGE_BASE, tcpscope.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TCPS_TRANS_MAP_SLOTS);
+	__uint(max_entries, TCPS_TRANS_MAP_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u64);
 } tcps_trans SEC(".maps");

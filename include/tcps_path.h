@@ -50,7 +50,8 @@ TCPS_PATH_INLINE void tcps_tbl_delete(int tbl, const struct tcps_key *k);
 TCPS_PATH_INLINE void tcps_conn_lock(struct tcps_conn *c);
 TCPS_PATH_INLINE void tcps_conn_unlock(struct tcps_conn *c);
 TCPS_PATH_INLINE struct tcps_scratch *tcps_scratch_get(void);
-/* The per-CPU transition counter of (from * TCPS_STATE_MAX + to), or NULL. */
+/* Per-CPU u64 slot idx of tcps_trans (transitions from * TCPS_STATE_MAX + to,
+ * then histograms and gauges, tcpscope.h), or NULL. */
 TCPS_PATH_INLINE __u64 *tcps_trans_slot(__u32 idx);
 /* A zero-initialised-or-not event slot, NULL when the ring is full. */
 TCPS_PATH_INLINE struct tcps_event *tcps_event_reserve(void);
@@ -69,6 +70,34 @@ TCPS_PATH_INLINE void tcps_count(struct tcps_counters *cnt, int idx)
 	if (cnt && idx >= 0 && idx < TCPS_CNT_MAX)
 		cnt->c[idx]++;
 }
+
+/* ---- gauges (tcpscope.h TCPS_GAUGE_BASE): entries per state of the first
+ * side and per table, kept by plain per-CPU adds only where an entry is
+ * created, changes that state (also when passive mode's orig side flips on
+ * a reopen: TCPS_C_ORIG1) or is promoted; never on a steady segment. */
+TCPS_PATH_INLINE __u8 tcps_gauge_state(const struct tcps_fsm *f)
+{
+	int s = tcps_host_mode() ? !!(f->flags & TCPS_C_LOCAL1) : !!(f->flags & TCPS_C_ORIG1);
+
+	return (s ? f->ep[1].state : f->ep[0].state) % TCPS_STATE_MAX;
+}
+
+TCPS_PATH_INLINE void tcps_gauge_add(__u32 slot, __u64 d)
+{
+	__u64 *g = tcps_trans_slot(TCPS_GAUGE_BASE + slot);
+
+	if (g)
+		*g += d;	/* d = (__u64)-1 subtracts: the sum over CPUs wraps back */
+}
+
+TCPS_PATH_INLINE void tcps_gauge_move(__u8 from, __u8 to)
+{
+	if (from == to)
+		return;
+	tcps_gauge_add(TCPS_G_STATE + from, (__u64)-1);
+	tcps_gauge_add(TCPS_G_STATE + to, 1);
+}
+/* ---- end of gauges ---- */
 
 /* One event per arc of the step, in order, each with its sequence number:
  * events are reserved after the lock is dropped, so two CPUs may queue one
@@ -148,7 +177,7 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	struct tcps_scratch *sc;
 	__u64 pnow = 0;		/* the precise clock, once read */
 	int health = tcps_health_on();
-	__u8 cflags;
+	__u8 cflags, g0, g1;	/* g0/g1: gauge state before/after the step */
 	__u8 verdict;
 
 	/* Plain adds, not atomics: pkts[s]/bytes[s] are written only by
@@ -173,11 +202,14 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	if (!sc)
 		return 0;
 	tcps_conn_lock(conn);
+	g0 = tcps_gauge_state(&conn->fsm);
 	tcps_fsm_step(&conn->fsm, s, g, &sc->st);
+	g1 = tcps_gauge_state(&conn->fsm);
 	cflags = conn->fsm.flags;
 	if (halfopen)		/* for tcps_promote */
 		((struct tcps_conn *)sc->conn)->fsm = conn->fsm;
 	tcps_conn_unlock(conn);
+	tcps_gauge_move(g0, g1);
 
 	verdict = sc->st.verdict;
 	if (verdict == TCPS_V_OOW || verdict == TCPS_V_INVALID)
@@ -200,6 +232,7 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 {
 	struct tcps_scratch *sc;
 	struct tcps_conn *nc;
+	__u8 was;
 
 	sc = tcps_scratch_get();
 	if (!sc)
@@ -218,7 +251,14 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
 		return;		/* stays half-open; tracking goes on there */
 	}
+	/* Gauges: the entry moves table. They counted the half-open entry in
+	 * the state it holds now (another CPU may have stepped it since our
+	 * copy); the main table holds our copy's state. */
+	was = tcps_gauge_state(&old->fsm);
 	tcps_tbl_delete(TCPS_TBL_HALFOPEN, k);
+	tcps_gauge_add(TCPS_G_HALFOPEN, (__u64)-1);
+	tcps_gauge_add(TCPS_G_CONNS, 1);
+	tcps_gauge_move(was, tcps_gauge_state(&nc->fsm));
 	tcps_count(cnt, TCPS_CNT_PROMOTED);
 }
 
@@ -285,6 +325,8 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 		return;
 	}
 	tcps_count(cnt, TCPS_CNT_NEW_CONN);
+	tcps_gauge_add(TCPS_G_STATE + tcps_gauge_state(&nc->fsm), 1);
+	tcps_gauge_add(tbl == TCPS_TBL_HALFOPEN ? TCPS_G_HALFOPEN : TCPS_G_CONNS, 1);
 	if (tbl == TCPS_TBL_HALFOPEN)
 		tcps_count(cnt, TCPS_CNT_HALFOPEN_NEW);
 	if (nc->fsm.flags & TCPS_C_MIDSTREAM)

@@ -12,7 +12,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 3
+#define TCPS_ABI_VERSION 4
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -235,6 +235,29 @@ enum tcps_port_class {
 #define TCPS_HIST_STRIDE (TCPS_HIST_BOUNDS + 2)
 #define TCPS_HIST_BASE TCPS_TRANS_SLOTS
 #define TCPS_TRANS_MAP_SLOTS (TCPS_HIST_BASE + TCPS_HIST_MAX * TCPS_PORTS_MAX * TCPS_HIST_STRIDE)
+
+/*
+ * Gauges (issue 11.3): entries per state of the first side (local, or orig
+ * in passive mode) and per table, so stat, /metrics and top read 14 slots
+ * instead of walking the tables. Two groups of per-CPU u64 slots in the
+ * tcps_trans array after the histograms, each summed over CPUs (a slot of
+ * one CPU may wrap below zero; the sum is exact):
+ *  - TCPS_GAUGE_BASE, written only by the data path (tcps_path.h), with
+ *    plain per-CPU adds where an entry is created, changes its first
+ *    side's state, or is promoted;
+ *  - TCPS_GAUGE_USER, written only by the userspace process that owns the
+ *    tables (the daemon: expiry, seeding; replay), for what it inserts and
+ *    deletes itself (user/gauges.c says why a group of its own).
+ */
+enum tcps_gauge {
+	TCPS_G_STATE = 0,	/* + state: entries whose first side is in it */
+	TCPS_G_CONNS = TCPS_STATE_MAX,	/* entries in tcps_conns */
+	TCPS_G_HALFOPEN,	/* entries in tcps_halfopen */
+	TCPS_G_GROUP,		/* slots per group */
+};
+#define TCPS_GAUGE_BASE TCPS_TRANS_MAP_SLOTS
+#define TCPS_GAUGE_USER (TCPS_GAUGE_BASE + TCPS_G_GROUP)
+#define TCPS_TRANS_MAP_ENTRIES (TCPS_GAUGE_USER + TCPS_G_GROUP)
 
 /* Written once by the loader into the pinned tcps_info map, so that queries
  * and a restarted daemon can tell what made the pins and refuse pins of a

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "gauges.h"
 #include "gc.h"
 #include "stale.h"
 
@@ -99,7 +100,7 @@ bool tcps_gc_expired(const struct tcps_conn *c, __u64 now, const struct tcps_tim
 static int gc_remove(int fd, const struct tcps_key *k, const struct tcps_conn *seen, __u64 now,
 		     tcps_gc_emit_fn emit, void *ctx)
 {
-	struct tcps_conn cur;
+	struct tcps_conn cur, gone;
 	int side;
 
 	if (bpf_map_lookup_elem_flags(fd, k, &cur, BPF_F_LOCK))
@@ -107,8 +108,10 @@ static int gc_remove(int fd, const struct tcps_key *k, const struct tcps_conn *s
 	if (cur.last_seen != seen->last_seen || cur.fsm.ep[0].state != seen->fsm.ep[0].state ||
 	    cur.fsm.ep[1].state != seen->fsm.ep[1].state)
 		return 0;	/* a packet came: it lives on */
-	if (bpf_map_delete_elem(fd, k))
+	/* The value as it left the table, for the gauges (gauges.c). */
+	if (bpf_map_lookup_and_delete_elem_flags(fd, k, &gone, BPF_F_LOCK))
 		return 0;
+	tcps_gauge_note(&tcps_daemon_gauges, fd, &gone, -1);
 	for (side = 0; side < 2 && emit; side++) {
 		struct tcps_event e;
 
@@ -278,6 +281,12 @@ int tcps_gc_start(struct tcps_daemon *d)
 
 	memset(&gc, 0, sizeof(gc));
 	gc.d = d;
+	/* Before the first sweep deletes: gc and seed adjust the gauges. */
+	rc = tcps_gauge_owner_init(&tcps_daemon_gauges, d->pins.trans, d->pins.conns,
+				   d->pins.halfopen, o->mode);
+	if (rc)
+		pr_warn("gauges: %s; stat counts will drift (stat --walk counts the table)",
+			strerror(-rc));
 	tcps_timeouts_default(&gc.t, o->mode);
 	for (st = 1; st < TCPS_STATE_MAX; st++)
 		if (o->timeouts_s[st] && st != TCPS_LISTEN)
@@ -402,6 +411,7 @@ void tcps_gc_stop(struct tcps_daemon *d)
 			(unsigned long long)gc.early_drops);
 	gc_walk_free(&gc.walk[0]);
 	gc_walk_free(&gc.walk[1]);
+	tcps_gauge_owner_fini(&tcps_daemon_gauges);
 	free(gc.cands.keys);
 	free(gc.cands.vals);
 	gc.cands.keys = NULL;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * /metrics in the Prometheus text format 0.0.4. Everything comes from the
- * maps: connection gauges from the tables, transition counters from the
+ * maps: connection gauges from the per-state gauges that the data path and
+ * the daemon keep (gauges.c, O(1) per scrape), transition counters from the
  * per-CPU tcps_trans map (exact even when the ring buffer drops events),
  * data-path counters from tcps_stats. No label ever carries a remote
  * address (cardinality: one series per peer would grow without bound).
@@ -107,7 +108,7 @@ int tcps_metrics_read(const struct tcps_pins *p, struct tcps_metrics *m)
 
 	memset(m, 0, sizeof(*m));
 	m->info = p->meta;
-	/* Counted in the kernel: a scrape never copies the table out. */
+	/* The gauges: a scrape reads 28 slots, never the table. */
 	err = tcps_state_totals(p, m->states, &m->conns, &m->halfopen);
 	if (err)
 		return err;

@@ -17,6 +17,7 @@ struct tcps_snapshot {
 	__u64 now;		/* CLOCK_MONOTONIC ns when read */
 	__u64 counts[TCPS_STATE_MAX];	/* per state of the first side */
 	__u64 total;		/* entries in both tables; live: sum of counts */
+	__u64 conns, halfopen;	/* entries per table (stat --json) */
 
 	/* Live views (stat, list, top, HTTP) of a running instance's pins,
 	 * set by tcps_query_open*: */
@@ -41,9 +42,8 @@ struct tcps_snapshot {
 int tcps_query_open(const char *pin_dir, struct tcps_snapshot *s);
 void tcps_query_close(struct tcps_snapshot *s);
 /* Only the per-state counts, total and counters (no rows: s->n == 0),
- * counted in the kernel by a map iterator; falls back to reading every
- * row where the iterator cannot load, and reads them anyway when no
- * daemon runs (they must be expired by the query). Same return values. */
+ * from the gauges (tcps_state_totals); reads every row when no daemon
+ * runs (they must be expired by the query). Same return values. */
 int tcps_query_open_counts(const char *pin_dir, struct tcps_snapshot *s);
 /* Per-state counts (first side) and entries per table: by the iterator
  * (statiter.c, 0 or -errno), or by tcps_state_totals, which falls back to
@@ -52,6 +52,9 @@ int tcps_count_states_iter(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MA
 			   __u64 *halfopen);
 int tcps_state_totals(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MAX], __u64 *conns,
 		      __u64 *halfopen);
+/* tcps_state_totals reads the per-state gauges (gauges.c, O(1)) unless
+ * this is set (stat --walk): then it counts the entries. */
+extern bool tcps_totals_walk;
 
 /* (Re)count s->counts and s->total from the rows s holds. */
 void tcps_snapshot_count(struct tcps_snapshot *s);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "gauges.h"
 #include "maps.h"
 #include "replay_backend.h"
 #include "tcpscope.skel.h"
@@ -20,6 +21,7 @@ struct replay_bpf {
 	struct tcpscope_bpf *skel;
 	struct ring_buffer *rb;
 	int prog_fd, conns_fd, halfopen_fd, stats_fd;
+	struct tcps_gauge_owner gauges;	/* for what replay's expiry deletes */
 };
 
 static void bpf_close(void *bp)
@@ -29,6 +31,7 @@ static void bpf_close(void *bp)
 	if (!b)
 		return;
 	ring_buffer__free(b->rb);
+	tcps_gauge_owner_fini(&b->gauges);
 	tcpscope_bpf__destroy(b->skel);
 	free(b);
 }
@@ -40,6 +43,7 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 
 	if (!b)
 		return -ENOMEM;
+	b->gauges.trans_fd = b->gauges.conns_fd = b->gauges.halfopen_fd = -1;
 	libbpf_set_print(tcps_libbpf_print);
 	b->skel = tcpscope_bpf__open();
 	if (!b->skel) {
@@ -59,6 +63,10 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 	b->conns_fd = bpf_map__fd(b->skel->maps.tcps_conns);
 	b->halfopen_fd = bpf_map__fd(b->skel->maps.tcps_halfopen);
 	b->stats_fd = bpf_map__fd(b->skel->maps.tcps_stats);
+	err = tcps_gauge_owner_init(&b->gauges, bpf_map__fd(b->skel->maps.tcps_trans), b->conns_fd,
+				    b->halfopen_fd, TCPS_MODE_PASSIVE);
+	if (err)
+		goto fail;
 	b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.tcps_events), on_event, ctx, NULL);
 	if (!b->rb) {
 		err = -errno;
@@ -112,8 +120,13 @@ static int bpf_lookup(void *bp, const struct tcps_key *k, struct tcps_conn *v, b
 static int bpf_remove(void *bp, const struct tcps_key *k, bool halfopen)
 {
 	struct replay_bpf *b = bp;
+	int fd = halfopen ? b->halfopen_fd : b->conns_fd;
+	struct tcps_conn gone;
 
-	return bpf_map_delete_elem(halfopen ? b->halfopen_fd : b->conns_fd, k) ? -errno : 0;
+	if (bpf_map_lookup_and_delete_elem_flags(fd, k, &gone, BPF_F_LOCK))
+		return -errno;
+	tcps_gauge_note(&b->gauges, fd, &gone, -1);
+	return 0;
 }
 
 static int bpf_counters(void *bp, __u64 out[TCPS_CNT_MAX])

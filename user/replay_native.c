@@ -54,7 +54,7 @@ struct native_table {
 struct replay_native {
 	struct native_table tbl[2];	/* enum tcps_table */
 	struct tcps_counters cnt;
-	__u64 trans[TCPS_TRANS_MAP_SLOTS];	/* transitions, then health histograms */
+	__u64 trans[TCPS_TRANS_MAP_ENTRIES];	/* transitions, health histograms, gauges */
 	struct tcps_scratch scratch;
 	struct tcps_event *ring;	/* NATIVE_RB_RECS records */
 	size_t queued;
@@ -184,7 +184,7 @@ static inline struct tcps_scratch *tcps_scratch_get(void)
 
 static inline __u64 *tcps_trans_slot(__u32 idx)
 {
-	return idx < TCPS_TRANS_MAP_SLOTS ? &nat->trans[idx] : NULL;
+	return idx < TCPS_TRANS_MAP_ENTRIES ? &nat->trans[idx] : NULL;
 }
 
 static inline struct tcps_event *tcps_event_reserve(void)
@@ -312,10 +312,16 @@ static int native_remove(void *bp, const struct tcps_key *k, bool halfopen)
 {
 	struct replay_native *b = bp;
 	struct native_table *t = &b->tbl[halfopen ? TCPS_TBL_HALFOPEN : TCPS_TBL_CONNS];
-	__u32 before = t->count;
+	struct native_node *n = *table_find(t, k);
 
+	if (!n)
+		return -ENOENT;
+	/* Userspace's delete: the gauges' userspace group (gauges.c), as the
+	 * BPF backend keeps it. */
+	b->trans[TCPS_GAUGE_USER + TCPS_G_STATE + tcps_gauge_state(&n->val.fsm)]--;
+	b->trans[TCPS_GAUGE_USER + (halfopen ? TCPS_G_HALFOPEN : TCPS_G_CONNS)]--;
 	tcps_tbl_delete(halfopen ? TCPS_TBL_HALFOPEN : TCPS_TBL_CONNS, k);
-	return t->count < before ? 0 : -ENOENT;
+	return 0;
 }
 
 static int native_counters(void *bp, __u64 out[TCPS_CNT_MAX])

@@ -35,6 +35,7 @@
 
 #include "daemon.h"
 #include "diag.h"
+#include "gauges.h"
 #include "seed.h"
 #include "tcps_key.h"
 
@@ -103,6 +104,7 @@ static void emit_seed(const struct tcps_key *k, const struct tcps_conn *c, int s
 static int insert(const struct tcps_key *k, const struct tcps_conn *c)
 {
 	if (!bpf_map_update_elem(sd.d->pins.conns, k, c, BPF_NOEXIST)) {
+		tcps_gauge_note(&tcps_daemon_gauges, sd.d->pins.conns, c, 1);
 		sd.seeded++;
 		return 0;
 	}
@@ -318,14 +320,17 @@ static void refresh_listeners(void)
 	/* Gone since the last look: remove. */
 	for (i = 0; i < sd.n_listeners; i++) {
 		const struct tcps_key *k = &sd.listeners[i];
-		struct tcps_conn c;
+		struct tcps_conn c, gone;
 		int ls;
 
 		if (now.n && bsearch(k, now.k, now.n, sizeof(*k), key_cmp))
 			continue;
 		listener_conn(k, &c, &ls);
-		if (!bpf_map_delete_elem(sd.d->pins.conns, k))
+		/* The value as it left, for the gauges (gauges.c). */
+		if (!bpf_map_lookup_and_delete_elem_flags(sd.d->pins.conns, k, &gone, BPF_F_LOCK)) {
+			tcps_gauge_note(&tcps_daemon_gauges, sd.d->pins.conns, &gone, -1);
 			emit_seed(k, &c, ls, TCPS_LISTEN, TCPS_CLOSE);
+		}
 	}
 	/* New: insert (an existing one, e.g. adopted, is just kept). */
 	for (i = n = 0; i < now.n; i++) {

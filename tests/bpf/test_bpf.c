@@ -1952,6 +1952,168 @@ TEST(test_passive_mode_orig_flag_follows_first_syn)
 	teardown();
 }
 
+/* ---- gauges (tcpscope.h TCPS_GAUGE_BASE) ---- */
+
+/* Slot of both gauge groups, summed over CPUs (as user/gauges.c does). */
+static __u64 gauge(__u32 slot)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, g;
+	__u64 *v = calloc(ncpu, sizeof(*v)), sum = 0;
+
+	for (g = 0; v && g < 2; g++) {
+		__u32 idx = (g ? TCPS_GAUGE_USER : TCPS_GAUGE_BASE) + slot;
+
+		if (bpf_map_lookup_elem(bpf_map__fd(T.skel->maps.tcps_trans), &idx, v)) {
+			CHECK_FAIL_("[%s] reading tcps_trans[%u] failed", T.where, idx);
+			break;
+		}
+		for (i = 0; i < ncpu; i++)
+			sum += v[i];
+	}
+	free(v);
+	return sum;
+}
+
+/* Every gauge equals a walk of both tables: entries per table, and per
+ * state of the first side (local; orig in passive mode). */
+static void expect_gauges_walk_(int line)
+{
+	__u64 want[TCPS_G_GROUP] = { 0 };
+	struct bpf_map *maps[2] = { T.skel->maps.tcps_conns, T.skel->maps.tcps_halfopen };
+	int m, st;
+
+	for (m = 0; m < 2; m++) {
+		int fd = bpf_map__fd(maps[m]), n = 0;
+		struct tcps_key k, next;
+		struct tcps_conn c;
+
+		if (bpf_map_get_next_key(fd, NULL, &k))
+			continue;
+		do {
+			if (!bpf_map_lookup_elem(fd, &k, &c)) {
+				int first = T.passive ? !!(c.fsm.flags & TCPS_C_ORIG1) :
+							!!(c.fsm.flags & TCPS_C_LOCAL1);
+
+				want[TCPS_G_STATE + c.fsm.ep[first].state % TCPS_STATE_MAX]++;
+				want[m ? TCPS_G_HALFOPEN : TCPS_G_CONNS]++;
+			}
+			if (bpf_map_get_next_key(fd, &k, &next))
+				break;
+			k = next;
+		} while (++n < 100000);
+	}
+	for (st = 0; st < TCPS_G_GROUP; st++)
+		if (gauge(st) != want[st])
+			CHECK_FAIL_("[%s] line %d: gauge slot %d is %lld, the tables hold %lld",
+				    T.where, line, st, (long long)gauge(st), (long long)want[st]);
+}
+#define EXPECT_GAUGES_WALK() expect_gauges_walk_(__LINE__)
+
+/* A create, each transition of the local side and the promotion move the
+ * gauges exactly; a steady segment moves nothing. */
+TEST(test_gauges_follow_create_transitions_and_promotion)
+{
+	struct flow f;
+	int i;
+
+	if (setup())
+		return;
+	for (i = 0; i < N_ENCAPS; i++) {
+		where("%s", encaps[i].name);
+		flow_for(&f, &encaps[i], i, i & 1);
+		/* A remote client: the local side is CLOSE until it answers. */
+		xmit(&f, IN, SYN, 500, 0, 0);
+		CHK_EQ(gauge(TCPS_G_HALFOPEN), 1);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_CLOSE), (__u64)i + 1);	/* + the closed ones */
+		xmit(&f, OUT, SYN | ACK, 9000, 501, 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_CLOSE), (__u64)i);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_SYN_RECV), 1);
+		EXPECT_GAUGES_WALK();
+		xmit(&f, IN, ACK, 501, 9001, 0);	/* promotion */
+		CHK_EQ(gauge(TCPS_G_HALFOPEN), 0);
+		CHK_EQ(gauge(TCPS_G_CONNS), (__u64)i + 1);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_SYN_RECV), 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_ESTABLISHED), 1);
+		xmit(&f, IN, PSH | ACK, 501, 9001, 10);	/* steady */
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_ESTABLISHED), 1);
+		EXPECT_GAUGES_WALK();
+		/* The remote side's FIN moves no gauge: the local side takes it
+		 * when its own next segment shows it did (tcps_defers). */
+		xmit(&f, IN, FIN | ACK, 511, 9001, 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_ESTABLISHED), 1);
+		xmit(&f, OUT, FIN | ACK, 9001, 512, 0);	/* via CLOSE_WAIT */
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_ESTABLISHED), 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_CLOSE_WAIT), 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_LAST_ACK), 1);
+		xmit(&f, IN, ACK, 512, 9002, 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_LAST_ACK), 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_CLOSE), (__u64)i + 1);
+		EXPECT_GAUGES_WALK();
+	}
+	/* Mid-stream: created straight into the main table. */
+	flow_for(&f, &encaps[0], 100, 1);
+	xmit(&f, OUT, ACK, 7, 8, 0);
+	CHK_EQ(gauge(TCPS_G_CONNS), N_ENCAPS + 1);
+	CHK_EQ(gauge(TCPS_G_STATE + TCPS_ESTABLISHED), 1);
+	EXPECT_GAUGES_WALK();
+	teardown();
+}
+
+/* Passive mode counts the originator's state; a new SYN from the other
+ * end on a closed tuple makes that end the originator (TCPS_C_ORIG1
+ * flips): the gauge moves from the old first side's state to the new. */
+TEST(test_gauges_follow_the_originator_when_a_reopen_swaps_it)
+{
+	struct tcps_conn c;
+	struct flow f;
+	int i;
+
+	if (setup_mode(TCPS_MODE_PASSIVE, 0))
+		return;
+	for (i = 0; i < N_ENCAPS; i++) {
+		where("%s", encaps[i].name);
+		flow_for(&f, &encaps[i], i, i & 1);
+		local_client_active_close(&f, 100, 200);	/* a: TIME_WAIT, b: CLOSE */
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_TIME_WAIT), 1);
+		EXPECT_GAUGES_WALK();
+		xmit(&f, IN, SYN, 90000, 0, 0);		/* b opens anew */
+		CHK(in_conns(&f, &c));
+		CHK_EQ(!!(c.fsm.flags & TCPS_C_ORIG1), !f.lside);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_TIME_WAIT), 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_SYN_SENT), 1);
+		EXPECT_GAUGES_WALK();
+		xmit(&f, OUT, RST | ACK, 0, 90001, 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_SYN_SENT), 0);
+		CHK_EQ(gauge(TCPS_G_STATE + TCPS_CLOSE), (__u64)i + 1);
+		EXPECT_GAUGES_WALK();
+	}
+	CHK_EQ(gauge(TCPS_G_CONNS), N_ENCAPS);
+	CHK_EQ(gauge(TCPS_G_HALFOPEN), 0);
+	teardown();
+}
+
+/* A SYN flood fills only the half-open table, and only its gauges;
+ * retransmitted SYNs count nothing. */
+TEST(test_gauges_count_a_syn_flood_once)
+{
+	struct flow f;
+	int i, rep;
+
+	if (setup())
+		return;
+	for (rep = 0; rep < 2; rep++)
+		for (i = 0; i < 200; i++) {
+			where("SYN %d rep %d", i, rep);
+			flow_for(&f, &encaps[i & 1], i, 1);
+			xmit(&f, IN, SYN, 1000 + (__u32)i, 0, 0);
+		}
+	CHK_EQ(gauge(TCPS_G_HALFOPEN), 200);
+	CHK_EQ(gauge(TCPS_G_STATE + TCPS_CLOSE), 200);
+	CHK_EQ(gauge(TCPS_G_CONNS), 0);
+	EXPECT_GAUGES_WALK();
+	teardown();
+}
+
 /* In passive mode also the first packet's direction is no evidence: a
  * mid-stream pickup takes the lower port as the server. */
 TEST(test_passive_mode_midstream_lower_port_is_server)
@@ -2202,6 +2364,9 @@ int main(void)
 	RUN(test_malformed_frames_never_change_an_entry);
 	RUN(test_table_full_counts_and_passes);
 	RUN(test_passive_mode_orig_flag_follows_first_syn);
+	RUN(test_gauges_follow_create_transitions_and_promotion);
+	RUN(test_gauges_follow_the_originator_when_a_reopen_swaps_it);
+	RUN(test_gauges_count_a_syn_flood_once);
 	RUN(test_passive_mode_midstream_lower_port_is_server);
 	RUN(test_window_scale_parsed_from_syn_options);
 	RUN(test_window_scale_absent_or_too_large);
