@@ -25,7 +25,7 @@ ifeq ($(SANITIZE),1)
   CFLAGS += $(SAN_FLAGS)
   LDFLAGS += $(SAN_FLAGS)
 endif
-USER_LIBS := -lbpf -lelf -lz -ljson-c -lmicrohttpd -lncursesw -lpcap -lxdp
+USER_LIBS := -lbpf -lelf -lz -ljson-c -lyajl -lmicrohttpd -lncursesw -lpcap -lxdp
 
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	-Ivmlinux -Iinclude -Ibpf
