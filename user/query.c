@@ -717,6 +717,13 @@ void tcps_rows_sort(struct tcps_snapshot *s, int key)
 	qsort_r(s->rows, s->n, sizeof(*s->rows), row_cmp, &ctx);
 }
 
+void tcps_cidr_get(const struct cidr *c, __u8 *family, __u8 addr[16], __u8 *plen)
+{
+	*family = (__u8)c->family;
+	memcpy(addr, c->addr, 16);
+	*plen = (__u8)c->plen;
+}
+
 struct cidr *tcps_cidr_parse(const char *s)
 {
 	struct cidr *c = malloc(sizeof(*c));
