@@ -14,6 +14,22 @@
 #define REMOTES_SIZE (TCPS_VIEWS_REMOTES * sizeof(struct tcps_views_remote))
 #define BATCH 4096
 
+/* A hash map's buckets: its max_entries rounded up to a power of two (as
+ * kernel/bpf/hashtab.c sizes them). */
+static __u64 buckets_of(int fd)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	__u64 n = 1;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 1ULL << 32;	/* unknown: assume it is big */
+	while (n < info.max_entries)
+		n <<= 1;
+	return n;
+}
+
 static int kernel_open(struct tcps_viewer *w, const struct tcps_pins *p)
 {
 	struct views_bpf *skel;
@@ -47,6 +63,7 @@ static int kernel_open(struct tcps_viewer *w, const struct tcps_pins *p)
 		return err;
 	}
 	w->skel = skel;
+	w->buckets = buckets_of(p->conns) + buckets_of(p->halfopen);
 	w->kern.v = &skel->bss->views;
 	w->kern.ports = ports;
 	w->kern.remotes = remotes;
@@ -209,7 +226,9 @@ int tcps_viewer_walk(struct tcps_viewer *w, const struct tcps_pins *p,
 {
 	struct tcps_views_cfg a = *cfg, b = w->cfg;
 
-	if (w->skel && !expire && entries <= TCPS_VIEWS_KERNEL_MAX)
+	if (w->skel && !expire &&
+	    w->buckets * TCPS_VIEWS_BUCKET_NS + entries * TCPS_VIEWS_ENTRY_NS <=
+		    TCPS_VIEWS_KERNEL_BUDGET_NS)
 		return kernel_pass(w, cfg);
 	a.active_since = b.active_since = 0;
 	if (!w->sweeping || memcmp(&a, &b, sizeof(a)) || expire != w->expire) {
