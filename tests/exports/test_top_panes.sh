@@ -10,7 +10,9 @@
 #  - a bulk transfer leads FASTEST with the rate its byte counts show over
 #    the same time (within a factor of 2);
 #  - at 80x24 (tmux), v brings the panes up and every line fits;
-#  - with run --no-health the health panes say that health is off.
+#  - with run --no-health the health panes say that health is off;
+#  - a big table (--max-conns 1100000) is swept, not walked in the kernel,
+#    and top's groups then equal stat --by-port / --by-remote.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$(dirname "$0")/../e2e/lib_e2e.sh"
 
@@ -54,8 +56,9 @@ test_setup() {
 	must "namespaces" mk_relay_pair "$NS_C" "$NS_R" "$NS_S" || return 1
 	must "relay" relay_start --delay 2 || return 1
 	must "tcpscope in the client namespace" scope_start client "$NS_C" "$IF_A" -q || return 1
-	must "tcpscope --no-health in the server namespace" scope_start server "$NS_S" "$IF_B" -q --no-health ||
-		return 1
+	# A big table: top sweeps it (views.h) instead of one kernel pass.
+	must "tcpscope --no-health in the server namespace" scope_start server "$NS_S" "$IF_B" -q --no-health \
+		--max-conns 1100000 || return 1
 	# Three connections at 2 ms one way, then one at 30 ms.
 	must "fast server" drv_start hs1 "$NS_S" listen "$IP4_B" 7101 -n 3 -t 20000 || return 1
 	must "fast clients" drv_start hc1 "$NS_C" connect "$IP4_B" 7101 -n 3 -t 20000 || return 1
@@ -190,10 +193,25 @@ test_no_health_says_health_is_off() {
 	[ -z "$(pane <(printf '%s\n' "$out") "SLOWEST HANDSHAKES")" ] || fail "handshake rows with health off"
 }
 
+test_swept_groups_equal_stat() {
+	local out
+	out=$("$TCPSCOPE" top -n 2 -d 0.2 --pin-dir "${SCOPE_PIN[server]}") || { fail "top"; return; }
+	last_snapshot <(printf '%s\n' "$out") >"$W/snap.server"
+	grep -q '^(groups and panes: a sweep of the table over 1 refreshes)' "$W/snap.server" ||
+		{ cat "$W/snap.server" >&2; fail "no sweep note"; return; }
+	diff <(pane "$W/snap.server" "TOP LOCAL PORT" | awk '{ print $2, $1 }') \
+		<("$TCPSCOPE" stat --by-port --pin-dir "${SCOPE_PIN[server]}" | head -5 | awk '{ print $1, $2 }') >&2 ||
+		{ fail "ports differ from stat --by-port"; return; }
+	diff <(pane "$W/snap.server" "TOP REMOTE" | awk '{ print $2, $1 }') \
+		<("$TCPSCOPE" stat --by-remote --pin-dir "${SCOPE_PIN[server]}" | head -5 | awk '{ print $1, $2 }') >&2 ||
+		fail "remotes differ from stat --by-remote"
+}
+
 run_test test_setup
 run_test test_known_delay_leads_slowest_handshakes
 run_test test_retransmitting_connections_with_list_counts
 run_test test_bulk_transfer_leads_fastest
 run_test test_panes_fit_80x24_and_v_cycles
 run_test test_no_health_says_health_is_off
+run_test test_swept_groups_equal_stat
 suite_done
