@@ -17,7 +17,7 @@ set -euo pipefail
 # Build and run: `make` and `tcpscope run`.
 BUILD_PKGS=(
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-	libjson-c-dev libmicrohttpd-dev libncurses-dev libpcap-dev libxdp-dev
+	libjson-c-dev libyajl-dev libmicrohttpd-dev libncurses-dev libpcap-dev libxdp-dev
 	pkg-config iproute2
 )
 
