@@ -230,7 +230,8 @@ struct tcps_owners *tcps_owners_load(pid_t netns_pid)
 			err = -ENOMEM;
 	}
 	if (!err) {
-		qsort(o->s, o->n, sizeof(*o->s), by_ino);
+		if (o->n > 1)	/* o->s may be NULL: qsort's argument is nonnull */
+			qsort(o->s, o->n, sizeof(*o->s), by_ino);
 		err = scan_proc(o);
 	}
 	if (err) {
