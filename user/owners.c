@@ -229,9 +229,10 @@ struct tcps_owners *tcps_owners_load(pid_t netns_pid)
 		if (!o->w)
 			err = -ENOMEM;
 	}
-	if (!err) {
-		if (o->n > 1)	/* o->s may be NULL: qsort's argument is nonnull */
-			qsort(o->s, o->n, sizeof(*o->s), by_ino);
+	/* No socket (o->s NULL): nothing to look for, and qsort's and
+	 * bsearch's arguments are nonnull. */
+	if (!err && o->n) {
+		qsort(o->s, o->n, sizeof(*o->s), by_ino);
 		err = scan_proc(o);
 	}
 	if (err) {
@@ -239,7 +240,8 @@ struct tcps_owners *tcps_owners_load(pid_t netns_pid)
 		errno = -err;
 		return NULL;
 	}
-	qsort(o->s, o->n, sizeof(*o->s), ent_cmp);
+	if (o->n)
+		qsort(o->s, o->n, sizeof(*o->s), ent_cmp);
 	return o;
 }
 
