@@ -28,9 +28,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for s in "${suites[@]}"; do
 	printf '== %s\n' "$s"
+	t0=$SECONDS
 	timeout --kill-after=10 "$SUITE_TIMEOUT" "$s" >"$log" 2>&1
 	rc=$?
 	cat "$log"
+	printf '# %s: %ds\n' "$s" $((SECONDS - t0))
 	p=$(grep -c '^ok ' "$log")
 	f=$(grep -c '^not ok ' "$log")
 	k=$(grep -c '^skip ' "$log")

@@ -240,12 +240,19 @@ __u64 tcps_mono_to_real(__u64 mono_ns)
 
 void tcps_fmt_time(__u64 real_ns, char *buf, size_t len)
 {
+	/* The calendar part changes once a second: events come thousands a
+	 * second, so it is formatted once per second (per thread). */
+	static __thread time_t last_sec = -1;
+	static __thread char base[32];
 	time_t sec = (time_t)(real_ns / 1000000000ULL);
-	struct tm tm;
-	char base[32];
 
-	gmtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (sec != last_sec) {
+		struct tm tm;
+
+		gmtime_r(&sec, &tm);
+		strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+		last_sec = sec;
+	}
 	snprintf(buf, len, "%s.%06lluZ", base, (unsigned long long)(real_ns % 1000000000ULL) / 1000);
 }
 

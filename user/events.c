@@ -30,6 +30,7 @@
 
 #include "exports.h"
 #include "filter.h"
+#include "evjson.h"
 #include "output.h"
 #include "query.h"
 
@@ -405,7 +406,6 @@ void tcps_evsock_tick(struct tcps_daemon *d, __u64 now)
 void tcps_evsock_event(struct tcps_daemon *d, const struct tcps_event *e)
 {
 	char text[512], *json = NULL;
-	json_object *obj = NULL;
 	size_t jlen = 0, tlen = 0;
 	int i;
 
@@ -418,13 +418,12 @@ void tcps_evsock_event(struct tcps_daemon *d, const struct tcps_event *e)
 		/* Each format is rendered at most once per transition, by the
 		 * same functions as the daemon's stdout. */
 		if (c->json && !json) {
-			const char *s;
+			const char *s = tcps_event_json_line(e, ev.mode, &jlen);
 
-			obj = tcps_event_json(e, ev.mode);
-			s = json_object_to_json_string_ext(obj, TCPS_JSON_FLAGS);
-			jlen = strlen(s);
-			/* json-c owns s: the line with its newline goes into a
-			 * scratch buffer of ours, so it is queued whole or not at all. */
+			if (!s)
+				break;
+			/* The generator owns s: the line with its newline goes into
+			 * a scratch buffer of ours, so it is queued whole or not at all. */
 			if (jlen + 1 > ev.jcap) {
 				char *nb = realloc(ev.jbuf, jlen + 256);
 
@@ -447,8 +446,6 @@ void tcps_evsock_event(struct tcps_daemon *d, const struct tcps_event *e)
 		}
 		client_send(c, c->json ? json : text, c->json ? jlen : tlen);
 	}
-	if (obj)
-		json_object_put(obj);
 }
 
 void tcps_evsock_stop(struct tcps_daemon *d)

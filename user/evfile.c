@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "exports.h"
+#include "evjson.h"
 #include "output.h"
 
 /* Write errors are reported once per this many ns, not per line. */
@@ -129,16 +130,18 @@ void tcps_evfile_event(struct tcps_daemon *d, const struct tcps_event *e)
 	/* Flushed every tick (100 ms), not per line: one write per batch;
 	 * and before a line that would not fit, so no write splits one. */
 	{
-		json_object *o = tcps_event_json(e, evf.mode);
-		const char *line = json_object_to_json_string_ext(o, TCPS_JSON_FLAGS);
-		size_t n = strlen(line) + 1;
+		size_t n;
+		const char *line = tcps_event_json_line(e, evf.mode, &n);
 
-		if (evf.buffered + n > EVF_BUF)
+		if (!line) {
+			evf.lost++;
+			return;
+		}
+		if (evf.buffered + n + 1 > EVF_BUF)
 			evfile_flush(tcps_mono_now());
-		fputs(line, evf.f);
+		fwrite(line, 1, n, evf.f);
 		fputc('\n', evf.f);
-		evf.buffered += n;
-		json_object_put(o);
+		evf.buffered += n + 1;
 	}
 	evf.dirty = true;
 }

@@ -58,24 +58,6 @@ void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mod
 	ifname_of(c->ifindex, v->ifname, sizeof(v->ifname));
 }
 
-static void add_str(json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, json_object_new_string(v));
-}
-
-static void add_int(json_object *o, const char *k, long long v)
-{
-	json_object_object_add(o, k, json_object_new_int64(v));
-}
-
-static void add_time(json_object *o, const char *k, __u64 mono_ns)
-{
-	char buf[40];
-
-	tcps_fmt_time(tcps_mono_to_real(mono_ns), buf, sizeof(buf));
-	add_str(o, k, buf);
-}
-
 /* ---- one field list, two back ends (json-c object or yajl stream) ---- */
 
 static void jw_key(struct tcps_jw *w, const char *k)
@@ -116,7 +98,7 @@ void tcps_jw_int(struct tcps_jw *w, const char *k, long long v)
 	char buf[24], *p;
 
 	if (!w->g) {
-		add_int(w->o, k, v);
+		json_object_object_add(w->o, k, json_object_new_int64(v));
 		return;
 	}
 	jw_key(w, k);
@@ -232,45 +214,18 @@ int tcps_row_gen_write(FILE *f, yajl_gen g, const struct tcps_row *r, __u32 mode
 	return 0;
 }
 
-static const char *event_side(const struct tcps_event *e, __u32 mode)
+const char *tcps_event_side(const struct tcps_event *e, __u32 mode)
 {
 	if (mode == TCPS_MODE_PASSIVE)
 		return (e->side == !!(e->conn_flags & TCPS_C_ORIG1)) ? "orig" : "resp";
 	return (e->side == !!(e->conn_flags & TCPS_C_LOCAL1)) ? "local" : "remote";
 }
 
-static const char *const reasons[] = { "packet", "timeout", "seed" };
-
-json_object *tcps_event_json(const struct tcps_event *e, __u32 mode)
+const char *tcps_reason_name(__u8 reason)
 {
-	bool passive = mode == TCPS_MODE_PASSIVE;
-	json_object *o = json_object_new_object();
-	struct tcps_conn c = { .fsm.flags = e->conn_flags, .ifindex = e->ifindex };
-	struct tcps_view v;
-	char flags[9];
+	static const char *const reasons[] = { "packet", "timeout", "seed" };
 
-	tcps_view_of(&e->key, &c, mode, &v);
-	tcps_flags_str(e->tcp_flags, flags);
-	add_time(o, "time", e->ts);
-	add_str(o, "family", v.family);
-	add_str(o, passive ? "orig_addr" : "local_addr", v.faddr);
-	add_int(o, passive ? "orig_port" : "local_port", v.fport);
-	add_str(o, passive ? "resp_addr" : "remote_addr", v.saddr);
-	add_int(o, passive ? "resp_port" : "remote_port", v.sport);
-	add_str(o, "side", event_side(e, mode));
-	add_str(o, "from", tcps_state_name(e->from));
-	add_str(o, "to", tcps_state_name(e->to));
-	add_str(o, "reason", e->reason < 3 ? reasons[e->reason] : "packet");
-	add_str(o, "flags", flags);
-	add_str(o, "ifname", v.ifname);
-	add_int(o, "seq", e->seq);
-	/* tcpstates' MS, in µs; null where unknown (leaving CLOSE, whose
-	 * start nobody saw; an expiry or seed with no record; --no-health). */
-	json_object_object_add(o, "prev_state_us",
-			       tcps_health_enabled() && (e->prev_state_ns || (e->from != TCPS_CLOSE &&
-									      e->reason == TCPS_REASON_PACKET)) ?
-			       json_object_new_int64((int64_t)(e->prev_state_ns / 1000)) : NULL);
-	return o;
+	return reason < 3 ? reasons[reason] : "packet";
 }
 
 /* netstat's form: a listener's missing remote port is "*". */
@@ -425,9 +380,9 @@ void tcps_event_text(FILE *f, const struct tcps_event *e, __u32 mode)
 	endpoint(a, sizeof(a), v.faddr, v.fport, v6);
 	endpoint(b, sizeof(b), v.saddr, v.sport, v6);
 	tcps_flags_str(e->tcp_flags, flags);
-	fprintf(f, "%s %s > %s %-6s %s -> %s (%s%s%s)\n", t, a, b, event_side(e, mode),
+	fprintf(f, "%s %s > %s %-6s %s -> %s (%s%s%s)\n", t, a, b, tcps_event_side(e, mode),
 		tcps_state_name(e->from), tcps_state_name(e->to),
-		e->reason < 3 ? reasons[e->reason] : "packet", *flags ? " " : "", flags);
+		tcps_reason_name(e->reason), *flags ? " " : "", flags);
 }
 
 void tcps_json_print(FILE *f, json_object *obj)

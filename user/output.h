@@ -51,8 +51,11 @@ json_object *tcps_conn_json(const struct tcps_row *r, __u32 mode);
  * (yajl_gen_free it); 0 or -EINVAL. */
 yajl_gen tcps_row_gen_new(void);
 int tcps_row_gen_write(FILE *f, yajl_gen g, const struct tcps_row *r, __u32 mode);
-/* DESIGN §4 events --json object. */
-json_object *tcps_event_json(const struct tcps_event *e, __u32 mode);
+/* An event's side as seen from the first one ("local"/"remote", passive
+ * "orig"/"resp"), and its reason's name ("packet", "timeout", "seed").
+ * The events JSON itself is evjson.h's. */
+const char *tcps_event_side(const struct tcps_event *e, __u32 mode);
+const char *tcps_reason_name(__u8 reason);
 /* The connection table (list, replay): netstat -ant's columns plus ours,
  * each as wide as its widest cell (as netstat sizes its address columns),
  * so an IPv4 table stays within 100 columns. Measure every row that will

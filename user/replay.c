@@ -26,6 +26,7 @@
 
 #include "gc.h"
 #include "keyidx.h"
+#include "evjson.h"
 #include "output.h"
 #include "parse.h"
 #include "query.h"
@@ -653,11 +654,13 @@ static int print_all(struct replay *r, bool json)
 		/* Streamed, one object at a time (list does the same). */
 		fputs("{\"events\":[", stdout);
 		for (i = 0; i < r->nevs; i++) {
-			json_object *o = tcps_event_json(&r->evs[i], TCPS_MODE_PASSIVE);
+			size_t n;
+			const char *line = tcps_event_json_line(&r->evs[i], TCPS_MODE_PASSIVE, &n);
 
+			if (!line)
+				return -ENOMEM;
 			fputs(i ? "," : "", stdout);
-			fputs(json_object_to_json_string_ext(o, TCPS_JSON_FLAGS), stdout);
-			json_object_put(o);
+			fwrite(line, 1, n, stdout);
 		}
 		fputs("],\"connections\":[", stdout);
 		for (i = 0; i < r->zt.n; i++) {

@@ -22,6 +22,7 @@
 #include "health.h"
 #include "daemonize.h"
 #include "detach.h"
+#include "evjson.h"
 #include "output.h"
 #include "run.h"
 #include "tcpscope.skel.h"
@@ -49,7 +50,7 @@ void tcps_daemon_emit(struct tcps_daemon *d, const struct tcps_event *e)
 	if (d->opts->quiet || d->stdout_broken)
 		return;
 	if (d->opts->json)
-		tcps_json_print(stdout, tcps_event_json(e, d->opts->mode));
+		tcps_event_json_write(stdout, e, d->opts->mode);
 	else
 		tcps_event_text(stdout, e, d->opts->mode);
 	d->stdout_dirty = true;

@@ -97,8 +97,10 @@ fail() { printf 'not ok %s: %s\n' "${_T_NAME:-$(basename "$0")}" "$*"; _T_FAILED
 skip() { _T_SKIPPED="$*"; return 0; }
 run_test() {
 	_T_NAME=$1 _T_FAILED=0 _T_SKIPPED=""
+	local t0=$SECONDS
 	"$1"
 	local rc=$?
+	log "$1: $((SECONDS - t0))s"
 	if [ -n "$_T_SKIPPED" ]; then
 		printf 'skip %s: %s\n' "$1" "$_T_SKIPPED"
 		[ "${CI:-}" = true ] && SUITE_FAILED=1
