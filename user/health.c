@@ -75,18 +75,21 @@ void tcps_health_view_of(const struct tcps_conn *c, __u32 mode, struct tcps_heal
 	v->duration_ns = c->last_seen > c->first_seen ? c->last_seen - c->first_seen : 0;
 }
 
-static void add_u(json_object *o, const char *k, __u64 v)
+static void add_u(struct tcps_jw *o, const char *k, __u64 v)
 {
-	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+	tcps_jw_int(o, k, (long long)v);
 }
 
 /* 0 means "no sample": null, as a missing measurement. */
-static void add_us(json_object *o, const char *k, __u32 v, bool have)
+static void add_us(struct tcps_jw *o, const char *k, __u32 v, bool have)
 {
-	json_object_object_add(o, k, have && v ? json_object_new_int64(v) : NULL);
+	if (have && v)
+		tcps_jw_int(o, k, v);
+	else
+		tcps_jw_null(o, k);
 }
 
-void tcps_health_json(json_object *o, const struct tcps_row *r, __u32 mode)
+void tcps_health_emit(struct tcps_jw *o, const struct tcps_row *r, __u32 mode)
 {
 	const struct tcps_conn *c = &r->val;
 	bool passive = mode == TCPS_MODE_PASSIVE, on = health_on;
@@ -98,9 +101,12 @@ void tcps_health_json(json_object *o, const struct tcps_row *r, __u32 mode)
 		const struct tcps_owner *w = passive ? NULL :
 					     tcps_owner_find(owners, &r->key, tcps_first_side(c, mode));
 
-		json_object_object_add(o, "pid", w ? json_object_new_int(w->pid) : NULL);
-		json_object_object_add(o, "comm", w ? json_object_new_string(w->comm) : NULL);
-		json_object_object_add(o, "cgroup", w ? json_object_new_string(w->cgroup) : NULL);
+		if (w)
+			tcps_jw_int(o, "pid", w->pid);
+		else
+			tcps_jw_null(o, "pid");
+		tcps_jw_str(o, "comm", w ? w->comm : NULL);
+		tcps_jw_str(o, "cgroup", w ? w->cgroup : NULL);
 	}
 	add_us(o, "rtt_us", v.rtt_us, on);
 	add_us(o, "rtt_min_us", v.rtt_min_us, on);

@@ -35,8 +35,10 @@ bool tcps_health_enabled(void);
 struct tcps_owners;
 void tcps_health_set_owners(const struct tcps_owners *o);
 
-/* Adds the health fields to a list --json / replay connection object. */
-void tcps_health_json(json_object *o, const struct tcps_row *r, __u32 mode);
+/* Adds the health fields to a list --json / replay connection object
+ * (json-c or streamed: output.h). */
+struct tcps_jw;
+void tcps_health_emit(struct tcps_jw *o, const struct tcps_row *r, __u32 mode);
 
 /* list --sort rtt|retrans: a < b in the listing (slowest / most first). */
 int tcps_health_cmp_rtt(const struct tcps_conn *a, const struct tcps_conn *b, __u32 mode);

@@ -157,6 +157,52 @@ out:
 	return err;
 }
 
+/* One table, BATCH entries at a time, each batch handed to fn. */
+static int walk_map(int fd, bool halfopen, tcps_row_fn fn, void *ctx, struct tcps_key *keys,
+		    struct tcps_conn *vals, struct tcps_row *rows)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
+	__u8 out_batch[sizeof(struct tcps_key)];
+	void *in = NULL;
+
+	for (;;) {
+		__u32 count = BATCH, i;
+		int rc = bpf_map_lookup_batch(fd, in, out_batch, keys, vals, &count, &opts), stop;
+
+		if (rc && errno != ENOENT)
+			return -errno;
+		for (i = 0; i < count; i++) {
+			rows[i].key = keys[i];
+			rows[i].val = vals[i];
+			rows[i].halfopen = halfopen;
+		}
+		stop = count ? fn(rows, count, ctx) : 0;
+		if (stop)
+			return stop;
+		if (rc)		/* ENOENT: that was the last batch */
+			return 0;
+		in = out_batch;
+	}
+}
+
+int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx)
+{
+	struct tcps_key *keys = calloc(BATCH, sizeof(*keys));
+	struct tcps_conn *vals = calloc(BATCH, sizeof(*vals));
+	struct tcps_row *rows = calloc(BATCH, sizeof(*rows));
+	int err = -ENOMEM;
+
+	if (keys && vals && rows) {
+		err = walk_map(p->conns, false, fn, ctx, keys, vals, rows);
+		if (!err)
+			err = walk_map(p->halfopen, true, fn, ctx, keys, vals, rows);
+	}
+	free(keys);
+	free(vals);
+	free(rows);
+	return err;
+}
+
 int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n)
 {
 	size_t cap = 0;

@@ -35,6 +35,14 @@ struct tcps_row {
 /* Every entry of both tables (consistent per entry: read under the
  * entry's spin lock). *rows is malloc'ed; free() it. Returns 0 or -errno. */
 int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n);
+/* Streaming: every entry of both tables (main table first, then the
+ * half-open one), handed to fn a batch at a time in the tables' own
+ * order, so memory is one batch (4096 rows) whatever the table size.
+ * Each row is consistent (read under its spin lock); the walk as a whole
+ * is not a snapshot. fn returns 0 to go on; anything else stops the walk
+ * and is returned. Returns 0, -errno, or fn's value. */
+typedef int (*tcps_row_fn)(const struct tcps_row *rows, size_t n, void *ctx);
+int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx);
 /* Entries of one map fd appended to *rows. */
 int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, size_t *cap);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
+#include <errno.h>
 #include <net/if.h>
 #include <string.h>
 
@@ -57,52 +58,160 @@ void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mod
 	ifname_of(c->ifindex, v->ifname, sizeof(v->ifname));
 }
 
-static void add_str(json_object *o, const char *k, const char *v)
+/* ---- one field list, two back ends (json-c object or yajl stream) ---- */
+
+static void jw_key(struct tcps_jw *w, const char *k)
 {
-	json_object_object_add(o, k, json_object_new_string(v));
+	yajl_gen_string(w->g, (const unsigned char *)k, strlen(k));
 }
 
-static void add_int(json_object *o, const char *k, long long v)
+void tcps_jw_str(struct tcps_jw *w, const char *k, const char *v)
 {
-	json_object_object_add(o, k, json_object_new_int64(v));
+	if (!w->g) {
+		json_object_object_add(w->o, k, v ? json_object_new_string(v) : NULL);
+		return;
+	}
+	jw_key(w, k);
+	if (v)
+		yajl_gen_string(w->g, (const unsigned char *)v, strlen(v));
+	else
+		yajl_gen_null(w->g);
 }
 
-static void add_time(json_object *o, const char *k, __u64 mono_ns)
+/* Decimal digits of v ending at end; returns the first. (yajl_gen_integer
+ * goes through sprintf: a third of list --json's time at a million rows.) */
+static char *fmt_dec(char *end, long long v)
 {
-	char buf[40];
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	char *p = end;
 
-	tcps_fmt_time(tcps_mono_to_real(mono_ns), buf, sizeof(buf));
-	add_str(o, k, buf);
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10));
+	if (v < 0)
+		*--p = '-';
+	return p;
+}
+
+void tcps_jw_int(struct tcps_jw *w, const char *k, long long v)
+{
+	char buf[24], *p;
+
+	if (!w->g) {
+		json_object_object_add(w->o, k, json_object_new_int64(v));
+		return;
+	}
+	jw_key(w, k);
+	p = fmt_dec(buf + sizeof(buf), v);
+	yajl_gen_number(w->g, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+void tcps_jw_bool(struct tcps_jw *w, const char *k, bool v)
+{
+	if (!w->g) {
+		json_object_object_add(w->o, k, json_object_new_boolean(v));
+		return;
+	}
+	jw_key(w, k);
+	yajl_gen_bool(w->g, v);
+}
+
+void tcps_jw_null(struct tcps_jw *w, const char *k)
+{
+	if (!w->g) {
+		json_object_object_add(w->o, k, NULL);
+		return;
+	}
+	jw_key(w, k);
+	yajl_gen_null(w->g);
+}
+
+/* tcps_fmt_time's text, with the date and time of day formatted once per
+ * second (per thread): rows come in bursts from the same seconds. */
+static void jw_time(struct tcps_jw *w, const char *k, __u64 mono_ns)
+{
+	static __thread __u64 last_sec = ~0ULL;
+	static __thread char base[40];
+	static __thread size_t blen;
+	__u64 real = tcps_mono_to_real(mono_ns), sec = real / 1000000000ULL;
+	char buf[48], *p;
+	unsigned int us = (unsigned int)(real % 1000000000ULL / 1000), i;
+
+	if (!w->g) {
+		tcps_fmt_time(real, buf, sizeof(buf));
+		tcps_jw_str(w, k, buf);
+		return;
+	}
+	if (sec != last_sec) {
+		tcps_fmt_time(sec * 1000000000ULL, base, sizeof(base));
+		blen = strlen(base) - 8;	/* up to the '.' of ".000000Z" */
+		last_sec = sec;
+	}
+	memcpy(buf, base, blen);
+	p = buf + blen;
+	*p++ = '.';
+	for (i = 6; i-- > 0; us /= 10)
+		p[i] = (char)('0' + us % 10);
+	p[6] = 'Z';
+	jw_key(w, k);
+	yajl_gen_string(w->g, (const unsigned char *)buf, blen + 8);
+}
+
+void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode)
+{
+	const struct tcps_conn *c = &r->val;
+	bool passive = mode == TCPS_MODE_PASSIVE;
+	struct tcps_view v;
+
+	tcps_view_of(&r->key, c, mode, &v);
+	tcps_jw_str(w, "family", v.family);
+	tcps_jw_str(w, passive ? "orig_addr" : "local_addr", v.faddr);
+	tcps_jw_int(w, passive ? "orig_port" : "local_port", v.fport);
+	tcps_jw_str(w, passive ? "resp_addr" : "remote_addr", v.saddr);
+	tcps_jw_int(w, passive ? "resp_port" : "remote_port", v.sport);
+	tcps_jw_str(w, passive ? "orig_state" : "state", v.fstate);
+	tcps_jw_str(w, passive ? "resp_state" : "remote_state", v.sstate);
+	tcps_jw_str(w, "ifname", v.ifname);
+	tcps_jw_bool(w, "midstream", !!(c->fsm.flags & TCPS_C_MIDSTREAM));
+	tcps_jw_bool(w, "halfopen", r->halfopen);
+	/* in = sent by the second side (remote / resp), out = by the first. */
+	tcps_jw_int(w, passive ? "resp_packets" : "packets_in", (long long)c->pkts[v.second]);
+	tcps_jw_int(w, passive ? "orig_packets" : "packets_out", (long long)c->pkts[v.first]);
+	tcps_jw_int(w, passive ? "resp_bytes" : "bytes_in", (long long)c->bytes[v.second]);
+	tcps_jw_int(w, passive ? "orig_bytes" : "bytes_out", (long long)c->bytes[v.first]);
+	jw_time(w, "first_seen", c->first_seen);
+	jw_time(w, "last_seen", c->last_seen);
+	tcps_health_emit(w, r, mode);
 }
 
 json_object *tcps_conn_json(const struct tcps_row *r, __u32 mode)
 {
-	const struct tcps_conn *c = &r->val;
-	bool passive = mode == TCPS_MODE_PASSIVE;
-	json_object *o = json_object_new_object();
-	struct tcps_view v;
+	struct tcps_jw w = { .o = json_object_new_object() };
 
-	tcps_view_of(&r->key, c, mode, &v);
-	add_str(o, "family", v.family);
-	add_str(o, passive ? "orig_addr" : "local_addr", v.faddr);
-	add_int(o, passive ? "orig_port" : "local_port", v.fport);
-	add_str(o, passive ? "resp_addr" : "remote_addr", v.saddr);
-	add_int(o, passive ? "resp_port" : "remote_port", v.sport);
-	add_str(o, passive ? "orig_state" : "state", v.fstate);
-	add_str(o, passive ? "resp_state" : "remote_state", v.sstate);
-	add_str(o, "ifname", v.ifname);
-	json_object_object_add(o, "midstream",
-			       json_object_new_boolean(!!(c->fsm.flags & TCPS_C_MIDSTREAM)));
-	json_object_object_add(o, "halfopen", json_object_new_boolean(r->halfopen));
-	/* in = sent by the second side (remote / resp), out = by the first. */
-	add_int(o, passive ? "resp_packets" : "packets_in", (long long)c->pkts[v.second]);
-	add_int(o, passive ? "orig_packets" : "packets_out", (long long)c->pkts[v.first]);
-	add_int(o, passive ? "resp_bytes" : "bytes_in", (long long)c->bytes[v.second]);
-	add_int(o, passive ? "orig_bytes" : "bytes_out", (long long)c->bytes[v.first]);
-	add_time(o, "first_seen", c->first_seen);
-	add_time(o, "last_seen", c->last_seen);
-	tcps_health_json(o, r, mode);
-	return o;
+	tcps_conn_emit(&w, r, mode);
+	return w.o;
+}
+
+yajl_gen tcps_row_gen_new(void)
+{
+	return yajl_gen_alloc(NULL);
+}
+
+int tcps_row_gen_write(FILE *f, yajl_gen g, const struct tcps_row *r, __u32 mode)
+{
+	struct tcps_jw w = { .g = g };
+	const unsigned char *buf;
+	size_t len;
+
+	yajl_gen_reset(g, NULL);
+	yajl_gen_map_open(g);
+	tcps_conn_emit(&w, r, mode);
+	if (yajl_gen_map_close(g) != yajl_gen_status_ok ||
+	    yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
+		return -EINVAL;
+	fwrite(buf, 1, len, f);
+	yajl_gen_clear(g);
+	return 0;
 }
 
 const char *tcps_event_side(const struct tcps_event *e, __u32 mode)

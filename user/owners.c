@@ -229,7 +229,9 @@ struct tcps_owners *tcps_owners_load(pid_t netns_pid)
 		if (!o->w)
 			err = -ENOMEM;
 	}
-	if (!err) {
+	/* No socket (o->s NULL): nothing to look for, and qsort's and
+	 * bsearch's arguments are nonnull. */
+	if (!err && o->n) {
 		qsort(o->s, o->n, sizeof(*o->s), by_ino);
 		err = scan_proc(o);
 	}
@@ -238,7 +240,8 @@ struct tcps_owners *tcps_owners_load(pid_t netns_pid)
 		errno = -err;
 		return NULL;
 	}
-	qsort(o->s, o->n, sizeof(*o->s), ent_cmp);
+	if (o->n)
+		qsort(o->s, o->n, sizeof(*o->s), ent_cmp);
 	return o;
 }
 

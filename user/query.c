@@ -14,6 +14,7 @@
 #include "gauges.h"
 #include "output.h"
 #include "query.h"
+#include "gc.h"
 #include "stale.h"
 #include "health.h"
 #include "owners.h"
@@ -41,7 +42,8 @@ static const char stat_usage[] =
 	"the exit status is 5.\n"
 	"\n"
 	"Options:\n"
-	"  -r, --by-remote   connections per remote address, most first\n"
+	"  -r, --by-remote   connections per remote address, most first (counted as the\n"
+	"                    rows stream by: memory is one entry per distinct remote)\n"
 	"      --by-port     connections per local port, most first\n"
 	"  -c, --counters    also the data-path counters (packets, drops, table full...)\n"
 	"      --walk        count the tables entry by entry (a map iterator) instead of\n"
@@ -72,8 +74,10 @@ static const char list_usage[] =
 	"      --port P        local or remote port P\n"
 	"  -a, --addr CIDR     either end inside CIDR (198.18.0.0/15, 2001:db8::/32, an address)\n"
 	"  -4, -6              only IPv4 / only IPv6\n"
-	"Output:\n"
-	"      --sort KEY      state (default), local, remote, age, idle, packets, bytes,\n"
+	"Output (without --sort, rows stream in the tables' own order as they are read:\n"
+	"memory stays one batch at any table size; the text table sizes its columns on\n"
+	"the first 4096 rows. --sort must hold every row to sort them):\n"
+	"      --sort KEY      state, local, remote, age, idle, packets, bytes,\n"
 	"                      rtt (slowest first), retrans (most first)\n"
 	"  -i, --info          health columns: RTT smoothed/min, retransmissions, duration\n"
 	"  -p, --processes     (host mode) the socket's owner, as ss -p: pid/command\n"
@@ -372,52 +376,129 @@ static int group_count_cmp(const void *a, const void *b)
 	return group_key_cmp(a, b);
 }
 
+/* Connections per group, aggregated as rows come: an open-addressing
+ * table of the distinct remotes (or an array of the 65536 ports), so the
+ * memory is the distinct groups, not the rows. */
+struct group_agg {
+	bool by_port, live;
+	__u32 mode;
+	struct group *slot;	/* count 0: free */
+	size_t cap, used;	/* cap: a power of two */
+	int err;
+};
+
+static size_t group_hash(const struct tcps_key *k)
+{
+	__u64 h = 1469598103934665603ULL;	/* FNV-1a over the group's key */
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++)
+		h = (h ^ ((const __u8 *)k)[i]) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+static struct group *group_find(struct group_agg *a, const struct tcps_key *k)
+{
+	size_t i = group_hash(k) & (a->cap - 1);
+
+	while (a->slot[i].count && group_key_cmp(&a->slot[i], &(struct group){ .key = *k }))
+		i = (i + 1) & (a->cap - 1);
+	return &a->slot[i];
+}
+
+static int group_grow(struct group_agg *a)
+{
+	size_t old = a->cap, i;
+	struct group *prev = a->slot;
+
+	a->cap = old ? old * 2 : (a->by_port ? 65536 * 2 : 1024);
+	a->slot = calloc(a->cap, sizeof(*a->slot));
+	if (!a->slot) {
+		a->slot = prev;
+		a->cap = old;
+		return -ENOMEM;
+	}
+	for (i = 0; i < old; i++)
+		if (prev[i].count)
+			*group_find(a, &prev[i].key) = prev[i];
+	free(prev);
+	return 0;
+}
+
+static int group_add(struct group_agg *a, const struct tcps_row *r)
+{
+	int first = tcps_first_side(&r->val, a->mode), side = a->by_port ? first : !first;
+	struct tcps_key k;
+	struct group *e;
+
+	/* Live views count sockets, as netstat: a closed entry is not one. */
+	if (a->live && r->val.fsm.ep[first].state == TCPS_CLOSE)
+		return 0;
+	memset(&k, 0, sizeof(k));
+	k.family = a->by_port ? 0 : r->key.family;
+	if (a->by_port)
+		k.port[0] = r->key.port[side];
+	else
+		memcpy(k.addr[0], r->key.addr[side], 16);
+	if ((a->used + 1) * 2 > a->cap && group_grow(a))
+		return -ENOMEM;
+	e = group_find(a, &k);
+	if (!e->count++) {
+		e->key = k;
+		a->used++;
+	}
+	return 0;
+}
+
+static int group_batch(const struct tcps_row *rows, size_t n, void *ctx)
+{
+	struct group_agg *a = ctx;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((a->err = group_add(a, &rows[i])))
+			return a->err;
+	return 0;
+}
+
 size_t tcps_group(const struct tcps_snapshot *s, bool by_port, struct tcps_group **out)
 {
-	struct group *g = calloc(s->n ? s->n : 1, sizeof(*g));
-	size_t i, n = 0, m = 0;
+	struct group_agg a = { .by_port = by_port, .live = s->live, .mode = s->mode };
+	size_t i, n = 0;
+	int err = 0;
 
 	*out = NULL;
-	if (!g)
+	/* Held rows (a stale instance's, expired by the query), else a walk. */
+	if (s->rows || !s->live)
+		for (i = 0; !err && i < s->n; i++)
+			err = group_add(&a, &s->rows[i]);
+	else
+		err = tcps_rows_walk(&s->pins, group_batch, &a);
+	if (!err && !a.cap)
+		err = group_grow(&a);
+	if (err) {
+		pr_err("grouping the connections: %s", strerror(-err));
+		free(a.slot);
 		return 0;
-	for (i = 0; i < s->n; i++) {
-		const struct tcps_row *r = &s->rows[i];
-		int first = tcps_first_side(&r->val, s->mode), side = by_port ? first : !first;
-		struct group *e = &g[m];
-
-		/* Live views count sockets, as netstat: a closed entry is not one. */
-		if (s->live && r->val.fsm.ep[first].state == TCPS_CLOSE)
-			continue;
-		e->key.family = by_port ? 0 : r->key.family;
-		if (by_port)
-			e->key.port[0] = r->key.port[side];
-		else
-			memcpy(e->key.addr[0], r->key.addr[side], 16);
-		e->count = 1;
-		m++;
 	}
-	qsort(g, m, sizeof(*g), group_key_cmp);
-	for (i = 0; i < m; i++) {
-		if (n && !group_key_cmp(&g[n - 1], &g[i]))
-			g[n - 1].count++;
-		else
-			g[n++] = g[i];
-	}
-	qsort(g, n, sizeof(*g), group_count_cmp);
+	for (i = 0; i < a.cap; i++)	/* compact, then most first */
+		if (a.slot[i].count)
+			a.slot[n++] = a.slot[i];
+	qsort(a.slot, n, sizeof(*a.slot), group_count_cmp);
 	*out = calloc(n ? n : 1, sizeof(**out));
 	if (!*out) {
-		free(g);
+		free(a.slot);
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
-		(*out)[i].count = g[i].count;
+		(*out)[i].count = a.slot[i].count;
 		if (by_port)
 			snprintf((*out)[i].label, sizeof((*out)[i].label), "%u",
-				 ntohs(g[i].key.port[0]));
+				 ntohs(a.slot[i].key.port[0]));
 		else
-			tcps_addr_str(&g[i].key, 0, (*out)[i].label, sizeof((*out)[i].label));
+			tcps_addr_str(&a.slot[i].key, 0, (*out)[i].label, sizeof((*out)[i].label));
 	}
-	free(g);
+	free(a.slot);
 	return n;
 }
 
@@ -570,8 +651,8 @@ int cmd_stat(int argc, char **argv)
 		return TCPS_EXIT_FAIL;
 	/* The plain summary needs only counts: the gauges (or with --walk a
 	 * count in the kernel), without copying a row (0.5 s at a million
-	 * entries otherwise). */
-	err = by_remote || by_port ? tcps_query_open(pin_dir, &s) : tcps_query_open_counts(pin_dir, &s);
+	 * entries otherwise); groups: tcps_group streams the rows. */
+	err = tcps_query_open_counts(pin_dir, &s);
 	if (err)
 		return err;
 	tcps_output_set_info(&s.pins.meta);
@@ -682,6 +763,13 @@ void tcps_rows_sort(struct tcps_snapshot *s, int key)
 	qsort_r(s->rows, s->n, sizeof(*s->rows), row_cmp, &ctx);
 }
 
+void tcps_cidr_get(const struct cidr *c, __u8 *family, __u8 addr[16], __u8 *plen)
+{
+	*family = (__u8)c->family;
+	memcpy(addr, c->addr, 16);
+	*plen = (__u8)c->plen;
+}
+
 struct cidr *tcps_cidr_parse(const char *s)
 {
 	struct cidr *c = malloc(sizeof(*c));
@@ -693,35 +781,205 @@ struct cidr *tcps_cidr_parse(const char *s)
 	return c;
 }
 
-/* Streamed, one object at a time: a million rows never sit in a json-c
- * tree at once. */
+/* ---- list output, one row at a time ----
+ * The same sink serves the streamed walk (no --sort: table order, memory
+ * one batch) and held, sorted rows (--sort, and /v1/connections). */
+enum list_form { FORM_JSON, FORM_INFO, FORM_TABLE };
+#define TABLE_SIZING_ROWS 4096	/* the text table's widths: the first rows */
+
+struct list_out {
+	FILE *f;
+	enum list_form form;
+	const struct tcps_filter *flt;
+	__u32 mode;
+	__u64 now;		/* CLOCK_MONOTONIC ns: ages */
+	size_t shown;
+	yajl_gen g;		/* FORM_JSON */
+	const struct tcps_owners *ow;	/* FORM_INFO with -p */
+	bool owners;
+	/* FORM_TABLE: rows held until the widths are known. */
+	struct tcps_table tab;
+	struct tcps_row *held;
+	size_t nheld;
+	bool sized;
+	/* Streamed from a stale instance: expired by the query here. */
+	const struct tcps_timeouts *expire;
+	__u64 expire_now, as_of, expired;
+	int err;
+};
+
+static void table_flush(struct list_out *o)
+{
+	size_t i;
+
+	tcps_table_init(&o->tab, o->mode, o->now, 0, NULL);
+	for (i = 0; i < o->nheld; i++)
+		tcps_table_measure(&o->tab, &o->held[i], NULL);
+	tcps_table_header(o->f, &o->tab);
+	for (i = 0; i < o->nheld; i++)
+		tcps_table_row(o->f, &o->tab, &o->held[i], NULL);
+	free(o->held);
+	o->held = NULL;
+	o->nheld = 0;
+	o->sized = true;
+}
+
+/* 0, or 1 when the limit is reached (stop). */
+static int list_row(struct list_out *o, const struct tcps_row *r)
+{
+	char who[64];
+
+	if (o->flt && !tcps_filter_match(o->flt, r, o->mode))
+		return 0;
+	if (o->flt && o->flt->limit && o->shown >= o->flt->limit)
+		return 1;
+	o->shown++;
+	switch (o->form) {
+	case FORM_JSON:
+		fputs(o->shown > 1 ? "," : "", o->f);
+		if (tcps_row_gen_write(o->f, o->g, r, o->mode))
+			o->err = -EINVAL;
+		break;
+	case FORM_INFO:
+		tcps_owner_str(o->mode == TCPS_MODE_HOST ?
+				       tcps_owner_find(o->ow, &r->key, tcps_first_side(&r->val, o->mode)) :
+				       NULL,
+			       who, sizeof(who));
+		tcps_info_text(o->f, r, o->mode, o->now, o->owners ? who : NULL);
+		break;
+	case FORM_TABLE:
+		if (o->sized) {
+			tcps_table_row(o->f, &o->tab, r, NULL);
+			break;
+		}
+		if (!o->held)
+			o->held = malloc(TABLE_SIZING_ROWS * sizeof(*o->held));
+		if (!o->held) {
+			o->err = -ENOMEM;
+			return 1;
+		}
+		o->held[o->nheld++] = *r;
+		if (o->nheld == TABLE_SIZING_ROWS)
+			table_flush(o);
+		break;
+	}
+	return 0;
+}
+
+static int list_begin(struct list_out *o)
+{
+	if (o->form == FORM_JSON) {
+		o->g = tcps_row_gen_new();
+		if (!o->g)
+			return -ENOMEM;
+		fputs("{\"connections\":[", o->f);
+	} else if (o->form == FORM_INFO) {
+		tcps_info_text_header(o->f, o->mode, o->owners);
+	}
+	return 0;
+}
+
+/* s: the instance (its daemon object ends the JSON document). */
+static int list_end(struct list_out *o, const struct tcps_snapshot *s)
+{
+	if (o->form == FORM_TABLE && !o->sized)
+		table_flush(o);
+	if (o->form == FORM_JSON) {
+		if (s->live) {
+			json_object *d = tcps_daemon_json(s);
+
+			fprintf(o->f, "],\"daemon\":%s}\n",
+				json_object_to_json_string_ext(d, TCPS_JSON_FLAGS));
+			json_object_put(d);
+		} else {
+			fputs("]}\n", o->f);
+		}
+		yajl_gen_free(o->g);
+		o->g = NULL;
+	}
+	return o->err;
+}
+
 size_t tcps_list_json(FILE *out, const struct tcps_snapshot *s, const struct tcps_filter *f)
 {
-	size_t i, shown = 0;
+	struct list_out o = { .f = out, .form = FORM_JSON, .flt = f, .mode = s->mode };
+	size_t i;
 
-	fputs("{\"connections\":[", out);
-	for (i = 0; i < s->n; i++) {
-		json_object *o;
+	if (list_begin(&o))
+		return 0;
+	for (i = 0; i < s->n && !list_row(&o, &s->rows[i]); i++)
+		;
+	list_end(&o, s);
+	return o.shown;
+}
 
-		if (f && !tcps_filter_match(f, &s->rows[i], s->mode))
-			continue;
-		if (f && f->limit && shown >= f->limit)
-			break;
-		o = tcps_conn_json(&s->rows[i], s->mode);
-		fputs(shown ? "," : "", out);
-		fputs(json_object_to_json_string_ext(o, TCPS_JSON_FLAGS), out);
-		json_object_put(o);
-		shown++;
+static int list_batch(const struct tcps_row *rows, size_t n, void *ctx)
+{
+	struct list_out *o = ctx;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct tcps_conn *c = &rows[i].val;
+
+		if (o->expire) {
+			if (c->last_seen > o->as_of)
+				o->as_of = c->last_seen;
+			if (tcps_gc_expired(c, o->expire_now, o->expire)) {
+				o->expired++;
+				continue;
+			}
+		}
+		if (list_row(o, &rows[i]))
+			return 1;
 	}
-	if (s->live) {
-		json_object *d = tcps_daemon_json(s);
+	return o->err;
+}
 
-		fprintf(out, "],\"daemon\":%s}\n", json_object_to_json_string_ext(d, TCPS_JSON_FLAGS));
-		json_object_put(d);
-	} else {
-		fputs("]}\n", out);
+/* The instance, without reading a row: what a streamed listing needs
+ * (mode, daemon state, timeouts). Same return values as tcps_query_open. */
+static int list_open(const char *pin_dir, struct tcps_snapshot *s, struct tcps_timeouts *t)
+{
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	err = tcps_pins_open(pin_dir, &s->pins);
+	if (err)
+		return err;
+	s->mode = s->pins.meta.mode;
+	s->live = true;
+	s->pin_dir = pin_dir;
+	s->owner_pid = s->pins.meta.pid;
+	s->stale = !tcps_owner_running(&s->pins.meta);
+	tcps_timeouts_of(pin_dir, &s->pins.meta, t);
+	s->closed_window_s = t->state_s[TCPS_CLOSE];
+	s->now = tcps_mono_now();
+	return 0;
+}
+
+/* list without --sort: the tables' own order, streamed. */
+static int list_stream(struct list_out *o, struct tcps_snapshot *s, const struct tcps_timeouts *t)
+{
+	int err;
+
+	if (s->stale) {
+		o->expire = t;
+		o->expire_now = tcps_mono_now();
 	}
-	return shown;
+	err = list_begin(o);
+	if (!err) {
+		err = tcps_rows_walk(&s->pins, list_batch, o);
+		if (err == 1)
+			err = 0;
+	}
+	s->as_of = o->as_of;
+	s->expired = o->expired;
+	if (!err)
+		err = list_end(o, s);
+	else
+		free(o->held);
+	if (err)
+		pr_err("reading %s: %s", s->pin_dir, strerror(-err));
+	return err ? TCPS_EXIT_FAIL : 0;
 }
 
 bool tcps_filter_match(const struct tcps_filter *f, const struct tcps_row *r, __u32 mode)
@@ -784,11 +1042,13 @@ int cmd_list(int argc, char **argv)
 	struct tcps_owners *ow = NULL;
 	struct cidr cidr;
 	struct tcps_filter f = { .port = -1, .cidr = &cidr };
+	struct list_out o = { .f = stdout, .flt = &f };
+	struct tcps_timeouts t;
 	struct tcps_snapshot s;
 	struct tcps_expr *expr;
 	unsigned long long v;
 	bool json = false;
-	int sort_key = SORT_STATE;
+	int sort_key = -1;	/* none: the tables' order, streamed */
 	size_t i;
 	int c, err, stale;
 
@@ -850,7 +1110,8 @@ int cmd_list(int argc, char **argv)
 		return TCPS_EXIT_FAIL;
 	}
 	f.expr = expr;
-	err = tcps_query_open(pin_dir, &s);
+	/* --sort holds every row (to sort them); without it, rows stream. */
+	err = sort_key >= 0 ? tcps_query_open(pin_dir, &s) : list_open(pin_dir, &s, &t);
 	if (err) {
 		tcps_expr_free(expr);
 		return err;
@@ -865,40 +1126,29 @@ int cmd_list(int argc, char **argv)
 	if (owners && !ow)
 		ow = tcps_owners_none();	/* passive mode: nobody local, "-" */
 	tcps_health_set_owners(ow);
-	tcps_rows_sort(&s, sort_key);
-	if (json) {
-		tcps_list_json(stdout, &s, &f);
-	} else if (info || owners) {
-		tcps_info_text_header(stdout, s.mode, owners);
-		for (i = 0; i < s.n; i++) {
-			char who[64];
-
-			if (!tcps_filter_match(&f, &s.rows[i], s.mode))
-				continue;
-			tcps_owner_str(s.mode == TCPS_MODE_HOST ?
-					       tcps_owner_find(ow, &s.rows[i].key,
-							       tcps_first_side(&s.rows[i].val, s.mode)) :
-					       NULL,
-				       who, sizeof(who));
-			tcps_info_text(stdout, &s.rows[i], s.mode, s.now, owners ? who : NULL);
-		}
+	o.form = json ? FORM_JSON : info || owners ? FORM_INFO : FORM_TABLE;
+	o.mode = s.mode;
+	o.now = s.now;
+	o.ow = ow;
+	o.owners = owners;
+	if (sort_key >= 0) {
+		tcps_rows_sort(&s, sort_key);
+		err = list_begin(&o);
+		for (i = 0; !err && i < s.n && !list_row(&o, &s.rows[i]); i++)
+			;
+		if (!err)
+			err = list_end(&o, &s);
+		err = err ? TCPS_EXIT_FAIL : 0;
 	} else {
-		struct tcps_table t;
-
-		tcps_table_init(&t, s.mode, s.now, 0, NULL);
-		for (i = 0; i < s.n; i++)
-			if (tcps_filter_match(&f, &s.rows[i], s.mode))
-				tcps_table_measure(&t, &s.rows[i], NULL);
-		tcps_table_header(stdout, &t);
-		for (i = 0; i < s.n; i++)
-			if (tcps_filter_match(&f, &s.rows[i], s.mode))
-				tcps_table_row(stdout, &t, &s.rows[i], NULL);
+		err = list_stream(&o, &s, &t);
 	}
 	stale = tcps_stale_warn(&s);
 	tcps_health_set_owners(NULL);
 	tcps_owners_free(ow);
 	tcps_query_close(&s);
 	tcps_expr_free(expr);
+	if (err)
+		return err;
 	err = flush_stdout();
 	return err ? err : stale;
 }

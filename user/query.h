@@ -115,6 +115,8 @@ int tcps_sort_parse(const char *name);
 void tcps_rows_sort(struct tcps_snapshot *s, int key);
 /* --addr: an address or CIDR; malloc'ed (free()), NULL if not one. */
 struct cidr *tcps_cidr_parse(const char *s);
+/* Its parts (family: TCPS_AF_*), for a filter evaluated elsewhere. */
+void tcps_cidr_get(const struct cidr *c, __u8 *family, __u8 addr[16], __u8 *plen);
 /* DESIGN §4 list --json document of the rows matching f (NULL: all),
  * streamed to out; returns the number of connections written. Shared by
  * 'list --json' and /v1/connections. */

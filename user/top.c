@@ -25,12 +25,26 @@
 #include "output.h"
 #include "query.h"
 #include "stale.h"
+#include "views.h"
 
 #define NSTATES (TCPS_STATE_MAX - 1)
 #define RECENT 64
 #define NTRANS (TCPS_STATE_MAX * TCPS_STATE_MAX)
 
+#define PANE_ROWS 10	/* rows of a ranked pane (of TCPS_VIEWS_TOP candidates) */
+
 enum sort { SORT_STATE, SORT_COUNT, SORT_CHANGE, SORT_MAX };
+
+/* A rate candidate: its byte count at a pass, and the rate since the one before. */
+struct rate_ent {
+	struct tcps_key key;
+	__u32 first;
+	__u64 bytes, at_ns;
+	double rate;		/* bytes/s; < 0: first sighting, no interval yet */
+};
+
+/* The lower panes, in the order v cycles through them. */
+enum pane { PANE_RECENT, PANE_SLOW, PANE_RETRANS, PANE_FAST, PANE_MAX };
 static const char *const sort_names[SORT_MAX] = { "state", "count", "change" };
 
 struct top {
@@ -57,8 +71,22 @@ struct top {
 	double into_rate[TCPS_STATE_MAX];	/* transitions into a state per second */
 	double trans_rate, pkt_rate;
 	size_t total, halfopen;
-	struct tcps_group *remotes, *ports;
+	struct tcps_group remotes[NSTATES], ports[NSTATES];
 	size_t nremotes, nports;
+	__u64 remote_lost;	/* connections whose remote found no slot (views.h) */
+
+	/* One pass over the tables per refresh, in the kernel when it can. */
+	struct tcps_viewer vw;
+	bool health;		/* the instance tracks health (not --no-health) */
+	struct tcps_views_ent slow[PANE_ROWS], retr[PANE_ROWS];
+	size_t nslow, nretr;
+	/* bytes/s over the last interval: the previous byte counts of the
+	 * candidates only (the walk's fastest on average, and the fastest
+	 * last time), never of every connection. */
+	struct rate_ent fast[PANE_ROWS], track[2 * TCPS_VIEWS_TOP], ntrack_buf[2 * TCPS_VIEWS_TOP];
+	size_t nfast, ntrack;
+	__u64 walk_ns;		/* CLOCK_MONOTONIC of the last pass */
+	unsigned int pane;	/* lower pane shown first (v cycles) */
 
 	/* filter (/): a state list or an address/CIDR */
 	char filter[64];
@@ -94,9 +122,14 @@ static const char top_usage[] =
 	"Live view of the running instance, refreshed every interval: connections\n"
 	"per state with the change since the last refresh and transitions per\n"
 	"second into each state, the half-open (SYN_RECV) gauge with a SYN-flood\n"
-	"warning, the top remote addresses and local ports, and the latest\n"
-	"transitions (from the daemon's event socket). When stdout is not a\n"
-	"terminal, prints a plain-text snapshot every interval instead.\n"
+	"warning, the top remote addresses and local ports, and the lower panes:\n"
+	"the latest transitions (from the daemon's event socket), the slowest\n"
+	"handshakes, the most retransmitting connections (health; 'health is off'\n"
+	"with run --no-health) and the fastest connections in bytes/s over the last\n"
+	"interval. A table of the default size is counted whole every refresh (in the\n"
+	"kernel); a big one (--max-conns) is swept 131072 entries per refresh and\n"
+	"the groups and panes show the last complete sweep (said on screen). When\n"
+	"stdout is not a terminal, prints a plain-text snapshot every interval instead.\n"
 	"Exits 4 when the daemon goes away or its pins are removed; with no daemon\n"
 	"from the start it expires by query (as stat) and exits 5.\n"
 	"\n"
@@ -110,6 +143,7 @@ static const char top_usage[] =
 	"  -h, --help           this help\n"
 	"\n"
 	"Keys: q quit, p pause, s cycle the sort (state, count, change),\n"
+	"      v which lower pane comes first (as many as fit are shown),\n"
 	"      / filter by state (ESTABLISHED,SYN_RECV) or address/CIDR (empty: none),\n"
 	"      h help.\n";
 
@@ -118,6 +152,14 @@ static __u64 mono_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static __u64 cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
@@ -150,44 +192,182 @@ static int top_check_instance(struct top *t)
 	return 0;
 }
 
+static bool conn_now(const struct top *t, const struct tcps_key *k, struct tcps_conn *c);
+
+/* The pass's configuration: top's filter, and "active" = seen since the
+ * last pass (rate candidates). */
+static void views_cfg(const struct top *t, struct tcps_views_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = t->pins.meta.mode;
+	cfg->active_since = t->walk_ns;
+	if (!t->filter_on)
+		return;
+	cfg->states = t->flt.states;
+	if (t->flt.has_cidr)
+		tcps_cidr_get(t->flt.cidr, &cfg->family, cfg->addr, &cfg->plen);
+}
+
+static int rate_cmp(const void *a, const void *b)
+{
+	double x = ((const struct rate_ent *)a)->rate, y = ((const struct rate_ent *)b)->rate;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static const struct rate_ent *rate_find(const struct rate_ent *e, size_t n, const struct tcps_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(&e[i].key, k, sizeof(*k)))
+			return &e[i];
+	return NULL;
+}
+
+/* Rates over the last interval of this pass's candidates and last pass's
+ * fastest: each one's byte count now (from the pass, or one lookup) less
+ * its count at the previous pass. Memory: 2 * TCPS_VIEWS_TOP entries. */
+static void rates_update(struct top *t, const struct tcps_views *v, __u64 now)
+{
+	struct rate_ent *nt = t->ntrack_buf;
+	size_t n = 0, i;
+
+	for (i = 0; i < v->n[TCPS_VL_RATE] + t->nfast && n < 2 * TCPS_VIEWS_TOP; i++) {
+		const struct tcps_key *k;
+		struct tcps_conn c;
+		__u32 first;
+
+		if (i < v->n[TCPS_VL_RATE] && i < TCPS_VIEWS_TOP) {
+			k = &v->top[TCPS_VL_RATE][i].key;
+			first = v->top[TCPS_VL_RATE][i].first;
+		} else if (i >= v->n[TCPS_VL_RATE]) {
+			k = &t->fast[i - v->n[TCPS_VL_RATE]].key;
+			first = t->fast[i - v->n[TCPS_VL_RATE]].first;
+		} else {
+			continue;
+		}
+		/* Its count now: the pass's may be a sweep some refreshes old. */
+		if (rate_find(nt, n, k) || !conn_now(t, k, &c))
+			continue;
+		nt[n++] = (struct rate_ent){ .key = *k, .first = first,
+					     .bytes = c.bytes[0] + c.bytes[1], .at_ns = now };
+	}
+	for (i = 0; i < n; i++) {
+		const struct rate_ent *p = rate_find(t->track, t->ntrack, &nt[i].key);
+
+		nt[i].rate = p && now > p->at_ns && nt[i].bytes >= p->bytes ?
+				     (double)(nt[i].bytes - p->bytes) * 1e9 / (double)(now - p->at_ns) : -1;
+	}
+	memcpy(t->track, nt, n * sizeof(*nt));
+	t->ntrack = n;
+	qsort(nt, n, sizeof(*nt), rate_cmp);
+	for (t->nfast = 0; t->nfast < n && t->nfast < PANE_ROWS && nt[t->nfast].rate > 0; t->nfast++)
+		t->fast[t->nfast] = nt[t->nfast];
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	__u64 x = ((const struct tcps_views_ent *)a)->score, y = ((const struct tcps_views_ent *)b)->score;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static size_t take_list(const struct tcps_views *v, int l, struct tcps_views_ent *out)
+{
+	struct tcps_views_ent all[TCPS_VIEWS_TOP];
+	size_t n = v->n[l] < TCPS_VIEWS_TOP ? v->n[l] : TCPS_VIEWS_TOP;
+
+	memcpy(all, v->top[l], n * sizeof(*all));
+	qsort(all, n, sizeof(*all), ent_cmp);
+	if (n > PANE_ROWS)
+		n = PANE_ROWS;
+	memcpy(out, all, n * sizeof(*out));
+	return n;
+}
+
+/* The current value of a listed connection (the pass may be a sweep some
+ * refreshes old): false when it is gone. */
+static bool conn_now(const struct top *t, const struct tcps_key *k, struct tcps_conn *c)
+{
+	return !bpf_map_lookup_elem(t->pins.conns, k, c) || !bpf_map_lookup_elem(t->pins.halfopen, k, c);
+}
+
+/* The listed rows with their current counts; the gone ones left out. */
+static void refresh_list(const struct top *t, struct tcps_views_ent *e, size_t *n, bool retrans)
+{
+	size_t i, m = 0;
+	struct tcps_conn c;
+
+	for (i = 0; i < *n; i++) {
+		if (!conn_now(t, &e[i].key, &c))
+			continue;
+		if (retrans) {
+			e[i].a = c.h.retrans[e[i].first & 1];
+			e[i].b = c.h.retrans[!(e[i].first & 1)];
+		}
+		e[m++] = e[i];
+	}
+	*n = m;
+}
+
 static int top_read(struct top *t)
 {
-	struct tcps_snapshot s = { .pins = t->pins, .mode = t->pins.meta.mode, .live = true };
-	__u64 now = mono_ns();
-	size_t i, n = 0;
-	int err, st;
+	struct tcps_views_cfg cfg;
+	const struct tcps_views *v;
+	__u64 now = mono_ns(), conns = 0, halfopen = 0, walk_at, cpu_at;
+	__u64 totals[TCPS_STATE_MAX];
+	unsigned int st;
+	size_t i;
+	int err;
 
 	err = top_check_instance(t);
 	if (err)
 		return err;
-	err = tcps_rows_read(&t->pins, &s.rows, &s.n);
+	/* The data path's own totals: the state pane (unless filtered or
+	 * expired by the query, which only the pass counts) and the size
+	 * that decides between a whole pass and a sweep. */
+	err = tcps_state_totals(&t->pins, totals, &conns, &halfopen);
 	if (err)
 		return err;
-	if (t->stale)
-		tcps_snapshot_expire(&s, &t->timeouts, tcps_mono_now());
-	t->as_of = s.as_of;
-	t->expired = s.expired;
-	for (i = 0; i < s.n; i++)
-		if (!t->filter_on || tcps_filter_match(&t->flt, &s.rows[i], s.mode))
-			s.rows[n++] = s.rows[i];
-	s.n = n;
-	s.now = tcps_mono_now();
+	views_cfg(t, &cfg);
+	walk_at = tcps_mono_now();
+	cpu_at = cpu_ns();
+	err = tcps_viewer_walk(&t->vw, &t->pins, &cfg, t->stale ? &t->timeouts : NULL,
+			       conns + halfopen);
+	if (err)
+		return err;
+	pr_debug("views %s: %.1f ms, %.1f ms of CPU", t->vw.swept ? "slice" : "pass",
+		 (double)(tcps_mono_now() - walk_at) / 1e6, (double)(cpu_ns() - cpu_at) / 1e6);
+	v = t->vw.cur->v;
+	t->as_of = t->vw.cur->as_of;
+	t->expired = t->vw.cur->expired;
 	memcpy(t->prev_states, t->states, sizeof(t->states));
 	memcpy(t->prev_trans, t->trans, sizeof(t->trans));
 	memcpy(t->prev_counters, t->counters, sizeof(t->counters));
-	tcps_snapshot_count(&s);
-	tcps_snapshot_split_closed(&s);
-	tcps_state_counts(&s, t->states);
-	t->closed = s.closed;
-	t->total = s.total;
-	t->halfopen = 0;
-	for (i = 0; i < s.n; i++)
-		t->halfopen += s.rows[i].halfopen;
-	free(t->remotes);
-	free(t->ports);
-	t->nremotes = tcps_group(&s, false, &t->remotes);
-	t->nports = tcps_group(&s, true, &t->ports);
-	free(s.rows);
+	if (!t->filter_on && !t->stale) {
+		memcpy(t->states, totals, sizeof(t->states));
+		t->halfopen = halfopen;
+	} else {
+		memcpy(t->states, v->counts, sizeof(t->states));
+		t->halfopen = v->halfopen;
+	}
+	t->closed = t->states[TCPS_CLOSE];
+	t->states[TCPS_CLOSE] = 0;
+	t->total = 0;
+	for (st = 1; st < TCPS_STATE_MAX; st++)
+		t->total += t->states[st];
+	t->nremotes = tcps_viewer_remotes(&t->vw, t->remotes, NSTATES);
+	t->nports = tcps_viewer_ports(&t->vw, t->ports, NSTATES);
+	t->remote_lost = v->remote_lost;
+	t->nslow = take_list(v, TCPS_VL_HANDSHAKE, t->slow);
+	t->nretr = take_list(v, TCPS_VL_RETRANS, t->retr);
+	if (t->vw.swept) {
+		refresh_list(t, t->slow, &t->nslow, false);
+		refresh_list(t, t->retr, &t->nretr, true);
+	}
+	rates_update(t, v, walk_at);
+	t->walk_ns = walk_at;
 	err = tcps_counters_read(t->pins.stats, t->counters);
 	if (!err)
 		err = tcps_trans_read(t->pins.trans, t->trans);
@@ -213,7 +393,6 @@ static int top_read(struct top *t)
 		memcpy(t->prev_trans, t->trans, sizeof(t->trans));
 	}
 	t->have_prev = true;
-	(void)st;
 	return 0;
 }
 
@@ -428,6 +607,109 @@ static bool syn_flood(const struct top *t)
 	return t->states[TCPS_SYN_RECV] > t->syn_warn;
 }
 
+/* ---- the ranked panes ---- */
+
+static void endpoints(const struct tcps_key *k, __u32 first, char *buf, size_t len)
+{
+	char a[48], b[48];
+	bool v6 = k->family == TCPS_AF_INET6;
+	int f = !!first;
+
+	tcps_addr_str(k, f, a, sizeof(a));
+	tcps_addr_str(k, !f, b, sizeof(b));
+	snprintf(buf, len, "%s%s%s:%u %s%s%s:%u", v6 ? "[" : "", a, v6 ? "]" : "",
+		 ntohs(k->port[f]), v6 ? "[" : "", b, v6 ? "]" : "", ntohs(k->port[!f]));
+}
+
+static void fmt_us(char *buf, size_t len, __u32 us)
+{
+	if (us >= 1000000)
+		snprintf(buf, len, "%.2fs", us / 1e6);
+	else if (us >= 1000)
+		snprintf(buf, len, "%.2fms", us / 1e3);
+	else
+		snprintf(buf, len, "%uus", us);
+}
+
+static void fmt_rate(char *buf, size_t len, double r)
+{
+	static const char *const unit[] = { "B/s", "kB/s", "MB/s", "GB/s" };
+	int u = 0;
+
+	while (r >= 1000 && u < 3)
+		r /= 1000, u++;
+	snprintf(buf, len, "%.1f%s", r, unit[u]);
+}
+
+/* A big table is swept over several refreshes (views.h): say so. */
+static bool sweep_note(const struct top *t, char *buf, size_t len)
+{
+	if (!t->vw.swept)
+		return false;
+	if (t->vw.partial)
+		snprintf(buf, len, "(groups and panes: first sweep of the table, %u refreshes so far)",
+			 t->vw.slices);
+	else
+		snprintf(buf, len, "(groups and panes: a sweep of the table over %u refreshes)",
+			 t->vw.last_slices);
+	return true;
+}
+
+static const char *pane_title(const struct top *t, int p)
+{
+	static const char *const titles[PANE_MAX] = {
+		"RECENT TRANSITIONS", "SLOWEST HANDSHAKES (network, local half)",
+		"MOST RETRANSMISSIONS (segments out/in)", "FASTEST (bytes/s over the last interval)",
+	};
+
+	if (p == PANE_RECENT && t->evfd < 0)
+		return "RECENT TRANSITIONS (no event socket: is the daemon running?)";
+	if ((p == PANE_SLOW || p == PANE_RETRANS) && !t->health)
+		return p == PANE_SLOW ? "SLOWEST HANDSHAKES: health is off (run --no-health)" :
+					"MOST RETRANSMISSIONS: health is off (run --no-health)";
+	return titles[p];
+}
+
+/* Rows of a ranked pane (0 when it has only its title). */
+static size_t pane_rows(const struct top *t, int p)
+{
+	switch (p) {
+	case PANE_SLOW:
+		return t->health ? t->nslow : 0;
+	case PANE_RETRANS:
+		return t->health ? t->nretr : 0;
+	case PANE_FAST:
+		return t->nfast;
+	}
+	return 0;
+}
+
+static void pane_line(const struct top *t, int p, size_t i, char *buf, size_t len)
+{
+	char ep[128], x[24], y[24];
+
+	switch (p) {
+	case PANE_SLOW:
+		fmt_us(x, sizeof(x), t->slow[i].a);
+		fmt_us(y, sizeof(y), t->slow[i].b);
+		endpoints(&t->slow[i].key, t->slow[i].first, ep, sizeof(ep));
+		snprintf(buf, len, "%9s %9s  %s", x, y, ep);
+		break;
+	case PANE_RETRANS:
+		snprintf(x, sizeof(x), "%u/%u", t->retr[i].a, t->retr[i].b);
+		endpoints(&t->retr[i].key, t->retr[i].first, ep, sizeof(ep));
+		snprintf(buf, len, "%19s  %s", x, ep);
+		break;
+	case PANE_FAST:
+		fmt_rate(x, sizeof(x), t->fast[i].rate);
+		endpoints(&t->fast[i].key, t->fast[i].first, ep, sizeof(ep));
+		snprintf(buf, len, "%19s  %s", x, ep);
+		break;
+	default:
+		buf[0] = '\0';
+	}
+}
+
 /* ---- plain text (not a terminal) ---- */
 
 static void print_snapshot(struct top *t)
@@ -460,6 +742,18 @@ static void print_snapshot(struct top *t)
 	printf("TOP LOCAL PORT\n");
 	for (i = 0; i < t->nports && i < 5; i++)
 		printf("  %-39s %7llu\n", t->ports[i].label, (unsigned long long)t->ports[i].count);
+	if (t->remote_lost)
+		printf("(%llu connections of remotes beyond %u distinct not counted)\n",
+		       (unsigned long long)t->remote_lost, TCPS_VIEWS_REMOTES);
+	if (sweep_note(t, line, sizeof(line)))
+		printf("%s\n", line);
+	for (k = PANE_SLOW; k < PANE_MAX; k++) {
+		printf("%s\n", pane_title(t, (int)k));
+		for (i = 0; i < pane_rows(t, (int)k) && i < 5; i++) {
+			pane_line(t, (int)k, i, line, sizeof(line));
+			printf("  %s\n", line);
+		}
+	}
 	if (t->evfd >= 0) {
 		unsigned int n = t->new_recent < t->nrecent ? t->new_recent : t->nrecent;
 
@@ -490,9 +784,42 @@ static void put(int y, int x, int w, const char *s)
 		mvaddnstr(y, x, s, w);
 }
 
+/* The lower panes from y to end (exclusive), the one v selected first:
+ * each shows its title and up to 5 rows (the recent transitions up to 8),
+ * as many panes as fit. */
+static void draw_panes(const struct top *t, int y, int end, int W)
+{
+	char line[256];
+	int k, i;
+
+	for (k = 0; k < PANE_MAX && end - y >= 2; k++) {
+		int p = (int)((t->pane + (unsigned int)k) % PANE_MAX), rows;
+
+		int want = p == PANE_RECENT ? (int)t->nrecent : (int)pane_rows(t, p);
+		int cap = p == PANE_RECENT ? 8 : 5, avail = end - y - 1;
+
+		if (k + 1 == PANE_MAX)	/* the last one takes what is left */
+			cap = avail;
+		rows = want < cap ? want : cap;
+		if (rows > avail)
+			rows = avail;
+		attron(A_BOLD);
+		put(y++, 0, W, pane_title(t, p));
+		attroff(A_BOLD);
+		for (i = 0; i < rows && y < end; i++, y++) {
+			if (p == PANE_RECENT) {
+				put(y, 0, W, t->recent[(t->rhead + RECENT - 1 - (unsigned int)i) % RECENT]);
+			} else {
+				pane_line(t, p, (size_t)i, line, sizeof(line));
+				put(y, 2, W - 2, line);
+			}
+		}
+	}
+}
+
 static void draw(struct top *t)
 {
-	int W = COLS, H = LINES, y, i, right = 34 + 3, pw = 14, rw, ry;
+	int W = COLS, H = LINES, y, i, right = 34 + 3, pw = 14, rw;
 	char line[256], ts[16];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -590,15 +917,7 @@ static void draw(struct top *t)
 		}
 	}
 	y++;
-	ry = H - 1 - (y + 1);
-	if (ry > 0) {
-		attron(A_BOLD);
-		put(y, 0, W, t->evfd >= 0 ? "RECENT TRANSITIONS" :
-					    "RECENT TRANSITIONS (no event socket: is the daemon running?)");
-		attroff(A_BOLD);
-		for (i = 0; i < ry && (unsigned int)i < t->nrecent; i++)
-			put(y + 1 + i, 0, W, t->recent[(t->rhead + RECENT - 1 - (unsigned int)i) % RECENT]);
-	}
+	draw_panes(t, y, H - 1, W);
 	/* status line */
 	attron(A_REVERSE);
 	mvhline(H - 1, 0, ' ', W);
@@ -608,7 +927,7 @@ static void draw(struct top *t)
 	else if (t->msg[0])
 		snprintf(line, sizeof(line), "%s", t->msg);
 	else
-		snprintf(line, sizeof(line), "q quit  p pause  s sort:%s  / filter%s%s  h help",
+		snprintf(line, sizeof(line), "q quit  p pause  s sort:%s  v pane  / filter%s%s  h help",
 			 sort_names[t->sort], t->filter_on ? ":" : "", t->filter_on ? t->filter : "");
 	put(H - 1, 0, W, line);
 	attroff(A_REVERSE);
@@ -620,6 +939,8 @@ static void draw(struct top *t)
 			"q      quit",
 			"p      pause / resume refreshing",
 			"s      sort states: state, count, change",
+			"v      next lower pane first: transitions, slowest",
+			"       handshakes, retransmissions, fastest",
 			"/      filter: ESTABLISHED,SYN_RECV or 198.18.0.0/15",
 			"       (empty input clears it; Esc cancels)",
 			"h      this help (any key closes)",
@@ -721,6 +1042,9 @@ static bool on_key(struct top *t, int ch, bool *redraw)
 		break;
 	case 's':
 		t->sort = (enum sort)((t->sort + 1) % SORT_MAX);
+		break;
+	case 'v':
+		t->pane = (t->pane + 1) % PANE_MAX;
 		break;
 	case '/':
 		t->input = true;
@@ -957,6 +1281,14 @@ int cmd_top(int argc, char **argv)
 	}
 	tcps_timeouts_of(t->pin_dir, &t->pins.meta, &t->timeouts);
 	tcps_output_set_info(&t->pins.meta);
+	t->health = t->pins.meta.flags & TCPS_INFO_HEALTH;
+	rc = tcps_viewer_open(&t->vw, &t->pins);
+	if (rc) {
+		pr_err("top: %s", strerror(-rc));
+		tcps_pins_close(&t->pins);
+		free(t);
+		return TCPS_EXIT_FAIL;
+	}
 	/* Before initscr, so that ncurses leaves them to us and a signal
 	 * ends the loop, which restores the terminal. */
 	sigaction(SIGINT, &sa, NULL);
@@ -968,10 +1300,9 @@ int cmd_top(int argc, char **argv)
 	rc = t->tty ? run_curses(t) : run_plain(t);
 	if (t->evfd >= 0)
 		close(t->evfd);
+	tcps_viewer_close(&t->vw);
 	tcps_pins_close(&t->pins);
 	free(t->flt.cidr);
-	free(t->remotes);
-	free(t->ports);
 	free(t);
 	return rc;
 }

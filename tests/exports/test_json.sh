@@ -120,6 +120,44 @@ test_help_of_new_commands() {
 	"$TCPSCOPE" --help | grep -q ' top ' || fail "top missing from tcpscope --help"
 }
 
+# A big table (bench/scale fills the pinned map directly): list streams it
+# in bounded memory, in the tables' order unless --sort holds the rows, and
+# stat --by-remote counts the same rows as it walks.
+test_list_streams_a_big_table_in_bounded_memory() {
+	local scale=$TOP/$BUILD/bench/scale n=200000 have out
+	[ -x "$scale" ] || { fail "$scale not built (make)"; return; }
+	have=$("$TCPSCOPE" list --json --pin-dir "$PIN_DIR" | jq '.connections | length')
+	"$scale" "$PIN_DIR" 0 $n >/dev/null || { fail "bench/scale"; return; }
+	# Peak RSS of each query (the rows alone are 50 MB).
+	out=$("$PY" - "$TCPSCOPE" "$PIN_DIR" "$WORK" <<'PYEOF'
+import resource, subprocess, sys
+tcps, pin, work = sys.argv[1:4]
+for name, args in (("json", ["list", "--json"]), ("text", ["list"]),
+                   ("sorted", ["list", "--json", "--sort", "bytes"]), ("remote", ["stat", "--by-remote"])):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with open(f"{work}/big.{name}", "w") as f:
+        subprocess.run([tcps] + args + ["--pin-dir", pin], stdout=f, check=True)
+    # ru_maxrss of children is the largest so far: run the small ones first.
+    print(name, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+PYEOF
+) || { fail "queries"; return; }
+	log "peak RSS (KB): $(tr '\n' ' ' <<<"$out")"
+	awk '$1 == "json" && $2 > 32768 || $1 == "text" && $2 > 32768 { exit 1 }' <<<"$out" ||
+		{ fail "list over 32 MB: $out"; return; }
+	[ "$(jq '.connections | length' "$WORK/big.json")" = $((have + n)) ] || { fail "list --json rows"; return; }
+	[ "$(jq '.connections | length' "$WORK/big.sorted")" = $((have + n)) ] || { fail "sorted rows"; return; }
+	jq -e '[.connections[] | .bytes_in + .bytes_out] | . == (sort | reverse)' "$WORK/big.sorted" >/dev/null ||
+		{ fail "--sort bytes is not most first"; return; }
+	[ "$(($(wc -l <"$WORK/big.text") - 1))" = $((have + n)) ] || { fail "list text rows"; return; }
+	# Text and JSON stream the same rows in the same (table) order.
+	diff <(awk 'NR > 1 { print $2, $3 }' "$WORK/big.text") \
+		<(jq -r '.connections[] | "\(.local_addr):\(.local_port) \(.remote_addr):\(.remote_port)"' "$WORK/big.json") \
+		>/dev/null || { fail "text and JSON rows differ"; return; }
+	# The scale rows go to 198.19.0.0-198.19.255.255, 3 or 4 each.
+	[ "$(awk '$2 ~ /^198\.19\./ { s += $1 } END { print s }' "$WORK/big.remote")" = $n ] ||
+		fail "stat --by-remote does not count the $n rows"
+}
+
 run_test test_stat_json_has_all_states_and_matches_text
 run_test test_stat_by_remote_json_matches_text
 run_test test_stat_by_port_json_matches_text
@@ -130,4 +168,5 @@ run_test test_http_v1_connections_equals_list_json
 run_test test_http_unknown_path_is_404_and_post_is_405
 run_test test_http_listens_on_loopback_only_when_given_a_port
 run_test test_help_of_new_commands
+run_test test_list_streams_a_big_table_in_bounded_memory
 suite_done
