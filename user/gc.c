@@ -245,9 +245,9 @@ static void gc_collect(struct gc_scanner *s, __u64 now, const struct tcps_timeou
 }
 
 /* Scan and collect until nothing expired is left (bounded): at start, and
- * for tcps_gc_sweep. */
+ * for tcps_gc_sweep. *entries: what the connection table holds after. */
 static int gc_sweep_all(struct gc_scanner *s, __u64 now, const struct tcps_timeouts *t,
-			tcps_gc_emit_fn emit, void *ctx, __u64 *removed)
+			tcps_gc_emit_fn emit, void *ctx, __u64 *removed, __u64 *entries)
 {
 	struct gc_result r = { .more = true };
 	__u64 cpu;
@@ -260,6 +260,7 @@ static int gc_sweep_all(struct gc_scanner *s, __u64 now, const struct tcps_timeo
 			break;
 		gc_collect(s, now, t, NULL, emit, ctx, &r);
 		*removed += r.removed;
+		*entries = r.entries;
 	}
 	return err;
 }
@@ -268,12 +269,12 @@ int tcps_gc_sweep(int conns_fd, int halfopen_fd, __u64 now_ns, const struct tcps
 		  tcps_gc_emit_fn emit, void *ctx)
 {
 	struct gc_scanner s;
-	__u64 removed = 0;
+	__u64 removed = 0, entries = 0;
 	int err = gc_scanner_open(&s, conns_fd, halfopen_fd);
 
 	if (err)
 		return err;
-	err = gc_sweep_all(&s, now_ns, t, emit, ctx, &removed);
+	err = gc_sweep_all(&s, now_ns, t, emit, ctx, &removed, &entries);
 	gc_scanner_close(&s);
 	return err ? err : (int)(removed > INT32_MAX ? INT32_MAX : removed);
 }
@@ -450,20 +451,20 @@ int tcps_gc_start(struct tcps_daemon *d)
 	/* Expire on adoption: what timed out while no daemon ran leaves now,
 	 * as timeout transitions, before the first query is served (the
 	 * HTTP module starts after this one). A new table is empty. */
-	rc = gc_sweep_all(&gc.sc, tcps_mono_now(), &gc.t, gc_emit, d, &removed);
+	rc = gc_sweep_all(&gc.sc, tcps_mono_now(), &gc.t, gc_emit, d, &removed, &gc.entries);
 	if (removed)
 		pr_info("expired %llu entries that timed out while no daemon ran",
 			(unsigned long long)removed);
 	if (rc < 0)
 		pr_warn("gc: first sweep: %s", strerror(-rc));
 	gc.removed += removed;
+	gc.running = true;
 	rc = gc_worker_start(&gc.w);
 	if (rc) {
 		pr_err("gc: cannot start its thread: %s", strerror(-rc));
-		gc_scanner_close(&gc.sc);
+		tcps_gc_stop(d);
 		return TCPS_EXIT_FAIL;
 	}
-	gc.running = true;
 	gc.next_scan = tcps_mono_now() + GC_PERIOD_NS;
 	return 0;
 }
