@@ -78,17 +78,24 @@ int tcps_expire_scan(void *ctx __attribute__((unused)))
 	long n;
 
 	scan.found[0] = scan.found[1] = 0;
+	scan.seen[0] = scan.seen[1] = 0;
 	scan.early_found = 0;
-	v.early = scan.early_want > 0;
-	n = bpf_for_each_map_elem(&tcps_conns, visit, &v, 0);
-	if (n < 0)
-		return (int)n;
-	scan.seen[0] = (__u64)n;
-	v.table = 1;
-	v.early = 0;
-	n = bpf_for_each_map_elem(&tcps_halfopen, visit, &v, 0);
-	if (n < 0)
-		return (int)n;
-	scan.seen[1] = (__u64)n;
+	/* A table known to be empty is left out: the walk costs ~15 ns per
+	 * hash bucket even when there is nothing in it. */
+	if (!scan.skip[0]) {
+		v.early = scan.early_want > 0;
+		n = bpf_for_each_map_elem(&tcps_conns, visit, &v, 0);
+		if (n < 0)
+			return (int)n;
+		scan.seen[0] = (__u64)n;
+	}
+	if (!scan.skip[1]) {
+		v.table = 1;
+		v.early = 0;
+		n = bpf_for_each_map_elem(&tcps_halfopen, visit, &v, 0);
+		if (n < 0)
+			return (int)n;
+		scan.seen[1] = (__u64)n;
+	}
 	return 0;
 }

@@ -42,6 +42,7 @@ struct tcps_expire_scan {
 	__u64 now;		/* expire what has been idle its timeout at now */
 	__u32 early_want;	/* collect up to this many closing entries of tcps_conns */
 	__u32 early_found;	/* out: how many (keys in closing[]) */
+	__u32 skip[2];		/* leave out tcps_conns, tcps_halfopen (known empty) */
 	__u64 seen[2];		/* out: entries of tcps_conns, tcps_halfopen */
 	__u32 found[2];		/* out: expired entries of each (keys in expired[t][]) */
 };

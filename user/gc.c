@@ -180,13 +180,27 @@ static void gc_scan_set(struct gc_scanner *s, __u64 now, const struct tcps_timeo
 	sc->early_want = early_want;
 }
 
+/* Is the table empty? The kernel's first-key search skips empty buckets
+ * far faster (~1 ns each) than the scan's walk (~15). */
+static bool gc_table_empty(int fd)
+{
+	struct tcps_key k;
+
+	return fd < 0 || (bpf_map_get_next_key(fd, NULL, &k) && errno == ENOENT);
+}
+
 /* One scan of both tables; the result is left in the program's .bss.
  * *cpu_ns: its CPU time. Touches nothing else (runs in the gc thread). */
 static int gc_scan_run(struct gc_scanner *s, __u64 *cpu_ns)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	struct tcps_expire_scan *sc = &s->skel->bss->scan;
 	__u64 t0 = thread_cpu_ns();
-	int err = bpf_prog_test_run_opts(s->prog_fd, &opts) ? -errno : (int)opts.retval;
+	int err;
+
+	sc->skip[0] = gc_table_empty(s->fds[0]);
+	sc->skip[1] = gc_table_empty(s->fds[1]);
+	err = bpf_prog_test_run_opts(s->prog_fd, &opts) ? -errno : (int)opts.retval;
 
 	*cpu_ns = thread_cpu_ns() - t0;
 	return err;
