@@ -15,13 +15,14 @@
  * mislabelled entry, never a dropped packet.
  *
  * Cadence: a scan costs ~15 ns per hash bucket (the kernel takes the RCU
- * read lock per bucket) plus ~80-95 ns per entry (cache misses), ~0.12 s
- * at 1M entries (bench/NOTES.md). It runs every GC_PERIOD_NS, or less
- * often when that would let the scans take more than 1/GC_IDLE_SHARE of a
- * core: an entry leaves at most max(1 s, GC_IDLE_SHARE x scan time) after
- * its timeout, plus a tick (~24 s at 1M entries; 1 s at the default size),
- * never more than GC_MAX_PERIOD_NS. The scan runs in a thread so that the
- * main loop keeps draining the ring buffer meanwhile.
+ * read lock per bucket; an empty table is skipped) plus ~80-100 ns per
+ * entry (cache misses): ~0.12 s at 1M entries (bench/NOTES.md). It runs
+ * every GC_PERIOD_NS, or less often when that would let the scans take
+ * more than 1/GC_IDLE_SHARE of a core: an entry leaves at most
+ * max(1 s, GC_IDLE_SHARE x scan time) plus a tick after its timeout (1 s
+ * for a small table, ~5 s at 200k entries, ~25 s at 1M), never more than
+ * GC_MAX_PERIOD_NS. The scan runs in a thread of its own so that the main
+ * loop keeps draining the ring buffer meanwhile.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
