@@ -2,7 +2,7 @@
 /*
  * The expiry rule: when an entry of the connection tables has been idle
  * too long. Pure C (no helpers, no libc), shared by the in-kernel scan
- * (bpf/tcpscope.bpf.c, tcps_expire_scan), the daemon's delete path and
+ * (bpf/expire.bpf.c), the daemon's delete path and
  * replay (user/gc.c) and the queries that expire by themselves while no
  * daemon runs (user/query.c through tcps_gc_expired, with the timeouts
  * user/stale.c recorded), so that the three cannot drift apart.
@@ -20,7 +20,7 @@
 #endif
 
 /* Keys of expired entries one scan hands to userspace; more are counted
- * and left for the next scan (bpf/tcpscope.bpf.c, user/gc.c). */
+ * and left for the next scan (bpf/expire.bpf.c, user/gc.c). */
 #ifndef TCPS_EXPIRE_KEYS
 #define TCPS_EXPIRE_KEYS 8192
 #endif

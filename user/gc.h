@@ -50,7 +50,7 @@ int tcps_gc_sweep(int conns_fd, int halfopen_fd, __u64 now_ns, const struct tcps
 
 /* The daemon module (modules.c): a pass (an in-kernel scan of each table,
  * then the removal of what it found) every second, or less often on a
- * table so large that the scans would take more than 0.25 % of a core. */
+ * table so large that the scans would take more than 0.5 % of a core. */
 struct tcps_daemon;
 int tcps_gc_start(struct tcps_daemon *d);
 void tcps_gc_tick(struct tcps_daemon *d, __u64 now_ns);
