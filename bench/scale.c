@@ -4,17 +4,22 @@
  * bpf_map_update_batch (much faster than a packet per entry; the entries
  * are what the data path would make of a handshake):
  *
- *   scale PIN_DIR FROM TO
+ *   scale PIN_DIR FROM TO [STATE [AGE_S]]
  *
- * Inserts entries FROM..TO-1: ESTABLISHED on both sides, local
- * 198.18.0.1:80, remote 198.19.x.y:port, last seen now. Prints
- * {"inserted": n, "seconds": s}.
+ * Inserts entries FROM..TO-1: ESTABLISHED on both sides (or the local side
+ * in STATE, a netstat name, and the remote side in what its peer would be:
+ * CLOSE for TIME_WAIT, FIN_WAIT2 for CLOSE_WAIT), local 198.18.0.1:80,
+ * remote 198.19.x.y:port, last seen AGE_S (default 0) seconds ago, event
+ * sequence at 5. Prints {"inserted": n, "seconds": s}. The expiry test
+ * (tests/daemon/test_expire.sh) makes large tables with a few idle entries
+ * this way.
  *
  * The per-state gauges (tcpscope.h TCPS_GAUGE_BASE) then count the new
- * entries as the data path would have: ESTABLISHED and the connection
- * table, added to CPU 0's copy of the data path's group. Userspace can
- * only overwrite every CPU's copy, so this is exact only while no packet
- * moves the gauges meanwhile: the benchmark fills an idle table.
+ * entries as the data path would have: the local side's state and the
+ * connection table, added to CPU 0's copy of the data path's group.
+ * Userspace can only overwrite every CPU's copy, so this is exact only
+ * while no packet moves the gauges meanwhile: the benchmark fills an idle
+ * table.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +35,34 @@
 #include "tcpscope.h"
 
 #define BATCH 8192
+
+static const char *const state_names[TCPS_STATE_MAX] = {
+	[TCPS_ESTABLISHED] = "ESTABLISHED", [TCPS_SYN_SENT] = "SYN_SENT",
+	[TCPS_SYN_RECV] = "SYN_RECV", [TCPS_FIN_WAIT1] = "FIN_WAIT1",
+	[TCPS_FIN_WAIT2] = "FIN_WAIT2", [TCPS_TIME_WAIT] = "TIME_WAIT",
+	[TCPS_CLOSE] = "CLOSE", [TCPS_CLOSE_WAIT] = "CLOSE_WAIT",
+	[TCPS_LAST_ACK] = "LAST_ACK", [TCPS_LISTEN] = "LISTEN", [TCPS_CLOSING] = "CLOSING",
+};
+
+static int state_parse(const char *name)
+{
+	int i;
+
+	for (i = 1; i < TCPS_STATE_MAX; i++)
+		if (!strcmp(name, state_names[i]))
+			return i;
+	return -1;
+}
+
+/* What the peer of a local endpoint in st would be in. */
+static int peer_state(int st)
+{
+	if (st == TCPS_TIME_WAIT)
+		return TCPS_CLOSE;
+	if (st == TCPS_CLOSE_WAIT)
+		return TCPS_FIN_WAIT2;
+	return st;
+}
 
 static double now_s(void)
 {
@@ -63,13 +96,15 @@ int main(int argc, char **argv)
 	static struct tcps_conn vals[BATCH];
 	char path[PATH_MAX];
 	struct timespec mono;
-	long from, to, i;
+	long from, to, i, age = 0;
+	int fd, state = TCPS_ESTABLISHED;
+	__u64 last;
 	double t0;
-	int fd;
 
-	if (argc != 4 || (from = atol(argv[2])) < 0 || (to = atol(argv[3])) < from ||
-	    to > 16L << 20) {
-		fprintf(stderr, "usage: scale PIN_DIR FROM TO\n");
+	if (argc < 4 || argc > 6 || (from = atol(argv[2])) < 0 || (to = atol(argv[3])) < from ||
+	    to > 16L << 20 || (argc > 4 && (state = state_parse(argv[4])) < 0) ||
+	    (argc > 5 && (age = atol(argv[5])) < 0)) {
+		fprintf(stderr, "usage: scale PIN_DIR FROM TO [STATE [AGE_S]]\n");
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/conns", argv[1]);
@@ -79,6 +114,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &mono);
+	last = (__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
+	if ((__u64)age * 1000000000ULL >= last) {
+		fprintf(stderr, "scale: AGE_S %ld is before boot\n", age);
+		return 2;
+	}
+	last -= (__u64)age * 1000000000ULL;
 	t0 = now_s();
 	for (i = from; i < to;) {
 		LIBBPF_OPTS(bpf_map_batch_opts, o);
@@ -98,7 +139,7 @@ int main(int argc, char **argv)
 			k->port[1] = htons((__u16)port);
 			k->family = TCPS_AF_INET;
 			for (s = 0; s < 2; s++) {
-				v->fsm.ep[s].state = TCPS_ESTABLISHED;
+				v->fsm.ep[s].state = (__u8)(s ? peer_state(state) : state);
 				v->fsm.ep[s].isn = s ? 1000 : 5000;
 				v->fsm.ep[s].snd_nxt = v->fsm.ep[s].isn + 1;
 				v->fsm.ep[s].ack_sent = v->fsm.ep[!s].isn + 1;
@@ -107,8 +148,8 @@ int main(int argc, char **argv)
 				v->pkts[s] = 2;
 			}
 			v->fsm.flags = TCPS_C_LOCAL0 | TCPS_C_SEEN0 | TCPS_C_SEEN1;
-			v->first_seen = v->last_seen =
-				(__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
+			v->fsm.evseq = 5;
+			v->first_seen = v->last_seen = last;
 		}
 		if (bpf_map_update_batch(fd, keys, vals, &n, &o)) {
 			fprintf(stderr, "scale: update_batch at %ld: %s\n", i, strerror(errno));
@@ -117,7 +158,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/trans", argv[1]);
 	fd = bpf_obj_get(path);
-	if (fd < 0 || gauge_add(fd, TCPS_G_STATE + TCPS_ESTABLISHED, (__u64)(to - from)) ||
+	if (fd < 0 || gauge_add(fd, TCPS_G_STATE + (__u32)state, (__u64)(to - from)) ||
 	    gauge_add(fd, TCPS_G_CONNS, (__u64)(to - from))) {
 		fprintf(stderr, "scale: %s: cannot count the entries in the gauges: %s\n", path,
 			strerror(errno));

@@ -1,36 +1,53 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Expiry. The tables are walked with BPF_MAP_LOOKUP_BATCH (a get-next-key
- * loop costs 2-3 syscalls per entry, DESIGN §1), values read under the
- * entry's spin lock (BPF_F_LOCK).
+ * Expiry. Finding what expired is done in the kernel: bpf/expire.bpf.c
+ * visits every entry of a table where it lies and hands back only the keys
+ * of the expired ones (the rule is include/tcps_expire.h, shared with the
+ * queries). Copying the table out in batches to look at it here cost ~300
+ * ns an entry, 7.5 % of a core for an idle daemon at 1M entries.
  *
- * Race with the data path, accepted knowingly: an entry found expired is
- * read again under its lock just before it is deleted and kept if its
- * last_seen or states moved. A packet arriving between that re-read and
- * the delete (a window of one syscall, after minutes of silence) updates
- * the doomed entry and is lost; the connection's next packet re-creates
- * it as a mid-stream entry, so the cost is one mislabelled entry, never
- * a dropped packet.
+ * Each key found goes through gc_remove: read again under the entry's spin
+ * lock (BPF_F_LOCK), checked again by the same rule, deleted, reported.
+ * Race with the data path, accepted knowingly: a packet arriving between
+ * that re-read and the delete (a window of one syscall, after minutes of
+ * silence) updates the doomed entry and is lost; the connection's next
+ * packet re-creates it as a mid-stream entry, so the cost is one
+ * mislabelled entry, never a dropped packet.
+ *
+ * Cadence: a scan costs ~15 ns per hash bucket (the kernel takes the RCU
+ * read lock per bucket; an empty table is skipped) plus ~80-100 ns per
+ * entry (cache misses): ~0.12 s at 1M entries (bench/NOTES.md). It runs
+ * every GC_PERIOD_NS, or less often when that would let the scans take
+ * more than 1/GC_IDLE_SHARE of a core: an entry leaves at most
+ * max(1 s, GC_IDLE_SHARE x scan time) plus a tick after its timeout (1 s
+ * for a small table, ~5 s at 200k entries, ~25 s at 1M), never more than
+ * GC_MAX_PERIOD_NS. The scan runs in a thread of its own so that the main
+ * loop keeps draining the ring buffer meanwhile.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "gauges.h"
 #include "gc.h"
 #include "stale.h"
+#include "expire.skel.h"
 
-#define GC_BATCH 1024
-#define GC_BUDGET 16384		/* entries per 100 ms tick: bounds the tick's run time */
-#define GC_PERIOD_NS 1000000000ULL
+#define GC_PERIOD_NS 1000000000ULL	/* the shortest scan interval */
+#define GC_MAX_PERIOD_NS (30 * 1000000000ULL)	/* the longest: bounds the lateness */
+#define GC_IDLE_SHARE 200	/* idle: scans take at most 1/200 of a core (0.5 %) */
+#define GC_BUSY_SHARE 20	/* backlog or table pressure: at most 1/20 (5 %) */
 #define GC_LOG_NS (10 * 1000000000ULL)	/* rate limit of the table-pressure log */
 #define GC_EARLY_HIGH 90	/* % full: start dropping closing entries */
 #define GC_EARLY_LOW 80		/* % full: stop */
-#define GC_EARLY_MAX 65536	/* candidates remembered per pass */
+#define GC_SWEEP_MAX 4096	/* scans of one full sweep (each clears TCPS_EXPIRE_KEYS) */
 
 void tcps_timeouts_default(struct tcps_timeouts *t, __u32 mode)
 {
@@ -50,243 +67,372 @@ void tcps_timeouts_default(struct tcps_timeouts *t, __u32 mode)
 	t->mode = mode;
 }
 
-static __u32 state_timeout(const struct tcps_conn *c, __u8 st, const struct tcps_timeouts *t)
-{
-	__u32 to;
-
-	if (st >= TCPS_STATE_MAX)
-		return t->state_s[TCPS_CLOSE];
-	to = t->state_s[st];
-	/* netfilter caps entries picked up mid-stream until both directions
-	 * were seen (nf_conntrack_tcp: tcp_timeout_unacknowledged). */
-	if (st == TCPS_ESTABLISHED && (c->fsm.flags & TCPS_C_MIDSTREAM) &&
-	    (c->fsm.flags & (TCPS_C_SEEN0 | TCPS_C_SEEN1)) != (TCPS_C_SEEN0 | TCPS_C_SEEN1) &&
-	    t->midstream_s && (!to || t->midstream_s < to))
-		to = t->midstream_s;
-	return to;
-}
-
-/*
- * Which state's timeout applies: in host mode the local side's, as netstat
- * shows it (when the local socket is gone, so is the entry, after the
- * linger); otherwise the most patient of the endpoints still open.
- */
 __u32 tcps_gc_timeout(const struct tcps_conn *c, const struct tcps_timeouts *t)
 {
-	__u8 s0 = c->fsm.ep[0].state, s1 = c->fsm.ep[1].state;
-	__u32 t0, t1;
-
-	if (t->mode == TCPS_MODE_HOST && (c->fsm.flags & (TCPS_C_LOCAL0 | TCPS_C_LOCAL1)))
-		return state_timeout(c, c->fsm.ep[!!(c->fsm.flags & TCPS_C_LOCAL1)].state, t);
-	if (s0 == TCPS_CLOSE && s1 == TCPS_CLOSE)
-		return t->state_s[TCPS_CLOSE];
-	t0 = s0 == TCPS_CLOSE ? 1 : state_timeout(c, s0, t);
-	t1 = s1 == TCPS_CLOSE ? 1 : state_timeout(c, s1, t);
-	if (!t0 || !t1)
-		return 0;
-	return t0 > t1 ? t0 : t1;
+	return tcps_expire_timeout(c, t);
 }
 
 bool tcps_gc_expired(const struct tcps_conn *c, __u64 now, const struct tcps_timeouts *t)
 {
-	__u32 to = tcps_gc_timeout(c, t);
-
-	if (!to || c->last_seen > now)
-		return false;
-	return now - c->last_seen >= (__u64)to * 1000000000ULL;
+	return tcps_expire_due(c, now, t);
 }
 
-/* Delete k if it has not moved since `seen`; report its open endpoints. */
-static int gc_remove(int fd, const struct tcps_key *k, const struct tcps_conn *seen, __u64 now,
-		     tcps_gc_emit_fn emit, void *ctx)
+/* Why an entry is removed: it timed out, or it is closing and the table
+ * is nearly full (early drop). */
+enum gc_why {
+	GC_EXPIRED,
+	GC_EARLY,
+};
+
+/*
+ * The removal of one entry, the only place the daemon deletes from the
+ * tables: read k again under its lock, keep it if it no longer qualifies
+ * (a packet came), delete it, report its open endpoints as timeout
+ * transitions. Returns 1 if it was removed.
+ */
+static int gc_remove(int fd, const struct tcps_key *k, enum gc_why why, __u64 now,
+		     const struct tcps_timeouts *t, tcps_gc_emit_fn emit, void *ctx)
 {
 	struct tcps_conn cur, gone;
 	int side;
 
 	if (bpf_map_lookup_elem_flags(fd, k, &cur, BPF_F_LOCK))
 		return 0;	/* already gone */
-	if (cur.last_seen != seen->last_seen || cur.fsm.ep[0].state != seen->fsm.ep[0].state ||
-	    cur.fsm.ep[1].state != seen->fsm.ep[1].state)
+	if (why == GC_EXPIRED ? !tcps_expire_due(&cur, now, t) : !tcps_expire_closing(&cur, t->mode))
 		return 0;	/* a packet came: it lives on */
-	/* The value as it left the table, for the gauges (gauges.c). */
+	/* The value as it left the table: the gauges (gauges.c) and the
+	 * timeout events take that, not the re-read above. */
 	if (bpf_map_lookup_and_delete_elem_flags(fd, k, &gone, BPF_F_LOCK))
 		return 0;
 	tcps_gauge_note(&tcps_daemon_gauges, fd, &gone, -1);
 	for (side = 0; side < 2 && emit; side++) {
 		struct tcps_event e;
 
-		if (cur.fsm.ep[side].state == TCPS_CLOSE)
+		if (gone.fsm.ep[side].state == TCPS_CLOSE)
 			continue;
 		memset(&e, 0, sizeof(e));
 		e.key = *k;
 		e.ts = now;
-		e.ifindex = cur.ifindex;
+		e.ifindex = gone.ifindex;
 		e.side = (__u8)side;
-		e.from = cur.fsm.ep[side].state;
+		e.from = gone.fsm.ep[side].state;
 		e.to = TCPS_CLOSE;
 		e.reason = TCPS_REASON_TIMEOUT;
-		e.conn_flags = cur.fsm.flags;
-		if (cur.h.trans_ns[side] && now > cur.h.trans_ns[side])	/* health: time in `from` */
-			e.prev_state_ns = now - cur.h.trans_ns[side];
-		e.seq = ++cur.fsm.evseq;	/* continues the connection's numbering */
+		e.conn_flags = gone.fsm.flags;
+		if (gone.h.trans_ns[side] && now > gone.h.trans_ns[side])	/* health: time in `from` */
+			e.prev_state_ns = now - gone.h.trans_ns[side];
+		e.seq = ++gone.fsm.evseq;	/* continues the connection's numbering */
 		emit(ctx, &e);
 	}
 	return 1;
 }
 
-/* A resumable walk over one map (the batch cursor of a hash map is a
- * bucket index, valid across calls). */
-struct gc_walk {
-	int fd;
-	bool active;
-	bool has_cursor;
-	__u8 cursor[sizeof(struct tcps_key)];
-	struct tcps_key *keys;
-	struct tcps_conn *vals;
-	__u64 seen;		/* entries seen in this pass */
+/* ---- the in-kernel scan (bpf/expire.bpf.c) ---- */
+
+struct gc_scanner {
+	struct expire_bpf *skel;
+	int prog_fd;
+	int fds[2];		/* tcps_conns, tcps_halfopen */
 };
 
-/* Early-drop candidates of a pass: closing entries (CLOSE, TIME_WAIT). */
-struct gc_cands {
-	struct tcps_key *keys;
-	struct tcps_conn *vals;
-	size_t n;
-};
-
-/* Process up to budget entries; returns how many, or -errno. Sets
- * w->active = false at the end of the map. */
-static int gc_walk_step(struct gc_walk *w, int budget, __u64 now, const struct tcps_timeouts *t,
-			tcps_gc_emit_fn emit, void *ctx, struct gc_cands *cands, __u64 *removed)
+static void gc_scanner_close(struct gc_scanner *s)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
-	int done = 0;
+	expire_bpf__destroy(s->skel);
+	s->skel = NULL;
+}
 
-	while (w->active && done < budget) {
-		__u8 out[sizeof(struct tcps_key)];
-		__u32 count = GC_BATCH, i;
-		int rc = bpf_map_lookup_batch(w->fd, w->has_cursor ? w->cursor : NULL, out, w->keys,
-					      w->vals, &count, &opts);
+/* Load the scan program over the live tables (halfopen_fd -1: none; the
+ * program then scans an empty stand-in). */
+static int gc_scanner_open(struct gc_scanner *s, int conns_fd, int halfopen_fd)
+{
+	int err;
 
-		if (rc && errno != ENOENT)
-			return -errno;
-		for (i = 0; i < count; i++) {
-			const struct tcps_conn *c = &w->vals[i];
-
-			if (tcps_gc_expired(c, now, t)) {
-				*removed += (__u64)gc_remove(w->fd, &w->keys[i], c, now, emit, ctx);
-				continue;
-			}
-			if (cands && cands->n < GC_EARLY_MAX) {
-				__u8 l = c->fsm.ep[!!(c->fsm.flags & TCPS_C_LOCAL1)].state;
-
-				if (t->mode != TCPS_MODE_HOST)
-					l = c->fsm.ep[0].state > c->fsm.ep[1].state ?
-						    c->fsm.ep[1].state : c->fsm.ep[0].state;
-				if (l == TCPS_CLOSE || l == TCPS_TIME_WAIT) {
-					cands->keys[cands->n] = w->keys[i];
-					cands->vals[cands->n++] = *c;
-				}
-			}
-		}
-		w->seen += count;
-		done += (int)count;
-		if (rc) {	/* ENOENT: that was the last batch */
-			w->active = false;
-			break;
-		}
-		memcpy(w->cursor, out, sizeof(out));
-		w->has_cursor = true;
+	memset(s, 0, sizeof(*s));
+	s->fds[0] = conns_fd;
+	s->fds[1] = halfopen_fd;
+	s->skel = expire_bpf__open();
+	if (!s->skel)
+		return -errno;
+	err = bpf_map__reuse_fd(s->skel->maps.tcps_conns, conns_fd);
+	if (!err && halfopen_fd >= 0)
+		err = bpf_map__reuse_fd(s->skel->maps.tcps_halfopen, halfopen_fd);
+	if (!err)
+		err = expire_bpf__load(s->skel);
+	if (err) {
+		gc_scanner_close(s);
+		return err;
 	}
-	return done;
+	s->prog_fd = bpf_program__fd(s->skel->progs.tcps_expire_scan);
+	return 0;
 }
 
-static int gc_walk_init(struct gc_walk *w, int fd)
+static __u64 thread_cpu_ns(void)
 {
-	memset(w, 0, sizeof(*w));
-	w->fd = fd;
-	w->keys = calloc(GC_BATCH, sizeof(*w->keys));
-	w->vals = calloc(GC_BATCH, sizeof(*w->vals));
-	return w->keys && w->vals ? 0 : -ENOMEM;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
 }
 
-static void gc_walk_free(struct gc_walk *w)
+/* Set what the next scan looks for (before gc_scan_run). */
+static void gc_scan_set(struct gc_scanner *s, __u64 now, const struct tcps_timeouts *t,
+			__u32 early_want)
 {
-	free(w->keys);
-	free(w->vals);
-	w->keys = NULL;
-	w->vals = NULL;
+	struct tcps_expire_scan *sc = &s->skel->bss->scan;
+
+	sc->to = *t;
+	sc->now = now;
+	sc->early_want = early_want;
 }
 
-static void gc_walk_begin(struct gc_walk *w)
+/* Is the table empty? The kernel's first-key search skips empty buckets
+ * far faster (~1 ns each) than the scan's walk (~15). It starts from a key
+ * that cannot be in the table (family 0), which, like NULL, means "the
+ * first key" (and valgrind does not take NULL for an unaddressable key). */
+static bool gc_table_empty(int fd)
 {
-	w->active = w->fd >= 0;
-	w->has_cursor = false;
-	w->seen = 0;
+	struct tcps_key none, k;
+
+	memset(&none, 0, sizeof(none));
+	return fd < 0 || (bpf_map_get_next_key(fd, &none, &k) && errno == ENOENT);
+}
+
+/* One scan of both tables; the result is left in the program's .bss.
+ * *cpu_ns: its CPU time. Touches nothing else (runs in the gc thread). */
+static int gc_scan_run(struct gc_scanner *s, __u64 *cpu_ns)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	struct tcps_expire_scan *sc = &s->skel->bss->scan;
+	__u64 t0 = thread_cpu_ns();
+	int err;
+
+	sc->skip[0] = gc_table_empty(s->fds[0]);
+	sc->skip[1] = gc_table_empty(s->fds[1]);
+	err = bpf_prog_test_run_opts(s->prog_fd, &opts) ? -errno : (int)opts.retval;
+
+	*cpu_ns = thread_cpu_ns() - t0;
+	return err;
+}
+
+/* Netfilter's early drop: when the table is nearly full, closing entries
+ * (CLOSE, TIME_WAIT) make room first, so new connections can be tracked. */
+struct gc_early {
+	__u64 high, low;	/* entries: start dropping at high, stop at low */
+	bool want;		/* have the scan collect candidates */
+	__u64 dropped;
+};
+
+/* What one pass did. */
+struct gc_result {
+	__u64 removed;		/* expired entries removed */
+	__u64 dropped;		/* closing entries dropped early */
+	__u64 entries;		/* left in the connection table */
+	bool more;		/* expired entries left over for the next scan */
+	bool more_early;	/* closing entries may be left over */
+};
+
+/* Act on the last scan: remove what it found expired (and, with early,
+ * drop closing entries from a nearly full connection table). */
+static void gc_collect(struct gc_scanner *s, __u64 now, const struct tcps_timeouts *t,
+		       struct gc_early *early, tcps_gc_emit_fn emit, void *ctx, struct gc_result *r)
+{
+	const struct expire_bpf__bss *b = s->skel->bss;
+	__u64 gone[2] = { 0, 0 };
+	__u32 i, n;
+	int table;
+
+	memset(r, 0, sizeof(*r));
+	for (table = 0; table < 2; table++) {
+		if (s->fds[table] < 0)
+			continue;
+		n = b->scan.found[table] < TCPS_EXPIRE_KEYS ? b->scan.found[table] : TCPS_EXPIRE_KEYS;
+		for (i = 0; i < n; i++)
+			gone[table] += (__u64)gc_remove(s->fds[table], &b->expired[table][i], GC_EXPIRED,
+							now, t, emit, ctx);
+		r->more |= b->scan.found[table] > TCPS_EXPIRE_KEYS;
+	}
+	r->removed = gone[0] + gone[1];
+	r->entries = b->scan.seen[0] > gone[0] ? b->scan.seen[0] - gone[0] : 0;
+	if (!early || r->entries < early->high)
+		return;
+	n = b->scan.early_found < TCPS_EXPIRE_EARLY_KEYS ? b->scan.early_found : TCPS_EXPIRE_EARLY_KEYS;
+	for (i = 0; i < n && r->entries > early->low; i++) {
+		if (gc_remove(s->fds[0], &b->closing[i], GC_EARLY, now, t, emit, ctx)) {
+			r->dropped++;
+			r->entries--;
+		}
+	}
+	early->dropped += r->dropped;
+	r->more_early = i == TCPS_EXPIRE_EARLY_KEYS && r->entries > early->low;
+}
+
+/* Scan and collect until nothing expired is left (bounded): at start, and
+ * for tcps_gc_sweep. *entries: what the connection table holds after. */
+static int gc_sweep_all(struct gc_scanner *s, __u64 now, const struct tcps_timeouts *t,
+			tcps_gc_emit_fn emit, void *ctx, __u64 *removed, __u64 *entries)
+{
+	struct gc_result r = { .more = true };
+	__u64 cpu;
+	int i, err = 0;
+
+	for (i = 0; i < GC_SWEEP_MAX && r.more; i++) {
+		gc_scan_set(s, now, t, 0);
+		err = gc_scan_run(s, &cpu);
+		if (err)
+			break;
+		gc_collect(s, now, t, NULL, emit, ctx, &r);
+		*removed += r.removed;
+		*entries = r.entries;
+	}
+	return err;
 }
 
 int tcps_gc_sweep(int conns_fd, int halfopen_fd, __u64 now_ns, const struct tcps_timeouts *t,
 		  tcps_gc_emit_fn emit, void *ctx)
 {
-	int fds[2] = { conns_fd, halfopen_fd }, i, err = 0;
-	__u64 removed = 0;
-	struct gc_walk w;
+	struct gc_scanner s;
+	__u64 removed = 0, entries = 0;
+	int err = gc_scanner_open(&s, conns_fd, halfopen_fd);
 
-	for (i = 0; i < 2 && !err; i++) {
-		if (fds[i] < 0)
-			continue;
-		err = gc_walk_init(&w, fds[i]);
-		if (!err) {
-			gc_walk_begin(&w);
-			while (w.active) {
-				int rc = gc_walk_step(&w, GC_BUDGET, now_ns, t, emit, ctx, NULL, &removed);
-
-				if (rc < 0) {
-					err = rc;
-					break;
-				}
-			}
-		}
-		gc_walk_free(&w);
-	}
+	if (err)
+		return err;
+	err = gc_sweep_all(&s, now_ns, t, emit, ctx, &removed, &entries);
+	gc_scanner_close(&s);
 	return err ? err : (int)(removed > INT32_MAX ? INT32_MAX : removed);
 }
 
 /* ---- the daemon module ---- */
 
+/*
+ * The scan runs in a thread of its own: at 1M entries it is ~0.1 s in one
+ * syscall, and the main loop must go on draining the ring buffer
+ * meanwhile. The main loop's tick asks for a scan and, at a later tick,
+ * acts on its result (deletes, events); the thread only runs the program.
+ */
+struct gc_worker {
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool started;
+	bool busy;		/* main: a scan is asked or running, not yet collected */
+	bool asked;		/* main -> thread: run one scan */
+	bool done;		/* thread -> main: its result is in the .bss */
+	bool stop;
+	int err;
+	__u64 cpu_ns;
+};
+
 static struct gc_state {
 	struct tcps_daemon *d;
 	struct tcps_timeouts t;
-	struct gc_walk walk[2];	/* conns, halfopen */
-	struct gc_cands cands;
+	struct gc_scanner sc;
+	struct gc_worker w;
+	struct gc_early early;
 	__u32 max_conns;
-	__u64 pass_start;
+	__u64 next_scan;	/* CLOCK_MONOTONIC ns */
+	__u64 entries;		/* in the connection table after the last pass */
 	__u64 removed;
-	__u64 early_drops, early_logged;
+	__u64 table_full;	/* the data path's refused inserts at the last pass */
+	__u64 early_logged;
 	__u64 table_full_logged;
 	__u64 last_log;
+	int last_err;
 	bool running;
 } gc;
+
+static void *gc_worker_main(void *arg)
+{
+	struct gc_worker *w = arg;
+	__u64 cpu = 0;
+	int err;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->asked && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->stop)
+			break;
+		w->asked = false;
+		pthread_mutex_unlock(&w->mu);
+		err = gc_scan_run(&gc.sc, &cpu);
+		pthread_mutex_lock(&w->mu);
+		w->err = err;
+		w->cpu_ns = cpu;
+		w->done = true;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int gc_worker_start(struct gc_worker *w)
+{
+	sigset_t all, old;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	/* Signals are the main loop's: the thread blocks them all. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&w->tid, NULL, gc_worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	w->started = !err;
+	return -err;
+}
+
+static void gc_worker_stop(struct gc_worker *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->tid, NULL);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	w->started = false;
+}
+
+static void gc_worker_ask(struct gc_worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->asked = true;
+	w->busy = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Has the asked scan finished? Then *err, *cpu_ns are its outcome. */
+static bool gc_worker_done(struct gc_worker *w, int *err, __u64 *cpu_ns)
+{
+	bool done;
+
+	pthread_mutex_lock(&w->mu);
+	done = w->done;
+	if (done) {
+		w->done = false;
+		w->busy = false;
+		*err = w->err;
+		*cpu_ns = w->cpu_ns;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return done;
+}
 
 static void gc_emit(void *ctx, const struct tcps_event *e)
 {
 	tcps_daemon_emit(ctx, e);
 }
 
-int tcps_gc_start(struct tcps_daemon *d)
+static void gc_options(struct tcps_daemon *d)
 {
 	struct tcps_run_opts *o = d->opts;
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
-	int st, rc;
+	int st;
 
-	memset(&gc, 0, sizeof(gc));
-	gc.d = d;
-	/* Before the first sweep deletes: gc and seed adjust the gauges. */
-	rc = tcps_gauge_owner_init(&tcps_daemon_gauges, d->pins.trans, d->pins.conns,
-				   d->pins.halfopen, o->mode);
-	if (rc)
-		pr_warn("gauges: %s; stat counts will drift (stat --walk counts the table)",
-			strerror(-rc));
 	tcps_timeouts_default(&gc.t, o->mode);
 	for (st = 1; st < TCPS_STATE_MAX; st++)
 		if (o->timeouts_s[st] && st != TCPS_LISTEN)
@@ -298,123 +444,142 @@ int tcps_gc_start(struct tcps_daemon *d)
 	gc.max_conns = o->max_conns;
 	if (!bpf_obj_get_info_by_fd(d->pins.conns, &info, &len))
 		gc.max_conns = info.max_entries;	/* an adopted table keeps its size */
-	if (gc_walk_init(&gc.walk[0], d->pins.conns) || gc_walk_init(&gc.walk[1], d->pins.halfopen))
-		goto nomem;
-	gc.cands.keys = calloc(GC_EARLY_MAX, sizeof(*gc.cands.keys));
-	gc.cands.vals = calloc(GC_EARLY_MAX, sizeof(*gc.cands.vals));
-	if (!gc.cands.keys || !gc.cands.vals)
-		goto nomem;
-	gc.running = true;
+	gc.early.high = (__u64)gc.max_conns * GC_EARLY_HIGH / 100;
+	gc.early.low = (__u64)gc.max_conns * GC_EARLY_LOW / 100;
+}
+
+int tcps_gc_start(struct tcps_daemon *d)
+{
+	__u64 removed = 0;
+	int rc;
+
+	memset(&gc, 0, sizeof(gc));
+	gc.d = d;
+	gc_options(d);
+	/* Before the first sweep deletes: gc and seed adjust the gauges. */
+	rc = tcps_gauge_owner_init(&tcps_daemon_gauges, d->pins.trans, d->pins.conns,
+				   d->pins.halfopen, d->opts->mode);
+	if (rc)
+		pr_warn("gauges: %s; stat counts will drift (stat --walk counts the table)",
+			strerror(-rc));
+	rc = gc_scanner_open(&gc.sc, d->pins.conns, d->pins.halfopen);
+	if (rc) {
+		pr_err("gc: cannot load the expiry scan: %s (run with -v for the verifier log)",
+		       strerror(-rc));
+		return TCPS_EXIT_FAIL;
+	}
 	pr_debug("gc: TIME_WAIT %us, CLOSE linger %us, ESTABLISHED %us, mid-stream %us",
 		 gc.t.state_s[TCPS_TIME_WAIT], gc.t.state_s[TCPS_CLOSE],
 		 gc.t.state_s[TCPS_ESTABLISHED], gc.t.midstream_s);
 	/* For queries while no daemon runs (a --persist gap, a crash): they
 	 * expire by these, not by the defaults. */
-	rc = tcps_timeouts_record(o->pin_dir, &d->pins.meta, &gc.t);
+	rc = tcps_timeouts_record(d->opts->pin_dir, &d->pins.meta, &gc.t);
 	if (rc)
 		pr_warn("cannot record the timeouts for queries: %s", strerror(-rc));
 	/* Expire on adoption: what timed out while no daemon ran leaves now,
 	 * as timeout transitions, before the first query is served (the
 	 * HTTP module starts after this one). A new table is empty. */
-	rc = tcps_gc_sweep(d->pins.conns, d->pins.halfopen, tcps_mono_now(), &gc.t, gc_emit, d);
-	if (rc > 0)
-		pr_info("expired %d entries that timed out while no daemon ran", rc);
-	else if (rc < 0)
+	rc = gc_sweep_all(&gc.sc, tcps_mono_now(), &gc.t, gc_emit, d, &removed, &gc.entries);
+	if (removed)
+		pr_info("expired %llu entries that timed out while no daemon ran",
+			(unsigned long long)removed);
+	if (rc < 0)
 		pr_warn("gc: first sweep: %s", strerror(-rc));
-	if (rc > 0)
-		gc.removed += (__u64)rc;
-	return 0;
-nomem:
-	pr_err("gc: out of memory");
-	tcps_gc_stop(d);
-	return TCPS_EXIT_FAIL;
-}
-
-/* Netfilter's early drop: when the table is nearly full, closing entries
- * (CLOSE, TIME_WAIT) make room first, so new connections can be tracked. */
-static void gc_early_drop(__u64 now)
-{
-	__u64 used = gc.walk[0].seen, high = (__u64)gc.max_conns * GC_EARLY_HIGH / 100;
-	__u64 low = (__u64)gc.max_conns * GC_EARLY_LOW / 100;
-	size_t i;
-
-	if (used < high || !gc.cands.n)
-		return;
-	for (i = 0; i < gc.cands.n && used > low; i++) {
-		if (gc_remove(gc.d->pins.conns, &gc.cands.keys[i], &gc.cands.vals[i], now, gc_emit,
-			      gc.d)) {
-			gc.early_drops++;
-			used--;
-		}
+	gc.removed += removed;
+	gc.running = true;
+	rc = gc_worker_start(&gc.w);
+	if (rc) {
+		pr_err("gc: cannot start its thread: %s", strerror(-rc));
+		tcps_gc_stop(d);
+		return TCPS_EXIT_FAIL;
 	}
+	gc.next_scan = tcps_mono_now() + GC_PERIOD_NS;
+	return 0;
 }
 
 static void gc_log_pressure(__u64 now)
 {
-	__u64 cnt[TCPS_CNT_MAX];
-
 	if (now - gc.last_log < GC_LOG_NS && gc.last_log)
 		return;
-	if (tcps_counters_read(gc.d->pins.stats, cnt))
-		return;
-	if (cnt[TCPS_CNT_TABLE_FULL] == gc.table_full_logged && gc.early_drops == gc.early_logged)
+	if (gc.table_full == gc.table_full_logged && gc.early.dropped == gc.early_logged)
 		return;
 	pr_warn("connection table %llu/%u: %llu inserts refused (table full), %llu closing entries dropped early, since start",
-		(unsigned long long)gc.walk[0].seen, gc.max_conns,
-		(unsigned long long)cnt[TCPS_CNT_TABLE_FULL], (unsigned long long)gc.early_drops);
-	gc.table_full_logged = cnt[TCPS_CNT_TABLE_FULL];
-	gc.early_logged = gc.early_drops;
+		(unsigned long long)gc.entries, gc.max_conns, (unsigned long long)gc.table_full,
+		(unsigned long long)gc.early.dropped);
+	gc.table_full_logged = gc.table_full;
+	gc.early_logged = gc.early.dropped;
 	gc.last_log = now;
+}
+
+/* How long until the next scan: its cost bounds the share of a core the
+ * scans take. Busy (expired entries left over, or a full table with
+ * closing entries to drop or inserts refused) allows a larger share and
+ * no floor but the tick. */
+static __u64 gc_interval(__u64 scan_ns, bool busy)
+{
+	__u64 iv = scan_ns * (busy ? GC_BUSY_SHARE : GC_IDLE_SHARE);
+
+	if (busy)
+		return iv;
+	if (iv < GC_PERIOD_NS)
+		return GC_PERIOD_NS;
+	return iv > GC_MAX_PERIOD_NS ? GC_MAX_PERIOD_NS : iv;
+}
+
+/* A scan has finished: act on it and plan the next. */
+static void gc_finish(struct tcps_daemon *d, __u64 now, int err, __u64 scan_ns)
+{
+	__u64 cnt[TCPS_CNT_MAX], full = gc.table_full;
+	struct gc_result r = { 0 };
+	bool busy;
+
+	if (err) {
+		if (err != gc.last_err)
+			pr_warn("gc: scanning the tables: %s", strerror(-err));
+	} else {
+		gc_collect(&gc.sc, now, &gc.t, &gc.early, gc_emit, d, &r);
+		gc.removed += r.removed;
+		gc.entries = r.entries;
+	}
+	gc.last_err = err;
+	if (!tcps_counters_read(d->pins.stats, cnt))
+		gc.table_full = cnt[TCPS_CNT_TABLE_FULL];
+	busy = r.more || (gc.entries >= gc.early.high && (r.more_early || gc.table_full > full));
+	gc.next_scan = now + gc_interval(scan_ns, busy);
+	pr_debug("gc: %llu entries, %llu expired, %llu dropped early; scan %.1f ms of CPU, next in %.1f s",
+		 (unsigned long long)gc.entries, (unsigned long long)r.removed,
+		 (unsigned long long)r.dropped, (double)scan_ns / 1e6,
+		 (double)(gc.next_scan - now) / 1e9);
+	gc_log_pressure(now);
 }
 
 void tcps_gc_tick(struct tcps_daemon *d, __u64 now)
 {
-	int budget = GC_BUDGET, i, rc;
+	__u64 scan_ns;
+	int err;
 
-	(void)d;
 	if (!gc.running)
 		return;
-	if (!gc.walk[0].active && !gc.walk[1].active) {
-		if (gc.pass_start && now - gc.pass_start < GC_PERIOD_NS)
-			return;
-		gc.pass_start = now;
-		gc.cands.n = 0;
-		gc_walk_begin(&gc.walk[0]);
-		gc_walk_begin(&gc.walk[1]);
-	}
-	for (i = 0; i < 2 && budget > 0; i++) {
-		bool was = gc.walk[i].active;
-
-		rc = gc_walk_step(&gc.walk[i], budget, now, &gc.t, gc_emit, d,
-				  i == 0 ? &gc.cands : NULL, &gc.removed);
-		if (rc < 0) {
-			pr_warn("gc: walking the %s table: %s", i ? "half-open" : "connection",
-				strerror(-rc));
-			gc.walk[i].active = false;
-			continue;
-		}
-		budget -= rc;
-		if (i == 0 && was && !gc.walk[0].active) {
-			gc_early_drop(now);
-			gc_log_pressure(now);
-		}
-	}
+	if (gc_worker_done(&gc.w, &err, &scan_ns))
+		gc_finish(d, now, err, scan_ns);
+	if (gc.w.busy || now < gc.next_scan)
+		return;
+	/* Collect early-drop candidates once the table nears the mark. */
+	gc.early.want = gc.entries >= gc.early.low;
+	gc_scan_set(&gc.sc, now, &gc.t, gc.early.want ? TCPS_EXPIRE_EARLY_KEYS : 0);
+	gc_worker_ask(&gc.w);
 }
 
 void tcps_gc_stop(struct tcps_daemon *d)
 {
+	gc_worker_stop(&gc.w);
 	/* A --persist exit leaves the table to queries: they need these. */
 	if (gc.running && !d->opts->persist)
 		tcps_timeouts_forget(d->opts->pin_dir);
-	if (gc.removed || gc.early_drops)
+	if (gc.removed || gc.early.dropped)
 		pr_info("gc: %llu entries expired, %llu dropped early", (unsigned long long)gc.removed,
-			(unsigned long long)gc.early_drops);
-	gc_walk_free(&gc.walk[0]);
-	gc_walk_free(&gc.walk[1]);
+			(unsigned long long)gc.early.dropped);
+	gc_scanner_close(&gc.sc);
 	tcps_gauge_owner_fini(&tcps_daemon_gauges);
-	free(gc.cands.keys);
-	free(gc.cands.vals);
-	gc.cands.keys = NULL;
-	gc.cands.vals = NULL;
 	gc.running = false;
 }

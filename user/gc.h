@@ -11,6 +11,7 @@
 #include <linux/types.h>
 #include <stdbool.h>
 #include "tcpscope.h"
+#include "tcps_expire.h"	/* struct tcps_timeouts, the rule */
 
 /* Defaults (seconds), after netfilter's nf_conntrack_proto_tcp.c. */
 #define TCPS_TO_ESTABLISHED 432000	/* 5 days */
@@ -25,12 +26,6 @@
 #define TCPS_TO_CLOSE_LINGER 10
 #define TCPS_TO_MIDSTREAM 300		/* picked up mid-stream, one direction seen */
 
-struct tcps_timeouts {
-	__u32 state_s[TCPS_STATE_MAX];	/* idle timeout per state; 0: never */
-	__u32 midstream_s;	/* ESTABLISHED mid-stream, not yet seen both ways */
-	__u32 mode;		/* enum tcps_mode: in host mode the local side governs */
-};
-
 typedef void (*tcps_gc_emit_fn)(void *ctx, const struct tcps_event *e);
 
 /* Fill t with the defaults above (state_s[TCPS_CLOSE] is the linger,
@@ -44,7 +39,7 @@ __u32 tcps_gc_timeout(const struct tcps_conn *c, const struct tcps_timeouts *t);
 bool tcps_gc_expired(const struct tcps_conn *c, __u64 now, const struct tcps_timeouts *t);
 
 /*
- * One full pass over both tables at time now_ns (same clock as
+ * One full sweep over both tables at time now_ns (same clock as
  * tcps_conn.last_seen). Every expired entry is deleted, and every endpoint
  * of it not already CLOSE is reported through emit (may be NULL) as a
  * transition to CLOSE with reason TCPS_REASON_TIMEOUT, ts = now_ns.
@@ -53,8 +48,9 @@ bool tcps_gc_expired(const struct tcps_conn *c, __u64 now, const struct tcps_tim
 int tcps_gc_sweep(int conns_fd, int halfopen_fd, __u64 now_ns, const struct tcps_timeouts *t,
 		  tcps_gc_emit_fn emit, void *ctx);
 
-/* The daemon module (modules.c): a bounded slice of a pass every tick,
- * a new pass every second. */
+/* The daemon module (modules.c): a pass (an in-kernel scan of each table,
+ * then the removal of what it found) every second, or less often on a
+ * table so large that the scans would take more than 0.5 % of a core. */
 struct tcps_daemon;
 int tcps_gc_start(struct tcps_daemon *d);
 void tcps_gc_tick(struct tcps_daemon *d, __u64 now_ns);

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Unit tests of the expiry rule (include/tcps_expire.h) that the kernel
+ * scan, the daemon's delete path and the stale queries share: which state
+ * governs, the mid-stream cap, "never" timeouts, the clock edge, early-drop
+ * candidates, and the lower bound the scan uses to skip recent entries.
+ */
+#include <string.h>
+
+#include "check.h"
+#include "tcps_expire.h"
+
+#define S 1000000000ULL
+
+static struct tcps_timeouts tos(__u32 mode)
+{
+	struct tcps_timeouts t;
+
+	memset(&t, 0, sizeof(t));
+	t.state_s[TCPS_ESTABLISHED] = 432000;
+	t.state_s[TCPS_SYN_SENT] = 120;
+	t.state_s[TCPS_FIN_WAIT2] = 60;
+	t.state_s[TCPS_TIME_WAIT] = 60;
+	t.state_s[TCPS_CLOSE] = 10;
+	t.state_s[TCPS_CLOSE_WAIT] = 60;
+	t.midstream_s = 300;
+	t.mode = mode;
+	return t;
+}
+
+static struct tcps_conn conn(__u8 s0, __u8 s1, __u8 flags, __u64 last)
+{
+	struct tcps_conn c;
+
+	memset(&c, 0, sizeof(c));
+	c.fsm.ep[0].state = s0;
+	c.fsm.ep[1].state = s1;
+	c.fsm.flags = flags;
+	c.last_seen = last;
+	return c;
+}
+
+TEST(test_host_mode_local_side_governs)
+{
+	struct tcps_timeouts t = tos(TCPS_MODE_HOST);
+	struct tcps_conn c = conn(TCPS_CLOSE, TCPS_TIME_WAIT, TCPS_C_LOCAL1, 1000 * S);
+
+	CHECK_EQ(tcps_expire_timeout(&c, &t), 60);
+	CHECK(!tcps_expire_due(&c, 1059 * S, &t));
+	CHECK(tcps_expire_due(&c, 1060 * S, &t));
+	c.fsm.flags = TCPS_C_LOCAL0;	/* local side CLOSE: the linger */
+	CHECK_EQ(tcps_expire_timeout(&c, &t), 10);
+}
+
+TEST(test_passive_mode_most_patient_open_endpoint_governs)
+{
+	struct tcps_timeouts t = tos(TCPS_MODE_PASSIVE);
+	struct tcps_conn c = conn(TCPS_FIN_WAIT2, TCPS_CLOSE_WAIT, 0, 0);
+
+	t.state_s[TCPS_CLOSE_WAIT] = 90;
+	CHECK_EQ(tcps_expire_timeout(&c, &t), 90);
+	c = conn(TCPS_CLOSE, TCPS_TIME_WAIT, 0, 0);	/* a CLOSE side waits for the other */
+	CHECK_EQ(tcps_expire_timeout(&c, &t), 60);
+	c = conn(TCPS_CLOSE, TCPS_CLOSE, 0, 0);
+	CHECK_EQ(tcps_expire_timeout(&c, &t), 10);
+	c = conn(TCPS_LISTEN, TCPS_ESTABLISHED, 0, 0);	/* LISTEN: never */
+	CHECK_EQ(tcps_expire_timeout(&c, &t), 0);
+}
+
+TEST(test_midstream_entry_capped_until_both_directions_seen)
+{
+	struct tcps_timeouts t = tos(TCPS_MODE_PASSIVE);
+	struct tcps_conn c = conn(TCPS_ESTABLISHED, TCPS_ESTABLISHED,
+				  TCPS_C_MIDSTREAM | TCPS_C_SEEN0, 0);
+
+	CHECK_EQ(tcps_expire_timeout(&c, &t), 300);
+	c.fsm.flags |= TCPS_C_SEEN1;
+	CHECK_EQ(tcps_expire_timeout(&c, &t), 432000);
+}
+
+TEST(test_never_and_clock_edges)
+{
+	struct tcps_timeouts t = tos(TCPS_MODE_HOST);
+	struct tcps_conn c = conn(TCPS_LISTEN, TCPS_CLOSE, TCPS_C_LOCAL0, 0);
+
+	CHECK(!tcps_expire_due(&c, ~0ULL, &t));	/* LISTEN never expires */
+	c = conn(TCPS_TIME_WAIT, TCPS_CLOSE, TCPS_C_LOCAL0, 500 * S);
+	CHECK(!tcps_expire_due(&c, 400 * S, &t));	/* seen after now: not idle */
+	CHECK(tcps_expire_due(&c, 560 * S, &t));
+}
+
+TEST(test_closing_entries_are_early_drop_candidates)
+{
+	struct tcps_conn c = conn(TCPS_TIME_WAIT, TCPS_CLOSE, TCPS_C_LOCAL0, 0);
+
+	CHECK(tcps_expire_closing(&c, TCPS_MODE_HOST));
+	c = conn(TCPS_ESTABLISHED, TCPS_CLOSE, TCPS_C_LOCAL0, 0);
+	CHECK(!tcps_expire_closing(&c, TCPS_MODE_HOST));
+	c = conn(TCPS_ESTABLISHED, TCPS_CLOSE, 0, 0);	/* passive: the lower-numbered state */
+	CHECK(!tcps_expire_closing(&c, TCPS_MODE_PASSIVE));
+	c = conn(TCPS_TIME_WAIT, TCPS_CLOSE, 0, 0);
+	CHECK(tcps_expire_closing(&c, TCPS_MODE_PASSIVE));
+}
+
+/* The scan skips entries idle for less than tcps_expire_min_idle without
+ * reading their states: no combination may expire sooner. */
+TEST(test_min_idle_is_a_lower_bound_of_every_timeout)
+{
+	__u32 modes[2] = { TCPS_MODE_HOST, TCPS_MODE_PASSIVE };
+	__u8 fl[4] = { TCPS_C_LOCAL0, TCPS_C_LOCAL1, 0, TCPS_C_MIDSTREAM | TCPS_C_SEEN0 };
+	int m, s0, s1, f;
+
+	for (m = 0; m < 2; m++) {
+		struct tcps_timeouts t = tos(modes[m]);
+		__u64 min = tcps_expire_min_idle(&t);
+
+		CHECK_EQ(min, 10 * S);
+		for (s0 = 1; s0 < TCPS_STATE_MAX; s0++)
+			for (s1 = 1; s1 < TCPS_STATE_MAX; s1++)
+				for (f = 0; f < 4; f++) {
+					struct tcps_conn c = conn((__u8)s0, (__u8)s1, fl[f], 0);
+					__u32 to = tcps_expire_timeout(&c, &t);
+
+					CHECK(!to || (__u64)to * S >= min);
+				}
+	}
+}
+
+TEST(test_no_timeouts_means_nothing_expires)
+{
+	struct tcps_timeouts none;
+
+	memset(&none, 0, sizeof(none));
+	CHECK(tcps_expire_min_idle(&none) == ~0ULL);
+}
+
+int main(void)
+{
+	RUN(test_host_mode_local_side_governs);
+	RUN(test_passive_mode_most_patient_open_endpoint_governs);
+	RUN(test_midstream_entry_capped_until_both_directions_seen);
+	RUN(test_never_and_clock_edges);
+	RUN(test_closing_entries_are_early_drop_candidates);
+	RUN(test_min_idle_is_a_lower_bound_of_every_timeout);
+	RUN(test_no_timeouts_means_nothing_expires);
+	return check_done();
+}
