@@ -112,7 +112,7 @@ static __always_inline __u64 tcps_now(void)
 	if (tcps_replay_clock)
 		return tcps_clock_ns;
 	j = bpf_jiffies64();
-	if (j != tcps_tick_jiffies) {
+	if (j != tcps_tick_jiffies || !tcps_tick_ns) {
 		tcps_tick_ns = bpf_ktime_get_coarse_ns();
 		tcps_tick_jiffies = j;
 	}
