@@ -99,7 +99,7 @@ __u64 tcps_tick_ns = 0;
  * resolution. The kernel's coarse clock moves only when the tick advances
  * jiffies, so it is read once a tick and cached: bpf_jiffies64() is
  * inlined by the verifier into one load, where the call to
- * bpf_ktime_get_coarse_ns() cost 18 of the hot path's ~120 ns
+ * bpf_ktime_get_coarse_ns() cost 12-18 of the hot path's ~120 ns
  * (bench/NOTES.md). A packet that meets the new tick before the
  * timekeeper has moved, or that races another CPU's update of the cache,
  * takes the previous tick's time: one tick older than the coarse clock at
