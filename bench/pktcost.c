@@ -4,7 +4,7 @@
  * floors of bench/floor.bpf.c, timed in one process, cases interleaved
  * round by round so that noise on a shared machine hits them all alike.
  *
- *   pktcost [-r REPEAT] [-k ROUNDS] [-n DISTINCT]
+ *   pktcost [-r REPEAT] [-k ROUNDS] [-n DISTINCT] [-H] [-x NAME=OBJECT]...
  *
  * Prints one JSON object on stdout: for each case the program, the frame,
  * the baseline case it is compared with, and one ns/packet sample per
@@ -28,10 +28,18 @@
  *              endpoints (plus ring-buffer events). The kernel's timer is
  *              read around each single run, so the baselines of these
  *              cases are floors timed the same way.
+ *
+ * -x NAME=OBJECT loads another build of the data path (a variant of
+ * bpf/tcpscope.bpf.c with one piece taken out, say) next to the real one
+ * and times its hot path in the same rounds: cases established_ack@NAME
+ * and established_ack_ipv6@NAME. That is how bench/NOTES.md's "where the
+ * time goes" tables are measured.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +47,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "tcpscope.h"
@@ -47,14 +56,26 @@
 #include "tcpscope.skel.h"
 #include "floor.skel.h"
 
-#define MAX_CASES 32
+#define MAX_CASES 64
 #define MAX_ROUNDS 64
+#define MAX_VARIANTS 12
 
 static int repeat = 1000000, rounds = 7, distinct = 10000;
 static int no_health;	/* -H: the object loaded as `run --no-health` */
 static struct tcpscope_bpf *ts;
 static struct floor_bpf *fl;
 static struct ring_buffer *rb;
+
+/* One loaded build of the data path: the real one (the skeleton) or a
+ * variant object (-x). */
+struct target {
+	const char *name;
+	struct bpf_object *obj;	/* variants only */
+	int xdp, egr, conns;
+};
+static struct target main_t;
+static struct target variants[MAX_VARIANTS];
+static int nvariants;
 static __u32 flow_seq;	/* makes every distinct tuple new */
 
 struct frame {
@@ -137,10 +158,10 @@ static size_t build(struct frame *f, int family, int vlans, const char *src, __u
 
 /* A handshake through the real programs: remote SYN in (XDP), local
  * SYN+ACK out (tc egress), remote ACK in (XDP). Host mode, as deployed. */
-static int handshake(int family, int vlans, const char *local, const char *remote, __u16 rport)
+static int handshake_on(const struct target *t, int family, int vlans, const char *local,
+			const char *remote, __u16 rport)
 {
-	int xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
-	int egr = bpf_program__fd(ts->progs.tcps_tc_egress);
+	int xdp = t->xdp, egr = t->egr;
 	struct frame f;
 	__u32 ns;
 	int err;
@@ -152,6 +173,11 @@ static int handshake(int family, int vlans, const char *local, const char *remot
 	build(&f, family, vlans, remote, rport, local, 80, TCPS_ACK, 1001, 5001, 0);
 	err = err ?: run_once(xdp, &f, 1, &ns);
 	return err;
+}
+
+static int handshake(int family, int vlans, const char *local, const char *remote, __u16 rport)
+{
+	return handshake_on(&main_t, family, vlans, local, remote, rport);
 }
 
 /* Canonical key, as bpf/tcpscope.bpf.c's tcps_make_key. */
@@ -178,15 +204,26 @@ ordered:
 }
 
 /* Both endpoints of the frame's connection ESTABLISHED in tcps_conns? */
-static int established(const struct frame *f)
+static int established_on(const struct target *t, const struct frame *f)
 {
 	struct tcps_key k;
 	struct tcps_conn c;
 
+	__u8 buf[4096];
+	size_t off = offsetof(struct tcps_conn, fsm);
+
+	/* A variant's value may be laid out otherwise after the FSM: read
+	 * the whole value, the FSM where this build of tcpscope.h has it. */
 	canon_key(f, &k);
-	if (bpf_map_lookup_elem(bpf_map__fd(ts->maps.tcps_conns), &k, &c))
+	if (bpf_map_lookup_elem(t->conns, &k, buf))
 		return 0;
+	memcpy(&c.fsm, buf + off, sizeof(c.fsm));
 	return c.fsm.ep[0].state == TCPS_ESTABLISHED && c.fsm.ep[1].state == TCPS_ESTABLISHED;
+}
+
+static int established(const struct frame *f)
+{
+	return established_on(&main_t, f);
 }
 
 /* The floor's key for a frame: sender order, ports in host order (as
@@ -305,9 +342,102 @@ static int run_case(struct bcase *c, int round)
 	return 0;
 }
 
+/* Set the object's `const volatile` tcps_health before load, as the
+ * skeleton does for the real object. */
+static int set_health(struct bpf_object *obj, int on)
+{
+	const struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *v;
+	const struct btf_type *sec;
+	struct bpf_map *m;
+	__u8 *data = NULL;
+	size_t sz = 0;
+	int id, i;
+
+	bpf_object__for_each_map(m, obj) {
+		const char *n = bpf_map__name(m);
+		size_t l = strlen(n);
+
+		if (bpf_map__is_internal(m) && l >= 7 && !strcmp(n + l - 7, ".rodata"))
+			data = (__u8 *)(uintptr_t)bpf_map__initial_value(m, &sz);
+	}
+	id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+	if (!data || id < 0)
+		return -ENOENT;
+	sec = btf__type_by_id(btf, id);
+	v = btf_var_secinfos(sec);
+	for (i = 0; i < btf_vlen(sec); i++, v++) {
+		const struct btf_type *var = btf__type_by_id(btf, v->type);
+
+		if (!strcmp(btf__name_by_offset(btf, var->name_off), "tcps_health") &&
+		    v->offset < sz) {
+			data[v->offset] = !!on;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* -x NAME=OBJECT: open, configure as the real object, load. */
+static int load_variant(struct target *t, char *spec)
+{
+	char *eq = strchr(spec, '=');
+	struct bpf_program *px, *pe;
+	struct bpf_map *conns;
+	int err;
+
+	if (!eq || eq == spec || !eq[1]) {
+		fprintf(stderr, "pktcost: -x wants NAME=OBJECT, not '%s'\n", spec);
+		return -EINVAL;
+	}
+	*eq = 0;
+	t->name = spec;
+	t->obj = bpf_object__open_file(eq + 1, NULL);
+	if (!t->obj) {
+		fprintf(stderr, "pktcost: open %s: %s\n", eq + 1, strerror(errno));
+		return -errno;
+	}
+	conns = bpf_object__find_map_by_name(t->obj, "tcps_conns");
+	px = bpf_object__find_program_by_name(t->obj, "tcps_xdp_ingress");
+	pe = bpf_object__find_program_by_name(t->obj, "tcps_tc_egress");
+	if (!conns || !px || !pe || set_health(t->obj, !no_health)) {
+		fprintf(stderr, "pktcost: %s is not a tcpscope data path object\n", eq + 1);
+		return -EINVAL;
+	}
+	err = bpf_object__load(t->obj);
+	if (err) {
+		fprintf(stderr, "pktcost: load %s: %s\n", eq + 1, strerror(-err));
+		return err;
+	}
+	t->xdp = bpf_program__fd(px);
+	t->egr = bpf_program__fd(pe);
+	t->conns = bpf_map__fd(conns);
+	return 0;
+}
+
+/* The variant's entry for frame f: the real object's, copied, when the
+ * values have the same size (a variant that cannot run a handshake, one
+ * without the canonical key say, still gets the ESTABLISHED entry);
+ * else a handshake through the variant itself. */
+static int variant_setup(const struct target *t, const struct frame *f, int family,
+			 const char *local, const char *remote, __u16 rport)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(t->obj, "tcps_conns");
+	struct tcps_key k;
+	struct tcps_conn c;
+
+	if (bpf_map__value_size(m) != sizeof(c))
+		return handshake_on(t, family, 0, local, remote, rport);
+	canon_key(f, &k);
+	if (bpf_map_lookup_elem(main_t.conns, &k, &c) || bpf_map_update_elem(t->conns, &k, &c, 0))
+		return -errno;
+	return 0;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: pktcost [-r REPEAT] [-k ROUNDS] [-n DISTINCT] [-H (health off)]\n");
+	fprintf(stderr, "usage: pktcost [-r REPEAT] [-k ROUNDS] [-n DISTINCT] [-H (health off)] "
+		"[-x NAME=OBJECT]...\n");
 }
 
 int main(int argc, char **argv)
@@ -317,8 +447,17 @@ int main(int argc, char **argv)
 	int opt, err, r, i, j;
 	__u32 ns;
 
-	while ((opt = getopt(argc, argv, "r:k:n:Hh")) != -1) {
+	char *xspec[MAX_VARIANTS];
+
+	while ((opt = getopt(argc, argv, "r:k:n:Hx:h")) != -1) {
 		switch (opt) {
+		case 'x':
+			if (nvariants == MAX_VARIANTS) {
+				fprintf(stderr, "pktcost: at most %d -x\n", MAX_VARIANTS);
+				return 2;
+			}
+			xspec[nvariants++] = optarg;
+			break;
 		case 'H':
 			no_health = 1;
 			break;
@@ -362,6 +501,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
+	main_t.xdp = xdp;
+	main_t.egr = bpf_program__fd(ts->progs.tcps_tc_egress);
+	main_t.conns = bpf_map__fd(ts->maps.tcps_conns);
+	for (i = 0; i < nvariants; i++)
+		if (load_variant(&variants[i], xspec[i]))
+			return 1;
 	tc_in = bpf_program__fd(ts->progs.tcps_tc_ingress);
 	xdp_pass = bpf_program__fd(fl->progs.floor_xdp_pass);
 	xdp_lookup = bpf_program__fd(fl->progs.floor_xdp_lookup);
@@ -445,6 +590,23 @@ int main(int argc, char **argv)
 	    "XDP_PASS floor timed one run at a time")->prep = prep_floor;
 	for (i = r; i < ncases; i++)
 		cases[i].method = "distinct";
+	for (i = 0; i < nvariants; i++) {
+		struct target *t = &variants[i];
+		char *n4 = malloc(64), *n6 = malloc(64);
+
+		err = variant_setup(t, &ack4, 4, "198.18.0.1", "198.18.0.2", 40000);
+		err = err ?: variant_setup(t, &ack6, 6, "2001:db8::1", "2001:db8::2", 40001);
+		if (err || !n4 || !n6 || !established_on(t, &ack4) || !established_on(t, &ack6)) {
+			fprintf(stderr, "pktcost: %s: setup handshakes failed\n", t->name);
+			return 1;
+		}
+		snprintf(n4, 64, "established_ack@%s", t->name);
+		snprintf(n6, 64, "established_ack_ipv6@%s", t->name);
+		add(n4, "tcps_xdp_ingress", t->xdp, &ack4, "ipv4 ACK+data", "floor_xdp_lookup",
+		    "hot path of a variant object (-x)");
+		add(n6, "tcps_xdp_ingress", t->xdp, &ack6, "ipv6 ACK+data", "floor_xdp_lookup_ipv6",
+		    "hot path over IPv6 of a variant object (-x)");
+	}
 
 	for (j = 0; j < rounds; j++) {
 		for (i = 0; i < ncases; i++) {
@@ -460,6 +622,13 @@ int main(int argc, char **argv)
 	if (!established(&ack4) || !established(&ack6) || !established(&ackvlan)) {
 		fprintf(stderr, "pktcost: the ESTABLISHED connections moved during the runs\n");
 		return 1;
+	}
+	for (i = 0; i < nvariants; i++) {
+		if (!established_on(&variants[i], &ack4) || !established_on(&variants[i], &ack6)) {
+			fprintf(stderr, "pktcost: %s: the ESTABLISHED connections moved\n",
+				variants[i].name);
+			return 1;
+		}
 	}
 
 	printf("{\"repeat\": %d, \"rounds\": %d, \"distinct\": %d, \"cases\": [", repeat, rounds,
@@ -482,5 +651,7 @@ int main(int argc, char **argv)
 	ring_buffer__free(rb);
 	floor_bpf__destroy(fl);
 	tcpscope_bpf__destroy(ts);
+	for (i = 0; i < nvariants; i++)
+		bpf_object__close(variants[i].obj);
 	return 0;
 }

@@ -89,12 +89,34 @@ struct {
 } tcps_scratch SEC(".maps");
 
 
+/* The coarse clock of the last tick any CPU saw (tcps_now). Written once
+ * a tick, read by every packet: a read-mostly line. */
+__u64 tcps_tick_jiffies = 0;
+__u64 tcps_tick_ns = 0;
+
+/*
+ * The entry clock (first_seen, last_seen): CLOCK_MONOTONIC at tick
+ * resolution. The kernel's coarse clock moves only when the tick advances
+ * jiffies, so it is read once a tick and cached: bpf_jiffies64() is
+ * inlined by the verifier into one load, where the call to
+ * bpf_ktime_get_coarse_ns() cost 12-18 of the hot path's ~120 ns
+ * (bench/NOTES.md). A packet that meets the new tick before the
+ * timekeeper has moved, or that races another CPU's update of the cache,
+ * takes the previous tick's time: one tick older than the coarse clock at
+ * most, for one tick at most.
+ */
 static __always_inline __u64 tcps_now(void)
 {
+	__u64 j;
+
 	if (tcps_replay_clock)
 		return tcps_clock_ns;
-	/* The coarse clock is a few ns; bpf_ktime_get_ns() costs 26-35. */
-	return bpf_ktime_get_coarse_ns();
+	j = bpf_jiffies64();
+	if (j != tcps_tick_jiffies || !tcps_tick_ns) {
+		tcps_tick_ns = bpf_ktime_get_coarse_ns();
+		tcps_tick_jiffies = j;
+	}
+	return tcps_tick_ns;
 }
 
 /* The storage primitives tcps_path.h runs on. */

@@ -185,7 +185,9 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	 * socket lock); a lock-prefixed add cost 9 of the hot path's ~19 ns
 	 * over the lookup floor. A rare concurrent send can lose a count,
 	 * never a state: states change only under the lock. */
-	conn->last_seen = now;
+	/* Once a tick, not once a packet: both directions share this line. */
+	if (conn->last_seen != now)
+		conn->last_seen = now;
 	conn->pkts[s & 1] += 1;
 	conn->bytes[s & 1] += g->len;
 	if (health)
