@@ -42,12 +42,21 @@ def paired(a, b):
 
 # Why a target is missed when the measurement alone does not say it. Keyed
 # by target id; the notes built from this run's figures come first.
+MEM_NOTE = ("A BPF hash map element costs ~96 B before its value (the kernel's htab_elem header, the "
+        "40-byte key, the allocator's node) and is rounded up to a slab class: 512 B with health's "
+        "216-byte value, 256 B with the 120-byte value of --no-health (bench/NOTES.md, 'Memory per "
+        "connection'). 128 B is below what any BPF hash map can hold a connection in; it needs a "
+        "preallocated table of compact slots of our own.")
+
 NOTES = {
     "hot_path": (
-        "Profiled with variants of bpf/tcpscope.bpf.c (bench/NOTES.md): over the one-lookup "
-        "floor, the canonical key (16-byte address compare, 40-byte key build), the call into "
-        "the global tcps_track, the last_seen store and the window check with its sender "
-        "bookkeeping."),
+        "Profiled with variants of the object timed in the same rounds (pktcost -x; "
+        "bench/NOTES.md, round 2): of the ~28 ns over the one-lookup floor with health on, "
+        "parse, per-CPU counters and the call into tcps_track ~11, key, clock and lookup ~4, "
+        "health ~5, the window check with its sender bookkeeping ~7, counters and the steady "
+        "test ~1."),
+    "mem_memlock_v4": MEM_NOTE,
+    "mem_memlock_v6": MEM_NOTE,
 }
 
 
