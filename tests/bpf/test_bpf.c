@@ -143,9 +143,14 @@ static void chain_check(const struct tcps_event *e)
 	c->state = e->to;
 }
 
+/* Set while a finished test's leftover events are thrown away. */
+static int discarding;
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	(void)ctx;
+	if (discarding)
+		return 0;
 	CHK_EQ(size, sizeof(struct tcps_event));
 	if (size != sizeof(struct tcps_event))
 		return 0;
@@ -193,46 +198,128 @@ static void check_keys(struct bpf_map *map)
 	} while (++n < 100000);
 }
 
+/*
+ * Loaded objects, one per configuration (mode, table size): loading and
+ * verifying the three programs takes seconds, so a test reuses the object
+ * of its configuration with every map cleared instead of loading its own.
+ */
+#define MAX_OBJS 4
+static struct obj {
+	int mode;
+	__u32 max_conns;
+	struct tcpscope_bpf *skel;
+	struct ring_buffer *rb;
+} objs[MAX_OBJS];
+static int nobjs;
+
+static void map_clear(struct bpf_map *map)
+{
+	int fd = bpf_map__fd(map), n = 0;
+	struct tcps_key k;
+
+	while (!bpf_map_get_next_key(fd, NULL, &k) && !bpf_map_delete_elem(fd, &k) && ++n < 1000000)
+		;
+}
+
+/* Every slot of a per-CPU array back to zero. */
+static void percpu_zero(struct bpf_map *map)
+{
+	int fd = bpf_map__fd(map), ncpu = libbpf_num_possible_cpus();
+	size_t vsz = (bpf_map__value_size(map) + 7) / 8 * 8;
+	void *zero = calloc((size_t)(ncpu > 0 ? ncpu : 1), vsz);
+	__u32 i;
+
+	for (i = 0; zero && i < bpf_map__max_entries(map); i++)
+		if (bpf_map_update_elem(fd, &i, zero, BPF_ANY))
+			CHECK_FAIL_("clearing %s[%u]: %s", bpf_map__name(map), i, strerror(errno));
+	free(zero);
+}
+
+/* The end of a test: its keys checked, its object left as new. */
 static void teardown(void)
 {
 	if (T.skel && bpf_map__fd(T.skel->maps.tcps_conns) >= 0) {
 		check_keys(T.skel->maps.tcps_conns);
 		check_keys(T.skel->maps.tcps_halfopen);
+		discarding = 1;
+		ring_buffer__consume(T.rb);
+		discarding = 0;
+		map_clear(T.skel->maps.tcps_conns);
+		map_clear(T.skel->maps.tcps_halfopen);
+		percpu_zero(T.skel->maps.tcps_stats);
+		percpu_zero(T.skel->maps.tcps_trans);
+		T.skel->bss->tcps_clock_ns = 0;
 	}
-	ring_buffer__free(T.rb);
-	tcpscope_bpf__destroy(T.skel);
 	memset(&T, 0, sizeof(T));
 }
 
-/* Fresh object per test. max_conns 0 keeps the default table size. */
+static void objs_destroy(void)
+{
+	int i;
+
+	for (i = 0; i < nobjs; i++) {
+		ring_buffer__free(objs[i].rb);
+		tcpscope_bpf__destroy(objs[i].skel);
+	}
+	nobjs = 0;
+}
+
+static struct obj *obj_load(int mode, __u32 max_conns)
+{
+	struct obj *o;
+	int i, err;
+
+	for (i = 0; i < nobjs; i++)
+		if (objs[i].mode == mode && objs[i].max_conns == max_conns)
+			return &objs[i];
+	if (nobjs == MAX_OBJS) {
+		CHECK_FAIL_("more than %d object configurations", MAX_OBJS);
+		return NULL;
+	}
+	o = &objs[nobjs];
+	o->skel = tcpscope_bpf__open();
+	if (!o->skel) {
+		CHECK_FAIL_("tcpscope_bpf__open: %s", strerror(errno));
+		return NULL;
+	}
+	o->skel->rodata->tcps_mode = mode;
+	o->skel->rodata->tcps_replay_clock = 1;	/* time comes from T.clock */
+	if (max_conns)
+		bpf_map__set_max_entries(o->skel->maps.tcps_conns, max_conns);
+	err = tcpscope_bpf__load(o->skel);
+	if (err) {
+		CHECK_FAIL_("tcpscope_bpf__load: %s", strerror(-err));
+		tcpscope_bpf__destroy(o->skel);
+		return NULL;
+	}
+	o->rb = ring_buffer__new(bpf_map__fd(o->skel->maps.tcps_events), on_event, NULL, NULL);
+	if (!o->rb) {
+		CHECK_FAIL_("ring_buffer__new: %s", strerror(errno));
+		tcpscope_bpf__destroy(o->skel);
+		return NULL;
+	}
+	o->mode = mode;
+	o->max_conns = max_conns;
+	if (!nobjs++)
+		atexit(objs_destroy);
+	return o;
+}
+
+/* A test's object, as new. max_conns 0 keeps the default table size. */
 static int setup_mode(int mode, __u32 max_conns)
 {
-	int err;
+	struct obj *o;
 
 	teardown();
 	T.in_hook = HOOK_XDP;
 	T.clock = 1000000000ULL;
 	snprintf(T.where, sizeof(T.where), "%s", check_cur_name);
-	T.skel = tcpscope_bpf__open();
-	if (!T.skel) {
-		CHECK_FAIL_("tcpscope_bpf__open: %s", strerror(errno));
+	o = obj_load(mode, max_conns);
+	if (!o)
 		return -1;
-	}
-	T.skel->rodata->tcps_mode = mode;
-	T.skel->rodata->tcps_replay_clock = 1;	/* time comes from T.clock */
+	T.skel = o->skel;
+	T.rb = o->rb;
 	T.passive = mode == TCPS_MODE_PASSIVE;
-	if (max_conns)
-		bpf_map__set_max_entries(T.skel->maps.tcps_conns, max_conns);
-	err = tcpscope_bpf__load(T.skel);
-	if (err) {
-		CHECK_FAIL_("tcpscope_bpf__load: %s", strerror(-err));
-		return -1;
-	}
-	T.rb = ring_buffer__new(bpf_map__fd(T.skel->maps.tcps_events), on_event, NULL, NULL);
-	if (!T.rb) {
-		CHECK_FAIL_("ring_buffer__new: %s", strerror(errno));
-		return -1;
-	}
 	return 0;
 }
 
