@@ -144,11 +144,23 @@ pin_value_size() { bpftool map show pinned "$1" -j | python3 -c 'import json,sys
 # with the other health setting is refused (the setting goes with the pins).
 test_no_health_tables_are_slim() {
 	mk_pindir slim
-	local out rc n
 	nsenter --net=/run/netns/$A $CONN listen 0.0.0.0 9002 60 & local l=$!
 	nsenter --net=/run/netns/$A $CONN hold "$IP4_B" $PORT 2 60 & local h4=$!
 	nsenter --net=/run/netns/$A $CONN hold "$IP6_B" $((PORT + 1)) 2 60 & local h6=$!
 	track_pid $l; track_pid $h4; track_pid $h6
+	no_health_checks
+	local rc=$?
+	# Also after a failure half-way: no daemon, nothing attached, no pins.
+	[ -n "${TP:-}" ] && stop_tcpscope
+	kill "$l" "$h4" "$h6" 2>/dev/null; wait "$l" "$h4" "$h6" 2>/dev/null
+	nsrun "$A" "$TCPSCOPE" detach -i "$IF_A" --pin-dir "$PIN_DIR" >/dev/null 2>&1
+	return $rc
+}
+
+held_counts() { tcps_counts | grep -E '^(ESTABLISHED|LISTEN) ' | tr '\n' ' '; }
+
+no_health_checks() {
+	local out rc n
 	wait_for 5 sh -c "nsenter --net=/run/netns/$A ss -tanH | grep -c ESTAB | grep -qx 4" || return 1
 	start_tcpscope slim --no-health --persist --time-wait 2 --json || return 1
 	for m in conns halfopen; do
@@ -167,15 +179,22 @@ test_no_health_tables_are_slim() {
 	wait_for 8 sh -c "[ \$(grep -c '\"from\":\"TIME_WAIT\",\"to\":\"CLOSE\",\"reason\":\"timeout\"' '$OUT') -ge 4 ]" ||
 		fail "no timeout events: $(grep -c timeout "$OUT")" || return 1
 	stop_tcpscope
+	# No daemon (--persist gap): queries read (and expire) the short values.
+	# (TIME_WAIT entries, seeded from earlier tests' sockets, time out
+	# on the kernel's timer: left out.)
+	[ "$(held_counts)" = "ESTABLISHED 4 LISTEN 1 " ] ||
+		fail "stat with no daemon: $(tcps_counts | tr '\n' ' ')" || return 1
+	[ "$(nsrun "$A" "$TCPSCOPE" list --json --pin-dir "$PIN_DIR" --state ESTABLISHED | jq '.connections | length')" = 4 ] ||
+		fail "list with no daemon" || return 1
 	out=$(nsrun "$A" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" -q 2>&1); rc=$?
 	[ $rc -ne 0 ] && echo "$out" | grep -q "made with health off; run with --no-health" ||
 		fail "health-on restart on --no-health pins: rc $rc: $out" || return 1
 	start_tcpscope slim2 --no-health || return 1
 	grep -q "adopted the pins" "$OUT" || fail "did not adopt: $(cat "$OUT")" || return 1
 	[ "$(pin_value_size "$PIN_DIR/conns")" = 120 ] || fail "adopted pins changed size" || return 1
-	expect_same_as_ss || return 1
+	[ "$(held_counts)" = "ESTABLISHED 4 LISTEN 1 " ] ||
+		fail "stat after adoption: $(tcps_counts | tr '\n' ' ')" || return 1
 	stop_tcpscope
-	kill "$l" "$h4" "$h6" 2>/dev/null; wait "$l" "$h4" "$h6" 2>/dev/null
 	# Health on: the whole struct, 216 bytes.
 	start_tcpscope full -q --no-seed || return 1
 	n=$(pin_value_size "$PIN_DIR/conns")
