@@ -195,9 +195,7 @@ TCPS_VIEWS_INLINE void tcps_views_add(struct tcps_views *v, struct tcps_views_re
 		ports[(__u16)(port << 8 | port >> 8)]++;
 		tcps_views_remote_add(v, rem, k, !first);
 	}
-	if (!TCPS_VIEWS_HEALTH())
-		goto rate;
-	if (h->flags & TCPS_H_HS_DONE) {
+	if (TCPS_VIEWS_HEALTH() && (h->flags & TCPS_H_HS_DONE)) {
 		/* As list's handshake_rtt_us: host mode the network half, passive both. */
 		__u32 net = f->mode == TCPS_MODE_PASSIVE ? h->hs_us[0] + h->hs_us[1] :
 							   orig == first ? h->hs_us[0] : h->hs_us[1];
@@ -206,11 +204,10 @@ TCPS_VIEWS_INLINE void tcps_views_add(struct tcps_views *v, struct tcps_views_re
 		if (net)
 			tcps_views_rank(v, TCPS_VL_HANDSHAKE, k, first, net, bytes, net, loc);
 	}
-	score = (__u64)h->retrans[0] + h->retrans[1];
+	score = TCPS_VIEWS_HEALTH() ? (__u64)h->retrans[0] + h->retrans[1] : 0;
 	if (score)
 		tcps_views_rank(v, TCPS_VL_RETRANS, k, first, score, bytes,
 				first ? h->retrans[1] : h->retrans[0], first ? h->retrans[0] : h->retrans[1]);
-rate:
 	if (bytes && c->last_seen >= f->active_since && c->last_seen > c->first_seen) {
 		score = bytes * 1000000 / ((c->last_seen - c->first_seen) / 1000 + 1);
 		tcps_views_rank(v, TCPS_VL_RATE, k, first, score, bytes, 0, 0);
