@@ -212,6 +212,15 @@ test_adopt_refuses_pins_of_another_layout() {
 	echo "$out" | grep -q "tcpscope detach --pin-dir $PIN_DIR" || fail "no hint: $out" || return 1
 	nsrun "$A" "$TCPSCOPE" detach --pin-dir "$PIN_DIR" -i "$IF_A" 2>/dev/null
 	[ ! -e "$PIN_DIR" ] || fail "detach did not clear foreign pins" || return 1
+	# A connection table of neither legal value size (216, or 120 with
+	# --no-health): refused by queries and by run, before any read.
+	mkdir -p "$PIN_DIR"
+	bpftool map create "$PIN_DIR/conns" type hash key 40 value 150 entries 16 name tcps_conns || return 1
+	out=$(nsrun "$A" "$TCPSCOPE" stat --pin-dir "$PIN_DIR" 2>&1); rc=$?
+	[ $rc -ne 0 ] && echo "$out" | grep -q "conns: map of another layout" || fail "stat on a 150-byte table: rc $rc: $out" || return 1
+	out=$(nsrun "$A" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" -q 2>&1); rc=$?
+	[ $rc -ne 0 ] && echo "$out" | grep -q "conns: map of another layout" || fail "run on a 150-byte table: rc $rc: $out" || return 1
+	rm -rf "$PIN_DIR"
 }
 
 test_second_daemon_start_is_refused() {
