@@ -93,7 +93,11 @@ static int gauge_add(int fd, __u32 slot, __u64 n)
 int main(int argc, char **argv)
 {
 	static struct tcps_key keys[BATCH];
-	static struct tcps_conn vals[BATCH];
+	/* Values packed at the map's size: 120 bytes with health off
+	 * (tcpscope.h TCPS_CONN_SIZE_SLIM), which update_batch strides by. */
+	static __u8 vals[BATCH * sizeof(struct tcps_conn)];
+	struct bpf_map_info info;
+	__u32 ilen = sizeof(info);
 	char path[PATH_MAX];
 	struct timespec mono;
 	long from, to, i, age = 0;
@@ -113,6 +117,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "scale: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) ||
+	    (info.value_size != TCPS_CONN_SIZE_FULL && info.value_size != TCPS_CONN_SIZE_SLIM)) {
+		fprintf(stderr, "scale: %s: not a tcpscope connection table\n", path);
+		return 1;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	last = (__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
 	if ((__u64)age * 1000000000ULL >= last) {
@@ -127,7 +137,7 @@ int main(int argc, char **argv)
 
 		for (; i < to && n < BATCH; i++, n++) {
 			struct tcps_key *k = &keys[n];
-			struct tcps_conn *v = &vals[n];
+			struct tcps_conn val, *v = &val;
 			__u32 idx = (__u32)i % 65536, port = 1024 + (__u32)i / 65536;
 			int s;
 
@@ -150,6 +160,7 @@ int main(int argc, char **argv)
 			v->fsm.flags = TCPS_C_LOCAL0 | TCPS_C_SEEN0 | TCPS_C_SEEN1;
 			v->fsm.evseq = 5;
 			v->first_seen = v->last_seen = last;
+			memcpy(vals + (size_t)n * info.value_size, v, info.value_size);
 		}
 		if (bpf_map_update_batch(fd, keys, vals, &n, &o)) {
 			fprintf(stderr, "scale: update_batch at %ld: %s\n", i, strerror(errno));

@@ -11,6 +11,12 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+
+/* Whether the tables carry tcps_conn.h (value size TCPS_CONN_SIZE_FULL), set
+ * before load: the verifier checks reads against the real value size. */
+const volatile __u8 tcps_views_health = 1;
+#define TCPS_VIEWS_HEALTH() (tcps_views_health)
+
 #include "tcps_views.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

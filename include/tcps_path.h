@@ -248,7 +248,13 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 	nc->bytes[0] = old->bytes[0];
 	nc->bytes[1] = old->bytes[1];
 	nc->hs_t = old->hs_t;
-	nc->h = old->h;
+	/* Health off: the tables end before `h` (tcpscope.h
+	 * TCPS_CONN_SIZE_SLIM), so old->h is out of bounds; the insert copies
+	 * only the table's value size of the scratch. */
+	if (tcps_health_on())
+		nc->h = old->h;
+	else
+		__builtin_memset(&nc->h, 0, sizeof(nc->h));
 	if (tcps_tbl_insert(TCPS_TBL_CONNS, k, nc)) {
 		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
 		return;		/* stays half-open; tracking goes on there */

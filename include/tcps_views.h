@@ -24,6 +24,13 @@
 #define TCPS_VIEWS_PROBES 16		/* linear probes before a remote goes uncounted */
 #define TCPS_VIEWS_PORTS 65536
 #define TCPS_VIEWS_V6 0x80000000U	/* tcps_views_remote.count: an IPv6 address */
+/* Whether entries carry tcps_conn.h. The BPF walk defines it as its
+ * const volatile, so with health off (tables of TCPS_CONN_SIZE_SLIM) the
+ * verifier drops the reads of `h`, which would be out of bounds there;
+ * userspace reads into a zeroed struct tcps_conn and needs no guard. */
+#ifndef TCPS_VIEWS_HEALTH
+#define TCPS_VIEWS_HEALTH() 1
+#endif
 /* Inlined: BPF calls take at most five arguments. */
 #define TCPS_VIEWS_INLINE static inline __attribute__((always_inline))
 
@@ -171,7 +178,7 @@ TCPS_VIEWS_INLINE void tcps_views_add(struct tcps_views *v, struct tcps_views_re
 				  const struct tcps_views_cfg *f, const struct tcps_key *k,
 				  const struct tcps_conn *c, int halfopen)
 {
-	const struct tcps_health *h = &c->h;
+	const struct tcps_health *h = &c->h;	/* only read when TCPS_VIEWS_HEALTH() */
 	int first = tcps_views_first(c, f->mode), orig = !!(c->fsm.flags & TCPS_C_ORIG1);
 	__u8 st = first ? c->fsm.ep[1].state : c->fsm.ep[0].state;
 	__u16 port = first ? k->port[1] : k->port[0];
@@ -188,7 +195,7 @@ TCPS_VIEWS_INLINE void tcps_views_add(struct tcps_views *v, struct tcps_views_re
 		ports[(__u16)(port << 8 | port >> 8)]++;
 		tcps_views_remote_add(v, rem, k, !first);
 	}
-	if (h->flags & TCPS_H_HS_DONE) {
+	if (TCPS_VIEWS_HEALTH() && (h->flags & TCPS_H_HS_DONE)) {
 		/* As list's handshake_rtt_us: host mode the network half, passive both. */
 		__u32 net = f->mode == TCPS_MODE_PASSIVE ? h->hs_us[0] + h->hs_us[1] :
 							   orig == first ? h->hs_us[0] : h->hs_us[1];
@@ -197,7 +204,7 @@ TCPS_VIEWS_INLINE void tcps_views_add(struct tcps_views *v, struct tcps_views_re
 		if (net)
 			tcps_views_rank(v, TCPS_VL_HANDSHAKE, k, first, net, bytes, net, loc);
 	}
-	score = (__u64)h->retrans[0] + h->retrans[1];
+	score = TCPS_VIEWS_HEALTH() ? (__u64)h->retrans[0] + h->retrans[1] : 0;
 	if (score)
 		tcps_views_rank(v, TCPS_VL_RETRANS, k, first, score, bytes,
 				first ? h->retrans[1] : h->retrans[0], first ? h->retrans[0] : h->retrans[1]);

@@ -165,8 +165,17 @@ struct tcps_conn {
 	__u64 last_seen;
 	__u64 pkts[2];		/* packets sent by side i */
 	__u64 bytes[2];		/* TCP payload bytes sent by side i */
-	struct tcps_health h;	/* zero when loaded with health off */
+	struct tcps_health h;	/* health only: absent from the maps with health off */
 };
+
+/* The two value sizes of tcps_conns and tcps_halfopen. With health off
+ * (`run --no-health`) the loader creates them without the trailing `h`:
+ * 120 bytes instead of 216 put an element in the 256-byte slab class
+ * instead of the 512-byte one (281 instead of 537 B per connection,
+ * bench/NOTES.md). BPF programs touch `h` only when health is on; userspace
+ * reads values of the map's size into a zeroed struct tcps_conn. */
+#define TCPS_CONN_SIZE_FULL ((__u32)sizeof(struct tcps_conn))
+#define TCPS_CONN_SIZE_SLIM ((__u32)__builtin_offsetof(struct tcps_conn, h))
 
 enum tcps_reason {
 	TCPS_REASON_PACKET = 0,
@@ -268,7 +277,7 @@ struct tcps_info {
 	__u32 max_conns;
 	__u32 pid;		/* the daemon that owns the pins, 0 if none */
 	__u64 started_ns;	/* CLOCK_REALTIME of its start */
-	__u64 value_size;	/* sizeof(struct tcps_conn): a layout check */
+	__u64 value_size;	/* of the connection maps: TCPS_CONN_SIZE_FULL or _SLIM */
 	/* The interfaces it watches, by name: a query from another network
 	 * namespace cannot resolve the daemon's ifindexes itself. */
 	struct {

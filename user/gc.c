@@ -96,6 +96,10 @@ static int gc_remove(int fd, const struct tcps_key *k, enum gc_why why, __u64 no
 	struct tcps_conn cur, gone;
 	int side;
 
+	/* Zeroed: a table loaded with health off fills only the bytes before
+	 * `h` (tcpscope.h TCPS_CONN_SIZE_SLIM). */
+	memset(&cur, 0, sizeof(cur));
+	memset(&gone, 0, sizeof(gone));
 	if (bpf_map_lookup_elem_flags(fd, k, &cur, BPF_F_LOCK))
 		return 0;	/* already gone */
 	if (why == GC_EXPIRED ? !tcps_expire_due(&cur, now, t) : !tcps_expire_closing(&cur, t->mode))

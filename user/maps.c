@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,9 +21,16 @@ static int pin_get(const char *dir, const char *name, int *fd)
 	return *fd < 0 ? -errno : 0;
 }
 
+static bool conn_size_ok(__u64 size)
+{
+	return size == TCPS_CONN_SIZE_FULL || size == TCPS_CONN_SIZE_SLIM;
+}
+
 /* The kernel copies value_size bytes into our buffers, so a pin of the
  * right name but another layout (a foreign or older map) would overrun them:
- * check type and sizes before the first read. */
+ * check type and sizes before the first read. value_size CONN_SIZE_ANY: a
+ * connection table, of either legal size (tcpscope.h TCPS_CONN_SIZE_*). */
+#define CONN_SIZE_ANY 0xffffffffU
 static int pin_check(int fd, __u32 type, __u32 key_size, __u32 value_size)
 {
 	struct bpf_map_info info;
@@ -29,9 +39,70 @@ static int pin_check(int fd, __u32 type, __u32 key_size, __u32 value_size)
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return -errno;
-	if (info.type != type || info.key_size != key_size || info.value_size != value_size)
+	if (info.type != type || info.key_size != key_size)
+		return -EPROTO;
+	if (value_size == CONN_SIZE_ANY ? !conn_size_ok(info.value_size) : info.value_size != value_size)
 		return -EPROTO;
 	return 0;
+}
+
+int tcps_conn_value_size(int fd)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	return conn_size_ok(info.value_size) ? (int)info.value_size : -EPROTO;
+}
+
+/* BTF for a connection table of value_size bytes: the kernel wants the
+ * value type's size to equal value_size, and the bpf_spin_lock at the
+ * offset the programs lock (BPF_F_LOCK reads need it too). Only the lock
+ * is described; nothing else reads the map's BTF. */
+static int conn_btf(__u32 value_size, int *key_id, int *val_id)
+{
+	struct btf *b = btf__new_empty();
+	int u32, lock, err;
+
+	if (!b)
+		return -errno;
+	u32 = btf__add_int(b, "unsigned int", 4, 0);
+	lock = btf__add_struct(b, "bpf_spin_lock", 4);
+	err = u32 < 0 ? u32 : lock < 0 ? lock : btf__add_field(b, "val", u32, 0, 0);
+	if (!err) {
+		*key_id = btf__add_struct(b, "tcps_key", sizeof(struct tcps_key));
+		*val_id = btf__add_struct(b, "tcps_conn", value_size);
+		err = *key_id < 0 ? *key_id : *val_id < 0 ? *val_id :
+			btf__add_field(b, "lock", lock, offsetof(struct tcps_conn, lock) * 8, 0);
+	}
+	if (!err)
+		err = btf__load_into_kernel(b);
+	if (!err) {	/* our own fd: btf__free closes the BTF's */
+		err = fcntl(btf__fd(b), F_DUPFD_CLOEXEC, 0);
+		if (err < 0)
+			err = -errno;
+	}
+	btf__free(b);
+	return err;
+}
+
+int tcps_conn_map_create(const char *name, __u32 value_size, __u32 max_entries, __u32 flags)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+	int key_id = 0, val_id = 0, btf_fd = conn_btf(value_size, &key_id, &val_id), fd;
+
+	if (btf_fd < 0)
+		return btf_fd;
+	opts.btf_fd = (__u32)btf_fd;
+	opts.btf_key_type_id = (__u32)key_id;
+	opts.btf_value_type_id = (__u32)val_id;
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, name, sizeof(struct tcps_key), value_size,
+			    max_entries, &opts);
+	fd = fd < 0 ? -errno : fd;
+	close(btf_fd);		/* the map holds its own reference */
+	return fd;
 }
 
 int tcps_pins_open(const char *dir, struct tcps_pins *p)
@@ -39,8 +110,8 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 	static const char *const names[] = { TCPS_PIN_CONNS, TCPS_PIN_HALFOPEN, TCPS_PIN_EVENTS,
 					     TCPS_PIN_STATS, TCPS_PIN_TRANS, TCPS_PIN_INFO };
 	static const __u32 want[6][3] = {
-		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), sizeof(struct tcps_conn) },
-		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), sizeof(struct tcps_conn) },
+		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), CONN_SIZE_ANY },
+		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), CONN_SIZE_ANY },
 		{ BPF_MAP_TYPE_RINGBUF, 0, 0 },
 		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) * TCPS_CNT_MAX },
 		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
@@ -80,7 +151,9 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 		}
 	}
 	if (bpf_map_lookup_elem(p->info, &zero, &p->meta) || p->meta.abi != TCPS_ABI_VERSION ||
-	    p->meta.value_size != sizeof(struct tcps_conn)) {
+	    !conn_size_ok(p->meta.value_size) ||
+	    tcps_conn_value_size(p->conns) != (int)p->meta.value_size ||
+	    tcps_conn_value_size(p->halfopen) != (int)p->meta.value_size) {
 		pr_err("%s: pins of layout %u, this tcpscope reads layout %u (clear them with 'tcpscope detach --pin-dir %s')",
 		       dir, p->meta.abi, TCPS_ABI_VERSION, dir);
 		tcps_pins_close(p);
@@ -103,17 +176,32 @@ void tcps_pins_close(struct tcps_pins *p)
 
 #define BATCH 4096
 
+/* The map's values are vsize bytes (tcpscope.h TCPS_CONN_SIZE_*): health
+ * off leaves the trailing `h` out, read as zero. */
+static void row_fill(struct tcps_row *r, const struct tcps_key *k, const __u8 *val, int vsize,
+		     bool halfopen)
+{
+	r->key = *k;
+	memcpy(&r->val, val, (size_t)vsize);
+	if ((size_t)vsize < sizeof(r->val))
+		memset((__u8 *)&r->val + vsize, 0, sizeof(r->val) - (size_t)vsize);
+	r->halfopen = halfopen;
+}
+
 int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, size_t *cap)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
 	struct tcps_key *keys = NULL;
-	struct tcps_conn *vals = NULL;
+	__u8 *vals = NULL;
 	__u8 out_batch[sizeof(struct tcps_key)];
+	int vsize = tcps_conn_value_size(fd);
 	void *in = NULL;
 	int err = 0;
 
+	if (vsize < 0)
+		return vsize;
 	keys = calloc(BATCH, sizeof(*keys));
-	vals = calloc(BATCH, sizeof(*vals));
+	vals = calloc(BATCH, (size_t)vsize);
 	if (!keys || !vals) {
 		err = -ENOMEM;
 		goto out;
@@ -143,9 +231,7 @@ int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, s
 		for (i = 0; i < count; i++) {
 			struct tcps_row *r = &(*rows)[(*n)++];
 
-			r->key = keys[i];
-			r->val = vals[i];
-			r->halfopen = halfopen;
+			row_fill(r, &keys[i], vals + (size_t)i * vsize, vsize, halfopen);
 		}
 		if (rc)		/* ENOENT: that was the last batch */
 			break;
@@ -159,23 +245,23 @@ out:
 
 /* One table, BATCH entries at a time, each batch handed to fn. */
 static int walk_map(int fd, bool halfopen, tcps_row_fn fn, void *ctx, struct tcps_key *keys,
-		    struct tcps_conn *vals, struct tcps_row *rows)
+		    __u8 *vals, struct tcps_row *rows)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
 	__u8 out_batch[sizeof(struct tcps_key)];
+	int vsize = tcps_conn_value_size(fd);
 	void *in = NULL;
 
+	if (vsize < 0)
+		return vsize;
 	for (;;) {
 		__u32 count = BATCH, i;
 		int rc = bpf_map_lookup_batch(fd, in, out_batch, keys, vals, &count, &opts), stop;
 
 		if (rc && errno != ENOENT)
 			return -errno;
-		for (i = 0; i < count; i++) {
-			rows[i].key = keys[i];
-			rows[i].val = vals[i];
-			rows[i].halfopen = halfopen;
-		}
+		for (i = 0; i < count; i++)
+			row_fill(&rows[i], &keys[i], vals + (size_t)i * vsize, vsize, halfopen);
 		stop = count ? fn(rows, count, ctx) : 0;
 		if (stop)
 			return stop;
@@ -188,7 +274,7 @@ static int walk_map(int fd, bool halfopen, tcps_row_fn fn, void *ctx, struct tcp
 int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx)
 {
 	struct tcps_key *keys = calloc(BATCH, sizeof(*keys));
-	struct tcps_conn *vals = calloc(BATCH, sizeof(*vals));
+	__u8 *vals = calloc(BATCH, sizeof(struct tcps_conn));	/* the larger size */
 	struct tcps_row *rows = calloc(BATCH, sizeof(*rows));
 	int err = -ENOMEM;
 

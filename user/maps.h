@@ -21,6 +21,14 @@ struct tcps_pins {
 	struct tcps_info meta;
 };
 
+/* Value size of a connection table (TCPS_CONN_SIZE_FULL, or _SLIM when
+ * loaded with health off), -EPROTO for any other, or -errno. */
+int tcps_conn_value_size(int fd);
+/* A connection table of value_size bytes, with the BTF its spin lock
+ * needs; libbpf's own creation would take the 216-byte struct's. Returns
+ * the fd or -errno. */
+int tcps_conn_map_create(const char *name, __u32 value_size, __u32 max_entries, __u32 flags);
+
 /* Opens the pins and checks their layout. On failure logs one line saying
  * what to do and returns a TCPS_EXIT_* code (never 0). */
 int tcps_pins_open(const char *dir, struct tcps_pins *p);

@@ -96,6 +96,15 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 		tcps_pins_close(old);
 		return TCPS_EXIT_FAIL;
 	}
+	/* Health off made the tables without the health block (tcpscope.h
+	 * TCPS_CONN_SIZE_SLIM): the setting goes with the pins. */
+	if (!(old->meta.flags & TCPS_INFO_HEALTH) != o->no_health) {
+		pr_err("the pins in %s were made with health %s; run %s--no-health, or clear them with 'tcpscope detach --pin-dir %s'",
+		       o->pin_dir, o->no_health ? "on" : "off", o->no_health ? "without " : "with ",
+		       o->pin_dir);
+		tcps_pins_close(old);
+		return TCPS_EXIT_FAIL;
+	}
 	if (old->meta.max_conns != o->max_conns && o->max_conns != TCPS_MAX_CONNS_DEFAULT)
 		pr_warn("%s: the adopted table keeps its size %u (--max-conns %u ignored; 'tcpscope detach' to start afresh)",
 			o->pin_dir, old->meta.max_conns, o->max_conns);

@@ -106,6 +106,7 @@ static int bpf_lookup(void *bp, const struct tcps_key *k, struct tcps_conn *v, b
 {
 	struct replay_bpf *b = bp;
 
+	memset(v, 0, sizeof(*v));	/* health off: the tables' values end before `h` */
 	if (!bpf_map_lookup_elem_flags(b->conns_fd, k, v, BPF_F_LOCK)) {
 		*halfopen = false;
 		return 0;
@@ -123,6 +124,7 @@ static int bpf_remove(void *bp, const struct tcps_key *k, bool halfopen)
 	int fd = halfopen ? b->halfopen_fd : b->conns_fd;
 	struct tcps_conn gone;
 
+	memset(&gone, 0, sizeof(gone));
 	if (bpf_map_lookup_and_delete_elem_flags(fd, k, &gone, BPF_F_LOCK))
 		return -errno;
 	tcps_gauge_note(&b->gauges, fd, &gone, -1);

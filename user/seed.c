@@ -326,6 +326,7 @@ static void refresh_listeners(void)
 		if (now.n && bsearch(k, now.k, now.n, sizeof(*k), key_cmp))
 			continue;
 		listener_conn(k, &c, &ls);
+		memset(&gone, 0, sizeof(gone));	/* health off: a shorter value */
 		/* The value as it left, for the gauges (gauges.c). */
 		if (!bpf_map_lookup_and_delete_elem_flags(sd.d->pins.conns, k, &gone, BPF_F_LOCK)) {
 			tcps_gauge_note(&tcps_daemon_gauges, sd.d->pins.conns, &gone, -1);

@@ -40,6 +40,7 @@ static int kernel_open(struct tcps_viewer *w, const struct tcps_pins *p)
 	skel = views_bpf__open();
 	if (!skel)
 		return -errno;
+	skel->rodata->tcps_views_health = p->meta.value_size == TCPS_CONN_SIZE_FULL;
 	err = bpf_map__reuse_fd(skel->maps.tcps_conns, p->conns);
 	if (!err)
 		err = bpf_map__reuse_fd(skel->maps.tcps_halfopen, p->halfopen);
@@ -102,7 +103,7 @@ int tcps_viewer_open(struct tcps_viewer *w, const struct tcps_pins *p)
 	if (err)
 		pr_debug("views in the kernel: %s; sweeping the rows instead", strerror(-err));
 	w->keys = calloc(BATCH, sizeof(*w->keys));
-	w->vals = calloc(BATCH, sizeof(*w->vals));
+	w->vals = calloc(BATCH, sizeof(struct tcps_conn));	/* the larger size */
 	if (!w->keys || !w->vals || set_alloc(&w->acc) || set_alloc(&w->done)) {
 		tcps_viewer_close(w);
 		return -ENOMEM;
@@ -154,13 +155,15 @@ static void sweep_start(struct tcps_viewer *w, const struct tcps_views_cfg *cfg,
 	w->sweeping = true;
 }
 
-static void sweep_rows(struct tcps_viewer *w, __u32 n)
+static void sweep_rows(struct tcps_viewer *w, __u32 n, int vsize)
 {
 	struct tcps_views_set *a = &w->acc;
+	struct tcps_conn val, *c = &val;
 	__u32 i;
 
+	memset(&val, 0, sizeof(val));	/* health off: `h` is not in the table */
 	for (i = 0; i < n; i++) {
-		const struct tcps_conn *c = &w->vals[i];
+		memcpy(&val, w->vals + (size_t)i * vsize, (size_t)vsize);
 
 		if (w->expire) {
 			if (c->last_seen > a->as_of)
@@ -185,14 +188,16 @@ static int sweep_slice(struct tcps_viewer *w, const struct tcps_pins *p)
 
 	w->slices++;
 	while (done < TCPS_VIEWS_SLICE) {
+		int fd = w->map ? p->halfopen : p->conns, vsize = tcps_conn_value_size(fd);
 		__u32 n = BATCH;
-		int rc = bpf_map_lookup_batch(w->map ? p->halfopen : p->conns,
-					      w->cursor_set ? w->cursor : NULL, out, w->keys, w->vals,
-					      &n, &opts);
+		int rc = vsize < 0 ? -1 : bpf_map_lookup_batch(fd, w->cursor_set ? w->cursor : NULL,
+							      out, w->keys, w->vals, &n, &opts);
 
+		if (vsize < 0)
+			return vsize;
 		if (rc && errno != ENOENT)
 			return -errno;
-		sweep_rows(w, n);
+		sweep_rows(w, n, vsize);
 		done += n;
 		if (!rc) {
 			memcpy(w->cursor, out, sizeof(out));

@@ -58,7 +58,7 @@ struct tcps_viewer {
 	bool cursor_set, sweeping;
 	__u8 cursor[sizeof(struct tcps_key)];
 	struct tcps_key *keys;
-	struct tcps_conn *vals;
+	__u8 *vals;		/* BATCH values of the table's size (maps.h tcps_conn_value_size) */
 };
 
 /* Loads the kernel pass against p's tables when it can (logged at debug

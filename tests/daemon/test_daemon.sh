@@ -135,6 +135,73 @@ test_persist_restart_adopts_and_matches_ss() {
 	[ ! -e "$PIN_DIR" ] || fail "pin dir left: $(ls "$PIN_DIR")" || return 1
 }
 
+# bytes_value of a pinned map (bpftool's view, not ours).
+pin_value_size() { bpftool map show pinned "$1" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_value"])'; }
+
+# --no-health makes the connection tables without the health block: 120-byte
+# values (the 256-byte slab class, not 512), against 216 with health on; the
+# seed, list, stat, top, expiry and adoption all work on them, and a restart
+# with the other health setting is refused (the setting goes with the pins).
+test_no_health_tables_are_slim() {
+	mk_pindir slim
+	nsenter --net=/run/netns/$A $CONN listen 0.0.0.0 9002 60 & local l=$!
+	nsenter --net=/run/netns/$A $CONN hold "$IP4_B" $PORT 2 60 & local h4=$!
+	nsenter --net=/run/netns/$A $CONN hold "$IP6_B" $((PORT + 1)) 2 60 & local h6=$!
+	track_pid $l; track_pid $h4; track_pid $h6
+	no_health_checks
+	local rc=$?
+	# Also after a failure half-way: no daemon, nothing attached, no pins.
+	[ -n "${TP:-}" ] && stop_tcpscope
+	kill "$l" "$h4" "$h6" 2>/dev/null; wait "$l" "$h4" "$h6" 2>/dev/null
+	nsrun "$A" "$TCPSCOPE" detach -i "$IF_A" --pin-dir "$PIN_DIR" >/dev/null 2>&1
+	return $rc
+}
+
+held_counts() { tcps_counts | grep -E '^(ESTABLISHED|LISTEN) ' | tr '\n' ' '; }
+
+no_health_checks() {
+	local out rc n
+	wait_for 5 sh -c "nsenter --net=/run/netns/$A ss -tanH | grep -c ESTAB | grep -qx 4" || return 1
+	start_tcpscope slim --no-health --persist --time-wait 2 --json || return 1
+	for m in conns halfopen; do
+		n=$(pin_value_size "$PIN_DIR/$m")
+		[ "$n" = 120 ] || fail "--no-health: $m value size $n, want 120" || return 1
+	done
+	grep -q '"reason":"seed"' "$OUT" || fail "no seed events" || return 1
+	expect_same_as_ss || return 1
+	nsrun "$A" $CONN close "$IP4_B" $PORT 3 || return 1
+	nsrun "$A" $CONN close "$IP6_B" $((PORT + 1)) 1 || return 1
+	expect_same_as_ss || return 1
+	nsrun "$A" "$TCPSCOPE" top -n 1 --pin-dir "$PIN_DIR" >"$OUT.top" 2>&1 || fail "top: $(head -3 "$OUT.top")" || return 1
+	grep -Eq '^ESTABLISHED +4 ' "$OUT.top" && grep -q 'SLOWEST HANDSHAKES: health is off' "$OUT.top" &&
+		grep -q "$IP4_B" "$OUT.top" || fail "top: $(head -c 600 "$OUT.top")" || return 1
+	# Expiry (in the kernel scan) on the short values: TIME_WAIT times out.
+	wait_for 8 sh -c "[ \$(grep -c '\"from\":\"TIME_WAIT\",\"to\":\"CLOSE\",\"reason\":\"timeout\"' '$OUT') -ge 4 ]" ||
+		fail "no timeout events: $(grep -c timeout "$OUT")" || return 1
+	stop_tcpscope
+	# No daemon (--persist gap): queries read (and expire) the short values.
+	# (TIME_WAIT entries, seeded from earlier tests' sockets, time out
+	# on the kernel's timer: left out.)
+	[ "$(held_counts)" = "ESTABLISHED 4 LISTEN 1 " ] ||
+		fail "stat with no daemon: $(tcps_counts | tr '\n' ' ')" || return 1
+	[ "$(nsrun "$A" "$TCPSCOPE" list --json --pin-dir "$PIN_DIR" --state ESTABLISHED | jq '.connections | length')" = 4 ] ||
+		fail "list with no daemon" || return 1
+	out=$(nsrun "$A" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" -q 2>&1); rc=$?
+	[ $rc -ne 0 ] && echo "$out" | grep -q "made with health off; run with --no-health" ||
+		fail "health-on restart on --no-health pins: rc $rc: $out" || return 1
+	start_tcpscope slim2 --no-health || return 1
+	grep -q "adopted the pins" "$OUT" || fail "did not adopt: $(cat "$OUT")" || return 1
+	[ "$(pin_value_size "$PIN_DIR/conns")" = 120 ] || fail "adopted pins changed size" || return 1
+	[ "$(held_counts)" = "ESTABLISHED 4 LISTEN 1 " ] ||
+		fail "stat after adoption: $(tcps_counts | tr '\n' ' ')" || return 1
+	stop_tcpscope
+	# Health on: the whole struct, 216 bytes.
+	start_tcpscope full -q --no-seed || return 1
+	n=$(pin_value_size "$PIN_DIR/conns")
+	[ "$n" = 216 ] || fail "health on: conns value size $n, want 216" || return 1
+	stop_tcpscope
+}
+
 test_adopt_refuses_pins_of_another_layout() {
 	mk_pindir abi
 	mkdir -p "$PIN_DIR"
@@ -145,6 +212,15 @@ test_adopt_refuses_pins_of_another_layout() {
 	echo "$out" | grep -q "tcpscope detach --pin-dir $PIN_DIR" || fail "no hint: $out" || return 1
 	nsrun "$A" "$TCPSCOPE" detach --pin-dir "$PIN_DIR" -i "$IF_A" 2>/dev/null
 	[ ! -e "$PIN_DIR" ] || fail "detach did not clear foreign pins" || return 1
+	# A connection table of neither legal value size (216, or 120 with
+	# --no-health): refused by queries and by run, before any read.
+	mkdir -p "$PIN_DIR"
+	bpftool map create "$PIN_DIR/conns" type hash key 40 value 150 entries 16 name tcps_conns || return 1
+	out=$(nsrun "$A" "$TCPSCOPE" stat --pin-dir "$PIN_DIR" 2>&1); rc=$?
+	[ $rc -ne 0 ] && echo "$out" | grep -q "conns: map of another layout" || fail "stat on a 150-byte table: rc $rc: $out" || return 1
+	out=$(nsrun "$A" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" -q 2>&1); rc=$?
+	[ $rc -ne 0 ] && echo "$out" | grep -q "conns: map of another layout" || fail "run on a 150-byte table: rc $rc: $out" || return 1
+	rm -rf "$PIN_DIR"
 }
 
 test_second_daemon_start_is_refused() {
@@ -222,6 +298,7 @@ test_foreign_xdp_program_not_replaced() {
 run_test test_existing_sockets_and_listeners_seeded_as_ss_shows
 run_test test_persist_restart_adopts_and_matches_ss
 run_test test_adopt_refuses_pins_of_another_layout
+run_test test_no_health_tables_are_slim
 run_test test_second_daemon_start_is_refused
 run_test test_time_wait_expires_with_timeout_event
 run_test test_full_table_counted_and_traffic_flows
