@@ -6,8 +6,10 @@
  * endpoint's last transition. Pure C like tcp_fsm.h; included by
  * tcps_path.h, whose includer supplies tcps_clock_precise().
  *
- * Every function reads the state machine's view of the sender *before*
- * the segment is recorded (tcps_ep_sent moves snd_nxt, ack_sent, win).
+ * Health counts only segments the state machine accepts (a blind spoofer
+ * must not move it), judged against the sender as it was *before* the
+ * segment (tcps_ep_sent moves snd_nxt, ack_sent, win): tcps_health_classify
+ * reads that view before the step, tcps_health_apply counts after it.
  *
  * Timing (as ePPing): side s's segment carrying a TSval seen for the first
  * time starts a sample; the peer's first segment echoing it in TSecr ends
