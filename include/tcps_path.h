@@ -231,7 +231,10 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	/* After the unlock: the precise clock is no helper to call under it. */
 	if (health && verdict == TCPS_V_REOPEN) {
 		tcps_health_open(conn, &pnow);
-	} else if (health && verdict == TCPS_V_OK) {
+	} else if (health && (verdict == TCPS_V_OK || (verdict == TCPS_V_INVALID &&
+							(g->flags & TCPS_SYN)))) {
+		/* A SYN refused as INVALID passed the window check (a resent SYN
+		 * after its SYN+ACK was lost): health counts it, as before. */
 		pnow = tcps_health_accepted(cnt, conn, k, g, (s & 1) | sc->st.hcls << 1);
 	}
 	if (health)

@@ -476,6 +476,26 @@ TEST(test_in_window_retransmissions_still_count)
 	CHECK_EQ(c->h.dupacks[1], 1);
 }
 
+/* A SYN resent because its SYN+ACK was lost: the observer already moved
+ * the client on (the state machine refuses the SYN as INVALID), but it
+ * passed the window check and is a retransmission. */
+TEST(test_a_syn_resent_after_a_lost_synack_counts)
+{
+	struct tcps_counters cnt = { { 0 } };
+	struct tcps_conn *c;
+
+	reset(1);
+	send_cnt(&cnt, 0, 1000 * MS, TCPS_SYN, C_ISN, 0, 0, 0, 0, 1000);
+	send_cnt(&cnt, 1, 1001 * MS, TCPS_SYN | TCPS_ACK, S_ISN, C_ISN + 1, 0, 0, 0, 1000);
+	send_cnt(&cnt, 0, 2000 * MS, TCPS_SYN, C_ISN, 0, 0, 0, 0, 1000);
+	c = conn();
+	CHECK(c);
+	if (!c)
+		return;
+	CHECK_EQ(c->h.retrans[0], 1);
+	CHECK_EQ(cnt.c[TCPS_CNT_RETRANS], 1);
+}
+
 TEST(test_zero_window_episodes)
 {
 	struct tcps_counters cnt = { { 0 } };
@@ -674,6 +694,7 @@ int main(void)
 	RUN(test_duplicate_acks_need_outstanding_data_and_the_same_window);
 	RUN(test_out_of_window_segments_move_no_health);
 	RUN(test_in_window_retransmissions_still_count);
+	RUN(test_a_syn_resent_after_a_lost_synack_counts);
 	RUN(test_zero_window_episodes);
 	RUN(test_events_carry_the_time_in_the_previous_state);
 	RUN(test_health_off_tracks_nothing_and_reads_no_clock_on_data);
