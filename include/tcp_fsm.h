@@ -61,6 +61,8 @@ struct tcps_step {
 	__u8 verdict;		/* enum tcps_verdict */
 	__u8 n;			/* arcs used */
 	struct tcps_arc arc[TCPS_STEP_ARCS];
+	__u8 hcls;		/* the caller's (tcps_health_classify); the step leaves it */
+	__u8 pad;
 };
 
 #define TCPS_MAX_WSCALE 14

@@ -6,8 +6,10 @@
  * endpoint's last transition. Pure C like tcp_fsm.h; included by
  * tcps_path.h, whose includer supplies tcps_clock_precise().
  *
- * Every function reads the state machine's view of the sender *before*
- * the segment is recorded (tcps_ep_sent moves snd_nxt, ack_sent, win).
+ * Health counts only segments the state machine accepts (a blind spoofer
+ * must not move it), judged against the sender as it was *before* the
+ * segment (tcps_ep_sent moves snd_nxt, ack_sent, win): tcps_health_classify
+ * reads that view before the step, tcps_health_apply counts after it.
  *
  * Timing (as ePPing): side s's segment carrying a TSval seen for the first
  * time starts a sample; the peer's first segment echoing it in TSecr ends
@@ -119,49 +121,81 @@ static inline __u32 tcps_h_win(const struct tcps_fsm *f, const struct tcps_ep *S
 	return w;
 }
 
-/* Segment g sent by side s, before the state machine takes it. *now is
- * the precise clock, read here at most once and only if a sample starts
- * or ends (0: not read yet). */
-TCPS_PATH_INLINE void tcps_health_seg(struct tcps_counters *cnt, struct tcps_conn *c,
-				   const struct tcps_key *k, int s, const struct tcps_seg *g,
-				   __u64 *now)
+/* What the sender's bookkeeping before a segment says of it
+ * (tcps_health_classify): the facts health takes from the state machine. */
+enum tcps_health_class {
+	TCPS_HC_RETRANS = 0x01,	/* occupies sequence space, nothing new in it */
+	TCPS_HC_OOO = 0x02,	/* starts beyond the sender's highest sequence */
+	TCPS_HC_DUPACK = 0x04,	/* RFC 5681 duplicate ACK */
+	TCPS_HC_NEWDATA = 0x08,	/* ends beyond the sender's highest sequence */
+};
+
+/* Classify g, sent by side s, against f as it was before g. Pure reads of
+ * f: the locked path takes it under the lock before the step, the steady
+ * path before tcps_ep_sent; health then counts only what the state
+ * machine accepted (tcps_health_apply). */
+static inline __attribute__((always_inline)) int
+tcps_health_classify(const struct tcps_fsm *f, int s, const struct tcps_seg *g)
 {
-	struct tcps_health *h = &c->h;
-	const struct tcps_fsm *f = &c->fsm;
 	const struct tcps_ep *S, *R;
-	__u32 end = tcps_seg_end(g), mt;
-	int sent, newdata, hit = 0, skip = 0;
+	__u32 end = tcps_seg_end(g);
+	int sent, newdata, cls = 0;
 
 	s &= 1;
 	S = &f->ep[s];
 	R = &f->ep[!s];
-	if (g->flags & TCPS_RST)
-		return;
 	sent = S->flags & TCPS_EP_SENT;
 	newdata = !sent || tcps_after(end, S->snd_nxt);
-
+	if (newdata)
+		cls |= TCPS_HC_NEWDATA;
 	/* Loss and reordering, against the sender's own highest sequence: a
 	 * segment that occupies sequence space and ends at or below it was
 	 * sent before (a SYN with a new ISN is a new connection instead). */
 	if (sent && end != g->seq) {
-		if (!newdata && !((g->flags & TCPS_SYN) && g->seq != S->isn)) {
-			h->retrans[s] += g->segs ? g->segs : 1;
-			if (cnt)
-				cnt->c[TCPS_CNT_RETRANS] += g->segs ? g->segs : 1;
-			h->retrans_bytes[s] += g->len;
-			/* Karn, in both modes: the peer may echo a TSval (or ACK
-			 * data) sent before the loss, long after, when its ACKs
-			 * were lost: no sample spans a retransmission. */
-			if (h->mark_t[s] > TCPS_H_RESYNC)
-				h->mark_t[s] = TCPS_H_RESYNC;
-		} else if (tcps_after(g->seq, S->snd_nxt)) {
-			tcps_h_inc16(&h->ooo[s]);	/* a gap before it: lost or reordered upstream */
-		}
+		if (!newdata && !((g->flags & TCPS_SYN) && g->seq != S->isn))
+			cls |= TCPS_HC_RETRANS;
+		else if (tcps_after(g->seq, S->snd_nxt))
+			cls |= TCPS_HC_OOO;	/* a gap before it: lost or reordered upstream */
 	}
 	/* RFC 5681 §2: a pure ACK, same ack and window, data outstanding. */
 	if ((g->flags & (TCPS_SYN | TCPS_FIN | TCPS_ACK)) == TCPS_ACK && !g->len &&
 	    (S->flags & TCPS_EP_ACKED) && g->ack == S->ack_sent && (R->flags & TCPS_EP_SENT) &&
 	    tcps_after(R->snd_nxt, g->ack) && tcps_h_win(f, S, g) == S->win)
+		cls |= TCPS_HC_DUPACK;
+	return cls;
+}
+
+/* Segment g sent by side s, accepted by the state machine; cls is its
+ * class against the sender as it was before g (tcps_health_classify). *now
+ * is the precise clock, read here at most once and only if a sample
+ * starts or ends (0: not read yet). Reads of c->fsm here are of flags no
+ * accepted segment changes (ORIG1, LOCAL*). */
+TCPS_PATH_INLINE void tcps_health_apply(struct tcps_counters *cnt, struct tcps_conn *c,
+					const struct tcps_key *k, int s, const struct tcps_seg *g,
+					int cls, __u64 *now)
+{
+	struct tcps_health *h = &c->h;
+	const struct tcps_fsm *f = &c->fsm;
+	__u32 end = tcps_seg_end(g), mt;
+	int hit = 0, skip = 0;
+
+	s &= 1;
+	if (g->flags & TCPS_RST)
+		return;
+	if (cls & TCPS_HC_RETRANS) {
+		h->retrans[s] += g->segs ? g->segs : 1;
+		if (cnt)
+			cnt->c[TCPS_CNT_RETRANS] += g->segs ? g->segs : 1;
+		h->retrans_bytes[s] += g->len;
+		/* Karn, in both modes: the peer may echo a TSval (or ACK
+		 * data) sent before the loss, long after, when its ACKs
+		 * were lost: no sample spans a retransmission. */
+		if (h->mark_t[s] > TCPS_H_RESYNC)
+			h->mark_t[s] = TCPS_H_RESYNC;
+	}
+	if (cls & TCPS_HC_OOO)
+		tcps_h_inc16(&h->ooo[s]);
+	if (cls & TCPS_HC_DUPACK)
 		tcps_h_inc16(&h->dupacks[s]);
 	/* A zero window after a non-zero one starts an episode (tcps_ep.win
 	 * follows SND.WL1 rules, so the episode's state is kept here). */
@@ -219,7 +253,7 @@ TCPS_PATH_INLINE void tcps_health_seg(struct tcps_counters *cnt, struct tcps_con
 			tcps_h_barrier();
 			h->mark_t[s] = tcps_h_stamp(*now);
 		}
-	} else if (g->len && newdata && (mt <= TCPS_H_RESYNC || (h->sflags[s] & TCPS_HS_TSMARK))) {
+	} else if (g->len && (cls & TCPS_HC_NEWDATA) && (mt <= TCPS_H_RESYNC || (h->sflags[s] & TCPS_HS_TSMARK))) {
 		if (!*now)
 			*now = tcps_clock_precise();
 		h->sflags[s] &= ~TCPS_HS_TSMARK;
@@ -227,6 +261,15 @@ TCPS_PATH_INLINE void tcps_health_seg(struct tcps_counters *cnt, struct tcps_con
 		tcps_h_barrier();
 		h->mark_t[s] = tcps_h_stamp(*now);
 	}
+}
+
+/* Segment g of side s of an entry being created (tcps_create): the state
+ * machine takes every segment that creates one, so health runs before it. */
+TCPS_PATH_INLINE void tcps_health_seg(struct tcps_counters *cnt, struct tcps_conn *c,
+				      const struct tcps_key *k, int s, const struct tcps_seg *g,
+				      __u64 *now)
+{
+	tcps_health_apply(cnt, c, k, s, g, tcps_health_classify(&c->fsm, s, g), now);
 }
 
 /* The handshake at the hook, after the state machine took g (sent by s):
@@ -266,6 +309,24 @@ TCPS_PATH_INLINE void tcps_health_handshake(struct tcps_conn *c, const struct tc
 				  tcps_defers(&c->fsm, orig) ? h->hs_us[0] : h->hs_us[1]);
 	}
 	c->hs_t = t;
+}
+
+/* A segment of the locked path that the state machine accepted (sent by
+ * side sc & 1, of class sc >> 1): health's per-segment work, then the
+ * handshake's. Returns the precise clock if it was read, else 0. A BPF
+ * subprogram, not inlined: a second inline copy of tcps_health_apply
+ * took tcps_track's stack past the 512 bytes of the deepest call chain;
+ * the call costs only segments that take the lock. */
+static __attribute__((noinline)) __u64 tcps_health_accepted(struct tcps_counters *cnt,
+								struct tcps_conn *c,
+								const struct tcps_key *k,
+								const struct tcps_seg *g, int sc)
+{
+	__u64 now = 0;
+
+	tcps_health_apply(cnt, c, k, sc & 1, g, sc >> 1, &now);
+	tcps_health_handshake(c, k, sc & 1, g, &now);
+	return now;
 }
 
 /* A SYN opened (or reopened) the connection: health starts over (but for

@@ -190,13 +190,20 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 		conn->last_seen = now;
 	conn->pkts[s & 1] += 1;
 	conn->bytes[s & 1] += g->len;
-	if (health)
-		tcps_health_seg(cnt, conn, k, s, g, &pnow);
 
+	/* Health counts only segments the state machine accepts (a blind
+	 * spoofer must not move it), classified against the sender as it
+	 * was before this segment (tcps_health_classify). */
 	/* Hot path: nothing in this segment can change a state. */
 	if (tcps_fsm_steady(&conn->fsm, g)) {
-		if (tcps_fsm_track(&conn->fsm, s, g))
+		if (!tcps_seg_acceptable(&conn->fsm, s & 1, g)) {
 			tcps_count(cnt, TCPS_CNT_OOW);
+			return 0;
+		}
+		if (health)
+			tcps_health_apply(cnt, conn, k, s, g,
+					  tcps_health_classify(&conn->fsm, s, g), &pnow);
+		tcps_ep_sent(&conn->fsm, s & 1, g);
 		return 0;
 	}
 
@@ -205,6 +212,9 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 		return 0;
 	tcps_conn_lock(conn);
 	g0 = tcps_gauge_state(&conn->fsm);
+	/* In the scratch, not a local: one more live value here took the
+	 * BPF stack past 512 bytes. */
+	sc->st.hcls = health ? tcps_health_classify(&conn->fsm, s, g) : 0;
 	tcps_fsm_step(&conn->fsm, s, g, &sc->st);
 	g1 = tcps_gauge_state(&conn->fsm);
 	cflags = conn->fsm.flags;
@@ -219,10 +229,14 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	if (verdict == TCPS_V_REOPEN)
 		conn->first_seen = now;	/* a reused tuple starts a new life */
 	/* After the unlock: the precise clock is no helper to call under it. */
-	if (health && verdict == TCPS_V_REOPEN)
+	if (health && verdict == TCPS_V_REOPEN) {
 		tcps_health_open(conn, &pnow);
-	else if (health && verdict == TCPS_V_OK)
-		tcps_health_handshake(conn, k, s, g, &pnow);
+	} else if (health && (verdict == TCPS_V_OK || (verdict == TCPS_V_INVALID &&
+							(g->flags & TCPS_SYN)))) {
+		/* A SYN refused as INVALID passed the window check (a resent SYN
+		 * after its SYN+ACK was lost): health counts it, as before. */
+		pnow = tcps_health_accepted(cnt, conn, k, g, (s & 1) | sc->st.hcls << 1);
+	}
 	if (health)
 		tcps_health_closed(conn, k, &sc->st, now);
 	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex, health ? &conn->h : 0, pnow);

@@ -353,6 +353,71 @@ static const struct {
 
 /* ---- tests ---- */
 
+/* A blind spoofer on an ESTABLISHED connection: segments the state
+ * machine refuses (seq 1G outside the window, an ACK of data never sent),
+ * shaped as what health counts (a resend, a gap, duplicate ACKs, a zero
+ * window, the ACK that would end the RTT sample in flight, a resent FIN on
+ * the locked path). Health must not move; the genuine ACK then gives the
+ * true RTT, and an in-window resend still counts. */
+TEST(test_out_of_window_segments_move_no_health)
+{
+	const __u32 far = 0x40000000;
+	__u64 c0[TCPS_CNT_MAX], c1[TCPS_CNT_MAX];
+	struct tcps_conn v0, v1;
+	__u8 buf[PKT_MAX];
+	struct conn c;
+	int e, l;
+
+	if (setup())
+		return;
+	for (e = 0; e < 2; e++) {
+		snprintf(H.where, sizeof(H.where), "%s", encs[e].name);
+		conn_init(&c, encs[e].family, 0, 0, (__u16)(42000 + e));
+		establish(&c);
+		/* New local data at t: its ACK ends a sample. */
+		H.skel->bss->tcps_clock_ns = 5000000000ULL;
+		send_checked(HOOK_TC_OUT, buf, frame(c.out, TCPS_ACK | TCPS_PSH, 1101, 5001, 100, buf),
+			     NULL);
+		CHK_EQ(lookup(&c.key, &v0), 1);
+		l = v0.h.mark_t[1] > 1;	/* timed (> TCPS_H_RESYNC): the local side */
+		CHK(v0.h.mark_t[l] > 1);
+		counters(c0);
+		H.skel->bss->tcps_clock_ns = 5010000000ULL;
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK, 5001 + far, 1201, 0, buf), NULL);
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK, 5001, 1201 + far, 0, buf), NULL);
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK, 5001 - far, 1101, 100, buf), NULL);
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK, 5101 + far, 1101, 100, buf), NULL);
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK, 5001 + far, 1101, 0, buf), NULL);
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK, 5001 + far, 1101, 0, buf), NULL);
+		c.in.win = 0;
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK, 5001 - far, 1101, 0, buf), NULL);
+		c.in.win = 65535;
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK | TCPS_FIN, 5001 - far, 1101, 0, buf),
+			     NULL);
+		counters(c1);
+		CHK_EQ(c1[TCPS_CNT_OOW] - c0[TCPS_CNT_OOW], 8);
+		CHK_EQ(c1[TCPS_CNT_RETRANS], c0[TCPS_CNT_RETRANS]);
+		CHK_EQ(lookup(&c.key, &v1), 1);
+		CHK(!memcmp(&v1.h, &v0.h, sizeof(v0.h)));
+		expect_established(&c);
+		/* The genuine ACK, 30 ms after the data. */
+		H.skel->bss->tcps_clock_ns = 5030000000ULL;
+		send_checked(HOOK_XDP, buf, frame(c.in, TCPS_ACK, 5001, 1201, 0, buf), NULL);
+		CHK_EQ(lookup(&c.key, &v1), 1);
+		CHK_EQ(v1.h.rtt_us[l], 30000);
+		/* An in-window resend of the local data: counted. */
+		send_checked(HOOK_TC_OUT, buf, frame(c.out, TCPS_ACK | TCPS_PSH, 1101, 5001, 100, buf),
+			     NULL);
+		counters(c1);
+		CHK_EQ(lookup(&c.key, &v1), 1);
+		CHK_EQ(v1.h.retrans[l], v0.h.retrans[l] + 1);
+		CHK_EQ(v1.h.retrans[!l], v0.h.retrans[!l]);
+		CHK_EQ(v1.h.dupacks[!l] + v1.h.zwin[!l] + v1.h.ooo[!l], 0);
+		CHK_EQ(c1[TCPS_CNT_RETRANS] - c0[TCPS_CNT_RETRANS], 1);
+		expect_sums();
+	}
+}
+
 /* A FIN (and an RST) of a live connection, cut at every length through
  * every hook: never a state change, always counted as a parse error. */
 TEST(test_truncated_fin_and_rst_of_live_connection_change_nothing)
@@ -680,6 +745,7 @@ int main(void)
 	RUN(test_ipv6_extension_chain_longer_than_bound_is_a_parse_error);
 	RUN(test_non_first_fragments_are_counted_and_not_parsed);
 	RUN(test_three_stacked_vlans_pass_as_non_tcp);
+	RUN(test_out_of_window_segments_move_no_health);
 	RUN(test_100k_random_mutations_are_passed_counted_and_never_misapplied);
 	return check_done();
 }

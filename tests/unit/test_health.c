@@ -375,6 +375,127 @@ TEST(test_duplicate_acks_need_outstanding_data_and_the_same_window)
 	CHECK_EQ(c->h.dupacks[0], 0);
 }
 
+/* Side s sends g with window win at t_ns, counted into cnt. */
+static void send_cnt(struct tcps_counters *cnt, int s, __u64 t_ns, __u8 fl, __u32 seq, __u32 ack,
+		     __u32 len, __u32 tsval, __u32 tsecr, __u16 win)
+{
+	struct tcps_seg g;
+
+	memset(&g, 0, sizeof(g));
+	g.seq = seq;
+	g.ack = ack;
+	g.len = len;
+	g.flags = fl;
+	g.win = win;
+	g.sport = s ? 80 : 40000;
+	g.dport = s ? 40000 : 80;
+	g.segs = 1;
+	if (tsval) {
+		g.has_ts = 1;
+		g.tsval = tsval;
+		g.tsecr = tsecr;
+	}
+	T.now = t_ns;
+	tcps_path_segment(cnt, &K, s, &g, TCPS_DIR_IN, 1, t_ns);
+}
+
+/* A blind spoofer's segments, each one the state machine refuses (bad
+ * seq: 1M past a 64K window, or an ACK of data never sent), shaped as
+ * what health would count: a resend, a gap, a duplicate ACK, a zero
+ * window, the echo that ends the sample in flight, a resent FIN (locked
+ * path). None may move health, read the clock or count a retransmission;
+ * the genuine echo after them still gives the true RTT. */
+TEST(test_out_of_window_segments_move_no_health)
+{
+	struct tcps_counters cnt = { { 0 } };
+	struct tcps_conn *c;
+	struct tcps_health h0;
+	__u64 t = 2000 * MS;
+	__u32 far = 1000000;
+	int reads;
+
+	reset(1);
+	handshake(1000 * MS, 1 * MS, 1 * MS);
+	send_ts(0, t, TCPS_ACK | TCPS_PSH, C_ISN + 1, S_ISN + 1, 1000, 100, 7);
+	send_ts(0, t + 1 * MS, TCPS_ACK | TCPS_PSH, C_ISN + 1001, S_ISN + 1, 1000, 101, 7);
+	c = conn();
+	CHECK(c);
+	if (!c)
+		return;
+	CHECK(c->h.mark_t[0] > TCPS_H_RESYNC);	/* TSval 100 is timed */
+	h0 = c->h;
+	reads = T.clock_reads;
+	/* Client "resends" below the window, "skips" far past it. */
+	send_cnt(&cnt, 0, t + 2 * MS, TCPS_ACK, C_ISN + 1 - far, S_ISN + 1, 1000, 100, 7, 1000);
+	send_cnt(&cnt, 0, t + 3 * MS, TCPS_ACK, C_ISN + 1 + far, S_ISN + 1, 1000, 102, 7, 1000);
+	/* Server: duplicate ACKs and a zero window with a bad seq... */
+	send_cnt(&cnt, 1, t + 4 * MS, TCPS_ACK, S_ISN + 1 + far, C_ISN + 1, 0, 0, 0, 1000);
+	send_cnt(&cnt, 1, t + 5 * MS, TCPS_ACK, S_ISN + 1 + far, C_ISN + 1, 0, 0, 0, 1000);
+	send_cnt(&cnt, 1, t + 6 * MS, TCPS_ACK, S_ISN + 1 - far, C_ISN + 1, 0, 0, 0, 0);
+	/* ...the echo of TSval 100, in window but acking data never sent... */
+	send_cnt(&cnt, 1, t + 7 * MS, TCPS_ACK, S_ISN + 1, C_ISN + 1 + far, 0, 8, 100, 1000);
+	/* ...and a FIN "resent" far below (the locked path). */
+	send_cnt(&cnt, 1, t + 8 * MS, TCPS_ACK | TCPS_FIN, S_ISN - far, C_ISN + 2001, 0, 0, 0, 1000);
+	CHECK(!memcmp(&c->h, &h0, sizeof(h0)));
+	CHECK_EQ(T.clock_reads, reads);
+	CHECK_EQ(cnt.c[TCPS_CNT_RETRANS], 0);
+	CHECK_EQ(cnt.c[TCPS_CNT_OOW], 7);
+	CHECK_EQ(c->fsm.ep[1].state, TCPS_ESTABLISHED);
+	/* The genuine echo, 20 ms after TSval 100 was first seen. */
+	send_cnt(&cnt, 1, t + 20 * MS, TCPS_ACK, S_ISN + 1, C_ISN + 2001, 0, 8, 100, 1000);
+	CHECK_EQ(c->h.rtt_us[0], 20000);
+	CHECK_EQ(c->h.dupacks[1], 0);
+	CHECK_EQ(c->h.zwin[1], 0);
+}
+
+/* An in-window resend still counts, on the steady path and the locked
+ * one (a resent FIN), and ends no sample with a stale echo. */
+TEST(test_in_window_retransmissions_still_count)
+{
+	struct tcps_counters cnt = { { 0 } };
+	struct tcps_conn *c;
+
+	reset(1);
+	handshake(1000 * MS, 1 * MS, 1 * MS);
+	send_cnt(&cnt, 0, 2000 * MS, TCPS_ACK, C_ISN + 1, S_ISN + 1, 1000, 0, 0, 1000);
+	send_cnt(&cnt, 0, 2001 * MS, TCPS_ACK, C_ISN + 1001, S_ISN + 1, 1000, 0, 0, 1000);
+	send_cnt(&cnt, 0, 2002 * MS, TCPS_ACK, C_ISN + 1, S_ISN + 1, 1000, 0, 0, 1000);
+	send_cnt(&cnt, 0, 2003 * MS, TCPS_ACK | TCPS_FIN, C_ISN + 2001, S_ISN + 1, 0, 0, 0, 1000);
+	send_cnt(&cnt, 0, 2004 * MS, TCPS_ACK | TCPS_FIN, C_ISN + 2001, S_ISN + 1, 0, 0, 0, 1000);
+	c = conn();
+	CHECK(c);
+	if (!c)
+		return;
+	CHECK_EQ(c->h.retrans[0], 2);
+	CHECK_EQ(c->h.retrans_bytes[0], 1000);
+	CHECK_EQ(cnt.c[TCPS_CNT_RETRANS], 2);
+	CHECK_EQ(cnt.c[TCPS_CNT_OOW], 0);
+	/* The server's duplicate ACKs, in window: counted. */
+	send_cnt(&cnt, 1, 2010 * MS, TCPS_ACK, S_ISN + 1, C_ISN + 1001, 0, 0, 0, 1000);
+	send_cnt(&cnt, 1, 2011 * MS, TCPS_ACK, S_ISN + 1, C_ISN + 1001, 0, 0, 0, 1000);
+	CHECK_EQ(c->h.dupacks[1], 1);
+}
+
+/* A SYN resent because its SYN+ACK was lost: the observer already moved
+ * the client on (the state machine refuses the SYN as INVALID), but it
+ * passed the window check and is a retransmission. */
+TEST(test_a_syn_resent_after_a_lost_synack_counts)
+{
+	struct tcps_counters cnt = { { 0 } };
+	struct tcps_conn *c;
+
+	reset(1);
+	send_cnt(&cnt, 0, 1000 * MS, TCPS_SYN, C_ISN, 0, 0, 0, 0, 1000);
+	send_cnt(&cnt, 1, 1001 * MS, TCPS_SYN | TCPS_ACK, S_ISN, C_ISN + 1, 0, 0, 0, 1000);
+	send_cnt(&cnt, 0, 2000 * MS, TCPS_SYN, C_ISN, 0, 0, 0, 0, 1000);
+	c = conn();
+	CHECK(c);
+	if (!c)
+		return;
+	CHECK_EQ(c->h.retrans[0], 1);
+	CHECK_EQ(cnt.c[TCPS_CNT_RETRANS], 1);
+}
+
 TEST(test_zero_window_episodes)
 {
 	struct tcps_counters cnt = { { 0 } };
@@ -571,6 +692,9 @@ int main(void)
 	RUN(test_retransmissions_count_gso_segments_and_partial_resends);
 	RUN(test_a_segment_past_a_gap_is_out_of_order);
 	RUN(test_duplicate_acks_need_outstanding_data_and_the_same_window);
+	RUN(test_out_of_window_segments_move_no_health);
+	RUN(test_in_window_retransmissions_still_count);
+	RUN(test_a_syn_resent_after_a_lost_synack_counts);
 	RUN(test_zero_window_episodes);
 	RUN(test_events_carry_the_time_in_the_previous_state);
 	RUN(test_health_off_tracks_nothing_and_reads_no_clock_on_data);
