@@ -128,7 +128,7 @@ void tcps_jw_null(struct tcps_jw *w, const char *k)
 
 /* tcps_fmt_time's text, with the date and time of day formatted once per
  * second (per thread): rows come in bursts from the same seconds. */
-static void jw_time(struct tcps_jw *w, const char *k, __u64 mono_ns)
+void tcps_jw_time(struct tcps_jw *w, const char *k, __u64 mono_ns)
 {
 	static __thread __u64 last_sec = ~0ULL;
 	static __thread char base[40];
@@ -179,8 +179,8 @@ void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode)
 	tcps_jw_int(w, passive ? "orig_packets" : "packets_out", (long long)c->pkts[v.first]);
 	tcps_jw_int(w, passive ? "resp_bytes" : "bytes_in", (long long)c->bytes[v.second]);
 	tcps_jw_int(w, passive ? "orig_bytes" : "bytes_out", (long long)c->bytes[v.first]);
-	jw_time(w, "first_seen", c->first_seen);
-	jw_time(w, "last_seen", c->last_seen);
+	tcps_jw_time(w, "first_seen", c->first_seen);
+	tcps_jw_time(w, "last_seen", c->last_seen);
 	tcps_health_emit(w, r, mode);
 }
 

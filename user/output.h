@@ -43,6 +43,8 @@ void tcps_jw_str(struct tcps_jw *w, const char *k, const char *v);
 void tcps_jw_int(struct tcps_jw *w, const char *k, long long v);
 void tcps_jw_bool(struct tcps_jw *w, const char *k, bool v);
 void tcps_jw_null(struct tcps_jw *w, const char *k);
+/* A CLOCK_MONOTONIC time as tcps_fmt_time's UTC text. */
+void tcps_jw_time(struct tcps_jw *w, const char *k, __u64 mono_ns);
 
 /* DESIGN §4 list --json object (host: local_ and remote_ fields; passive: orig_ and resp_). */
 void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode);
