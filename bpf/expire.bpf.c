@@ -19,23 +19,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Stand-ins for the data path's tables (bpf/tcpscope.bpf.c): the loader
- * replaces both with the live maps (bpf_map__reuse_fd), whose size and
- * flags then apply; only the key and value layout matter here. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1);
-	__type(key, struct tcps_key);
-	__type(value, struct tcps_conn);
-} tcps_conns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, struct tcps_key);
-	__type(value, struct tcps_conn);
-} tcps_halfopen SEC(".maps");
+#include "tables.bpf.h"
 
 struct tcps_expire_scan scan = {};
 struct tcps_key expired[2][TCPS_EXPIRE_KEYS] = {};	/* per table */

@@ -21,21 +21,7 @@ const volatile __u8 tcps_views_health = 1;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The instance's tables (reused from the pins). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1);
-	__type(key, struct tcps_key);
-	__type(value, struct tcps_conn);
-} tcps_conns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, struct tcps_key);
-	__type(value, struct tcps_conn);
-} tcps_halfopen SEC(".maps");
+#include "tables.bpf.h"
 
 /* Set by userspace before each run. */
 struct tcps_views_cfg cfg = {};

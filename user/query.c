@@ -284,13 +284,10 @@ json_object *tcps_daemon_json(const struct tcps_snapshot *s)
 	return o;
 }
 
-/* rows: read every entry (list, --by-remote); else only count states.
- * When no daemon runs, rows are always read: the iterator counts what
- * is in the table, and the table has not been expired since. */
-static int query_open(const char *pin_dir, struct tcps_snapshot *s, bool rows)
+/* The pins, the owner's state and its timeouts: the part of a query
+ * that reads no row. Returns 0 or tcps_pins_open's error. */
+static int instance_open(const char *pin_dir, struct tcps_snapshot *s, struct tcps_timeouts *t)
 {
-	__u64 conns = 0, halfopen = 0;
-	struct tcps_timeouts t;
 	int err;
 
 	memset(s, 0, sizeof(*s));
@@ -302,8 +299,23 @@ static int query_open(const char *pin_dir, struct tcps_snapshot *s, bool rows)
 	s->pin_dir = pin_dir;
 	s->owner_pid = s->pins.meta.pid;
 	s->stale = !tcps_owner_running(&s->pins.meta);
-	tcps_timeouts_of(pin_dir, &s->pins.meta, &t);
-	s->closed_window_s = t.state_s[TCPS_CLOSE];
+	tcps_timeouts_of(pin_dir, &s->pins.meta, t);
+	s->closed_window_s = t->state_s[TCPS_CLOSE];
+	return 0;
+}
+
+/* rows: read every entry (list, --by-remote); else only count states.
+ * When no daemon runs, rows are always read: the iterator counts what
+ * is in the table, and the table has not been expired since. */
+static int query_open(const char *pin_dir, struct tcps_snapshot *s, bool rows)
+{
+	__u64 conns = 0, halfopen = 0;
+	struct tcps_timeouts t;
+	int err;
+
+	err = instance_open(pin_dir, s, &t);
+	if (err)
+		return err;
 	if (rows || s->stale) {
 		err = tcps_rows_read(&s->pins, &s->rows, &s->n);
 		if (!err && s->stale)
@@ -939,19 +951,10 @@ static int list_batch(const struct tcps_row *rows, size_t n, void *ctx)
  * (mode, daemon state, timeouts). Same return values as tcps_query_open. */
 static int list_open(const char *pin_dir, struct tcps_snapshot *s, struct tcps_timeouts *t)
 {
-	int err;
+	int err = instance_open(pin_dir, s, t);
 
-	memset(s, 0, sizeof(*s));
-	err = tcps_pins_open(pin_dir, &s->pins);
 	if (err)
 		return err;
-	s->mode = s->pins.meta.mode;
-	s->live = true;
-	s->pin_dir = pin_dir;
-	s->owner_pid = s->pins.meta.pid;
-	s->stale = !tcps_owner_running(&s->pins.meta);
-	tcps_timeouts_of(pin_dir, &s->pins.meta, t);
-	s->closed_window_s = t->state_s[TCPS_CLOSE];
 	s->now = tcps_mono_now();
 	return 0;
 }

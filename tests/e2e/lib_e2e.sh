@@ -294,3 +294,23 @@ events_have() {
 	jq -c --argjson p "$2" --arg s "$3" 'select((.local_port == $p or .remote_port == $p) and .to == $s)' \
 		"$E2E_WORK/$1.events" | grep -q .
 }
+
+# The impair relay (tools/impair) between the relay namespace's veths
+# (mk_relay_pair: NS_R, IF_RA, IF_RB), its output in $E2E_WORK/relay:
+# relay_start [IMPAIR OPTIONS], relay_stop. RELAY_SEED picks the loss
+# pattern. The relay's delay is the reference: real-time priority keeps its
+# wake-ups on time on a busy host (it sleeps in poll() otherwise; -T bounds
+# its life).
+relay_start() {
+	nsenter --net="/run/netns/$NS_R" chrt -f 5 "$TOOLS/impair" -a "$IF_RA" -b "$IF_RB" -T 300 \
+		--tcp-only --seed "${RELAY_SEED:-7}" "$@" >"$E2E_WORK/relay" 2>&1 &
+	RELAY_PID=$!
+	track_pid $RELAY_PID
+	wait_for 5 grep -q '^impair: ready' "$E2E_WORK/relay" || { log "relay: $(cat "$E2E_WORK/relay")"; return 1; }
+}
+
+relay_stop() {
+	kill -TERM "$RELAY_PID" 2>/dev/null
+	timeout 5 tail --pid="$RELAY_PID" -f /dev/null
+	wait "$RELAY_PID" 2>/dev/null
+}

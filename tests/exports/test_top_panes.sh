@@ -27,19 +27,7 @@ NS_C="pc$TAG" NS_R="pr$TAG" NS_S="ps$TAG"
 W=$E2E_WORK
 TMUX_SOCK=tcpscope-panes-$TAG
 
-relay_start() {
-	nsenter --net="/run/netns/$NS_R" chrt -f 5 "$IMPAIR" -a "$IF_RA" -b "$IF_RB" -T 300 --tcp-only \
-		--seed 11 "$@" >"$W/relay" 2>&1 &
-	RELAY_PID=$!
-	track_pid $RELAY_PID
-	wait_for 5 grep -q '^impair: ready' "$W/relay" || { log "relay: $(cat "$W/relay")"; return 1; }
-}
-
-relay_stop() {
-	kill -TERM "$RELAY_PID" 2>/dev/null
-	timeout 5 tail --pid="$RELAY_PID" -f /dev/null
-	wait "$RELAY_PID" 2>/dev/null
-}
+RELAY_SEED=11
 
 # The last snapshot of a plain top run, and the rows of one of its panes.
 last_snapshot() { awk '/^--- / { s = "" } { s = s $0 "\n" } END { printf "%s", s }' "$1"; }

@@ -28,21 +28,7 @@ NS_C="hc$TAG" NS_R="hr$TAG" NS_S="hs$TAG"
 W=$E2E_WORK
 HTTP_PORT=9464
 
-# The relay's delay is the reference: real-time priority keeps its wake-ups
-# on time on a busy host (it sleeps in poll() otherwise; -T bounds it).
-relay_start() {
-	nsenter --net="/run/netns/$NS_R" chrt -f 5 "$IMPAIR" -a "$IF_RA" -b "$IF_RB" -T 300 --tcp-only \
-		--seed 7 "$@" >"$W/relay" 2>&1 &
-	RELAY_PID=$!
-	track_pid $RELAY_PID
-	wait_for 5 grep -q '^impair: ready' "$W/relay" || { log "relay: $(cat "$W/relay")"; return 1; }
-}
-
-relay_stop() {
-	kill -TERM "$RELAY_PID" 2>/dev/null
-	timeout 5 tail --pid="$RELAY_PID" -f /dev/null
-	wait "$RELAY_PID" 2>/dev/null
-}
+RELAY_SEED=7
 
 # ss_field PORT FIELD: "LOCALPORT VALUE" for each client socket to PORT,
 # VALUE the text after "FIELD:" in ss -ti.
