@@ -265,6 +265,7 @@ run_scenario() {
 	"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[client]}" >"$OW/$id.list.client" &&
 		"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[server]}" >"$OW/$id.list.server" ||
 		{ fail "tcpscope list failed"; return 1; }
+	sleep 0.2	# what the taps saw reaches the files
 	for p in $td; do
 		kill -INT "$p" 2>/dev/null
 		timeout 5 tail --pid="$p" -f /dev/null
@@ -348,9 +349,12 @@ stat_check() {
 }
 
 # capture_start NAME NS IFACE PORT: tcpdump (headers only, bounded in count
-# and time) into $OW/NAME.pcap; CAP_PID is its pid.
+# and time) into $OW/NAME.pcap; CAP_PID is its pid. Immediate mode: without
+# it libpcap hands packets over a block at a time (TPACKET_V3), and the
+# last segments before the SIGINT, e.g. the late ACK of a retransmitted FIN,
+# could stay in a block nobody reads: the kernel had them, the capture not.
 capture_start() {
-	nsenter --net="/run/netns/$2" timeout -s INT 120 tcpdump -i "$3" -s 200 -B 65536 -U -n -c 500000 \
+	nsenter --net="/run/netns/$2" timeout -s INT 120 tcpdump -i "$3" -s 200 -B 65536 -U --immediate-mode -n -c 500000 \
 		-w "$OW/$1.pcap" "tcp port $4" 2>"$OW/$1.tcpdump" &
 	CAP_PID=$!
 	track_pid $CAP_PID
