@@ -5,6 +5,7 @@
 # with another XDP program. tcpscope watches the client namespace A; the
 # server runs in B. Every process is bounded in time and ended by PID.
 . "$(dirname "$0")/../lib/lib.sh"
+. "$(dirname "$0")/lib_daemon.sh"
 need_root
 
 CONN="python3 $(dirname "$0")/conn.py"
@@ -18,26 +19,6 @@ nsenter --net=/run/netns/$B $CONN serve :: $((PORT + 1)) 240 &
 track_pid $!
 wait_for 5 nsrun "$B" sh -c "ss -tln | grep -q :$((PORT + 1))"
 
-# start_tcpscope NAME ARGS...: tcpscope in A on IF_A, output in $OUT.
-# Sets TP (its PID). Waits until its pins are there.
-start_tcpscope() {
-	local name=$1; shift
-	# A test that failed half-way may have left one running.
-	[ -n "${TP:-}" ] && kill -0 "$TP" 2>/dev/null && stop_tcpscope
-	OUT=$(mktemp); on_exit rm -f "$OUT"
-	nsenter --net=/run/netns/$A "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" "$@" >"$OUT" 2>&1 &
-	TP=$!
-	track_pid $TP
-	wait_for 10 grep -q "tracking on" "$OUT" || { cat "$OUT" >&2; return 1; }
-}
-
-stop_tcpscope() {
-	kill -TERM "$TP" 2>/dev/null
-	wait "$TP"
-	local rc=$?
-	TP=
-	return $rc
-}
 
 # netstat names for ss's state column.
 ss_norm() {

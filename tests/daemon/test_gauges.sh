@@ -10,6 +10,7 @@
 # rows of `list --json`. tcpscope runs in namespace A on IF_A (host mode);
 # servers in B. Every process is bounded in time and ended by PID.
 . "$(dirname "$0")/../lib/lib.sh"
+. "$(dirname "$0")/lib_daemon.sh"
 need_root
 
 CONN="python3 $(dirname "$0")/conn.py"
@@ -27,23 +28,8 @@ nsenter --net=/run/netns/$B $CONN serve :: $((PORT + 1)) 300 &
 track_pid $!
 wait_for 5 nsrun "$B" sh -c "ss -tln | grep -q :$((PORT + 1))"
 
-# start_tcpscope ARGS...: the daemon in A; sets TP. Waits for tracking.
-start_tcpscope() {
-	OUT=$(mktemp); on_exit rm -f "$OUT"
-	nsenter --net=/run/netns/$A "$TCPSCOPE" run -i "$IF_A" -q --max-conns $MAX_CONNS \
-		--pin-dir "$PIN_DIR" "$@" >"$OUT" 2>&1 &
-	TP=$!
-	track_pid $TP
-	wait_for 10 grep -q "tracking on" "$OUT" || { cat "$OUT" >&2; return 1; }
-}
-
-stop_tcpscope() {
-	kill -TERM "$TP" 2>/dev/null
-	wait "$TP"
-	local rc=$?
-	TP=
-	return $rc
-}
+# The daemon in A, quiet, with the suite's table size; sets TP.
+start_gauged() { start_tcpscope gauges -q --max-conns $MAX_CONNS "$@"; }
 
 # One reading of each kind, as one JSON line: {"gauges": stat, "walk":
 # stat --walk, "rows": list}. A stat exit of 5 (stale) is a failure here.
@@ -112,7 +98,7 @@ churn() {
 test_gauges_equal_walk_after_churn_ipv4_ipv6() {
 	# Nothing expires before the expiry test: not the churn's TIME_WAIT,
 	# nor the flood's half-open entries (local side CLOSE).
-	start_tcpscope --persist --time-wait 600 --timeout CLOSE=600 || return 1
+	start_gauged --persist --time-wait 600 --timeout CLOSE=600 || return 1
 	churn 150 || { fail "churn failed"; return 1; }
 	# Some that stay open: ESTABLISHED, and half-closed (FIN_WAIT2 here,
 	# CLOSE_WAIT on the server, which never closes: tcpdrive).
@@ -157,7 +143,7 @@ test_gauges_kept_by_a_restart_that_adopts_the_pins() {
 	# Transitions and new entries while no daemon runs: the data path
 	# alone keeps the gauges.
 	churn 40 || { fail "churn without a daemon failed"; return 1; }
-	start_tcpscope --persist --time-wait 600 --timeout CLOSE=600 || return 1
+	start_gauged --persist --time-wait 600 --timeout CLOSE=600 || return 1
 	grep -q "adopted the pins" "$OUT" || { fail "did not adopt: $(cat "$OUT")"; return 1; }
 	expect_exact "after adoption" || return 1
 	# 80 connections of the gap, 1 listener seeded.
@@ -170,7 +156,7 @@ test_gauges_follow_expiry_with_short_timeouts() {
 	stop_tcpscope || { fail "--persist exit failed"; return 1; }
 	# Adopted again; TIME_WAIT and CLOSE go within seconds, the flood's
 	# half-open entries (local side CLOSE) with them.
-	start_tcpscope --persist --time-wait 2 --timeout CLOSE=1 || return 1
+	start_gauged --persist --time-wait 2 --timeout CLOSE=1 || return 1
 	churn 30 || { fail "churn failed"; return 1; }
 	sleep 4
 	expect_exact "after expiry" || return 1
@@ -189,7 +175,7 @@ test_gauges_count_seeded_sockets_on_a_fresh_start() {
 	track_pid $lpid
 	wait_for 5 nsrun "$A" sh -c "ss -tln | grep -q :$((FLOOD_PORT + 1))"
 	churn 20 || { fail "churn failed"; return 1; }
-	start_tcpscope --seed-interval 1 || return 1
+	start_gauged --seed-interval 1 || return 1
 	grep -q "seed: [1-9]" "$OUT" || { fail "nothing seeded: $(cat "$OUT")"; return 1; }
 	expect_exact "after seeding" || return 1
 	[ "$(g_get states.LISTEN)" -ge 2 ] || fail "$(g_get states.LISTEN) LISTEN seeded" || return 1
