@@ -13,15 +13,23 @@
 #include "tcpscope.h"
 #include "tcps_expire.h"	/* struct tcps_timeouts, the rule */
 
-/* Defaults (seconds), after netfilter's nf_conntrack_proto_tcp.c. */
+/* Defaults (seconds), after netfilter's nf_conntrack_proto_tcp.c, but for
+ * the states that wait on the ACK of their own FIN (FIN_WAIT1, CLOSING,
+ * LAST_ACK): the kernel resends that FIN with exponential backoff, up to
+ * TCP_RTO_MAX (120 s) between two tries, and keeps the state meanwhile, so
+ * an idle timeout shorter than that reports CLOSE while the kernel still
+ * holds the socket (netfilter's 10 s CLOSE and 30 s LAST_ACK are a
+ * firewall's, not the kernel's). Two lost tries after a handshake
+ * retransmission (RTO 3 s) already leave 12 s of silence. */
+#define TCPS_TO_RETRANSMIT 150		/* > TCP_RTO_MAX, with a margin */
 #define TCPS_TO_ESTABLISHED 432000	/* 5 days */
 #define TCPS_TO_SYN_SENT 120
 #define TCPS_TO_SYN_RECV 60
-#define TCPS_TO_FIN_WAIT1 120
+#define TCPS_TO_FIN_WAIT1 TCPS_TO_RETRANSMIT
 #define TCPS_TO_FIN_WAIT2 60		/* Linux tcp_fin_timeout: an orphan goes silently */
 #define TCPS_TO_CLOSE_WAIT 60
-#define TCPS_TO_LAST_ACK 30
-#define TCPS_TO_CLOSING 10
+#define TCPS_TO_LAST_ACK TCPS_TO_RETRANSMIT
+#define TCPS_TO_CLOSING TCPS_TO_RETRANSMIT
 #define TCPS_TO_TIME_WAIT 60		/* 2MSL as Linux (TCP_TIMEWAIT_LEN) */
 #define TCPS_TO_CLOSE_LINGER 10
 #define TCPS_TO_MIDSTREAM 300		/* picked up mid-stream, one direction seen */

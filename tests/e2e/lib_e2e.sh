@@ -42,7 +42,7 @@ scope_start() {
 		>"$E2E_WORK/$name.events" 2>"$E2E_WORK/$name.log" &
 	SCOPE_PID[$name]=$!
 	track_pid $!
-	if ! wait_for 10 grep -q 'tracking on' "$E2E_WORK/$name.log"; then
+	if ! wait_for 30 grep -q 'tracking on' "$E2E_WORK/$name.log"; then
 		log "tcpscope $name did not start:"
 		sed 's/^/#   /' "$E2E_WORK/$name.log" >&2
 		return 1
