@@ -456,25 +456,30 @@ def cmd_replay(a):
     _, kfinal, problems = kernel_view(read_trace(a.trace, inums, ports), ss,
                                       {"client": {}, "server": {}})
     conns = json.load(open(a.replay))["connections"]
-    seen = set()
-    res = {True: [0, []], False: [0, []]}  # local?: [ok, bad]
-    for c in conns:
+    # An entry has more than one row when Zeek's records split it (e.g. a
+    # FIN resent after Zeek closed the connection starts a new record):
+    # each earlier row holds the entry as it was when the next took over,
+    # the newest row its final state.
+    final = {}
+    for c in sorted(conns, key=lambda c: c["first_seen"]):
         if c["orig_port"] not in ports and c["resp_port"] not in ports:
             continue
         oa, ra = addr(c["orig_addr"]), addr(c["resp_addr"])
         ck = ("client", (fam_of(oa), oa, c["orig_port"], ra, c["resp_port"]))
         sk = ("server", (fam_of(oa), ra, c["resp_port"], oa, c["orig_port"]))
         for key, st in ((ck, c["orig_state"]), (sk, c["resp_state"])):
-            seen.add(key)
-            kf = kfinal.get(key, "CLOSE")
-            r = res[key[0] == a.vantage]
-            if kf == st:
-                r[0] += 1
-            else:
-                r[1].append("%s %s: kernel %s, replay %s (history %s, conn_state %s)"
-                            % (key[0], ep_str(key[1]), kf, st, c.get("history"), c.get("conn_state")))
+            final[key] = (st, c)
+    res = {True: [0, []], False: [0, []]}  # local?: [ok, bad]
+    for key, (st, c) in final.items():
+        kf = kfinal.get(key, "CLOSE")
+        r = res[key[0] == a.vantage]
+        if kf == st:
+            r[0] += 1
+        else:
+            r[1].append("%s %s: kernel %s, replay %s (history %s, conn_state %s)"
+                        % (key[0], ep_str(key[1]), kf, st, c.get("history"), c.get("conn_state")))
     for key in kfinal:
-        if key not in seen:
+        if key not in final:
             res[key[0] == a.vantage][1].append("%s %s: kernel %s, not in the replay"
                                                % (key[0], ep_str(key[1]), kfinal[key]))
     far = "server" if a.vantage == "client" else "client"
