@@ -84,3 +84,27 @@ int tcps_expire_scan(void *ctx __attribute__((unused)))
 	}
 	return 0;
 }
+
+/* The key of the entry tcps_expire_hold is to hold (set by the daemon). */
+struct tcps_key hold_key = {};
+
+/*
+ * The kernel still holds the local socket of an entry that timed out
+ * (user/gc.c asked sock_diag): count one hold, under the entry's lock, so
+ * that the scans leave it for one more timeout of silence. last_seen is
+ * left alone: it is what `list` shows. Returns 1 if held, 0 if the entry
+ * is gone.
+ */
+SEC("syscall")
+int tcps_expire_hold(void *ctx __attribute__((unused)))
+{
+	struct tcps_conn *c = bpf_map_lookup_elem(&tcps_conns, &hold_key);
+
+	if (!c)
+		return 0;
+	bpf_spin_lock(&c->lock);
+	if (c->fsm.holds < 255)
+		c->fsm.holds++;
+	bpf_spin_unlock(&c->lock);
+	return 1;
+}

@@ -92,6 +92,7 @@ static inline void tcps_set_state(struct tcps_fsm *f, struct tcps_step *r, int s
 	if (old == st)
 		return;
 	f->ep[side].state = st;
+	f->holds = 0;		/* a new state has a timeout of its own */
 	r->to[side] = st;
 	if (n < TCPS_STEP_ARCS) {
 		r->arc[n].side = side;

@@ -88,7 +88,9 @@ TCPS_EXPIRE_INLINE __u32 tcps_expire_timeout(const struct tcps_conn *c,
 	return t0 > t1 ? t0 : t1;
 }
 
-/* Has c timed out at now? */
+/* Has c timed out at now? Each hold (host mode: the kernel still had the
+ * local socket in that state when it timed out, user/gc.c) gives it one
+ * more timeout of silence. */
 TCPS_EXPIRE_INLINE int tcps_expire_due(const struct tcps_conn *c, __u64 now,
 				       const struct tcps_timeouts *t)
 {
@@ -97,7 +99,7 @@ TCPS_EXPIRE_INLINE int tcps_expire_due(const struct tcps_conn *c, __u64 now,
 
 	if (!to || last > now)
 		return 0;
-	return now - last >= (__u64)to * 1000000000ULL;
+	return now - last >= (__u64)to * 1000000000ULL * (1 + (__u64)c->fsm.holds);
 }
 
 /* No entry expires before it has been idle this long (ns): the shortest

@@ -110,7 +110,7 @@ enum tcps_conn_flag {
 struct tcps_fsm {
 	struct tcps_ep ep[2];
 	__u8 flags;		/* enum tcps_conn_flag */
-	__u8 pad;
+	__u8 holds;		/* idle timeouts the kernel vouched for since the last transition (user/gc.c) */
 	__u16 evseq;		/* sequence number of its last transition event */
 };
 

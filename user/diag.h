@@ -13,4 +13,10 @@ typedef int (*tcps_diag_fn)(const struct inet_diag_msg *m, void *arg);
  * the mask (1 << TCP state) of this network namespace. 0 or -errno. */
 int tcps_diag_dump(int af, __u32 states, tcps_diag_fn fn, void *arg);
 
+/* The state (TCP_*) of the TCP socket of family af with this local and
+ * remote address and port (network order, as in struct tcps_key:
+ * addresses of 4 or 16 bytes) in this network namespace: > 0, 0 if there is none
+ * (the kernel may answer with the listener of the local port), or -errno. */
+int tcps_diag_state(int af, const void *laddr, __u16 lport, const void *raddr, __u16 rport);
+
 #endif /* TCPS_DIAG_H */

@@ -32,9 +32,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "daemon.h"
+#include "diag.h"
 #include "gauges.h"
 #include "gc.h"
 #include "stale.h"
@@ -77,6 +79,43 @@ bool tcps_gc_expired(const struct tcps_conn *c, __u64 now, const struct tcps_tim
 	return tcps_expire_due(c, now, t);
 }
 
+/* The scan program and its tables (bpf/expire.bpf.c). */
+struct gc_scanner {
+	struct expire_bpf *skel;
+	int prog_fd;
+	int hold_fd;		/* tcps_expire_hold */
+	int fds[2];		/* tcps_conns, tcps_halfopen */
+};
+
+/*
+ * Host mode: does the kernel still hold the local socket of c, in the
+ * state c has for it? Then c is not gone, only silent: an application may
+ * keep a socket in CLOSE_WAIT or ESTABLISHED for hours without a packet,
+ * and netstat shows it all that time. The entry is held for one more
+ * timeout (tcps_expire_hold counts it in fsm.holds), and the kernel asked
+ * again when that one runs out. A socket gone, or in another state, lets
+ * the entry expire. Only for the states a socket can sit in silently:
+ * TIME_WAIT is timed like the kernel's, CLOSE and LISTEN are not asked.
+ */
+static bool gc_kernel_holds(struct gc_scanner *s, const struct tcps_key *k,
+			    const struct tcps_conn *c, const struct tcps_timeouts *t)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	int l, st;
+
+	if (t->mode != TCPS_MODE_HOST || !(c->fsm.flags & (TCPS_C_LOCAL0 | TCPS_C_LOCAL1)))
+		return false;
+	l = !!(c->fsm.flags & TCPS_C_LOCAL1);
+	st = c->fsm.ep[l].state;
+	if (st == TCPS_CLOSE || st == TCPS_TIME_WAIT || st == TCPS_LISTEN || st >= TCPS_STATE_MAX)
+		return false;
+	if (tcps_diag_state(k->family == TCPS_AF_INET6 ? AF_INET6 : AF_INET, k->addr[l], k->port[l],
+			    k->addr[!l], k->port[!l]) != st)
+		return false;
+	s->skel->bss->hold_key = *k;
+	return !bpf_prog_test_run_opts(s->hold_fd, &opts) && opts.retval == 1;
+}
+
 /* Why an entry is removed: it timed out, or it is closing and the table
  * is nearly full (early drop). */
 enum gc_why {
@@ -90,11 +129,11 @@ enum gc_why {
  * (a packet came), delete it, report its open endpoints as timeout
  * transitions. Returns 1 if it was removed.
  */
-static int gc_remove(int fd, const struct tcps_key *k, enum gc_why why, __u64 now,
-		     const struct tcps_timeouts *t, tcps_gc_emit_fn emit, void *ctx)
+static int gc_remove(struct gc_scanner *s, int table, const struct tcps_key *k, enum gc_why why,
+		     __u64 now, const struct tcps_timeouts *t, tcps_gc_emit_fn emit, void *ctx)
 {
 	struct tcps_conn cur, gone;
-	int side;
+	int fd = s->fds[table], side;
 
 	/* Zeroed: a table loaded with health off fills only the bytes before
 	 * `h` (tcpscope.h TCPS_CONN_SIZE_SLIM). */
@@ -104,6 +143,8 @@ static int gc_remove(int fd, const struct tcps_key *k, enum gc_why why, __u64 no
 		return 0;	/* already gone */
 	if (why == GC_EXPIRED ? !tcps_expire_due(&cur, now, t) : !tcps_expire_closing(&cur, t->mode))
 		return 0;	/* a packet came: it lives on */
+	if (why == GC_EXPIRED && table == 0 && gc_kernel_holds(s, k, &cur, t))
+		return 0;	/* silent, not gone */
 	/* The value as it left the table: the gauges (gauges.c) and the
 	 * timeout events take that, not the re-read above. */
 	if (bpf_map_lookup_and_delete_elem_flags(fd, k, &gone, BPF_F_LOCK))
@@ -133,12 +174,6 @@ static int gc_remove(int fd, const struct tcps_key *k, enum gc_why why, __u64 no
 
 /* ---- the in-kernel scan (bpf/expire.bpf.c) ---- */
 
-struct gc_scanner {
-	struct expire_bpf *skel;
-	int prog_fd;
-	int fds[2];		/* tcps_conns, tcps_halfopen */
-};
-
 static void gc_scanner_close(struct gc_scanner *s)
 {
 	expire_bpf__destroy(s->skel);
@@ -167,6 +202,7 @@ static int gc_scanner_open(struct gc_scanner *s, int conns_fd, int halfopen_fd)
 		return err;
 	}
 	s->prog_fd = bpf_program__fd(s->skel->progs.tcps_expire_scan);
+	s->hold_fd = bpf_program__fd(s->skel->progs.tcps_expire_hold);
 	return 0;
 }
 
@@ -251,7 +287,7 @@ static void gc_collect(struct gc_scanner *s, __u64 now, const struct tcps_timeou
 			continue;
 		n = b->scan.found[table] < TCPS_EXPIRE_KEYS ? b->scan.found[table] : TCPS_EXPIRE_KEYS;
 		for (i = 0; i < n; i++)
-			gone[table] += (__u64)gc_remove(s->fds[table], &b->expired[table][i], GC_EXPIRED,
+			gone[table] += (__u64)gc_remove(s, table, &b->expired[table][i], GC_EXPIRED,
 							now, t, emit, ctx);
 		r->more |= b->scan.found[table] > TCPS_EXPIRE_KEYS;
 	}
@@ -261,7 +297,7 @@ static void gc_collect(struct gc_scanner *s, __u64 now, const struct tcps_timeou
 		return;
 	n = b->scan.early_found < TCPS_EXPIRE_EARLY_KEYS ? b->scan.early_found : TCPS_EXPIRE_EARLY_KEYS;
 	for (i = 0; i < n && r->entries > early->low; i++) {
-		if (gc_remove(s->fds[0], &b->closing[i], GC_EARLY, now, t, emit, ctx)) {
+		if (gc_remove(s, 0, &b->closing[i], GC_EARLY, now, t, emit, ctx)) {
 			r->dropped++;
 			r->entries--;
 		}

@@ -108,16 +108,37 @@ s.settimeout(1.5)
 s.connect_ex((sys.argv[1], 9))' "$1"
 }
 
-# Per family: 2 idle connections (ESTABLISHED, both sides expire), 2 closed
-# by the client (TIME_WAIT here), 1 unanswered SYN (half-open table).
+# silently_gone SRV PORT: the kernel in A forgets its sockets to SRV PORT
+# without a packet tcpscope could see: their RSTs (ss -K) are dropped by
+# netfilter, which runs before tc egress.
+silently_gone() {
+	local d=$1
+	[[ $d == *:* ]] && d="[$d]"
+	nsrun "$A" nft add table inet gone &&
+		nsrun "$A" nft add chain inet gone out '{ type filter hook output priority 0; }' &&
+		nsrun "$A" nft add rule inet gone out tcp dport "$2" drop || return 1
+	nsrun "$A" ss -tnK state established dst "$d" dport = :"$2" >/dev/null
+	nsrun "$A" nft delete table inet gone
+	[ -z "$(nsrun "$A" ss -tnH state established dst "$d" dport = :"$2")" ]
+}
+
+# Per family: 2 idle connections (ESTABLISHED; held while A's kernel still
+# has the sockets, then both sides expire once it forgets them silently),
+# 2 closed by the client (TIME_WAIT here), 1 unanswered SYN (half-open table).
 expire_real_traffic() {
 	local fam=$1 srv=$2 port=$3 dead=$4 h got
 	start "real$fam" --timeout ESTABLISHED=2 --time-wait 2 --timeout SYN_SENT=2 || return 1
-	nsenter --net=/run/netns/$A $CONN hold "$srv" $port 2 30 >/dev/null &
+	nsenter --net=/run/netns/$A $CONN hold "$srv" $port 2 30 >"$WORK/hold$fam" &
 	h=$!
 	track_pid $h
 	nsrun "$A" $CONN close "$srv" $port 2 || { fail "close connections"; return; }
 	unanswered "$dead"
+	wait_for 5 grep -q ready "$WORK/hold$fam" || { fail "hold: $(cat "$WORK/hold$fam")"; return; }
+	# Idle past their timeout and two scans: the kernel still has them.
+	sleep 4
+	[ "$(state_count ESTABLISHED)" = 2 ] && ! grep -q '"from":"ESTABLISHED","to":"CLOSE","reason":"timeout"' "$OUT" ||
+		{ fail "idle connections A still has were expired: $(q stat)"; return; }
+	silently_gone "$srv" $port || { fail "ss -K"; return; }
 	# 2 x 2 ESTABLISHED sides + 2 TIME_WAIT + 1 SYN_SENT, within the
 	# timeouts plus a scan interval (1 s at this table size) and a tick.
 	wait_for 12 sh -c "[ \$(grep -c '\"reason\":\"timeout\"' '$OUT') -ge 7 ]" ||

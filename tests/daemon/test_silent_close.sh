@@ -22,6 +22,12 @@
 # during the silence each endpoint is in the kernel's state in tcpscope
 # too; after it, tcpscope's events for A's endpoints are the kernel's path,
 # with no timeout transition and no mid-stream re-creation.
+#
+# And a socket its application keeps silent (host mode asks the kernel
+# before it expires a local endpoint, user/gc.c): with --timeout
+# ESTABLISHED=2 --timeout CLOSE_WAIT=2, every connection sits ESTABLISHED
+# for 5 s first, and a third one (CLOSE_WAIT) is held 6 s by A after B
+# closed it; tcpscope shows each as ss does, all along.
 . "$(dirname "$0")/../lib/lib.sh"
 need_root
 command -v nft >/dev/null || { echo "not ok $(basename "$0"): nft missing (make deps)"; exit 1; }
@@ -33,7 +39,7 @@ WORK=$(mktemp -d)
 on_exit rm -rf "$WORK"
 on_exit "rm -f /run/tcpscope/tcpscope-test-$TAG-*"
 RTO_MIN=36
-P_CROSS=8301 P_LACK=8302
+P_CROSS=8301 P_LACK=8302 P_CW=8303
 
 q() { nsrun "$A" "$TCPSCOPE" "$@" --pin-dir "$PIN_DIR"; }
 
@@ -65,27 +71,51 @@ test_setup() {
 		{ fail "rto_min route"; return 1; }
 	mk_pindir silent
 	nsenter --net=/run/netns/$A "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" --no-seed --json \
-		>"$WORK/events" 2>"$WORK/run.err" &
+		--timeout ESTABLISHED=2 --timeout CLOSE_WAIT=2 >"$WORK/events" 2>"$WORK/run.err" &
 	TP=$!
 	track_pid $TP
 	wait_for 10 grep -q "tracking on" "$WORK/run.err" || { fail "tcpscope run: $(cat "$WORK/run.err")"; return 1; }
 	for ip in "$IP4_B" "$IP6_B"; do
 		closer server "$B" "$ip" $P_CROSS
 		closer server "$B" "$ip" $P_LACK
+		closer server "$B" "$ip" $P_CW
 	done
-	wait_for 5 sh -c "[ \$(nsenter --net=/run/netns/$B ss -tlnH | grep -c ':830[12] ') -eq 4 ]" ||
+	wait_for 5 sh -c "[ \$(nsenter --net=/run/netns/$B ss -tlnH | grep -c ':830[123] ') -eq 6 ]" ||
 		{ fail "servers not listening"; return 1; }
 	for ip in "$IP4_B" "$IP6_B"; do
 		closer client "$A" "$ip" $P_CROSS
 		closer client "$A" "$ip" $P_LACK
+		closer client "$A" "$ip" $P_CW
 	done
-	wait_for 5 sh -c "[ \$(cat $WORK/client-*.out | grep -c ready) -eq 4 ]" ||
+	wait_for 5 sh -c "[ \$(cat $WORK/client-*.out | grep -c ready) -eq 6 ]" ||
 		{ fail "clients: $(cat "$WORK"/client-*.out)"; return 1; }
+}
+
+# kernel_and_scope WANT PORT...: each connection to PORT (both families) is
+# in state WANT (tcpscope's name) in tcpscope and in A's kernel (ss).
+kernel_and_scope() {
+	local want=$1 ss_want=${1/_/-} ip p s bad=
+	[ "$want" = ESTABLISHED ] && ss_want=ESTAB
+	shift
+	for ip in "$IP4_B" "$IP6_B"; do
+		for p in "$@"; do
+			s="$(ss_state "$ip" "$p"),$(scope_state "$ip" "$p")"
+			log "$ip:$p: kernel,tcpscope $s"
+			[ "$s" = "$ss_want,$want" ] || bad+=" $ip:$p $s"
+		done
+	done
+	[ -z "$bad" ] || { fail "want $want:$bad"; return 1; }
+}
+
+# Idle past --timeout ESTABLISHED=2 and a few scans: held, the kernel has them.
+test_idle_connections_the_kernel_has_stay() {
+	sleep 5
+	kernel_and_scope ESTABLISHED $P_CROSS $P_LACK $P_CW
 }
 
 # The two closes, both families: A's segments dropped at B for 1 s.
 test_closes_wait_on_a_retransmission_as_the_kernel_does() {
-	local ip t0 s k bad=
+	local ip t0
 	nsrun "$B" nft -f - <<EOF || { fail "nft"; return 1; }
 table inet silent {
 	chain in {
@@ -97,6 +127,7 @@ EOF
 	for ip in "$IP4_B" "$IP6_B"; do
 		close_now client "$ip" $P_CROSS	# A: FIN_WAIT1, its FIN dropped
 		close_now server "$ip" $P_LACK	# A: CLOSE_WAIT
+		close_now server "$ip" $P_CW	# A: CLOSE_WAIT, held by its application
 	done
 	sleep 0.3
 	for ip in "$IP4_B" "$IP6_B"; do
@@ -106,17 +137,16 @@ EOF
 	t0=$SECONDS
 	sleep 1
 	nsrun "$B" nft delete table inet silent
+	# Past --timeout CLOSE_WAIT=2 twice over: the application still holds it.
+	sleep 5
+	kernel_and_scope CLOSE_WAIT $P_CW || return 1
+	for ip in "$IP4_B" "$IP6_B"; do
+		close_now client "$ip" $P_CW
+	done
 	# Past both old timeouts (10 s, 30 s) and before A's resend at 36 s.
 	sleep $((RTO_MIN - 2 - (SECONDS - t0)))
-	for ip in "$IP4_B" "$IP6_B"; do
-		for k in "$P_CROSS CLOSING" "$P_LACK LAST-ACK"; do
-			set -- $k
-			s="$(ss_state "$ip" "$1"),$(scope_state "$ip" "$1")"
-			log "$ip:$1 after $((SECONDS - t0)) s: kernel,tcpscope $s"
-			[ "$s" = "$2,${2/-/_}" ] || bad+=" $ip:$1 $s (want $2)"
-		done
-	done
-	[ -z "$bad" ] || fail "during the silence:$bad"
+	log "after $((SECONDS - t0)) s of the closes:"
+	kernel_and_scope CLOSING $P_CROSS && kernel_and_scope LAST_ACK $P_LACK
 }
 
 # After A's resends: tcpscope ends where the kernel does (ss in A: the
@@ -130,14 +160,17 @@ test_events_follow_the_closes_without_a_timeout() {
 	for ip in "$IP4_B" "$IP6_B"; do
 		s="$(ss_state "$ip" $P_CROSS),$(scope_state "$ip" $P_CROSS)"
 		[ "$s" = "TIME-WAIT,TIME_WAIT" ] || bad+=" $ip:$P_CROSS $s"
-		s="$(ss_state "$ip" $P_LACK),$(scope_state "$ip" $P_LACK)"
-		[ "$s" = "," ] || [ "$s" = ",CLOSE" ] || bad+=" $ip:$P_LACK $s"
+		for p in $P_LACK $P_CW; do
+			s="$(ss_state "$ip" $p),$(scope_state "$ip" $p)"
+			[ "$s" = "," ] || [ "$s" = ",CLOSE" ] || bad+=" $ip:$p $s"
+		done
 	done
 	[ -z "$bad" ] || { fail "kernel,tcpscope after the closes:$bad"; return 1; }
-	python3 - "$WORK/events" "$P_CROSS" "$P_LACK" <<'EOF' || fail "events"
+	python3 - "$WORK/events" "$P_CROSS" "$P_LACK" "$P_CW" <<'EOF' || fail "events"
 import json, sys
-path, cross, lack = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-want = {cross: "ESTABLISHED>FIN_WAIT1>CLOSING>TIME_WAIT", lack: "ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSE"}
+path, cross, lack, cw = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+want = {cross: "ESTABLISHED>FIN_WAIT1>CLOSING>TIME_WAIT", lack: "ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSE",
+        cw: "ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSE"}
 paths, bad = {}, []
 for line in open(path):
     if not line.startswith("{"):
@@ -156,14 +189,15 @@ for (a, port), p in sorted(paths.items()):
     print("# %s:%d %s" % (a, port, got))
     if got != want[port]:
         bad.append("%s:%d %s, kernel %s" % (a, port, got, want[port]))
-if len(paths) != 4:
-    bad.append("%d connections in the events, want 4" % len(paths))
+if len(paths) != 6:
+    bad.append("%d connections in the events, want 6" % len(paths))
 if bad:
     sys.exit("\n".join(bad))
 EOF
 }
 
 run_test test_setup
+[ $SUITE_FAILED -eq 0 ] && run_test test_idle_connections_the_kernel_has_stay
 [ $SUITE_FAILED -eq 0 ] && run_test test_closes_wait_on_a_retransmission_as_the_kernel_does
 [ $SUITE_FAILED -eq 0 ] && run_test test_events_follow_the_closes_without_a_timeout
 kill -TERM "$TP" 2>/dev/null
