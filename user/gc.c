@@ -7,7 +7,9 @@
  * ns an entry, 7.5 % of a core for an idle daemon at 1M entries.
  *
  * Each key found goes through gc_remove: read again under the entry's spin
- * lock (BPF_F_LOCK), checked again by the same rule, deleted, reported.
+ * lock (BPF_F_LOCK), checked again by the same rule, in host mode looked up
+ * in the kernel's socket table (a socket still held is silent, not gone:
+ * gc_kernel_holds), deleted, reported.
  * Race with the data path, accepted knowingly: a packet arriving between
  * that re-read and the delete (a window of one syscall, after minutes of
  * silence) updates the doomed entry and is lost; the connection's next
