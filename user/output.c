@@ -102,35 +102,12 @@ void tcps_jw_null(struct tcps_jw *w, const char *k)
 	tcps_jbuf_null(w->b);
 }
 
-/* tcps_fmt_time's text, with the date and time of day formatted once per
- * second (per thread): rows come in bursts from the same seconds. */
 void tcps_jw_time(struct tcps_jw *w, const char *k, __u64 mono_ns)
 {
-	static __thread __u64 last_sec = ~0ULL;
-	static __thread char base[40];
-	static __thread size_t blen;
-	__u64 real = tcps_mono_to_real(mono_ns), sec = real / 1000000000ULL;
-	char buf[48], *p;
-	unsigned int us = (unsigned int)(real % 1000000000ULL / 1000), i;
+	char buf[40];
 
-	if (!w->b) {
-		tcps_fmt_time(real, buf, sizeof(buf));
-		tcps_jw_str(w, k, buf);
-		return;
-	}
-	if (sec != last_sec) {
-		tcps_fmt_time(sec * 1000000000ULL, base, sizeof(base));
-		blen = strlen(base) - 8;	/* up to the '.' of ".000000Z" */
-		last_sec = sec;
-	}
-	memcpy(buf, base, blen);
-	p = buf + blen;
-	*p++ = '.';
-	for (i = 6; i-- > 0; us /= 10)
-		p[i] = (char)('0' + us % 10);
-	p[6] = 'Z';
-	tcps_jbuf_key(w->b, k);
-	tcps_jbuf_str(w->b, buf, blen + 8);
+	tcps_fmt_time(tcps_mono_to_real(mono_ns), buf, sizeof(buf));
+	tcps_jw_str(w, k, buf);
 }
 
 void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode)
