@@ -4,7 +4,6 @@
  * check and a state machine per call. Here only the strings that need
  * escaping go through yajl. */
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,38 +46,22 @@ void tcps_jbuf_raw(struct tcps_jbuf *b, const char *s, size_t n)
 	b->len += n;
 }
 
-#define ONES (~(uint64_t)0 / 255)
+/* The bytes yajl's string encoder changes: below 0x20 (NUL among them,
+ * which also ends a C string), '"' and '\\'. It escapes '/' only with
+ * yajl_gen_escape_solidus, never set here, and passes every other byte
+ * (yajl_gen_validate_utf8 is off). */
+static const bool special[256] = { [0 ... 0x1f] = true, ['"'] = true, ['\\'] = true };
 
-/* Any byte below 0x20, '"' or '\\' in w? The has-less-than and has-zero
- * word tricks: a borrow only reaches bytes above a real hit, so the
- * answer for the word as a whole is exact. */
-static inline bool word_needs_escape(uint64_t w)
+/* The length of s; *plain: whether yajl would leave it as it is. One
+ * pass for both: a key and a value per field, 30 fields a row. */
+static size_t scan(const char *s, bool *plain)
 {
-	uint64_t q = w ^ (ONES * '"'), s = w ^ (ONES * '\\');
+	const unsigned char *p = (const unsigned char *)s;
 
-	return (((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((s - ONES) & ~s)) & (ONES * 0x80);
-}
-
-/* Would yajl's string encoder leave s as it is? (It escapes exactly the
- * bytes below 0x20, '"' and '\\'; '/' only with escape_solidus, which we
- * never set; other bytes pass, as yajl_gen_validate_utf8 is off.) */
-static bool plain(const char *s, size_t n)
-{
-	size_t i = 0;
-	uint64_t w;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, s + i, 8);
-		if (word_needs_escape(w))
-			return false;
-	}
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x20 || c == '"' || c == '\\')
-			return false;
-	}
-	return true;
+	while (!special[*p])
+		p++;
+	*plain = !*p;
+	return (size_t)((const char *)p - s) + (*p ? strlen((const char *)p) : 0);
 }
 
 static void esc_print(void *ctx, const char *s, size_t n)
@@ -104,11 +87,13 @@ static void str_escaped(struct tcps_jbuf *b, const char *s, size_t n)
 		b->failed = true;
 }
 
-void tcps_jbuf_str(struct tcps_jbuf *b, const char *s, size_t n)
+void tcps_jbuf_str(struct tcps_jbuf *b, const char *s)
 {
+	bool plain;
+	size_t n = scan(s, &plain);
 	char *p;
 
-	if (!plain(s, n)) {
+	if (!plain) {
 		str_escaped(b, s, n);
 		return;
 	}
@@ -123,10 +108,11 @@ void tcps_jbuf_str(struct tcps_jbuf *b, const char *s, size_t n)
 
 void tcps_jbuf_key(struct tcps_jbuf *b, const char *k)
 {
-	size_t n = strlen(k), m = n + 3 + !b->first;
+	bool plain;
+	size_t n = scan(k, &plain), m = n + 3 + !b->first;
 	char *p;
 
-	if (!plain(k, n)) {
+	if (!plain) {
 		if (!b->first)
 			tcps_jbuf_raw(b, ",", 1);
 		b->first = false;

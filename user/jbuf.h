@@ -30,7 +30,7 @@ void tcps_jbuf_open(struct tcps_jbuf *b);	/* '{' */
 void tcps_jbuf_close(struct tcps_jbuf *b);	/* '}' */
 /* A member's name, with the ',' before it when it is not the first. */
 void tcps_jbuf_key(struct tcps_jbuf *b, const char *k);
-void tcps_jbuf_str(struct tcps_jbuf *b, const char *s, size_t n);
+void tcps_jbuf_str(struct tcps_jbuf *b, const char *s);
 void tcps_jbuf_int(struct tcps_jbuf *b, long long v);
 void tcps_jbuf_bool(struct tcps_jbuf *b, bool v);
 void tcps_jbuf_null(struct tcps_jbuf *b);

@@ -14,6 +14,15 @@ void tcps_output_set_info(const struct tcps_info *info)
 	ifinfo = info;
 }
 
+/* At most len - 1 bytes of s (a name, not printf: once a row). */
+static void name_copy(char *buf, size_t len, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max < len - 1 ? max : len - 1);
+
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+}
+
 static void ifname_of(__u32 ifindex, char *buf, size_t len)
 {
 	unsigned int i;
@@ -23,7 +32,7 @@ static void ifname_of(__u32 ifindex, char *buf, size_t len)
 		return;
 	for (i = 0; ifinfo && i < sizeof(ifinfo->ifaces) / sizeof(ifinfo->ifaces[0]); i++) {
 		if (ifinfo->ifaces[i].ifindex == ifindex) {
-			snprintf(buf, len, "%.15s", ifinfo->ifaces[i].name);
+			name_copy(buf, len, ifinfo->ifaces[i].name, 15);
 			return;
 		}
 	}
@@ -38,7 +47,7 @@ static void ifname_of(__u32 ifindex, char *buf, size_t len)
 				snprintf(last_name, sizeof(last_name), "if%u", ifindex);
 			last_index = ifindex;
 		}
-		snprintf(buf, len, "%s", last_name);
+		name_copy(buf, len, last_name, sizeof(last_name));
 	}
 }
 
@@ -67,7 +76,7 @@ void tcps_jw_str(struct tcps_jw *w, const char *k, const char *v)
 	}
 	tcps_jbuf_key(w->b, k);
 	if (v)
-		tcps_jbuf_str(w->b, v, strlen(v));
+		tcps_jbuf_str(w->b, v);
 	else
 		tcps_jbuf_null(w->b);
 }
