@@ -5,7 +5,8 @@
  * as it is when yajl would leave it so (no byte below 0x20, no '"' or
  * '\\'), else yajl's generator writes it, so the escaping is yajl's, byte
  * for byte. One level of object; an array around objects is the caller's
- * raw text. Zero-initialised is empty and ready. */
+ * raw text. Zero-initialised is empty and ready; once a string has been
+ * escaped, yajl holds the struct's address: don't copy or move it. */
 #ifndef TCPS_JBUF_H
 #define TCPS_JBUF_H
 
@@ -30,6 +31,7 @@ void tcps_jbuf_open(struct tcps_jbuf *b);	/* '{' */
 void tcps_jbuf_close(struct tcps_jbuf *b);	/* '}' */
 /* A member's name, with the ',' before it when it is not the first. */
 void tcps_jbuf_key(struct tcps_jbuf *b, const char *k);
+/* s: a C string, quoted (and escaped where yajl would). */
 void tcps_jbuf_str(struct tcps_jbuf *b, const char *s);
 void tcps_jbuf_int(struct tcps_jbuf *b, long long v);
 void tcps_jbuf_bool(struct tcps_jbuf *b, bool v);
