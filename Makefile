@@ -103,10 +103,12 @@ $(BUILD)/tools/%: tools/%.c tools/pktbuild.c $(wildcard tools/*.h) $(HDRS) $(SKE
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
 
-# Native unit tests of the pure headers (FSM, parser).
-$(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/unit
+# Native unit tests of the pure headers (FSM, parser), and of userspace
+# files without BPF (the JSON writer links yajl and json-c).
+UNIT_LIBS := -ljson-c -lyajl
+$(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(USER_SRCS) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/unit
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(UNIT_LIBS) -o $@
 
 # BPF_PROG_TEST_RUN tests against the real object (skeleton).
 $(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/bpf

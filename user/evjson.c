@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The events JSON line, by yajl's generator (evjson.h). */
+/* The events JSON line, written by output.h's field writer (evjson.h). */
 #include <errno.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
 
 #include "common.h"
 #include "evjson.h"
@@ -22,28 +21,18 @@ static void put_prev_state(struct tcps_jw *w, const struct tcps_event *e)
 
 const char *tcps_event_json_line(const struct tcps_event *e, __u32 mode, size_t *len)
 {
-	static __thread yajl_gen g;
+	/* Per thread, never freed: the line's memory, reused line after line. */
+	static __thread struct tcps_jbuf b;
 	bool passive = mode == TCPS_MODE_PASSIVE;
 	struct tcps_conn c = { .fsm.flags = e->conn_flags, .ifindex = e->ifindex };
-	const unsigned char *buf;
+	struct tcps_jw w = { .b = &b };
 	struct tcps_view v;
-	struct tcps_jw w;
 	char flags[9];
 
-	if (!g) {
-		g = yajl_gen_alloc(NULL);
-		if (!g) {
-			errno = ENOMEM;
-			return NULL;
-		}
-	}
-	w.g = g;
-	w.o = NULL;
-	yajl_gen_reset(g, NULL);
-	yajl_gen_clear(g);
+	tcps_jbuf_reset(&b);
 	tcps_view_of(&e->key, &c, mode, &v);
 	tcps_flags_str(e->tcp_flags, flags);
-	yajl_gen_map_open(g);
+	tcps_jbuf_open(&b);
 	tcps_jw_time(&w, "time", e->ts);
 	tcps_jw_str(&w, "family", v.family);
 	tcps_jw_str(&w, passive ? "orig_addr" : "local_addr", v.faddr);
@@ -58,12 +47,13 @@ const char *tcps_event_json_line(const struct tcps_event *e, __u32 mode, size_t 
 	tcps_jw_str(&w, "ifname", v.ifname);
 	tcps_jw_int(&w, "seq", e->seq);
 	put_prev_state(&w, e);
-	yajl_gen_map_close(g);
-	if (yajl_gen_get_buf(g, &buf, len) != yajl_gen_status_ok) {
+	tcps_jbuf_close(&b);
+	if (b.failed) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return (const char *)buf;
+	*len = b.len;
+	return b.p;
 }
 
 int tcps_event_json_write(FILE *f, const struct tcps_event *e, __u32 mode)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The events JSON line (DESIGN §4: run --json, --events-file, the events
- * stream, replay), rendered by yajl's streaming generator into a reused
- * buffer: no object tree and no allocation per event, which is what the
- * daemon pays per transition (json-c's tree was ~60 % of its time).
+ * stream, replay), written as text into a reused buffer (jbuf.h): no
+ * object tree and no allocation per event, which is what the daemon pays
+ * per transition (json-c's tree was ~60 % of its time).
  */
 #ifndef TCPS_EVJSON_H
 #define TCPS_EVJSON_H

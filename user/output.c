@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
-#include <errno.h>
 #include <net/if.h>
 #include <string.h>
 
@@ -15,6 +14,15 @@ void tcps_output_set_info(const struct tcps_info *info)
 	ifinfo = info;
 }
 
+/* At most len - 1 bytes of s (a name, not printf: once a row). */
+static void name_copy(char *buf, size_t len, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max < len - 1 ? max : len - 1);
+
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+}
+
 static void ifname_of(__u32 ifindex, char *buf, size_t len)
 {
 	unsigned int i;
@@ -24,7 +32,7 @@ static void ifname_of(__u32 ifindex, char *buf, size_t len)
 		return;
 	for (i = 0; ifinfo && i < sizeof(ifinfo->ifaces) / sizeof(ifinfo->ifaces[0]); i++) {
 		if (ifinfo->ifaces[i].ifindex == ifindex) {
-			snprintf(buf, len, "%.15s", ifinfo->ifaces[i].name);
+			name_copy(buf, len, ifinfo->ifaces[i].name, 15);
 			return;
 		}
 	}
@@ -39,7 +47,7 @@ static void ifname_of(__u32 ifindex, char *buf, size_t len)
 				snprintf(last_name, sizeof(last_name), "if%u", ifindex);
 			last_index = ifindex;
 		}
-		snprintf(buf, len, "%s", last_name);
+		name_copy(buf, len, last_name, sizeof(last_name));
 	}
 }
 
@@ -58,103 +66,57 @@ void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mod
 	ifname_of(c->ifindex, v->ifname, sizeof(v->ifname));
 }
 
-/* ---- one field list, two back ends (json-c object or yajl stream) ---- */
-
-static void jw_key(struct tcps_jw *w, const char *k)
-{
-	yajl_gen_string(w->g, (const unsigned char *)k, strlen(k));
-}
+/* ---- one field list, two back ends (json-c object or jbuf text) ---- */
 
 void tcps_jw_str(struct tcps_jw *w, const char *k, const char *v)
 {
-	if (!w->g) {
+	if (!w->b) {
 		json_object_object_add(w->o, k, v ? json_object_new_string(v) : NULL);
 		return;
 	}
-	jw_key(w, k);
+	tcps_jbuf_key(w->b, k);
 	if (v)
-		yajl_gen_string(w->g, (const unsigned char *)v, strlen(v));
+		tcps_jbuf_str(w->b, v);
 	else
-		yajl_gen_null(w->g);
-}
-
-/* Decimal digits of v ending at end; returns the first. (yajl_gen_integer
- * goes through sprintf: a third of list --json's time at a million rows.) */
-static char *fmt_dec(char *end, long long v)
-{
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-	char *p = end;
-
-	do
-		*--p = (char)('0' + u % 10);
-	while ((u /= 10));
-	if (v < 0)
-		*--p = '-';
-	return p;
+		tcps_jbuf_null(w->b);
 }
 
 void tcps_jw_int(struct tcps_jw *w, const char *k, long long v)
 {
-	char buf[24], *p;
-
-	if (!w->g) {
+	if (!w->b) {
 		json_object_object_add(w->o, k, json_object_new_int64(v));
 		return;
 	}
-	jw_key(w, k);
-	p = fmt_dec(buf + sizeof(buf), v);
-	yajl_gen_number(w->g, p, (size_t)(buf + sizeof(buf) - p));
+	tcps_jbuf_key(w->b, k);
+	tcps_jbuf_int(w->b, v);
 }
 
 void tcps_jw_bool(struct tcps_jw *w, const char *k, bool v)
 {
-	if (!w->g) {
+	if (!w->b) {
 		json_object_object_add(w->o, k, json_object_new_boolean(v));
 		return;
 	}
-	jw_key(w, k);
-	yajl_gen_bool(w->g, v);
+	tcps_jbuf_key(w->b, k);
+	tcps_jbuf_bool(w->b, v);
 }
 
 void tcps_jw_null(struct tcps_jw *w, const char *k)
 {
-	if (!w->g) {
+	if (!w->b) {
 		json_object_object_add(w->o, k, NULL);
 		return;
 	}
-	jw_key(w, k);
-	yajl_gen_null(w->g);
+	tcps_jbuf_key(w->b, k);
+	tcps_jbuf_null(w->b);
 }
 
-/* tcps_fmt_time's text, with the date and time of day formatted once per
- * second (per thread): rows come in bursts from the same seconds. */
 void tcps_jw_time(struct tcps_jw *w, const char *k, __u64 mono_ns)
 {
-	static __thread __u64 last_sec = ~0ULL;
-	static __thread char base[40];
-	static __thread size_t blen;
-	__u64 real = tcps_mono_to_real(mono_ns), sec = real / 1000000000ULL;
-	char buf[48], *p;
-	unsigned int us = (unsigned int)(real % 1000000000ULL / 1000), i;
+	char buf[40];
 
-	if (!w->g) {
-		tcps_fmt_time(real, buf, sizeof(buf));
-		tcps_jw_str(w, k, buf);
-		return;
-	}
-	if (sec != last_sec) {
-		tcps_fmt_time(sec * 1000000000ULL, base, sizeof(base));
-		blen = strlen(base) - 8;	/* up to the '.' of ".000000Z" */
-		last_sec = sec;
-	}
-	memcpy(buf, base, blen);
-	p = buf + blen;
-	*p++ = '.';
-	for (i = 6; i-- > 0; us /= 10)
-		p[i] = (char)('0' + us % 10);
-	p[6] = 'Z';
-	jw_key(w, k);
-	yajl_gen_string(w->g, (const unsigned char *)buf, blen + 8);
+	tcps_fmt_time(tcps_mono_to_real(mono_ns), buf, sizeof(buf));
+	tcps_jw_str(w, k, buf);
 }
 
 void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode)
@@ -192,26 +154,13 @@ json_object *tcps_conn_json(const struct tcps_row *r, __u32 mode)
 	return w.o;
 }
 
-yajl_gen tcps_row_gen_new(void)
+void tcps_conn_write(struct tcps_jbuf *b, const struct tcps_row *r, __u32 mode)
 {
-	return yajl_gen_alloc(NULL);
-}
+	struct tcps_jw w = { .b = b };
 
-int tcps_row_gen_write(FILE *f, yajl_gen g, const struct tcps_row *r, __u32 mode)
-{
-	struct tcps_jw w = { .g = g };
-	const unsigned char *buf;
-	size_t len;
-
-	yajl_gen_reset(g, NULL);
-	yajl_gen_map_open(g);
+	tcps_jbuf_open(b);
 	tcps_conn_emit(&w, r, mode);
-	if (yajl_gen_map_close(g) != yajl_gen_status_ok ||
-	    yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
-		return -EINVAL;
-	fwrite(buf, 1, len, f);
-	yajl_gen_clear(g);
-	return 0;
+	tcps_jbuf_close(b);
 }
 
 const char *tcps_event_side(const struct tcps_event *e, __u32 mode)

@@ -7,8 +7,8 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <yajl/yajl_gen.h>
 
+#include "jbuf.h"
 #include "maps.h"
 
 #define TCPS_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -30,12 +30,12 @@ void tcps_output_set_info(const struct tcps_info *info);
 void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mode,
 		  struct tcps_view *v);
 
-/* A JSON object being written: into a json-c object (o), or streamed by
- * yajl's generator (g, an open map), which builds no tree: list --json
+/* A JSON object being written: into a json-c object (o), or appended as
+ * text to b (jbuf.h, an open object), which builds no tree: list --json
  * writes a million rows with it. One field list serves both, so the
  * stream and the objects never drift apart. */
 struct tcps_jw {
-	yajl_gen g;		/* non-NULL: stream */
+	struct tcps_jbuf *b;	/* non-NULL: stream */
 	json_object *o;
 };
 /* One field; a NULL string is JSON null. */
@@ -49,10 +49,8 @@ void tcps_jw_time(struct tcps_jw *w, const char *k, __u64 mono_ns);
 /* DESIGN §4 list --json object (host: local_ and remote_ fields; passive: orig_ and resp_). */
 void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode);
 json_object *tcps_conn_json(const struct tcps_row *r, __u32 mode);
-/* The same object, written to f by a generator from tcps_row_gen_new
- * (yajl_gen_free it); 0 or -EINVAL. */
-yajl_gen tcps_row_gen_new(void);
-int tcps_row_gen_write(FILE *f, yajl_gen g, const struct tcps_row *r, __u32 mode);
+/* The same object, appended to b as text. */
+void tcps_conn_write(struct tcps_jbuf *b, const struct tcps_row *r, __u32 mode);
 /* An event's side as seen from the first one ("local"/"remote", passive
  * "orig"/"resp"), and its reason's name ("packet", "timeout", "seed").
  * The events JSON itself is evjson.h's. */
