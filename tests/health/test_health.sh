@@ -6,9 +6,12 @@
 #  - RTT: with 10 ms (IPv4, IPv6) and 40 ms added one way, each connection's
 #    handshake RTT equals its SYN -> SYN+ACK time in a capture on the same
 #    device within 2 % + 0.5 ms (the relay's jitter on a busy machine moves
-#    both alike), its smoothed RTT agrees with `ss -ti` rtt on the same
-#    socket within 10 % + 1 ms, and neither is under 2 x delay (the wire
-#    can't be faster);
+#    both alike); its minimum RTT is within 10 % + 1 ms of 2 x delay (the
+#    least of 30 samples: the delay itself); its smoothed RTT agrees with
+#    `ss -ti` rtt on the same socket within 20 % + 1 ms (two estimators
+#    over samples that carry the echo's scheduling, which a busy machine
+#    stretches: 20.5 vs 27 ms seen once under load); none is under 2 x
+#    delay (the wire can't be faster);
 #  - retransmissions: under 3 % loss, each connection's retransmitted
 #    segments agree with ss -ti retrans:/N, and their sum with the
 #    namespace's TcpRetransSegs (nstat), within 2 %;
@@ -108,7 +111,8 @@ rtt_check() {
 		  if ($2 < cap - (0.02 * cap + 500) || $2 > cap + 0.02 * cap + 500) print "handshake " $2 " us vs capture " cap
 		  if ($2 < floor) print "handshake " $2 " us under 2 x delay " floor + 1000
 		  if ($3 < floor) print "srtt " $3 " us under 2 x delay " floor + 1000
-		  if (off($3, ss)) print "srtt " $3 " us vs ss rtt " ss }' <<<"$rows")
+		  if (off($4, floor + 1000)) print "min rtt " $4 " us vs 2 x delay " floor + 1000
+		  if ($3 < ss - (0.2 * ss + 1000) || $3 > ss + 0.2 * ss + 1000) print "srtt " $3 " us vs ss rtt " ss }' <<<"$rows")
 	[ -z "$bad" ] || fail "$bad"
 }
 
