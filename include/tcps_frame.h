@@ -53,17 +53,21 @@ enum tcps_frame_hint {
 	TCPS_HOT_MISSED,	/* not in the main table: the search goes on from the half-open one */
 };
 
-/* The hot path, after the copy: a segment with no options left to walk
+/* The hot path, after the copy: an ACK with no options left to walk
  * (p->opt_len 0), of a connection in the main table, that can change no
- * state (tcps_update_steady). The BPF hooks inline it ahead of their call
- * into tcps_track, which costs ~7 ns on this CPU (bench/NOTES.md). */
+ * state (tcps_update_steady). Any other ACK looks the main table up twice
+ * (here, then in tcps_track): the ACKs of a handshake's or a close's
+ * last steps. The BPF hooks inline it ahead of their call into
+ * tcps_track, which costs ~7 ns on this CPU (bench/NOTES.md). */
 TCPS_PATH_INLINE int tcps_frame_hot(struct tcps_parsed *p, struct tcps_counters *cnt,
 				    __u64 now)
 {
 	struct tcps_conn *conn;
 	int s;
 
-	if (p->opt_len)
+	/* A SYN, FIN or RST is never steady: straight to tcps_track, which
+	 * would otherwise look the entry up a second time. */
+	if (p->opt_len || (p->seg.flags & (TCPS_SYN | TCPS_FIN | TCPS_RST | TCPS_ACK)) != TCPS_ACK)
 		return TCPS_HOT_TRACK;
 	s = tcps_parsed_key(p, &p->key);	/* tcps_key_make writes every byte */
 	conn = tcps_tbl_lookup(TCPS_TBL_CONNS, &p->key);
