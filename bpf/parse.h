@@ -61,7 +61,13 @@ struct tcps_parsed {
 	__u8 opt_len;		/* TCP option bytes (doff * 4 - 20) */
 	__u16 opt_off;		/* their offset from the frame start */
 	struct tcps_seg seg;
-	__u8 opts[TCPS_OPT_BUF];	/* a SYN's options, copied by the caller */
+	union {
+		__u8 opts[TCPS_OPT_BUF];	/* a SYN's options, copied by the caller */
+		/* The hot path's canonical key, made only when there are no
+		 * options to walk (tcps_frame_hot): off the BPF stack, which
+		 * has no 40 bytes to spare. */
+		struct tcps_key key;
+	};
 };
 
 

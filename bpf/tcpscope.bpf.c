@@ -189,16 +189,17 @@ static __always_inline int tcps_health_on(void)
 }
 
 /*
- * Everything after the parse. A global function, so the verifier checks it
- * once, on its own, instead of once per way the parser can end (VLANs, IPv6
- * extension headers, options): inlined, the product exceeds 1M insns.
+ * Everything after the parse but the hot path (tcps_frame_hot, inlined in
+ * tcps_handle). A global function, so the verifier checks it once, on its
+ * own, instead of once per way the parser can end (VLANs, IPv6 extension
+ * headers, options): inlined, the product exceeds 1M insns.
  */
 __noinline int tcps_track(struct tcps_parsed *p, struct tcps_counters *cnt, __u32 dir,
-			  __u32 ifindex)
+			  __u32 ifindex, __u32 hint)
 {
 	if (!p || !cnt)
 		return 0;
-	tcps_frame_track(p, cnt, (int)dir, ifindex, tcps_now());
+	tcps_frame_track(p, cnt, (int)dir, ifindex, tcps_now(), (int)hint);
 	return 0;
 }
 
@@ -231,7 +232,7 @@ static __always_inline int tcps_handle(void *ctx, int is_xdp, const void *data,
 	__u32 zero = 0;
 	struct tcps_counters *cnt = bpf_map_lookup_elem(&tcps_stats, &zero);
 	struct tcps_parsed p;
-	int rc;
+	int rc, hint;
 
 	if (!cnt)
 		return TCPS_P_NOT_TCP;
@@ -244,7 +245,9 @@ static __always_inline int tcps_handle(void *ctx, int is_xdp, const void *data,
 	 * counts retransmissions in them: tcp_skb_pcount). */
 	p.seg.segs = segs > 1 ? (segs > 0xffff ? 0xffff : (__u16)segs) : 1;
 	tcps_copy_syn_opts(ctx, is_xdp, &p);
-	tcps_track(&p, cnt, dir, ifindex);
+	hint = tcps_frame_hot(&p, cnt, tcps_now());
+	if (hint != TCPS_HOT_DONE)
+		tcps_track(&p, cnt, dir, ifindex, hint);
 	return TCPS_P_TCP;
 }
 

@@ -46,17 +46,51 @@ TCPS_PATH_INLINE __u32 tcps_frame_syn_opts(struct tcps_parsed *p)
 	return len;
 }
 
-/* After the copy: the window scale, the canonical key, the data path. */
+/* What tcps_frame_hot left to do (tcps_frame_track's hint). */
+enum tcps_frame_hint {
+	TCPS_HOT_DONE = 0,	/* steady segment, handled */
+	TCPS_HOT_TRACK,		/* all of tcps_frame_track still to do */
+	TCPS_HOT_MISSED,	/* not in the main table: the search goes on from the half-open one */
+};
+
+/* The hot path, after the copy: an ACK with no options left to walk
+ * (p->opt_len 0), of a connection in the main table, that can change no
+ * state (tcps_update_steady). Any other ACK looks the main table up twice
+ * (here, then in tcps_track): the ACKs of a handshake's or a close's
+ * last steps. The BPF hooks inline it ahead of their call into
+ * tcps_track, which costs ~7 ns on this CPU (bench/NOTES.md). */
+TCPS_PATH_INLINE int tcps_frame_hot(struct tcps_parsed *p, struct tcps_counters *cnt,
+				    __u64 now)
+{
+	struct tcps_conn *conn;
+	int s;
+
+	/* A SYN, FIN or RST is never steady: straight to tcps_track, which
+	 * would otherwise look the entry up a second time. */
+	if (p->opt_len || (p->seg.flags & (TCPS_SYN | TCPS_FIN | TCPS_RST | TCPS_ACK)) != TCPS_ACK)
+		return TCPS_HOT_TRACK;
+	s = tcps_parsed_key(p, &p->key);	/* tcps_key_make writes every byte */
+	conn = tcps_tbl_lookup(TCPS_TBL_CONNS, &p->key);
+	if (!conn)
+		return TCPS_HOT_MISSED;
+	return tcps_update_steady(cnt, conn, &p->key, s, &p->seg, now) ? TCPS_HOT_DONE :
+									  TCPS_HOT_TRACK;
+}
+
+/* After the copy and tcps_frame_hot (hint, enum tcps_frame_hint): the
+ * window scale, the canonical key, the data path. */
 TCPS_PATH_INLINE void tcps_frame_track(struct tcps_parsed *p, struct tcps_counters *cnt, int dir,
-				       __u32 ifindex, __u64 now)
+				       __u32 ifindex, __u64 now, int hint)
 {
 	struct tcps_key k;	/* tcps_key_make writes every byte */
 	int s;
 
+	if (hint == TCPS_HOT_DONE)
+		return;
 	if (p->opt_len)
 		tcps_parse_tcp_opts(p->opts, p->opt_len, &p->seg);
 	s = tcps_parsed_key(p, &k);
-	tcps_path_segment(cnt, &k, s, &p->seg, dir, ifindex, now);
+	tcps_path_segment_from(cnt, &k, s, &p->seg, dir, ifindex, now, hint == TCPS_HOT_MISSED);
 }
 
 #endif /* TCPS_FRAME_H */

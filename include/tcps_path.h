@@ -167,6 +167,47 @@ TCPS_PATH_INLINE int tcps_handshaking(__u8 a, __u8 b)
 	       b == TCPS_SYN_RECV || (a == TCPS_CLOSE && b == TCPS_CLOSE);
 }
 
+/* Every segment of a tracked connection, counted for its sender. */
+TCPS_PATH_INLINE void tcps_touch(struct tcps_conn *conn, int s, const struct tcps_seg *g, __u64 now)
+{
+	/* Plain adds, not atomics: pkts[s]/bytes[s] are written only by
+	 * packets side s sends, which one CPU handles at a time (RSS, the
+	 * socket lock); a lock-prefixed add cost 9 of the hot path's ~19 ns
+	 * over the lookup floor. A rare concurrent send can lose a count,
+	 * never a state: states change only under the lock. */
+	/* Once a tick, not once a packet: both directions share this line. */
+	if (conn->last_seen != now)
+		conn->last_seen = now;
+	conn->pkts[s & 1] += 1;
+	conn->bytes[s & 1] += g->len;
+}
+
+/* The hot path: a segment that can change no state (tcps_fsm_steady),
+ * handled without the lock. Returns 0, having written nothing, when the
+ * segment needs the locked step instead. */
+TCPS_PATH_INLINE int tcps_update_steady(struct tcps_counters *cnt, struct tcps_conn *conn,
+					const struct tcps_key *k, int s, const struct tcps_seg *g,
+					__u64 now)
+{
+	__u64 pnow = 0;		/* the precise clock, once read */
+
+	if (!tcps_fsm_steady(&conn->fsm, g))
+		return 0;
+	tcps_touch(conn, s, g, now);
+	if (!tcps_seg_acceptable(&conn->fsm, s & 1, g)) {
+		tcps_count(cnt, TCPS_CNT_OOW);
+		return 1;
+	}
+	/* Health counts only segments the state machine accepts (a blind
+	 * spoofer must not move it), classified against the sender as it
+	 * was before this segment (tcps_health_classify). */
+	if (tcps_health_on())
+		tcps_health_apply(cnt, conn, k, s, g, tcps_health_classify(&conn->fsm, s, g),
+				  &pnow);
+	tcps_ep_sent(&conn->fsm, s & 1, g);
+	return 1;
+}
+
 /* A packet of a connection we already track (in either table). Returns
  * nonzero when a half-open entry has now been answered and belongs in the
  * main table; sc->conn then holds its new value. */
@@ -180,32 +221,9 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	__u8 cflags, g0, g1;	/* g0/g1: gauge state before/after the step */
 	__u8 verdict;
 
-	/* Plain adds, not atomics: pkts[s]/bytes[s] are written only by
-	 * packets side s sends, which one CPU handles at a time (RSS, the
-	 * socket lock); a lock-prefixed add cost 9 of the hot path's ~19 ns
-	 * over the lookup floor. A rare concurrent send can lose a count,
-	 * never a state: states change only under the lock. */
-	/* Once a tick, not once a packet: both directions share this line. */
-	if (conn->last_seen != now)
-		conn->last_seen = now;
-	conn->pkts[s & 1] += 1;
-	conn->bytes[s & 1] += g->len;
-
-	/* Health counts only segments the state machine accepts (a blind
-	 * spoofer must not move it), classified against the sender as it
-	 * was before this segment (tcps_health_classify). */
-	/* Hot path: nothing in this segment can change a state. */
-	if (tcps_fsm_steady(&conn->fsm, g)) {
-		if (!tcps_seg_acceptable(&conn->fsm, s & 1, g)) {
-			tcps_count(cnt, TCPS_CNT_OOW);
-			return 0;
-		}
-		if (health)
-			tcps_health_apply(cnt, conn, k, s, g,
-					  tcps_health_classify(&conn->fsm, s, g), &pnow);
-		tcps_ep_sent(&conn->fsm, s & 1, g);
+	if (tcps_update_steady(cnt, conn, k, s, g, now))
 		return 0;
-	}
+	tcps_touch(conn, s, g, now);
 
 	sc = tcps_scratch_get();
 	if (!sc)
@@ -356,16 +374,22 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 	tcps_emit(cnt, k, &sc->st, nc->fsm.flags, g->flags, ifindex, 0, pnow);
 }
 
-/* One parsed segment sent by side s of connection k. */
-TCPS_PATH_INLINE void tcps_path_segment(struct tcps_counters *cnt, const struct tcps_key *k, int s,
-					const struct tcps_seg *g, int dir, __u32 ifindex, __u64 now)
+/* One parsed segment sent by side s of connection k. conns_missed: the
+ * caller has just looked k up in the main table and found nothing
+ * (tcps_frame_hot), so the search goes on from the half-open table, as it
+ * would have after its own miss. */
+TCPS_PATH_INLINE void tcps_path_segment_from(struct tcps_counters *cnt, const struct tcps_key *k,
+					     int s, const struct tcps_seg *g, int dir, __u32 ifindex,
+					     __u64 now, int conns_missed)
 {
 	struct tcps_conn *conn;
 
-	conn = tcps_tbl_lookup(TCPS_TBL_CONNS, k);
-	if (conn) {
-		tcps_update(cnt, conn, k, s, g, ifindex, now, 0);
-		return;
+	if (!conns_missed) {
+		conn = tcps_tbl_lookup(TCPS_TBL_CONNS, k);
+		if (conn) {
+			tcps_update(cnt, conn, k, s, g, ifindex, now, 0);
+			return;
+		}
 	}
 	conn = tcps_tbl_lookup(TCPS_TBL_HALFOPEN, k);
 	if (conn) {
@@ -374,6 +398,12 @@ TCPS_PATH_INLINE void tcps_path_segment(struct tcps_counters *cnt, const struct 
 		return;
 	}
 	tcps_create(cnt, k, s, g, dir, ifindex, now);
+}
+
+TCPS_PATH_INLINE void tcps_path_segment(struct tcps_counters *cnt, const struct tcps_key *k, int s,
+					const struct tcps_seg *g, int dir, __u32 ifindex, __u64 now)
+{
+	tcps_path_segment_from(cnt, k, s, g, dir, ifindex, now, 0);
 }
 
 #endif /* TCPS_PATH_H */

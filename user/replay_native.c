@@ -275,7 +275,8 @@ static int native_feed(void *bp, const void *frame, size_t len)
 		return 0;
 	n = tcps_frame_syn_opts(&p);	/* bpf_xdp_load_bytes() there */
 	memcpy(p.opts, data + p.opt_off, n);
-	tcps_frame_track(&p, &b->cnt, TCPS_DIR_IN, NATIVE_IFINDEX, b->now);
+	tcps_frame_track(&p, &b->cnt, TCPS_DIR_IN, NATIVE_IFINDEX, b->now,
+			 tcps_frame_hot(&p, &b->cnt, b->now));
 	return 0;
 }
 
