@@ -96,7 +96,9 @@ struct gc_scanner {
  * and netstat shows it all that time. The entry is held for one more
  * timeout (tcps_expire_hold counts it in fsm.holds), and the kernel asked
  * again when that one runs out. A socket gone, or in another state, lets
- * the entry expire. Only for the states a socket can sit in silently:
+ * the entry expire. (Holds last until the next transition: an entry held
+ * n times that talks again and then goes silently waits (n + 1) timeouts;
+ * clearing them on every packet would cost the hot path a write.) Only for the states a socket can sit in silently:
  * TIME_WAIT is timed like the kernel's, CLOSE and LISTEN are not asked.
  */
 static bool gc_kernel_holds(struct gc_scanner *s, const struct tcps_key *k,
