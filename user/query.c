@@ -1047,6 +1047,38 @@ struct list_args {
 	struct tcps_filter f;
 };
 
+/* A filter option (--state, --port N, --addr, -4, -6) into a->f; 0, or
+ * the exit code of its usage error. */
+static int list_filter_opt(int c, struct list_args *a)
+{
+	unsigned long long v;
+
+	switch (c) {
+	case 's':
+		if (tcps_filter_states(optarg, &a->f.states))
+			return usage_err("list", "--state: unknown state in '%s' (netstat names: ESTABLISHED, SYN_SENT, ...)",
+					 optarg);
+		break;
+	case 'p':
+		if (parse_u64(optarg, 0, 65535, &v))
+			return usage_err("list", "--port takes 0-65535, not '%s'", optarg);
+		a->f.port = (int)v;
+		break;
+	case 'a':
+		if (cidr_parse(optarg, &a->cidr))
+			return usage_err("list", "--addr takes an address or CIDR, not '%s'", optarg);
+		a->f.has_cidr = true;
+		break;
+	case '4':
+		a->f.family = TCPS_AF_INET;
+		break;
+	case '6':
+		a->f.family = TCPS_AF_INET6;
+		break;
+	}
+	return 0;
+}
+
 /* The options into a (a->f.cidr points at a->cidr); -1 to go on, else the
  * exit code (usage error, --help). */
 static int list_parse_args(int argc, char **argv, struct list_args *a)
@@ -1058,7 +1090,6 @@ static int list_parse_args(int argc, char **argv, struct list_args *a)
 		{ "help", no_argument, NULL, 'h' },	   { "info", no_argument, NULL, 'i' },
 		{ "processes", no_argument, NULL, 'o' }, {},
 	};
-	unsigned long long v;
 	int c, err;
 
 	optind = 1;
@@ -1075,30 +1106,18 @@ static int list_parse_args(int argc, char **argv, struct list_args *a)
 		case 'o':
 			a->owners = true;
 			break;
-		case 's':
-			if (tcps_filter_states(optarg, &a->f.states))
-				return usage_err("list", "--state: unknown state in '%s' (netstat names: ESTABLISHED, SYN_SENT, ...)",
-						 optarg);
-			break;
 		case 'p':
 			if (!optarg) {
 				a->owners = true;
 				break;
 			}
-			if (parse_u64(optarg, 0, 65535, &v))
-				return usage_err("list", "--port takes 0-65535, not '%s'", optarg);
-			a->f.port = (int)v;
-			break;
+			__attribute__((fallthrough));	/* --port N */
+		case 's':
 		case 'a':
-			if (cidr_parse(optarg, &a->cidr))
-				return usage_err("list", "--addr takes an address or CIDR, not '%s'", optarg);
-			a->f.has_cidr = true;
-			break;
 		case '4':
-			a->f.family = TCPS_AF_INET;
-			break;
 		case '6':
-			a->f.family = TCPS_AF_INET6;
+			if ((err = list_filter_opt(c, a)))
+				return err;
 			break;
 		case 'S':
 			a->sort_key = tcps_sort_parse(optarg);
