@@ -303,6 +303,72 @@ static int parse_port_cond(struct parser *p, bool dst)
 }
 
 /* ADDR[/PLEN][:PORT], [V6ADDR][/PLEN][:PORT], or *[:PORT] / :PORT. */
+/* "[addr]", "[addr]:port", "[addr/plen]", "[addr]/plen:port", cut in
+ * place: *a, *plen and *port point into buf (NULL: not given). */
+static int split_bracketed(char *buf, char **a, char **plen, char **port)
+{
+	char *close = strchr(buf, ']');
+
+	if (!close)
+		return -1;
+	*close = '\0';
+	*a = buf + 1;
+	if ((*plen = strchr(*a, '/')))
+		*(*plen)++ = '\0';
+	if (close[1] == '/' && !*plen) {
+		*plen = close + 2;
+		if ((*port = strchr(*plen, ':')))
+			*(*port)++ = '\0';
+	} else if (close[1] == ':') {
+		*port = close + 2;
+	} else if (close[1]) {
+		return -1;
+	}
+	return 0;
+}
+
+/* "addr", "addr/plen", "addr:port", "addr/plen:port", cut in place; an
+ * unbracketed IPv6 address takes no port: "2001:db8::/32". */
+static void split_plain(char *buf, char **plen, char **port)
+{
+	struct in6_addr tmp;
+	char *colon, *slash;
+
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET6, buf, &tmp) != 1) {
+		if (slash)
+			*slash = '/';
+		colon = strrchr(buf, ':');
+		if (colon) {
+			*colon = '\0';
+			*port = colon + 1;
+		}
+		slash = strchr(buf, '/');
+		if (slash)
+			*slash = '\0';
+	}
+	if (slash)
+		*plen = slash + 1;
+}
+
+/* The address a into n ("" or "*": any, which needs a port and takes no
+ * prefix length). */
+static int set_addr(struct node *n, const char *a, bool has_plen, bool has_port)
+{
+	n->any_addr = !*a || !strcmp(a, "*");
+	if (n->any_addr)
+		return has_plen || !has_port ? -1 : 0;
+	if (inet_pton(AF_INET, a, n->addr) == 1)
+		n->family = TCPS_AF_INET;
+	else if (inet_pton(AF_INET6, a, n->addr) == 1)
+		n->family = TCPS_AF_INET6;
+	else
+		return -1;
+	return 0;
+}
+
 static int parse_addr(const char *s, struct node *n)
 {
 	char buf[80], *a = buf, *plen = NULL, *port = NULL;
@@ -312,57 +378,13 @@ static int parse_addr(const char *s, struct node *n)
 		return -1;
 	snprintf(buf, sizeof(buf), "%s", s);
 	if (buf[0] == '[') {
-		char *close = strchr(buf, ']');
-
-		if (!close)
+		if (split_bracketed(buf, &a, &plen, &port))
 			return -1;
-		*close = '\0';
-		a = buf + 1;
-		if ((plen = strchr(a, '/')))
-			*plen++ = '\0';
-		if (close[1] == '/' && !plen) {
-			plen = close + 2;
-			if ((port = strchr(plen, ':')))
-				*port++ = '\0';
-		} else if (close[1] == ':') {
-			port = close + 2;
-		} else if (close[1]) {
-			return -1;
-		}
 	} else {
-		struct in6_addr tmp;
-		char *colon, *slash;
-
-		/* Unbracketed IPv6 takes no port: "2001:db8::/32". */
-		slash = strchr(buf, '/');
-		if (slash)
-			*slash = '\0';
-		if (inet_pton(AF_INET6, buf, &tmp) != 1) {
-			if (slash)
-				*slash = '/';
-			colon = strrchr(buf, ':');
-			if (colon) {
-				*colon = '\0';
-				port = colon + 1;
-			}
-			slash = strchr(buf, '/');
-			if (slash)
-				*slash = '\0';
-		}
-		if (slash)
-			plen = slash + 1;
+		split_plain(buf, &plen, &port);
 	}
-	n->any_addr = !*a || !strcmp(a, "*");
-	if (n->any_addr) {
-		if (plen || !port)
-			return -1;
-	} else if (inet_pton(AF_INET, a, n->addr) == 1) {
-		n->family = TCPS_AF_INET;
-	} else if (inet_pton(AF_INET6, a, n->addr) == 1) {
-		n->family = TCPS_AF_INET6;
-	} else {
+	if (set_addr(n, a, plen, port))
 		return -1;
-	}
 	max = n->family == TCPS_AF_INET ? 32 : 128;
 	n->plen = max;
 	if (plen) {

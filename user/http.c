@@ -246,36 +246,85 @@ static enum MHD_Result conn_query_parse(struct MHD_Connection *conn, struct conn
 }
 
 /* Runs in the MHD thread. */
+enum endpoint { EP_NONE = -1, EP_METRICS, EP_STAT, EP_CONNS };
+
+static enum endpoint endpoint_of(const char *url)
+{
+	if (!strcmp(url, "/metrics"))
+		return EP_METRICS;
+	if (!strcmp(url, "/v1/stat"))
+		return EP_STAT;
+	if (!strcmp(url, "/v1/connections"))
+		return EP_CONNS;
+	return EP_NONE;
+}
+
+static bool is_get(const char *method)
+{
+	return !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+}
+
+/* The reply when the maps cannot be opened. */
+static enum MHD_Result reply_unreadable(struct MHD_Connection *conn)
+{
+	/* Removed under the running daemon (rm, or detach --force): say it,
+	 * so a scrape error is not taken for a passing glitch. */
+	if (access(http.pin_dir, F_OK) && errno == ENOENT)
+		return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				 "the pins of this tcpscope are gone (pin directory removed)\n");
+	return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the maps\n");
+}
+
+/* The body of endpoint ep from snapshot s into f; 0 or -errno. */
+static int write_body(FILE *f, enum endpoint ep, struct tcps_snapshot *s,
+		      const struct conn_query *q)
+{
+	struct tcps_metrics *m;
+	int err = 0;
+
+	switch (ep) {
+	case EP_METRICS:
+		m = malloc(sizeof(*m));
+		err = m ? tcps_metrics_read(&s->pins, m) : -ENOMEM;
+		if (!err)
+			tcps_metrics_write(f, m);
+		free(m);
+		break;
+	case EP_STAT:
+		tcps_json_print(f, tcps_stat_json(s, true, false, false));
+		break;
+	case EP_CONNS:
+		tcps_rows_sort(s, q->sort);
+		tcps_list_json(f, s, &q->f);
+		break;
+	case EP_NONE:
+		break;
+	}
+	return err;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_len, void **con_cls)
 {
-	enum { EP_METRICS, EP_STAT, EP_CONNS } ep;
 	struct conn_query q = { .sort = 0 };
 	struct tcps_snapshot s;
+	enum endpoint ep;
 	char *body = NULL;
 	size_t len = 0;
 	FILE *f;
 	int err;
 
 	(void)cls, (void)version, (void)upload, (void)upload_len, (void)con_cls;
-	if (!strcmp(url, "/")) {
-		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-			return reply_str(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
-		return reply(conn, MHD_HTTP_OK, CT_HTML, (char *)index_html, sizeof(index_html) - 1,
-			     false);
-	}
-	if (!strcmp(url, "/metrics"))
-		ep = EP_METRICS;
-	else if (!strcmp(url, "/v1/stat"))
-		ep = EP_STAT;
-	else if (!strcmp(url, "/v1/connections"))
-		ep = EP_CONNS;
-	else
+	ep = endpoint_of(url);
+	if (ep == EP_NONE && strcmp(url, "/"))
 		return reply_str(conn, MHD_HTTP_NOT_FOUND,
 				 "not found: try /, /metrics, /v1/stat or /v1/connections\n");
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+	if (!is_get(method))
 		return reply_str(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+	if (ep == EP_NONE)	/* "/" */
+		return reply(conn, MHD_HTTP_OK, CT_HTML, (char *)index_html, sizeof(index_html) - 1,
+			     false);
 	if (ep == EP_CONNS) {
 		bool ok;
 		enum MHD_Result ret = conn_query_parse(conn, &q, &ok);
@@ -290,12 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	err = tcps_query_open(http.pin_dir, &s);
 	if (err) {
 		conn_query_free(&q);
-		/* Removed under the running daemon (rm, or detach --force):
-		 * say it, so a scrape error is not taken for a passing glitch. */
-		if (access(http.pin_dir, F_OK) && errno == ENOENT)
-			return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-					 "the pins of this tcpscope are gone (pin directory removed)\n");
-		return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the maps\n");
+		return reply_unreadable(conn);
 	}
 	f = open_memstream(&body, &len);
 	if (!f) {
@@ -303,24 +347,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		conn_query_free(&q);
 		return reply_str(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
-	switch (ep) {
-	case EP_METRICS: {
-		struct tcps_metrics *m = malloc(sizeof(*m));
-
-		err = m ? tcps_metrics_read(&s.pins, m) : -ENOMEM;
-		if (!err)
-			tcps_metrics_write(f, m);
-		free(m);
-		break;
-	}
-	case EP_STAT:
-		tcps_json_print(f, tcps_stat_json(&s, true, false, false));
-		break;
-	case EP_CONNS:
-		tcps_rows_sort(&s, q.sort);
-		tcps_list_json(f, &s, &q.f);
-		break;
-	}
+	err = write_body(f, ep, &s, &q);
 	tcps_query_close(&s);
 	conn_query_free(&q);
 	if (fclose(f) || err) {

@@ -1038,7 +1038,50 @@ int tcps_filter_states(const char *arg, __u32 *mask)
 	return *mask ? 0 : -1;
 }
 
-int cmd_list(int argc, char **argv)
+/* What list's command line asks for. */
+struct list_args {
+	const char *pin_dir;
+	bool info, owners, json;
+	int sort_key;		/* -1, none: the tables' order, streamed */
+	struct cidr cidr;	/* f.cidr with --addr */
+	struct tcps_filter f;
+};
+
+/* A filter option (--state, --port N, --addr, -4, -6) into a->f; 0, or
+ * the exit code of its usage error. */
+static int list_filter_opt(int c, struct list_args *a)
+{
+	unsigned long long v;
+
+	switch (c) {
+	case 's':
+		if (tcps_filter_states(optarg, &a->f.states))
+			return usage_err("list", "--state: unknown state in '%s' (netstat names: ESTABLISHED, SYN_SENT, ...)",
+					 optarg);
+		break;
+	case 'p':
+		if (parse_u64(optarg, 0, 65535, &v))
+			return usage_err("list", "--port takes 0-65535, not '%s'", optarg);
+		a->f.port = (int)v;
+		break;
+	case 'a':
+		if (cidr_parse(optarg, &a->cidr))
+			return usage_err("list", "--addr takes an address or CIDR, not '%s'", optarg);
+		a->f.has_cidr = true;
+		break;
+	case '4':
+		a->f.family = TCPS_AF_INET;
+		break;
+	case '6':
+		a->f.family = TCPS_AF_INET6;
+		break;
+	}
+	return 0;
+}
+
+/* The options into a (a->f.cidr points at a->cidr); -1 to go on, else the
+ * exit code (usage error, --help). */
+static int list_parse_args(int argc, char **argv, struct list_args *a)
 {
 	static const struct option longopts[] = {
 		{ "state", required_argument, NULL, 's' }, { "port", required_argument, NULL, 'p' },
@@ -1047,20 +1090,7 @@ int cmd_list(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },	   { "info", no_argument, NULL, 'i' },
 		{ "processes", no_argument, NULL, 'o' }, {},
 	};
-	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
-	bool info = false, owners = false;
-	struct tcps_owners *ow = NULL;
-	struct cidr cidr;
-	struct tcps_filter f = { .port = -1, .cidr = &cidr };
-	struct list_out o = { .f = stdout, .flt = &f };
-	struct tcps_timeouts t;
-	struct tcps_snapshot s;
-	struct tcps_expr *expr;
-	unsigned long long v;
-	bool json = false;
-	int sort_key = -1;	/* none: the tables' order, streamed */
-	size_t i;
-	int c, err, stale;
+	int c, err;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
@@ -1071,47 +1101,84 @@ int cmd_list(int argc, char **argv)
 			fputs(list_usage, stdout);
 			return TCPS_EXIT_OK;
 		case 'i':
-			info = true;
+			a->info = true;
 			break;
 		case 'o':
-			owners = true;
-			break;
-		case 's':
-			if (tcps_filter_states(optarg, &f.states))
-				return usage_err("list", "--state: unknown state in '%s' (netstat names: ESTABLISHED, SYN_SENT, ...)",
-						 optarg);
+			a->owners = true;
 			break;
 		case 'p':
 			if (!optarg) {
-				owners = true;
+				a->owners = true;
 				break;
 			}
-			if (parse_u64(optarg, 0, 65535, &v))
-				return usage_err("list", "--port takes 0-65535, not '%s'", optarg);
-			f.port = (int)v;
-			break;
+			__attribute__((fallthrough));	/* --port N */
+		case 's':
 		case 'a':
-			if (cidr_parse(optarg, &cidr))
-				return usage_err("list", "--addr takes an address or CIDR, not '%s'", optarg);
-			f.has_cidr = true;
-			break;
 		case '4':
-			f.family = TCPS_AF_INET;
-			break;
 		case '6':
-			f.family = TCPS_AF_INET6;
+			if ((err = list_filter_opt(c, a)))
+				return err;
 			break;
 		case 'S':
-			sort_key = tcps_sort_parse(optarg);
-			if (sort_key < 0)
+			a->sort_key = tcps_sort_parse(optarg);
+			if (a->sort_key < 0)
 				return usage_err("list", "--sort takes state, local, remote, age, idle, packets, bytes, rtt or retrans, not '%s'",
 						 optarg);
 			break;
 		default:
-			if ((err = parse_common(c, "list", argv, &pin_dir, &json)))
+			if ((err = parse_common(c, "list", argv, &a->pin_dir, &a->json)))
 				return err;
 		}
 	}
+	return -1;
+}
+
+/* The owners of the local sockets for -p: the daemon's host's (host mode),
+ * nobody's (passive mode: "-"); NULL without -p. */
+static struct tcps_owners *list_owners(const struct tcps_snapshot *s, bool owners)
+{
+	struct tcps_owners *ow = NULL;
+
+	if (owners && s->mode == TCPS_MODE_HOST) {
+		ow = tcps_owners_load((pid_t)s->pins.meta.pid);
+		if (!ow)
+			pr_warn("cannot read the socket owners: %s", strerror(errno));
+	}
+	if (owners && !ow)
+		ow = tcps_owners_none();	/* passive mode: nobody local, "-" */
+	return ow;
+}
+
+/* Every row of s, sorted by key; 0 or TCPS_EXIT_FAIL. */
+static int list_sorted(struct list_out *o, struct tcps_snapshot *s, int key)
+{
+	size_t i;
+	int err;
+
+	tcps_rows_sort(s, key);
+	err = list_begin(o);
+	for (i = 0; !err && i < s->n && !list_row(o, &s->rows[i]); i++)
+		;
+	if (!err)
+		err = list_end(o, s);
+	return err ? TCPS_EXIT_FAIL : 0;
+}
+
+int cmd_list(int argc, char **argv)
+{
+	struct list_args a = { .pin_dir = TCPS_PIN_DIR_DEFAULT, .sort_key = -1,
+			       .f = { .port = -1 } };
+	struct list_out o = { .f = stdout, .flt = &a.f };
+	struct tcps_owners *ow;
+	struct tcps_timeouts t;
+	struct tcps_snapshot s;
+	struct tcps_expr *expr;
+	int err, stale;
+
+	a.f.cidr = &a.cidr;
+	err = list_parse_args(argc, argv, &a);	/* -1: run */
+	if (err >= 0)
+		return err;
 	err = tcps_expr_args("list", argc - optind, argv + optind, &expr);
 	if (err)
 		return err;
@@ -1119,39 +1186,23 @@ int cmd_list(int argc, char **argv)
 		tcps_expr_free(expr);
 		return TCPS_EXIT_FAIL;
 	}
-	f.expr = expr;
+	a.f.expr = expr;
 	/* --sort holds every row (to sort them); without it, rows stream. */
-	err = sort_key >= 0 ? tcps_query_open(pin_dir, &s) : list_open(pin_dir, &s, &t);
+	err = a.sort_key >= 0 ? tcps_query_open(a.pin_dir, &s) : list_open(a.pin_dir, &s, &t);
 	if (err) {
 		tcps_expr_free(expr);
 		return err;
 	}
 	tcps_output_set_info(&s.pins.meta);
 	tcps_health_set_enabled(s.pins.meta.flags & TCPS_INFO_HEALTH);
-	if (owners && s.mode == TCPS_MODE_HOST) {
-		ow = tcps_owners_load((pid_t)s.pins.meta.pid);
-		if (!ow)
-			pr_warn("cannot read the socket owners: %s", strerror(errno));
-	}
-	if (owners && !ow)
-		ow = tcps_owners_none();	/* passive mode: nobody local, "-" */
+	ow = list_owners(&s, a.owners);
 	tcps_health_set_owners(ow);
-	o.form = json ? FORM_JSON : info || owners ? FORM_INFO : FORM_TABLE;
+	o.form = a.json ? FORM_JSON : a.info || a.owners ? FORM_INFO : FORM_TABLE;
 	o.mode = s.mode;
 	o.now = s.now;
 	o.ow = ow;
-	o.owners = owners;
-	if (sort_key >= 0) {
-		tcps_rows_sort(&s, sort_key);
-		err = list_begin(&o);
-		for (i = 0; !err && i < s.n && !list_row(&o, &s.rows[i]); i++)
-			;
-		if (!err)
-			err = list_end(&o, &s);
-		err = err ? TCPS_EXIT_FAIL : 0;
-	} else {
-		err = list_stream(&o, &s, &t);
-	}
+	o.owners = a.owners;
+	err = a.sort_key >= 0 ? list_sorted(&o, &s, a.sort_key) : list_stream(&o, &s, &t);
 	stale = tcps_stale_warn(&s);
 	tcps_health_set_owners(NULL);
 	tcps_owners_free(ow);

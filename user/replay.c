@@ -742,7 +742,16 @@ static void replay_free(struct replay *r)
 	free(r);
 }
 
-int cmd_replay(int argc, char **argv)
+/* What the command line asks for. */
+struct replay_opts {
+	const char *file;
+	enum replay_path path;
+	unsigned long long tw;	/* --time-wait, seconds */
+	bool json;
+};
+
+/* The options into o; -1 to go on, else the exit code (usage error, --help). */
+static int replay_parse_args(int argc, char **argv, struct replay_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -752,17 +761,7 @@ int cmd_replay(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	char errbuf[PCAP_ERRBUF_SIZE];
-	unsigned long long tw = TCPS_TO_TIME_WAIT;
-	struct pcap_pkthdr *hdr;
-	const u_char *pkt;
-	struct replay *r;
-	enum replay_path path = PATH_AUTO;
-	bool json = false;
-	pcap_t *pc;
-	int c, err, dlt, rc = TCPS_EXIT_OK;
-	unsigned int st;
-	__u64 t0;
+	int c;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
@@ -772,17 +771,17 @@ int cmd_replay(int argc, char **argv)
 			fputs(replay_usage, stdout);
 			return TCPS_EXIT_OK;
 		case 'j':
-			json = true;
+			o->json = true;
 			tcps_json_errors = true;
 			break;
 		case 'B':
 		case 'N':
-			if (path != PATH_AUTO && path != (c == 'B' ? PATH_BPF : PATH_NATIVE))
+			if (o->path != PATH_AUTO && o->path != (c == 'B' ? PATH_BPF : PATH_NATIVE))
 				return usage_err("replay", "--bpf and --native exclude each other");
-			path = c == 'B' ? PATH_BPF : PATH_NATIVE;
+			o->path = c == 'B' ? PATH_BPF : PATH_NATIVE;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1, 86400, &tw))
+			if (parse_u64(optarg, 1, 86400, &o->tw))
 				return usage_err("replay", "--time-wait takes 1-86400 seconds, not '%s'",
 						 optarg);
 			break;
@@ -792,30 +791,38 @@ int cmd_replay(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return usage_err("replay", optind < argc ? "one capture file only" : "which capture file?");
+	o->file = argv[optind];
+	return -1;
+}
 
-	pc = pcap_open_offline_with_tstamp_precision(argv[optind], PCAP_TSTAMP_PRECISION_NANO, errbuf);
+/* The capture, with nanosecond timestamps, if its link type is one
+ * to_ethernet() knows; NULL (said) if not. */
+static pcap_t *open_capture(const char *file, int *dlt)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *pc;
+
+	pc = pcap_open_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!pc) {
 		pr_err("%s", errbuf);
-		return TCPS_EXIT_FAIL;
+		return NULL;
 	}
-	dlt = pcap_datalink(pc);
-	if (dlt != DLT_EN10MB && dlt != DLT_LINUX_SLL && dlt != DLT_LINUX_SLL2 && dlt != DLT_RAW &&
-	    dlt != DLT_IPV4 && dlt != DLT_IPV6 && dlt != DLT_NULL && dlt != DLT_LOOP) {
+	*dlt = pcap_datalink(pc);
+	if (*dlt != DLT_EN10MB && *dlt != DLT_LINUX_SLL && *dlt != DLT_LINUX_SLL2 && *dlt != DLT_RAW &&
+	    *dlt != DLT_IPV4 && *dlt != DLT_IPV6 && *dlt != DLT_NULL && *dlt != DLT_LOOP) {
 		pr_err("%s: link type %s is not supported (Ethernet, Linux cooked, raw IP, loopback are)",
-		       argv[optind], pcap_datalink_val_to_name(dlt) ?: "?");
+		       file, pcap_datalink_val_to_name(*dlt) ?: "?");
 		pcap_close(pc);
-		return TCPS_EXIT_FAIL;
+		return NULL;
 	}
-	r = calloc(1, sizeof(*r));
-	if (!r) {
-		pcap_close(pc);
-		return TCPS_EXIT_FAIL;
-	}
-	/* Capture timestamps are wall-clock times already. */
-	tcps_times_are_real = true;
-	rc = load(r, path);
-	if (rc)
-		goto out;
+	return pc;
+}
+
+/* The timeouts of passive mode (TIME_WAIT's from --time-wait), and the
+ * least of them, which bounds how often expiry is worth a look. */
+static void set_timeouts(struct replay *r, unsigned long long tw)
+{
+	unsigned int st;
 
 	r->have_gc = tcps_timeouts_default && tcps_gc_timeout;
 	if (r->have_gc)
@@ -827,12 +834,16 @@ int cmd_replay(int argc, char **argv)
 			r->min_timeout_s = r->to.state_s[st];
 	if (r->have_gc && r->to.midstream_s && r->to.midstream_s < r->min_timeout_s)
 		r->min_timeout_s = r->to.midstream_s;
-	if (tcps_keyidx_reserve(recs_idx(r), 0)) {
-		rc = TCPS_EXIT_FAIL;
-		goto out;
-	}
+}
 
-	t0 = tcps_mono_now();
+/* Every packet of the capture through the data path, the clock following
+ * the capture's; 0, or the exit code (out of memory, said). */
+static int replay_capture(struct replay *r, pcap_t *pc, int dlt, const char *file)
+{
+	struct pcap_pkthdr *hdr;
+	const u_char *pkt;
+	int err;
+
 	while ((err = pcap_next_ex(pc, &hdr, &pkt)) == 1) {
 		__u64 ts = (__u64)hdr->ts.tv_sec * 1000000000ULL + (__u64)hdr->ts.tv_usec;
 		size_t n;
@@ -856,15 +867,22 @@ int cmd_replay(int argc, char **argv)
 		}
 		if (replay_packet(r, n)) {
 			pr_err("out of memory");
-			rc = TCPS_EXIT_FAIL;
-			goto out;
+			return TCPS_EXIT_FAIL;
 		}
 	}
 	if (err == PCAP_ERROR) {
 		/* A capture cut short (tcpdump killed): report what we have. */
-		pr_warn("%s: %s (replayed the %llu packets before it)", argv[optind], pcap_geterr(pc),
+		pr_warn("%s: %s (replayed the %llu packets before it)", file, pcap_geterr(pc),
 			(unsigned long long)r->packets);
 	}
+	return 0;
+}
+
+/* The last expiry, then the output; t0: when the replay started. */
+static int replay_report(struct replay *r, bool json, __u64 t0)
+{
+	int err;
+
 	sweep(r);
 	t0 = tcps_mono_now() - t0;
 	/* Throughput goes to stderr only with -v: the output itself must not
@@ -878,8 +896,44 @@ int cmd_replay(int argc, char **argv)
 	err = print_all(r, json);
 	if (err) {
 		pr_err("stdout: %s", strerror(-err));
-		rc = TCPS_EXIT_FAIL;
+		return TCPS_EXIT_FAIL;
 	}
+	return TCPS_EXIT_OK;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	struct replay_opts o = { .path = PATH_AUTO, .tw = TCPS_TO_TIME_WAIT };
+	struct replay *r;
+	pcap_t *pc;
+	int dlt, rc;
+	__u64 t0;
+
+	rc = replay_parse_args(argc, argv, &o);	/* -1: run */
+	if (rc >= 0)
+		return rc;
+	pc = open_capture(o.file, &dlt);
+	if (!pc)
+		return TCPS_EXIT_FAIL;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		pcap_close(pc);
+		return TCPS_EXIT_FAIL;
+	}
+	/* Capture timestamps are wall-clock times already. */
+	tcps_times_are_real = true;
+	rc = load(r, o.path);
+	if (rc)
+		goto out;
+	set_timeouts(r, o.tw);
+	if (tcps_keyidx_reserve(recs_idx(r), 0)) {
+		rc = TCPS_EXIT_FAIL;
+		goto out;
+	}
+	t0 = tcps_mono_now();
+	rc = replay_capture(r, pc, dlt, o.file);
+	if (!rc)
+		rc = replay_report(r, o.json, t0);
 out:
 	pcap_close(pc);
 	replay_free(r);

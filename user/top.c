@@ -312,37 +312,38 @@ static void refresh_list(const struct top *t, struct tcps_views_ent *e, size_t *
 	*n = m;
 }
 
-static int top_read(struct top *t)
+/* The data path's own totals (the state pane, unless filtered or expired
+ * by the query, which only the pass counts, and the size that decides
+ * between a whole pass and a sweep), then the pass itself; *walk_at: when
+ * it started. */
+static int top_walk(struct top *t, __u64 *totals, __u64 *halfopen, __u64 *walk_at)
 {
 	struct tcps_views_cfg cfg;
-	const struct tcps_views *v;
-	__u64 now = mono_ns(), conns = 0, halfopen = 0, walk_at, cpu_at;
-	__u64 totals[TCPS_STATE_MAX];
-	unsigned int st;
-	size_t i;
+	__u64 conns = 0, cpu_at;
 	int err;
 
-	err = top_check_instance(t);
-	if (err)
-		return err;
-	/* The data path's own totals: the state pane (unless filtered or
-	 * expired by the query, which only the pass counts) and the size
-	 * that decides between a whole pass and a sweep. */
-	err = tcps_state_totals(&t->pins, totals, &conns, &halfopen);
+	err = tcps_state_totals(&t->pins, totals, &conns, halfopen);
 	if (err)
 		return err;
 	views_cfg(t, &cfg);
-	walk_at = tcps_mono_now();
+	*walk_at = tcps_mono_now();
 	cpu_at = cpu_ns();
 	err = tcps_viewer_walk(&t->vw, &t->pins, &cfg, t->stale ? &t->timeouts : NULL,
-			       conns + halfopen);
+			       conns + *halfopen);
 	if (err)
 		return err;
 	pr_debug("views %s: %.1f ms, %.1f ms of CPU", t->vw.swept ? "slice" : "pass",
-		 (double)(tcps_mono_now() - walk_at) / 1e6, (double)(cpu_ns() - cpu_at) / 1e6);
-	v = t->vw.cur->v;
-	t->as_of = t->vw.cur->as_of;
-	t->expired = t->vw.cur->expired;
+		 (double)(tcps_mono_now() - *walk_at) / 1e6, (double)(cpu_ns() - cpu_at) / 1e6);
+	return 0;
+}
+
+/* The state counts of this read (the previous ones kept for the change
+ * column): the data path's totals, or the pass's when it filters. */
+static void take_states(struct top *t, const struct tcps_views *v, const __u64 *totals,
+			__u64 halfopen)
+{
+	unsigned int st;
+
 	memcpy(t->prev_states, t->states, sizeof(t->states));
 	memcpy(t->prev_trans, t->trans, sizeof(t->trans));
 	memcpy(t->prev_counters, t->counters, sizeof(t->counters));
@@ -358,6 +359,11 @@ static int top_read(struct top *t)
 	t->total = 0;
 	for (st = 1; st < TCPS_STATE_MAX; st++)
 		t->total += t->states[st];
+}
+
+/* The groups and the panes of the pass that started at walk_at. */
+static void take_views(struct top *t, const struct tcps_views *v, __u64 walk_at)
+{
 	t->nremotes = tcps_viewer_remotes(&t->vw, t->remotes, NSTATES);
 	t->nports = tcps_viewer_ports(&t->vw, t->ports, NSTATES);
 	t->remote_lost = v->remote_lost;
@@ -369,11 +375,13 @@ static int top_read(struct top *t)
 	}
 	rates_update(t, v, walk_at);
 	t->walk_ns = walk_at;
-	err = tcps_counters_read(t->pins.stats, t->counters);
-	if (!err)
-		err = tcps_trans_read(t->pins.trans, t->trans);
-	if (err)
-		return err;
+}
+
+/* Transitions and packets per second since the read before, at now. */
+static void take_rates(struct top *t, __u64 now)
+{
+	size_t i;
+
 	t->dt = t->t_prev ? (double)(now - t->t_prev) / 1e9 : 0;
 	t->t_prev = now;
 	memset(t->into_rate, 0, sizeof(t->into_rate));
@@ -394,6 +402,32 @@ static int top_read(struct top *t)
 		memcpy(t->prev_trans, t->trans, sizeof(t->trans));
 	}
 	t->have_prev = true;
+}
+
+static int top_read(struct top *t)
+{
+	const struct tcps_views *v;
+	__u64 now = mono_ns(), halfopen = 0, walk_at;
+	__u64 totals[TCPS_STATE_MAX];
+	int err;
+
+	err = top_check_instance(t);
+	if (err)
+		return err;
+	err = top_walk(t, totals, &halfopen, &walk_at);
+	if (err)
+		return err;
+	v = t->vw.cur->v;
+	t->as_of = t->vw.cur->as_of;
+	t->expired = t->vw.cur->expired;
+	take_states(t, v, totals, halfopen);
+	take_views(t, v, walk_at);
+	err = tcps_counters_read(t->pins.stats, t->counters);
+	if (!err)
+		err = tcps_trans_read(t->pins.trans, t->trans);
+	if (err)
+		return err;
+	take_rates(t, now);
 	return 0;
 }
 
@@ -818,14 +852,13 @@ static void draw_panes(const struct top *t, int y, int end, int W)
 	}
 }
 
-static void draw(struct top *t)
+/* The title bar and the line under it (the summary, or the stale notice). */
+static void draw_title(const struct top *t, int W)
 {
-	int W = COLS, H = LINES, y, i, right = 34 + 3, pw = 14, rw;
 	char line[256], ts[16];
 	time_t now = time(NULL);
 	struct tm tm;
 
-	erase();
 	localtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
 	attron(A_REVERSE);
@@ -846,6 +879,13 @@ static void draw(struct top *t)
 		summary_line(t, line, sizeof(line));
 		put(1, 0, W, line);
 	}
+}
+
+/* The state table, from row 2: its header, then one row per state. */
+static void draw_states(const struct top *t, int W)
+{
+	char line[256];
+	int i;
 
 	attron(A_BOLD);
 	snprintf(line, sizeof(line), "%-11s %7s %7s %6s", "STATE", "COUNT", "CHANGE", "IN/s");
@@ -856,70 +896,87 @@ static void draw(struct top *t)
 		state_line(t, state_order[i], line, sizeof(line));
 		put(3 + i, 0, W, line);
 	}
-	/* Right side: local ports, then remotes, as wide as the screen allows. */
-	rw = W - right - pw - 3;
-	if (rw >= 12) {
-		attron(A_BOLD);
-		snprintf(line, sizeof(line), "%-6s %7s", "PORT", "CONNS");
-		put(2, right, pw, line);
-		snprintf(line, sizeof(line), "%-*s %6s", rw - 7, "REMOTE", "CONNS");
-		put(2, right + pw + 3, rw, line);
-		attroff(A_BOLD);
-		for (i = 0; i < NSTATES; i++) {
-			mvaddch(2 + i, right - 2, '|');
-			mvaddch(2 + i, right + pw + 1, '|');
-			mvaddch(3 + i, right - 2, '|');
-			mvaddch(3 + i, right + pw + 1, '|');
-			if ((size_t)i < t->nports) {
-				snprintf(line, sizeof(line), "%-6s %7llu", t->ports[i].label,
-					 (unsigned long long)t->ports[i].count);
-				put(3 + i, right, pw, line);
-			}
-			if ((size_t)i < t->nremotes) {
-				const char *a = t->remotes[i].label;
-				int aw = rw - 7;
+}
 
-				/* Long IPv6 addresses keep their tail, marked with '~'. */
-				if ((int)strlen(a) > aw)
-					snprintf(line, sizeof(line), "~%s %6llu",
-						 a + strlen(a) - (size_t)(aw - 1),
-						 (unsigned long long)t->remotes[i].count);
-				else
-					snprintf(line, sizeof(line), "%-*s %6llu", aw, a,
-						 (unsigned long long)t->remotes[i].count);
-				put(3 + i, right + pw + 3, rw, line);
-			}
+/* One row of the remote column, rw wide: long IPv6 addresses keep their
+ * tail, marked with '~'. */
+static void remote_cell(const struct tcps_group *g, int rw, char *line, size_t len)
+{
+	const char *a = g->label;
+	int aw = rw - 7;
+
+	if ((int)strlen(a) > aw)
+		snprintf(line, len, "~%s %6llu", a + strlen(a) - (size_t)(aw - 1),
+			 (unsigned long long)g->count);
+	else
+		snprintf(line, len, "%-*s %6llu", aw, a, (unsigned long long)g->count);
+}
+
+/* Right of the states: local ports, then remotes, as wide as the screen
+ * allows (from column right, the ports pw wide). */
+static void draw_groups(const struct top *t, int W, int right, int pw)
+{
+	int rw = W - right - pw - 3, i;
+	char line[256];
+
+	if (rw < 12)
+		return;
+	attron(A_BOLD);
+	snprintf(line, sizeof(line), "%-6s %7s", "PORT", "CONNS");
+	put(2, right, pw, line);
+	snprintf(line, sizeof(line), "%-*s %6s", rw - 7, "REMOTE", "CONNS");
+	put(2, right + pw + 3, rw, line);
+	attroff(A_BOLD);
+	for (i = 0; i < NSTATES; i++) {
+		mvaddch(2 + i, right - 2, '|');
+		mvaddch(2 + i, right + pw + 1, '|');
+		mvaddch(3 + i, right - 2, '|');
+		mvaddch(3 + i, right + pw + 1, '|');
+		if ((size_t)i < t->nports) {
+			snprintf(line, sizeof(line), "%-6s %7llu", t->ports[i].label,
+				 (unsigned long long)t->ports[i].count);
+			put(3 + i, right, pw, line);
+		}
+		if ((size_t)i < t->nremotes) {
+			remote_cell(&t->remotes[i], rw, line, sizeof(line));
+			put(3 + i, right + pw + 3, rw, line);
 		}
 	}
-	y = 3 + NSTATES;
-	closed_line(t, line, sizeof(line));
-	put(y++, 0, right - 3, line);
-	{
-		int bar = W - 50 > 30 ? 30 : W - 50;
-		__u64 v = t->states[TCPS_SYN_RECV];
+}
 
-		snprintf(line, sizeof(line), "SYN_RECV %-7llu warn >%llu ", (unsigned long long)v,
-			 (unsigned long long)t->syn_warn);
-		put(y, 0, W, line);
-		if (bar > 4) {
-			int fill = t->syn_warn ? (int)((double)v / (double)t->syn_warn * bar) : bar;
+/* The half-open gauge at row y: its count, a bar up to --syn-warn and
+ * the flood warning. */
+static void draw_syn_gauge(const struct top *t, int y, int W)
+{
+	int bar = W - 50 > 30 ? 30 : W - 50, i;
+	__u64 v = t->states[TCPS_SYN_RECV];
+	char line[256];
 
-			if (fill > bar)
-				fill = bar;
-			mvaddch(y, (int)strlen(line), '[');
-			for (i = 0; i < bar; i++)
-				addch(i < fill ? '#' : '.');
-			addch(']');
-		}
-		if (syn_flood(t)) {
-			attron(A_BOLD | A_BLINK | (has_colors() ? COLOR_PAIR(1) : 0));
-			addstr(" SYN FLOOD?");
-			attroff(A_BOLD | A_BLINK | (has_colors() ? COLOR_PAIR(1) : 0));
-		}
+	snprintf(line, sizeof(line), "SYN_RECV %-7llu warn >%llu ", (unsigned long long)v,
+		 (unsigned long long)t->syn_warn);
+	put(y, 0, W, line);
+	if (bar > 4) {
+		int fill = t->syn_warn ? (int)((double)v / (double)t->syn_warn * bar) : bar;
+
+		if (fill > bar)
+			fill = bar;
+		mvaddch(y, (int)strlen(line), '[');
+		for (i = 0; i < bar; i++)
+			addch(i < fill ? '#' : '.');
+		addch(']');
 	}
-	y++;
-	draw_panes(t, y, H - 1, W);
-	/* status line */
+	if (syn_flood(t)) {
+		attron(A_BOLD | A_BLINK | (has_colors() ? COLOR_PAIR(1) : 0));
+		addstr(" SYN FLOOD?");
+		attroff(A_BOLD | A_BLINK | (has_colors() ? COLOR_PAIR(1) : 0));
+	}
+}
+
+/* The bottom line: the filter being typed, a notice, or the keys. */
+static void draw_status(const struct top *t, int H, int W)
+{
+	char line[256];
+
 	attron(A_REVERSE);
 	mvhline(H - 1, 0, ' ', W);
 	if (t->input)
@@ -932,46 +989,70 @@ static void draw(struct top *t)
 			 sort_names[t->sort], t->filter_on ? ":" : "", t->filter_on ? t->filter : "");
 	put(H - 1, 0, W, line);
 	attroff(A_REVERSE);
+}
 
-	if (t->help) {
-		static const char *const lines[] = {
-			"tcpscope top - keys",
-			"",
-			"q      quit",
-			"p      pause / resume refreshing",
-			"s      sort states: state, count, change",
-			"v      next lower pane first: transitions, slowest",
-			"       handshakes, retransmissions, fastest",
-			"/      filter: ESTABLISHED,SYN_RECV or 198.18.0.0/15",
-			"       (empty input clears it; Esc cancels)",
-			"h      this help (any key closes)",
-			"",
-			"CHANGE: since the last refresh; IN/s: transitions",
-			"into the state per second (all connections).",
-		};
-		int n = (int)(sizeof(lines) / sizeof(lines[0])), bw = 0, bx, by = (H - n - 2) / 2;
+static const char *const help_lines[] = {
+	"tcpscope top - keys",
+	"",
+	"q      quit",
+	"p      pause / resume refreshing",
+	"s      sort states: state, count, change",
+	"v      next lower pane first: transitions, slowest",
+	"       handshakes, retransmissions, fastest",
+	"/      filter: ESTABLISHED,SYN_RECV or 198.18.0.0/15",
+	"       (empty input clears it; Esc cancels)",
+	"h      this help (any key closes)",
+	"",
+	"CHANGE: since the last refresh; IN/s: transitions",
+	"into the state per second (all connections).",
+};
 
-		/* As wide as its longest line plus the margins, so it never
-		 * cuts its own text (the screen permitting). */
-		for (i = 0; i < n; i++)
-			if ((int)strlen(lines[i]) + 4 > bw)
-				bw = (int)strlen(lines[i]) + 4;
-		if (bw > W)
-			bw = W;
-		bx = (W - bw) / 2;
-		if (bx < 0)
-			bx = 0;
-		if (by < 0)
-			by = 0;
-		for (i = 0; i < n + 2; i++) {
-			mvhline(by + i, bx, ' ', bw);
-			if (i > 0 && i <= n)
-				put(by + i, bx + 2, bw - 4, lines[i - 1]);
-		}
-		attron(A_REVERSE);
-		put(by, bx, bw, " help ");
-		attroff(A_REVERSE);
+/* The help box (h), centred over the rest. */
+static void draw_help(int H, int W)
+{
+	int n = (int)(sizeof(help_lines) / sizeof(help_lines[0])), bw = 0, bx, by = (H - n - 2) / 2;
+	int i;
+
+	/* As wide as its longest line plus the margins, so it never
+	 * cuts its own text (the screen permitting). */
+	for (i = 0; i < n; i++)
+		if ((int)strlen(help_lines[i]) + 4 > bw)
+			bw = (int)strlen(help_lines[i]) + 4;
+	if (bw > W)
+		bw = W;
+	bx = (W - bw) / 2;
+	if (bx < 0)
+		bx = 0;
+	if (by < 0)
+		by = 0;
+	for (i = 0; i < n + 2; i++) {
+		mvhline(by + i, bx, ' ', bw);
+		if (i > 0 && i <= n)
+			put(by + i, bx + 2, bw - 4, help_lines[i - 1]);
 	}
+	attron(A_REVERSE);
+	put(by, bx, bw, " help ");
+	attroff(A_REVERSE);
+}
+
+static void draw(struct top *t)
+{
+	int W = COLS, H = LINES, y, right = 34 + 3;
+	char line[256];
+
+	erase();
+	draw_title(t, W);
+	draw_states(t, W);
+	draw_groups(t, W, right, 14);
+	y = 3 + NSTATES;
+	closed_line(t, line, sizeof(line));
+	put(y++, 0, right - 3, line);
+	draw_syn_gauge(t, y, W);
+	y++;
+	draw_panes(t, y, H - 1, W);
+	draw_status(t, H, W);
+	if (t->help)
+		draw_help(H, W);
 	refresh();
 }
 
@@ -1105,11 +1186,9 @@ static int stale_end(const struct top *t)
 	return TCPS_EXIT_STALE;
 }
 
-static int run_curses(struct top *t)
+/* The terminal in curses mode, keys unbuffered and not waited for. */
+static int curses_begin(void)
 {
-	__u64 next = mono_ns();
-	int err = 0;
-
 	if (!initscr()) {
 		pr_err("cannot initialise the terminal");
 		return TCPS_EXIT_FAIL;
@@ -1127,6 +1206,16 @@ static int run_curses(struct top *t)
 		use_default_colors();
 		init_pair(1, COLOR_RED, -1);
 	}
+	return 0;
+}
+
+static int run_curses(struct top *t)
+{
+	__u64 next = mono_ns();
+	int err = curses_begin();
+
+	if (err)
+		return err;
 	while (!stop) {
 		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
 				       { .fd = t->evfd, .events = POLLIN } };
@@ -1200,7 +1289,8 @@ static int run_plain(struct top *t)
 	return stale_end(t);
 }
 
-int cmd_top(int argc, char **argv)
+/* The options into t; -1 to go on, else the exit code (usage error, --help). */
+static int top_parse_args(struct top *t, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "delay", required_argument, NULL, 'd' },  { "count", required_argument, NULL, 'n' },
@@ -1208,19 +1298,10 @@ int cmd_top(int argc, char **argv)
 		{ "socket", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct top *t = calloc(1, sizeof(*t));
-	struct sigaction sa = { .sa_handler = on_stop };
 	unsigned long long v;
-	int c, rc;
 	char *end;
+	int c;
 
-	if (!t)
-		return TCPS_EXIT_FAIL;
-	t->pin_dir = TCPS_PIN_DIR_DEFAULT;
-	t->interval = 1;
-	t->syn_warn = 1000;
-	t->evfd = -1;
-	t->flt.port = -1;
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "d:n:h", longopts, NULL)) != -1) {
@@ -1229,22 +1310,16 @@ int cmd_top(int argc, char **argv)
 			errno = 0;
 			t->interval = strtod(optarg, &end);
 			if (errno || *end || end == optarg || !isfinite(t->interval) ||
-			    t->interval < 0.1 || t->interval > 3600) {
-				free(t);
+			    t->interval < 0.1 || t->interval > 3600)
 				return usage_err("top", "-d takes 0.1-3600 seconds, not '%s'", optarg);
-			}
 			break;
 		case 'n':
-			if (parse_u64(optarg, 1, ~0ULL, &t->count)) {
-				free(t);
+			if (parse_u64(optarg, 1, ~0ULL, &t->count))
 				return usage_err("top", "-n takes a positive count, not '%s'", optarg);
-			}
 			break;
 		case 'W':
-			if (parse_u64(optarg, 0, ~0ULL, &v)) {
-				free(t);
+			if (parse_u64(optarg, 0, ~0ULL, &v))
 				return usage_err("top", "--syn-warn takes a number, not '%s'", optarg);
-			}
 			t->syn_warn = v;
 			break;
 		case 'P':
@@ -1255,31 +1330,31 @@ int cmd_top(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(top_usage, stdout);
-			free(t);
 			return TCPS_EXIT_OK;
 		default:
-			free(t);
 			return usage_bad_option("top", argv);
 		}
 	}
-	if (optind < argc) {
-		free(t);
+	if (optind < argc)
 		return usage_err("top", "unexpected argument '%s'", argv[optind]);
-	}
+	return -1;
+}
+
+/* The instance's pins and the viewer over them; 0 or the exit code. */
+static int top_open(struct top *t)
+{
+	int rc;
+
 	if (!t->sock_path) {
 		if (tcps_evsock_default_path(t->pin_dir, t->sock_buf, sizeof(t->sock_buf)))
 			t->sock_buf[0] = '\0';
 		t->sock_path = t->sock_buf;
 	}
-	if (tcps_stdout_check()) {
-		free(t);
+	if (tcps_stdout_check())
 		return TCPS_EXIT_FAIL;
-	}
 	rc = tcps_pins_open(t->pin_dir, &t->pins);
-	if (rc) {
-		free(t);
+	if (rc)
 		return rc;
-	}
 	tcps_timeouts_of(t->pin_dir, &t->pins.meta, &t->timeouts);
 	tcps_output_set_info(&t->pins.meta);
 	t->health = t->pins.meta.flags & TCPS_INFO_HEALTH;
@@ -1287,8 +1362,28 @@ int cmd_top(int argc, char **argv)
 	if (rc) {
 		pr_err("top: %s", strerror(-rc));
 		tcps_pins_close(&t->pins);
-		free(t);
 		return TCPS_EXIT_FAIL;
+	}
+	return 0;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	struct top *t = calloc(1, sizeof(*t));
+	struct sigaction sa = { .sa_handler = on_stop };
+	int rc;
+
+	if (!t)
+		return TCPS_EXIT_FAIL;
+	t->pin_dir = TCPS_PIN_DIR_DEFAULT;
+	t->interval = 1;
+	t->syn_warn = 1000;
+	t->evfd = -1;
+	t->flt.port = -1;
+	rc = top_parse_args(t, argc, argv);	/* -1: run */
+	if (rc >= 0 || (rc = top_open(t))) {
+		free(t);
+		return rc;
 	}
 	/* Before initscr, so that ncurses leaves them to us and a signal
 	 * ends the loop, which restores the terminal. */

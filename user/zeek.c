@@ -528,15 +528,11 @@ static void connection_closed(struct tcps_zeek *z, struct tcps_zeek_ep *e,
 	}
 }
 
-void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g, __u64 now,
-		      bool captured)
+/* The first packet of the record starts it (and picks its originator);
+ * a SYN-ACK first may still flip it on the packet after. */
+static void count_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g, __u64 now)
 {
-	struct tcps_zeek_ep *e, *p;
-	struct zstep r = { 0 };
 	__u8 fl = g->flags;
-	__u32 seg_len, end;
-	__s64 rel_seq, rel_ack = 0;
-	bool is_orig, underflow;
 
 	if (!z->started) {
 		z->started = true;
@@ -556,15 +552,70 @@ void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g, _
 	if (z->npkts >= 1)
 		z->synack_first = false;
 	z->npkts++;
-	is_orig = side == z->orig_side;
-	e = &z->ep[!is_orig];
-	p = &z->ep[is_orig];
+}
 
-	/* SetPartialStatus */
+/* SetPartialStatus: a side's first packet without a plain SYN means Zeek
+ * saw the connection from its middle. */
+static void set_partial(struct tcps_zeek *z, bool is_orig, __u8 fl)
+{
 	if (is_orig && !(z->first_seen & 1))
 		z->partial = !(fl & TCPS_SYN) || (fl & TCPS_ACK);
 	else if (!is_orig && !(z->first_seen & 2) && !z->partial)
 		z->partial = !(fl & TCPS_SYN);
+}
+
+/* The ack of g against the peer p's numbering (numbering p from it when
+ * p has sent nothing yet); p's highest ack moves forward. */
+static __s64 peer_ack(struct tcps_zeek_ep *p, const struct tcps_seg *g)
+{
+	__s64 rel_ack;
+	__s32 d;
+
+	if (p->state == TCPS_Z_INACTIVE) {
+		/* init_peer: number the peer's bytes from this ack. */
+		p->start_seq = p->last_seq = p->ack_seq = g->ack - 1;
+		p->seq_init = true;
+		return 1;
+	}
+	rel_ack = rel_to(p, g->ack);
+	if (rel_ack < 0)
+		return 0;
+	if (g->flags & TCPS_RST)
+		return rel_ack;
+	/* update_ack_seq (an ack of 0 far ahead is broken) */
+	d = (__s32)(g->ack - p->ack_seq);
+	if (!(g->ack == 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0)
+		p->ack_seq = g->ack;
+	return rel_ack;
+}
+
+/* The highest data byte e has sent, counted from its ISN. */
+static void update_size(struct tcps_zeek_ep *e, const struct tcps_seg *g)
+{
+	__u32 data_end;
+
+	if ((g->flags & TCPS_RST) || !g->len)
+		return;
+	data_end = g->seq + !!(g->flags & TCPS_SYN) + g->len - (e->start_seq + 1);
+	if ((__s32)data_end > 0 && data_end > e->size)
+		e->size = data_end;
+}
+
+void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g, __u64 now,
+		      bool captured)
+{
+	struct tcps_zeek_ep *e, *p;
+	struct zstep r = { 0 };
+	__u8 fl = g->flags;
+	__u32 seg_len, end;
+	__s64 rel_seq, rel_ack = 0;
+	bool is_orig, underflow;
+
+	count_packet(z, side, g, now);
+	is_orig = side == z->orig_side;
+	e = &z->ep[!is_orig];
+	p = &z->ep[is_orig];
+	set_partial(z, is_orig, fl);
 
 	/* get_segment_len: SYN and FIN take a number; a RST's data does not. */
 	seg_len = g->len + !!(fl & TCPS_SYN) + !!(fl & TCPS_FIN);
@@ -586,33 +637,10 @@ void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g, _
 		e->fin_cnt++;
 		e->fin_seq = rel_seq + seg_len;
 	}
-
-	if (fl & TCPS_ACK) {
-		if (p->state == TCPS_Z_INACTIVE) {
-			/* init_peer: number the peer's bytes from this ack. */
-			rel_ack = 1;
-			p->start_seq = p->last_seq = p->ack_seq = g->ack - 1;
-			p->seq_init = true;
-		} else {
-			rel_ack = rel_to(p, g->ack);
-			if (rel_ack < 0) {
-				rel_ack = 0;
-			} else if (!(fl & TCPS_RST)) {
-				/* update_ack_seq (an ack of 0 far ahead is broken) */
-				__s32 d = (__s32)(g->ack - p->ack_seq);
-
-				if (!(g->ack == 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0)
-					p->ack_seq = g->ack;
-			}
-		}
-	}
+	if (fl & TCPS_ACK)
+		rel_ack = peer_ack(p, g);
 	update_last_seq(z, e, end, fl, g->len);
-	if (!(fl & TCPS_RST) && g->len) {
-		__u32 data_end = g->seq + !!(fl & TCPS_SYN) + g->len - (e->start_seq + 1);
-
-		if ((__s32)data_end > 0 && data_end > e->size)
-			e->size = data_end;
-	}
+	update_size(e, g);
 	state_machine(z, &e, &p, g, is_orig, now, &r);
 	/* After the state machine, so that a gap revealed by the ack of a
 	 * FIN or RST is judged with the closing states. */
