@@ -83,6 +83,9 @@ int usage_bad_option(const char *cmd, char **argv)
 
 	if (optopt && arg[0] == '-' && arg[1] == optopt && arg[2] == '\0')
 		return usage_err(cmd, "option '%s' needs a value, or is unknown", arg);
+	/* getopt_long sets optopt only for a known long option without its value. */
+	if (optopt && arg[0] == '-' && arg[1] == '-')
+		return usage_err(cmd, "option '%s' needs a value", arg);
 	if (optopt)
 		return usage_err(cmd, "unknown option '-%c'", optopt);
 	return usage_err(cmd, "unknown option or missing value: '%s'", arg);
