@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "exports.h"
+#include "lazylib.h"
 #include "filter.h"
 #include "output.h"
 #include "query.h"
@@ -432,6 +433,10 @@ int tcps_http_start(struct tcps_daemon *d)
 		return fd == -EINVAL ? TCPS_EXIT_USAGE : TCPS_EXIT_FAIL;
 	}
 	http.pin_dir = d->opts->pin_dir;
+	if (tcps_mhd_load()) {
+		close(fd);
+		return TCPS_EXIT_FAIL;
+	}
 	http.mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 					    MHD_USE_AUTO,
 				    0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,

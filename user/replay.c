@@ -26,6 +26,7 @@
 
 #include "gc.h"
 #include "keyidx.h"
+#include "lazylib.h"
 #include "evjson.h"
 #include "output.h"
 #include "parse.h"
@@ -802,6 +803,8 @@ static pcap_t *open_capture(const char *file, int *dlt)
 	char errbuf[PCAP_ERRBUF_SIZE];
 	pcap_t *pc;
 
+	if (tcps_pcap_load())
+		return NULL;
 	pc = pcap_open_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!pc) {
 		pr_err("%s", errbuf);
