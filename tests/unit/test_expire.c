@@ -3,11 +3,13 @@
  * Unit tests of the expiry rule (include/tcps_expire.h) that the kernel
  * scan, the daemon's delete path and the stale queries share: which state
  * governs, the mid-stream cap, "never" timeouts, the clock edge, early-drop
- * candidates, and the lower bound the scan uses to skip recent entries.
+ * candidates, the lower bound the scan uses to skip recent entries, the
+ * kernel's holds, and the defaults of the states that wait on a resent FIN.
  */
 #include <string.h>
 
 #include "check.h"
+#include "../../user/gc.h"
 #include "tcps_expire.h"
 
 #define S 1000000000ULL
@@ -134,6 +136,48 @@ TEST(test_no_timeouts_means_nothing_expires)
 	CHECK(tcps_expire_min_idle(&none) == ~0ULL);
 }
 
+/* Each hold (the kernel still had the local socket) is one more timeout. */
+TEST(test_holds_give_one_more_timeout_each)
+{
+	struct tcps_timeouts t = tos(TCPS_MODE_HOST);
+	struct tcps_conn c = conn(TCPS_CLOSE_WAIT, TCPS_FIN_WAIT2, TCPS_C_LOCAL0, 1000 * S);
+
+	CHECK(tcps_expire_due(&c, 1060 * S, &t));
+	c.fsm.holds = 1;
+	CHECK(!tcps_expire_due(&c, 1119 * S, &t));
+	CHECK(tcps_expire_due(&c, 1120 * S, &t));
+	c.fsm.holds = 255;	/* saturated: 256 timeouts, no overflow */
+	CHECK(!tcps_expire_due(&c, 1000 * S + 256ULL * 60 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, 1000 * S + 256ULL * 60 * S, &t));
+	/* The longest --timeout (30 days), held 255 times, still fits the
+	 * ns arithmetic (6.6e17 < 2^64). */
+	t.state_s[TCPS_ESTABLISHED] = 30 * 86400;
+	c = conn(TCPS_ESTABLISHED, TCPS_ESTABLISHED, TCPS_C_LOCAL0, 0);
+	c.fsm.holds = 255;
+	CHECK(!tcps_expire_due(&c, 256ULL * 30 * 86400 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, 256ULL * 30 * 86400 * S, &t));
+}
+
+/* FIN_WAIT1, CLOSING and LAST_ACK wait on a resent FIN: the kernel may
+ * leave TCP_RTO_MAX (120 s) between two tries and keeps the state. */
+TEST(test_fin_waiting_states_outlive_the_longest_resend_gap)
+{
+	struct tcps_timeouts t = tos(TCPS_MODE_PASSIVE);
+	__u8 st[] = { TCPS_FIN_WAIT1, TCPS_CLOSING, TCPS_LAST_ACK };
+	unsigned int i;
+
+	/* The defaults user/gc.c's tcps_timeouts_default() sets. */
+	t.state_s[TCPS_FIN_WAIT1] = TCPS_TO_FIN_WAIT1;
+	t.state_s[TCPS_CLOSING] = TCPS_TO_CLOSING;
+	t.state_s[TCPS_LAST_ACK] = TCPS_TO_LAST_ACK;
+	for (i = 0; i < sizeof(st); i++) {
+		struct tcps_conn c = conn(st[i], TCPS_TIME_WAIT, 0, 1000 * S);
+
+		CHECK(t.state_s[st[i]] > 120);
+		CHECK(!tcps_expire_due(&c, 1120 * S, &t));
+	}
+}
+
 int main(void)
 {
 	RUN(test_host_mode_local_side_governs);
@@ -143,5 +187,7 @@ int main(void)
 	RUN(test_closing_entries_are_early_drop_candidates);
 	RUN(test_min_idle_is_a_lower_bound_of_every_timeout);
 	RUN(test_no_timeouts_means_nothing_expires);
+	RUN(test_holds_give_one_more_timeout_each);
+	RUN(test_fin_waiting_states_outlive_the_longest_resend_gap);
 	return check_done();
 }
