@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* sock_diag dump of TCP sockets (diag.h), for seeding and owners. */
+/* sock_diag requests for TCP sockets (diag.h), for seeding, owners and
+ * expiry. */
 #include <errno.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -10,19 +11,20 @@
 
 #include "diag.h"
 
-int tcps_diag_dump(int af, __u32 states, tcps_diag_fn fn, void *arg)
+/* Send r (a dump with NLM_F_DUMP, else one socket) and call fn for each
+ * socket of the answer. 0 or -errno (the kernel's: -ENOENT, no socket). */
+static int diag_request(const struct inet_diag_req_v2 *r, __u16 flags, tcps_diag_fn fn, void *arg)
 {
 	struct {
 		struct nlmsghdr nlh;
 		struct inet_diag_req_v2 r;
 	} req = {
 		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		.r = { .sdiag_family = (__u8)af, .sdiag_protocol = IPPROTO_TCP,
-		       .idiag_states = states },
+			 .nlmsg_flags = NLM_F_REQUEST | flags, .nlmsg_seq = 1 },
+		.r = *r,
 	};
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	static __u32 buf[8192];
+	__u32 buf[8192];	/* 32 KiB: callers on several threads (gc, HTTP) */
 	int fd, err = 0;
 
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -60,59 +62,42 @@ int tcps_diag_dump(int af, __u32 states, tcps_diag_fn fn, void *arg)
 				goto out;
 			err = 0;
 		}
+		if (!(flags & NLM_F_DUMP))
+			goto out;	/* one socket: one answer, no NLMSG_DONE */
 	}
 out:
 	close(fd);
 	return err;
 }
 
+int tcps_diag_dump(int af, __u32 states, tcps_diag_fn fn, void *arg)
+{
+	struct inet_diag_req_v2 r = { .sdiag_family = (__u8)af, .sdiag_protocol = IPPROTO_TCP,
+				      .idiag_states = states };
+
+	return diag_request(&r, NLM_F_DUMP, fn, arg);
+}
+
+static int take_state(const struct inet_diag_msg *m, void *arg)
+{
+	*(int *)arg = m->idiag_state;
+	return 0;
+}
+
 int tcps_diag_state(int af, const void *laddr, __u16 lport, const void *raddr, __u16 rport)
 {
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
-		.r = { .sdiag_family = (__u8)af, .sdiag_protocol = IPPROTO_TCP, .idiag_states = ~0U,
-		       .id = { .idiag_sport = lport, .idiag_dport = rport,
-			       .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } } },
+	struct inet_diag_req_v2 r = {
+		.sdiag_family = (__u8)af, .sdiag_protocol = IPPROTO_TCP, .idiag_states = ~0U,
+		.id = { .idiag_sport = lport, .idiag_dport = rport,
+			.idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } },
 	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	__u32 buf[1024];
 	size_t alen = af == AF_INET6 ? 16 : 4;
-	struct nlmsghdr *h = (struct nlmsghdr *)buf;
-	ssize_t len;
-	int fd, ret;
+	int st = 0, err;
 
-	memcpy(req.r.id.idiag_src, laddr, alen);
-	memcpy(req.r.id.idiag_dst, raddr, alen);
-	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (fd < 0)
-		return -errno;
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	do
-		len = recv(fd, buf, sizeof(buf), 0);
-	while (len < 0 && errno == EINTR);
-	if (len < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (!NLMSG_OK(h, (__u32)len)) {
-		ret = -EIO;
-	} else if (h->nlmsg_type == NLMSG_ERROR) {
-		const struct nlmsgerr *e = NLMSG_DATA(h);
-
-		ret = e->error == -ENOENT ? 0 : (e->error ? e->error : -EIO);
-	} else if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
-		ret = ((const struct inet_diag_msg *)NLMSG_DATA(h))->idiag_state;
-	} else {
-		ret = -EIO;
-	}
-out:
-	close(fd);
-	return ret;
+	memcpy(r.id.idiag_src, laddr, alen);
+	memcpy(r.id.idiag_dst, raddr, alen);
+	err = diag_request(&r, 0, take_state, &st);
+	if (err == -ENOENT)
+		return 0;
+	return err ? err : st;
 }

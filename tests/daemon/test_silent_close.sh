@@ -43,11 +43,17 @@ P_CROSS=8301 P_LACK=8302 P_CW=8303
 
 q() { nsrun "$A" "$TCPSCOPE" "$@" --pin-dir "$PIN_DIR"; }
 
-# closer SIDE NS ADDR PORT: one end of a connection; closes once $WORK/close-SIDE-ADDR-PORT exists.
-closer() {
-	local f="$WORK/close-$1-$3-$4"
-	nsenter --net="/run/netns/$2" $CLOSER "$1" "$3" "$4" "$f" 90 >"$WORK/$1-$3-$4.out" 2>&1 &
-	track_pid $!
+# closers SIDE NS: that end of each test connection (both families, every
+# port); each closes once $WORK/close-SIDE-ADDR-PORT exists.
+closers() {
+	local ip p
+	for ip in "$IP4_B" "$IP6_B"; do
+		for p in $P_CROSS $P_LACK $P_CW; do
+			nsenter --net="/run/netns/$2" $CLOSER "$1" "$ip" $p "$WORK/close-$1-$ip-$p" 90 \
+				>"$WORK/$1-$ip-$p.out" 2>&1 &
+			track_pid $!
+		done
+	done
 }
 close_now() { touch "$WORK/close-$1-$2-$3"; }
 
@@ -63,7 +69,6 @@ ss_state() {
 }
 
 test_setup() {
-	local ip
 	# A's first FIN resend 36 s after the FIN (a route's rto_min sets the
 	# RTO floor of the connections on it).
 	nsrun "$A" ip route replace "${IP4_B%.*}.0/24" dev "$IF_A" rto_min ${RTO_MIN}s &&
@@ -75,18 +80,10 @@ test_setup() {
 	TP=$!
 	track_pid $TP
 	wait_for 10 grep -q "tracking on" "$WORK/run.err" || { fail "tcpscope run: $(cat "$WORK/run.err")"; return 1; }
-	for ip in "$IP4_B" "$IP6_B"; do
-		closer server "$B" "$ip" $P_CROSS
-		closer server "$B" "$ip" $P_LACK
-		closer server "$B" "$ip" $P_CW
-	done
+	closers server "$B"
 	wait_for 5 sh -c "[ \$(nsenter --net=/run/netns/$B ss -tlnH | grep -c ':830[123] ') -eq 6 ]" ||
 		{ fail "servers not listening"; return 1; }
-	for ip in "$IP4_B" "$IP6_B"; do
-		closer client "$A" "$ip" $P_CROSS
-		closer client "$A" "$ip" $P_LACK
-		closer client "$A" "$ip" $P_CW
-	done
+	closers client "$A"
 	wait_for 5 sh -c "[ \$(cat $WORK/client-*.out | grep -c ready) -eq 6 ]" ||
 		{ fail "clients: $(cat "$WORK"/client-*.out)"; return 1; }
 }
