@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "utf8.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -36,7 +37,7 @@ static void vlog(int prio, const char *prefix, const char *fmt, va_list ap)
 		json_object *o = json_object_new_object();
 
 		vsnprintf(msg, sizeof(msg), fmt, ap);
-		json_object_object_add(o, "error", json_object_new_string(msg));
+		json_object_object_add(o, "error", tcps_json_string(msg));
 		fprintf(stderr, "%s\n",
 			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							      JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jbuf.h"
+#include "utf8.h"
 
 static __attribute__((noinline)) char *grow(struct tcps_jbuf *b, size_t n)
 {
@@ -46,11 +47,13 @@ void tcps_jbuf_raw(struct tcps_jbuf *b, const char *s, size_t n)
 	b->len += n;
 }
 
-/* The bytes yajl's string encoder changes: below 0x20 (NUL among them,
- * which also ends a C string), '"' and '\\'. It escapes '/' only with
- * yajl_gen_escape_solidus, never set here, and passes every other byte
- * (yajl_gen_validate_utf8 is off). */
-static const bool special[256] = { [0 ... 0x1f] = true, ['"'] = true, ['\\'] = true };
+/* The bytes a string may not be copied with: those yajl's string encoder
+ * changes (below 0x20, NUL among them, which also ends a C string; '"' and
+ * '\\'; it escapes '/' only with yajl_gen_escape_solidus, never set here),
+ * and every byte above 0x7f, so that the text is checked for UTF-8 first
+ * (yajl_gen_validate_utf8 would refuse the whole string instead). */
+static const bool special[256] = { [0 ... 0x1f] = true, ['"'] = true, ['\\'] = true,
+				   [0x80 ... 0xff] = true };
 
 /* The length of s; *plain: whether yajl would leave it as it is. One
  * pass for both: a key and a value per field, 30 fields a row. */
@@ -70,9 +73,12 @@ static void esc_print(void *ctx, const char *s, size_t n)
 }
 
 /* yajl writes the string, quotes and escapes, into b: each string is a
- * document of its own (a top-level string, then a reset). */
+ * document of its own (a top-level string, then a reset). Text that is
+ * not UTF-8 is repaired first (utf8.h): JSON readers reject it. */
 static void str_escaped(struct tcps_jbuf *b, const char *s, size_t n)
 {
+	char *fixed = NULL;
+
 	if (b->failed)
 		return;
 	if (!b->esc) {
@@ -82,9 +88,18 @@ static void str_escaped(struct tcps_jbuf *b, const char *s, size_t n)
 			return;
 		}
 	}
+	if (!tcps_utf8_valid(s, n)) {
+		fixed = tcps_utf8_repair(s, n, &n);
+		if (!fixed) {
+			b->failed = true;
+			return;
+		}
+		s = fixed;
+	}
 	yajl_gen_reset(b->esc, NULL);
 	if (yajl_gen_string(b->esc, (const unsigned char *)s, n) != yajl_gen_status_ok)
 		b->failed = true;
+	free(fixed);
 }
 
 void tcps_jbuf_str(struct tcps_jbuf *b, const char *s)

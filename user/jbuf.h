@@ -2,10 +2,11 @@
 /* JSON text written into a growing buffer: what list --json's million rows
  * and each events line are made with (through output.h's field writer).
  * Braces, separators and numbers are written directly; a string is copied
- * as it is when yajl would leave it so (no byte below 0x20, no '"' or
- * '\\'), else yajl's generator writes it, so the escaping is yajl's, byte
- * for byte. One level of object; an array around objects is the caller's
- * raw text. Zero-initialised is empty and ready; once a string has been
+ * as it is when it is plain ASCII that yajl would leave so (no byte below
+ * 0x20, no '"' or '\\'), else yajl's generator writes it, so the escaping
+ * is yajl's, byte for byte; text that is not UTF-8 is repaired first
+ * (utf8.h: U+FFFD for each ill-formed subpart). One level of object; an
+ * array around objects is the caller's raw text. Zero-initialised is empty and ready; once a string has been
  * escaped, yajl holds the struct's address: don't copy or move it. */
 #ifndef TCPS_JBUF_H
 #define TCPS_JBUF_H

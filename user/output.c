@@ -6,6 +6,7 @@
 #include "filter.h"
 #include "health.h"
 #include "output.h"
+#include "utf8.h"
 
 static const struct tcps_info *ifinfo;
 
@@ -71,7 +72,7 @@ void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mod
 void tcps_jw_str(struct tcps_jw *w, const char *k, const char *v)
 {
 	if (!w->b) {
-		json_object_object_add(w->o, k, v ? json_object_new_string(v) : NULL);
+		json_object_object_add(w->o, k, v ? tcps_json_string(v) : NULL);
 		return;
 	}
 	tcps_jbuf_key(w->b, k);

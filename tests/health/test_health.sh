@@ -198,10 +198,16 @@ test_owners_agree_with_ss_p() {
 	must "server" drv_start os "$NS_S" listen "$IP4_B" 7030 -n 50 || return 1
 	for x in a:20 b:20 c:10; do
 		nsenter --net="/run/netns/$NS_C" "$PY" -c "
-import socket, time
+import os, socket, time
 open('/proc/self/comm', 'w').write('own-${x%%:*}')
 cs = [socket.create_connection(('$IP4_B', 7030), timeout=10) for _ in range(${x#*:})]
 print('ready', flush=True)
+for _ in range(600):	# until told to take a name that is not UTF-8
+    if os.path.exists('$W/rename-${x%%:*}'):
+        open('/proc/self/comm', 'wb').write(b'own-${x%%:*}\\xff')
+        print('renamed', flush=True)
+        break
+    time.sleep(0.1)
 time.sleep(60)" >"$W/own-${x%%:*}" 2>&1 &
 		track_pid $!
 	done
@@ -220,6 +226,17 @@ time.sleep(60)" >"$W/own-${x%%:*}" 2>&1 &
 	"$TCPSCOPE" list --json -p --port 7030 --pin-dir "${SCOPE_PIN[client]}" |
 		jq -e '[.connections[] | select(.state == "ESTABLISHED") | select(.pid > 0 and (.comm | startswith("own-")) and (.cgroup | startswith("/")))] | length == 50' >/dev/null ||
 		fail "JSON owners: $("$TCPSCOPE" list --json -p --port 7030 --pin-dir "${SCOPE_PIN[client]}" | head -c 300)"
+	# A process name may hold any byte: JSON carries it as UTF-8, each
+	# byte that is not replaced by U+FFFD (a strict reader takes it).
+	: >"$W/rename-c"
+	wait_for 10 grep -q renamed "$W/own-c" || { fail "own-c did not rename itself"; return 1; }
+	"$TCPSCOPE" list --json -p --port 7030 --pin-dir "${SCOPE_PIN[client]}" >"$W/owners.json"
+	"$PY" -c '
+import json, sys
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8", "strict"))
+n = sum(1 for c in d["connections"] if c.get("comm") == "own-c\ufffd")
+sys.exit(0 if n == 10 else "%d connections of own-c\\ufffd, want 10" % n)' "$W/owners.json" ||
+		fail "JSON of a name that is not UTF-8: $(grep -o '"comm":"own-c[^"]*"' "$W/owners.json" | head -2 | od -c | head -3)"
 }
 
 # The server side ran with --no-health: states as ever, no health figures.

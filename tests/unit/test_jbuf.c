@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Unit tests of the JSON text writer (user/jbuf.c) that list --json and the
- * events lines are made with: the text is what yajl's generator wrote
- * before, byte for byte, for every byte value in a string (a process name
- * or an interface name may hold any), and a parser reads back what was
- * written.
+ * events lines are made with: the text is what yajl's generator writes,
+ * byte for byte, for every byte value in a string (a process name or an
+ * interface name may hold any), of the string repaired to UTF-8 where it
+ * is not (test_utf8.c), and a parser reads back what was written.
  */
 #include <json-c/json.h>
 #include <limits.h>
@@ -14,19 +14,22 @@
 
 #include "check.h"
 #include "../../user/jbuf.c"
+#include "../../user/utf8.c"
 
-/* The text of s as yajl's generator writes a top-level string. */
+/* The text of s as yajl's generator writes a top-level string, s made
+ * UTF-8 first where it is not. */
 static char *yajl_text(const char *s)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
 	const unsigned char *buf;
-	size_t len;
-	char *out;
+	size_t len = strlen(s);
+	char *out, *fixed = tcps_utf8_valid(s, len) ? NULL : tcps_utf8_repair(s, len, &len);
 
-	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+	yajl_gen_string(g, (const unsigned char *)(fixed ? fixed : s), len);
 	yajl_gen_get_buf(g, &buf, &len);
 	out = strndup((const char *)buf, len);
 	yajl_gen_free(g);
+	free(fixed);
 	return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "../../user/common.c"
+#include "../../user/utf8.c"
 
 /* The text as the previous strftime/snprintf code made it. */
 static void reference(__u64 real_ns, char *buf, size_t len)
