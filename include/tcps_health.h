@@ -165,23 +165,11 @@ tcps_health_classify(const struct tcps_fsm *f, int s, const struct tcps_seg *g)
 	return cls;
 }
 
-/* Segment g sent by side s, accepted by the state machine; cls is its
- * class against the sender as it was before g (tcps_health_classify). *now
- * is the precise clock, read here at most once and only if a sample
- * starts or ends (0: not read yet). Reads of c->fsm here are of flags no
- * accepted segment changes (ORIG1, LOCAL*). */
-TCPS_PATH_INLINE void tcps_health_apply(struct tcps_counters *cnt, struct tcps_conn *c,
-					const struct tcps_key *k, int s, const struct tcps_seg *g,
-					int cls, __u64 *now)
+/* The counts of a segment of side s: retransmission, out of order,
+ * duplicate ACK, zero-window episode. */
+TCPS_PATH_INLINE void tcps_health_count(struct tcps_counters *cnt, struct tcps_health *h, int s,
+					const struct tcps_seg *g, int cls)
 {
-	struct tcps_health *h = &c->h;
-	const struct tcps_fsm *f = &c->fsm;
-	__u32 end = tcps_seg_end(g), mt;
-	int hit = 0, skip = 0;
-
-	s &= 1;
-	if (g->flags & TCPS_RST)
-		return;
 	if (cls & TCPS_HC_RETRANS) {
 		h->retrans[s] += g->segs ? g->segs : 1;
 		if (cnt)
@@ -207,38 +195,52 @@ TCPS_PATH_INLINE void tcps_health_apply(struct tcps_counters *cnt, struct tcps_c
 			h->sflags[s] &= ~TCPS_HS_ZWIN;
 		}
 	}
+}
 
-	/* End of a sample of the peer's segments: this one echoes it. */
-	mt = h->mark_t[!s];
-	if (mt > TCPS_H_RESYNC) {
-		if ((h->sflags[!s] & TCPS_HS_TSMARK)) {
-			if (g->has_ts) {
-				hit = g->tsecr == h->mark[!s];
-				skip = tcps_after(g->tsecr, h->mark[!s]);
-			} else {
-				skip = 1;	/* the peer does not echo: timestamps are off */
-			}
-		} else if (g->flags & TCPS_ACK) {
-			hit = !tcps_before(g->ack, h->mark[!s]);
+/* End of a sample of the peer's (side !s) segments, when this segment of
+ * side s echoes it: the RTT sample and its histogram. */
+TCPS_PATH_INLINE void tcps_health_sample_end(struct tcps_conn *c, const struct tcps_key *k, int s,
+					     const struct tcps_seg *g, __u64 *now)
+{
+	struct tcps_health *h = &c->h;
+	__u32 mt = h->mark_t[!s];
+	int hit = 0, skip = 0;
+
+	if (mt <= TCPS_H_RESYNC)
+		return;
+	if ((h->sflags[!s] & TCPS_HS_TSMARK)) {
+		if (g->has_ts) {
+			hit = g->tsecr == h->mark[!s];
+			skip = tcps_after(g->tsecr, h->mark[!s]);
+		} else {
+			skip = 1;	/* the peer does not echo: timestamps are off */
 		}
-		if (hit) {
-			if (!*now)
-				*now = tcps_clock_precise();
-			tcps_h_sample(h, !s, tcps_h_stamp(*now) - mt);
-			if (!tcps_host_mode()) {
-				if (h->rtt_us[0] && h->rtt_us[1])
-					tcps_hist_observe(TCPS_HIST_RTT, tcps_port_class(c, k),
-							  (__u64)h->rtt_us[0] + h->rtt_us[1]);
-			} else if (tcps_defers(f, !s)) {	/* the local side's segments */
-				tcps_hist_observe(TCPS_HIST_RTT, tcps_port_class(c, k), h->rtt_us[!s]);
-			}
-		}
-		if (hit || skip)
-			h->mark_t[!s] = TCPS_H_RESYNC;
+	} else if (g->flags & TCPS_ACK) {
+		hit = !tcps_before(g->ack, h->mark[!s]);
 	}
+	if (hit) {
+		if (!*now)
+			*now = tcps_clock_precise();
+		tcps_h_sample(h, !s, tcps_h_stamp(*now) - mt);
+		if (!tcps_host_mode()) {
+			if (h->rtt_us[0] && h->rtt_us[1])
+				tcps_hist_observe(TCPS_HIST_RTT, tcps_port_class(c, k),
+						  (__u64)h->rtt_us[0] + h->rtt_us[1]);
+		} else if (tcps_defers(&c->fsm, !s)) {	/* the local side's segments */
+			tcps_hist_observe(TCPS_HIST_RTT, tcps_port_class(c, k), h->rtt_us[!s]);
+		}
+	}
+	if (hit || skip)
+		h->mark_t[!s] = TCPS_H_RESYNC;
+}
 
-	/* Start of a sample of this side's segments. */
-	mt = h->mark_t[s];
+/* Start of a sample of this side's segments: its TSval, or the end of its
+ * new data, and when it was first seen. */
+TCPS_PATH_INLINE void tcps_health_sample_start(struct tcps_health *h, int s, const struct tcps_seg *g,
+					       int cls, __u64 *now)
+{
+	__u32 mt = h->mark_t[s];
+
 	if (g->has_ts) {
 		if (mt == TCPS_H_RESYNC || (mt > TCPS_H_RESYNC && !(h->sflags[s] & TCPS_HS_TSMARK))) {
 			/* Track the current TSval: it was seen before now. */
@@ -257,10 +259,27 @@ TCPS_PATH_INLINE void tcps_health_apply(struct tcps_counters *cnt, struct tcps_c
 		if (!*now)
 			*now = tcps_clock_precise();
 		h->sflags[s] &= ~TCPS_HS_TSMARK;
-		h->mark[s] = end;
+		h->mark[s] = tcps_seg_end(g);
 		tcps_h_barrier();
 		h->mark_t[s] = tcps_h_stamp(*now);
 	}
+}
+
+/* Segment g sent by side s, accepted by the state machine; cls is its
+ * class against the sender as it was before g (tcps_health_classify). *now
+ * is the precise clock, read here at most once and only if a sample
+ * starts or ends (0: not read yet). Reads of c->fsm here are of flags no
+ * accepted segment changes (ORIG1, LOCAL*). */
+TCPS_PATH_INLINE void tcps_health_apply(struct tcps_counters *cnt, struct tcps_conn *c,
+					const struct tcps_key *k, int s, const struct tcps_seg *g,
+					int cls, __u64 *now)
+{
+	s &= 1;
+	if (g->flags & TCPS_RST)
+		return;
+	tcps_health_count(cnt, &c->h, s, g, cls);
+	tcps_health_sample_end(c, k, s, g, now);
+	tcps_health_sample_start(&c->h, s, g, cls, now);
 }
 
 /* Segment g of side s of an entry being created (tcps_create): the state

@@ -302,18 +302,16 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 	tcps_count(cnt, TCPS_CNT_PROMOTED);
 }
 
-TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_key *k, int s,
-				  const struct tcps_seg *g, int dir, __u32 ifindex, __u64 now)
+/* The value of a new entry, made in sc->conn from segment g of side s and
+ * stepped through the state machine (sc->st: its arcs). Nonzero when the
+ * segment creates nothing (a scan). *pnow: the precise clock, once read. */
+TCPS_PATH_INLINE int tcps_new_entry(struct tcps_counters *cnt, struct tcps_scratch *sc,
+				    const struct tcps_key *k, int s, const struct tcps_seg *g, int dir,
+				    __u32 ifindex, __u64 now, __u64 *pnow)
 {
-	struct tcps_scratch *sc;
-	struct tcps_conn *nc;
-	__u64 pnow = 0;
-	int tbl, err, i;
+	struct tcps_conn *nc = (struct tcps_conn *)sc->conn;
+	int i;
 
-	sc = tcps_scratch_get();
-	if (!sc)
-		return;
-	nc = (struct tcps_conn *)sc->conn;
 	__builtin_memset(nc, 0, sizeof(*nc));
 	nc->fsm.flags = TCPS_C_NEW;
 	if (tcps_host_mode())
@@ -322,20 +320,20 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 	 * was); not for a segment that creates nothing (a scan). */
 	if (tcps_health_on() && tcps_fsm_may_create(g->flags)) {
 		if ((g->flags & (TCPS_SYN | TCPS_ACK | TCPS_RST | TCPS_FIN)) == TCPS_SYN)
-			tcps_health_open(nc, &pnow);
-		tcps_health_seg(cnt, nc, k, s, g, &pnow);
+			tcps_health_open(nc, pnow);
+		tcps_health_seg(cnt, nc, k, s, g, pnow);
 	}
 	tcps_fsm_step(&nc->fsm, s, g, &sc->st);
 	if (sc->st.verdict == TCPS_V_NOCREATE)
-		return;
+		return 1;
 	if (tcps_health_on() && sc->st.n) {
 		/* The creating arcs leave CLOSE, whose time is unknown (0). */
-		if (!pnow)
-			pnow = tcps_clock_precise();
+		if (!*pnow)
+			*pnow = tcps_clock_precise();
 		for (i = 0; i < TCPS_STEP_ARCS; i++) {
 			if (i >= sc->st.n)
 				break;
-			nc->h.trans_ns[sc->st.arc[i].side & 1] = pnow;
+			nc->h.trans_ns[sc->st.arc[i].side & 1] = *pnow;
 		}
 	}
 	nc->ifindex = ifindex;
@@ -348,7 +346,33 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 		nc->pkts[0] = 1;
 		nc->bytes[0] = g->len;
 	}
+	return 0;
+}
 
+/* Counters and gauges of an entry just created in table tbl. */
+TCPS_PATH_INLINE void tcps_created(struct tcps_counters *cnt, const struct tcps_fsm *f, int tbl)
+{
+	tcps_count(cnt, TCPS_CNT_NEW_CONN);
+	tcps_gauge_add(TCPS_G_STATE + tcps_gauge_state(f), 1);
+	tcps_gauge_add(tbl == TCPS_TBL_HALFOPEN ? TCPS_G_HALFOPEN : TCPS_G_CONNS, 1);
+	if (tbl == TCPS_TBL_HALFOPEN)
+		tcps_count(cnt, TCPS_CNT_HALFOPEN_NEW);
+	if (f->flags & TCPS_C_MIDSTREAM)
+		tcps_count(cnt, TCPS_CNT_MIDSTREAM);
+}
+
+TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_key *k, int s,
+				  const struct tcps_seg *g, int dir, __u32 ifindex, __u64 now)
+{
+	struct tcps_scratch *sc;
+	struct tcps_conn *nc;
+	__u64 pnow = 0;
+	int tbl, err;
+
+	sc = tcps_scratch_get();
+	if (!sc || tcps_new_entry(cnt, sc, k, s, g, dir, ifindex, now, &pnow))
+		return;
+	nc = (struct tcps_conn *)sc->conn;
 	tbl = tcps_handshaking(nc->fsm.ep[0].state, nc->fsm.ep[1].state) ? TCPS_TBL_HALFOPEN :
 									   TCPS_TBL_CONNS;
 	err = tcps_tbl_insert(tbl, k, nc);
@@ -364,13 +388,7 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
 		return;
 	}
-	tcps_count(cnt, TCPS_CNT_NEW_CONN);
-	tcps_gauge_add(TCPS_G_STATE + tcps_gauge_state(&nc->fsm), 1);
-	tcps_gauge_add(tbl == TCPS_TBL_HALFOPEN ? TCPS_G_HALFOPEN : TCPS_G_CONNS, 1);
-	if (tbl == TCPS_TBL_HALFOPEN)
-		tcps_count(cnt, TCPS_CNT_HALFOPEN_NEW);
-	if (nc->fsm.flags & TCPS_C_MIDSTREAM)
-		tcps_count(cnt, TCPS_CNT_MIDSTREAM);
+	tcps_created(cnt, &nc->fsm, tbl);
 	tcps_emit(cnt, k, &sc->st, nc->fsm.flags, g->flags, ifindex, 0, pnow);
 }
 
