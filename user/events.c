@@ -527,6 +527,50 @@ static int write_failed(void)
 	return TCPS_EXIT_FAIL;
 }
 
+/* The exit code once read() found the end of the stream (err 0) or
+ * failed (err: its errno), said. */
+static int events_ended(const char *path, int err)
+{
+	if (fflush(stdout) == EOF || ferror(stdout))
+		return write_failed();
+	if (err) {
+		pr_err("%s: %s", path, strerror(err));
+		return TCPS_EXIT_FAIL;
+	}
+	pr_err("the daemon closed the event stream at %s: it stopped or was killed", path);
+	return TCPS_EXIT_NOTRUNNING;
+}
+
+/* The whole lines of buf[0, *have) to stdout (those expr, if any, takes;
+ * of the comments, the drop notices to stderr), the partial last line
+ * moved to the front; -1 to go on, else the exit code once *seen reaches
+ * count. */
+static int copy_lines(char *buf, size_t *have, unsigned long long *seen, unsigned long long count,
+		      const struct tcps_expr *expr, bool json)
+{
+	char *line = buf, *nl;
+
+	while ((nl = memchr(line, '\n', *have - (size_t)(line - buf)))) {
+		size_t n = (size_t)(nl - line) + 1;
+
+		if (line[0] == '#') {
+			if (!strncmp(line, "# dropped ", 10))
+				pr_warn("%.*s", (int)(n - 3), line + 2);
+		} else if (expr ? tcps_event_print_if(stdout, line, n, expr, json)
+				: fwrite(line, 1, n, stdout) == n) {
+			if (count && ++*seen >= count)
+				return fflush(stdout) == EOF || ferror(stdout) ? write_failed() :
+										 TCPS_EXIT_OK;
+		}
+		line = nl + 1;
+	}
+	*have -= (size_t)(line - buf);
+	memmove(buf, line, *have);
+	if (*have == READ_CHUNK)	/* no line is that long */
+		*have = 0;
+	return -1;
+}
+
 /* Copy the stream to stdout (only the lines expr, if any, takes). */
 static int events_copy(int fd, const char *path, unsigned long long count,
 		       const struct tcps_expr *expr, bool json)
@@ -543,47 +587,18 @@ static int events_copy(int fd, const char *path, unsigned long long count,
 	}
 	for (;;) {
 		ssize_t r = read(fd, buf + have, READ_CHUNK - have);
-		char *line = buf, *nl;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			int err = r < 0 ? errno : 0;
-
-			if (fflush(stdout) == EOF || ferror(stdout)) {
-				rc = write_failed();
-			} else if (err) {
-				pr_err("%s: %s", path, strerror(err));
-				rc = TCPS_EXIT_FAIL;
-			} else {
-				pr_err("the daemon closed the event stream at %s: it stopped or was killed",
-				       path);
-				rc = TCPS_EXIT_NOTRUNNING;
-			}
+			rc = events_ended(path, r < 0 ? errno : 0);
 			goto out;
 		}
 		have += (size_t)r;
-		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
-			size_t n = (size_t)(nl - line) + 1;
-
-			if (line[0] == '#') {
-				if (!strncmp(line, "# dropped ", 10))
-					pr_warn("%.*s", (int)(n - 3), line + 2);
-			} else if (expr ? tcps_event_print_if(stdout, line, n, expr, json)
-					: fwrite(line, 1, n, stdout) == n) {
-				if (count && ++seen >= count) {
-					rc = fflush(stdout) == EOF || ferror(stdout) ? write_failed() :
-										      TCPS_EXIT_OK;
-					goto out;
-				}
-			}
-			line = nl + 1;
-		}
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (have == READ_CHUNK)	/* no line is that long */
-			have = 0;
+		rc = copy_lines(buf, &have, &seen, count, expr, json);	/* -1: more */
+		if (rc >= 0)
+			goto out;
 		if (ferror(stdout) || (poll(&p, 1, 0) == 0 && fflush(stdout) == EOF)) {
 			rc = write_failed();
 			goto out;
