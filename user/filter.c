@@ -543,11 +543,58 @@ static int parse_or(struct parser *p)
 	return l;
 }
 
+/* ss's state filter: the leading "state" and "exclude" clauses, united
+ * (exclude removes), as one K_STATE node *root (left -1 if none), and the
+ * "and" that may follow them; 0, or -1 on error. */
+static int parse_state_clauses(struct parser *p, int *root)
+{
+	__u32 mask = 0;
+	bool any_state = false;
+
+	while (is(p, "state") || is(p, "exclude")) {
+		bool excl = is(p, "exclude");
+		__u32 m;
+
+		if (parse_state_arg(p, excl ? "exclude" : "state", &m))
+			return -1;
+		if (excl)
+			mask = (any_state ? mask : ALL_STATES) & ~m;
+		else
+			mask |= m;
+		any_state = true;
+	}
+	if (!any_state)
+		return 0;
+	*root = new_node(p, K_STATE);
+	if (*root < 0)
+		return -1;
+	p->x->n[*root].states = mask;
+	/* "state established and dport = :443" reads naturally too. */
+	if (is(p, "and") || is(p, "&") || is(p, "&&")) {
+		p->i++;
+		if (at_end(p))
+			return error_at(p, p->i, "'and' needs something after it");
+	}
+	return 0;
+}
+
+/* The expression after the state clauses, to the end of the text, ANDed
+ * with their node root (-1: none); the node of the whole, or -1. */
+static int parse_expr_rest(struct parser *p, int root)
+{
+	int e = parse_or(p);
+
+	if (e < 0)
+		return -1;
+	if (!at_end(p))
+		return error_at(p, p->i, is(p, ")") ? "unexpected ')'" : "unexpected '%.*s'",
+				p->t[p->i].len, p->text + p->t[p->i].start);
+	return root < 0 ? e : binary(p, K_AND, root, e);
+}
+
 struct tcps_expr *tcps_expr_compile(const char *text, struct tcps_expr_error *err)
 {
 	struct parser p = { .text = text ? text : "", .err = err };
-	__u32 mask = 0;
-	bool any_state = false;
 	int root = -1;
 
 	memset(err, 0, sizeof(*err));
@@ -557,44 +604,10 @@ struct tcps_expr *tcps_expr_compile(const char *text, struct tcps_expr_error *er
 		err->col = 1;
 		goto fail;
 	}
-	/* ss's state filter: leading clauses, united; exclude removes. */
-	while (is(&p, "state") || is(&p, "exclude")) {
-		bool excl = is(&p, "exclude");
-		__u32 m;
-
-		if (parse_state_arg(&p, excl ? "exclude" : "state", &m))
-			goto fail;
-		if (excl)
-			mask = (any_state ? mask : ALL_STATES) & ~m;
-		else
-			mask |= m;
-		any_state = true;
-	}
-	if (any_state) {
-		root = new_node(&p, K_STATE);
-		if (root < 0)
-			goto fail;
-		p.x->n[root].states = mask;
-	}
-	/* "state established and dport = :443" reads naturally too. */
-	if (any_state && (is(&p, "and") || is(&p, "&") || is(&p, "&&"))) {
-		p.i++;
-		if (at_end(&p)) {
-			error_at(&p, p.i, "'and' needs something after it");
-			goto fail;
-		}
-	}
+	if (parse_state_clauses(&p, &root))
+		goto fail;
 	if (!at_end(&p)) {
-		int e = parse_or(&p);
-
-		if (e < 0)
-			goto fail;
-		if (!at_end(&p)) {
-			error_at(&p, p.i, is(&p, ")") ? "unexpected ')'" : "unexpected '%.*s'",
-				 p.t[p.i].len, p.text + p.t[p.i].start);
-			goto fail;
-		}
-		root = root < 0 ? e : binary(&p, K_AND, root, e);
+		root = parse_expr_rest(&p, root);
 		if (root < 0)
 			goto fail;
 	}
