@@ -444,55 +444,63 @@ static int parse_addr_cond(struct parser *p, bool dst)
 
 static int parse_or(struct parser *p);
 
-static int parse_unary(struct parser *p)
+static int parse_unary(struct parser *p);
+
+/* ("not" | "!") unary, p at the "not". */
+static int parse_not(struct parser *p)
 {
-	char word[64];
 	int n, a;
 
-	if (at_end(p))
-		return error_at(p, p->i, "expression ends too early");
-	if (is(p, "not") || is(p, "!")) {
-		p->i++;
-		if (++p->depth > MAX_DEPTH)
-			return error_at(p, p->i, "nested too deep");
-		a = parse_unary(p);
-		p->depth--;
-		if (a < 0)
-			return -1;
-		n = new_node(p, K_NOT);
-		if (n >= 0)
-			p->x->n[n].a = a;
-		return n;
-	}
-	if (is(p, "(")) {
-		int open = p->i++;
+	p->i++;
+	if (++p->depth > MAX_DEPTH)
+		return error_at(p, p->i, "nested too deep");
+	a = parse_unary(p);
+	p->depth--;
+	if (a < 0)
+		return -1;
+	n = new_node(p, K_NOT);
+	if (n >= 0)
+		p->x->n[n].a = a;
+	return n;
+}
 
-		if (++p->depth > MAX_DEPTH)
-			return error_at(p, open, "nested too deep");
-		a = parse_or(p);
-		p->depth--;
-		if (a < 0)
-			return -1;
-		if (!is(p, ")"))
-			return error_at(p, at_end(p) ? open : p->i,
-					at_end(p) ? "'(' is never closed" : "expected ')' here");
-		p->i++;
-		return a;
-	}
-	if (is(p, "state")) {
-		__u32 mask;
+/* "(" expr ")", p at the "(". */
+static int parse_group(struct parser *p)
+{
+	int open = p->i++, a;
 
-		if (parse_state_arg(p, "state", &mask))
-			return -1;
-		n = new_node(p, K_STATE);
-		if (n >= 0)
-			p->x->n[n].states = mask;
-		return n;
-	}
-	if (is(p, "sport") || is(p, "dport"))
-		return parse_port_cond(p, is(p, "dport"));
-	if (is(p, "src") || is(p, "dst"))
-		return parse_addr_cond(p, is(p, "dst"));
+	if (++p->depth > MAX_DEPTH)
+		return error_at(p, open, "nested too deep");
+	a = parse_or(p);
+	p->depth--;
+	if (a < 0)
+		return -1;
+	if (!is(p, ")"))
+		return error_at(p, at_end(p) ? open : p->i,
+				at_end(p) ? "'(' is never closed" : "expected ')' here");
+	p->i++;
+	return a;
+}
+
+/* "state" STATE, p at the "state". */
+static int parse_state_cond(struct parser *p)
+{
+	__u32 mask;
+	int n;
+
+	if (parse_state_arg(p, "state", &mask))
+		return -1;
+	n = new_node(p, K_STATE);
+	if (n >= 0)
+		p->x->n[n].states = mask;
+	return n;
+}
+
+/* The error for a token that starts no unary. */
+static int bad_unary(struct parser *p)
+{
+	char word[64];
+
 	tok_copy(p, p->i, word, sizeof(word));
 	if (is(p, ")"))
 		return error_at(p, p->i, "unexpected ')'");
@@ -500,6 +508,23 @@ static int parse_unary(struct parser *p)
 		return error_at(p, p->i, "'exclude' goes before the expression, with the 'state' clauses");
 	return error_at(p, p->i, "unknown keyword '%s' (state, sport, dport, src, dst, and, or, not, parentheses)",
 			word);
+}
+
+static int parse_unary(struct parser *p)
+{
+	if (at_end(p))
+		return error_at(p, p->i, "expression ends too early");
+	if (is(p, "not") || is(p, "!"))
+		return parse_not(p);
+	if (is(p, "("))
+		return parse_group(p);
+	if (is(p, "state"))
+		return parse_state_cond(p);
+	if (is(p, "sport") || is(p, "dport"))
+		return parse_port_cond(p, is(p, "dport"));
+	if (is(p, "src") || is(p, "dst"))
+		return parse_addr_cond(p, is(p, "dst"));
+	return bad_unary(p);
 }
 
 static bool starts_unary(const struct parser *p)
