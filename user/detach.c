@@ -407,6 +407,52 @@ struct detach_args {
 	bool all, keep, force;
 };
 
+/* -i NAME: one more interface to detach from; 0, or the exit code. */
+static int add_iface(struct detach_args *a, char *name)
+{
+	if (a->n >= TCPS_MAX_IFACES)
+		return usage_err("detach", "at most %d interfaces", TCPS_MAX_IFACES);
+	a->ifs[a->n].if_index = if_nametoindex(name);
+	if (!a->ifs[a->n].if_index) {
+		pr_err("unknown interface: %s", name);
+		return TCPS_EXIT_USAGE;
+	}
+	a->ifs[a->n++].if_name = name;
+	return 0;
+}
+
+/* Option c (getopt's) into a; 0 to go on, -1 after --help, else the
+ * exit code. */
+static int detach_option(int c, char **argv, struct detach_args *a)
+{
+	switch (c) {
+	case 'i':
+		return add_iface(a, optarg);
+	case 'a':
+		a->all = true;
+		return 0;
+	case 'P':
+		if (!*optarg || strlen(optarg) >= PATH_MAX - 32)
+			return usage_err("detach", "--pin-dir: bad path");
+		a->pin_dir = optarg;
+		return 0;
+	case 'K':
+		a->keep = true;
+		return 0;
+	case 'F':
+		a->force = true;
+		return 0;
+	case 'v':
+		tcps_verbose = 1;
+		return 0;
+	case 'h':
+		fputs(detach_usage, stdout);
+		return -1;
+	default:
+		return usage_bad_option("detach", argv);
+	}
+}
+
 static int parse_detach_args(int argc, char **argv, struct detach_args *a)
 {
 	static const struct option longopts[] = {
@@ -419,45 +465,14 @@ static int parse_detach_args(int argc, char **argv, struct detach_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	int c, err;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "i:avh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			if (a->n >= TCPS_MAX_IFACES)
-				return usage_err("detach", "at most %d interfaces", TCPS_MAX_IFACES);
-			a->ifs[a->n].if_index = if_nametoindex(optarg);
-			if (!a->ifs[a->n].if_index) {
-				pr_err("unknown interface: %s", optarg);
-				return TCPS_EXIT_USAGE;
-			}
-			a->ifs[a->n++].if_name = optarg;
-			break;
-		case 'a':
-			a->all = true;
-			break;
-		case 'P':
-			if (!*optarg || strlen(optarg) >= PATH_MAX - 32)
-				return usage_err("detach", "--pin-dir: bad path");
-			a->pin_dir = optarg;
-			break;
-		case 'K':
-			a->keep = true;
-			break;
-		case 'F':
-			a->force = true;
-			break;
-		case 'v':
-			tcps_verbose = 1;
-			break;
-		case 'h':
-			fputs(detach_usage, stdout);
-			return -1;
-		default:
-			return usage_bad_option("detach", argv);
-		}
+		err = detach_option(c, argv, a);
+		if (err)
+			return err;
 	}
 	if (optind < argc)
 		return usage_err("detach", "unexpected argument '%s'", argv[optind]);
