@@ -572,12 +572,65 @@ static int remove_programs(const struct if_nameindex *ifs, const struct detach_a
 	return removed;
 }
 
+/* The programs: on the -i interfaces, or with --all on every one, after
+ * checking that no running instance owns them; *removed: how many went.
+ * 0, or the exit code. */
+static int detach_programs(const struct detach_args *a, int *removed)
+{
+	struct if_nameindex *all = NULL;
+	const struct if_nameindex *ifs;
+	int err;
+
+	if (a->all) {
+		all = if_nameindex();
+		if (!all) {
+			pr_err("listing interfaces: %s", strerror(errno));
+			return TCPS_EXIT_FAIL;
+		}
+	}
+	ifs = all ? all : a->ifs;
+	err = check_prog_owners(ifs, a);
+	if (!err) {
+		*removed = remove_programs(ifs, a);
+		if (*removed)
+			pr_info("removed %d tcpscope program%s", *removed, *removed == 1 ? "" : "s");
+	}
+	if (all)
+		if_freenameindex(all);
+	return err;
+}
+
+/* The pins and their directory (removed: programs that went before); the
+ * exit code. */
+static int detach_pins(const struct detach_args *a, int removed)
+{
+	int err;
+
+	if (access(a->pin_dir, F_OK)) {
+		if (!removed)
+			pr_info("nothing to remove: no tcpscope programs%s, no %s",
+				a->all ? "" : " there", a->pin_dir);
+		return TCPS_EXIT_OK;
+	}
+	err = tcps_pins_remove(a->pin_dir);
+	if (err == -ENOTEMPTY) {
+		pr_err("%s holds files that are not tcpscope's: tcpscope's pins removed, the directory left",
+		       a->pin_dir);
+		return TCPS_EXIT_FAIL;
+	}
+	if (err) {
+		pr_err("removing the pins in %s: %s%s", a->pin_dir, strerror(-err),
+		       err == -EACCES || err == -EPERM ? " (needs root, or CAP_BPF+CAP_NET_ADMIN)" : "");
+		return err == -EACCES || err == -EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
+	}
+	pr_info("removed the pins in %s", a->pin_dir);
+	return TCPS_EXIT_OK;
+}
+
 int cmd_detach(int argc, char **argv)
 {
 	struct detach_args a = { .pin_dir = TCPS_PIN_DIR_DEFAULT };
-	struct if_nameindex *all = NULL;
-	const struct if_nameindex *ifs;
-	int removed, err;
+	int removed = 0, err;
 
 	err = parse_detach_args(argc, argv, &a);
 	if (err)
@@ -589,45 +642,12 @@ int cmd_detach(int argc, char **argv)
 	if (err)
 		return err;
 	tcps_ours_from_pins(a.pin_dir);	/* checked above: really ours */
-	if (a.all) {
-		all = if_nameindex();
-		if (!all) {
-			pr_err("listing interfaces: %s", strerror(errno));
-			return TCPS_EXIT_FAIL;
-		}
-	}
-	ifs = all ? all : a.ifs;
-	err = check_prog_owners(ifs, &a);
-	if (!err) {
-		removed = remove_programs(ifs, &a);
-		if (removed)
-			pr_info("removed %d tcpscope program%s", removed, removed == 1 ? "" : "s");
-	}
-	if (all)
-		if_freenameindex(all);
+	err = detach_programs(&a, &removed);
 	if (err)
 		return err;
 	if (denied)
 		return TCPS_EXIT_PERM;
 	if (a.keep)
 		return TCPS_EXIT_OK;
-	if (access(a.pin_dir, F_OK)) {
-		if (!removed)
-			pr_info("nothing to remove: no tcpscope programs%s, no %s",
-				a.all ? "" : " there", a.pin_dir);
-		return TCPS_EXIT_OK;
-	}
-	err = tcps_pins_remove(a.pin_dir);
-	if (err == -ENOTEMPTY) {
-		pr_err("%s holds files that are not tcpscope's: tcpscope's pins removed, the directory left",
-		       a.pin_dir);
-		return TCPS_EXIT_FAIL;
-	}
-	if (err) {
-		pr_err("removing the pins in %s: %s%s", a.pin_dir, strerror(-err),
-		       err == -EACCES || err == -EPERM ? " (needs root, or CAP_BPF+CAP_NET_ADMIN)" : "");
-		return err == -EACCES || err == -EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
-	}
-	pr_info("removed the pins in %s", a.pin_dir);
-	return TCPS_EXIT_OK;
+	return detach_pins(&a, removed);
 }
