@@ -559,8 +559,7 @@ static int copy_lines(char *buf, size_t *have, unsigned long long *seen, unsigne
 		} else if (expr ? tcps_event_print_if(stdout, line, n, expr, json)
 				: fwrite(line, 1, n, stdout) == n) {
 			if (count && ++*seen >= count)
-				return fflush(stdout) == EOF || ferror(stdout) ? write_failed() :
-										 TCPS_EXIT_OK;
+				return fflush(stdout) == EOF || ferror(stdout) ? write_failed() : TCPS_EXIT_OK;
 		}
 		line = nl + 1;
 	}
