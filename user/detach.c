@@ -407,6 +407,52 @@ struct detach_args {
 	bool all, keep, force;
 };
 
+/* -i NAME: one more interface to detach from; 0, or the exit code. */
+static int add_iface(struct detach_args *a, char *name)
+{
+	if (a->n >= TCPS_MAX_IFACES)
+		return usage_err("detach", "at most %d interfaces", TCPS_MAX_IFACES);
+	a->ifs[a->n].if_index = if_nametoindex(name);
+	if (!a->ifs[a->n].if_index) {
+		pr_err("unknown interface: %s", name);
+		return TCPS_EXIT_USAGE;
+	}
+	a->ifs[a->n++].if_name = name;
+	return 0;
+}
+
+/* Option c (getopt's) into a; 0 to go on, -1 after --help, else the
+ * exit code. */
+static int detach_option(int c, char **argv, struct detach_args *a)
+{
+	switch (c) {
+	case 'i':
+		return add_iface(a, optarg);
+	case 'a':
+		a->all = true;
+		return 0;
+	case 'P':
+		if (!*optarg || strlen(optarg) >= PATH_MAX - 32)
+			return usage_err("detach", "--pin-dir: bad path");
+		a->pin_dir = optarg;
+		return 0;
+	case 'K':
+		a->keep = true;
+		return 0;
+	case 'F':
+		a->force = true;
+		return 0;
+	case 'v':
+		tcps_verbose = 1;
+		return 0;
+	case 'h':
+		fputs(detach_usage, stdout);
+		return -1;
+	default:
+		return usage_bad_option("detach", argv);
+	}
+}
+
 static int parse_detach_args(int argc, char **argv, struct detach_args *a)
 {
 	static const struct option longopts[] = {
@@ -419,45 +465,14 @@ static int parse_detach_args(int argc, char **argv, struct detach_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	int c, err;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "i:avh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			if (a->n >= TCPS_MAX_IFACES)
-				return usage_err("detach", "at most %d interfaces", TCPS_MAX_IFACES);
-			a->ifs[a->n].if_index = if_nametoindex(optarg);
-			if (!a->ifs[a->n].if_index) {
-				pr_err("unknown interface: %s", optarg);
-				return TCPS_EXIT_USAGE;
-			}
-			a->ifs[a->n++].if_name = optarg;
-			break;
-		case 'a':
-			a->all = true;
-			break;
-		case 'P':
-			if (!*optarg || strlen(optarg) >= PATH_MAX - 32)
-				return usage_err("detach", "--pin-dir: bad path");
-			a->pin_dir = optarg;
-			break;
-		case 'K':
-			a->keep = true;
-			break;
-		case 'F':
-			a->force = true;
-			break;
-		case 'v':
-			tcps_verbose = 1;
-			break;
-		case 'h':
-			fputs(detach_usage, stdout);
-			return -1;
-		default:
-			return usage_bad_option("detach", argv);
-		}
+		err = detach_option(c, argv, a);
+		if (err)
+			return err;
 	}
 	if (optind < argc)
 		return usage_err("detach", "unexpected argument '%s'", argv[optind]);
@@ -557,12 +572,65 @@ static int remove_programs(const struct if_nameindex *ifs, const struct detach_a
 	return removed;
 }
 
+/* The programs: on the -i interfaces, or with --all on every one, after
+ * checking that no running instance owns them; *removed: how many went.
+ * 0, or the exit code. */
+static int detach_programs(const struct detach_args *a, int *removed)
+{
+	struct if_nameindex *all = NULL;
+	const struct if_nameindex *ifs;
+	int err;
+
+	if (a->all) {
+		all = if_nameindex();
+		if (!all) {
+			pr_err("listing interfaces: %s", strerror(errno));
+			return TCPS_EXIT_FAIL;
+		}
+	}
+	ifs = all ? all : a->ifs;
+	err = check_prog_owners(ifs, a);
+	if (!err) {
+		*removed = remove_programs(ifs, a);
+		if (*removed)
+			pr_info("removed %d tcpscope program%s", *removed, *removed == 1 ? "" : "s");
+	}
+	if (all)
+		if_freenameindex(all);
+	return err;
+}
+
+/* The pins and their directory (removed: programs that went before); the
+ * exit code. */
+static int detach_pins(const struct detach_args *a, int removed)
+{
+	int err;
+
+	if (access(a->pin_dir, F_OK)) {
+		if (!removed)
+			pr_info("nothing to remove: no tcpscope programs%s, no %s",
+				a->all ? "" : " there", a->pin_dir);
+		return TCPS_EXIT_OK;
+	}
+	err = tcps_pins_remove(a->pin_dir);
+	if (err == -ENOTEMPTY) {
+		pr_err("%s holds files that are not tcpscope's: tcpscope's pins removed, the directory left",
+		       a->pin_dir);
+		return TCPS_EXIT_FAIL;
+	}
+	if (err) {
+		pr_err("removing the pins in %s: %s%s", a->pin_dir, strerror(-err),
+		       err == -EACCES || err == -EPERM ? " (needs root, or CAP_BPF+CAP_NET_ADMIN)" : "");
+		return err == -EACCES || err == -EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
+	}
+	pr_info("removed the pins in %s", a->pin_dir);
+	return TCPS_EXIT_OK;
+}
+
 int cmd_detach(int argc, char **argv)
 {
 	struct detach_args a = { .pin_dir = TCPS_PIN_DIR_DEFAULT };
-	struct if_nameindex *all = NULL;
-	const struct if_nameindex *ifs;
-	int removed, err;
+	int removed = 0, err;
 
 	err = parse_detach_args(argc, argv, &a);
 	if (err)
@@ -574,45 +642,12 @@ int cmd_detach(int argc, char **argv)
 	if (err)
 		return err;
 	tcps_ours_from_pins(a.pin_dir);	/* checked above: really ours */
-	if (a.all) {
-		all = if_nameindex();
-		if (!all) {
-			pr_err("listing interfaces: %s", strerror(errno));
-			return TCPS_EXIT_FAIL;
-		}
-	}
-	ifs = all ? all : a.ifs;
-	err = check_prog_owners(ifs, &a);
-	if (!err) {
-		removed = remove_programs(ifs, &a);
-		if (removed)
-			pr_info("removed %d tcpscope program%s", removed, removed == 1 ? "" : "s");
-	}
-	if (all)
-		if_freenameindex(all);
+	err = detach_programs(&a, &removed);
 	if (err)
 		return err;
 	if (denied)
 		return TCPS_EXIT_PERM;
 	if (a.keep)
 		return TCPS_EXIT_OK;
-	if (access(a.pin_dir, F_OK)) {
-		if (!removed)
-			pr_info("nothing to remove: no tcpscope programs%s, no %s",
-				a.all ? "" : " there", a.pin_dir);
-		return TCPS_EXIT_OK;
-	}
-	err = tcps_pins_remove(a.pin_dir);
-	if (err == -ENOTEMPTY) {
-		pr_err("%s holds files that are not tcpscope's: tcpscope's pins removed, the directory left",
-		       a.pin_dir);
-		return TCPS_EXIT_FAIL;
-	}
-	if (err) {
-		pr_err("removing the pins in %s: %s%s", a.pin_dir, strerror(-err),
-		       err == -EACCES || err == -EPERM ? " (needs root, or CAP_BPF+CAP_NET_ADMIN)" : "");
-		return err == -EACCES || err == -EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
-	}
-	pr_info("removed the pins in %s", a.pin_dir);
-	return TCPS_EXIT_OK;
+	return detach_pins(&a, removed);
 }

@@ -527,6 +527,49 @@ static int write_failed(void)
 	return TCPS_EXIT_FAIL;
 }
 
+/* The exit code once read() found the end of the stream (err 0) or
+ * failed (err: its errno), said. */
+static int events_ended(const char *path, int err)
+{
+	if (fflush(stdout) == EOF || ferror(stdout))
+		return write_failed();
+	if (err) {
+		pr_err("%s: %s", path, strerror(err));
+		return TCPS_EXIT_FAIL;
+	}
+	pr_err("the daemon closed the event stream at %s: it stopped or was killed", path);
+	return TCPS_EXIT_NOTRUNNING;
+}
+
+/* The whole lines of buf[0, *have) to stdout (those expr, if any, takes;
+ * of the comments, the drop notices to stderr), the partial last line
+ * moved to the front; -1 to go on, else the exit code once *seen reaches
+ * count. */
+static int copy_lines(char *buf, size_t *have, unsigned long long *seen, unsigned long long count,
+		      const struct tcps_expr *expr, bool json)
+{
+	char *line = buf, *nl;
+
+	while ((nl = memchr(line, '\n', *have - (size_t)(line - buf)))) {
+		size_t n = (size_t)(nl - line) + 1;
+
+		if (line[0] == '#') {
+			if (!strncmp(line, "# dropped ", 10))
+				pr_warn("%.*s", (int)(n - 3), line + 2);
+		} else if (expr ? tcps_event_print_if(stdout, line, n, expr, json)
+				: fwrite(line, 1, n, stdout) == n) {
+			if (count && ++*seen >= count)
+				return fflush(stdout) == EOF || ferror(stdout) ? write_failed() : TCPS_EXIT_OK;
+		}
+		line = nl + 1;
+	}
+	*have -= (size_t)(line - buf);
+	memmove(buf, line, *have);
+	if (*have == READ_CHUNK)	/* no line is that long */
+		*have = 0;
+	return -1;
+}
+
 /* Copy the stream to stdout (only the lines expr, if any, takes). */
 static int events_copy(int fd, const char *path, unsigned long long count,
 		       const struct tcps_expr *expr, bool json)
@@ -543,47 +586,18 @@ static int events_copy(int fd, const char *path, unsigned long long count,
 	}
 	for (;;) {
 		ssize_t r = read(fd, buf + have, READ_CHUNK - have);
-		char *line = buf, *nl;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			int err = r < 0 ? errno : 0;
-
-			if (fflush(stdout) == EOF || ferror(stdout)) {
-				rc = write_failed();
-			} else if (err) {
-				pr_err("%s: %s", path, strerror(err));
-				rc = TCPS_EXIT_FAIL;
-			} else {
-				pr_err("the daemon closed the event stream at %s: it stopped or was killed",
-				       path);
-				rc = TCPS_EXIT_NOTRUNNING;
-			}
+			rc = events_ended(path, r < 0 ? errno : 0);
 			goto out;
 		}
 		have += (size_t)r;
-		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
-			size_t n = (size_t)(nl - line) + 1;
-
-			if (line[0] == '#') {
-				if (!strncmp(line, "# dropped ", 10))
-					pr_warn("%.*s", (int)(n - 3), line + 2);
-			} else if (expr ? tcps_event_print_if(stdout, line, n, expr, json)
-					: fwrite(line, 1, n, stdout) == n) {
-				if (count && ++seen >= count) {
-					rc = fflush(stdout) == EOF || ferror(stdout) ? write_failed() :
-										      TCPS_EXIT_OK;
-					goto out;
-				}
-			}
-			line = nl + 1;
-		}
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (have == READ_CHUNK)	/* no line is that long */
-			have = 0;
+		rc = copy_lines(buf, &have, &seen, count, expr, json);	/* -1: more */
+		if (rc >= 0)
+			goto out;
 		if (ferror(stdout) || (poll(&p, 1, 0) == 0 && fflush(stdout) == EOF)) {
 			rc = write_failed();
 			goto out;
@@ -623,35 +637,38 @@ static const char events_usage[] =
 	"  sudo tcpscope events\n"
 	"  sudo tcpscope events --json | jq -c 'select(.to == \"ESTABLISHED\")'\n";
 
-int cmd_events(int argc, char **argv)
+/* What the command line asks for. */
+struct events_opts {
+	const char *pin_dir, *path;	/* path: --socket, NULL for pin_dir's */
+	unsigned long long count;	/* 0: no end */
+	bool json;
+};
+
+/* The options into o; -1 to go on, else the exit code (usage error, --help). */
+static int events_parse_args(int argc, char **argv, struct events_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },	     { "pin-dir", required_argument, NULL, 'P' },
 		{ "socket", required_argument, NULL, 'S' }, { "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },	     {},
 	};
-	const char *pin_dir = TCPS_PIN_DIR_DEFAULT, *path = NULL;
-	unsigned long long count = 0;
-	char def[sizeof(ev.path)];
-	struct tcps_expr *expr;
-	bool json = false;
-	int c, fd;
+	int c;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "jn:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			json = true;
+			o->json = true;
 			break;
 		case 'P':
-			pin_dir = optarg;
+			o->pin_dir = optarg;
 			break;
 		case 'S':
-			path = optarg;
+			o->path = optarg;
 			break;
 		case 'n':
-			if (parse_u64(optarg, 1, ~0ULL, &count))
+			if (parse_u64(optarg, 1, ~0ULL, &o->count))
 				return usage_err("events", "--count takes a positive number, not '%s'",
 						 optarg);
 			break;
@@ -662,39 +679,57 @@ int cmd_events(int argc, char **argv)
 			return usage_bad_option("events", argv);
 		}
 	}
+	return -1;
+}
+
+/* The exit code for a failed tcps_evsock_connect() (err: its -errno), said. */
+static int events_connect_failed(const char *path, int err)
+{
+	if (err == -EACCES || err == -EPERM) {
+		pr_err("%s: %s (run as root)", path, strerror(-err));
+		return TCPS_EXIT_PERM;
+	}
+	if (err == -ENOENT || err == -ECONNREFUSED) {
+		pr_err("no event socket at %s: is 'tcpscope run' running (with this --pin-dir, or give --socket)?",
+		       path);
+		return TCPS_EXIT_NOTRUNNING;
+	}
+	pr_err("%s: %s", path, strerror(-err));
+	return TCPS_EXIT_FAIL;
+}
+
+int cmd_events(int argc, char **argv)
+{
+	struct events_opts o = { .pin_dir = TCPS_PIN_DIR_DEFAULT };
+	char def[sizeof(ev.path)];
+	struct tcps_expr *expr;
+	int c, fd;
+
+	c = events_parse_args(argc, argv, &o);	/* -1: run */
+	if (c >= 0)
+		return c;
 	c = tcps_expr_args("events", argc - optind, argv + optind, &expr);
 	if (c)
 		return c;
-	if (!path) {
-		if (tcps_evsock_default_path(pin_dir, def, sizeof(def))) {
+	if (!o.path) {
+		if (tcps_evsock_default_path(o.pin_dir, def, sizeof(def))) {
 			tcps_expr_free(expr);
 			return usage_err("events", "--pin-dir too long; give --socket");
 		}
-		path = def;
+		o.path = def;
 	}
 	/* With fd 1 closed, the socket would become our stdout. */
 	if (tcps_stdout_check())
 		return TCPS_EXIT_FAIL;
 	signal(SIGPIPE, SIG_IGN);
 	/* A filter reads JSON, which carries every field it tests. */
-	fd = tcps_evsock_connect(path, json || expr);
-	if (fd < 0)
-		tcps_expr_free(expr);
+	fd = tcps_evsock_connect(o.path, o.json || expr);
 	if (fd < 0) {
-		if (fd == -EACCES || fd == -EPERM) {
-			pr_err("%s: %s (run as root)", path, strerror(-fd));
-			return TCPS_EXIT_PERM;
-		}
-		if (fd == -ENOENT || fd == -ECONNREFUSED) {
-			pr_err("no event socket at %s: is 'tcpscope run' running (with this --pin-dir, or give --socket)?",
-			       path);
-			return TCPS_EXIT_NOTRUNNING;
-		}
-		pr_err("%s: %s", path, strerror(-fd));
-		return TCPS_EXIT_FAIL;
+		tcps_expr_free(expr);
+		return events_connect_failed(o.path, fd);
 	}
-	pr_info("reading transitions from %s", path);
-	c = events_copy(fd, path, count, expr, json);
+	pr_info("reading transitions from %s", o.path);
+	c = events_copy(fd, o.path, o.count, expr, o.json);
 	tcps_expr_free(expr);
 	return c;
 }

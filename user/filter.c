@@ -444,55 +444,63 @@ static int parse_addr_cond(struct parser *p, bool dst)
 
 static int parse_or(struct parser *p);
 
-static int parse_unary(struct parser *p)
+static int parse_unary(struct parser *p);
+
+/* ("not" | "!") unary, p at the "not". */
+static int parse_not(struct parser *p)
 {
-	char word[64];
 	int n, a;
 
-	if (at_end(p))
-		return error_at(p, p->i, "expression ends too early");
-	if (is(p, "not") || is(p, "!")) {
-		p->i++;
-		if (++p->depth > MAX_DEPTH)
-			return error_at(p, p->i, "nested too deep");
-		a = parse_unary(p);
-		p->depth--;
-		if (a < 0)
-			return -1;
-		n = new_node(p, K_NOT);
-		if (n >= 0)
-			p->x->n[n].a = a;
-		return n;
-	}
-	if (is(p, "(")) {
-		int open = p->i++;
+	p->i++;
+	if (++p->depth > MAX_DEPTH)
+		return error_at(p, p->i, "nested too deep");
+	a = parse_unary(p);
+	p->depth--;
+	if (a < 0)
+		return -1;
+	n = new_node(p, K_NOT);
+	if (n >= 0)
+		p->x->n[n].a = a;
+	return n;
+}
 
-		if (++p->depth > MAX_DEPTH)
-			return error_at(p, open, "nested too deep");
-		a = parse_or(p);
-		p->depth--;
-		if (a < 0)
-			return -1;
-		if (!is(p, ")"))
-			return error_at(p, at_end(p) ? open : p->i,
-					at_end(p) ? "'(' is never closed" : "expected ')' here");
-		p->i++;
-		return a;
-	}
-	if (is(p, "state")) {
-		__u32 mask;
+/* "(" expr ")", p at the "(". */
+static int parse_group(struct parser *p)
+{
+	int open = p->i++, a;
 
-		if (parse_state_arg(p, "state", &mask))
-			return -1;
-		n = new_node(p, K_STATE);
-		if (n >= 0)
-			p->x->n[n].states = mask;
-		return n;
-	}
-	if (is(p, "sport") || is(p, "dport"))
-		return parse_port_cond(p, is(p, "dport"));
-	if (is(p, "src") || is(p, "dst"))
-		return parse_addr_cond(p, is(p, "dst"));
+	if (++p->depth > MAX_DEPTH)
+		return error_at(p, open, "nested too deep");
+	a = parse_or(p);
+	p->depth--;
+	if (a < 0)
+		return -1;
+	if (!is(p, ")"))
+		return error_at(p, at_end(p) ? open : p->i,
+				at_end(p) ? "'(' is never closed" : "expected ')' here");
+	p->i++;
+	return a;
+}
+
+/* "state" STATE, p at the "state". */
+static int parse_state_cond(struct parser *p)
+{
+	__u32 mask;
+	int n;
+
+	if (parse_state_arg(p, "state", &mask))
+		return -1;
+	n = new_node(p, K_STATE);
+	if (n >= 0)
+		p->x->n[n].states = mask;
+	return n;
+}
+
+/* The error for a token that starts no unary. */
+static int bad_unary(struct parser *p)
+{
+	char word[64];
+
 	tok_copy(p, p->i, word, sizeof(word));
 	if (is(p, ")"))
 		return error_at(p, p->i, "unexpected ')'");
@@ -500,6 +508,23 @@ static int parse_unary(struct parser *p)
 		return error_at(p, p->i, "'exclude' goes before the expression, with the 'state' clauses");
 	return error_at(p, p->i, "unknown keyword '%s' (state, sport, dport, src, dst, and, or, not, parentheses)",
 			word);
+}
+
+static int parse_unary(struct parser *p)
+{
+	if (at_end(p))
+		return error_at(p, p->i, "expression ends too early");
+	if (is(p, "not") || is(p, "!"))
+		return parse_not(p);
+	if (is(p, "("))
+		return parse_group(p);
+	if (is(p, "state"))
+		return parse_state_cond(p);
+	if (is(p, "sport") || is(p, "dport"))
+		return parse_port_cond(p, is(p, "dport"));
+	if (is(p, "src") || is(p, "dst"))
+		return parse_addr_cond(p, is(p, "dst"));
+	return bad_unary(p);
 }
 
 static bool starts_unary(const struct parser *p)
@@ -543,11 +568,58 @@ static int parse_or(struct parser *p)
 	return l;
 }
 
+/* ss's state filter: the leading "state" and "exclude" clauses, united
+ * (exclude removes), as one K_STATE node *root (left -1 if none), and the
+ * "and" that may follow them; 0, or -1 on error. */
+static int parse_state_clauses(struct parser *p, int *root)
+{
+	__u32 mask = 0;
+	bool any_state = false;
+
+	while (is(p, "state") || is(p, "exclude")) {
+		bool excl = is(p, "exclude");
+		__u32 m;
+
+		if (parse_state_arg(p, excl ? "exclude" : "state", &m))
+			return -1;
+		if (excl)
+			mask = (any_state ? mask : ALL_STATES) & ~m;
+		else
+			mask |= m;
+		any_state = true;
+	}
+	if (!any_state)
+		return 0;
+	*root = new_node(p, K_STATE);
+	if (*root < 0)
+		return -1;
+	p->x->n[*root].states = mask;
+	/* "state established and dport = :443" reads naturally too. */
+	if (is(p, "and") || is(p, "&") || is(p, "&&")) {
+		p->i++;
+		if (at_end(p))
+			return error_at(p, p->i, "'and' needs something after it");
+	}
+	return 0;
+}
+
+/* The expression after the state clauses, to the end of the text, ANDed
+ * with their node root (-1: none); the node of the whole, or -1. */
+static int parse_expr_rest(struct parser *p, int root)
+{
+	int e = parse_or(p);
+
+	if (e < 0)
+		return -1;
+	if (!at_end(p))
+		return error_at(p, p->i, is(p, ")") ? "unexpected ')'" : "unexpected '%.*s'",
+				p->t[p->i].len, p->text + p->t[p->i].start);
+	return root < 0 ? e : binary(p, K_AND, root, e);
+}
+
 struct tcps_expr *tcps_expr_compile(const char *text, struct tcps_expr_error *err)
 {
 	struct parser p = { .text = text ? text : "", .err = err };
-	__u32 mask = 0;
-	bool any_state = false;
 	int root = -1;
 
 	memset(err, 0, sizeof(*err));
@@ -557,44 +629,10 @@ struct tcps_expr *tcps_expr_compile(const char *text, struct tcps_expr_error *er
 		err->col = 1;
 		goto fail;
 	}
-	/* ss's state filter: leading clauses, united; exclude removes. */
-	while (is(&p, "state") || is(&p, "exclude")) {
-		bool excl = is(&p, "exclude");
-		__u32 m;
-
-		if (parse_state_arg(&p, excl ? "exclude" : "state", &m))
-			goto fail;
-		if (excl)
-			mask = (any_state ? mask : ALL_STATES) & ~m;
-		else
-			mask |= m;
-		any_state = true;
-	}
-	if (any_state) {
-		root = new_node(&p, K_STATE);
-		if (root < 0)
-			goto fail;
-		p.x->n[root].states = mask;
-	}
-	/* "state established and dport = :443" reads naturally too. */
-	if (any_state && (is(&p, "and") || is(&p, "&") || is(&p, "&&"))) {
-		p.i++;
-		if (at_end(&p)) {
-			error_at(&p, p.i, "'and' needs something after it");
-			goto fail;
-		}
-	}
+	if (parse_state_clauses(&p, &root))
+		goto fail;
 	if (!at_end(&p)) {
-		int e = parse_or(&p);
-
-		if (e < 0)
-			goto fail;
-		if (!at_end(&p)) {
-			error_at(&p, p.i, is(&p, ")") ? "unexpected ')'" : "unexpected '%.*s'",
-				 p.t[p.i].len, p.text + p.t[p.i].start);
-			goto fail;
-		}
-		root = root < 0 ? e : binary(&p, K_AND, root, e);
+		root = parse_expr_rest(&p, root);
 		if (root < 0)
 			goto fail;
 	}

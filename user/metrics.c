@@ -37,10 +37,9 @@ static const char *const counter_help[TCPS_CNT_MAX] = {
 	[TCPS_CNT_RETRANS] = "Retransmitted TCP segments seen (GSO packets count their segments).",
 };
 
-void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
+/* What runs: version, ABI, mode and start time. */
+static void write_info(FILE *f, const struct tcps_metrics *m)
 {
-	unsigned int i, from, to;
-
 	family(f, "tcpscope_build_info", "gauge",
 	       "Version of the running tcpscope; the value is always 1.");
 	fprintf(f, "tcpscope_build_info{version=\"%s\",abi=\"%u\",mode=\"%s\"} 1\n", TCPS_VERSION,
@@ -50,6 +49,12 @@ void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
 	fprintf(f, "tcpscope_start_time_seconds %llu.%03llu\n",
 		(unsigned long long)(m->info.started_ns / 1000000000ULL),
 		(unsigned long long)(m->info.started_ns % 1000000000ULL) / 1000000);
+}
+
+/* The connection gauges: per state, closed, half-open, the table's fill. */
+static void write_connections(FILE *f, const struct tcps_metrics *m)
+{
+	unsigned int i;
 
 	family(f, "tcpscope_connections", "gauge",
 	       "Tracked connections by the state of the local endpoint (originator in passive mode).");
@@ -66,9 +71,15 @@ void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
 	fprintf(f, "tcpscope_table_entries %llu\n", (unsigned long long)m->conns);
 	family(f, "tcpscope_table_max_entries", "gauge", "Size of the connection table.");
 	fprintf(f, "tcpscope_table_max_entries %u\n", m->info.max_conns);
+}
 
-	/* Sparse, as client libraries create labelled children on first
-	 * use: only pairs that happened (at most 11 x 11). */
+/* Transitions by from and to state, sparse, as client libraries create
+ * labelled children on first use: only pairs that happened (at most
+ * 11 x 11). */
+static void write_transitions(FILE *f, const struct tcps_metrics *m)
+{
+	unsigned int from, to;
+
 	family(f, "tcpscope_transitions_total", "counter",
 	       "Endpoint state transitions by from and to state.");
 	for (from = 0; from < TCPS_STATE_MAX; from++)
@@ -80,18 +91,28 @@ void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
 					tcps_state_name(from), tcps_state_name(to),
 					(unsigned long long)v);
 		}
+}
+
+/* The data-path counters, one family each. */
+static void write_counters(FILE *f, const struct tcps_metrics *m)
+{
+	unsigned int i;
 
 	for (i = 0; i < TCPS_CNT_MAX; i++) {
 		char name[96];
 
-		/* The labelled family above already has this total. */
+		/* The labelled family of write_transitions has this total. */
 		if (i == TCPS_CNT_TRANSITIONS)
 			continue;
 		snprintf(name, sizeof(name), "tcpscope_%s_total", tcps_counter_name(i));
 		family(f, name, "counter", counter_help[i] ? counter_help[i] : "Data-path counter.");
 		fprintf(f, "%s %llu\n", name, (unsigned long long)m->counters[i]);
 	}
+}
 
+/* The readers of the event socket, and what they lost. */
+static void write_event_readers(FILE *f, const struct tcps_metrics *m)
+{
 	family(f, "tcpscope_event_readers", "gauge",
 	       "Readers connected to the event socket ('tcpscope events').");
 	fprintf(f, "tcpscope_event_readers %llu\n", (unsigned long long)m->evsock_clients);
@@ -99,6 +120,15 @@ void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
 	       "Transitions not delivered to event-socket readers that fell behind.");
 	fprintf(f, "tcpscope_event_reader_dropped_total %llu\n",
 		(unsigned long long)m->evsock_dropped);
+}
+
+void tcps_metrics_write(FILE *f, const struct tcps_metrics *m)
+{
+	write_info(f, m);
+	write_connections(f, m);
+	write_transitions(f, m);
+	write_counters(f, m);
+	write_event_readers(f, m);
 	tcps_health_metrics_write(f, m->hist);
 }
 

@@ -157,6 +157,67 @@ static void read_line(const char *path, char *buf, size_t len, const char *prefi
 	fclose(f);
 }
 
+/* The inode of the socket that /proc/PID/fd/NAME is; -1 if it is none. */
+static int fd_socket(int pid, const char *name, unsigned long *ino)
+{
+	char path[300], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -1;
+	link[n] = '\0';
+	return sscanf(link, "socket:[%lu]", ino) == 1 ? 0 : -1;
+}
+
+/* pid holds e's socket: the first holder becomes its owner (with its
+ * command and cgroup), the others are counted. */
+static void note_owner(struct tcps_owners *o, struct sock_ent *e, int pid)
+{
+	char path[300];
+	struct tcps_owner *w;
+
+	if (e->owner >= 0) {
+		w = &o->w[e->owner];
+		if (w->pid != pid)
+			w->nprocs++;	/* /proc lists PIDs ascending: the first is the lowest */
+		return;
+	}
+	e->owner = (int)o->nw;
+	w = &o->w[o->nw++];
+	w->pid = pid;
+	w->nprocs = 1;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	read_line(path, w->comm, sizeof(w->comm), NULL);
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	read_line(path, w->cgroup, sizeof(w->cgroup), "0::");
+}
+
+/* The sockets of o that pid's open files are. */
+static void scan_fds(struct tcps_owners *o, int pid)
+{
+	char path[300];
+	struct dirent *fde;
+	DIR *fds;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	fds = opendir(path);
+	if (!fds)
+		return;	/* gone, or a kernel thread */
+	while ((fde = readdir(fds))) {
+		unsigned long ino;
+		struct sock_ent *e;
+
+		if (fde->d_name[0] == '.' || fd_socket(pid, fde->d_name, &ino))
+			continue;
+		e = bsearch(&ino, o->s, o->n, sizeof(*o->s), ino_cmp);
+		if (e)
+			note_owner(o, e, pid);
+	}
+	closedir(fds);
+}
+
 /* Who holds which socket: /proc/PID/fd/N -> "socket:[INODE]" (as ss -p). */
 static int scan_proc(struct tcps_owners *o)
 {
@@ -166,51 +227,10 @@ static int scan_proc(struct tcps_owners *o)
 	if (!proc)
 		return -errno;
 	while ((pd = readdir(proc))) {
-		char path[300], link[64];
-		struct dirent *fde;
-		DIR *fds;
 		int pid = atoi(pd->d_name);
 
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-		fds = opendir(path);
-		if (!fds)
-			continue;	/* gone, or a kernel thread */
-		while ((fde = readdir(fds))) {
-			struct tcps_owner *w;
-			unsigned long ino;
-			struct sock_ent *e;
-			ssize_t n;
-
-			if (fde->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, fde->d_name);
-			n = readlink(path, link, sizeof(link) - 1);
-			if (n <= 0)
-				continue;
-			link[n] = '\0';
-			if (sscanf(link, "socket:[%lu]", &ino) != 1)
-				continue;
-			e = bsearch(&ino, o->s, o->n, sizeof(*o->s), ino_cmp);
-			if (!e)
-				continue;
-			if (e->owner >= 0) {
-				w = &o->w[e->owner];
-				if (w->pid != pid)
-					w->nprocs++;	/* /proc lists PIDs ascending: the first is the lowest */
-				continue;
-			}
-			e->owner = (int)o->nw;
-			w = &o->w[o->nw++];
-			w->pid = pid;
-			w->nprocs = 1;
-			snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-			read_line(path, w->comm, sizeof(w->comm), NULL);
-			snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-			read_line(path, w->cgroup, sizeof(w->cgroup), "0::");
-		}
-		closedir(fds);
+		if (pid > 0)
+			scan_fds(o, pid);
 	}
 	closedir(proc);
 	return 0;

@@ -625,7 +625,14 @@ static int parse_common(int c, const char *cmd, char **argv, const char **pin_di
 	}
 }
 
-int cmd_stat(int argc, char **argv)
+/* What the command line asks for. */
+struct stat_opts {
+	const char *pin_dir;
+	bool json, by_remote, by_port, counters;
+};
+
+/* The options into o; -1 to go on, else the exit code (usage error, --help). */
+static int stat_parse_args(int argc, char **argv, struct stat_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "by-remote", no_argument, NULL, 'r' }, { "by-port", no_argument, NULL, 'p' },
@@ -634,10 +641,7 @@ int cmd_stat(int argc, char **argv)
 		{ "walk", no_argument, NULL, 'W' },
 		{},
 	};
-	const char *pin_dir = TCPS_PIN_DIR_DEFAULT;
-	bool json = false, by_remote = false, by_port = false, counters = false;
-	struct tcps_snapshot s;
-	int c, err, stale;
+	int c, err;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
@@ -646,33 +650,31 @@ int cmd_stat(int argc, char **argv)
 			fputs(stat_usage, stdout);
 			return TCPS_EXIT_OK;
 		} else if (c == 'r') {
-			by_remote = true;
+			o->by_remote = true;
 		} else if (c == 'p') {
-			by_port = true;
+			o->by_port = true;
 		} else if (c == 'c') {
-			counters = true;
+			o->counters = true;
 		} else if (c == 'W') {
 			tcps_totals_walk = true;
-		} else if ((err = parse_common(c, "stat", argv, &pin_dir, &json))) {
+		} else if ((err = parse_common(c, "stat", argv, &o->pin_dir, &o->json))) {
 			return err;
 		}
 	}
 	if (optind < argc)
 		return usage_err("stat", "unexpected argument '%s'", argv[optind]);
-	if (tcps_stdout_check())
-		return TCPS_EXIT_FAIL;
-	/* The plain summary needs only counts: the gauges (or with --walk a
-	 * count in the kernel), without copying a row (0.5 s at a million
-	 * entries otherwise); groups: tcps_group streams the rows. */
-	err = tcps_query_open_counts(pin_dir, &s);
-	if (err)
-		return err;
-	tcps_output_set_info(&s.pins.meta);
-	if (json) {
-		tcps_json_print(stdout, tcps_stat_json(&s, by_remote, by_port, counters));
-	} else if (by_remote || by_port) {
+	return -1;
+}
+
+/* The counts of s as o asks: JSON, per remote address or port, or per
+ * state; the data-path counters too with --counters. */
+static void stat_print(const struct tcps_snapshot *s, const struct stat_opts *o)
+{
+	if (o->json) {
+		tcps_json_print(stdout, tcps_stat_json(s, o->by_remote, o->by_port, o->counters));
+	} else if (o->by_remote || o->by_port) {
 		struct tcps_group *g;
-		size_t n = tcps_group(&s, by_port, &g), i;
+		size_t n = tcps_group(s, o->by_port, &g), i;
 
 		for (i = 0; i < n; i++)
 			printf("%7llu %s\n", (unsigned long long)g[i].count, g[i].label);
@@ -680,16 +682,37 @@ int cmd_stat(int argc, char **argv)
 	} else {
 		__u64 counts[TCPS_STATE_MAX];
 
-		tcps_state_counts(&s, counts);
-		tcps_stat_text(stdout, counts, &s.closed, s.closed_window_s,
-			       counters ? s.counters : NULL);
+		tcps_state_counts(s, counts);
+		tcps_stat_text(stdout, counts, &s->closed, s->closed_window_s,
+			       o->counters ? s->counters : NULL);
 	}
-	if (counters && !json && (by_remote || by_port)) {
+	if (o->counters && !o->json && (o->by_remote || o->by_port)) {
 		unsigned int i;
 
 		for (i = 0; i < TCPS_CNT_MAX; i++)
-			printf("# %s %llu\n", tcps_counter_name(i), (unsigned long long)s.counters[i]);
+			printf("# %s %llu\n", tcps_counter_name(i), (unsigned long long)s->counters[i]);
 	}
+}
+
+int cmd_stat(int argc, char **argv)
+{
+	struct stat_opts o = { .pin_dir = TCPS_PIN_DIR_DEFAULT };
+	struct tcps_snapshot s;
+	int err, stale;
+
+	err = stat_parse_args(argc, argv, &o);	/* -1: run */
+	if (err >= 0)
+		return err;
+	if (tcps_stdout_check())
+		return TCPS_EXIT_FAIL;
+	/* The plain summary needs only counts: the gauges (or with --walk a
+	 * count in the kernel), without copying a row (0.5 s at a million
+	 * entries otherwise); groups: tcps_group streams the rows. */
+	err = tcps_query_open_counts(o.pin_dir, &s);
+	if (err)
+		return err;
+	tcps_output_set_info(&s.pins.meta);
+	stat_print(&s, &o);
 	stale = tcps_stale_warn(&s);
 	tcps_query_close(&s);
 	err = flush_stdout();

@@ -279,69 +279,93 @@ static void sweep(struct replay *r)
 
 /* ---- frames ---------------------------------------------------------- */
 
-/* Put an Ethernet header in front of L3 so that every link type goes
- * through the same parser. Returns the frame length, 0 to skip. */
-static size_t to_ethernet(struct replay *r, int dlt, const __u8 *pkt, __u32 caplen, __u32 len)
+/* An Ethernet frame as it is, cut to REPLAY_BUF; zeros for what the
+ * snaplen cut (len: its length on the wire). Returns the frame length,
+ * 0 to skip. */
+static size_t copy_ethernet(struct replay *r, const __u8 *pkt, __u32 caplen, __u32 len)
 {
-	static const __u8 macs[12] = { 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1 };
-	__u8 *f = r->frame;
-	__u32 hdr = 0, l3len, have;
-	__u16 proto = 0;
+	__u32 have;
 
+	if (caplen < 14)
+		return 0;
+	have = caplen < REPLAY_BUF ? caplen : REPLAY_BUF;
+	memcpy(r->frame, pkt, have);
+	r->frame_have = have;
+	len = len < REPLAY_BUF ? len : REPLAY_BUF;
+	if (len > have)
+		memset(r->frame + have, 0, len - have);	/* cut by snaplen */
+	return len > have ? len : have;
+}
+
+/* The link header of dlt (not Ethernet) in front of pkt: its length *hdr
+ * and the EtherType *proto of what follows; -1 if the packet is too short
+ * for it or dlt is unknown. */
+static int link_header(int dlt, const __u8 *pkt, __u32 caplen, __u32 *hdr, __u16 *proto)
+{
 	switch (dlt) {
-	case DLT_EN10MB:
-		if (caplen < 14)
-			return 0;
-		have = caplen < REPLAY_BUF ? caplen : REPLAY_BUF;
-		memcpy(f, pkt, have);
-		r->frame_have = have;
-		len = len < REPLAY_BUF ? len : REPLAY_BUF;
-		if (len > have)
-			memset(f + have, 0, len - have);	/* cut by snaplen */
-		return len > have ? len : have;
 	case DLT_LINUX_SLL:
 		if (caplen < 16)
-			return 0;
-		proto = (__u16)(pkt[14] << 8 | pkt[15]);
-		hdr = 16;
-		break;
+			return -1;
+		*proto = (__u16)(pkt[14] << 8 | pkt[15]);
+		*hdr = 16;
+		return 0;
 	case DLT_LINUX_SLL2:
 		if (caplen < 20)
-			return 0;
-		proto = (__u16)(pkt[0] << 8 | pkt[1]);
-		hdr = 20;
-		break;
+			return -1;
+		*proto = (__u16)(pkt[0] << 8 | pkt[1]);
+		*hdr = 20;
+		return 0;
 	case DLT_NULL:
 	case DLT_LOOP:
 		/* The AF value differs by OS; the IP version nibble does not. */
-		hdr = 4;
+		*hdr = 4;
 		__attribute__((fallthrough));
 	case DLT_RAW:
 	case DLT_IPV4:
 	case DLT_IPV6:
-		if (caplen <= hdr)
-			return 0;
-		proto = (pkt[hdr] >> 4) == 6 ? TCPS_ETH_P_IPV6 : TCPS_ETH_P_IP;
-		break;
+		if (caplen <= *hdr)
+			return -1;
+		*proto = (pkt[*hdr] >> 4) == 6 ? TCPS_ETH_P_IPV6 : TCPS_ETH_P_IP;
+		return 0;
 	default:
-		return 0;
+		return -1;
 	}
-	if (caplen <= hdr)
-		return 0;
+}
+
+/* An Ethernet header of type proto in front of the have bytes of l3 that
+ * the capture holds, zeros up to l3len (its length on the wire), all cut
+ * to REPLAY_BUF. Returns the frame length. */
+static size_t add_ethernet(struct replay *r, __u16 proto, const __u8 *l3, __u32 have, __u32 l3len)
+{
+	static const __u8 macs[12] = { 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1 };
+	__u8 *f = r->frame;
+
 	memcpy(f, macs, 12);
 	f[12] = (__u8)(proto >> 8);
 	f[13] = (__u8)proto;
-	have = caplen - hdr;
-	l3len = len > hdr ? len - hdr : have;
 	if (have > REPLAY_BUF - 14)
 		have = REPLAY_BUF - 14;
 	if (l3len > REPLAY_BUF - 14)
 		l3len = REPLAY_BUF - 14;
-	memcpy(f + 14, pkt + hdr, have);
+	memcpy(f + 14, l3, have);
 	r->frame_have = 14 + have;
 	if (l3len > have)
 		memset(f + 14 + have, 0, l3len - have);
 	return 14 + (l3len > have ? l3len : have);
+}
+
+/* Put an Ethernet header in front of L3 so that every link type goes
+ * through the same parser. Returns the frame length, 0 to skip. */
+static size_t to_ethernet(struct replay *r, int dlt, const __u8 *pkt, __u32 caplen, __u32 len)
+{
+	__u32 hdr = 0;
+	__u16 proto = 0;
+
+	if (dlt == DLT_EN10MB)
+		return copy_ethernet(r, pkt, caplen, len);
+	if (link_header(dlt, pkt, caplen, &hdr, &proto) || caplen <= hdr)
+		return 0;
+	return add_ethernet(r, proto, pkt + hdr, caplen - hdr, len > hdr ? len - hdr : caplen - hdr);
 }
 
 static void test_run(struct replay *r, const void *data, size_t n)
