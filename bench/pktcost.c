@@ -98,6 +98,7 @@ struct bcase {
 	double ns[MAX_ROUNDS];
 	double kns[MAX_ROUNDS];	/* opts.duration (whole ns) */
 	int life;		/* life_* cases: 1 + the frame's index */
+	int life_reuse;		/* ... on a tuple held in TIME_WAIT */
 };
 
 static struct bcase cases[MAX_CASES];
@@ -317,6 +318,14 @@ static const struct {
 	  0, TCPS_ACK, 1002, 5002 },
 };
 
+/* The same frames on a tuple that has just closed (TIME_WAIT), as most
+ * connections of bench/run.sh's churn are. */
+static const char *const reuse_what[LIFE_FRAMES] = {
+	"SYN reopening a tuple held in TIME_WAIT (main table entry)",
+	"its SYN+ACK", "the ACK completing the handshake (entry already in the main table)",
+	"the client's FIN", "the server's ACK of it", "the server's FIN", "the last ACK",
+};
+
 static __u64 transitions(void)
 {
 	int ncpu = libbpf_num_possible_cpus(), c;
@@ -331,16 +340,42 @@ static __u64 transitions(void)
 	return sum;
 }
 
-/* DISTINCT lives of new tuples; fills the round's figure of the
- * LIFE_FRAMES cases from c on. The first life of the round must make its
- * 10 transitions (else the frames took another path). */
+/* One life of the tuple (remote r, port) through the programs of cases
+ * c[0..LIFE_FRAMES), sequence numbers moved by off; each frame's kernel
+ * ns added to sum[] (NULL: untimed). */
+static int one_life(const struct bcase *c, const char *r, __u16 port, __u32 off, double *sum)
+{
+	struct frame f;
+	int k, err;
+	__u32 ns;
+
+	for (k = 0; k < LIFE_FRAMES; k++) {
+		__u32 seq = life[k].seq + off, ack = life[k].ack ? life[k].ack + off : 0;
+
+		if (life[k].local)
+			build(&f, 4, 0, "198.18.0.1", 80, r, port, life[k].flags, seq, ack, 0);
+		else
+			build(&f, 4, 0, r, port, "198.18.0.1", 80, life[k].flags, seq, ack, 0);
+		err = run_once(c[k].fd, &f, 1, &ns);
+		if (err)
+			return err;
+		if (sum)
+			sum[k] += ns;
+	}
+	return 0;
+}
+
+/* DISTINCT lives; fills the round's figure of the LIFE_FRAMES cases from
+ * c on. New tuples, or (c->life_reuse) tuples that have just lived one
+ * untimed life and are held in TIME_WAIT, as a client's port that comes
+ * back is: that life starts with later sequence numbers. The first timed
+ * life of the round must make its 10 transitions (else the frames took
+ * another path). */
 static int run_life(struct bcase *c, int round)
 {
 	double sum[LIFE_FRAMES] = { 0 };
-	struct frame f;
-	__u64 t0 = transitions();
+	__u64 t0 = 0, t1;
 	int i, k, err;
-	__u32 ns;
 
 	for (i = 0; i < distinct; i++) {
 		__u32 n = ++flow_seq;
@@ -348,21 +383,16 @@ static int run_life(struct bcase *c, int round)
 		char r[64];
 
 		remote_addr(4, n, r, sizeof(r));
-		for (k = 0; k < LIFE_FRAMES; k++) {
-			if (life[k].local)
-				build(&f, 4, 0, "198.18.0.1", 80, r, port, life[k].flags, life[k].seq,
-				      life[k].ack, 0);
-			else
-				build(&f, 4, 0, r, port, "198.18.0.1", 80, life[k].flags, life[k].seq,
-				      life[k].ack, 0);
-			err = run_once(c[k].fd, &f, 1, &ns);
-			if (err)
-				return err;
-			sum[k] += ns;
-		}
-		if (!i && transitions() - t0 != 10) {
-			fprintf(stderr, "pktcost: a life made %llu transitions, not 10\n",
-				(unsigned long long)(transitions() - t0));
+		if (c->life_reuse && (err = one_life(c, r, port, 0, NULL)))
+			return err;
+		if (!i)
+			t0 = transitions();
+		err = one_life(c, r, port, c->life_reuse ? 1000000 : 0, sum);
+		if (err)
+			return err;
+		if (!i && (t1 = transitions() - t0) != 10) {
+			fprintf(stderr, "pktcost: %s: a life made %llu transitions, not 10\n", c->name,
+				(unsigned long long)t1);
 			return -EPROTO;
 		}
 		if (i % 64 == 63)
@@ -683,11 +713,21 @@ int main(int argc, char **argv)
 	    "XDP_PASS floor timed one run at a time")->prep = prep_floor;
 	add("floor_tc_lookup_1x", "floor_tc_lookup", tc_lookup, &syn_new_f, "ipv4 SYN", NULL,
 	    "tc lookup floor timed one run at a time")->prep = prep_floor;
-	for (i = 0; i < LIFE_FRAMES; i++)
-		add(life[i].name, life[i].local ? "tcps_tc_egress" : "tcps_xdp_ingress",
-		    life[i].local ? egr : xdp, NULL, life[i].frame,
-		    life[i].local ? "floor_tc_lookup_1x" : "floor_xdp_lookup_1x", life[i].what)
-			->life = i + 1;
+	for (j = 0; j < 2; j++)
+		for (i = 0; i < LIFE_FRAMES; i++) {
+			struct bcase *c;
+			char *n = malloc(64);
+
+			if (!n)
+				return 1;
+			snprintf(n, 64, "%s%s", j ? "reuse_" : "", life[i].name);
+			c = add(n, life[i].local ? "tcps_tc_egress" : "tcps_xdp_ingress",
+				life[i].local ? egr : xdp, NULL, life[i].frame,
+				life[i].local ? "floor_tc_lookup_1x" : "floor_xdp_lookup_1x",
+				j ? reuse_what[i] : life[i].what);
+			c->life = i + 1;
+			c->life_reuse = j;
+		}
 	for (i = r; i < ncases; i++)
 		cases[i].method = "distinct";
 	for (i = 0; i < nvariants; i++) {

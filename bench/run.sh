@@ -6,7 +6,9 @@
 #   pktcost  per-packet cost against floor programs (BPF_PROG_TEST_RUN)
 #   net      iperf3 (1 and 4 streams) and short connections (1 and 4
 #            client workers) on one veth: nothing attached, the device's
-#            pass-only tc floor, tcpscope, conntrack; alternating rounds
+#            pass-only tc floor, tcpscope, conntrack; alternating rounds;
+#            then, outside the ratios, the floor's and tcpscope's programs'
+#            own cost in churn (kernel.bpf_stats_enabled, restored after)
 #   scale    stat, list --json, stat --by-remote, top and the idle daemon
 #            at up to 1M connections; kernel memory per connection (IPv4,
 #            IPv6); ss/netstat on real sockets
@@ -69,7 +71,7 @@ if [ "$QUICK" = 1 ]; then
 	SOCK_SIZES="" REPLAY_N=0
 else
 	PK_REPEAT=1000000 PK_ROUNDS=9 PK_DISTINCT=10000 PKH_ROUNDS=3
-	NET_ROUNDS=5 TP_SECS=2 CH_SECS=2 STAT_SECS=1
+	NET_ROUNDS=7 TP_SECS=2 CH_SECS=2 STAT_SECS=1
 	SIZES="100000 1000000" MAX_CONNS=1048576 TIME_REPS=3 IDLE_SECS=20 TOP_N=3 SETTLE=2
 	EV_HI_SECS=10 EV_LO_SECS=5 EV_LO_ROUNDS=2
 	SOCK_SIZES="10000 50000" REPLAY_N=1000000
@@ -256,9 +258,9 @@ cpu_busy() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - 
 
 # net_progstats R CFG: per worker count, one churn run of STAT_SECS with
 # the kernel's program stats on. Samples "net_prog churnW_DIR_{pps,ns,cores_pct} CFG@R",
-# and "net_prog churnW_{conn_per_s,machine_busy_pct,daemon_cpu_pct} CFG@R".
+# and "net_prog churnW_{conn_per_s,machine_busy_pct,daemon_cpu_pct,promoted_pct} CFG@R".
 net_progstats() {
-	local r=$1 cfg=$2 w out progs dir id a0 b0 a1 b1 m0 m1 t0 t1 c0 c1 ncpu
+	local r=$1 cfg=$2 w out progs dir id a0 b0 a1 b1 m0 m1 t0 t1 c0 c1 p0 p1 n ncpu
 	progs=$(dev_progs)
 	[ -n "$progs" ] || { echo "bench: net: no tc programs on $IF_B under $cfg" >&2; return 1; }
 	ncpu=$(nproc)
@@ -267,12 +269,19 @@ net_progstats() {
 		declare -A s0=()
 		while read -r dir id; do s0[$dir]=$(prog_run "$id"); done <<<"$progs"
 		m0=$(cpu_busy) t0=$(date +%s%N)
-		[ "$cfg" = tcpscope ] && c0=$(cpu_ticks "$TS_PID")
+		[ "$cfg" = tcpscope ] && c0=$(cpu_ticks "$TS_PID") p0=$(counter halfopen_promoted)
 		out=$(nsrun "$NS_C" timeout $((STAT_SECS + 30)) "$B/churn" client "$IP4_B" 9000 "$STAT_SECS" "$w")
 		t1=$(date +%s%N) m1=$(cpu_busy)
-		[ "$cfg" = tcpscope ] && c1=$(cpu_ticks "$TS_PID") &&
+		if [ "$cfg" = tcpscope ]; then
+			c1=$(cpu_ticks "$TS_PID") p1=$(counter halfopen_promoted)
 			sample net_prog "churn${w}_daemon_cpu_pct" "$cfg@$r" \
 				"$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v t=$((t1 - t0)) 'BEGIN { print 100 * c / hz / (t / 1e9) }')"
+			# Connections whose SYN made a new (half-open) entry, the
+			# rest reopened a tuple still held in TIME_WAIT.
+			n=$(jq -r '.connections // 0' <<<"$out")
+			[ "${n:-0}" -gt 0 ] && sample net_prog "churn${w}_promoted_pct" "$cfg@$r" \
+				"$(awk -v p=$((p1 - p0)) -v n="$n" 'BEGIN { print 100 * p / n }')"
+		fi
 		while read -r dir id; do
 			read -r a0 b0 <<<"${s0[$dir]}"
 			read -r a1 b1 <<<"$(prog_run "$id")"
