@@ -65,7 +65,7 @@ if [ "$QUICK" = 1 ]; then
 	# run and no replay (each a BPF load of its own; replay has its own
 	# test).
 	PK_REPEAT=200000 PK_ROUNDS=3 PK_DISTINCT=1000 PKH_ROUNDS=0
-	NET_ROUNDS=1 TP_SECS=1 CH_SECS=1 STAT_SECS=1
+	NET_ROUNDS=1 TP_SECS=1 CH_SECS=1 STAT_SECS=0.5
 	SIZES="10000" MAX_CONNS=16384 TIME_REPS=2 IDLE_SECS=2 TOP_N=3 SETTLE=0.5
 	EV_HI_SECS=1 EV_LO_SECS=1 EV_LO_ROUNDS=1
 	SOCK_SIZES="" REPLAY_N=0
@@ -267,13 +267,16 @@ net_progstats() {
 	stats_on || return 1
 	for w in 1 4; do
 		declare -A s0=()
+		[ "$cfg" = tcpscope ] && p0=$(counter halfopen_promoted) c0=$(cpu_ticks "$TS_PID")
 		while read -r dir id; do s0[$dir]=$(prog_run "$id"); done <<<"$progs"
 		m0=$(cpu_busy) t0=$(date +%s%N)
-		[ "$cfg" = tcpscope ] && c0=$(cpu_ticks "$TS_PID") p0=$(counter halfopen_promoted)
-		out=$(nsrun "$NS_C" timeout $((STAT_SECS + 30)) "$B/churn" client "$IP4_B" 9000 "$STAT_SECS" "$w")
+		out=$(nsrun "$NS_C" timeout 40 "$B/churn" client "$IP4_B" 9000 "$STAT_SECS" "$w")
 		t1=$(date +%s%N) m1=$(cpu_busy)
+		[ "$cfg" = tcpscope ] && c1=$(cpu_ticks "$TS_PID")
+		declare -A s1=()
+		while read -r dir id; do s1[$dir]=$(prog_run "$id"); done <<<"$progs"
 		if [ "$cfg" = tcpscope ]; then
-			c1=$(cpu_ticks "$TS_PID") p1=$(counter halfopen_promoted)
+			p1=$(counter halfopen_promoted)
 			sample net_prog "churn${w}_daemon_cpu_pct" "$cfg@$r" \
 				"$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v t=$((t1 - t0)) 'BEGIN { print 100 * c / hz / (t / 1e9) }')"
 			# Connections whose SYN made a new (half-open) entry, the
@@ -284,7 +287,7 @@ net_progstats() {
 		fi
 		while read -r dir id; do
 			read -r a0 b0 <<<"${s0[$dir]}"
-			read -r a1 b1 <<<"$(prog_run "$id")"
+			read -r a1 b1 <<<"${s1[$dir]}"
 			[ "$a1" -gt "$a0" ] || continue
 			sample net_prog "churn${w}_${dir}_pps" "$cfg@$r" \
 				"$(awk -v n=$((a1 - a0)) -v t=$((t1 - t0)) 'BEGIN { print n / (t / 1e9) }')"
@@ -298,7 +301,7 @@ net_progstats() {
 		read -r a1 b1 <<<"$m1"
 		[ "$b1" -gt "$b0" ] && sample net_prog "churn${w}_machine_busy_pct" "$cfg@$r" \
 			"$(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) 'BEGIN { print 100 * a / b }')"
-		unset s0
+		unset s0 s1
 	done
 	stats_off
 }
