@@ -164,6 +164,12 @@ LIFE_TRANSITIONS = {"life_syn": 1, "life_synack": 1, "life_ack_handshake": 2, "l
                     "life_ack_fin1": 1, "life_fin2": 2, "life_ack_last": 1}
 
 
+LIFE_LABEL = {"life_syn": "the SYN", "life_synack": "the SYN+ACK",
+              "life_ack_handshake": "the ACK completing the handshake", "life_fin1": "the first FIN",
+              "life_ack_fin1": "the ACK of the first FIN", "life_fin2": "the second FIN",
+              "life_ack_last": "the last ACK"}
+
+
 def sec_life(R, cs):
     """A connection's life, frame by frame (pktcost's life_* and reuse_life_* cases)."""
     names = [n for n in LIFE_TRANSITIONS if n in cs]
@@ -417,10 +423,15 @@ def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None
               f"{fmt((dcpu or 0) / cores, 1)}) are, to first order, connections not made: "
               f"the gap to the floor is {fmt(gap, 1)} %. ")
         budget = 0.03 * cores * 1e9 / (Pi + Pe) if Pi and Pe else None
-        if budget and floor:
+        extra = ((A - a) * Pi + (B - b) * Pe) / (Pi + Pe) if Pi and Pe else None
+        if budget and floor and extra and extra > 0:
             s += (f"Within 3 % needs the programs' extra over the floor under ~3 % of the cores: "
                   f"~{fmt(budget, 0)} ns per packet at this packet rate, against "
-                  f"{fmt(A - a, 0)} (ingress) and {fmt(B - b, 0)} (egress) now. ")
+                  f"{fmt(A - a, 0)} (ingress) and {fmt(B - b, 0)} (egress) now" +
+                  (f": {fmt(100 * (1 - budget / extra), 0)} % of it would have to go (the "
+                   "events, the largest piece that could, are ~200-300 ns live by bench/NOTES.md; "
+                   "the rest is hash lookups on cold entries and the locked FSM step). "
+                   if budget < extra else ". "))
     elif cps and ppc:
         conn_us = int(w) * 1e6 / cps
         on_path = ppc * (A * Pi + B * Pe) / (Pi + Pe) / 1000
@@ -450,14 +461,17 @@ def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None
               (f"{fmt(life['reuse_total_ns']['median'] / 1000, 2)} µs on a tuple in TIME_WAIT, "
                if life.get("reuse_total_ns") else "") +
               f"against {fmt(life['floor_total_ns']['median'] / 1000, 2)} µs of one-lookup "
-              f"floors; the costliest packet of a new connection is {top['name']} "
-              f"({fmt(top['ns']['median'], 0)} ns" +
+              f"floors; the costliest packet of a new connection is "
+              f"{LIFE_LABEL.get(top['name'], top['name'])} ({fmt(top['ns']['median'], 0)} ns" +
               (", promotion into the main table" if top["name"] == "life_ack_handshake" else "") +
               "); what events and health cost: bench/NOTES.md, 'Where the time goes in churn'. ")
     if not floor and ct and tsn:
-        s += (f"Against nothing attached conntrack kept {fmt(ct['median'], 3)} of the connections "
-              f"and tcpscope {fmt(tsn['median'], 3)} (conntrack is no BPF program: not in the "
-              "stats). ")
+        X, Y = tsn["median"], ct["median"]
+        s += (f"Against nothing attached conntrack kept {fmt(Y, 3)} of the connections and "
+              f"tcpscope {fmt(X, 3)} (conntrack is no BPF program: not in the stats)" +
+              (f": to match it tcpscope's cost would have to fall by ~{fmt(100 * (Y - X) / (1 - X), 0)} % "
+               "(in a CPU-bound run; the events are ~200-300 ns of its ~600-900 live, "
+               "bench/NOTES.md). " if Y > X and X < 1 else ". "))
     if tr:
         s += f"{fmt(tr['median'], 0)} endpoint transitions/s, each a locked FSM step and an event."
     return s.strip()
