@@ -391,6 +391,108 @@ def med(d, k):
     return (d.get(k) or {}).get("median")
 
 
+# Measured by hand with variants of the data path (never in a bench run).
+NOTES_EVENTS = ("the events are ~200-300 ns of the programs' ~600-900 ns per packet live, "
+                "bench/NOTES.md")
+
+
+def churn_figures(t, f):
+    """This run's program figures of tcpscope (t) and the floor (f), medians."""
+    F = {k: med(t, m) for k, m in (("A", "ingress_ns"), ("B", "egress_ns"), ("Pi", "ingress_pps"),
+                                     ("Pe", "egress_pps"), ("T", "cores_pct"), ("busy", "machine_busy_pct"),
+                                     ("dcpu", "daemon_cpu_pct"), ("cps", "conn_per_s"),
+                                     ("ppc", "pkts_per_conn"), ("pr", "promoted_pct"))}
+    F.update(a=med(f, "ingress_ns"), b=med(f, "egress_ns"), Y=med(f, "cores_pct"))
+    return F
+
+
+def note_cost(F, cores):
+    return (f"Kernel program stats (a churn run of its own, same run): tcpscope's programs used "
+            f"{fmt(F['T'], 2)} % of the {cores} cores (ingress {fmt(F['A'], 0)} ns, egress "
+            f"{fmt(F['B'], 0)} ns per packet at {fmt(F['Pi'], 0)} and {fmt(F['Pe'], 0)} packets/s), "
+            f"the floor's {fmt(F['Y'], 2)} % ({fmt(F['a'], 0)} and {fmt(F['b'], 0)} ns); the daemon "
+            f"{fmt(F['dcpu'], 1)} % of one core. ")
+
+
+def note_cpu_bound(F, cores, gap, floor):
+    """With the machine busy, program time is connections not made."""
+    A, B, a, b, Pi, Pe = (F[k] for k in ("A", "B", "a", "b", "Pi", "Pe"))
+    s = (f"The machine was {fmt(F['busy'], 0)} % busy: the run is CPU-bound, so the programs' "
+         f"extra {fmt(F['T'] - F['Y'], 1)} points of the cores (plus the daemon's "
+         f"{fmt((F['dcpu'] or 0) / cores, 1)}) are, to first order, connections not made: the "
+         f"gap to the floor is {fmt(gap, 1)} %. ")
+    if not floor or not Pi or not Pe:
+        return s
+    budget = 0.03 * cores * 1e9 / (Pi + Pe)
+    extra = ((A - a) * Pi + (B - b) * Pe) / (Pi + Pe)
+    s += (f"Within 3 % needs the programs' extra over the floor under ~3 % of the cores: "
+          f"~{fmt(budget, 0)} ns per packet at this packet rate, against {fmt(A - a, 0)} "
+          f"(ingress) and {fmt(B - b, 0)} (egress) now")
+    if budget >= extra:
+        return s + ". "
+    return s + (f": {fmt(100 * (1 - budget / extra), 0)} % of it would have to go ({NOTES_EVENTS}, "
+                "the largest piece that could; the rest is hash lookups on cold entries and the "
+                "locked FSM step). ")
+
+
+def note_latency_bound(F, w, gap, floor):
+    """With CPU to spare, program time is on each connection's path."""
+    A, B, a, b, Pi, Pe, ppc = (F[k] for k in ("A", "B", "a", "b", "Pi", "Pe", "ppc"))
+    if not F["cps"] or not ppc or not Pi or not Pe:
+        return ""
+    conn_us = int(w) * 1e6 / F["cps"]
+    on_path = ppc * (A * Pi + B * Pe) / (Pi + Pe) / 1000
+    fl_path = ppc * (a * Pi + b * Pe) / (Pi + Pe) / 1000
+    s = (f"The machine was {fmt(F['busy'], 0)} % busy: with {w} worker{'s' if w != '1' else ''} "
+         f"the run is latency-bound, the programs' time on each connection's path (at most: not "
+         f"every packet is on it): {fmt(ppc, 1)} packets × their cost = {fmt(on_path, 1)} µs of "
+         f"a {fmt(conn_us, 0)} µs connection (the floor's {fmt(fl_path, 1)} µs): "
+         f"{fmt(100 * (on_path - fl_path) / conn_us, 1)} % of it, against a gap to the floor of "
+         f"{fmt(gap, 1)} %. ")
+    if floor:
+        s += f"Within 3 % needs that under ~{fmt(0.03 * conn_us, 1)} µs per connection. "
+    return s
+
+
+def note_tuples(F):
+    pr, cps = F["pr"], F["cps"]
+    if pr is None:
+        return ""
+    if cps and pr < 50:
+        return (f"Only {fmt(pr, 0)} % of the connections went through the half-open table "
+                f"(halfopen_promoted over connections): at {fmt(cps, 0)} conn/s the client's "
+                f"55,001 ports (10000-65000) come back after ~{fmt(55001 / cps, 1)} s, while "
+                "tcpscope holds a closed tuple in TIME_WAIT for 60 s, so most SYNs reopen an "
+                "entry of the main table; the live figures are that mix. ")
+    return (f"{fmt(pr, 0)} % of the connections went through the half-open table (new tuples; "
+            "the rest reopened a tuple held in TIME_WAIT). ")
+
+
+def note_life(life):
+    if not life:
+        return ""
+    top = max(life["frames"], key=lambda o: o["ns"]["median"])
+    reuse = life.get("reuse_total_ns")
+    return (f"A connection's life in pktcost (7 packets, XDP and tc egress, same run): "
+            f"{fmt(life['total_ns']['median'] / 1000, 2)} µs on a new tuple, " +
+            (f"{fmt(reuse['median'] / 1000, 2)} µs on a tuple in TIME_WAIT, " if reuse else "") +
+            f"against {fmt(life['floor_total_ns']['median'] / 1000, 2)} µs of one-lookup floors; "
+            f"the costliest packet of a new connection is {LIFE_LABEL.get(top['name'], top['name'])} "
+            f"({fmt(top['ns']['median'], 0)} ns" +
+            (", promotion into the main table" if top["name"] == "life_ack_handshake" else "") +
+            "); what events and health cost: bench/NOTES.md, 'Where the time goes in churn'. ")
+
+
+def note_conntrack(ct, tsn):
+    X, Y = tsn["median"], ct["median"]
+    s = (f"Against nothing attached conntrack kept {fmt(Y, 3)} of the connections and tcpscope "
+         f"{fmt(X, 3)} (conntrack is no BPF program: not in the stats)")
+    if Y > X and X < 1:
+        s += (f": to match it tcpscope's cost would have to fall by ~{fmt(100 * (Y - X) / (1 - X), 0)} % "
+              f"(in a CPU-bound run; {NOTES_EVENTS})")
+    return s + ". "
+
+
 def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None, tsn=None):
     """Why a churn target is missed, from this run's figures: the programs'
     cost (kernel stats) against the floor's, and where the machine's time is."""
@@ -399,82 +501,21 @@ def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None
     w = work[-1]
     t, f = (ps or {}).get((w, "tcpscope")), (ps or {}).get((w, "floor"))
     tr = stats([v for (n, r), v in ts.items() if n == f"churn{w}_transitions_per_s"])
+    trs = f"{fmt(tr['median'], 0)} endpoint transitions/s, each a locked FSM step and an event." if tr else ""
     if not t or not f or None in (med(t, "ingress_ns"), med(t, "egress_ns"), med(f, "cores_pct")):
-        if not tr:
-            return ""
-        return (f"{fmt(tr['median'], 0)} endpoint transitions/s (each a locked FSM step and a "
-                "ring-buffer event); no program stats in this run.")
-    A, B = med(t, "ingress_ns"), med(t, "egress_ns")
-    Pi, Pe = med(t, "ingress_pps"), med(t, "egress_pps")
-    a, b = med(f, "ingress_ns"), med(f, "egress_ns")
-    T, Y = med(t, "cores_pct"), med(f, "cores_pct")
-    busy, dcpu = med(t, "machine_busy_pct"), med(t, "daemon_cpu_pct")
-    cps, ppc = med(t, "conn_per_s"), med(t, "pkts_per_conn")
+        return (trs + " No program stats in this run.").strip() if trs else ""
+    F = churn_figures(t, f)
     gap = 100 * (1 - vf["median"]) if vf else None
     floor = vs == "floor"
-    s = (f"Kernel program stats (a churn run of its own, same run): tcpscope's programs used "
-         f"{fmt(T, 2)} % of the {cores} cores (ingress {fmt(A, 0)} ns, egress {fmt(B, 0)} ns per "
-         f"packet at {fmt(Pi, 0)} and {fmt(Pe, 0)} packets/s), the floor's {fmt(Y, 2)} % "
-         f"({fmt(a, 0)} and {fmt(b, 0)} ns); the daemon {fmt(dcpu, 1)} % of one core. ")
-    bound = busy is not None and busy >= 90
-    if bound:
-        s += (f"The machine was {fmt(busy, 0)} % busy: the run is CPU-bound, so the programs' "
-              f"extra {fmt(T - Y, 1)} points of the cores (plus the daemon's "
-              f"{fmt((dcpu or 0) / cores, 1)}) are, to first order, connections not made: "
-              f"the gap to the floor is {fmt(gap, 1)} %. ")
-        budget = 0.03 * cores * 1e9 / (Pi + Pe) if Pi and Pe else None
-        extra = ((A - a) * Pi + (B - b) * Pe) / (Pi + Pe) if Pi and Pe else None
-        if budget and floor and extra and extra > 0:
-            s += (f"Within 3 % needs the programs' extra over the floor under ~3 % of the cores: "
-                  f"~{fmt(budget, 0)} ns per packet at this packet rate, against "
-                  f"{fmt(A - a, 0)} (ingress) and {fmt(B - b, 0)} (egress) now" +
-                  (f": {fmt(100 * (1 - budget / extra), 0)} % of it would have to go (the "
-                   "events, the largest piece that could, are ~200-300 ns live by bench/NOTES.md; "
-                   "the rest is hash lookups on cold entries and the locked FSM step). "
-                   if budget < extra else ". "))
-    elif cps and ppc:
-        conn_us = int(w) * 1e6 / cps
-        on_path = ppc * (A * Pi + B * Pe) / (Pi + Pe) / 1000
-        fl_path = ppc * (a * Pi + b * Pe) / (Pi + Pe) / 1000
-        s += (f"The machine was {fmt(busy, 0)} % busy: with {w} worker{'s' if w != '1' else ''} "
-              f"the run is latency-bound, the programs' time on each connection's path (at most: "
-              f"not every packet is on it): {fmt(ppc, 1)} packets × their cost = "
-              f"{fmt(on_path, 1)} µs of a {fmt(conn_us, 0)} µs connection (the floor's "
-              f"{fmt(fl_path, 1)} µs): {fmt(100 * (on_path - fl_path) / conn_us, 1)} % of it, "
-              f"against a gap to the floor of {fmt(gap, 1)} %. ")
-        if floor:
-            s += f"Within 3 % needs that under ~{fmt(0.03 * conn_us, 1)} µs per connection. "
-    pr = med(t, "promoted_pct")
-    if cps and pr is not None and pr < 50:
-        s += (f"Only {fmt(pr, 0)} % of the connections went through the half-open table "
-              f"(halfopen_promoted over connections): at {fmt(cps, 0)} conn/s the client's "
-              f"55,001 ports (10000-65000) come back after ~{fmt(55001 / cps, 1)} s, while "
-              "tcpscope holds a closed tuple in TIME_WAIT for 60 s, so most SYNs reopen an "
-              "entry of the main table; the live figures are that mix. ")
-    elif pr is not None:
-        s += (f"{fmt(pr, 0)} % of the connections went through the half-open table (new "
-              "tuples; the rest reopened a tuple held in TIME_WAIT). ")
-    if life:
-        top = max(life["frames"], key=lambda o: o["ns"]["median"])
-        s += (f"A connection's life in pktcost (7 packets, XDP and tc egress, same run): "
-              f"{fmt(life['total_ns']['median'] / 1000, 2)} µs on a new tuple, " +
-              (f"{fmt(life['reuse_total_ns']['median'] / 1000, 2)} µs on a tuple in TIME_WAIT, "
-               if life.get("reuse_total_ns") else "") +
-              f"against {fmt(life['floor_total_ns']['median'] / 1000, 2)} µs of one-lookup "
-              f"floors; the costliest packet of a new connection is "
-              f"{LIFE_LABEL.get(top['name'], top['name'])} ({fmt(top['ns']['median'], 0)} ns" +
-              (", promotion into the main table" if top["name"] == "life_ack_handshake" else "") +
-              "); what events and health cost: bench/NOTES.md, 'Where the time goes in churn'. ")
+    s = note_cost(F, cores)
+    if F["busy"] is not None and F["busy"] >= 90:
+        s += note_cpu_bound(F, cores, gap, floor)
+    else:
+        s += note_latency_bound(F, w, gap, floor)
+    s += note_tuples(F) + note_life(life)
     if not floor and ct and tsn:
-        X, Y = tsn["median"], ct["median"]
-        s += (f"Against nothing attached conntrack kept {fmt(Y, 3)} of the connections and "
-              f"tcpscope {fmt(X, 3)} (conntrack is no BPF program: not in the stats)" +
-              (f": to match it tcpscope's cost would have to fall by ~{fmt(100 * (Y - X) / (1 - X), 0)} % "
-               "(in a CPU-bound run; the events are ~200-300 ns of its ~600-900 live, "
-               "bench/NOTES.md). " if Y > X and X < 1 else ". "))
-    if tr:
-        s += f"{fmt(tr['median'], 0)} endpoint transitions/s, each a locked FSM step and an event."
-    return s.strip()
+        s += note_conntrack(ct, tsn)
+    return (s + trs).strip()
 
 
 # ---- 3. summaries at scale, memory
