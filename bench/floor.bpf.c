@@ -6,6 +6,10 @@
  * something measured in the same run, not to a number from elsewhere.
  *
  *   floor_xdp_pass / floor_tc_pass     return at once
+ *   floor_tc_pass_egress               the same as floor_tc_pass, a program
+ *                                      of its own so that bench/run.sh can
+ *                                      read ingress and egress kernel stats
+ *                                      (run_cnt, run_time_ns) apart
  *   floor_xdp_lookup / floor_tc_lookup parse to TCP with bpf/parse.h and
  *                                      do one hash lookup (a 40-byte key,
  *                                      as tcpscope's), nothing else
@@ -64,6 +68,13 @@ int floor_xdp_lookup(struct xdp_md *ctx)
 
 SEC("tc")
 int floor_tc_pass(struct __sk_buff *skb)
+{
+	(void)skb;
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int floor_tc_pass_egress(struct __sk_buff *skb)
 {
 	(void)skb;
 	return TC_ACT_UNSPEC;

@@ -6,8 +6,9 @@
  *   floorctl IFACE xdp-native|xdp-generic|tc
  *
  * Ingress gets floor_xdp_pass (native or generic XDP) or floor_tc_pass
- * (tc ingress); egress always gets floor_tc_pass, as tcpscope always uses
- * tc egress. Prints "ready" once attached; on exit removes exactly what it
+ * (tc ingress); egress always gets floor_tc_pass_egress (the same code, a
+ * program of its own so that its kernel stats read apart), as tcpscope
+ * always uses tc egress. Prints "ready" once attached; on exit removes exactly what it
  * attached (and the clsact qdisc if it made it).
  */
 #include <errno.h>
@@ -86,7 +87,7 @@ int main(int argc, char **argv)
 		if (err)
 			goto fail;
 	}
-	err = tc_attach(ifindex, bpf_program__fd(fl->progs.floor_tc_pass), BPF_TC_EGRESS);
+	err = tc_attach(ifindex, bpf_program__fd(fl->progs.floor_tc_pass_egress), BPF_TC_EGRESS);
 	if (err)
 		goto fail;
 	printf("ready\n");

@@ -28,6 +28,12 @@
  *              endpoints (plus ring-buffer events). The kernel's timer is
  *              read around each single run, so the baselines of these
  *              cases are floors timed the same way.
+ *              The life_* cases are one new connection's whole life
+ *              (SYN ... last ACK, the 7 frames of bench/ringload.c: 10
+ *              endpoint transitions) per tuple, each frame run once in
+ *              order, remote frames through XDP ingress and local ones
+ *              through tc egress (host mode, as deployed); one case per
+ *              frame, the ring buffer consumed as the daemon would.
  *
  * -x NAME=OBJECT loads another build of the data path (a variant of
  * bpf/tcpscope.bpf.c with one piece taken out, say) next to the real one
@@ -91,6 +97,8 @@ struct bcase {
 	int (*prep)(struct bcase *c, int i, struct frame *out);
 	double ns[MAX_ROUNDS];
 	double kns[MAX_ROUNDS];	/* opts.duration (whole ns) */
+	int life;		/* life_* cases: 1 + the frame's index */
+	int life_reuse;		/* ... on a tuple held in TIME_WAIT */
 };
 
 static struct bcase cases[MAX_CASES];
@@ -284,6 +292,118 @@ static int prep_fin_new(struct bcase *c, int i, struct frame *out)
 	return 0;
 }
 
+/* One connection's life, as bench/ringload.c runs it: the remote client
+ * opens, the client closes first. */
+#define LIFE_FRAMES 7
+static const struct {
+	const char *name, *frame, *what;
+	int local;		/* sent by the local server: tc egress */
+	__u8 flags;
+	__u32 seq, ack;
+} life[LIFE_FRAMES] = {
+	{ "life_syn", "ipv4 SYN in", "new connection: SYN creating a half-open entry (1 transition)",
+	  0, TCPS_SYN, 1000, 0 },
+	{ "life_synack", "ipv4 SYN+ACK out", "its SYN+ACK (1 transition)",
+	  1, TCPS_SYN | TCPS_ACK, 5000, 1001 },
+	{ "life_ack_handshake", "ipv4 ACK in",
+	  "the ACK completing the handshake: promotion into the main table (insert) and "
+	  "half-open delete (2 transitions)", 0, TCPS_ACK, 1001, 5001 },
+	{ "life_fin1", "ipv4 FIN+ACK in", "the client's FIN (2 transitions)",
+	  0, TCPS_FIN | TCPS_ACK, 1001, 5001 },
+	{ "life_ack_fin1", "ipv4 ACK out", "the server's ACK of it (1 transition)",
+	  1, TCPS_ACK, 5001, 1002 },
+	{ "life_fin2", "ipv4 FIN+ACK out", "the server's FIN (2 transitions)",
+	  1, TCPS_FIN | TCPS_ACK, 5001, 1002 },
+	{ "life_ack_last", "ipv4 ACK in", "the last ACK (1 transition)",
+	  0, TCPS_ACK, 1002, 5002 },
+};
+
+/* The same frames on a tuple that has just closed (TIME_WAIT), as most
+ * connections of bench/run.sh's churn are. */
+static const char *const reuse_what[LIFE_FRAMES] = {
+	"SYN reopening a tuple held in TIME_WAIT (main table entry)",
+	"its SYN+ACK", "the ACK completing the handshake (entry already in the main table)",
+	"the client's FIN", "the server's ACK of it", "the server's FIN", "the last ACK",
+};
+
+static __u64 transitions(void)
+{
+	int ncpu = libbpf_num_possible_cpus(), c;
+	__u64 *v = calloc((size_t)ncpu, sizeof(__u64) * TCPS_CNT_MAX);	/* per CPU */
+	__u32 zero = 0;
+	__u64 sum = 0;
+
+	if (v && !bpf_map_lookup_elem(bpf_map__fd(ts->maps.tcps_stats), &zero, v))
+		for (c = 0; c < ncpu; c++)
+			sum += v[c * TCPS_CNT_MAX + TCPS_CNT_TRANSITIONS];
+	free(v);
+	return sum;
+}
+
+/* One life of the tuple (remote r, port) through the programs of cases
+ * c[0..LIFE_FRAMES), sequence numbers moved by off; each frame's kernel
+ * ns added to sum[] (NULL: untimed). */
+static int one_life(const struct bcase *c, const char *r, __u16 port, __u32 off, double *sum)
+{
+	struct frame f;
+	int k, err;
+	__u32 ns;
+
+	for (k = 0; k < LIFE_FRAMES; k++) {
+		__u32 seq = life[k].seq + off, ack = life[k].ack ? life[k].ack + off : 0;
+
+		if (life[k].local)
+			build(&f, 4, 0, "198.18.0.1", 80, r, port, life[k].flags, seq, ack, 0);
+		else
+			build(&f, 4, 0, r, port, "198.18.0.1", 80, life[k].flags, seq, ack, 0);
+		err = run_once(c[k].fd, &f, 1, &ns);
+		if (err)
+			return err;
+		if (sum)
+			sum[k] += ns;
+	}
+	return 0;
+}
+
+/* DISTINCT lives; fills the round's figure of the LIFE_FRAMES cases from
+ * c on. New tuples, or (c->life_reuse) tuples that have just lived one
+ * untimed life and are held in TIME_WAIT, as a client's port that comes
+ * back is: that life starts with later sequence numbers. The first timed
+ * life of the round must make its 10 transitions (else the frames took
+ * another path). */
+static int run_life(struct bcase *c, int round)
+{
+	double sum[LIFE_FRAMES] = { 0 };
+	__u64 t0 = 0, t1;
+	int i, k, err;
+
+	for (i = 0; i < distinct; i++) {
+		__u32 n = ++flow_seq;
+		__u16 port = (__u16)(20000 + n % 40000);
+		char r[64];
+
+		remote_addr(4, n, r, sizeof(r));
+		if (c->life_reuse && (err = one_life(c, r, port, 0, NULL)))
+			return err;
+		if (!i)
+			t0 = transitions();
+		err = one_life(c, r, port, c->life_reuse ? 1000000 : 0, sum);
+		if (err)
+			return err;
+		if (!i && (t1 = transitions() - t0) != 10) {
+			fprintf(stderr, "pktcost: %s: a life made %llu transitions, not 10\n", c->name,
+				(unsigned long long)t1);
+			return -EPROTO;
+		}
+		if (i % 64 == 63)
+			ring_buffer__consume(rb);
+	}
+	ring_buffer__consume(rb);
+	for (k = 0; k < LIFE_FRAMES; k++)
+		c[k].ns[round] = c[k].kns[round] = sum[k] / distinct;
+	return 0;
+}
+
 static int prep_floor(struct bcase *c, int i, struct frame *out)
 {
 	(void)i;
@@ -312,6 +432,8 @@ static int run_case(struct bcase *c, int round)
 	__u32 ns = 0;
 	int err, i;
 
+	if (c->life)
+		return c->life == 1 ? run_life(c, round) : 0;	/* filled by the first */
 	if (!c->prep) {
 		err = run_timed(c->fd, c->f, repeat, &ns, &c->ns[round]);
 		if (err)
@@ -443,7 +565,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static struct frame udp4, ack4, ack6, ackvlan, syn4, fin4, syn_new_f;
-	int xdp, xdp_pass, xdp_lookup, tc_in, tc_pass, tc_lookup;
+	int xdp, xdp_pass, xdp_lookup, tc_in, tc_pass, tc_lookup, egr;
 	int opt, err, r, i, j;
 	__u32 ns;
 
@@ -508,6 +630,7 @@ int main(int argc, char **argv)
 		if (load_variant(&variants[i], xspec[i]))
 			return 1;
 	tc_in = bpf_program__fd(ts->progs.tcps_tc_ingress);
+	egr = main_t.egr;
 	xdp_pass = bpf_program__fd(fl->progs.floor_xdp_pass);
 	xdp_lookup = bpf_program__fd(fl->progs.floor_xdp_lookup);
 	tc_pass = bpf_program__fd(fl->progs.floor_tc_pass);
@@ -588,6 +711,23 @@ int main(int argc, char **argv)
 	    "lookup floor timed one run at a time")->prep = prep_floor;
 	add("floor_xdp_pass_1x", "floor_xdp_pass", xdp_pass, &syn_new_f, "ipv4 SYN", NULL,
 	    "XDP_PASS floor timed one run at a time")->prep = prep_floor;
+	add("floor_tc_lookup_1x", "floor_tc_lookup", tc_lookup, &syn_new_f, "ipv4 SYN", NULL,
+	    "tc lookup floor timed one run at a time")->prep = prep_floor;
+	for (j = 0; j < 2; j++)
+		for (i = 0; i < LIFE_FRAMES; i++) {
+			struct bcase *c;
+			char *n = malloc(64);
+
+			if (!n)
+				return 1;
+			snprintf(n, 64, "%s%s", j ? "reuse_" : "", life[i].name);
+			c = add(n, life[i].local ? "tcps_tc_egress" : "tcps_xdp_ingress",
+				life[i].local ? egr : xdp, NULL, life[i].frame,
+				life[i].local ? "floor_tc_lookup_1x" : "floor_xdp_lookup_1x",
+				j ? reuse_what[i] : life[i].what);
+			c->life = i + 1;
+			c->life_reuse = j;
+		}
 	for (i = r; i < ncases; i++)
 		cases[i].method = "distinct";
 	for (i = 0; i < nvariants; i++) {

@@ -65,6 +65,7 @@ class Report:
         self.md = []
         self.targets = []
         self.summary = {}
+        self.cores = 2
 
     def out(self, *lines):
         self.md.extend(lines)
@@ -148,6 +149,7 @@ def sec_pktcost(R, raw):
                 hs.append({"name": n, "on": on, "off": nh[n], "ratio": r})
         R.table(["case", "health on", "health off", "on/off"], hrows)
         R.summary["pktcost_health"] = hs
+    sec_life(R, cs)
     by = {o["name"]: o for o in out}
     for tid, case, goal, what in (("hot_path", "established_ack", 1.3,
                                    "hot path (ESTABLISHED ACK) ≤ 1.3× the one-lookup floor"),
@@ -156,6 +158,67 @@ def sec_pktcost(R, raw):
         R.target(tid, what, rng(pr, 3) + "×" if pr else "—", f"≤ {goal}×",
                  None if pr is None else pr["median"] <= goal)
     return pk
+
+
+LIFE_TRANSITIONS = {"life_syn": 1, "life_synack": 1, "life_ack_handshake": 2, "life_fin1": 2,
+                    "life_ack_fin1": 1, "life_fin2": 2, "life_ack_last": 1}
+
+
+LIFE_LABEL = {"life_syn": "the SYN", "life_synack": "the SYN+ACK",
+              "life_ack_handshake": "the ACK completing the handshake", "life_fin1": "the first FIN",
+              "life_ack_fin1": "the ACK of the first FIN", "life_fin2": "the second FIN",
+              "life_ack_last": "the last ACK"}
+
+
+def sec_life(R, cs):
+    """A connection's life, frame by frame (pktcost's life_* and reuse_life_* cases)."""
+    names = [n for n in LIFE_TRANSITIONS if n in cs]
+    if not names:
+        return
+    R.out("### A connection's life, packet by packet\n",
+          "The life cases above: per tuple its 7 frames (those of bench/ringload: the client "
+          "opens, the client closes first; 10 endpoint transitions), each run once in order, "
+          "remote frames through XDP ingress and the local server's through tc egress, the "
+          "ring buffer consumed every 64 lives as the daemon consumes it. *new tuple*: the "
+          "tuple was never seen (the SYN makes a half-open entry, the handshake's last ACK "
+          "promotes it into the main table); *tuple in TIME_WAIT*: the same tuple has just "
+          "lived one (untimed) life and is held in TIME_WAIT, and the new life starts with "
+          "later sequence numbers, as a client's port that comes back does. Against the "
+          "one-lookup floor of the same hook, timed one run at a time in the same round; ns "
+          "per packet.\n")
+    rows, out = [], {"new": [], "reuse": []}
+    col = {"new": ([], []), "reuse": ([], [])}
+    for n in names:
+        c, b = cs[n], cs[cs[n]["baseline"]]
+        row = [n[len("life_"):], c["prog"], c["frame"], LIFE_TRANSITIONS[n], rng(stats(b["ns"]), 0)]
+        for kind, name in (("new", n), ("reuse", "reuse_" + n)):
+            x = cs.get(name)
+            if not x:
+                row += ["—", "—"]
+                continue
+            over = stats([p - q for p, q in zip(x["ns"], b["ns"])])
+            row += [rng(stats(x["ns"]), 0), rng(over, 0)]
+            out[kind].append({"name": name, "prog": x["prog"], "ns": stats(x["ns"]),
+                              "floor_ns": stats(b["ns"]), "over_floor_ns": over,
+                              "transitions": LIFE_TRANSITIONS[n]})
+            col[kind][0].append(x["ns"])
+            col[kind][1].append(b["ns"])
+        rows.append(row + [c["what"]])
+    per_round = lambda cols: [sum(x) for x in zip(*cols)]
+    tot = {}
+    row = ["**whole life**", "", "7 frames", 10, rng(stats(per_round(col["new"][1])), 0)]
+    for kind in ("new", "reuse"):
+        a, b = per_round(col[kind][0]), per_round(col[kind][1])
+        tot[kind] = stats(a)
+        row += [rng(tot[kind], 0), rng(stats([p - q for p, q in zip(a, b)]), 0)] if a else ["—", "—"]
+    rows.append(row + [""])
+    R.table(["frame", "program", "frame sent", "transitions", "floor ns", "new tuple ns",
+             "over the floor", "tuple in TIME_WAIT ns", "over the floor", "what the packet does (new tuple)"],
+            rows)
+    R.summary["pktcost_life"] = {"frames": out["new"], "reuse_frames": out["reuse"],
+                                 "total_ns": tot.get("new"), "reuse_total_ns": tot.get("reuse"),
+                                 "floor_total_ns": stats(per_round(col["new"][1])),
+                                 "costliest": max(out["new"], key=lambda o: o["ns"]["median"])["name"]}
 
 
 # ---- 2. throughput and churn on one device
@@ -235,7 +298,9 @@ def sec_net(R, S):
                      rng(ct, 3), rng(vf, 3), rng(vc, 3)])
         out.append({"work": work, "tcpscope_vs_floor": vf, "tcpscope_vs_conntrack": vc})
         sched = " " + SCHED if work == "iperf4" else ""
-        why = net_note(work, ts)
+        why = net_note(work, ts, prog_stats(S), R.summary.get("pktcost_life"), R.cores, vf)
+        why_ct = net_note(work, ts, prog_stats(S), R.summary.get("pktcost_life"), R.cores, vf,
+                          "conntrack", ct, stats(paired(t, net.get((work, "none"), {}))))
         # A spread of more than 20 % of the median, or a pass-only floor
         # more than 5 % faster than nothing attached, is the machine, not
         # the configurations: the mark then says so.
@@ -246,7 +311,7 @@ def sec_net(R, S):
                  note=(why + sched).strip() or None, noisy=noisy(vf))
         R.target(f"{work}_vs_conntrack", f"tcpscope at or above conntrack: {label}",
                  rng(vc, 3), "≥ 1.0", None if vc is None else vc["median"] >= 1.0,
-                 note=(why + sched).strip() or None, noisy=noisy(vc))
+                 note=(why_ct + sched).strip() or None, noisy=noisy(vc))
     R.out("Paired ratios, median (min–max) over rounds: each configuration against nothing "
           "attached, and tcpscope against the floor (target ≥ 0.97: within 3 %) and against "
           "conntrack (target ≥ 1).\n")
@@ -263,20 +328,194 @@ def sec_net(R, S):
               "ring-buffer drops, the daemon's CPU (% of one core, /proc/PID/stat).\n")
         R.table(["client workers", "transitions/s", "ring-buffer drops", "daemon CPU %"], trows)
     R.summary["net"] = out
+    churn_time(R, S)
 
 
-def net_note(work, ts):
+def prog_stats(S):
+    """{(workers, cfg): {metric: stats}} from the churn runs with the kernel's
+    program stats on; cores_pct summed over ingress and egress per round."""
+    per = defaultdict(lambda: defaultdict(dict))   # (w, cfg) -> metric -> {round: v}
+    for (sec, name, param), v in S.items():
+        if sec != "net_prog" or "@" not in param:
+            continue
+        cfg, r = param.split("@")
+        w, metric = name[len("churn"):].split("_", 1)
+        per[(w, cfg)][metric][int(r)] = v[0]
+    res = {}
+    for key, m in per.items():
+        d = {k: stats(list(v.values())) for k, v in m.items()}
+        rounds = set(m.get("ingress_cores_pct", {})) & set(m.get("egress_cores_pct", {}))
+        d["cores_pct"] = stats([m["ingress_cores_pct"][r] + m["egress_cores_pct"][r] for r in rounds])
+        rounds = set(m.get("ingress_pps", {})) & set(m.get("conn_per_s", {}))
+        d["pkts_per_conn"] = stats([(m["ingress_pps"][r] + m.get("egress_pps", {}).get(r, 0))
+                                    / m["conn_per_s"][r] for r in rounds if m["conn_per_s"][r]])
+        res[key] = d
+    return res
+
+
+def churn_time(R, S):
+    ps = prog_stats(S)
+    if not ps:
+        return
+    R.out("### Where the time goes in churn\n",
+          "The programs on the monitored device, measured by the kernel itself "
+          "(`kernel.bpf_stats_enabled=1`: each program's run count and run time, read with "
+          "bpftool before and after): one more churn run per worker count after each round's "
+          "measured runs of the floor and of tcpscope, not part of the ratios above (the stats "
+          "add two clock reads to every program run, which is most of the floor's few tens of "
+          "ns). *ns/packet*: run time over run count; *packets/s*: runs per second of the run; "
+          "*% of the cores*: both programs' run time over the run's wall time × the cores; "
+          "*machine busy*: all CPUs, /proc/stat, anything else running included; *daemon*: "
+          "tcpscope's process, % of one core; *new tuples*: connections whose SYN made a "
+          "half-open entry (tcpscope's halfopen_promoted counter over the connections made), "
+          "the others reopened a tuple tcpscope still held in TIME_WAIT. Median (min–max) "
+          "over rounds.\n")
+    rows = []
+    for w in ("1", "4"):
+        for cfg, label in (("floor", "pass-only tc floor"), ("tcpscope", "tcpscope")):
+            d = ps.get((w, cfg))
+            if not d:
+                continue
+            g = lambda k, nd=0: rng(d.get(k), nd)
+            rows.append([w, label, g("conn_per_s"), g("pkts_per_conn", 1),
+                         g("promoted_pct") if cfg == "tcpscope" else "—", g("ingress_ns"),
+                         g("ingress_pps"), g("egress_ns"), g("egress_pps"), g("cores_pct", 2),
+                         g("machine_busy_pct"), g("daemon_cpu_pct", 1) if cfg == "tcpscope" else "—"])
+    R.table(["client workers", "programs", "conn/s", "packets/conn", "new tuples %", "ingress ns/packet",
+             "ingress packets/s", "egress ns/packet", "egress packets/s", "% of the cores",
+             "machine busy %", "daemon CPU %"], rows)
+    R.summary["churn_time"] = {f"{w}:{cfg}": d for (w, cfg), d in ps.items()}
+
+
+def med(d, k):
+    return (d.get(k) or {}).get("median")
+
+
+# Measured by hand with variants of the data path (never in a bench run).
+NOTES_EVENTS = ("the events are ~200-300 ns of the programs' ~600-900 ns per packet live, "
+                "bench/NOTES.md")
+
+
+def churn_figures(t, f):
+    """This run's program figures of tcpscope (t) and the floor (f), medians."""
+    F = {k: med(t, m) for k, m in (("A", "ingress_ns"), ("B", "egress_ns"), ("Pi", "ingress_pps"),
+                                     ("Pe", "egress_pps"), ("T", "cores_pct"), ("busy", "machine_busy_pct"),
+                                     ("dcpu", "daemon_cpu_pct"), ("cps", "conn_per_s"),
+                                     ("ppc", "pkts_per_conn"), ("pr", "promoted_pct"))}
+    F.update(a=med(f, "ingress_ns"), b=med(f, "egress_ns"), Y=med(f, "cores_pct"))
+    return F
+
+
+def note_cost(F, cores):
+    return (f"Kernel program stats (a churn run of its own, same run): tcpscope's programs used "
+            f"{fmt(F['T'], 2)} % of the {cores} cores (ingress {fmt(F['A'], 0)} ns, egress "
+            f"{fmt(F['B'], 0)} ns per packet at {fmt(F['Pi'], 0)} and {fmt(F['Pe'], 0)} packets/s), "
+            f"the floor's {fmt(F['Y'], 2)} % ({fmt(F['a'], 0)} and {fmt(F['b'], 0)} ns); the daemon "
+            f"{fmt(F['dcpu'], 1)} % of one core. ")
+
+
+def note_cpu_bound(F, cores, gap, floor):
+    """With the machine busy, program time is connections not made."""
+    A, B, a, b, Pi, Pe = (F[k] for k in ("A", "B", "a", "b", "Pi", "Pe"))
+    s = (f"The machine was {fmt(F['busy'], 0)} % busy: the run is CPU-bound, so the programs' "
+         f"extra {fmt(F['T'] - F['Y'], 1)} points of the cores (plus the daemon's "
+         f"{fmt((F['dcpu'] or 0) / cores, 1)}) are, to first order, connections not made: the "
+         f"gap to the floor is {fmt(gap, 1)} %. ")
+    if not floor or not Pi or not Pe:
+        return s
+    budget = 0.03 * cores * 1e9 / (Pi + Pe)
+    extra = ((A - a) * Pi + (B - b) * Pe) / (Pi + Pe)
+    s += (f"Within 3 % needs the programs' extra over the floor under ~3 % of the cores: "
+          f"~{fmt(budget, 0)} ns per packet at this packet rate, against {fmt(A - a, 0)} "
+          f"(ingress) and {fmt(B - b, 0)} (egress) now")
+    if budget >= extra:
+        return s + ". "
+    return s + (f": {fmt(100 * (1 - budget / extra), 0)} % of it would have to go ({NOTES_EVENTS}, "
+                "the largest piece that could; the rest is hash lookups on cold entries and the "
+                "locked FSM step). ")
+
+
+def note_latency_bound(F, w, gap, floor):
+    """With CPU to spare, program time is on each connection's path."""
+    A, B, a, b, Pi, Pe, ppc = (F[k] for k in ("A", "B", "a", "b", "Pi", "Pe", "ppc"))
+    if not F["cps"] or not ppc or not Pi or not Pe:
+        return ""
+    conn_us = int(w) * 1e6 / F["cps"]
+    on_path = ppc * (A * Pi + B * Pe) / (Pi + Pe) / 1000
+    fl_path = ppc * (a * Pi + b * Pe) / (Pi + Pe) / 1000
+    s = (f"The machine was {fmt(F['busy'], 0)} % busy: with {w} worker{'s' if w != '1' else ''} "
+         f"the run is latency-bound, the programs' time on each connection's path (at most: not "
+         f"every packet is on it): {fmt(ppc, 1)} packets × their cost = {fmt(on_path, 1)} µs of "
+         f"a {fmt(conn_us, 0)} µs connection (the floor's {fmt(fl_path, 1)} µs): "
+         f"{fmt(100 * (on_path - fl_path) / conn_us, 1)} % of it, against a gap to the floor of "
+         f"{fmt(gap, 1)} %. ")
+    if floor:
+        s += f"Within 3 % needs that under ~{fmt(0.03 * conn_us, 1)} µs per connection. "
+    return s
+
+
+def note_tuples(F):
+    pr, cps = F["pr"], F["cps"]
+    if pr is None:
+        return ""
+    if cps and pr < 50:
+        return (f"Only {fmt(pr, 0)} % of the connections went through the half-open table "
+                f"(halfopen_promoted over connections): at {fmt(cps, 0)} conn/s the client's "
+                f"55,001 ports (10000-65000) come back after ~{fmt(55001 / cps, 1)} s, while "
+                "tcpscope holds a closed tuple in TIME_WAIT for 60 s, so most SYNs reopen an "
+                "entry of the main table; the live figures are that mix. ")
+    return (f"{fmt(pr, 0)} % of the connections went through the half-open table (new tuples; "
+            "the rest reopened a tuple held in TIME_WAIT). ")
+
+
+def note_life(life):
+    if not life:
+        return ""
+    top = max(life["frames"], key=lambda o: o["ns"]["median"])
+    reuse = life.get("reuse_total_ns")
+    return (f"A connection's life in pktcost (7 packets, XDP and tc egress, same run): "
+            f"{fmt(life['total_ns']['median'] / 1000, 2)} µs on a new tuple, " +
+            (f"{fmt(reuse['median'] / 1000, 2)} µs on a tuple in TIME_WAIT, " if reuse else "") +
+            f"against {fmt(life['floor_total_ns']['median'] / 1000, 2)} µs of one-lookup floors; "
+            f"the costliest packet of a new connection is {LIFE_LABEL.get(top['name'], top['name'])} "
+            f"({fmt(top['ns']['median'], 0)} ns" +
+            (", promotion into the main table" if top["name"] == "life_ack_handshake" else "") +
+            "); what events and health cost: bench/NOTES.md, 'Where the time goes in churn'. ")
+
+
+def note_conntrack(ct, tsn):
+    X, Y = tsn["median"], ct["median"]
+    s = (f"Against nothing attached conntrack kept {fmt(Y, 3)} of the connections and tcpscope "
+         f"{fmt(X, 3)} (conntrack is no BPF program: not in the stats)")
+    if Y > X and X < 1:
+        s += (f": to match it tcpscope's cost would have to fall by ~{fmt(100 * (Y - X) / (1 - X), 0)} % "
+              f"(in a CPU-bound run; {NOTES_EVENTS})")
+    return s + ". "
+
+
+def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None, tsn=None):
+    """Why a churn target is missed, from this run's figures: the programs'
+    cost (kernel stats) against the floor's, and where the machine's time is."""
     if not work.startswith("churn"):
         return ""
     w = work[-1]
+    t, f = (ps or {}).get((w, "tcpscope")), (ps or {}).get((w, "floor"))
     tr = stats([v for (n, r), v in ts.items() if n == f"churn{w}_transitions_per_s"])
-    cpu = stats([v for (n, r), v in ts.items() if n == f"churn{w}_daemon_cpu_pct"])
-    if not tr:
-        return ""
-    return (f"Every short connection is ~10 endpoint transitions, each a locked FSM step and "
-            f"a ring-buffer event: {fmt(tr['median'], 0)} transitions/s here, the daemon "
-            f"consuming them at {fmt(cpu['median'], 1)} % of a core, on the same 2 cores as "
-            "the client, the server and both stacks.")
+    trs = f"{fmt(tr['median'], 0)} endpoint transitions/s, each a locked FSM step and an event." if tr else ""
+    if not t or not f or None in (med(t, "ingress_ns"), med(t, "egress_ns"), med(f, "cores_pct")):
+        return (trs + " No program stats in this run.").strip() if trs else ""
+    F = churn_figures(t, f)
+    gap = 100 * (1 - vf["median"]) if vf else None
+    floor = vs == "floor"
+    s = note_cost(F, cores)
+    if F["busy"] is not None and F["busy"] >= 90:
+        s += note_cpu_bound(F, cores, gap, floor)
+    else:
+        s += note_latency_bound(F, w, gap, floor)
+    s += note_tuples(F) + note_life(life)
+    if not floor and ct and tsn:
+        s += note_conntrack(ct, tsn)
+    return (s + trs).strip()
 
 
 # ---- 3. summaries at scale, memory
@@ -509,6 +748,7 @@ def main():
     samples, raw_rows = load_samples(a.raw)
     S = dict(samples)
     R = Report()
+    R.cores = int(a.cores or 2)
     R.out("# tcpscope benchmarks\n",
           "Generated by `make bench` (bench/run.sh" + (", BENCH_QUICK=1: short mode" if machine["quick"] else "")
           + "); raw numbers in bench/results.json.\n",

@@ -6,7 +6,9 @@
 #   pktcost  per-packet cost against floor programs (BPF_PROG_TEST_RUN)
 #   net      iperf3 (1 and 4 streams) and short connections (1 and 4
 #            client workers) on one veth: nothing attached, the device's
-#            pass-only tc floor, tcpscope, conntrack; alternating rounds
+#            pass-only tc floor, tcpscope, conntrack; alternating rounds;
+#            then, outside the ratios, the floor's and tcpscope's programs'
+#            own cost in churn (kernel.bpf_stats_enabled, restored after)
 #   scale    stat, list --json, stat --by-remote, top and the idle daemon
 #            at up to 1M connections; kernel memory per connection (IPv4,
 #            IPv6); ss/netstat on real sockets
@@ -63,13 +65,13 @@ if [ "$QUICK" = 1 ]; then
 	# run and no replay (each a BPF load of its own; replay has its own
 	# test).
 	PK_REPEAT=200000 PK_ROUNDS=3 PK_DISTINCT=1000 PKH_ROUNDS=0
-	NET_ROUNDS=1 TP_SECS=1 CH_SECS=1
+	NET_ROUNDS=1 TP_SECS=1 CH_SECS=1 STAT_SECS=0.5
 	SIZES="10000" MAX_CONNS=16384 TIME_REPS=2 IDLE_SECS=2 TOP_N=3 SETTLE=0.5
 	EV_HI_SECS=1 EV_LO_SECS=1 EV_LO_ROUNDS=1
 	SOCK_SIZES="" REPLAY_N=0
 else
 	PK_REPEAT=1000000 PK_ROUNDS=9 PK_DISTINCT=10000 PKH_ROUNDS=3
-	NET_ROUNDS=5 TP_SECS=2 CH_SECS=2
+	NET_ROUNDS=7 TP_SECS=2 CH_SECS=2 STAT_SECS=1
 	SIZES="100000 1000000" MAX_CONNS=1048576 TIME_REPS=3 IDLE_SECS=20 TOP_N=3 SETTLE=2
 	EV_HI_SECS=10 EV_LO_SECS=5 EV_LO_ROUNDS=2
 	SOCK_SIZES="10000 50000" REPLAY_N=1000000
@@ -226,6 +228,83 @@ cfg_stop() {
 
 # ---- 2. throughput and churn on one device ------------------------------------
 NET_CONFIGS=(none floor tcpscope conntrack)
+
+# Where the time goes in churn: the kernel's own per-program figures
+# (kernel.bpf_stats_enabled: run_cnt, run_time_ns) of the programs on the
+# monitored device, read around one more churn run per worker count. That
+# run is not a ratio sample: the stats' own clock reads (two per program
+# run) touch only it. The sysctl is on only for those runs, and set back to
+# what it was after them and on exit, also on failure.
+STATS_PREV=""
+stats_on() {
+	[ -n "$STATS_PREV" ] || {
+		STATS_PREV=$(sysctl -n kernel.bpf_stats_enabled) || return 1
+		on_exit sysctl -qw kernel.bpf_stats_enabled="$STATS_PREV"
+	}
+	sysctl -qw kernel.bpf_stats_enabled=1
+}
+stats_off() { [ -n "$STATS_PREV" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_PREV"; }
+
+# dev_progs: "DIR ID" of each tc program on the monitored device (in the
+# server's namespace: the device, and so the programs, are this run's own).
+dev_progs() {
+	nsrun "$NS_S" bpftool net show dev "$IF_B" -j |
+		jq -r '.[0].tc[]? | "\(.kind | sub("^clsact/"; "")) \(.id)"'
+}
+# prog_run ID: "run_cnt run_time_ns" of one program
+prog_run() { bpftool prog show id "$1" -j | jq -r '"\(.run_cnt // 0) \(.run_time_ns // 0)"'; }
+# cpu_busy: "busy total" jiffies of all CPUs (/proc/stat)
+cpu_busy() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+
+# net_progstats R CFG: per worker count, one churn run of STAT_SECS with
+# the kernel's program stats on. Samples "net_prog churnW_DIR_{pps,ns,cores_pct} CFG@R",
+# and "net_prog churnW_{conn_per_s,machine_busy_pct,daemon_cpu_pct,promoted_pct} CFG@R".
+net_progstats() {
+	local r=$1 cfg=$2 w out progs dir id a0 b0 a1 b1 m0 m1 t0 t1 c0 c1 p0 p1 n ncpu
+	progs=$(dev_progs)
+	[ -n "$progs" ] || { echo "bench: net: no tc programs on $IF_B under $cfg" >&2; return 1; }
+	ncpu=$(nproc)
+	stats_on || return 1
+	for w in 1 4; do
+		declare -A s0=()
+		[ "$cfg" = tcpscope ] && p0=$(counter halfopen_promoted) c0=$(cpu_ticks "$TS_PID")
+		while read -r dir id; do s0[$dir]=$(prog_run "$id"); done <<<"$progs"
+		m0=$(cpu_busy) t0=$(date +%s%N)
+		out=$(nsrun "$NS_C" timeout 40 "$B/churn" client "$IP4_B" 9000 "$STAT_SECS" "$w")
+		t1=$(date +%s%N) m1=$(cpu_busy)
+		[ "$cfg" = tcpscope ] && c1=$(cpu_ticks "$TS_PID")
+		declare -A s1=()
+		while read -r dir id; do s1[$dir]=$(prog_run "$id"); done <<<"$progs"
+		if [ "$cfg" = tcpscope ]; then
+			p1=$(counter halfopen_promoted)
+			sample net_prog "churn${w}_daemon_cpu_pct" "$cfg@$r" \
+				"$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v t=$((t1 - t0)) 'BEGIN { print 100 * c / hz / (t / 1e9) }')"
+			# Connections whose SYN made a new (half-open) entry, the
+			# rest reopened a tuple still held in TIME_WAIT.
+			n=$(jq -r '.connections // 0' <<<"$out")
+			[ "${n:-0}" -gt 0 ] && sample net_prog "churn${w}_promoted_pct" "$cfg@$r" \
+				"$(awk -v p=$((p1 - p0)) -v n="$n" 'BEGIN { print 100 * p / n }')"
+		fi
+		while read -r dir id; do
+			read -r a0 b0 <<<"${s0[$dir]}"
+			read -r a1 b1 <<<"${s1[$dir]}"
+			[ "$a1" -gt "$a0" ] || continue
+			sample net_prog "churn${w}_${dir}_pps" "$cfg@$r" \
+				"$(awk -v n=$((a1 - a0)) -v t=$((t1 - t0)) 'BEGIN { print n / (t / 1e9) }')"
+			sample net_prog "churn${w}_${dir}_ns" "$cfg@$r" \
+				"$(awk -v n=$((a1 - a0)) -v d=$((b1 - b0)) 'BEGIN { print d / n }')"
+			sample net_prog "churn${w}_${dir}_cores_pct" "$cfg@$r" \
+				"$(awk -v d=$((b1 - b0)) -v t=$((t1 - t0)) -v c="$ncpu" 'BEGIN { print 100 * d / (t * c) }')"
+		done <<<"$progs"
+		[ -n "$out" ] && sample net_prog "churn${w}_conn_per_s" "$cfg@$r" "$(jq -r .per_second <<<"$out")"
+		read -r a0 b0 <<<"$m0"
+		read -r a1 b1 <<<"$m1"
+		[ "$b1" -gt "$b0" ] && sample net_prog "churn${w}_machine_busy_pct" "$cfg@$r" \
+			"$(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) 'BEGIN { print 100 * a / b }')"
+		unset s0 s1
+	done
+	stats_off
+}
 # net_round R CFG: every workload under one configuration, samples
 # "net WORKLOAD CFG@R VALUE".
 net_round() {
@@ -253,6 +332,8 @@ net_round() {
 				"$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v t=$((t1 - t0)) 'BEGIN { print 100 * c / hz / (t / 1e9) }')"
 		fi
 	done
+	# After the ratio samples: the programs' own cost, stats on.
+	case $cfg in floor | tcpscope) net_progstats "$r" "$cfg" ;; esac
 }
 
 bench_net() {

@@ -18,6 +18,7 @@ run_quick_bench() {
 	PINS_BEFORE=$(ls -d /sys/fs/bpf/tcpscope-bench-* 2>/dev/null)
 	NS_BEFORE=$(ip netns list | awk '/^(bcli|bsrv|bsck)/ { print $1 }')
 	before=$(cksum "$TOP/BENCHMARKS.md" 2>/dev/null)
+	STATS_BEFORE=$(sysctl -n kernel.bpf_stats_enabled)
 	BENCH_QUICK=1 timeout 600 "$TOP/bench/run.sh" -o "$OUT" >"$OUT/log" 2>&1
 	BENCH_RC=$?
 	[ $BENCH_RC -eq 0 ] || { tail -20 "$OUT/log" >&2; fail "bench/run.sh exited $BENCH_RC"; return; }
@@ -106,6 +107,18 @@ test_tables_are_well_formed() {
 	grep -Eq '^\| iperf3, 4 streams .*\| [0-9.]+ \([0-9.]+–[0-9.]+\) \| [0-9.]+ \([0-9.]+–[0-9.]+\) \|$' "$md" ||
 		fail "tcpscope/floor and tcpscope/conntrack ratios missing"
 	grep -qi 'scheduling-bound' "$md" || fail "the 4-stream case is not called scheduling-bound"
+	# Where the time goes in churn: the kernel's program stats, floor and
+	# tcpscope side by side, and a connection's life packet by packet.
+	grep -qF '### Where the time goes in churn' "$md" || fail "churn cost section missing"
+	for w in 1 4; do
+		grep -Eq "^\| $w \| tcpscope \| [0-9,]+ \(.*\| [0-9.]+ \([0-9.]+–[0-9.]+\) \| [0-9]+ \(" "$md" ||
+			fail "no tcpscope program cost row for $w worker(s)"
+		grep -Eq "^\| $w \| pass-only tc floor \| [0-9,]+ \(" "$md" ||
+			fail "no floor program cost row for $w worker(s)"
+	done
+	grep -Eq '^\| ack_handshake \| tcps_xdp_ingress \| .*\| [0-9,]+ \([0-9,]+–[0-9,]+\) \|' "$md" ||
+		fail "life row of the handshake's last ACK missing"
+	grep -Eq '^\| \*\*whole life\*\* \|' "$md" || fail "whole life row missing"
 	grep -Eq '^\| 500,000 \| [0-9.]+ \(' "$md" || fail "events row at 500k/s missing"
 	grep -Eq '^\| 10,000 \| [0-9.]+ \(.*\| [0-9.]+ \(' "$md" || fail "summaries row missing"
 	grep -Eq '^\| IPv6 \| 10,000 \| [0-9,]+ \|' "$md" || fail "IPv6 memory row missing"
@@ -122,6 +135,8 @@ test_targets_printed_at_the_end() {
 test_nothing_left_behind() {
 	[ $BENCH_RC -eq 0 ] || return 1
 	local ns
+	[ "$(sysctl -n kernel.bpf_stats_enabled)" = "$STATS_BEFORE" ] ||
+		fail "kernel.bpf_stats_enabled left at $(sysctl -n kernel.bpf_stats_enabled), was $STATS_BEFORE"
 	# Only names that were not there before the run count (other runs
 	# may be going on).
 	for ns in $(ip netns list | awk '/^(bcli|bsrv|bsck)/ { print $1 }'); do
