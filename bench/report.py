@@ -392,8 +392,8 @@ def med(d, k):
 
 
 # Measured by hand with variants of the data path (never in a bench run).
-NOTES_EVENTS = ("the events are ~200-300 ns of the programs' ~600-900 ns per packet live, "
-                "bench/NOTES.md")
+NOTES_EVENTS = ("the events were ~200-300 ns of the programs' ~600-900 ns per packet live, "
+                "measured by hand before their wake-up interrupts were cut, bench/NOTES.md")
 
 
 def churn_figures(t, f):
