@@ -39,31 +39,76 @@ static int tc_attach(int ifindex, int fd, enum bpf_tc_attach_point point)
 	return bpf_tc_attach(&hook, &opts);
 }
 
-int main(int argc, char **argv)
-{
-	LIBBPF_OPTS(bpf_tc_hook, clsact, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-	struct floor_bpf *fl = NULL;
-	__u32 xdp_flags = 0;
-	bool xdp = false, made_qdisc = false;
-	int ifindex, err, rc = 1;
+/* Where and how to attach, and what was made (to undo exactly that). */
+struct floor {
+	int ifindex;
+	bool xdp, made_qdisc;
+	__u32 xdp_flags;
+	struct bpf_tc_hook *clsact;
+};
 
+/* Returns 0, or the exit status after printing why. */
+static int parse_args(int argc, char **argv, struct floor *f)
+{
 	if (argc != 3) {
 		fprintf(stderr, "usage: floorctl IFACE xdp-native|xdp-generic|tc\n");
 		return 2;
 	}
-	ifindex = (int)if_nametoindex(argv[1]);
-	if (!ifindex) {
+	f->ifindex = (int)if_nametoindex(argv[1]);
+	if (!f->ifindex) {
 		fprintf(stderr, "floorctl: %s: no such interface\n", argv[1]);
 		return 1;
 	}
 	if (!strcmp(argv[2], "xdp-native"))
-		xdp = true, xdp_flags = XDP_FLAGS_DRV_MODE;
+		f->xdp = true, f->xdp_flags = XDP_FLAGS_DRV_MODE;
 	else if (!strcmp(argv[2], "xdp-generic"))
-		xdp = true, xdp_flags = XDP_FLAGS_SKB_MODE;
+		f->xdp = true, f->xdp_flags = XDP_FLAGS_SKB_MODE;
 	else if (strcmp(argv[2], "tc")) {
 		fprintf(stderr, "floorctl: unknown mode %s\n", argv[2]);
 		return 2;
 	}
+	return 0;
+}
+
+/* Ingress (XDP or tc) and tc egress, as tcpscope does; a negative errno on
+ * failure, with what was made recorded in f for detach(). */
+static int attach(struct floor_bpf *fl, struct floor *f)
+{
+	int tc_fd = bpf_program__fd(fl->progs.floor_tc_pass), err;
+
+	f->clsact->ifindex = f->ifindex;
+	err = bpf_tc_hook_create(f->clsact);
+	if (err && err != -EEXIST)
+		return err;
+	f->made_qdisc = !err;
+	if (f->xdp)
+		err = bpf_xdp_attach(f->ifindex, bpf_program__fd(fl->progs.floor_xdp_pass),
+				     f->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	else
+		err = tc_attach(f->ifindex, tc_fd, BPF_TC_INGRESS);
+	if (err)
+		return err;
+	return tc_attach(f->ifindex, tc_fd, BPF_TC_EGRESS);
+}
+
+static void detach(const struct floor *f)
+{
+	if (f->xdp)
+		bpf_xdp_detach(f->ifindex, f->xdp_flags, NULL);
+	if (f->made_qdisc)
+		bpf_tc_hook_destroy(f->clsact);	/* takes our tc filters with it */
+}
+
+int main(int argc, char **argv)
+{
+	LIBBPF_OPTS(bpf_tc_hook, clsact, .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	struct floor f = { .clsact = &clsact };
+	struct floor_bpf *fl;
+	int err, rc;
+
+	rc = parse_args(argc, argv, &f);
+	if (rc)
+		return rc;
 	signal(SIGINT, on_sig);
 	signal(SIGTERM, on_sig);
 	fl = floor_bpf__open_and_load();
@@ -71,37 +116,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "floorctl: load: %s\n", strerror(errno));
 		return 1;
 	}
-	clsact.ifindex = ifindex;
-	err = bpf_tc_hook_create(&clsact);
-	if (err && err != -EEXIST)
-		goto fail;
-	made_qdisc = !err;
-	if (xdp) {
-		err = bpf_xdp_attach(ifindex, bpf_program__fd(fl->progs.floor_xdp_pass),
-				     xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
-		if (err)
-			goto fail;
+	err = attach(fl, &f);
+	if (err) {
+		fprintf(stderr, "floorctl: attach to %s: %s\n", argv[1], strerror(-err));
+		rc = 1;
 	} else {
-		err = tc_attach(ifindex, bpf_program__fd(fl->progs.floor_tc_pass), BPF_TC_INGRESS);
-		if (err)
-			goto fail;
+		printf("ready\n");
+		fflush(stdout);
+		while (!stop)
+			pause();
 	}
-	err = tc_attach(ifindex, bpf_program__fd(fl->progs.floor_tc_pass), BPF_TC_EGRESS);
-	if (err)
-		goto fail;
-	printf("ready\n");
-	fflush(stdout);
-	while (!stop)
-		pause();
-	rc = 0;
-	goto out;
-fail:
-	fprintf(stderr, "floorctl: attach to %s: %s\n", argv[1], strerror(-err));
-out:
-	if (xdp)
-		bpf_xdp_detach(ifindex, xdp_flags, NULL);
-	if (made_qdisc)
-		bpf_tc_hook_destroy(&clsact);	/* takes our tc filters with it */
+	detach(&f);
 	floor_bpf__destroy(fl);
 	return rc;
 }
