@@ -140,34 +140,56 @@ static void patch(struct frame *f, __u32 n)
 	p[1] = (__u8)port;
 }
 
-int main(int argc, char **argv)
-{
-	struct frame fr[NFRAMES];
-	__u64 c0[TCPS_CNT_MAX], c1[TCPS_CNT_MAX];
-	char path[PATH_MAX];
-	double rate, secs, t0, t, cpu0, cpu1;
-	int conns_fd, stats_fd, prog, pid, i;
-	long done = 0, errs = 0;
-	__u32 base;
+struct load {
+	const char *pin_dir;
+	double rate, secs;	/* transitions per second, for secs seconds */
+	int pid;		/* the daemon's, 0: none */
+};
 
-	if (argc < 4 || (rate = atof(argv[2])) <= 0 || (secs = atof(argv[3])) <= 0 || secs > 60) {
+/* What the run did: connections, failed test runs, seconds it took. */
+struct result {
+	long done, errs;
+	double secs;
+};
+
+/* Returns 0, or 2 after printing the usage. */
+static int parse_args(int argc, char **argv, struct load *l)
+{
+	if (argc < 4 || (l->rate = atof(argv[2])) <= 0 || (l->secs = atof(argv[3])) <= 0 ||
+	    l->secs > 60) {
 		fprintf(stderr, "usage: ringload PIN_DIR RATE SECONDS [DAEMON_PID]\n");
 		return 2;
 	}
-	pid = argc > 4 ? atoi(argv[4]) : 0;
-	snprintf(path, sizeof(path), "%s/conns", argv[1]);
+	l->pin_dir = argv[1];
+	l->pid = argc > 4 ? atoi(argv[4]) : 0;
+	return 0;
+}
+
+/* The instance's stats map and XDP program; non-zero after printing why. */
+static int open_instance(const char *pin_dir, int *stats_fd, int *prog)
+{
+	char path[PATH_MAX];
+	int conns_fd;
+
+	snprintf(path, sizeof(path), "%s/conns", pin_dir);
 	conns_fd = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/stats", argv[1]);
-	stats_fd = bpf_obj_get(path);
-	if (conns_fd < 0 || stats_fd < 0) {
-		fprintf(stderr, "ringload: %s: %s\n", argv[1], strerror(errno));
+	snprintf(path, sizeof(path), "%s/stats", pin_dir);
+	*stats_fd = bpf_obj_get(path);
+	if (conns_fd < 0 || *stats_fd < 0) {
+		fprintf(stderr, "ringload: %s: %s\n", pin_dir, strerror(errno));
 		return 1;
 	}
-	prog = find_prog(conns_fd);
-	if (prog < 0) {
-		fprintf(stderr, "ringload: no tcps_xdp_ingress program uses %s/conns\n", argv[1]);
+	*prog = find_prog(conns_fd);
+	if (*prog < 0) {
+		fprintf(stderr, "ringload: no tcps_xdp_ingress program uses %s/conns\n", pin_dir);
 		return 1;
 	}
+	return 0;
+}
+
+/* One connection's life, client 198.19.0.0:1 with server 198.18.0.1:80. */
+static void make_frames(struct frame fr[NFRAMES])
+{
 	mk(&fr[0], 1, TCPS_SYN, 1000, 0);
 	mk(&fr[1], 0, TCPS_SYN | TCPS_ACK, 5000, 1001);
 	mk(&fr[2], 1, TCPS_ACK, 1001, 5001);
@@ -175,6 +197,75 @@ int main(int argc, char **argv)
 	mk(&fr[4], 0, TCPS_ACK, 5001, 1002);
 	mk(&fr[5], 0, TCPS_FIN | TCPS_ACK, 5001, 1002);
 	mk(&fr[6], 1, TCPS_ACK, 1002, 5002);
+}
+
+/* Runs the frames as client n through the program; returns failed runs. */
+static long run_connection(int prog, struct frame fr[NFRAMES], __u32 n)
+{
+	long errs = 0;
+	int i;
+
+	for (i = 0; i < NFRAMES; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = fr[i].buf,
+			    .data_size_in = fr[i].len, .repeat = 1);
+
+		patch(&fr[i], n);
+		if (bpf_prog_test_run_opts(prog, &o))
+			errs++;
+	}
+	return errs;
+}
+
+/* Connections from client base on, paced every millisecond for l->secs. */
+static struct result run_load(int prog, struct frame fr[NFRAMES], __u32 base, const struct load *l)
+{
+	struct result r = { 0 };
+	double t0 = now_s(), t;
+
+	/* 10 transitions per connection: pace connections at rate / 10. */
+	while ((t = now_s() - t0) < l->secs) {
+		long want = (long)(t * l->rate / 10);
+
+		/* Behind: catch up, but never past the deadline (a machine too
+		 * busy for the rate must not stretch the interval). */
+		while (r.done < want && (r.done % 64 || now_s() - t0 < l->secs)) {
+			r.errs += run_connection(prog, fr, base + (__u32)r.done);
+			r.done++;
+		}
+		usleep(1000);
+	}
+	r.secs = now_s() - t0;
+	return r;
+}
+
+static void print_result(const struct load *l, const struct result *r, const __u64 *c0,
+			 const __u64 *c1, double cpu)
+{
+	__u64 trans = c1[TCPS_CNT_TRANSITIONS] - c0[TCPS_CNT_TRANSITIONS];
+
+	printf("{\"target_per_second\": %.0f, \"seconds\": %.3f, \"connections\": %ld, "
+	       "\"transitions\": %llu, \"per_second\": %.1f, \"rb_drops\": %llu, "
+	       "\"run_errors\": %ld, \"daemon_cpu_pct\": %.2f}\n",
+	       l->rate, r->secs, r->done, (unsigned long long)trans, (double)trans / r->secs,
+	       (unsigned long long)(c1[TCPS_CNT_RB_DROPS] - c0[TCPS_CNT_RB_DROPS]), r->errs,
+	       l->pid ? 100.0 * cpu / (r->secs + 0.3) : 0.0);
+}
+
+int main(int argc, char **argv)
+{
+	struct frame fr[NFRAMES];
+	__u64 c0[TCPS_CNT_MAX], c1[TCPS_CNT_MAX];
+	struct result r;
+	struct load l;
+	int stats_fd, prog;
+	double cpu0, cpu1;
+	__u32 base;
+
+	if (parse_args(argc, argv, &l))
+		return 2;
+	if (open_instance(l.pin_dir, &stats_fd, &prog))
+		return 1;
+	make_frames(fr);
 	/* A different block of tuples on every call, so runs never meet old
 	 * entries (a reused tuple would take another path). */
 	srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
@@ -182,39 +273,13 @@ int main(int argc, char **argv)
 
 	if (counters(stats_fd, c0))
 		return 1;
-	cpu0 = cpu_s(pid);
-	t0 = now_s();
-	/* 10 transitions per connection: pace connections at rate / 10. */
-	while ((t = now_s() - t0) < secs) {
-		long want = (long)(t * rate / 10);
-
-		/* Behind: catch up, but never past the deadline (a machine too
-		 * busy for the rate must not stretch the interval). */
-		while (done < want && (done % 64 || now_s() - t0 < secs)) {
-			for (i = 0; i < NFRAMES; i++) {
-				LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = fr[i].buf,
-					    .data_size_in = fr[i].len, .repeat = 1);
-
-				patch(&fr[i], base + (__u32)done);
-				if (bpf_prog_test_run_opts(prog, &o))
-					errs++;
-			}
-			done++;
-		}
-		usleep(1000);
-	}
-	t = now_s() - t0;
+	cpu0 = cpu_s(l.pid);
+	r = run_load(prog, fr, base, &l);
 	/* Let the daemon catch up (it polls every 100 ms) before its CPU is read. */
 	usleep(300000);
-	cpu1 = cpu_s(pid);
+	cpu1 = cpu_s(l.pid);
 	if (counters(stats_fd, c1))
 		return 1;
-	printf("{\"target_per_second\": %.0f, \"seconds\": %.3f, \"connections\": %ld, "
-	       "\"transitions\": %llu, \"per_second\": %.1f, \"rb_drops\": %llu, "
-	       "\"run_errors\": %ld, \"daemon_cpu_pct\": %.2f}\n",
-	       rate, t, done, (unsigned long long)(c1[TCPS_CNT_TRANSITIONS] - c0[TCPS_CNT_TRANSITIONS]),
-	       (double)(c1[TCPS_CNT_TRANSITIONS] - c0[TCPS_CNT_TRANSITIONS]) / t,
-	       (unsigned long long)(c1[TCPS_CNT_RB_DROPS] - c0[TCPS_CNT_RB_DROPS]), errs,
-	       pid ? 100.0 * (cpu1 - cpu0) / (t + 0.3) : 0.0);
+	print_result(&l, &r, c0, c1, cpu1 - cpu0);
 	return 0;
 }

@@ -90,91 +90,147 @@ static int gauge_add(int fd, __u32 slot, __u64 n)
 	return err;
 }
 
-int main(int argc, char **argv)
-{
-	static struct tcps_key keys[BATCH];
-	/* Values packed at the map's size: 120 bytes with health off
-	 * (tcpscope.h TCPS_CONN_SIZE_SLIM), which update_batch strides by. */
-	static __u8 vals[BATCH * sizeof(struct tcps_conn)];
-	struct bpf_map_info info;
-	__u32 ilen = sizeof(info);
-	char path[PATH_MAX];
-	struct timespec mono;
-	long from, to, i, age = 0;
-	int fd, state = TCPS_ESTABLISHED;
-	__u64 last;
-	double t0;
+struct fill {
+	const char *pin_dir;
+	long from, to, age;
+	int state;
+};
 
-	if (argc < 4 || argc > 6 || (from = atol(argv[2])) < 0 || (to = atol(argv[3])) < from ||
-	    to > 16L << 20 || (argc > 4 && (state = state_parse(argv[4])) < 0) ||
-	    (argc > 5 && (age = atol(argv[5])) < 0)) {
+/* Returns 0, or 2 after printing the usage. */
+static int parse_args(int argc, char **argv, struct fill *f)
+{
+	f->pin_dir = argv[1];
+	f->age = 0;
+	f->state = TCPS_ESTABLISHED;
+	if (argc < 4 || argc > 6 || (f->from = atol(argv[2])) < 0 || (f->to = atol(argv[3])) < f->from ||
+	    f->to > 16L << 20 || (argc > 4 && (f->state = state_parse(argv[4])) < 0) ||
+	    (argc > 5 && (f->age = atol(argv[5])) < 0)) {
 		fprintf(stderr, "usage: scale PIN_DIR FROM TO [STATE [AGE_S]]\n");
 		return 2;
 	}
-	snprintf(path, sizeof(path), "%s/conns", argv[1]);
+	return 0;
+}
+
+/* The pinned connection table and its value size; -1 after printing why. */
+static int open_conns(const char *pin_dir, __u32 *value_size)
+{
+	struct bpf_map_info info;
+	__u32 ilen = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/conns", pin_dir);
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
 		fprintf(stderr, "scale: %s: %s\n", path, strerror(errno));
-		return 1;
+		return -1;
 	}
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) ||
 	    (info.value_size != TCPS_CONN_SIZE_FULL && info.value_size != TCPS_CONN_SIZE_SLIM)) {
 		fprintf(stderr, "scale: %s: not a tcpscope connection table\n", path);
-		return 1;
+		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	last = (__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
-	if ((__u64)age * 1000000000ULL >= last) {
-		fprintf(stderr, "scale: AGE_S %ld is before boot\n", age);
-		return 2;
+	*value_size = info.value_size;
+	return fd;
+}
+
+/* Entry i: 198.18.0.1:80 with 198.19.x.y:port, handshake done, the local side
+ * in state and the remote in its peer state, last seen at last. */
+static void make_entry(long i, int state, __u64 last, struct tcps_key *k, struct tcps_conn *v)
+{
+	__u32 idx = (__u32)i % 65536, port = 1024 + (__u32)i / 65536;
+	int s;
+
+	memset(k, 0, sizeof(*k));
+	memset(v, 0, sizeof(*v));
+	k->addr[0][0] = htonl(0xc6120001);	/* 198.18.0.1 */
+	k->addr[1][0] = htonl(0xc6130000 | idx);	/* 198.19.x.y */
+	k->port[0] = htons(80);
+	k->port[1] = htons((__u16)port);
+	k->family = TCPS_AF_INET;
+	for (s = 0; s < 2; s++) {
+		v->fsm.ep[s].state = (__u8)(s ? peer_state(state) : state);
+		v->fsm.ep[s].isn = s ? 1000 : 5000;
+		v->fsm.ep[s].snd_nxt = v->fsm.ep[s].isn + 1;
+		v->fsm.ep[s].ack_sent = v->fsm.ep[!s].isn + 1;
+		v->fsm.ep[s].win = 65535;
+		v->fsm.ep[s].flags = TCPS_EP_SENT | TCPS_EP_ACKED | TCPS_EP_ISN;
+		v->pkts[s] = 2;
 	}
-	last -= (__u64)age * 1000000000ULL;
-	t0 = now_s();
-	for (i = from; i < to;) {
+	v->fsm.flags = TCPS_C_LOCAL0 | TCPS_C_SEEN0 | TCPS_C_SEEN1;
+	v->fsm.evseq = 5;
+	v->first_seen = v->last_seen = last;
+}
+
+/* Entries from..to-1, BATCH per update_batch; -1 after printing why. */
+static int insert(int fd, __u32 value_size, const struct fill *f, __u64 last)
+{
+	static struct tcps_key keys[BATCH];
+	/* Values packed at the map's size: 120 bytes with health off
+	 * (tcpscope.h TCPS_CONN_SIZE_SLIM), which update_batch strides by. */
+	static __u8 vals[BATCH * sizeof(struct tcps_conn)];
+	long i;
+
+	for (i = f->from; i < f->to;) {
 		LIBBPF_OPTS(bpf_map_batch_opts, o);
 		__u32 n = 0;
 
-		for (; i < to && n < BATCH; i++, n++) {
-			struct tcps_key *k = &keys[n];
-			struct tcps_conn val, *v = &val;
-			__u32 idx = (__u32)i % 65536, port = 1024 + (__u32)i / 65536;
-			int s;
+		for (; i < f->to && n < BATCH; i++, n++) {
+			struct tcps_conn v;
 
-			memset(k, 0, sizeof(*k));
-			memset(v, 0, sizeof(*v));
-			k->addr[0][0] = htonl(0xc6120001);	/* 198.18.0.1 */
-			k->addr[1][0] = htonl(0xc6130000 | idx);	/* 198.19.x.y */
-			k->port[0] = htons(80);
-			k->port[1] = htons((__u16)port);
-			k->family = TCPS_AF_INET;
-			for (s = 0; s < 2; s++) {
-				v->fsm.ep[s].state = (__u8)(s ? peer_state(state) : state);
-				v->fsm.ep[s].isn = s ? 1000 : 5000;
-				v->fsm.ep[s].snd_nxt = v->fsm.ep[s].isn + 1;
-				v->fsm.ep[s].ack_sent = v->fsm.ep[!s].isn + 1;
-				v->fsm.ep[s].win = 65535;
-				v->fsm.ep[s].flags = TCPS_EP_SENT | TCPS_EP_ACKED | TCPS_EP_ISN;
-				v->pkts[s] = 2;
-			}
-			v->fsm.flags = TCPS_C_LOCAL0 | TCPS_C_SEEN0 | TCPS_C_SEEN1;
-			v->fsm.evseq = 5;
-			v->first_seen = v->last_seen = last;
-			memcpy(vals + (size_t)n * info.value_size, v, info.value_size);
+			make_entry(i, f->state, last, &keys[n], &v);
+			memcpy(vals + (size_t)n * value_size, &v, value_size);
 		}
 		if (bpf_map_update_batch(fd, keys, vals, &n, &o)) {
 			fprintf(stderr, "scale: update_batch at %ld: %s\n", i, strerror(errno));
-			return 1;
+			return -1;
 		}
 	}
-	snprintf(path, sizeof(path), "%s/trans", argv[1]);
+	return 0;
+}
+
+/* The gauges count the new entries (see the top of this file). */
+static int count_in_gauges(const struct fill *f)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/trans", f->pin_dir);
 	fd = bpf_obj_get(path);
-	if (fd < 0 || gauge_add(fd, TCPS_G_STATE + (__u32)state, (__u64)(to - from)) ||
-	    gauge_add(fd, TCPS_G_CONNS, (__u64)(to - from))) {
+	if (fd < 0 || gauge_add(fd, TCPS_G_STATE + (__u32)f->state, (__u64)(f->to - f->from)) ||
+	    gauge_add(fd, TCPS_G_CONNS, (__u64)(f->to - f->from))) {
 		fprintf(stderr, "scale: %s: cannot count the entries in the gauges: %s\n", path,
 			strerror(errno));
-		return 1;
+		return -1;
 	}
-	printf("{\"inserted\": %ld, \"seconds\": %.3f}\n", to - from, now_s() - t0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct timespec mono;
+	struct fill f;
+	__u32 value_size;
+	__u64 last;
+	double t0;
+	int fd;
+
+	if (parse_args(argc, argv, &f))
+		return 2;
+	fd = open_conns(f.pin_dir, &value_size);
+	if (fd < 0)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	last = (__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
+	if ((__u64)f.age * 1000000000ULL >= last) {
+		fprintf(stderr, "scale: AGE_S %ld is before boot\n", f.age);
+		return 2;
+	}
+	last -= (__u64)f.age * 1000000000ULL;
+	t0 = now_s();
+	if (insert(fd, value_size, &f, last) || count_in_gauges(&f))
+		return 1;
+	printf("{\"inserted\": %ld, \"seconds\": %.3f}\n", f.to - f.from, now_s() - t0);
 	return 0;
 }

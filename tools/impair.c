@@ -346,7 +346,8 @@ static unsigned int sock_drops(int fd)
 	return ts.tp_drops;
 }
 
-int main(int argc, char **argv)
+/* The options into the globals above; -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, unsigned long long *duration)
 {
 	static const struct option opts[] = {
 		{ "iface-a", required_argument, NULL, 'a' },
@@ -363,21 +364,13 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long long duration = 0, pending[2] = { 0, 0 };
-	unsigned int drops[2];
-	uint64_t deadline;
-	unsigned char *buf;
-	struct pollfd pfd[3];
-	sigset_t mask;
-	int c, sfd;
-	bool stop = false;
-	const char *why = "duration reached";
+	int c;
 
 	while ((c = getopt_long(argc, argv, "a:b:T:l:d:r:g:u:s:tq:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': ifnames[0] = optarg; break;
 		case 'b': ifnames[1] = optarg; break;
-		case 'T': duration = parse_ull(optarg, 86400, "--duration"); break;
+		case 'T': *duration = parse_ull(optarg, 86400, "--duration"); break;
 		case 'l': loss_p = parse_double(optarg, 100, "--loss"); break;
 		case 'd': delay_ns = (uint64_t)(parse_double(optarg, 10000, "--delay") * 1e6); break;
 		case 'r': reorder_p = parse_double(optarg, 100, "--reorder"); break;
@@ -390,13 +383,21 @@ int main(int argc, char **argv)
 		default: fputs(usage, stderr); return 2;
 		}
 	}
-	if (optind != argc || !ifnames[0] || !ifnames[1] || !duration || !queue_max) {
+	if (optind != argc || !ifnames[0] || !ifnames[1] || !*duration || !queue_max) {
 		fputs("impair: needs -a IFACE, -b IFACE and --duration S (1..86400)\n", stderr);
 		fputs(usage, stderr);
 		return 2;
 	}
 	if (!strcmp(ifnames[0], ifnames[1]))
 		die("-a and -b name the same interface");
+	return -1;
+}
+
+/* SIGTERM, SIGINT and SIGHUP arrive on the returned signalfd. */
+static int signal_fd(void)
+{
+	sigset_t mask;
+	int sfd;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -407,54 +408,70 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		die("signalfd: %s", strerror(errno));
+	return sfd;
+}
 
-	heap = calloc(queue_max, sizeof(*heap));
-	buf = malloc(FRAME_MAX);
-	if (!heap || !buf)
-		die("out of memory");
-	fds[0] = open_iface(ifnames[0]);
-	fds[1] = open_iface(ifnames[1]);
-
-	deadline = now_ns() + duration * 1000000000ull;
+static void print_ready(void)
+{
 	printf("impair: ready %s <-> %s loss %g%% delay %gms reorder %g%% (+%gms) dup %g%% seed %llu%s\n",
 	       ifnames[0], ifnames[1], loss_p, (double)delay_ns / 1e6, reorder_p,
 	       (double)gap_ns / 1e6, dup_p, (unsigned long long)rng_state,
 	       tcp_only ? " tcp-only" : "");
 	fflush(stdout);
+}
 
-	pfd[0] = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = fds[1], .events = POLLIN };
-	pfd[2] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	while (!stop) {
-		uint64_t now = now_ns(), wake = deadline;
-		struct timespec ts;
-		int n;
+/* Send every frame due by now. */
+static void transmit_due(uint64_t now)
+{
+	while (heap_len && heap[0]->due_ns <= now) {
+		struct frame *f = heap_pop();
 
-		while (heap_len && heap[0]->due_ns <= now) {
-			struct frame *f = heap_pop();
+		transmit(f);
+		free(f);
+	}
+}
 
-			transmit(f);
-			free(f);
+/* Wait until the next frame is due, the deadline, input or a signal. */
+static void wait_events(struct pollfd pfd[3], uint64_t now, uint64_t deadline)
+{
+	uint64_t wake = deadline;
+	struct timespec ts;
+
+	if (heap_len && heap[0]->due_ns < wake)
+		wake = heap[0]->due_ns;
+	ts.tv_sec = (time_t)((wake - now) / 1000000000ull);
+	ts.tv_nsec = (long)((wake - now) % 1000000000ull);
+	if (ppoll(pfd, 3, &ts, NULL) < 0) {
+		if (errno == EINTR) {
+			pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+			return;
 		}
+		die("poll: %s", strerror(errno));
+	}
+}
+
+/* Relays until the deadline or a signal; returns why it stopped. */
+static const char *relay(int sfd, unsigned char *buf, uint64_t deadline)
+{
+	struct pollfd pfd[3] = {
+		{ .fd = fds[0], .events = POLLIN },
+		{ .fd = fds[1], .events = POLLIN },
+		{ .fd = sfd, .events = POLLIN },
+	};
+	const char *why = "duration reached";
+
+	for (;;) {
+		uint64_t now = now_ns();
+		struct signalfd_siginfo si;
+		bool stop = false;
+
+		transmit_due(now);
 		if (now >= deadline)
-			break;
-		if (heap_len && heap[0]->due_ns < wake)
-			wake = heap[0]->due_ns;
-		ts.tv_sec = (time_t)((wake - now) / 1000000000ull);
-		ts.tv_nsec = (long)((wake - now) % 1000000000ull);
-		n = ppoll(pfd, 3, &ts, NULL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			die("poll: %s", strerror(errno));
-		}
-		if (pfd[2].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				why = strsignal((int)si.ssi_signo);
-				stop = true;
-			}
+			return why;
+		wait_events(pfd, now, deadline);
+		if (pfd[2].revents & POLLIN && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			why = strsignal((int)si.ssi_signo);
+			stop = true;
 		}
 		if (pfd[0].revents & (POLLERR | POLLNVAL) || pfd[1].revents & (POLLERR | POLLNVAL))
 			die("interface error (gone?)");
@@ -462,9 +479,19 @@ int main(int argc, char **argv)
 			drain(0, buf);
 		if (pfd[1].revents & POLLIN)
 			drain(1, buf);
+		if (stop)
+			return why;
 	}
+}
 
-	/* Frames still waiting are dropped, as a netem qdisc deleted mid-flight. */
+/* Frames still waiting are dropped, as a netem qdisc deleted mid-flight;
+ * then one line of counters per direction. */
+static void report(const char *why)
+{
+	unsigned long long pending[2] = { 0, 0 };
+	unsigned int drops[2];
+	int c;
+
 	while (heap_len) {
 		struct frame *f = heap_pop();
 
@@ -480,6 +507,31 @@ int main(int argc, char **argv)
 		       c ? "b>a" : "a>b", st[c].received, st[c].relayed, st[c].lost, st[c].dup,
 		       st[c].reordered, st[c].txerr, st[c].oversize, st[c].overflow, pending[c], drops[c]);
 	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long duration = 0;
+	unsigned char *buf;
+	uint64_t deadline;
+	const char *why;
+	int rc, sfd;
+
+	rc = parse_args(argc, argv, &duration);
+	if (rc >= 0)
+		return rc;
+	sfd = signal_fd();
+	heap = calloc(queue_max, sizeof(*heap));
+	buf = malloc(FRAME_MAX);
+	if (!heap || !buf)
+		die("out of memory");
+	fds[0] = open_iface(ifnames[0]);
+	fds[1] = open_iface(ifnames[1]);
+
+	deadline = now_ns() + duration * 1000000000ull;
+	print_ready();
+	why = relay(sfd, buf, deadline);
+	report(why);
 	close(fds[0]);
 	close(fds[1]);
 	close(sfd);

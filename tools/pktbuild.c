@@ -68,22 +68,105 @@ static size_t tcp_header(const struct pkt_spec *s, uint8_t *t)
 	return 20 + olen;
 }
 
+/* The addresses of s, in network order (4 or 16 bytes each); -1 if the
+ * family is unknown or an address does not parse. */
+static int parse_addrs(const struct pkt_spec *s, uint8_t src[16], uint8_t dst[16])
+{
+	int af;
+
+	if (s->family == 4)
+		af = AF_INET;
+	else if (s->family == 6)
+		af = AF_INET6;
+	else
+		return -1;
+	if (inet_pton(af, s->src, src) != 1 || inet_pton(af, s->dst, dst) != 1)
+		return -1;
+	return 0;
+}
+
+/* Ethernet: locally administered MACs, then VLAN tags (802.1ad outer when
+ * two). Returns the offset of the IP header. */
+static size_t eth_header(const struct pkt_spec *s, uint8_t *buf)
+{
+	size_t off = 12;
+	int i;
+
+	memcpy(buf, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
+	for (i = 0; i < s->vlans; i++) {
+		put16(buf + off, (s->vlans == 2 && i == 0) ? 0x88a8 : 0x8100);
+		put16(buf + off + 2, (uint16_t)(100 + i));
+		off += 4;
+	}
+	put16(buf + off, s->family == 4 ? 0x0800 : 0x86dd);
+	return off + 2;
+}
+
+static void ipv4_header(const struct pkt_spec *s, uint8_t *ip, size_t iphl, size_t l4len,
+			const uint8_t *src, const uint8_t *dst)
+{
+	int i;
+
+	ip[0] = (uint8_t)(0x40 | (iphl / 4));
+	put16(ip + 2, (uint16_t)(iphl + l4len));
+	put16(ip + 4, 1);
+	put16(ip + 6, (uint16_t)(s->frag_offset & 0x1fff));
+	ip[8] = 64;
+	ip[9] = 6;
+	memcpy(ip + 12, src, 4);
+	memcpy(ip + 16, dst, 4);
+	for (i = 0; i < s->ipv4_options; i++)
+		ip[20 + i] = 1;	/* NOP options */
+	put16(ip + 10, csum_fold(csum_add(0, ip, iphl)));
+}
+
+static void ipv6_header(const struct pkt_spec *s, uint8_t *ip, size_t ext, size_t l4len,
+			const uint8_t *src, const uint8_t *dst)
+{
+	uint8_t *h = ip + 40, nh = 6;
+	int i;
+
+	ip[0] = 0x60;
+	put16(ip + 4, (uint16_t)(ext + l4len));
+	ip[7] = 64;
+	memcpy(ip + 8, src, 16);
+	memcpy(ip + 24, dst, 16);
+	/* Chain: dest-opts x ipv6_ext, then a fragment header if asked. */
+	ip[6] = s->ipv6_ext ? 60 : (s->frag_offset ? 44 : 6);
+	for (i = 0; i < s->ipv6_ext; i++, h += 8) {
+		h[0] = (i + 1 < s->ipv6_ext) ? 60 : (s->frag_offset ? 44 : 6);
+		h[1] = 0;	/* (0 + 1) * 8 bytes, PadN filling */
+		h[2] = 1;
+		h[3] = 4;
+	}
+	if (s->frag_offset) {
+		h[0] = nh;
+		put16(h + 2, (uint16_t)(s->frag_offset << 3));
+		put32(h + 4, 1);
+	}
+}
+
+/* TCP checksum over the pseudo-header and the segment. */
+static void tcp_checksum(int family, const uint8_t *src, const uint8_t *dst, uint8_t *l4,
+			 size_t l4len)
+{
+	size_t alen = family == 4 ? 4 : 16;
+	uint32_t sum = 0;
+
+	sum = csum_add(sum, src, alen);
+	sum = csum_add(sum, dst, alen);
+	sum += 6 + (uint32_t)l4len;
+	sum = csum_add(sum, l4, l4len);
+	put16(l4 + 16, csum_fold(sum));
+}
+
 size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 {
 	uint8_t src[16], dst[16], *ip, *l4;
-	size_t off = 0, iphl, tcphl, l4len, ext = 0, total;
-	uint32_t sum;
-	int i;
+	size_t iphl, l4len, ext, total;
 
-	if (s->family == 4) {
-		if (inet_pton(AF_INET, s->src, src) != 1 || inet_pton(AF_INET, s->dst, dst) != 1)
-			return 0;
-	} else if (s->family == 6) {
-		if (inet_pton(AF_INET6, s->src, src) != 1 || inet_pton(AF_INET6, s->dst, dst) != 1)
-			return 0;
-	} else {
+	if (parse_addrs(s, src, dst))
 		return 0;
-	}
 	if (s->ipv4_options % 4 || s->ipv4_options > 40 || s->vlans > 2 || s->ipv6_ext > 16)
 		return 0;
 	iphl = s->family == 4 ? 20 + (size_t)s->ipv4_options : 40;
@@ -93,68 +176,13 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 		return 0;
 	memset(buf, 0, total);
 
-	/* Ethernet: locally administered MACs, then VLAN tags. */
-	memcpy(buf, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
-	off = 12;
-	for (i = 0; i < s->vlans; i++) {
-		put16(buf + off, (s->vlans == 2 && i == 0) ? 0x88a8 : 0x8100);
-		put16(buf + off + 2, (uint16_t)(100 + i));
-		off += 4;
-	}
-	put16(buf + off, s->family == 4 ? 0x0800 : 0x86dd);
-	off += 2;
-	ip = buf + off;
+	ip = buf + eth_header(s, buf);
 	l4 = ip + iphl + ext;
-	tcphl = tcp_header(s, l4);
-	l4len = tcphl + s->payload_len;
-
-	if (s->family == 4) {
-		ip[0] = (uint8_t)(0x40 | (iphl / 4));
-		put16(ip + 2, (uint16_t)(iphl + l4len));
-		put16(ip + 4, 1);
-		put16(ip + 6, (uint16_t)(s->frag_offset & 0x1fff));
-		ip[8] = 64;
-		ip[9] = 6;
-		memcpy(ip + 12, src, 4);
-		memcpy(ip + 16, dst, 4);
-		for (i = 0; i < s->ipv4_options; i++)
-			ip[20 + i] = 1;	/* NOP options */
-		put16(ip + 10, csum_fold(csum_add(0, ip, iphl)));
-	} else {
-		uint8_t *h = ip + 40, nh = 6;
-
-		ip[0] = 0x60;
-		put16(ip + 4, (uint16_t)(ext + l4len));
-		ip[7] = 64;
-		memcpy(ip + 8, src, 16);
-		memcpy(ip + 24, dst, 16);
-		/* Chain: dest-opts x ipv6_ext, then a fragment header if asked. */
-		ip[6] = s->ipv6_ext ? 60 : (s->frag_offset ? 44 : 6);
-		for (i = 0; i < s->ipv6_ext; i++, h += 8) {
-			h[0] = (i + 1 < s->ipv6_ext) ? 60 : (s->frag_offset ? 44 : 6);
-			h[1] = 0;	/* (0 + 1) * 8 bytes, PadN filling */
-			h[2] = 1;
-			h[3] = 4;
-		}
-		if (s->frag_offset) {
-			h[0] = nh;
-			put16(h + 2, (uint16_t)(s->frag_offset << 3));
-			put32(h + 4, 1);
-		}
-	}
-
-	/* TCP checksum over the pseudo-header. */
-	sum = 0;
-	if (s->family == 4) {
-		sum = csum_add(sum, src, 4);
-		sum = csum_add(sum, dst, 4);
-		sum += 6 + (uint32_t)l4len;
-	} else {
-		sum = csum_add(sum, src, 16);
-		sum = csum_add(sum, dst, 16);
-		sum += (uint32_t)l4len + 6;
-	}
-	sum = csum_add(sum, l4, l4len);
-	put16(l4 + 16, csum_fold(sum));
+	l4len = tcp_header(s, l4) + s->payload_len;
+	if (s->family == 4)
+		ipv4_header(s, ip, iphl, l4len, src, dst);
+	else
+		ipv6_header(s, ip, ext, l4len, src, dst);
+	tcp_checksum(s->family, src, dst, l4, l4len);
 	return (size_t)(l4 - buf) + l4len;
 }

@@ -83,7 +83,28 @@ static void usage(void)
 			"[--src-net A.B.C.D/LEN] [--count N] [--seconds S] [--rate PPS]\n");
 }
 
-int main(int argc, char **argv)
+struct flood_opts {
+	const char *ifname, *dst, *srcnet;
+	unsigned long long count;
+	double seconds, rate;
+	__u8 dmac[6];
+	int dport;
+};
+
+/* The source prefix: addresses are base | (random & ~mask). */
+struct src_net {
+	__u32 base, mask;
+};
+
+/* One sendmmsg batch: BATCH copies of the template, re-randomized each round. */
+struct batch {
+	__u8 frames[BATCH][128];
+	struct iovec iov[BATCH];
+	struct mmsghdr msg[BATCH];
+};
+
+/* Returns 0, or 2 after printing the usage. */
+static int parse_args(int argc, char **argv, struct flood_opts *o)
 {
 	static const struct option lo[] = {
 		{ "interface", required_argument, NULL, 'i' },
@@ -96,126 +117,153 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{},
 	};
-	const char *ifname = NULL, *dst = NULL, *srcnet = "198.18.128.0/17";
-	unsigned long long count = 1000000, sent = 0;
-	double seconds = 10, rate = 0, t0, el;
-	__u8 dmac[6] = { 0 }, tmpl[128], frames[BATCH][128];
-	struct iovec iov[BATCH];
-	struct mmsghdr msg[BATCH];
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
-	struct in_addr net;
-	int dport = -1, plen = 17, c, fd, one = 1, i, have_mac = 0;
-	__u32 base, mask;
-	size_t n;
-	char *slash;
+	int c, have_mac = 0;
 
+	*o = (struct flood_opts){ .srcnet = "198.18.128.0/17", .count = 1000000, .seconds = 10,
+				  .dport = -1 };
 	while ((c = getopt_long(argc, argv, "i:", lo, NULL)) != -1) {
 		switch (c) {
-		case 'i': ifname = optarg; break;
-		case 'm': have_mac = !parse_mac(optarg, dmac); break;
-		case 'd': dst = optarg; break;
-		case 'p': dport = atoi(optarg); break;
-		case 's': srcnet = optarg; break;
-		case 'c': count = strtoull(optarg, NULL, 10); break;
-		case 't': seconds = atof(optarg); break;
-		case 'r': rate = atof(optarg); break;
+		case 'i': o->ifname = optarg; break;
+		case 'm': have_mac = !parse_mac(optarg, o->dmac); break;
+		case 'd': o->dst = optarg; break;
+		case 'p': o->dport = atoi(optarg); break;
+		case 's': o->srcnet = optarg; break;
+		case 'c': o->count = strtoull(optarg, NULL, 10); break;
+		case 't': o->seconds = atof(optarg); break;
+		case 'r': o->rate = atof(optarg); break;
 		default: usage(); return 2;
 		}
 	}
-	if (!ifname || !dst || dport <= 0 || dport > 65535 || !have_mac || !count ||
-	    count > MAX_COUNT || seconds <= 0 || seconds > MAX_SECONDS) {
+	if (!o->ifname || !o->dst || o->dport <= 0 || o->dport > 65535 || !have_mac || !o->count ||
+	    o->count > MAX_COUNT || o->seconds <= 0 || o->seconds > MAX_SECONDS) {
 		usage();
 		return 2;
 	}
-	{
-		char buf[32];
+	return 0;
+}
 
-		snprintf(buf, sizeof(buf), "%s", srcnet);
-		slash = strchr(buf, '/');
-		if (slash) {
-			*slash = '\0';
-			plen = atoi(slash + 1);
-		}
-		if (inet_pton(AF_INET, buf, &net) != 1 || plen < 8 || plen > 32) {
-			fprintf(stderr, "synflood: bad --src-net %s\n", srcnet);
-			return 2;
-		}
+/* "A.B.C.D[/LEN]", LEN 8..32 (default 17). */
+static int parse_src_net(const char *srcnet, struct src_net *sn)
+{
+	struct in_addr net;
+	char buf[32], *slash;
+	int plen = 17;
+
+	snprintf(buf, sizeof(buf), "%s", srcnet);
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = '\0';
+		plen = atoi(slash + 1);
 	}
-	mask = plen == 32 ? 0xffffffffU : ~(0xffffffffU >> plen);
-	base = ntohl(net.s_addr) & mask;
-
-	{
-		struct pkt_spec s = PKT_V4("198.18.128.1", 1024, dst, (__u16)dport);
-
-		s.flags = TCPS_SYN;
-		s.mss = 1460;
-		s.wscale = 7;
-		n = pkt_build(&s, tmpl, sizeof(tmpl));
-		if (!n) {
-			fprintf(stderr, "synflood: bad --dst %s\n", dst);
-			return 2;
-		}
+	if (inet_pton(AF_INET, buf, &net) != 1 || plen < 8 || plen > 32) {
+		fprintf(stderr, "synflood: bad --src-net %s\n", srcnet);
+		return -1;
 	}
-	memcpy(tmpl, dmac, 6);
+	sn->mask = plen == 32 ? 0xffffffffU : ~(0xffffffffU >> plen);
+	sn->base = ntohl(net.s_addr) & sn->mask;
+	return 0;
+}
+
+/* The SYN every frame starts from; returns its length, 0 if dst is bad. */
+static size_t build_template(const struct flood_opts *o, __u8 tmpl[128])
+{
+	struct pkt_spec s = PKT_V4("198.18.128.1", 1024, o->dst, (__u16)o->dport);
+	size_t n;
+
+	s.flags = TCPS_SYN;
+	s.mss = 1460;
+	s.wscale = 7;
+	n = pkt_build(&s, tmpl, 128);
+	if (!n) {
+		fprintf(stderr, "synflood: bad --dst %s\n", o->dst);
+		return 0;
+	}
+	memcpy(tmpl, o->dmac, 6);
+	return n;
+}
+
+/* An AF_PACKET socket bound to the interface; -1 after printing why. */
+static int open_socket(const struct flood_opts *o)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	int fd, one = 1;
 
 	fd = socket(AF_PACKET, SOCK_RAW, 0);
 	if (fd < 0) {
 		fprintf(stderr, "synflood: socket: %s\n", strerror(errno));
-		return 1;
+		return -1;
 	}
-	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	sll.sll_ifindex = (int)if_nametoindex(o->ifname);
 	sll.sll_halen = 6;
-	memcpy(sll.sll_addr, dmac, 6);
+	memcpy(sll.sll_addr, o->dmac, 6);
 	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
-		fprintf(stderr, "synflood: %s: %s\n", ifname, strerror(errno ? errno : ENODEV));
-		return 1;
+		fprintf(stderr, "synflood: %s: %s\n", o->ifname, strerror(errno ? errno : ENODEV));
+		return -1;
 	}
 	/* Skip our own egress qdisc: the flood is for the receiver. */
 	setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
-	rng ^= (__u64)getpid() << 32 ^ (__u64)time(NULL);
+	return fd;
+}
+
+static void batch_init(struct batch *b, const __u8 *tmpl, size_t n)
+{
+	int i;
 
 	for (i = 0; i < BATCH; i++) {
-		memcpy(frames[i], tmpl, n);
-		iov[i].iov_base = frames[i];
-		iov[i].iov_len = n;
-		memset(&msg[i], 0, sizeof(msg[i]));
-		msg[i].msg_hdr.msg_iov = &iov[i];
-		msg[i].msg_hdr.msg_iovlen = 1;
+		memcpy(b->frames[i], tmpl, n);
+		b->iov[i].iov_base = b->frames[i];
+		b->iov[i].iov_len = n;
+		memset(&b->msg[i], 0, sizeof(b->msg[i]));
+		b->msg[i].msg_hdr.msg_iov = &b->iov[i];
+		b->msg[i].msg_hdr.msg_iovlen = 1;
 	}
-	t0 = now_s();
-	while (sent < count && (el = now_s() - t0) < seconds) {
-		int b = count - sent < BATCH ? (int)(count - sent) : BATCH, r;
+}
 
-		if (rate > 0 && sent > rate * el) {	/* ahead of --rate: wait */
+/* A new random source address, port and sequence number, checksums redone. */
+static void randomize(__u8 *f, size_t n, const struct src_net *sn)
+{
+	__u8 *ip = f + 14, *th = ip + 20;
+	__u32 src = sn->base | (rnd() & ~sn->mask), seq = rnd(), sum;
+	__u16 sport = (__u16)(1024 + rnd() % 64512);
+	size_t tl = n - 34;
+
+	src = htonl(src);
+	memcpy(ip + 12, &src, 4);
+	ip[10] = ip[11] = 0;
+	sum = csum(ip, 20, 0);
+	ip[10] = (__u8)(sum >> 8);
+	ip[11] = (__u8)sum;
+	th[0] = (__u8)(sport >> 8);
+	th[1] = (__u8)sport;
+	th[4] = (__u8)(seq >> 24);
+	th[5] = (__u8)(seq >> 16);
+	th[6] = (__u8)(seq >> 8);
+	th[7] = (__u8)seq;
+	th[16] = th[17] = 0;
+	sum = csum(ip + 12, 8, 6 + (__u32)tl);
+	sum = csum(th, tl, (__u16)~sum);
+	th[16] = (__u8)(sum >> 8);
+	th[17] = (__u8)sum;
+}
+
+/* Send until --count or --seconds, paced at --rate; returns the frames sent. */
+static unsigned long long flood(int fd, struct batch *b, size_t n, const struct src_net *sn,
+				const struct flood_opts *o, double t0)
+{
+	unsigned long long sent = 0;
+	double el;
+	int i;
+
+	while (sent < o->count && (el = now_s() - t0) < o->seconds) {
+		int nb = o->count - sent < BATCH ? (int)(o->count - sent) : BATCH, r;
+
+		if (o->rate > 0 && sent > o->rate * el) {	/* ahead of --rate: wait */
 			usleep(200);
 			continue;
 		}
-
-		for (i = 0; i < b; i++) {
-			__u8 *f = frames[i], *ip = f + 14, *th = ip + 20;
-			__u32 src = base | (rnd() & ~mask), seq = rnd(), sum;
-			__u16 sport = (__u16)(1024 + rnd() % 64512);
-			size_t tl = n - 34;
-
-			src = htonl(src);
-			memcpy(ip + 12, &src, 4);
-			ip[10] = ip[11] = 0;
-			sum = csum(ip, 20, 0);
-			ip[10] = (__u8)(sum >> 8);
-			ip[11] = (__u8)sum;
-			th[0] = (__u8)(sport >> 8);
-			th[1] = (__u8)sport;
-			th[4] = (__u8)(seq >> 24);
-			th[5] = (__u8)(seq >> 16);
-			th[6] = (__u8)(seq >> 8);
-			th[7] = (__u8)seq;
-			th[16] = th[17] = 0;
-			sum = csum(ip + 12, 8, 6 + (__u32)tl);
-			sum = csum(th, tl, (__u16)~sum);
-			th[16] = (__u8)(sum >> 8);
-			th[17] = (__u8)sum;
-		}
-		r = sendmmsg(fd, msg, (unsigned int)b, 0);
+		for (i = 0; i < nb; i++)
+			randomize(b->frames[i], n, sn);
+		r = sendmmsg(fd, b->msg, (unsigned int)nb, 0);
 		if (r < 0) {
 			if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR)
 				continue;
@@ -224,6 +272,35 @@ int main(int argc, char **argv)
 		}
 		sent += (unsigned long long)r;
 	}
+	return sent;
+}
+
+int main(int argc, char **argv)
+{
+	struct flood_opts o;
+	struct src_net sn;
+	static struct batch b;
+	unsigned long long sent;
+	__u8 tmpl[128];
+	double t0, el;
+	size_t n;
+	int fd;
+
+	if (parse_args(argc, argv, &o))
+		return 2;
+	if (parse_src_net(o.srcnet, &sn))
+		return 2;
+	n = build_template(&o, tmpl);
+	if (!n)
+		return 2;
+	fd = open_socket(&o);
+	if (fd < 0)
+		return 1;
+	rng ^= (__u64)getpid() << 32 ^ (__u64)time(NULL);
+	batch_init(&b, tmpl, n);
+
+	t0 = now_s();
+	sent = flood(fd, &b, n, &sn, &o, t0);
 	el = now_s() - t0;
 	printf("sent %llu SYNs in %.2f s: %.0f SYN/s\n", sent, el, el > 0 ? sent / el : 0.0);
 	close(fd);

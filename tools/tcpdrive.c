@@ -543,9 +543,144 @@ static void do_rst(struct conn *c)
 	conn_drop(c);
 }
 
+/* The argument of a command that needs one. */
+static const char *need_arg(const char *cmd, const char *arg, const char *what)
+{
+	if (!arg)
+		die("%s: needs %s", cmd, what);
+	return arg;
+}
+
+static void cmd_wait_conn(const char *cmd, const char *arg)
+{
+	(void)arg;
+	run_wait(cmd, wait_conn, 0);
+	printf("ok wait-conn %u\n", count_conns().estab);
+}
+
+static void cmd_wait_refused(const char *cmd, const char *arg)
+{
+	(void)arg;
+	if (is_listen)
+		die("wait-refused: only for connect");
+	run_wait(cmd, wait_refused, 0);
+	printf("ok wait-refused %u\n", count_conns().refused);
+}
+
+static void cmd_send(const char *cmd, const char *arg)
+{
+	unsigned long long n = parse_num(need_arg(cmd, arg, "BYTES"), 1ULL << 40, "send");
+	unsigned int i;
+
+	for (i = 0; i < n_conns; i++)
+		if ((conns[i].flags & (C_OPEN | C_ESTAB)) == (C_OPEN | C_ESTAB))
+			conns[i].tx_left += n;
+	run_wait(cmd, send_some, 0);
+	printf("ok send %llu\n", n);
+}
+
+static void cmd_recv(const char *cmd, const char *arg)
+{
+	unsigned long long n = parse_num(need_arg(cmd, arg, "BYTES"), 1ULL << 40, "recv");
+
+	run_wait(cmd, wait_recv, n);
+	printf("ok recv %llu\n", n);
+}
+
+static void cmd_shutdown(const char *cmd, const char *arg)
+{
+	(void)cmd, (void)arg;
+	each_open(do_shutdown);
+	printf("ok shutdown\n");
+}
+
+static void cmd_close(const char *cmd, const char *arg)
+{
+	(void)cmd, (void)arg;
+	each_open(do_close);
+	printf("ok close\n");
+}
+
+static void cmd_rst(const char *cmd, const char *arg)
+{
+	(void)cmd, (void)arg;
+	each_open(do_rst);
+	printf("ok rst\n");
+}
+
+static void cmd_wait_eof(const char *cmd, const char *arg)
+{
+	(void)arg;
+	run_wait(cmd, wait_eof, 0);
+	printf("ok wait-eof %u\n", count_conns().eof);
+}
+
+static void cmd_wait_reset(const char *cmd, const char *arg)
+{
+	(void)arg;
+	run_wait(cmd, wait_reset, 0);
+	printf("ok wait-reset %u\n", count_conns().reset);
+}
+
+static void cmd_close_listener(const char *cmd, const char *arg)
+{
+	(void)cmd, (void)arg;
+	if (lfd >= 0)
+		close(lfd);
+	lfd = -1;
+	printf("ok close-listener\n");
+}
+
+static void cmd_sleep(const char *cmd, const char *arg)
+{
+	unsigned long long end = now_ms() + parse_num(need_arg(cmd, arg, "MS"), 3600000, "sleep");
+
+	while (now_ms() < end)
+		serve((int)(end - now_ms()));
+	printf("ok sleep\n");
+}
+
+static void cmd_status(const char *cmd, const char *arg)
+{
+	struct counts k = count_conns();
+
+	(void)cmd, (void)arg;
+	printf("ok status open=%u pending=%u established=%u eof=%u refused=%u reset=%u closed=%u\n",
+	       k.open, k.pending, k.estab, k.eof, k.refused, k.reset, k.closed);
+}
+
+static void cmd_exit(const char *cmd, const char *arg)
+{
+	(void)cmd, (void)arg;
+	printf("ok exit\n");
+	fflush(stdout);
+	exit(0);
+}
+
+/* The commands (see usage); each gets its name and its argument or NULL. */
+static const struct command {
+	const char *name;
+	void (*run)(const char *cmd, const char *arg);
+} commands[] = {
+	{ "wait-conn", cmd_wait_conn },
+	{ "wait-refused", cmd_wait_refused },
+	{ "send", cmd_send },
+	{ "recv", cmd_recv },
+	{ "shutdown", cmd_shutdown },
+	{ "close", cmd_close },
+	{ "rst", cmd_rst },
+	{ "wait-eof", cmd_wait_eof },
+	{ "wait-reset", cmd_wait_reset },
+	{ "close-listener", cmd_close_listener },
+	{ "sleep", cmd_sleep },
+	{ "status", cmd_status },
+	{ "exit", cmd_exit },
+};
+
 static void run_command(char *line)
 {
 	char *argv[4], *save = NULL, *tok;
+	size_t i;
 	int argc = 0;
 
 	for (tok = strtok_r(line, " \t\r", &save); tok && argc < 4; tok = strtok_r(NULL, " \t\r", &save))
@@ -554,68 +689,13 @@ static void run_command(char *line)
 		return;
 	if (argc > 2)
 		die("%s: too many arguments", argv[0]);
-#define ARG(what) (argc == 2 ? argv[1] : (die("%s: needs %s", argv[0], what), ""))
-	if (!strcmp(argv[0], "wait-conn")) {
-		run_wait(argv[0], wait_conn, 0);
-		printf("ok wait-conn %u\n", count_conns().estab);
-	} else if (!strcmp(argv[0], "wait-refused")) {
-		if (is_listen)
-			die("wait-refused: only for connect");
-		run_wait(argv[0], wait_refused, 0);
-		printf("ok wait-refused %u\n", count_conns().refused);
-	} else if (!strcmp(argv[0], "send")) {
-		unsigned long long n = parse_num(ARG("BYTES"), 1ULL << 40, "send");
-		unsigned int i;
-
-		for (i = 0; i < n_conns; i++)
-			if ((conns[i].flags & (C_OPEN | C_ESTAB)) == (C_OPEN | C_ESTAB))
-				conns[i].tx_left += n;
-		run_wait(argv[0], send_some, 0);
-		printf("ok send %llu\n", n);
-	} else if (!strcmp(argv[0], "recv")) {
-		unsigned long long n = parse_num(ARG("BYTES"), 1ULL << 40, "recv");
-
-		run_wait(argv[0], wait_recv, n);
-		printf("ok recv %llu\n", n);
-	} else if (!strcmp(argv[0], "shutdown")) {
-		each_open(do_shutdown);
-		printf("ok shutdown\n");
-	} else if (!strcmp(argv[0], "close")) {
-		each_open(do_close);
-		printf("ok close\n");
-	} else if (!strcmp(argv[0], "rst")) {
-		each_open(do_rst);
-		printf("ok rst\n");
-	} else if (!strcmp(argv[0], "wait-eof")) {
-		run_wait(argv[0], wait_eof, 0);
-		printf("ok wait-eof %u\n", count_conns().eof);
-	} else if (!strcmp(argv[0], "wait-reset")) {
-		run_wait(argv[0], wait_reset, 0);
-		printf("ok wait-reset %u\n", count_conns().reset);
-	} else if (!strcmp(argv[0], "close-listener")) {
-		if (lfd >= 0)
-			close(lfd);
-		lfd = -1;
-		printf("ok close-listener\n");
-	} else if (!strcmp(argv[0], "sleep")) {
-		unsigned long long end = now_ms() + parse_num(ARG("MS"), 3600000, "sleep");
-
-		while (now_ms() < end)
-			serve((int)(end - now_ms()));
-		printf("ok sleep\n");
-	} else if (!strcmp(argv[0], "status")) {
-		struct counts k = count_conns();
-
-		printf("ok status open=%u pending=%u established=%u eof=%u refused=%u reset=%u closed=%u\n",
-		       k.open, k.pending, k.estab, k.eof, k.refused, k.reset, k.closed);
-	} else if (!strcmp(argv[0], "exit")) {
-		printf("ok exit\n");
-		fflush(stdout);
-		exit(0);
-	} else {
-		die("unknown command '%s' (see --help)", argv[0]);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[0], commands[i].name)) {
+			commands[i].run(argv[0], argc == 2 ? argv[1] : NULL);
+			return;
+		}
 	}
-#undef ARG
+	die("unknown command '%s' (see --help)", argv[0]);
 }
 
 /* Take the next complete command (up to ';' or newline) off the queue. */
@@ -674,7 +754,14 @@ static void setup_listener(void)
 	ep_add(lfd, TAG_LISTENER, EPOLLIN);
 }
 
-int main(int argc, char **argv)
+/* What main needs of the command line beyond the globals above. */
+struct opts {
+	const char *addr, *bind_addr;
+	unsigned int port, lifetime;
+};
+
+/* Options into the globals and o; -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "count", required_argument, NULL, 'n' },
@@ -686,13 +773,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct sigaction sa = { .sa_handler = on_signal };
-	const char *bind_addr = NULL;
-	unsigned int lifetime = 300, port;
-	char cmd[1024];
 	int c;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt_long(argc, argv, "n:e:t:L:b:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -705,10 +787,10 @@ int main(int argc, char **argv)
 			timeout_ms = (unsigned int)parse_num(optarg, 3600000, "--timeout-ms");
 			break;
 		case 'L':
-			lifetime = (unsigned int)parse_num(optarg, 86400, "--lifetime");
+			o->lifetime = (unsigned int)parse_num(optarg, 86400, "--lifetime");
 			break;
 		case 'b':
-			bind_addr = optarg;
+			o->bind_addr = optarg;
 			break;
 		case 's':
 			sport = (unsigned int)parse_num(optarg, 65535, "--sport");
@@ -721,31 +803,65 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+/* listen|connect ADDR PORT, then --bind and --sport against them; -1 to go
+ * on, else the exit status. */
+static int parse_target(int argc, char **argv, struct opts *o)
+{
 	if (argc - optind != 3 || (strcmp(argv[optind], "listen") && strcmp(argv[optind], "connect"))) {
 		fputs("tcpdrive: usage: tcpdrive listen|connect ADDR PORT [OPTIONS] (see --help)\n", stderr);
 		return 2;
 	}
 	is_listen = !strcmp(argv[optind], "listen");
-	port = (unsigned int)parse_num(argv[optind + 2], 65535, "PORT");
-	parse_addr(argv[optind + 1], port, &peer, &peer_len);
+	o->addr = argv[optind + 1];
+	o->port = (unsigned int)parse_num(argv[optind + 2], 65535, "PORT");
+	parse_addr(o->addr, o->port, &peer, &peer_len);
 	family = peer.ss_family;
-	if (bind_addr) {
+	if (o->bind_addr) {
 		if (is_listen)
 			die("--bind is for connect");
-		parse_addr(bind_addr, 0, &local, &local_len);
+		parse_addr(o->bind_addr, 0, &local, &local_len);
 		if (local.ss_family != family)
 			die("--bind address family differs from ADDR's");
 		have_bind = true;
 	}
 	if (sport && (!have_bind || sport + want - 1 > 65535))
 		die("--sport needs --bind, and PORT + N - 1 <= 65535");
+	return -1;
+}
+
+static void install_signals(unsigned int lifetime)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	alarm(lifetime);	/* never hang, whatever the test does */
+}
 
+/* Commands come from stdin when it can be polled; a regular file or
+ * /dev/null cannot: read it whole. */
+static void watch_stdin(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_STDIN };
+
+	fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev)) {
+		if (errno == EBADF)
+			stdin_eof = true;
+		else if (errno != EPERM)
+			die("epoll_ctl(stdin): %s", strerror(errno));
+		while (!stdin_eof)
+			read_stdin();
+	}
+}
+
+static void setup(const struct opts *o)
+{
 	raise_nofile(want * (is_listen ? 2 : 1) + 64);
 	conns = calloc(MAX_CONNS, sizeof(*conns));
 	if (!conns)
@@ -753,28 +869,31 @@ int main(int argc, char **argv)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1: %s", strerror(errno));
-	/* A regular file or /dev/null cannot be polled: read it whole. */
-	fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
-	{
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_STDIN };
-
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev)) {
-			if (errno == EBADF)
-				stdin_eof = true;
-			else if (errno != EPERM)
-				die("epoll_ctl(stdin): %s", strerror(errno));
-			while (!stdin_eof)
-				read_stdin();
-		}
-	}
+	watch_stdin();
 	if (is_listen) {
 		setup_listener();
-		printf("ready listen %s %u\n", argv[optind + 1], port);
+		printf("ready listen %s %u\n", o->addr, o->port);
 	} else {
 		start_connects();
-		printf("ready connect %s %u\n", argv[optind + 1], port);
+		printf("ready connect %s %u\n", o->addr, o->port);
 	}
+}
 
+int main(int argc, char **argv)
+{
+	struct opts o = { .lifetime = 300 };
+	char cmd[1024];
+	int rc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	rc = parse_target(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	install_signals(o.lifetime);
+	setup(&o);
 	for (;;) {
 		if (next_command(cmd, sizeof(cmd))) {
 			run_command(cmd);
