@@ -66,8 +66,14 @@
 #define MAX_ROUNDS 64
 #define MAX_VARIANTS 12
 
-static int repeat = 1000000, rounds = 7, distinct = 10000;
-static int no_health;	/* -H: the object loaded as `run --no-health` */
+/* The command line. */
+struct settings {
+	int repeat, rounds, distinct;
+	int no_health;		/* -H: the object loaded as `run --no-health` */
+	char *xspec[MAX_VARIANTS];	/* -x NAME=OBJECT */
+	int nx;
+};
+static struct settings set = { .repeat = 1000000, .rounds = 7, .distinct = 10000 };
 static struct tcpscope_bpf *ts;
 static struct floor_bpf *fl;
 static struct ring_buffer *rb;
@@ -81,7 +87,7 @@ struct target {
 };
 static struct target main_t;
 static struct target variants[MAX_VARIANTS];
-static int nvariants;
+static int nvariants;	/* loaded, or being loaded */
 static __u32 flow_seq;	/* makes every distinct tuple new */
 
 struct frame {
@@ -377,7 +383,7 @@ static int run_life(struct bcase *c, int round)
 	__u64 t0 = 0, t1;
 	int i, k, err;
 
-	for (i = 0; i < distinct; i++) {
+	for (i = 0; i < set.distinct; i++) {
 		__u32 n = ++flow_seq;
 		__u16 port = (__u16)(20000 + n % 40000);
 		char r[64];
@@ -400,7 +406,7 @@ static int run_life(struct bcase *c, int round)
 	}
 	ring_buffer__consume(rb);
 	for (k = 0; k < LIFE_FRAMES; k++)
-		c[k].ns[round] = c[k].kns[round] = sum[k] / distinct;
+		c[k].ns[round] = c[k].kns[round] = sum[k] / set.distinct;
 	return 0;
 }
 
@@ -435,7 +441,7 @@ static int run_case(struct bcase *c, int round)
 	if (c->life)
 		return c->life == 1 ? run_life(c, round) : 0;	/* filled by the first */
 	if (!c->prep) {
-		err = run_timed(c->fd, c->f, repeat, &ns, &c->ns[round]);
+		err = run_timed(c->fd, c->f, set.repeat, &ns, &c->ns[round]);
 		if (err)
 			return err;
 		c->kns[round] = ns;
@@ -445,7 +451,7 @@ static int run_case(struct bcase *c, int round)
 		struct frame fr;
 		double sum = 0;
 
-		for (i = 0; i < distinct; i++) {
+		for (i = 0; i < set.distinct; i++) {
 			err = c->prep(c, i, &fr);
 			if (err)
 				return err;
@@ -459,7 +465,7 @@ static int run_case(struct bcase *c, int round)
 				ring_buffer__consume(rb);
 		}
 		ring_buffer__consume(rb);
-		c->ns[round] = c->kns[round] = sum / distinct;
+		c->ns[round] = c->kns[round] = sum / set.distinct;
 	}
 	return 0;
 }
@@ -522,7 +528,7 @@ static int load_variant(struct target *t, char *spec)
 	conns = bpf_object__find_map_by_name(t->obj, "tcps_conns");
 	px = bpf_object__find_program_by_name(t->obj, "tcps_xdp_ingress");
 	pe = bpf_object__find_program_by_name(t->obj, "tcps_tc_egress");
-	if (!conns || !px || !pe || set_health(t->obj, !no_health)) {
+	if (!conns || !px || !pe || set_health(t->obj, !set.no_health)) {
 		fprintf(stderr, "pktcost: %s is not a tcpscope data path object\n", eq + 1);
 		return -EINVAL;
 	}
@@ -562,45 +568,49 @@ static void usage(void)
 		"[-x NAME=OBJECT]...\n");
 }
 
-int main(int argc, char **argv)
+/* -1: go on; else the exit code. */
+static int parse_args(int argc, char **argv, struct settings *s)
 {
-	static struct frame udp4, ack4, ack6, ackvlan, syn4, fin4, syn_new_f;
-	int xdp, xdp_pass, xdp_lookup, tc_in, tc_pass, tc_lookup, egr;
-	int opt, err, r, i, j;
-	__u32 ns;
-
-	char *xspec[MAX_VARIANTS];
+	int opt;
 
 	while ((opt = getopt(argc, argv, "r:k:n:Hx:h")) != -1) {
 		switch (opt) {
 		case 'x':
-			if (nvariants == MAX_VARIANTS) {
+			if (s->nx == MAX_VARIANTS) {
 				fprintf(stderr, "pktcost: at most %d -x\n", MAX_VARIANTS);
 				return 2;
 			}
-			xspec[nvariants++] = optarg;
+			s->xspec[s->nx++] = optarg;
 			break;
 		case 'H':
-			no_health = 1;
+			s->no_health = 1;
 			break;
 		case 'r':
-			repeat = atoi(optarg);
+			s->repeat = atoi(optarg);
 			break;
 		case 'k':
-			rounds = atoi(optarg);
+			s->rounds = atoi(optarg);
 			break;
 		case 'n':
-			distinct = atoi(optarg);
+			s->distinct = atoi(optarg);
 			break;
 		default:
 			usage();
 			return opt == 'h' ? 0 : 2;
 		}
 	}
-	if (repeat < 1 || rounds < 1 || rounds > MAX_ROUNDS || distinct < 1) {
+	if (s->repeat < 1 || s->rounds < 1 || s->rounds > MAX_ROUNDS || s->distinct < 1) {
 		usage();
 		return 2;
 	}
+	return -1;
+}
+
+/* The real object (its tables sized for every round's tuples), the
+ * floors, the ring buffer, the -x variants. 0, or the exit code. */
+static int load(void)
+{
+	int err, i;
 
 	ts = tcpscope_bpf__open();
 	if (!ts) {
@@ -610,7 +620,7 @@ int main(int argc, char **argv)
 	/* Room for every distinct tuple of every round. */
 	bpf_map__set_max_entries(ts->maps.tcps_conns, 1 << 20);
 	bpf_map__set_max_entries(ts->maps.tcps_halfopen, 1 << 20);
-	ts->rodata->tcps_health = !no_health;
+	ts->rodata->tcps_health = !set.no_health;
 	err = tcpscope_bpf__load(ts);
 	fl = floor_bpf__open_and_load();
 	if (err || !fl) {
@@ -622,21 +632,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pktcost: ring buffer: %s\n", strerror(errno));
 		return 1;
 	}
-	xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
-	main_t.xdp = xdp;
+	main_t.xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
 	main_t.egr = bpf_program__fd(ts->progs.tcps_tc_egress);
 	main_t.conns = bpf_map__fd(ts->maps.tcps_conns);
-	for (i = 0; i < nvariants; i++)
-		if (load_variant(&variants[i], xspec[i]))
+	for (i = 0; i < set.nx; i++) {
+		nvariants = i + 1;	/* cleanup() closes this one even if it fails */
+		if (load_variant(&variants[i], set.xspec[i]))
 			return 1;
-	tc_in = bpf_program__fd(ts->progs.tcps_tc_ingress);
-	egr = main_t.egr;
-	xdp_pass = bpf_program__fd(fl->progs.floor_xdp_pass);
-	xdp_lookup = bpf_program__fd(fl->progs.floor_xdp_lookup);
-	tc_pass = bpf_program__fd(fl->progs.floor_tc_pass);
-	tc_lookup = bpf_program__fd(fl->progs.floor_tc_lookup);
+	}
+	return 0;
+}
 
-	/* Frames: remote 198.18.0.2 / 2001:db8::2 -> local :80. */
+/* The repeat cases' frames: remote 198.18.0.2 / 2001:db8::2 -> local :80. */
+static struct frame udp4, ack4, ack6, ackvlan, syn4, fin4, syn_new_f;
+
+static void build_frames(void)
+{
 	build(&ack4, 4, 0, "198.18.0.2", 40000, "198.18.0.1", 80, TCPS_ACK | TCPS_PSH, 1001, 5001, 1000);
 	build(&ack6, 6, 0, "2001:db8::2", 40001, "2001:db8::1", 80, TCPS_ACK | TCPS_PSH, 1001, 5001, 1000);
 	build(&ackvlan, 4, 1, "198.18.0.3", 40002, "198.18.0.1", 80, TCPS_ACK | TCPS_PSH, 1001, 5001, 1000);
@@ -647,6 +658,15 @@ int main(int argc, char **argv)
 	 * the parser's business). */
 	udp4 = ack4;
 	udp4.buf[14 + 9] = 17;
+}
+
+/* Each frame's state as its case wants it: the ESTABLISHED entries, the
+ * half-open SYN, the FIN already seen once, the floor map's entries.
+ * 0, or the exit code. */
+static int prime_frames(void)
+{
+	int xdp = main_t.xdp, err;
+	__u32 ns;
 
 	err = handshake(4, 0, "198.18.0.1", "198.18.0.2", 40000);
 	err = err ?: handshake(6, 0, "2001:db8::1", "2001:db8::2", 40001);
@@ -668,6 +688,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ring_buffer__consume(rb);
+	return 0;
+}
+
+/* The "repeat" cases: one frame run REPEAT times. */
+static void add_repeat_cases(void)
+{
+	int xdp = main_t.xdp, tc_in = bpf_program__fd(ts->progs.tcps_tc_ingress);
+	int xdp_pass = bpf_program__fd(fl->progs.floor_xdp_pass);
+	int xdp_lookup = bpf_program__fd(fl->progs.floor_xdp_lookup);
 
 	add("floor_xdp_pass", "floor_xdp_pass", xdp_pass, &ack4, "ipv4 ACK+data", NULL,
 	    "XDP program that only returns XDP_PASS");
@@ -697,11 +726,20 @@ int main(int argc, char **argv)
 	    "lookup floor on the FIN frame");
 	add("tc_established_ack", "tcps_tc_ingress", tc_in, &ack4, "ipv4 ACK+data", "floor_tc_lookup",
 	    "hot path on tc ingress");
-	add("floor_tc_pass", "floor_tc_pass", tc_pass, &ack4, "ipv4 ACK+data", NULL,
-	    "tc program that only returns TC_ACT_UNSPEC");
-	add("floor_tc_lookup", "floor_tc_lookup", tc_lookup, &ack4, "ipv4 ACK+data", NULL,
-	    "tc: parse to TCP + one hash lookup");
-	r = ncases;
+	add("floor_tc_pass", "floor_tc_pass", bpf_program__fd(fl->progs.floor_tc_pass), &ack4,
+	    "ipv4 ACK+data", NULL, "tc program that only returns TC_ACT_UNSPEC");
+	add("floor_tc_lookup", "floor_tc_lookup", bpf_program__fd(fl->progs.floor_tc_lookup), &ack4,
+	    "ipv4 ACK+data", NULL, "tc: parse to TCP + one hash lookup");
+}
+
+/* The "distinct" cases: a new tuple per run, and the lives (new tuples,
+ * then tuples in TIME_WAIT). 0, or the exit code. */
+static int add_distinct_cases(void)
+{
+	int xdp = main_t.xdp, egr = main_t.egr, first = ncases, i, j;
+	int xdp_lookup = bpf_program__fd(fl->progs.floor_xdp_lookup);
+	int tc_lookup = bpf_program__fd(fl->progs.floor_tc_lookup);
+
 	add("syn_new", "tcps_xdp_ingress", xdp, NULL, "ipv4 SYN, new tuple each", "floor_xdp_lookup_1x",
 	    "SYN creating a half-open entry + one ring-buffer event")->prep = prep_syn_new;
 	add("fin_new", "tcps_xdp_ingress", xdp, NULL, "ipv4 FIN+ACK, new connection each",
@@ -709,8 +747,8 @@ int main(int argc, char **argv)
 		->prep = prep_fin_new;
 	add("floor_xdp_lookup_1x", "floor_xdp_lookup", xdp_lookup, &syn_new_f, "ipv4 SYN", NULL,
 	    "lookup floor timed one run at a time")->prep = prep_floor;
-	add("floor_xdp_pass_1x", "floor_xdp_pass", xdp_pass, &syn_new_f, "ipv4 SYN", NULL,
-	    "XDP_PASS floor timed one run at a time")->prep = prep_floor;
+	add("floor_xdp_pass_1x", "floor_xdp_pass", bpf_program__fd(fl->progs.floor_xdp_pass),
+	    &syn_new_f, "ipv4 SYN", NULL, "XDP_PASS floor timed one run at a time")->prep = prep_floor;
 	add("floor_tc_lookup_1x", "floor_tc_lookup", tc_lookup, &syn_new_f, "ipv4 SYN", NULL,
 	    "tc lookup floor timed one run at a time")->prep = prep_floor;
 	for (j = 0; j < 2; j++)
@@ -728,8 +766,17 @@ int main(int argc, char **argv)
 			c->life = i + 1;
 			c->life_reuse = j;
 		}
-	for (i = r; i < ncases; i++)
+	for (i = first; i < ncases; i++)
 		cases[i].method = "distinct";
+	return 0;
+}
+
+/* Each -x variant's hot path, on its own ESTABLISHED entries. 0, or the
+ * exit code. */
+static int add_variant_cases(void)
+{
+	int i, err;
+
 	for (i = 0; i < nvariants; i++) {
 		struct target *t = &variants[i];
 		char *n4 = malloc(64), *n6 = malloc(64);
@@ -747,8 +794,16 @@ int main(int argc, char **argv)
 		add(n6, "tcps_xdp_ingress", t->xdp, &ack6, "ipv6 ACK+data", "floor_xdp_lookup_ipv6",
 		    "hot path over IPv6 of a variant object (-x)");
 	}
+	return 0;
+}
 
-	for (j = 0; j < rounds; j++) {
+/* Every case once per round, then a check that the hot path stayed on
+ * the hot path. 0, or the exit code. */
+static int run_rounds(void)
+{
+	int err, i, j;
+
+	for (j = 0; j < set.rounds; j++) {
 		for (i = 0; i < ncases; i++) {
 			err = run_case(&cases[i], j);
 			if (err) {
@@ -757,8 +812,6 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-
-	/* Sanity: the hot path stayed on the hot path. */
 	if (!established(&ack4) || !established(&ack6) || !established(&ackvlan)) {
 		fprintf(stderr, "pktcost: the ESTABLISHED connections moved during the runs\n");
 		return 1;
@@ -770,9 +823,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	return 0;
+}
 
-	printf("{\"repeat\": %d, \"rounds\": %d, \"distinct\": %d, \"cases\": [", repeat, rounds,
-	       distinct);
+static void print_json(void)
+{
+	int i, j;
+
+	printf("{\"repeat\": %d, \"rounds\": %d, \"distinct\": %d, \"cases\": [", set.repeat,
+	       set.rounds, set.distinct);
 	for (i = 0; i < ncases; i++) {
 		struct bcase *c = &cases[i];
 
@@ -780,18 +839,41 @@ int main(int argc, char **argv)
 		       "\"what\": \"%s\", \"baseline\": %s%s%s, \"ns\": [",
 		       i ? "," : "", c->name, c->prog, c->frame, c->method, c->what,
 		       c->base ? "\"" : "", c->base ? c->base : "null", c->base ? "\"" : "");
-		for (j = 0; j < rounds; j++)
+		for (j = 0; j < set.rounds; j++)
 			printf("%s%.4f", j ? ", " : "", c->ns[j]);
 		printf("], \"kns\": [");
-		for (j = 0; j < rounds; j++)
+		for (j = 0; j < set.rounds; j++)
 			printf("%s%.2f", j ? ", " : "", c->kns[j]);
 		printf("]}");
 	}
 	printf("\n]}\n");
+}
+
+static void cleanup(void)
+{
+	int i;
+
 	ring_buffer__free(rb);
 	floor_bpf__destroy(fl);
 	tcpscope_bpf__destroy(ts);
 	for (i = 0; i < nvariants; i++)
 		bpf_object__close(variants[i].obj);
-	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int code = parse_args(argc, argv, &set);	/* -1: run */
+
+	if (code >= 0)
+		return code;
+	build_frames();
+	code = load() ?: prime_frames();
+	if (!code) {
+		add_repeat_cases();
+		code = add_distinct_cases() ?: add_variant_cases() ?: run_rounds();
+	}
+	if (!code)
+		print_json();
+	cleanup();
+	return code;
 }
