@@ -174,8 +174,8 @@ __u64 tcps_woken_jiffies = 0;
  * tick: waking it on every event past the mark, as before, queued an
  * irq_work (a self-interrupt) per event until the daemon got a CPU, ~11 %
  * of the programs' samples in churn (bench/NOTES.md). A tick is 4 ms at
- * HZ=250, where 500k transitions/s fill 0.3 MB of the 3 MB left past the
- * mark; the daemon also polls every 100 ms regardless. */
+ * HZ=250, in which 500k transitions/s (80-byte records) fill 0.16 MB of
+ * the 3 MB left past the mark; the daemon also polls every 100 ms. */
 static __always_inline void tcps_event_submit(struct tcps_event *e)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP, tick;
