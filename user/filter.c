@@ -446,16 +446,26 @@ static int parse_or(struct parser *p);
 
 static int parse_unary(struct parser *p);
 
+/* parse(p) one level deeper: "nested too deep" at token at past
+ * MAX_DEPTH levels of "not" and "(". */
+static int parse_nested(struct parser *p, int at, int (*parse)(struct parser *))
+{
+	int a;
+
+	if (++p->depth > MAX_DEPTH)
+		return error_at(p, at, "nested too deep");
+	a = parse(p);
+	p->depth--;
+	return a;
+}
+
 /* ("not" | "!") unary, p at the "not". */
 static int parse_not(struct parser *p)
 {
 	int n, a;
 
 	p->i++;
-	if (++p->depth > MAX_DEPTH)
-		return error_at(p, p->i, "nested too deep");
-	a = parse_unary(p);
-	p->depth--;
+	a = parse_nested(p, p->i, parse_unary);
 	if (a < 0)
 		return -1;
 	n = new_node(p, K_NOT);
@@ -469,10 +479,7 @@ static int parse_group(struct parser *p)
 {
 	int open = p->i++, a;
 
-	if (++p->depth > MAX_DEPTH)
-		return error_at(p, open, "nested too deep");
-	a = parse_or(p);
-	p->depth--;
+	a = parse_nested(p, open, parse_or);
 	if (a < 0)
 		return -1;
 	if (!is(p, ")"))

@@ -280,7 +280,7 @@ TEST(test_join_of_arguments_keeps_quoted_groups)
 
 TEST(test_nesting_and_length_are_bounded)
 {
-	char deep[512], longf[16384];
+	char deep[512], longf[16384], msg[64];
 	struct tcps_subject s = subj("198.18.0.1", 1, "198.18.0.2", 2, TCPS_ESTABLISHED);
 	size_t i, off = 0;
 
@@ -288,6 +288,18 @@ TEST(test_nesting_and_length_are_bounded)
 		deep[i] = '(';
 	deep[100] = '\0';
 	CHECK(err_col(deep, NULL, 0) > 0);
+	/* Past 32 levels of "(" or "not", under the token that goes past. */
+	CHECK_EQ(err_col(deep, msg, sizeof(msg)), 33);
+	CHECK_STR(msg, "nested too deep");
+	for (i = off = 0; i < 40; i++)
+		off += (size_t)snprintf(deep + off, sizeof(deep) - off, "not ");
+	snprintf(deep + off, sizeof(deep) - off, "sport = :1");
+	CHECK_EQ(err_col(deep, msg, sizeof(msg)), 133);
+	CHECK_STR(msg, "nested too deep");
+	deep[4 * 32] = '\0';	/* 32 "not ": as deep as allowed */
+	strcat(deep, "sport = :1");
+	CHECK_EQ(match(deep, &s), 1);
+	off = 0;
 	for (i = 0; i < 600; i++)
 		off += (size_t)snprintf(longf + off, sizeof(longf) - off, "%ssport = :1",
 					i ? " or " : "");
