@@ -279,6 +279,58 @@ int tcps_xdp_ingress(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/*
+ * `tcpscope replay`'s entry (user/replay_bpf.c; tcpscope.h says the
+ * layout): one frame of the batch per run, the same tcps_handle as
+ * tcps_xdp_ingress with the frame's own capture time and wire length,
+ * then a tail call into itself for the next. Each run narrows the test
+ * run's data to its frame: the first moves the start up to the last
+ * frame in the data (the first in replay order); each next one moves the
+ * start back over its own frame, which lies just before, and cuts the
+ * previous frame off the end. One syscall then carries up to
+ * TCPS_REPLAY_BATCH frames. Not loaded by `run` ("?xdp").
+ */
+struct tcps_replay_frame tcps_replay_frames[TCPS_REPLAY_BATCH] = {};
+__u32 tcps_replay_count = 0;	/* frames in the batch, set by userspace */
+__u32 tcps_replay_bytes = 0;	/* their bytes in the data */
+__u32 tcps_replay_done = 0;	/* frames handled so far: userspace sets 0 */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tcps_replay_next SEC(".maps");	/* [0]: tcps_xdp_replay itself */
+
+static __always_inline int tcps_replay_narrow(struct xdp_md *ctx, __u32 i)
+{
+	int len = (int)tcps_replay_frames[i & (TCPS_REPLAY_BATCH - 1)].len;
+
+	if (i == 0)
+		return bpf_xdp_adjust_head(ctx, (int)tcps_replay_bytes - len);
+	if (bpf_xdp_adjust_head(ctx, -len))
+		return -1;
+	return bpf_xdp_adjust_tail(ctx, -(int)tcps_replay_frames[(i - 1) & (TCPS_REPLAY_BATCH - 1)].len);
+}
+
+SEC("?xdp")
+int tcps_xdp_replay(struct xdp_md *ctx)
+{
+	__u32 i = tcps_replay_done;
+	void *data, *data_end;
+
+	if (i >= TCPS_REPLAY_BATCH || i >= tcps_replay_count || tcps_replay_narrow(ctx, i))
+		return XDP_PASS;
+	tcps_replay_done = i + 1;
+	tcps_clock_ns = tcps_replay_frames[i].ts;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	tcps_handle(ctx, 1, data, data_end, tcps_replay_frames[i].wire_len, TCPS_DIR_IN,
+		    ctx->ingress_ifindex, 1, 1);
+	bpf_tail_call(ctx, &tcps_replay_next, 0);
+	return XDP_PASS;
+}
+
 /* tc reads only the linear part directly; if the headers are not all in
  * it (rare: stacks and drivers keep headers linear), pull them in and parse
  * once more. */

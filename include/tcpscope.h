@@ -292,6 +292,25 @@ enum tcps_info_flag {
 	TCPS_INFO_HEALTH = 0x01,	/* tcps_conn.h is tracked (not --no-health) */
 };
 
+/*
+ * `tcpscope replay` hands the kernel a batch of frames per BPF_PROG_TEST_RUN
+ * (tcps_xdp_replay): the frames lie in the test run's data last to first,
+ * and a table in the program's .bss gives, in replay order, each one's
+ * length there, its length on the wire (a TCP frame is cut after its
+ * headers: the data path reads nothing beyond them) and its capture time.
+ * A run takes at most TCPS_REPLAY_BATCH frames (the program tail-calls
+ * itself once per frame: 33 tail calls at most) and TCPS_REPLAY_BYTES of
+ * data (the most an XDP test run takes: a page, less its headroom and
+ * skb_shared_info).
+ */
+#define TCPS_REPLAY_BATCH 32
+#define TCPS_REPLAY_BYTES 3456
+struct tcps_replay_frame {
+	__u64 ts;		/* capture ns: the clock of this frame */
+	__u32 len;		/* bytes of it in the batch */
+	__u32 wire_len;		/* its full length */
+};
+
 /* Load-time configuration (const volatile .rodata in the BPF object). */
 enum tcps_mode {
 	TCPS_MODE_HOST = 0,	/* ingress = remote->local, egress = local->remote */

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Replay's kernel backend: the very XDP object the daemon runs, loaded in
- * passive mode with tcps_replay_clock set, each frame through
- * BPF_PROG_TEST_RUN (no interface, nothing attached or pinned). The
- * capture clock is a plain store into the mmap'ed .bss and the ring buffer
- * is mmap'ed too, so only the test run itself is a syscall.
+ * passive mode with tcps_replay_clock set, its frames through
+ * BPF_PROG_TEST_RUN (no interface, nothing attached or pinned). A test run
+ * is a syscall of ~1 µs, more than the data path's own work on a frame, so
+ * frames are queued and run in batches of up to TCPS_REPLAY_BATCH by the
+ * replay entry, tcps_xdp_replay (tcpscope.h says the layout), each batch
+ * before anything reads the tables or the events. The batch table, like
+ * the ring buffer, is mmap'ed: only the test run itself is a syscall.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -14,6 +17,7 @@
 #include "common.h"
 #include "gauges.h"
 #include "maps.h"
+#include "parse.h"
 #include "replay_backend.h"
 #include "tcpscope.skel.h"
 
@@ -22,6 +26,12 @@ struct replay_bpf {
 	struct ring_buffer *rb;
 	int prog_fd, conns_fd, halfopen_fd, stats_fd;
 	struct tcps_gauge_owner gauges;	/* for what replay's expiry deletes */
+	__u64 now;			/* the clock of the frames fed from now on */
+	int err;			/* of a batch's run: drain() reports it */
+	/* The batch: frames in feed order (their table in the .bss), then
+	 * laid out last to first for the test run. */
+	__u32 n, bytes;
+	__u8 queue[TCPS_REPLAY_BYTES], data[TCPS_REPLAY_BYTES];
 };
 
 static void bpf_close(void *bp)
@@ -54,12 +64,19 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 	b->skel->rodata->tcps_replay_clock = 1;
 	/* Only the XDP entry runs here: verifying the tc ones too would
 	 * triple the load time. */
+	bpf_program__set_autoload(b->skel->progs.tcps_xdp_ingress, false);
 	bpf_program__set_autoload(b->skel->progs.tcps_tc_ingress, false);
 	bpf_program__set_autoload(b->skel->progs.tcps_tc_egress, false);
+	bpf_program__set_autoload(b->skel->progs.tcps_xdp_replay, true);
 	err = tcpscope_bpf__load(b->skel);
 	if (err)
 		goto fail;
-	b->prog_fd = bpf_program__fd(b->skel->progs.tcps_xdp_ingress);
+	b->prog_fd = bpf_program__fd(b->skel->progs.tcps_xdp_replay);
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.tcps_replay_next), &(__u32){ 0 },
+				&b->prog_fd, BPF_ANY)) {
+		err = -errno;
+		goto fail;
+	}
 	b->conns_fd = bpf_map__fd(b->skel->maps.tcps_conns);
 	b->halfopen_fd = bpf_map__fd(b->skel->maps.tcps_halfopen);
 	b->stats_fd = bpf_map__fd(b->skel->maps.tcps_stats);
@@ -83,22 +100,89 @@ static void bpf_set_clock(void *bp, __u64 now_ns)
 {
 	struct replay_bpf *b = bp;
 
-	b->skel->bss->tcps_clock_ns = now_ns;
+	b->now = now_ns;
 }
 
+/* Run the queued frames, one test run, and take their events. */
+static int bpf_flush(struct replay_bpf *b)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = b->data, .data_size_in = b->bytes, .repeat = 1);
+	struct tcps_replay_frame *f = b->skel->bss->tcps_replay_frames;
+	__u32 i, off = 0, at = b->bytes;
+	int n;
+
+	if (!b->n)
+		return 0;
+	for (i = 0; i < b->n; i++) {	/* the first frame last */
+		at -= f[i].len;
+		memcpy(b->data + at, b->queue + off, f[i].len);
+		off += f[i].len;
+	}
+	b->skel->bss->tcps_replay_count = b->n;
+	b->skel->bss->tcps_replay_bytes = b->bytes;
+	b->skel->bss->tcps_replay_done = 0;
+	n = (int)b->n;
+	b->n = b->bytes = 0;
+	if (bpf_prog_test_run_opts(b->prog_fd, &o))
+		return -errno;
+	if ((int)b->skel->bss->tcps_replay_done != n)
+		return -EIO;	/* a frame the program could not reach: never expected */
+	n = ring_buffer__consume(b->rb);
+	return n < 0 ? n : 0;
+}
+
+/* Run what is queued before anything reads the tables or the events. */
+static void bpf_sync(struct replay_bpf *b)
+{
+	if (!b->err)
+		b->err = bpf_flush(b);
+}
+
+/* Bytes of the frame the data path reads: a TCP frame's headers and
+ * options (its wire length goes along), any other frame whole. */
+static __u32 frame_needs(const void *frame, size_t len)
+{
+	struct tcps_parsed p;
+
+	memset(&p, 0, sizeof(p));
+	if (tcps_parse(frame, (const __u8 *)frame + len, (__u32)len, &p) != TCPS_P_TCP)
+		return (__u32)len;
+	return (__u32)p.opt_off + p.opt_len;
+}
+
+/* Queue one frame; what BPF_PROG_TEST_RUN would refuse alone (shorter
+ * than an Ethernet header, longer than TCPS_REPLAY_BYTES) is refused now. */
 static int bpf_feed(void *bp, const void *frame, size_t len)
 {
 	struct replay_bpf *b = bp;
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len, .repeat = 1);
+	struct tcps_replay_frame *f;
+	__u32 keep;
 
-	return bpf_prog_test_run_opts(b->prog_fd, &o) ? -errno : 0;
+	if (len < 14 || len > TCPS_REPLAY_BYTES)
+		return -EINVAL;
+	keep = frame_needs(frame, len);
+	if (b->n == TCPS_REPLAY_BATCH || b->bytes + keep > TCPS_REPLAY_BYTES)
+		bpf_sync(b);
+	if (b->err)
+		return 0;	/* the replay has failed: drain() says why */
+	f = &b->skel->bss->tcps_replay_frames[b->n++];
+	f->ts = b->now;
+	f->len = keep;
+	f->wire_len = (__u32)len;
+	memcpy(b->queue + b->bytes, frame, keep);
+	b->bytes += keep;
+	return 0;
 }
 
 static int bpf_drain(void *bp)
 {
 	struct replay_bpf *b = bp;
-	int n = ring_buffer__consume(b->rb);
+	int n;
 
+	bpf_sync(b);
+	if (b->err)
+		return b->err;
+	n = ring_buffer__consume(b->rb);
 	return n < 0 ? n : 0;
 }
 
@@ -106,6 +190,7 @@ static int bpf_lookup(void *bp, const struct tcps_key *k, struct tcps_conn *v, b
 {
 	struct replay_bpf *b = bp;
 
+	bpf_sync(b);
 	memset(v, 0, sizeof(*v));	/* health off: the tables' values end before `h` */
 	if (!bpf_map_lookup_elem_flags(b->conns_fd, k, v, BPF_F_LOCK)) {
 		*halfopen = false;
@@ -124,6 +209,7 @@ static int bpf_remove(void *bp, const struct tcps_key *k, bool halfopen)
 	int fd = halfopen ? b->halfopen_fd : b->conns_fd;
 	struct tcps_conn gone;
 
+	bpf_sync(b);
 	memset(&gone, 0, sizeof(gone));
 	if (bpf_map_lookup_and_delete_elem_flags(fd, k, &gone, BPF_F_LOCK))
 		return -errno;
@@ -135,6 +221,7 @@ static int bpf_counters(void *bp, __u64 out[TCPS_CNT_MAX])
 {
 	struct replay_bpf *b = bp;
 
+	bpf_sync(b);
 	return tcps_counters_read(b->stats_fd, out);
 }
 

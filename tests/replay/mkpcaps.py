@@ -5,7 +5,7 @@ file, written with scapy (Debian's python3-scapy: run with /usr/bin/python3).
 Usage: mkpcaps.py OUTDIR | mkpcaps.py FILE bench N_PACKETS | mkpcaps.py FILE flood SYNS ACKS"""
 import sys
 
-from scapy.all import IP, IPv6, TCP, Ether, Dot1Q, Raw, CookedLinux, wrpcap
+from scapy.all import IP, IPv6, TCP, UDP, Ether, Dot1Q, Raw, CookedLinux, wrpcap
 from scapy.utils import PcapNgWriter
 
 C4, S4 = "198.18.0.1", "198.18.0.2"
@@ -115,7 +115,39 @@ def scenarios():
     cv = Conv().c("S").s("SA").c("A").c("R")
     cv.c("PA", 100, ack=5001, dt=16.0).s("R", seq=5001)
     sc["reset_then_data"] = cv.pkts
+    sc["batch_edges"] = batch_edges()
     return sc
+
+
+def batch_edges():
+    """Replay's kernel path runs up to 32 frames per test run in at most
+    3456 bytes, TCP frames cut after their headers: 6 conversations
+    interleaved (IPv4, IPv6, VLAN), 1400-byte segments, and between them
+    non-TCP frames of 3000 and 3456 bytes (whole in a batch), TCP frames
+    whose IP length overruns the frame, and runts shorter than an Ethernet
+    header (refused)."""
+    convs = [Conv(cp=41000 + i, v6=(i % 3 == 1), vlan=(100 if i % 3 == 2 else None),
+                  t0=T0 + i * 0.0001) for i in range(6)]
+    for cv in convs:
+        cv.c("S").s("SA").c("A")
+        for _ in range(12):
+            cv.c("PA", 1400).s("A")
+        close_client_first(cv)
+    pkts = sorted((p for cv in convs for p in cv.pkts), key=lambda p: p.time)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    extra = []
+    for i, size in enumerate([3000, 3456, 3456, 3000, 100]):
+        u = eth / IP(src=C4, dst=S4) / UDP(sport=5000, dport=5001) / Raw(b"u" * (size - 42))
+        u.time = T0 + 0.003 + i * 0.004
+        extra.append(u)
+    for i in range(3):
+        bad = eth / IP(src=C4, dst=S4, len=2000) / TCP(sport=42000 + i, dport=SP, flags="PA", seq=1, ack=1) / Raw(b"b" * 100)
+        bad.time = T0 + 0.005 + i * 0.006
+        extra.append(bad)
+        runt = Raw(bytes(eth)[:10])
+        runt.time = T0 + 0.006 + i * 0.006
+        extra.append(runt)
+    return sorted(pkts + extra, key=lambda p: p.time)
 
 
 def write_all(out):
