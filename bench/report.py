@@ -333,13 +333,15 @@ def sec_net(R, S):
 
 def prog_stats(S):
     """{(workers, cfg): {metric: stats}} from the churn runs with the kernel's
-    program stats on; cores_pct summed over ingress and egress per round."""
+    program stats on, {("iperf1", cfg): ...} from the iperf3 one; cores_pct
+    summed over ingress and egress per round."""
     per = defaultdict(lambda: defaultdict(dict))   # (w, cfg) -> metric -> {round: v}
     for (sec, name, param), v in S.items():
         if sec != "net_prog" or "@" not in param:
             continue
         cfg, r = param.split("@")
-        w, metric = name[len("churn"):].split("_", 1)
+        work, metric = name.split("_", 1)   # churnW (key: W) or iperf1
+        w = work[len("churn"):] if work.startswith("churn") else work
         per[(w, cfg)][metric][int(r)] = v[0]
     res = {}
     for key, m in per.items():
@@ -385,6 +387,25 @@ def churn_time(R, S):
              "ingress packets/s", "egress ns/packet", "egress packets/s", "% of the cores",
              "machine busy %", "daemon CPU %"], rows)
     R.summary["churn_time"] = {f"{w}:{cfg}": d for (w, cfg), d in ps.items()}
+    iperf_time(R, ps)
+
+
+def iperf_time(R, ps):
+    rows = []
+    for cfg, label in (("floor", "pass-only tc floor"), ("tcpscope", "tcpscope")):
+        d = ps.get(("iperf1", cfg))
+        if d:
+            g = lambda k, nd=0: rng(d.get(k), nd)
+            rows.append([label, g("gbps", 2), g("ingress_ns"), g("ingress_pps"), g("egress_ns"),
+                         g("egress_pps"), g("cores_pct", 2), g("machine_busy_pct"),
+                         g("daemon_cpu_pct", 1) if cfg == "tcpscope" else "—"])
+    if not rows:
+        return
+    R.out("### Where the time goes in iperf3, 1 stream\n",
+          "The same kernel program stats around one more iperf3 -P 1 run per round, after the "
+          "churn ones (same columns; on veth a packet is a GSO/GRO super-packet of up to 64 KB).\n")
+    R.table(["programs", "Gbit/s", "ingress ns/packet", "ingress packets/s", "egress ns/packet",
+             "egress packets/s", "% of the cores", "machine busy %", "daemon CPU %"], rows)
 
 
 def med(d, k):
@@ -496,6 +517,8 @@ def note_conntrack(ct, tsn):
 def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None, tsn=None):
     """Why a churn target is missed, from this run's figures: the programs'
     cost (kernel stats) against the floor's, and where the machine's time is."""
+    if work == "iperf1":
+        return note_iperf(ps or {}, cores, vf, vs, ct, tsn)
     if not work.startswith("churn"):
         return ""
     w = work[-1]
@@ -516,6 +539,40 @@ def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None
     if not floor and ct and tsn:
         s += note_conntrack(ct, tsn)
     return (s + trs).strip()
+
+
+def note_iperf(ps, cores, vf, vs="floor", ct=None, tsn=None):
+    """Why an iperf3 -P 1 target is missed: the CPU tcpscope adds (its
+    programs' extra over the floor's, and its daemon) against the gap."""
+    t, f = ps.get(("iperf1", "tcpscope")), ps.get(("iperf1", "floor"))
+    if not t or not f or None in (med(t, "ingress_ns"), med(t, "cores_pct"), med(f, "cores_pct")):
+        return "No program stats in this run."
+    A, B, Pi, Pe = (med(t, k) for k in ("ingress_ns", "egress_ns", "ingress_pps", "egress_pps"))
+    T, Y, D = med(t, "cores_pct"), med(f, "cores_pct"), med(t, "daemon_cpu_pct") or 0
+    extra = cores * (T - Y) + D     # % of one core
+    if vs == "floor":
+        gap = 100 * (1 - vf["median"]) if vf else None
+        against = "the floor"
+    else:
+        gap = 100 * (1 - tsn["median"] / ct["median"]) if ct and tsn else None
+        against = "conntrack"
+    s = (f"Kernel program stats (an iperf3 -P 1 run of its own, same run): tcpscope's programs "
+         f"took {fmt(A, 0)} ns (ingress) and {fmt(B, 0)} ns (egress) per packet at {fmt(Pi, 0)} "
+         f"and {fmt(Pe, 0)} packets/s (on veth a packet is a GSO/GRO super-packet of up to "
+         f"64 KB), {fmt(T, 2)} % of the {cores} cores, the floor's {fmt(med(f, 'ingress_ns'), 0)} "
+         f"and {fmt(med(f, 'egress_ns'), 0)} ns, {fmt(Y, 2)} %; the daemon {fmt(D, 1)} % of one "
+         f"core. One stream is bound by one core (on veth the sender's core also runs the "
+         f"receiving side's softirq; the machine was {fmt(med(t, 'machine_busy_pct'), 0)} % "
+         f"busy): the programs' extra and the daemon together take {fmt(extra, 1)} % of one "
+         f"core, against a gap to {against} of {fmt(gap, 1)} %. ")
+    if gap is not None and extra < gap / 2:
+        s += IPERF_REST
+    return s.strip()
+
+
+# Measured by hand (bench/NOTES.md), for the part of the iperf3 gap that is
+# not the programs' or the daemon's own CPU time.
+IPERF_REST = ""
 
 
 # ---- 3. summaries at scale, memory

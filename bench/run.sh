@@ -256,53 +256,77 @@ prog_run() { bpftool prog show id "$1" -j | jq -r '"\(.run_cnt // 0) \(.run_time
 # cpu_busy: "busy total" jiffies of all CPUs (/proc/stat)
 cpu_busy() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
 
-# net_progstats R CFG: per worker count, one churn run of STAT_SECS with
-# the kernel's program stats on. Samples "net_prog churnW_DIR_{pps,ns,cores_pct} CFG@R",
-# and "net_prog churnW_{conn_per_s,machine_busy_pct,daemon_cpu_pct,promoted_pct} CFG@R".
+# progs_snap: "DIR run_cnt run_time_ns", a line per program of $PROGS
+progs_snap() {
+	local dir id
+	while read -r dir id; do echo "$dir $(prog_run "$id")"; done <<<"$PROGS"
+}
+# progs_sample KEY TAG NS BEFORE AFTER: from two progs_snap NS apart, per
+# program: "net_prog KEY_DIR_{pps,ns,cores_pct} TAG"
+progs_sample() {
+	local key=$1 tag=$2 t=$3 dir a0 b0 a1 b1
+	while read -r dir a1 b1; do
+		read -r a0 b0 < <(awk -v d="$dir" '$1 == d { print $2, $3 }' <<<"$4")
+		[ "${a1:-0}" -gt "${a0:-0}" ] || continue
+		sample net_prog "${key}_${dir}_pps" "$tag" \
+			"$(awk -v n=$((a1 - a0)) -v t="$t" 'BEGIN { print n / (t / 1e9) }')"
+		sample net_prog "${key}_${dir}_ns" "$tag" \
+			"$(awk -v n=$((a1 - a0)) -v d=$((b1 - b0)) 'BEGIN { print d / n }')"
+		sample net_prog "${key}_${dir}_cores_pct" "$tag" \
+			"$(awk -v d=$((b1 - b0)) -v t="$t" -v c="$(nproc)" 'BEGIN { print 100 * d / (t * c) }')"
+	done <<<"$5"
+}
+# stats_run KEY CFG R CMD...: run CMD (its stdout in STATS_OUT) with the
+# programs' stats, the machine's busy share and tcpscope's CPU around it.
+# Samples "net_prog KEY_{machine_busy_pct,daemon_cpu_pct} CFG@R" and those
+# of progs_sample.
+stats_run() {
+	local key=$1 tag=$2@$3 m0 m1 t0 t1 c0 c1 s0 s1 a0 b0 a1 b1
+	shift 3
+	[ "${tag%@*}" = tcpscope ] && c0=$(cpu_ticks "$TS_PID")
+	s0=$(progs_snap) m0=$(cpu_busy) t0=$(date +%s%N)
+	STATS_OUT=$("$@")
+	t1=$(date +%s%N) m1=$(cpu_busy) s1=$(progs_snap)
+	if [ "${tag%@*}" = tcpscope ]; then
+		c1=$(cpu_ticks "$TS_PID")
+		sample net_prog "${key}_daemon_cpu_pct" "$tag" \
+			"$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v t=$((t1 - t0)) 'BEGIN { print 100 * c / hz / (t / 1e9) }')"
+	fi
+	progs_sample "$key" "$tag" $((t1 - t0)) "$s0" "$s1"
+	read -r a0 b0 <<<"$m0"
+	read -r a1 b1 <<<"$m1"
+	[ "$b1" -gt "$b0" ] && sample net_prog "${key}_machine_busy_pct" "$tag" \
+		"$(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) 'BEGIN { print 100 * a / b }')"
+	return 0
+}
+
+# net_progstats R CFG: per worker count, one churn run of STAT_SECS, and one
+# iperf3 -P 1 run, with the kernel's program stats on. Samples
+# "net_prog {churnW,iperf1}_DIR_{pps,ns,cores_pct} CFG@R", "net_prog
+# {churnW,iperf1}_{machine_busy_pct,daemon_cpu_pct} CFG@R", and
+# "net_prog churnW_{conn_per_s,promoted_pct} CFG@R", "net_prog iperf1_gbps CFG@R".
 net_progstats() {
-	local r=$1 cfg=$2 w out progs dir id a0 b0 a1 b1 m0 m1 t0 t1 c0 c1 p0 p1 n ncpu
-	progs=$(dev_progs)
-	[ -n "$progs" ] || { echo "bench: net: no tc programs on $IF_B under $cfg" >&2; return 1; }
-	ncpu=$(nproc)
+	local r=$1 cfg=$2 w p0 p1 n secs
+	PROGS=$(dev_progs)
+	[ -n "$PROGS" ] || { echo "bench: net: no tc programs on $IF_B under $cfg" >&2; return 1; }
 	stats_on || return 1
 	for w in 1 4; do
-		declare -A s0=()
-		[ "$cfg" = tcpscope ] && p0=$(counter halfopen_promoted) c0=$(cpu_ticks "$TS_PID")
-		while read -r dir id; do s0[$dir]=$(prog_run "$id"); done <<<"$progs"
-		m0=$(cpu_busy) t0=$(date +%s%N)
-		out=$(nsrun "$NS_C" timeout 40 "$B/churn" client "$IP4_B" 9000 "$STAT_SECS" "$w")
-		t1=$(date +%s%N) m1=$(cpu_busy)
-		[ "$cfg" = tcpscope ] && c1=$(cpu_ticks "$TS_PID")
-		declare -A s1=()
-		while read -r dir id; do s1[$dir]=$(prog_run "$id"); done <<<"$progs"
-		if [ "$cfg" = tcpscope ]; then
-			p1=$(counter halfopen_promoted)
-			sample net_prog "churn${w}_daemon_cpu_pct" "$cfg@$r" \
-				"$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v t=$((t1 - t0)) 'BEGIN { print 100 * c / hz / (t / 1e9) }')"
-			# Connections whose SYN made a new (half-open) entry, the
-			# rest reopened a tuple still held in TIME_WAIT.
-			n=$(jq -r '.connections // 0' <<<"$out")
-			[ "${n:-0}" -gt 0 ] && sample net_prog "churn${w}_promoted_pct" "$cfg@$r" \
-				"$(awk -v p=$((p1 - p0)) -v n="$n" 'BEGIN { print 100 * p / n }')"
-		fi
-		while read -r dir id; do
-			read -r a0 b0 <<<"${s0[$dir]}"
-			read -r a1 b1 <<<"${s1[$dir]}"
-			[ "$a1" -gt "$a0" ] || continue
-			sample net_prog "churn${w}_${dir}_pps" "$cfg@$r" \
-				"$(awk -v n=$((a1 - a0)) -v t=$((t1 - t0)) 'BEGIN { print n / (t / 1e9) }')"
-			sample net_prog "churn${w}_${dir}_ns" "$cfg@$r" \
-				"$(awk -v n=$((a1 - a0)) -v d=$((b1 - b0)) 'BEGIN { print d / n }')"
-			sample net_prog "churn${w}_${dir}_cores_pct" "$cfg@$r" \
-				"$(awk -v d=$((b1 - b0)) -v t=$((t1 - t0)) -v c="$ncpu" 'BEGIN { print 100 * d / (t * c) }')"
-		done <<<"$progs"
-		[ -n "$out" ] && sample net_prog "churn${w}_conn_per_s" "$cfg@$r" "$(jq -r .per_second <<<"$out")"
-		read -r a0 b0 <<<"$m0"
-		read -r a1 b1 <<<"$m1"
-		[ "$b1" -gt "$b0" ] && sample net_prog "churn${w}_machine_busy_pct" "$cfg@$r" \
-			"$(awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) 'BEGIN { print 100 * a / b }')"
-		unset s0 s1
+		[ "$cfg" = tcpscope ] && p0=$(counter halfopen_promoted)
+		stats_run "churn$w" "$cfg" "$r" nsrun "$NS_C" timeout 40 "$B/churn" client "$IP4_B" 9000 "$STAT_SECS" "$w"
+		[ -n "$STATS_OUT" ] || continue
+		sample net_prog "churn${w}_conn_per_s" "$cfg@$r" "$(jq -r .per_second <<<"$STATS_OUT")"
+		[ "$cfg" = tcpscope ] || continue
+		# Connections whose SYN made a new (half-open) entry, the
+		# rest reopened a tuple still held in TIME_WAIT.
+		p1=$(counter halfopen_promoted) n=$(jq -r '.connections // 0' <<<"$STATS_OUT")
+		[ "${n:-0}" -gt 0 ] && sample net_prog "churn${w}_promoted_pct" "$cfg@$r" \
+			"$(awk -v p=$((p1 - p0)) -v n="$n" 'BEGIN { print 100 * p / n }')"
 	done
+	secs=${STAT_SECS%.*}
+	[ "${secs:-0}" -ge 1 ] || secs=1
+	stats_run iperf1 "$cfg" "$r" nsrun "$NS_C" timeout 30 iperf3 -c "$IP4_B" -t "${secs:-1}" -P 1 -J
+	n=$(jq -r '.end.sum_received.bits_per_second // empty' <<<"$STATS_OUT" 2>/dev/null)
+	[ -n "$n" ] && sample net_prog iperf1_gbps "$cfg@$r" "$(awk -v b="$n" 'BEGIN { print b / 1e9 }')"
 	stats_off
 }
 # net_round R CFG: every workload under one configuration, samples
