@@ -34,14 +34,21 @@ struct visit_ctx {
 static long visit(struct bpf_map *map __attribute__((unused)), const struct tcps_key *key,
 		  struct tcps_conn *c, struct visit_ctx *v)
 {
-	__u64 last = c->last_seen, now = scan.now;
+	__u64 last = c->last_seen, now = scan.now, due;
 	__u32 n, t = v->table & 1;
 
-	/* Most entries are recent: last_seen alone clears them, and the rest
-	 * of the entry is not read. */
-	if (last <= now && now - last < v->min_idle && !v->early)
+	/* Most entries are recent: last_seen alone clears them (none expires
+	 * before the shortest timeout), and the rest of the entry is not read. */
+	if (last <= now && now - last < v->min_idle && !v->early) {
+		due = last + v->min_idle;
+		if (due < scan.next_due)
+			scan.next_due = due;
 		return 0;
-	if (tcps_expire_due(c, now, &scan.to)) {
+	}
+	due = tcps_expire_deadline(c, &scan.to);
+	if (due > now && due < scan.next_due)
+		scan.next_due = due;
+	if (due != ~0ULL && last <= now && due <= now) {	/* tcps_expire_due, deadline once */
 		n = scan.found[t]++;
 		if (n < TCPS_EXPIRE_KEYS)
 			expired[t][n] = *key;
@@ -65,6 +72,7 @@ int tcps_expire_scan(void *ctx __attribute__((unused)))
 	scan.found[0] = scan.found[1] = 0;
 	scan.seen[0] = scan.seen[1] = 0;
 	scan.early_found = 0;
+	scan.next_due = ~0ULL;
 	/* A table known to be empty is left out: the walk costs ~15 ns per
 	 * hash bucket even when there is nothing in it. */
 	if (!scan.skip[0]) {

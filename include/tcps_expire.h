@@ -45,6 +45,7 @@ struct tcps_expire_scan {
 	__u32 skip[2];		/* leave out tcps_conns, tcps_halfopen (known empty) */
 	__u64 seen[2];		/* out: entries of tcps_conns, tcps_halfopen */
 	__u32 found[2];		/* out: expired entries of each (keys in expired[t][]) */
+	__u64 next_due;		/* out: no entry seen expires before this; ~0: none can */
 };
 
 /* Idle timeout (s) of one endpoint state of c; 0: never. */
@@ -88,18 +89,26 @@ TCPS_EXPIRE_INLINE __u32 tcps_expire_timeout(const struct tcps_conn *c,
 	return t0 > t1 ? t0 : t1;
 }
 
-/* Has c timed out at now? Each hold (host mode: the kernel still had the
+/* When c times out (ns, last_seen's clock; ~0: never), and has it at
+ * now? Each hold (host mode: the kernel still had the
  * local socket in that state when it timed out, user/gc.c) gives it one
  * more timeout of silence. */
+TCPS_EXPIRE_INLINE __u64 tcps_expire_deadline(const struct tcps_conn *c,
+					      const struct tcps_timeouts *t)
+{
+	__u32 to = tcps_expire_timeout(c, t);
+
+	if (!to)
+		return ~0ULL;
+	return c->last_seen + (__u64)to * 1000000000ULL * (1 + (__u64)c->fsm.holds);
+}
+
 TCPS_EXPIRE_INLINE int tcps_expire_due(const struct tcps_conn *c, __u64 now,
 				       const struct tcps_timeouts *t)
 {
-	__u64 last = c->last_seen;
-	__u32 to = tcps_expire_timeout(c, t);
+	__u64 due = tcps_expire_deadline(c, t);
 
-	if (!to || last > now)
-		return 0;
-	return now - last >= (__u64)to * 1000000000ULL * (1 + (__u64)c->fsm.holds);
+	return due != ~0ULL && c->last_seen <= now && due <= now;
 }
 
 /* No entry expires before it has been idle this long (ns): the shortest

@@ -23,8 +23,11 @@
  * more than 1/GC_IDLE_SHARE of a core: an entry leaves at most
  * max(1 s, GC_IDLE_SHARE x scan time) plus a tick after its timeout (1 s
  * for a small table, ~5 s at 200k entries, ~25 s at 1M), never more than
- * GC_MAX_PERIOD_NS. The scan runs in a thread of its own so that the main
- * loop keeps draining the ring buffer meanwhile.
+ * GC_MAX_PERIOD_NS. And no sooner than the first deadline the scan found:
+ * when every entry is recent or in a state of long timeout (live
+ * connections), the next scan comes a shortest timeout later (10 s by
+ * default), not a second later (gc_next). The scan runs in a thread of its
+ * own so that the main loop keeps draining the ring buffer meanwhile.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -273,6 +276,7 @@ struct gc_result {
 	__u64 entries;		/* left in the connection table */
 	bool more;		/* expired entries left over for the next scan */
 	bool more_early;	/* closing entries may be left over */
+	__u64 next_due;		/* no entry, seen or new since, expires before */
 };
 
 /* Act on the last scan: remove what it found expired (and, with early,
@@ -297,6 +301,15 @@ static void gc_collect(struct gc_scanner *s, __u64 now, const struct tcps_timeou
 	}
 	r->removed = gone[0] + gone[1];
 	r->entries = b->scan.seen[0] > gone[0] ? b->scan.seen[0] - gone[0] : 0;
+	/* An entry the scan did not see (new, or touched since) was last
+	 * seen after it started: it lasts the shortest timeout at least. One
+	 * found expired but held (the kernel still has its socket) has a new
+	 * deadline the scan did not see: then no waiting past the cadence. */
+	r->next_due = b->scan.now + tcps_expire_min_idle(t);
+	if (b->scan.next_due < r->next_due)
+		r->next_due = b->scan.next_due;
+	if (b->scan.found[0] || b->scan.found[1])
+		r->next_due = 0;
 	if (!early || r->entries < early->high)
 		return;
 	n = b->scan.early_found < TCPS_EXPIRE_EARLY_KEYS ? b->scan.early_found : TCPS_EXPIRE_EARLY_KEYS;
@@ -570,6 +583,20 @@ static __u64 gc_interval(__u64 scan_ns, bool busy)
 	return iv > GC_MAX_PERIOD_NS ? GC_MAX_PERIOD_NS : iv;
 }
 
+/* An idle pass waits for the first deadline it found (r->next_due), if
+ * that comes later than gc_interval allows, up to GC_MAX_PERIOD_NS: with
+ * live connections only (recent, or in states of long timeouts), a scan
+ * every shortest timeout (10 s, CLOSE's linger, by default) instead of
+ * every second. No entry leaves later for it. */
+static __u64 gc_next(__u64 now, __u64 iv, __u64 due)
+{
+	__u64 wait = due > now ? due - now : 0;
+
+	if (wait > GC_MAX_PERIOD_NS)
+		wait = GC_MAX_PERIOD_NS;
+	return now + (wait > iv ? wait : iv);
+}
+
 /* A scan has finished: act on it and plan the next. */
 static void gc_finish(struct tcps_daemon *d, __u64 now, int err, __u64 scan_ns)
 {
@@ -589,7 +616,8 @@ static void gc_finish(struct tcps_daemon *d, __u64 now, int err, __u64 scan_ns)
 	if (!tcps_counters_read(d->pins.stats, cnt))
 		gc.table_full = cnt[TCPS_CNT_TABLE_FULL];
 	busy = r.more || (gc.entries >= gc.early.high && (r.more_early || gc.table_full > full));
-	gc.next_scan = now + gc_interval(scan_ns, busy);
+	gc.next_scan = err || busy ? now + gc_interval(scan_ns, busy) :
+				     gc_next(now, gc_interval(scan_ns, busy), r.next_due);
 	pr_debug("gc: %llu entries, %llu expired, %llu dropped early; scan %.1f ms of CPU, next in %.1f s",
 		 (unsigned long long)gc.entries, (unsigned long long)r.removed,
 		 (unsigned long long)r.dropped, (double)scan_ns / 1e6,

@@ -91,6 +91,24 @@ TEST(test_never_and_clock_edges)
 	CHECK(tcps_expire_due(&c, 560 * S, &t));
 }
 
+/* The scan's deadlines (user/gc.c waits for the first): a hold adds one
+ * timeout, a state without timeout has none. */
+TEST(test_deadline_is_when_due_turns_true)
+{
+	struct tcps_timeouts t = tos(TCPS_MODE_HOST);
+	struct tcps_conn c = conn(TCPS_TIME_WAIT, TCPS_CLOSE, TCPS_C_LOCAL0, 500 * S);
+
+	CHECK_EQ(tcps_expire_deadline(&c, &t), 560 * S);
+	CHECK(!tcps_expire_due(&c, 560 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, 560 * S, &t));
+	c.fsm.holds = 2;
+	CHECK_EQ(tcps_expire_deadline(&c, &t), 680 * S);
+	CHECK(!tcps_expire_due(&c, 680 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, 680 * S, &t));
+	c = conn(TCPS_LISTEN, TCPS_CLOSE, TCPS_C_LOCAL0, 0);
+	CHECK_EQ(tcps_expire_deadline(&c, &t), ~0ULL);
+}
+
 TEST(test_closing_entries_are_early_drop_candidates)
 {
 	struct tcps_conn c = conn(TCPS_TIME_WAIT, TCPS_CLOSE, TCPS_C_LOCAL0, 0);
@@ -184,6 +202,7 @@ int main(void)
 	RUN(test_passive_mode_most_patient_open_endpoint_governs);
 	RUN(test_midstream_entry_capped_until_both_directions_seen);
 	RUN(test_never_and_clock_edges);
+	RUN(test_deadline_is_when_due_turns_true);
 	RUN(test_closing_entries_are_early_drop_candidates);
 	RUN(test_min_idle_is_a_lower_bound_of_every_timeout);
 	RUN(test_no_timeouts_means_nothing_expires);
