@@ -63,6 +63,7 @@ static __u16 csum(const __u8 *p, size_t n, __u32 sum)
 	return (__u16)~sum;
 }
 
+/* --dst-mac; -1 after one line on stderr. */
 static int parse_mac(const char *s, __u8 mac[6])
 {
 	unsigned int m[6];
@@ -70,13 +71,16 @@ static int parse_mac(const char *s, __u8 mac[6])
 
 	if (sscanf(s, "%x:%x:%x:%x:%x:%x%n", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &n) != 6 ||
 	    n < 0 || s[n])
-		return -1;
+		goto bad;
 	for (i = 0; i < 6; i++) {
 		if (m[i] > 255)
-			return -1;
+			goto bad;
 		mac[i] = (__u8)m[i];
 	}
 	return 0;
+bad:
+	fprintf(stderr, "synflood: --dst-mac: expected aa:bb:cc:dd:ee:ff, not '%s'\n", s);
+	return -1;
 }
 
 static const char usage[] =
@@ -192,11 +196,8 @@ static int parse_args(int argc, char **argv, struct flood_opts *o)
 		switch (c) {
 		case 'i': o->ifname = optarg; break;
 		case 'm':
-			if (parse_mac(optarg, o->dmac)) {
-				fprintf(stderr, "synflood: --dst-mac: expected aa:bb:cc:dd:ee:ff, not '%s'\n",
-					optarg);
+			if (parse_mac(optarg, o->dmac))
 				return 2;
-			}
 			have_mac = 1;
 			break;
 		case 'd': o->dst = optarg; break;
