@@ -681,8 +681,9 @@ def sec_sockets(R, S):
         rows.append([f"{int(n):,}", rng(g("ss_s_ms"), 1), rng(g("ss_awk_ms"), 1),
                      rng(g("netstat_awk_ms"), 1)])
     R.table(["sockets", "`ss -s` ms", "`ss -tan \\| awk` ms", "`netstat -ant \\| awk` ms"], rows)
+    # Sizes in order: a set's order changes with the hash seed from run to run.
     R.summary["sockets"] = {n: {m: stats(v) for (m, nn), v in so.items() if nn == n}
-                            for n in {k[1] for k in so}}
+                            for n in sorted({k[1] for k in so}, key=int)}
 
 
 # ---- 4. events
