@@ -51,7 +51,9 @@ client_state() { nsrun "$NS_C" ss -tanH "dport = :$1" | awk '{print $1}' | sort 
 
 reset_while_stopped() {
 	local mode=$1 port=$2 dpid rc
-	rm -f "$WORK/go"
+	# Files of this run only: a waiter must never find the previous run's
+	# "full" or "ready" before the new process has truncated them.
+	rm -f "$WORK/go" "$WORK/server.out" "$WORK/server.err" "$WORK/drive.out" "$WORK/drive.err"
 	server "$mode" "$port" >"$WORK/server.out" 2>"$WORK/server.err" &
 	track_pid $!
 	wait_for 5 grep -q full "$WORK/server.out" || { fail "server: $(cat "$WORK/server.err")"; return 1; }
@@ -60,8 +62,12 @@ reset_while_stopped() {
 	dpid=$!
 	track_pid $dpid
 	wait_for 5 grep -q '^ready' "$WORK/drive.out" || { fail "tcpdrive did not start: $(cat "$WORK/drive.err")"; return 1; }
-	kill -STOP $dpid
-	[ "$(client_state "$port")" = "SYN-SENT " ] || { kill -CONT $dpid; fail "not in SYN-SENT before the stop: $(client_state "$port")"; return 1; }
+	kill -STOP $dpid 2>/dev/null
+	[ "$(client_state "$port")" = "SYN-SENT " ] || {
+		kill -CONT $dpid 2>/dev/null
+		fail "not in SYN-SENT before the stop: '$(client_state "$port")'; tcpdrive: $(tr '\n' '|' <"$WORK/drive.out") $(cat "$WORK/drive.err"); server: $(cat "$WORK/server.out" "$WORK/server.err" | tr '\n' '|')"
+		return 1
+	}
 	touch "$WORK/go"
 	# The SYN is retransmitted after 1 s (then 2 s): established, aborted.
 	wait_for 10 grep -q aborted "$WORK/server.out" || { kill -CONT $dpid; fail "server did not abort: $(cat "$WORK/server.err")"; return 1; }
