@@ -236,20 +236,24 @@ SCHED = ("With 4 streams on 2 cores the run is scheduling-bound: 4 senders, 4 re
          "the per-packet comparison.")
 
 
-def sec_net(R, S):
+def net_samples(S):
+    """The net section's samples: {(work, cfg): {round: value}}, the churn
+    runs' tcpscope figures {(name, round): value}, and the failed connects
+    {(work, cfg): count over all rounds}."""
     net = defaultdict(dict)     # (work, cfg) -> {round: value}
     for (sec, work, param), v in S.items():
         if sec == "net" and "@" in param:
             cfg, r = param.split("@")
             net[(work, cfg)][int(r)] = v[0]
-    if not net:
-        return
     ts = {(k[1], int(k[2])): v[0] for k, v in S.items() if k[0] == "net_ts"}
     errs = defaultdict(float)   # (work, cfg) -> failed connects over all rounds
     for k, v in S.items():
         if k[0] == "net_err":
             errs[(k[1], k[2].split("@")[0])] += sum(v)
-    rounds = max(len(v) for v in net.values())
+    return net, ts, errs
+
+
+def net_intro(R, rounds):
     R.out("## 2. Throughput and churn on one device\n",
           "The client namespace talks to the server namespace over one veth pair; the monitored "
           "device is the server's veth. Four configurations of that one device, each started and "
@@ -265,7 +269,11 @@ def sec_net(R, S):
           "and bench/churn with 1 and 4 client workers (connect, the server closes, the client "
           "reads EOF and closes). Ratios are paired: per round, against the same round's "
           "baseline; median (min–max) over rounds.\n")
-    rows, out = [], []
+
+
+def net_measured(R, net, errs, out):
+    """Every work under every configuration, against nothing attached."""
+    rows = []
     for work, label, unit, scale, nd in WORK:
         base = net.get((work, "none"), {})
         for cfg, clabel in CFG:
@@ -284,7 +292,11 @@ def sec_net(R, S):
         R.out("Failed connects (bench/churn's count, all rounds): " + "; ".join(
             f"{w} under {c}: {int(v):,}" for (w, c), v in sorted(bad.items())) + ".\n")
     R.out(SCHED + "\n")
-    # tcpscope against its floor and against conntrack, per round
+
+
+def net_vs_floor(R, S, net, ts, out):
+    """tcpscope against its floor and against conntrack, per round, with
+    the two targets of each work."""
     rows = []
     for work, label, unit, scale, nd in WORK:
         t = net.get((work, "tcpscope"))
@@ -317,6 +329,10 @@ def sec_net(R, S):
           "conntrack (target ≥ 1).\n")
     R.table(["work", "floor / nothing", "tcpscope / nothing", "conntrack / nothing",
              "tcpscope / floor", "tcpscope / conntrack"], rows)
+
+
+def net_churn_side(R, ts):
+    """tcpscope's own figures in the churn runs."""
     trows = []
     for w in ("1", "4"):
         g = lambda m: stats([v for (n, r), v in ts.items() if n == f"churn{w}_{m}"])
@@ -327,6 +343,17 @@ def sec_net(R, S):
         R.out("tcpscope's side of the churn runs: transitions/s counted by the data path, "
               "ring-buffer drops, the daemon's CPU (% of one core, /proc/PID/stat).\n")
         R.table(["client workers", "transitions/s", "ring-buffer drops", "daemon CPU %"], trows)
+
+
+def sec_net(R, S):
+    net, ts, errs = net_samples(S)
+    if not net:
+        return
+    net_intro(R, max(len(v) for v in net.values()))
+    out = []
+    net_measured(R, net, errs, out)
+    net_vs_floor(R, S, net, ts, out)
+    net_churn_side(R, ts)
     R.summary["net"] = out
     churn_time(R, S)
 
@@ -576,13 +603,7 @@ IPERF_REST = ""
 
 
 # ---- 3. summaries at scale, memory
-def sec_scale(R, S):
-    sc = {(k[1], k[2]): v for k, v in S.items() if k[0] == "scale"}
-    mem = {(k[1], k[2]): v for k, v in S.items() if k[0] == "mem"}
-    if not sc:
-        return
-    g = lambda m, n: stats(sc.get((m, n), []))
-    sizes = sorted({int(k[1]) for k in sc if k[0] == "stat_ms"})
+def scale_table(R, g, sizes):
     R.out("## 3. Summaries at scale\n",
           "A running tcpscope (`-q`, IPv4) whose table is filled through its own data path: "
           "bench/connfill runs a handshake per connection (remote SYN in, local SYN+ACK out, "
@@ -601,6 +622,91 @@ def sec_scale(R, S):
                      rng(g("top_refresh_cpu_ms", s), 0), rng(g("top_rss_kb", s), 1, 1024)])
     R.table(["connections", "`stat` ms", "`list --json` ms", "list RSS MB", "`stat --by-remote` ms",
              "by-remote RSS MB", "`top` first CPU ms", "`top` refresh CPU ms", "`top` RSS MB"], rows)
+
+
+def scale_targets(R, g, big, idle):
+    """The targets of issue 11 point 3 at the largest size measured."""
+    at = f"at {int(big):,}" + ("" if big == "1000000" else " (not 1M: a short run)")
+    st = g("stat_ms", big)
+    split = lambda p: (f"wall {fmt(g(p + '_ms', big)['median'], 1)} ms, of it user "
+                       f"{fmt(g(p + '_user_ms', big)['median'], 1)} ms and system "
+                       f"{fmt(g(p + '_sys_ms', big)['median'], 1)} ms (the kernel: map "
+                       "reads)") if g(p + "_user_ms", big) else None
+    R.target("stat_1m", f"`stat` ≤ 5 ms {at}", rng(st, 1) + " ms" if st else "—", "≤ 5 ms",
+             None if not st else st["median"] <= 5, note=split("stat"))
+    lj = g("list_json_ms", big)
+    R.target("list_1m", f"`list --json` ≤ 1.7 s (2× faster than 3.4 s) {at}",
+             rng(lj, 0) + " ms" if lj else "—", "≤ 1,700 ms",
+             None if not lj else lj["median"] <= 1700, note=split("list_json"))
+    lr = g("list_json_rss_kb", big)
+    R.target("list_rss_1m", f"`list --json` streams: peak RSS < 32 MB {at}",
+             rng(lr, 1, 1024) + " MB" if lr else "—", "< 32 MB",
+             None if not lr else lr["max"] < 32 * 1024)
+    tc = g("top_refresh_cpu_ms", big)
+    R.target("top_cpu_1m", f"`top` refresh ≤ 100 ms of CPU {at}",
+             rng(tc, 0) + " ms" if tc else "—", "≤ 100 ms",
+             None if not tc else tc["median"] <= 100)
+    tr = g("top_rss_kb", big)
+    R.target("top_rss_1m", f"`top` RSS ≤ 64 MB {at}", rng(tr, 1, 1024) + " MB" if tr else "—",
+             "≤ 64 MB", None if not tr else tr["max"] <= 64 * 1024)
+    R.target("idle_1m", f"idle daemon ≤ 1 % of a core {at}",
+             f"{fmt(idle['median'], 2)} %" if idle else "—", "≤ 1 %",
+             None if not idle else idle["median"] <= 1)
+
+
+def memory_row(R, m, fam):
+    """One family's row of the memory table, and its two targets."""
+    n = int(m("connections"))
+    at = f"at {n:,}" + ("" if n >= 1000000 else " (not 1M: a short run)")
+    tm, kr, kf = m("table_memlock_per_conn"), m("kmem_rise_per_conn"), m("kmem_fall_per_conn")
+    # The machine-wide figures mean something only when the rise
+    # and the fall agree (both positive, within a factor of 1.5).
+    kok = kr is not None and kf is not None and kr > 0 and kf > 0 and \
+        max(kr, kf) <= 1.5 * min(kr, kf)
+    R.target(f"mem_memlock_{fam}", f"≤ 128 B per connection, table memlock, IPv{fam[1]} {at}",
+             f"{fmt(tm, 0)} B", "≤ 128 B", tm <= 128)
+    R.target(f"mem_kernel_{fam}", f"≤ 128 B per connection, kernel memory rise, IPv{fam[1]} {at}",
+             f"{fmt(kr, 0)} B" + ("" if kok else f" (fall {fmt(kf, 0)} B: noise)"),
+             "≤ 128 B", (kr <= 128) if kok else None,
+             note=f"All pinned maps account for {fmt(m('all_memlock_per_conn'), 0)} B per "
+                  "connection of it (the preallocated half-open table and the ring "
+                  "buffer included); the rest is allocation outside the maps' own "
+                  "accounting or other work on the machine (compare the fall).")
+    return [f"IPv{fam[1]}", f"{int(m('connections')):,}", fmt(m("table_memlock_per_conn"), 0),
+            fmt(m("all_memlock_per_conn"), 0), fmt(m("kmem_rise_per_conn"), 0),
+            fmt(m("kmem_fall_per_conn"), 0)]
+
+
+def sec_memory(R, mem):
+    R.out("### Kernel memory per connection\n",
+          "The table filled to the size below through the data path, once with IPv4 and "
+          "once with IPv6 connections (a new daemon each, `--max-conns` sized for it). "
+          "*table memlock*: `bytes_memlock` (the kernel's own accounting, bpftool) of the "
+          "hash maps with room for that many entries (the connection table, buckets "
+          "included) over the connections; *all maps*: every pinned map (half-open table, "
+          "ring buffer, counters too). *kernel rise*: Slab + VmallocUsed + Percpu of "
+          "/proc/meminfo from before the daemon started to the full table, per connection; "
+          "*kernel fall*: the same from the full table to after the daemon stopped. Both "
+          "count the whole machine: other work running at the same time moves them.\n")
+    rows = []
+    for fam in ("v4", "v6"):
+        m = lambda k: (mem.get((k, fam)) or [None])[0]
+        if m("connections") is None:
+            continue
+        rows.append(memory_row(R, m, fam))
+    R.table(["family", "connections", "table memlock B/conn", "all maps memlock B/conn",
+             "kernel rise B/conn", "kernel fall B/conn"], rows)
+    R.summary["memory"] = {f"{k[1]}:{k[0]}": v[0] for k, v in mem.items()}
+
+
+def sec_scale(R, S):
+    sc = {(k[1], k[2]): v for k, v in S.items() if k[0] == "scale"}
+    mem = {(k[1], k[2]): v for k, v in S.items() if k[0] == "mem"}
+    if not sc:
+        return
+    g = lambda m, n: stats(sc.get((m, n), []))
+    sizes = sorted({int(k[1]) for k in sc if k[0] == "stat_ms"})
+    scale_table(R, g, sizes)
     big = str(sizes[-1]) if sizes else None
     idle = stats(sc.get(("idle_cpu_pct", big), []))
     if idle:
@@ -613,70 +719,9 @@ def sec_scale(R, S):
         "top_first_cpu_ms", "top_refresh_cpu_ms", "top_rss_kb", "idle_cpu_pct",
         "fill_per_s_v4")} for n in sizes}
     if big:
-        at = f"at {int(big):,}" + ("" if big == "1000000" else " (not 1M: a short run)")
-        st = g("stat_ms", big)
-        split = lambda p: (f"wall {fmt(g(p + '_ms', big)['median'], 1)} ms, of it user "
-                           f"{fmt(g(p + '_user_ms', big)['median'], 1)} ms and system "
-                           f"{fmt(g(p + '_sys_ms', big)['median'], 1)} ms (the kernel: map "
-                           "reads)") if g(p + "_user_ms", big) else None
-        R.target("stat_1m", f"`stat` ≤ 5 ms {at}", rng(st, 1) + " ms" if st else "—", "≤ 5 ms",
-                 None if not st else st["median"] <= 5, note=split("stat"))
-        lj = g("list_json_ms", big)
-        R.target("list_1m", f"`list --json` ≤ 1.7 s (2× faster than 3.4 s) {at}",
-                 rng(lj, 0) + " ms" if lj else "—", "≤ 1,700 ms",
-                 None if not lj else lj["median"] <= 1700, note=split("list_json"))
-        lr = g("list_json_rss_kb", big)
-        R.target("list_rss_1m", f"`list --json` streams: peak RSS < 32 MB {at}",
-                 rng(lr, 1, 1024) + " MB" if lr else "—", "< 32 MB",
-                 None if not lr else lr["max"] < 32 * 1024)
-        tc = g("top_refresh_cpu_ms", big)
-        R.target("top_cpu_1m", f"`top` refresh ≤ 100 ms of CPU {at}",
-                 rng(tc, 0) + " ms" if tc else "—", "≤ 100 ms",
-                 None if not tc else tc["median"] <= 100)
-        tr = g("top_rss_kb", big)
-        R.target("top_rss_1m", f"`top` RSS ≤ 64 MB {at}", rng(tr, 1, 1024) + " MB" if tr else "—",
-                 "≤ 64 MB", None if not tr else tr["max"] <= 64 * 1024)
-        R.target("idle_1m", f"idle daemon ≤ 1 % of a core {at}",
-                 f"{fmt(idle['median'], 2)} %" if idle else "—", "≤ 1 %",
-                 None if not idle else idle["median"] <= 1)
+        scale_targets(R, g, big, idle)
     if mem:
-        R.out("### Kernel memory per connection\n",
-              "The table filled to the size below through the data path, once with IPv4 and "
-              "once with IPv6 connections (a new daemon each, `--max-conns` sized for it). "
-              "*table memlock*: `bytes_memlock` (the kernel's own accounting, bpftool) of the "
-              "hash maps with room for that many entries (the connection table, buckets "
-              "included) over the connections; *all maps*: every pinned map (half-open table, "
-              "ring buffer, counters too). *kernel rise*: Slab + VmallocUsed + Percpu of "
-              "/proc/meminfo from before the daemon started to the full table, per connection; "
-              "*kernel fall*: the same from the full table to after the daemon stopped. Both "
-              "count the whole machine: other work running at the same time moves them.\n")
-        rows = []
-        for fam in ("v4", "v6"):
-            m = lambda k: (mem.get((k, fam)) or [None])[0]
-            if m("connections") is None:
-                continue
-            rows.append([f"IPv{fam[1]}", f"{int(m('connections')):,}", fmt(m("table_memlock_per_conn"), 0),
-                         fmt(m("all_memlock_per_conn"), 0), fmt(m("kmem_rise_per_conn"), 0),
-                         fmt(m("kmem_fall_per_conn"), 0)])
-            n = int(m("connections"))
-            at = f"at {n:,}" + ("" if n >= 1000000 else " (not 1M: a short run)")
-            tm, kr, kf = m("table_memlock_per_conn"), m("kmem_rise_per_conn"), m("kmem_fall_per_conn")
-            # The machine-wide figures mean something only when the rise
-            # and the fall agree (both positive, within a factor of 1.5).
-            kok = kr is not None and kf is not None and kr > 0 and kf > 0 and \
-                max(kr, kf) <= 1.5 * min(kr, kf)
-            R.target(f"mem_memlock_{fam}", f"≤ 128 B per connection, table memlock, IPv{fam[1]} {at}",
-                     f"{fmt(tm, 0)} B", "≤ 128 B", tm <= 128)
-            R.target(f"mem_kernel_{fam}", f"≤ 128 B per connection, kernel memory rise, IPv{fam[1]} {at}",
-                     f"{fmt(kr, 0)} B" + ("" if kok else f" (fall {fmt(kf, 0)} B: noise)"),
-                     "≤ 128 B", (kr <= 128) if kok else None,
-                     note=f"All pinned maps account for {fmt(m('all_memlock_per_conn'), 0)} B per "
-                          "connection of it (the preallocated half-open table and the ring "
-                          "buffer included); the rest is allocation outside the maps' own "
-                          "accounting or other work on the machine (compare the fall).")
-        R.table(["family", "connections", "table memlock B/conn", "all maps memlock B/conn",
-                 "kernel rise B/conn", "kernel fall B/conn"], rows)
-        R.summary["memory"] = {f"{k[1]}:{k[0]}": v[0] for k, v in mem.items()}
+        sec_memory(R, mem)
 
 
 def sec_sockets(R, S):
@@ -693,8 +738,9 @@ def sec_sockets(R, S):
         rows.append([f"{int(n):,}", rng(g("ss_s_ms"), 1), rng(g("ss_awk_ms"), 1),
                      rng(g("netstat_awk_ms"), 1)])
     R.table(["sockets", "`ss -s` ms", "`ss -tan \\| awk` ms", "`netstat -ant \\| awk` ms"], rows)
+    # Sizes in order: a set's order changes with the hash seed from run to run.
     R.summary["sockets"] = {n: {m: stats(v) for (m, nn), v in so.items() if nn == n}
-                            for n in {k[1] for k in so}}
+                            for n in sorted({k[1] for k in so}, key=int)}
 
 
 # ---- 4. events

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE	/* sendmmsg */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <linux/if_packet.h>
@@ -62,25 +63,93 @@ static __u16 csum(const __u8 *p, size_t n, __u32 sum)
 	return (__u16)~sum;
 }
 
+/* --dst-mac; -1 after one line on stderr. */
 static int parse_mac(const char *s, __u8 mac[6])
 {
 	unsigned int m[6];
-	int i;
+	int i, n = -1;
 
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
-		return -1;
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%n", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &n) != 6 ||
+	    n < 0 || s[n])
+		goto bad;
 	for (i = 0; i < 6; i++) {
 		if (m[i] > 255)
-			return -1;
+			goto bad;
 		mac[i] = (__u8)m[i];
 	}
 	return 0;
+bad:
+	fprintf(stderr, "synflood: --dst-mac: expected aa:bb:cc:dd:ee:ff, not '%s'\n", s);
+	return -1;
 }
 
-static void usage(void)
+static const char usage[] =
+	"Usage: synflood -i IF --dst-mac MAC --dst IPV4 --dport PORT [OPTIONS]\n"
+	"\n"
+	"A bounded flood of spoofed TCP SYNs for tests, sent through an AF_PACKET\n"
+	"socket on IF (test namespaces only), from random addresses of a prefix and\n"
+	"random ports. Stops at --count frames or --seconds, whichever comes first.\n"
+	"\n"
+	"Options:\n"
+	"  -i, --interface IF      interface to send on\n"
+	"      --dst-mac MAC       destination MAC, aa:bb:cc:dd:ee:ff\n"
+	"      --dst IPV4          destination address\n"
+	"      --dport PORT        destination port (1..65535)\n"
+	"      --src-net A.B.C.D/LEN  source prefix, LEN 8..32 (default 198.18.128.0/17)\n"
+	"      --count N           frames to send, 1..100000000 (default 1000000)\n"
+	"      --seconds S         time bound, more than 0 and at most 600 (default 10)\n"
+	"      --rate PPS          frames per second at most, 0 = unpaced (default 0)\n"
+	"  -h, --help              this help\n"
+	"\n"
+	"On exit it prints: sent N SYNs in S s: R SYN/s (exit 1 if none was sent).\n"
+	"\n"
+	"Example:\n"
+	"  synflood -i veth0 --dst-mac 02:00:00:00:00:02 --dst 198.18.1.2 --dport 80 \\\n"
+	"           --count 20000 --seconds 5 --rate 50000\n";
+
+/* A bad number is a usage error: one line, exit 2. */
+static void bad_number(const char *what, const char *s, const char *range)
+	__attribute__((noreturn));
+
+static void bad_number(const char *what, const char *s, const char *range)
 {
-	fprintf(stderr, "usage: synflood -i IF --dst-mac MAC --dst IPV4 --dport PORT "
-			"[--src-net A.B.C.D/LEN] [--count N] [--seconds S] [--rate PPS]\n");
+	fprintf(stderr, "synflood: %s: expected %s, not '%s'\n", what, range, s);
+	exit(2);
+}
+
+/* A decimal integer from min to max, the whole string. */
+static unsigned long parse_ulong(const char *s, unsigned long min, unsigned long max,
+				 const char *what)
+{
+	char range[64], *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || errno || *end || v < min || v > max) {
+		snprintf(range, sizeof(range), "a number from %lu to %lu", min, max);
+		bad_number(what, s, range);
+	}
+	return v;
+}
+
+/* A decimal number (fractions allowed), the whole string, in (lo, max] or
+ * [lo, max] when lo_incl. */
+static double parse_real(const char *s, double lo, int lo_incl, double max, const char *what)
+{
+	char range[64], *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!(isdigit((unsigned char)*s) || *s == '.') || errno || end == s || *end ||
+	    !(lo_incl ? v >= lo : v > lo) || !(v <= max)) {
+		snprintf(range, sizeof(range),
+			 lo_incl ? "a number from %.0f to %.0f" : "a number above %.0f and at most %.0f",
+			 lo, max);
+		bad_number(what, s, range);
+	}
+	return v;
 }
 
 struct flood_opts {
@@ -103,7 +172,8 @@ struct batch {
 	struct mmsghdr msg[BATCH];
 };
 
-/* Returns 0, or 2 after printing the usage. */
+/* Returns -1 to go on, else the exit status (0 after --help, 2 on a usage
+ * error, after one line on stderr). */
 static int parse_args(int argc, char **argv, struct flood_opts *o)
 {
 	static const struct option lo[] = {
@@ -115,31 +185,41 @@ static int parse_args(int argc, char **argv, struct flood_opts *o)
 		{ "count", required_argument, NULL, 'c' },
 		{ "seconds", required_argument, NULL, 't' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	int c, have_mac = 0;
 
 	*o = (struct flood_opts){ .srcnet = "198.18.128.0/17", .count = 1000000, .seconds = 10,
 				  .dport = -1 };
-	while ((c = getopt_long(argc, argv, "i:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i': o->ifname = optarg; break;
-		case 'm': have_mac = !parse_mac(optarg, o->dmac); break;
+		case 'm':
+			if (parse_mac(optarg, o->dmac))
+				return 2;
+			have_mac = 1;
+			break;
 		case 'd': o->dst = optarg; break;
-		case 'p': o->dport = atoi(optarg); break;
+		case 'p': o->dport = (int)parse_ulong(optarg, 1, 65535, "--dport"); break;
 		case 's': o->srcnet = optarg; break;
-		case 'c': o->count = strtoull(optarg, NULL, 10); break;
-		case 't': o->seconds = atof(optarg); break;
-		case 'r': o->rate = atof(optarg); break;
-		default: usage(); return 2;
+		case 'c': o->count = parse_ulong(optarg, 1, MAX_COUNT, "--count"); break;
+		case 't': o->seconds = parse_real(optarg, 0, 0, MAX_SECONDS, "--seconds"); break;
+		case 'r': o->rate = parse_real(optarg, 0, 1, 1e8, "--rate"); break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs("synflood: bad option (see --help)\n", stderr); return 2;
 		}
 	}
-	if (!o->ifname || !o->dst || o->dport <= 0 || o->dport > 65535 || !have_mac || !o->count ||
-	    o->count > MAX_COUNT || o->seconds <= 0 || o->seconds > MAX_SECONDS) {
-		usage();
+	if (optind != argc) {
+		fprintf(stderr, "synflood: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
-	return 0;
+	if (!o->ifname || !o->dst || o->dport < 0 || !have_mac) {
+		fputs("synflood: needs -i IF, --dst-mac MAC, --dst IPV4 and --dport PORT "
+		      "(see --help)\n", stderr);
+		return 2;
+	}
+	return -1;
 }
 
 /* "A.B.C.D[/LEN]", LEN 8..32 (default 17). */
@@ -153,9 +233,9 @@ static int parse_src_net(const char *srcnet, struct src_net *sn)
 	slash = strchr(buf, '/');
 	if (slash) {
 		*slash = '\0';
-		plen = atoi(slash + 1);
+		plen = (int)parse_ulong(slash + 1, 8, 32, "--src-net prefix length");
 	}
-	if (inet_pton(AF_INET, buf, &net) != 1 || plen < 8 || plen > 32) {
+	if (strlen(srcnet) >= sizeof(buf) || inet_pton(AF_INET, buf, &net) != 1) {
 		fprintf(stderr, "synflood: bad --src-net %s\n", srcnet);
 		return -1;
 	}
@@ -284,10 +364,11 @@ int main(int argc, char **argv)
 	__u8 tmpl[128];
 	double t0, el;
 	size_t n;
-	int fd;
+	int fd, rc;
 
-	if (parse_args(argc, argv, &o))
-		return 2;
+	rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
 	if (parse_src_net(o.srcnet, &sn))
 		return 2;
 	n = build_template(&o, tmpl);

@@ -44,7 +44,7 @@ enum conn_flag {
 	C_ESTAB = 0x04,		/* connected / accepted */
 	C_EOF = 0x08,		/* read returned 0: the peer sent FIN */
 	C_REFUSED = 0x10,	/* connect failed with ECONNREFUSED */
-	C_RESET = 0x20,		/* read failed with ECONNRESET */
+	C_RESET = 0x20,		/* reset by the peer once connected (recv, or SO_ERROR) */
 };
 
 struct conn {
@@ -333,6 +333,15 @@ static void conn_event(struct conn *c, unsigned int events)
 			return;
 		if (err == ECONNREFUSED) {
 			c->flags |= C_REFUSED;
+			conn_drop(c);
+			return;
+		}
+		/* The handshake completed and an RST came before this event was
+		 * served: tcp_reset() gives ECONNREFUSED only in SYN_SENT, and
+		 * ECONNRESET (EPIPE after the peer's FIN) once connected. It was
+		 * established, then reset, as a reset seen by recv() would be. */
+		if (err == ECONNRESET || err == EPIPE) {
+			c->flags = (c->flags & ~C_PENDING) | C_ESTAB | C_RESET;
 			conn_drop(c);
 			return;
 		}

@@ -157,10 +157,27 @@ void tcps_pidfile_release(const char *path, int fd)
 	close(fd);
 }
 
+/* The original process: wait for the daemon's verdict on pfd[0] (the
+ * child pid is the session leader, which exits at once) and exit with it. */
+static void __attribute__((noreturn)) await_verdict(pid_t pid, int pfd[2])
+{
+	int code = TCPS_EXIT_FAIL;
+	unsigned char c;
+	ssize_t n;
+
+	close(pfd[1]);
+	waitpid(pid, NULL, 0);
+	do
+		n = read(pfd[0], &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)	/* EOF: the daemon died before it was ready */
+		code = c;
+	_exit(code);
+}
+
 int tcps_daemonize(int *ready_fd)
 {
-	int pfd[2], code = TCPS_EXIT_FAIL, null;
-	unsigned char c;
+	int pfd[2], null;
 	pid_t pid;
 
 	if (pipe2(pfd, O_CLOEXEC)) {
@@ -173,19 +190,8 @@ int tcps_daemonize(int *ready_fd)
 		pr_err("daemon: fork: %s", strerror(errno));
 		return TCPS_EXIT_FAIL;
 	}
-	if (pid > 0) {
-		/* The original process: wait for the daemon's verdict. */
-		ssize_t n;
-
-		close(pfd[1]);
-		waitpid(pid, NULL, 0);
-		do
-			n = read(pfd[0], &c, 1);
-		while (n < 0 && errno == EINTR);
-		if (n == 1)	/* EOF: the daemon died before it was ready */
-			code = c;
-		_exit(code);
-	}
+	if (pid > 0)
+		await_verdict(pid, pfd);
 	close(pfd[0]);
 	if (setsid() < 0)
 		_exit(TCPS_EXIT_FAIL);

@@ -5,11 +5,39 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "diag.h"
+
+/* fn for each socket of one datagram of the answer; *done at its end
+ * (NLMSG_DONE, or the kernel's error, returned). 0 or -errno. */
+static int diag_answer(__u32 *buf, ssize_t len, tcps_diag_fn fn, void *arg, bool *done)
+{
+	struct nlmsghdr *h;
+	int err;
+
+	for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (__u32)len); h = NLMSG_NEXT(h, len)) {
+		if (h->nlmsg_type == NLMSG_DONE) {
+			*done = true;
+			return 0;
+		}
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = NLMSG_DATA(h);
+
+			*done = true;
+			return e->error ? e->error : -EIO;
+		}
+		if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+			continue;
+		err = fn(NLMSG_DATA(h), arg);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
 
 /* Send r (a dump with NLM_F_DUMP, else one socket) and call fn for each
  * socket of the answer. 0 or -errno (the kernel's: -ENOENT, no socket). */
@@ -36,7 +64,7 @@ static int diag_request(const struct inet_diag_req_v2 *r, __u16 flags, tcps_diag
 	}
 	for (;;) {
 		ssize_t len = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *h;
+		bool done = false;
 
 		if (len < 0) {
 			if (errno == EINTR)
@@ -46,22 +74,9 @@ static int diag_request(const struct inet_diag_req_v2 *r, __u16 flags, tcps_diag
 		}
 		if (len == 0)
 			goto out;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (__u32)len); h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_type == NLMSG_DONE)
-				goto out;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(h);
-
-				err = e->error ? e->error : -EIO;
-				goto out;
-			}
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-				continue;
-			err = fn(NLMSG_DATA(h), arg);
-			if (err < 0)
-				goto out;
-			err = 0;
-		}
+		err = diag_answer(buf, len, fn, arg, &done);
+		if (err < 0 || done)
+			goto out;
 		if (!(flags & NLM_F_DUMP))
 			goto out;	/* one socket: one answer, no NLMSG_DONE */
 	}

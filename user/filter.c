@@ -482,9 +482,9 @@ static int parse_group(struct parser *p)
 	a = parse_nested(p, open, parse_or);
 	if (a < 0)
 		return -1;
-	if (!is(p, ")"))
-		return error_at(p, at_end(p) ? open : p->i,
-				at_end(p) ? "'(' is never closed" : "expected ')' here");
+	/* parse_or stops only at the end or at a ')'. */
+	if (at_end(p))
+		return error_at(p, open, "'(' is never closed");
 	p->i++;
 	return a;
 }
@@ -618,9 +618,9 @@ static int parse_expr_rest(struct parser *p, int root)
 
 	if (e < 0)
 		return -1;
+	/* parse_or stops only at the end or at a ')'. */
 	if (!at_end(p))
-		return error_at(p, p->i, is(p, ")") ? "unexpected ')'" : "unexpected '%.*s'",
-				p->t[p->i].len, p->text + p->t[p->i].start);
+		return error_at(p, p->i, "unexpected ')'");
 	return root < 0 ? e : binary(p, K_AND, root, e);
 }
 

@@ -186,29 +186,34 @@ static void conn_query_free(struct conn_query *q)
 	tcps_expr_free(q->expr);
 }
 
-static enum MHD_Result conn_query_parse(struct MHD_Connection *conn, struct conn_query *q,
-					bool *ok)
+/* Which connections: state, port, addr, family. false after replying 400
+ * (*r: the reply's result). */
+static bool conn_query_select(struct MHD_Connection *conn, struct conn_query *q,
+			      enum MHD_Result *r)
 {
 	const char *v;
 	unsigned long long n;
 
-	memset(q, 0, sizeof(*q));
-	q->f.port = -1;
-	*ok = false;
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
-	if (v && tcps_filter_states(v, &q->f.states))
-		return reply_bad(conn, "state: unknown state in '%s' (netstat names: ESTABLISHED, LISTEN, ...)\n", v);
+	if (v && tcps_filter_states(v, &q->f.states)) {
+		*r = reply_bad(conn, "state: unknown state in '%s' (netstat names: ESTABLISHED, LISTEN, ...)\n", v);
+		return false;
+	}
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "port");
 	if (v) {
-		if (parse_u64(v, 0, 65535, &n))
-			return reply_bad(conn, "port takes 0-65535, not '%s'\n", v);
+		if (parse_u64(v, 0, 65535, &n)) {
+			*r = reply_bad(conn, "port takes 0-65535, not '%s'\n", v);
+			return false;
+		}
 		q->f.port = (int)n;
 	}
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "addr");
 	if (v) {
 		q->cidr = tcps_cidr_parse(v);
-		if (!q->cidr)
-			return reply_bad(conn, "addr takes an address or CIDR, not '%s'\n", v);
+		if (!q->cidr) {
+			*r = reply_bad(conn, "addr takes an address or CIDR, not '%s'\n", v);
+			return false;
+		}
 		q->f.cidr = q->cidr;
 		q->f.has_cidr = true;
 	}
@@ -218,18 +223,33 @@ static enum MHD_Result conn_query_parse(struct MHD_Connection *conn, struct conn
 			q->f.family = TCPS_AF_INET;
 		else if (!strcmp(v, "6") || !strcmp(v, "ipv6"))
 			q->f.family = TCPS_AF_INET6;
-		else
-			return reply_bad(conn, "family takes 4 or 6, not '%s'\n", v);
+		else {
+			*r = reply_bad(conn, "family takes 4 or 6, not '%s'\n", v);
+			return false;
+		}
 	}
+	return true;
+}
+
+/* How many, in which order, and the ss-style filter: sort, limit, filter.
+ * false after replying 400 (*r: the reply's result). */
+static bool conn_query_view(struct MHD_Connection *conn, struct conn_query *q,
+			    enum MHD_Result *r)
+{
+	const char *v;
+	unsigned long long n;
+
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sort");
-	if (v && (q->sort = tcps_sort_parse(v)) < 0)
-		return reply_bad(conn, "sort takes state, local, remote, age, idle, packets or bytes, not '%s'\n", v);
-	if (q->sort < 0)
-		q->sort = 0;
+	if (v && (q->sort = tcps_sort_parse(v)) < 0) {
+		*r = reply_bad(conn, "sort takes state, local, remote, age, idle, packets or bytes, not '%s'\n", v);
+		return false;
+	}
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
 	if (v) {
-		if (parse_u64(v, 1, ~0ULL >> 1, &n))
-			return reply_bad(conn, "limit takes a positive number, not '%s'\n", v);
+		if (parse_u64(v, 1, ~0ULL >> 1, &n)) {
+			*r = reply_bad(conn, "limit takes a positive number, not '%s'\n", v);
+			return false;
+		}
 		q->f.limit = (size_t)n;
 	}
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "filter");
@@ -237,11 +257,26 @@ static enum MHD_Result conn_query_parse(struct MHD_Connection *conn, struct conn
 		struct tcps_expr_error e;
 
 		q->expr = tcps_expr_compile(v, &e);
-		if (!q->expr)
-			return reply_bad(conn, "filter: bad filter at column %d: %s\n  %s\n  %*s^\n",
-					 e.col, e.msg, v, e.col > 0 ? e.col - 1 : 0, "");
+		if (!q->expr) {
+			*r = reply_bad(conn, "filter: bad filter at column %d: %s\n  %s\n  %*s^\n",
+				       e.col, e.msg, v, e.col > 0 ? e.col - 1 : 0, "");
+			return false;
+		}
 		q->f.expr = q->expr;
 	}
+	return true;
+}
+
+static enum MHD_Result conn_query_parse(struct MHD_Connection *conn, struct conn_query *q,
+					bool *ok)
+{
+	enum MHD_Result r = MHD_NO;
+
+	memset(q, 0, sizeof(*q));
+	q->f.port = -1;
+	*ok = false;
+	if (!conn_query_select(conn, q, &r) || !conn_query_view(conn, q, &r))
+		return r;
 	*ok = true;
 	return MHD_YES;
 }

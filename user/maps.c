@@ -105,7 +105,24 @@ int tcps_conn_map_create(const char *name, __u32 value_size, __u32 max_entries, 
 	return fd;
 }
 
-int tcps_pins_open(const char *dir, struct tcps_pins *p)
+/* The pin directory is there and ours to read; 0, or the exit code after
+ * one line. */
+static int pins_dir_check(const char *dir)
+{
+	if (!access(dir, F_OK))
+		return 0;
+	if (errno == EACCES) {
+		pr_err("%s: permission denied (run as root)", dir);
+		return TCPS_EXIT_PERM;
+	}
+	pr_err("no running tcpscope: %s does not exist (start one with 'tcpscope run -i IFACE', or give --pin-dir)",
+	       dir);
+	return TCPS_EXIT_NOTRUNNING;
+}
+
+/* Each pinned map into *fds[i], checked for its type and sizes; 0, or the
+ * exit code after one line (the caller closes what was opened). */
+static int pins_get_all(const char *dir, int *const fds[6])
 {
 	static const char *const names[] = { TCPS_PIN_CONNS, TCPS_PIN_HALFOPEN, TCPS_PIN_EVENTS,
 					     TCPS_PIN_STATS, TCPS_PIN_TRANS, TCPS_PIN_INFO };
@@ -117,28 +134,13 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
 		{ BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct tcps_info) },
 	};
-	int *fds[] = { &p->conns, &p->halfopen, &p->events, &p->stats, &p->trans, &p->info };
-	__u32 zero = 0;
 	unsigned int i;
 	int err;
 
-	for (i = 0; i < 6; i++)
-		*fds[i] = -1;
-	memset(&p->meta, 0, sizeof(p->meta));
-	if (access(dir, F_OK)) {
-		if (errno == EACCES) {
-			pr_err("%s: permission denied (run as root)", dir);
-			return TCPS_EXIT_PERM;
-		}
-		pr_err("no running tcpscope: %s does not exist (start one with 'tcpscope run -i IFACE', or give --pin-dir)",
-		       dir);
-		return TCPS_EXIT_NOTRUNNING;
-	}
 	for (i = 0; i < 6; i++) {
 		err = pin_get(dir, names[i], fds[i]);
 		if (err == -EACCES || err == -EPERM) {
 			pr_err("%s/%s: %s (run as root or with CAP_BPF)", dir, names[i], strerror(-err));
-			tcps_pins_close(p);
 			return TCPS_EXIT_PERM;
 		}
 		if (!err)
@@ -146,9 +148,29 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 		if (err) {
 			pr_err("%s/%s: %s: not a tcpscope pin directory, or from another version (clear it with 'tcpscope detach --pin-dir %s')",
 			       dir, names[i], err == -EPROTO ? "map of another layout" : strerror(-err), dir);
-			tcps_pins_close(p);
 			return TCPS_EXIT_NOTRUNNING;
 		}
+	}
+	return 0;
+}
+
+int tcps_pins_open(const char *dir, struct tcps_pins *p)
+{
+	int *const fds[] = { &p->conns, &p->halfopen, &p->events, &p->stats, &p->trans, &p->info };
+	__u32 zero = 0;
+	unsigned int i;
+	int rc;
+
+	for (i = 0; i < 6; i++)
+		*fds[i] = -1;
+	memset(&p->meta, 0, sizeof(p->meta));
+	rc = pins_dir_check(dir);
+	if (rc)
+		return rc;
+	rc = pins_get_all(dir, fds);
+	if (rc) {
+		tcps_pins_close(p);
+		return rc;
 	}
 	if (bpf_map_lookup_elem(p->info, &zero, &p->meta) || p->meta.abi != TCPS_ABI_VERSION ||
 	    !conn_size_ok(p->meta.value_size) ||
@@ -188,6 +210,25 @@ static void row_fill(struct tcps_row *r, const struct tcps_key *k, const __u8 *v
 	r->halfopen = halfopen;
 }
 
+/* Room in *rows for n + more rows, doubling; 0 or -ENOMEM. */
+static int rows_reserve(struct tcps_row **rows, size_t n, size_t *cap, size_t more)
+{
+	size_t ncap;
+	struct tcps_row *r;
+
+	if (n + more <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : BATCH;
+	while (ncap < n + more)
+		ncap *= 2;
+	r = realloc(*rows, ncap * sizeof(**rows));
+	if (!r)
+		return -ENOMEM;
+	*rows = r;
+	*cap = ncap;
+	return 0;
+}
+
 int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, size_t *cap)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
@@ -214,20 +255,9 @@ int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, s
 			err = -errno;
 			goto out;
 		}
-		if (*n + count > *cap) {
-			size_t ncap = (*cap ? *cap * 2 : BATCH);
-			struct tcps_row *r;
-
-			while (ncap < *n + count)
-				ncap *= 2;
-			r = realloc(*rows, ncap * sizeof(**rows));
-			if (!r) {
-				err = -ENOMEM;
-				goto out;
-			}
-			*rows = r;
-			*cap = ncap;
-		}
+		err = rows_reserve(rows, *n, cap, count);
+		if (err)
+			goto out;
 		for (i = 0; i < count; i++) {
 			struct tcps_row *r = &(*rows)[(*n)++];
 

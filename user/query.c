@@ -514,10 +514,10 @@ size_t tcps_group(const struct tcps_snapshot *s, bool by_port, struct tcps_group
 	return n;
 }
 
-json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool by_port,
-			    bool counters)
+/* "states": every state's count, by name. */
+static json_object *stat_states_json(const struct tcps_snapshot *s)
 {
-	json_object *o = json_object_new_object(), *states = json_object_new_object();
+	json_object *states = json_object_new_object();
 	__u64 counts[TCPS_STATE_MAX];
 	unsigned int st;
 
@@ -525,48 +525,68 @@ json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool 
 	for (st = 1; st < TCPS_STATE_MAX; st++)
 		json_object_object_add(states, tcps_state_name(st),
 				       json_object_new_int64((int64_t)counts[st]));
-	json_object_object_add(o, "states", states);
+	return states;
+}
+
+/* What only a running daemon knows: the closed window, itself, the tables. */
+static void stat_live_json(json_object *o, const struct tcps_snapshot *s)
+{
+	json_object_object_add(o, "closed", json_object_new_int64((int64_t)s->closed));
+	json_object_object_add(o, "closed_window_s", json_object_new_int64(s->closed_window_s));
+	json_object_object_add(o, "daemon", tcps_daemon_json(s));
+	json_object_object_add(o, "conns", json_object_new_int64((int64_t)s->conns));
+	json_object_object_add(o, "halfopen", json_object_new_int64((int64_t)s->halfopen));
+}
+
+/* "by_remote" (which 0) or "by_port" (which 1): counts per group. */
+static json_object *stat_group_json(const struct tcps_snapshot *s, int which)
+{
+	json_object *arr = json_object_new_array();
+	struct tcps_group *g;
+	size_t n, i;
+
+	n = tcps_group(s, which, &g);
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_new_object();
+
+		if (which)
+			json_object_object_add(e, "port", json_object_new_int(atoi(g[i].label)));
+		else
+			json_object_object_add(e, "addr", json_object_new_string(g[i].label));
+		json_object_object_add(e, "count", json_object_new_int64((int64_t)g[i].count));
+		json_object_array_add(arr, e);
+	}
+	free(g);
+	return arr;
+}
+
+/* "counters": the data path's counters, by name. */
+static json_object *stat_counters_json(const struct tcps_snapshot *s)
+{
+	json_object *c = json_object_new_object();
+	unsigned int i;
+
+	for (i = 0; i < TCPS_CNT_MAX; i++)
+		json_object_object_add(c, tcps_counter_name(i),
+				       json_object_new_int64((int64_t)s->counters[i]));
+	return c;
+}
+
+json_object *tcps_stat_json(const struct tcps_snapshot *s, bool by_remote, bool by_port,
+			    bool counters)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "states", stat_states_json(s));
 	json_object_object_add(o, "total", json_object_new_int64((int64_t)s->total));
-	if (s->live) {
-		json_object_object_add(o, "closed", json_object_new_int64((int64_t)s->closed));
-		json_object_object_add(o, "closed_window_s",
-				       json_object_new_int64(s->closed_window_s));
-		json_object_object_add(o, "daemon", tcps_daemon_json(s));
-		json_object_object_add(o, "conns", json_object_new_int64((int64_t)s->conns));
-		json_object_object_add(o, "halfopen", json_object_new_int64((int64_t)s->halfopen));
-	}
-	for (int which = 0; which < 2; which++) {
-		bool want = which ? by_port : by_remote;
-		struct tcps_group *g;
-		json_object *arr;
-		size_t n, i;
-
-		if (!want)
-			continue;
-		arr = json_object_new_array();
-		n = tcps_group(s, which, &g);
-		for (i = 0; i < n; i++) {
-			json_object *e = json_object_new_object();
-
-			if (which)
-				json_object_object_add(e, "port",
-						       json_object_new_int(atoi(g[i].label)));
-			else
-				json_object_object_add(e, "addr", json_object_new_string(g[i].label));
-			json_object_object_add(e, "count", json_object_new_int64((int64_t)g[i].count));
-			json_object_array_add(arr, e);
-		}
-		free(g);
-		json_object_object_add(o, which ? "by_port" : "by_remote", arr);
-	}
-	if (counters) {
-		json_object *c = json_object_new_object();
-
-		for (st = 0; st < TCPS_CNT_MAX; st++)
-			json_object_object_add(c, tcps_counter_name(st),
-					       json_object_new_int64((int64_t)s->counters[st]));
-		json_object_object_add(o, "counters", c);
-	}
+	if (s->live)
+		stat_live_json(o, s);
+	if (by_remote)
+		json_object_object_add(o, "by_remote", stat_group_json(s, 0));
+	if (by_port)
+		json_object_object_add(o, "by_port", stat_group_json(s, 1));
+	if (counters)
+		json_object_object_add(o, "counters", stat_counters_json(s));
 	return o;
 }
 

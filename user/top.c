@@ -747,10 +747,11 @@ static void pane_line(const struct top *t, int p, size_t i, char *buf, size_t le
 
 /* ---- plain text (not a terminal) ---- */
 
-static void print_snapshot(struct top *t)
+/* The header, the state table, CLOSED and the SYN_RECV warning. */
+static void print_states(struct top *t)
 {
 	char line[256], ts[40];
-	unsigned int i, k;
+	unsigned int i;
 
 	tcps_fmt_time(tcps_real_now(), ts, sizeof(ts));
 	summary_line(t, line, sizeof(line));
@@ -771,6 +772,14 @@ static void print_snapshot(struct top *t)
 	printf("SYN_RECV %llu (warn above %llu)%s\n",
 	       (unsigned long long)t->states[TCPS_SYN_RECV], (unsigned long long)t->syn_warn,
 	       syn_flood(t) ? " SYN FLOOD?" : "");
+}
+
+/* The top remotes and local ports, then the health panes, 5 rows each. */
+static void print_panes(struct top *t)
+{
+	char line[256];
+	unsigned int i, k;
+
 	printf("TOP REMOTE\n");
 	for (i = 0; i < t->nremotes && i < 5; i++)
 		printf("  %-39s %7llu\n", t->remotes[i].label, (unsigned long long)t->remotes[i].count);
@@ -789,15 +798,26 @@ static void print_snapshot(struct top *t)
 			printf("  %s\n", line);
 		}
 	}
-	if (t->evfd >= 0) {
-		unsigned int n = t->new_recent < t->nrecent ? t->new_recent : t->nrecent;
+}
 
-		printf("RECENT TRANSITIONS (%u)\n", t->new_recent);
-		if (n > 10)
-			n = 10;
-		for (k = n; k > 0; k--)
-			printf("  %s\n", t->recent[(t->rhead + RECENT - k) % RECENT]);
-	}
+/* The last 10 transitions since the previous snapshot, oldest first. */
+static void print_recent(struct top *t)
+{
+	unsigned int n = t->new_recent < t->nrecent ? t->new_recent : t->nrecent, k;
+
+	printf("RECENT TRANSITIONS (%u)\n", t->new_recent);
+	if (n > 10)
+		n = 10;
+	for (k = n; k > 0; k--)
+		printf("  %s\n", t->recent[(t->rhead + RECENT - k) % RECENT]);
+}
+
+static void print_snapshot(struct top *t)
+{
+	print_states(t);
+	print_panes(t);
+	if (t->evfd >= 0)
+		print_recent(t);
 	t->new_recent = 0;
 }
 
@@ -1087,26 +1107,33 @@ static void apply_filter(struct top *t, const char *text)
 	t->nrecent = t->new_recent = 0;
 }
 
+/* A key while the filter line ('/') is being typed: Enter applies it,
+ * Escape drops it. */
+static void on_input_key(struct top *t, int ch)
+{
+	if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		t->input = false;
+		t->inbuf[t->inlen] = '\0';
+		apply_filter(t, t->inbuf);
+		if (top_read(t))
+			snprintf(t->msg, sizeof(t->msg), "cannot read the maps");
+	} else if (ch == 27) {
+		t->input = false;
+	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+		if (t->inlen)
+			t->inbuf[--t->inlen] = '\0';
+	} else if (ch >= 32 && ch < 127 && t->inlen < sizeof(t->inbuf) - 1) {
+		t->inbuf[t->inlen++] = (char)ch;
+		t->inbuf[t->inlen] = '\0';
+	}
+}
+
 /* Returns true to quit. */
 static bool on_key(struct top *t, int ch, bool *redraw)
 {
 	*redraw = true;
 	if (t->input) {
-		if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
-			t->input = false;
-			t->inbuf[t->inlen] = '\0';
-			apply_filter(t, t->inbuf);
-			if (top_read(t))
-				snprintf(t->msg, sizeof(t->msg), "cannot read the maps");
-		} else if (ch == 27) {
-			t->input = false;
-		} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
-			if (t->inlen)
-				t->inbuf[--t->inlen] = '\0';
-		} else if (ch >= 32 && ch < 127 && t->inlen < sizeof(t->inbuf) - 1) {
-			t->inbuf[t->inlen++] = (char)ch;
-			t->inbuf[t->inlen] = '\0';
-		}
+		on_input_key(t, ch);
 		return false;
 	}
 	if (t->help && ch != KEY_RESIZE) {
@@ -1209,6 +1236,40 @@ static int curses_begin(void)
 	return 0;
 }
 
+/* A refresh is due: read the maps (the last of -n stops), or, paused,
+ * only check the instance; 0 or the error. */
+static int curses_refresh(struct top *t)
+{
+	int err;
+
+	if (t->paused)
+		return top_check_instance(t);	/* paused, but not blind to the instance's end */
+	err = top_read(t);
+	if (err)
+		return err;
+	if (t->count && !--t->count)
+		stop = 1;
+	return 0;
+}
+
+/* Until the next refresh is due, a key is typed or a transition arrives
+ * (drawn at once). */
+static void curses_wait(struct top *t, __u64 next)
+{
+	struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
+			       { .fd = t->paused ? -1 : t->evfd, .events = POLLIN } };
+	__u64 now = mono_ns();
+	int wait = next > now ? (int)((next - now) / 1000000) + 1 : 0;
+
+	if (poll(p, 2, wait) > 0 && p[1].revents) {
+		unsigned int before = t->new_recent;
+
+		ev_read(t);
+		if (t->new_recent != before)
+			draw(t);
+	}
+}
+
 static int run_curses(struct top *t)
 {
 	__u64 next = mono_ns();
@@ -1217,22 +1278,14 @@ static int run_curses(struct top *t)
 	if (err)
 		return err;
 	while (!stop) {
-		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
-				       { .fd = t->evfd, .events = POLLIN } };
 		__u64 now = mono_ns();
 		bool redraw = false;
-		int ch, wait;
+		int ch;
 
 		if (now >= next) {
-			if (!t->paused) {
-				err = top_read(t);
-				if (err)
-					break;
-				if (t->count && !--t->count)
-					stop = 1;
-			} else if ((err = top_check_instance(t))) {
-				break;	/* paused, but not blind to the instance's end */
-			}
+			err = curses_refresh(t);
+			if (err)
+				break;
 			ev_connect(t);
 			next = now + (__u64)(t->interval * 1e9);
 			redraw = true;
@@ -1242,16 +1295,7 @@ static int run_curses(struct top *t)
 				stop = 1;
 		if (redraw && !stop)
 			draw(t);
-		now = mono_ns();
-		wait = next > now ? (int)((next - now) / 1000000) + 1 : 0;
-		p[1].fd = t->paused ? -1 : t->evfd;
-		if (poll(p, 2, wait) > 0 && p[1].revents) {
-			unsigned int before = t->new_recent;
-
-			ev_read(t);
-			if (t->new_recent != before)
-				draw(t);
-		}
+		curses_wait(t, next);
 	}
 	curses_end();
 	if (err)
@@ -1289,6 +1333,33 @@ static int run_plain(struct top *t)
 	return stale_end(t);
 }
 
+/* -d, -n or --syn-warn's value into t; -1 to go on, else the exit code of
+ * the usage error. */
+static int top_number_arg(struct top *t, int c, const char *arg)
+{
+	unsigned long long v;
+	char *end;
+
+	switch (c) {
+	case 'd':
+		errno = 0;
+		t->interval = strtod(arg, &end);
+		if (errno || *end || end == arg || !isfinite(t->interval) || t->interval < 0.1 ||
+		    t->interval > 3600)
+			return usage_err("top", "-d takes 0.1-3600 seconds, not '%s'", arg);
+		break;
+	case 'n':
+		if (parse_u64(arg, 1, ~0ULL, &t->count))
+			return usage_err("top", "-n takes a positive count, not '%s'", arg);
+		break;
+	default:
+		if (parse_u64(arg, 0, ~0ULL, &v))
+			return usage_err("top", "--syn-warn takes a number, not '%s'", arg);
+		t->syn_warn = v;
+	}
+	return -1;
+}
+
 /* The options into t; -1 to go on, else the exit code (usage error, --help). */
 static int top_parse_args(struct top *t, int argc, char **argv)
 {
@@ -1298,29 +1369,18 @@ static int top_parse_args(struct top *t, int argc, char **argv)
 		{ "socket", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
 		{},
 	};
-	unsigned long long v;
-	char *end;
-	int c;
+	int c, rc;
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "d:n:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			errno = 0;
-			t->interval = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !isfinite(t->interval) ||
-			    t->interval < 0.1 || t->interval > 3600)
-				return usage_err("top", "-d takes 0.1-3600 seconds, not '%s'", optarg);
-			break;
 		case 'n':
-			if (parse_u64(optarg, 1, ~0ULL, &t->count))
-				return usage_err("top", "-n takes a positive count, not '%s'", optarg);
-			break;
 		case 'W':
-			if (parse_u64(optarg, 0, ~0ULL, &v))
-				return usage_err("top", "--syn-warn takes a number, not '%s'", optarg);
-			t->syn_warn = v;
+			rc = top_number_arg(t, c, optarg);
+			if (rc >= 0)
+				return rc;
 			break;
 		case 'P':
 			t->pin_dir = optarg;

@@ -457,6 +457,42 @@ static void inactive_state(struct tcps_zeek *z, struct tcps_zeek_ep **ep, struct
 	}
 }
 
+/* SYN_SENT and SYN_ACK_SENT: a FIN closes, a RST resets. */
+static void opening_state(struct tcps_zeek *z, struct tcps_zeek_ep *e, __u8 fl, struct zstep *r)
+{
+	if (fl & TCPS_FIN) {
+		set_state(z, e, TCPS_Z_CLOSED);
+		r->do_close = true;
+	}
+	if (fl & TCPS_RST) {
+		set_state(z, e, TCPS_Z_RESET);
+		z->active = false;	/* ConnectionReset */
+		r->do_close = true;
+	}
+}
+
+/* ESTABLISHED and PARTIAL (p: the peer). */
+static void open_state(struct tcps_zeek *z, struct tcps_zeek_ep *e, struct tcps_zeek_ep *p,
+		       __u8 fl, struct zstep *r)
+{
+	if ((fl & TCPS_SYN) && !(fl & TCPS_ACK) && e->state == TCPS_Z_PARTIAL &&
+	    p->state == TCPS_Z_INACTIVE)
+		set_state(z, e, TCPS_Z_SYN_SENT);
+	if ((fl & TCPS_FIN) && !(fl & TCPS_RST)) {
+		set_state(z, e, TCPS_Z_CLOSED);
+		/* FIN after the peer's FIN+RST: a normal close after all. */
+		if (p->state == TCPS_Z_RESET && p->prev_state == TCPS_Z_CLOSED)
+			set_state(z, p, TCPS_Z_CLOSED);
+		r->do_close = true;
+	}
+	if (fl & TCPS_RST) {
+		set_state(z, e, TCPS_Z_RESET);
+		r->do_close = true;
+		if (p->state != TCPS_Z_RESET || p->prev_state != TCPS_Z_ESTABLISHED)
+			z->active = false;	/* ConnectionReset */
+	}
+}
+
 static void state_machine(struct tcps_zeek *z, struct tcps_zeek_ep **ep, struct tcps_zeek_ep **pp,
 			  const struct tcps_seg *g, bool is_orig, __u64 now, struct zstep *r)
 {
@@ -469,34 +505,11 @@ static void state_machine(struct tcps_zeek *z, struct tcps_zeek_ep **ep, struct 
 		break;
 	case TCPS_Z_SYN_SENT:
 	case TCPS_Z_SYN_ACK_SENT:
-		if (fl & TCPS_FIN) {
-			set_state(z, e, TCPS_Z_CLOSED);
-			r->do_close = true;
-		}
-		if (fl & TCPS_RST) {
-			set_state(z, e, TCPS_Z_RESET);
-			z->active = false;	/* ConnectionReset */
-			r->do_close = true;
-		}
+		opening_state(z, e, fl, r);
 		break;
 	case TCPS_Z_ESTABLISHED:
 	case TCPS_Z_PARTIAL:
-		if ((fl & TCPS_SYN) && !(fl & TCPS_ACK) && e->state == TCPS_Z_PARTIAL &&
-		    p->state == TCPS_Z_INACTIVE)
-			set_state(z, e, TCPS_Z_SYN_SENT);
-		if ((fl & TCPS_FIN) && !(fl & TCPS_RST)) {
-			set_state(z, e, TCPS_Z_CLOSED);
-			/* FIN after the peer's FIN+RST: a normal close after all. */
-			if (p->state == TCPS_Z_RESET && p->prev_state == TCPS_Z_CLOSED)
-				set_state(z, p, TCPS_Z_CLOSED);
-			r->do_close = true;
-		}
-		if (fl & TCPS_RST) {
-			set_state(z, e, TCPS_Z_RESET);
-			r->do_close = true;
-			if (p->state != TCPS_Z_RESET || p->prev_state != TCPS_Z_ESTABLISHED)
-				z->active = false;	/* ConnectionReset */
-		}
+		open_state(z, e, p, fl, r);
 		break;
 	case TCPS_Z_CLOSED:
 		/* A RST after both FINs does not undo the FIN exchange. */
@@ -601,6 +614,35 @@ static void update_size(struct tcps_zeek_ep *e, const struct tcps_seg *g)
 		e->size = data_end;
 }
 
+/* get_segment_len: SYN and FIN take a number; a RST's data does not. */
+static __u32 segment_len(const struct tcps_seg *g)
+{
+	__u32 seg_len = g->len + !!(g->flags & TCPS_SYN) + !!(g->flags & TCPS_FIN);
+
+	if (g->flags & TCPS_RST)
+		seg_len -= g->len;
+	return seg_len;
+}
+
+/* update_window, the record's last activity, and e's FIN, which ends at
+ * fin_end (relative). */
+static void note_window_time_fin(struct tcps_zeek *z, struct tcps_zeek_ep *e,
+				 const struct tcps_zeek_ep *p, const struct tcps_seg *g, __u64 now,
+				 __s64 fin_end)
+{
+	/* A zero window is news unless it comes with or after a RST, or
+	 * after the peer's FIN. */
+	if (g->win == 0 && !(g->flags & TCPS_RST) && p->state != TCPS_Z_CLOSED &&
+	    e->state != TCPS_Z_RESET)
+		scaled_history(z, e, 'W', &e->win0_cnt, &e->win0_thresh);
+	if (!z->ep[0].did_close || !z->ep[1].did_close)
+		z->last_time = now;
+	if (g->flags & TCPS_FIN) {
+		e->fin_cnt++;
+		e->fin_seq = fin_end;
+	}
+}
+
 void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g, __u64 now,
 		      bool captured)
 {
@@ -617,26 +659,14 @@ void tcps_zeek_packet(struct tcps_zeek *z, int side, const struct tcps_seg *g, _
 	p = &z->ep[is_orig];
 	set_partial(z, is_orig, fl);
 
-	/* get_segment_len: SYN and FIN take a number; a RST's data does not. */
-	seg_len = g->len + !!(fl & TCPS_SYN) + !!(fl & TCPS_FIN);
-	if (fl & TCPS_RST)
-		seg_len -= g->len;
+	seg_len = segment_len(g);
 	end = g->seq + seg_len;
 	init_endpoint(e, fl, g->seq, end);
 	rel_seq = rel_to(e, g->seq);
 	underflow = rel_seq < 0;
 
 	update_history(z, e, fl, (__u32)rel_seq, g->len);
-	/* update_window: a zero window is news unless it comes with or after
-	 * a RST, or after the peer's FIN. */
-	if (g->win == 0 && !(fl & TCPS_RST) && p->state != TCPS_Z_CLOSED && e->state != TCPS_Z_RESET)
-		scaled_history(z, e, 'W', &e->win0_cnt, &e->win0_thresh);
-	if (!z->ep[0].did_close || !z->ep[1].did_close)
-		z->last_time = now;
-	if (fl & TCPS_FIN) {
-		e->fin_cnt++;
-		e->fin_seq = rel_seq + seg_len;
-	}
+	note_window_time_fin(z, e, p, g, now, rel_seq + seg_len);
 	if (fl & TCPS_ACK)
 		rel_ack = peer_ack(p, g);
 	update_last_seq(z, e, end, fl, g->len);

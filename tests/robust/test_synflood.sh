@@ -107,5 +107,37 @@ time.sleep(120)" >"$WORK/client.out" &
 	kill $dpid; wait $dpid || fail "daemon exited $?"
 }
 
+# synflood's own command line: --help on stdout (exit 0); a bad number, a
+# bad MAC or a missing option is one "synflood: ..." line on stderr, exit 2,
+# and nothing is sent.
+test_synflood_rejects_bad_arguments_with_one_line() {
+	local sf=$TOOLS/synflood ok="-i $IF_A --dst-mac 02:00:00:00:00:01 --dst $IP4_B" a rc
+	"$sf" --help >"$WORK/help" 2>"$WORK/err" || { fail "--help exited $?"; return; }
+	grep -q -- '--dport PORT' "$WORK/help" && [ ! -s "$WORK/err" ] ||
+		fail "--help: no usage on stdout, or stderr not empty"
+	for a in "--dport 80x" "--dport 0" "--dport 65536" "--dport -1" "--dport ''" \
+		"--dport 80 --count 0" "--dport 80 --count 10k" "--dport 80 --count 100000001" \
+		"--dport 80 --seconds 0" "--dport 80 --seconds 601" "--dport 80 --seconds nan" \
+		"--dport 80 --rate -5" "--dport 80 --rate 1e9" "--dport 80 --src-net 198.18.0.0/7" \
+		"--dport 80 --src-net 198.18.0.0/16x" "--dport 80 extra"; do
+		eval "nsrun \"\$CL\" \"\$sf\" $ok $a" >"$WORK/out" 2>"$WORK/err"
+		rc=$?
+		[ $rc -eq 2 ] || fail "'$a' exited $rc, expected 2"
+		[ "$(wc -l <"$WORK/err")" -eq 1 ] && grep -q '^synflood: ' "$WORK/err" ||
+			fail "'$a': expected one synflood: line, got: $(tr '\n' '|' <"$WORK/err")"
+		[ ! -s "$WORK/out" ] || fail "'$a' printed on stdout: $(cat "$WORK/out")"
+	done
+	for a in "--dst-mac 02:00:00:00:00" "--dst-mac 02:00:00:00:00:01x"; do
+		"$sf" -i "$IF_A" --dst "$IP4_B" --dport 80 $a >/dev/null 2>"$WORK/err"
+		rc=$?
+		[ $rc -eq 2 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] ||
+			fail "'$a' exited $rc: $(tr '\n' '|' <"$WORK/err")"
+	done
+	"$sf" -i "$IF_A" --dport 80 >/dev/null 2>"$WORK/err"
+	rc=$?
+	[ $rc -eq 2 ] && grep -q 'needs' "$WORK/err" || fail "missing --dst: exited $rc"
+}
+
+run_test test_synflood_rejects_bad_arguments_with_one_line
 run_test test_flood_does_not_blind_tracking_of_established_connections
 suite_done

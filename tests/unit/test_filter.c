@@ -255,6 +255,41 @@ TEST(test_errors_point_at_the_bad_token)
 	CHECK_EQ(err_col("dport = :443 ; ls", msg, sizeof(msg)), 14);
 }
 
+/* Every error the parser can give, with its column. A group or an
+ * expression can only be followed by the end or a ')': anything else after
+ * a complete term starts another (and-ed) term, so a stray token is an
+ * unknown keyword, and a '(' without its ')' is never closed. */
+TEST(test_each_parser_error_points_at_its_token)
+{
+	static const struct {
+		const char *text, *msg;
+		int col;
+	} cases[] = {
+		{ "( )", "unexpected ')'", 3 },
+		{ "not )", "unexpected ')'", 5 },
+		{ "( dport = :1 ) )", "unexpected ')'", 16 },
+		{ "(", "expression ends too early", 2 },
+		{ "not", "expression ends too early", 4 },
+		{ "dport = :1 and", "'and' needs something after it", 15 },
+		{ "state established and", "'and' needs something after it", 22 },
+		{ "dst", "'dst' needs an address or CIDR", 4 },
+		{ "src =", "'src' needs an address or CIDR", 6 },
+		{ "dport = = 80", "unknown operator", 9 },
+		{ "dport =< 80", "unknown operator", 7 },
+		{ "( dport = :1 dport = :2", "'(' is never closed", 1 },
+		{ "( dport = :1 ; )", "unknown keyword ';'", 14 },
+	};
+	char msg[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK_EQ(err_col(cases[i].text, msg, sizeof(msg)), cases[i].col);
+		if (!strstr(msg, cases[i].msg))
+			printf("# '%s': got '%s'\n", cases[i].text, msg);
+		CHECK(strstr(msg, cases[i].msg) != NULL);
+	}
+}
+
 TEST(test_caret_is_under_the_column)
 {
 	struct tcps_expr_error e = { .col = 7 };
@@ -318,6 +353,7 @@ int main(void)
 	RUN(test_addresses_cidr_and_ports);
 	RUN(test_and_or_not_parentheses_precedence);
 	RUN(test_errors_point_at_the_bad_token);
+	RUN(test_each_parser_error_points_at_its_token);
 	RUN(test_caret_is_under_the_column);
 	RUN(test_join_of_arguments_keeps_quoted_groups);
 	RUN(test_nesting_and_length_are_bounded);
