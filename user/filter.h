@@ -31,7 +31,7 @@ struct tcps_subject {
 
 struct tcps_expr_error {
 	int col;		/* 1-based column in the text, of the bad token */
-	char msg[160];
+	char msg[320];		/* room for the longest: an unknown state, 63-byte name */
 };
 
 struct tcps_expr;

@@ -231,10 +231,17 @@ TEST(test_and_or_not_parentheses_precedence)
 
 TEST(test_errors_point_at_the_bad_token)
 {
-	char msg[160];
+	char msg[sizeof(((struct tcps_expr_error *)0)->msg)];
+	char longname[64];
 
 	CHECK_EQ(err_col("state estab1ished", msg, sizeof(msg)), 7);
 	CHECK(strstr(msg, "unknown state 'estab1ished'") != NULL);
+	/* The whole message, even for the longest name a token keeps. */
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	snprintf(msg, sizeof(msg), "state %s", longname);
+	CHECK_EQ(err_col(msg, msg, sizeof(msg)), 7);
+	CHECK(strstr(msg, "groups: all connected synchronized bucket big)") != NULL);
 	CHECK_EQ(err_col("state established ( dport = :443 or sprt = :80 )", msg, sizeof(msg)), 37);
 	CHECK(strstr(msg, "unknown keyword 'sprt'") != NULL);
 	CHECK_EQ(err_col("dport = :99999", msg, sizeof(msg)), 9);
@@ -279,7 +286,7 @@ TEST(test_each_parser_error_points_at_its_token)
 		{ "( dport = :1 dport = :2", "'(' is never closed", 1 },
 		{ "( dport = :1 ; )", "unknown keyword ';'", 14 },
 	};
-	char msg[160];
+	char msg[sizeof(((struct tcps_expr_error *)0)->msg)];
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
