@@ -9,17 +9,11 @@
 # the daemon's debug log (-v) says when each scan plans the next.
 . "$(dirname "$0")/../lib/lib.sh"
 need_root
+. "$(dirname "$0")/lib_daemon.sh"
 
 CONN="python3 $(dirname "$0")/conn.py"
-A=gcA$TAG B=gcB$TAG
-mk_pair "$A" "$B"
 PORT=8090
-WORK=$(mktemp -d)
-on_exit rm -rf "$WORK"
-on_exit "rm -f /run/tcpscope/tcpscope-test-$TAG-*"
-nsenter --net=/run/netns/$B $CONN serve 0.0.0.0 $PORT 120 &
-track_pid $!
-wait_for 5 nsrun "$B" sh -c "ss -tln | grep -q ':$PORT'"
+daemon_pair gc $PORT 120
 
 # start NAME ARGS...: tcpscope -v run in A, JSON events in $OUT, log in $ERR.
 start() {
@@ -32,7 +26,7 @@ start() {
 	track_pid $TP
 	wait_for 10 grep -q "tracking on" "$ERR" || { cat "$ERR" >&2; return 1; }
 }
-stop() { kill -TERM "$TP" 2>/dev/null; wait "$TP" 2>/dev/null; }
+stop() { stop_tcpscope; }
 # plans: the "next in S s" of every scan so far, one a line
 plans() { sed -n 's/^.*gc: .* next in \([0-9.]*\) s$/\1/p' "$ERR"; }
 
