@@ -84,6 +84,8 @@ static const char usage[] =
 	"On exit it prints one line of counters per direction:\n"
 	"  impair a>b received N relayed N lost N dup N reordered N txerr N oversize N\n"
 	"         overflow N pending N sockdrop N\n"
+	"\n"	"Exit status: 0 after --duration or a signal, 1 when an interface or a\n"
+	"socket call fails, 2 for a bad command line.\n"
 	"\n"
 	"Example:\n"
 	"  impair -a r1 -b r2 -T 60 --loss 5 --delay 2 --reorder 10 --dup 2 --seed 7\n";
@@ -101,18 +103,37 @@ static struct frame **heap;
 static unsigned int heap_len;
 static uint64_t arrivals;
 
+/* Exit statuses: 1 for a failure while running (an interface, a socket
+ * call), 2 for a bad command line. */
+static void vdie(int status, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0), noreturn));
+
+static void vdie(int status, const char *fmt, va_list ap)
+{
+	fputs("impair: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("impair: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
+	vdie(1, fmt, ap);
+}
+
+/* A bad option: exit 2, as tcpscope and synflood do. */
+static void bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void bad_arg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdie(2, fmt, ap);
 }
 
 static uint64_t now_ns(void)
@@ -149,7 +170,7 @@ static double parse_double(const char *s, double max, const char *what)
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !(v >= 0) || v > max)
-		die("%s: expected a number from 0 to %g, not '%s'", what, max, s);
+		bad_arg("%s: expected a number from 0 to %g, not '%s'", what, max, s);
 	return v;
 }
 
@@ -161,7 +182,7 @@ static unsigned long long parse_ull(const char *s, unsigned long long max, const
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s || *end || *s == '-' || v > max)
-		die("%s: expected a number up to %llu, not '%s'", what, max, s);
+		bad_arg("%s: expected a number up to %llu, not '%s'", what, max, s);
 	return v;
 }
 
@@ -346,6 +367,13 @@ static unsigned int sock_drops(int fd)
 	return ts.tp_drops;
 }
 
+/* getopt's '?': one line of our own; the exit status. */
+static int bad_option(char **argv)
+{
+	fprintf(stderr, "impair: unknown option or missing value: '%s' (see --help)\n", argv[optind - 1]);
+	return 2;
+}
+
 /* The options into the globals above; -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, unsigned long long *duration)
 {
@@ -366,6 +394,7 @@ static int parse_args(int argc, char **argv, unsigned long long *duration)
 	};
 	int c;
 
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "a:b:T:l:d:r:g:u:s:tq:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': ifnames[0] = optarg; break;
@@ -380,7 +409,7 @@ static int parse_args(int argc, char **argv, unsigned long long *duration)
 		case 't': tcp_only = true; break;
 		case 'q': queue_max = (unsigned int)parse_ull(optarg, 1 << 22, "--queue-max"); break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		default: return bad_option(argv);
 		}
 	}
 	if (optind != argc || !ifnames[0] || !ifnames[1] || !*duration || !queue_max) {
@@ -389,7 +418,7 @@ static int parse_args(int argc, char **argv, unsigned long long *duration)
 		return 2;
 	}
 	if (!strcmp(ifnames[0], ifnames[1]))
-		die("-a and -b name the same interface");
+		bad_arg("-a and -b name the same interface");
 	return -1;
 }
 

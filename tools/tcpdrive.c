@@ -87,6 +87,8 @@ static const char usage[] =
 	"  status            print counts\n"
 	"  exit              exit 0 (open sockets are closed by the kernel)\n"
 	"Without more commands (stdin at EOF) connections are held until SIGTERM.\n"
+	"\n"	"Exit status: 0 after 'exit', 1 when a command or a socket call fails (or -L\n"
+	"runs out), 2 for a bad command line.\n"
 	"\n"
 	"Example:\n"
 	"  tcpdrive connect 198.18.1.2 8000 -n 1000 -e 'wait-conn; send 100; close'\n";
@@ -110,19 +112,38 @@ static char pending_cmds[8192];
 static size_t pending_len;
 static bool stdin_eof;
 
+/* Exit statuses: 1 for a failure while running (a socket call, a wait that
+ * timed out, a bad command on stdin or in -e), 2 for a bad command line. */
+static void vdie(int status, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0), noreturn));
+
+static void vdie(int status, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("tcpdrive: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("tcpdrive: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
+	vdie(1, fmt, ap);
+}
+
+/* A bad option or operand: exit 2, as tcpscope and synflood do. */
+static void bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void bad_arg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdie(2, fmt, ap);
 }
 
 static unsigned long long now_ms(void)
@@ -141,15 +162,33 @@ static void on_signal(int sig)
 		got_term = 1;
 }
 
-static unsigned long long parse_num(const char *s, unsigned long long max, const char *what)
+/* s as a number up to max; 0, or -1 if it is not one. */
+static int num_of(const char *s, unsigned long long max, unsigned long long *v)
 {
-	unsigned long long v;
 	char *end;
 
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v > max)
+	*v = strtoull(s, &end, 10);
+	return errno || end == s || *end || *s == '-' || *v > max ? -1 : 0;
+}
+
+/* A command's number (send, recv, sleep). */
+static unsigned long long parse_num(const char *s, unsigned long long max, const char *what)
+{
+	unsigned long long v;
+
+	if (num_of(s, max, &v))
 		die("%s: expected a number up to %llu, not '%s'", what, max, s);
+	return v;
+}
+
+/* An option's or operand's number. */
+static unsigned long long arg_num(const char *s, unsigned long long max, const char *what)
+{
+	unsigned long long v;
+
+	if (num_of(s, max, &v))
+		bad_arg("%s: expected a number up to %llu, not '%s'", what, max, s);
 	return v;
 }
 
@@ -169,7 +208,7 @@ static void parse_addr(const char *s, unsigned int port, struct sockaddr_storage
 		a6->sin6_port = htons((unsigned short)port);
 		*len = sizeof(*a6);
 	} else {
-		die("not an IPv4 or IPv6 address: '%s'", s);
+		bad_arg("not an IPv4 or IPv6 address: '%s'", s);
 	}
 }
 
@@ -740,7 +779,7 @@ static void queue_commands(const char *s)
 	size_t n = strlen(s);
 
 	if (pending_len + n + 1 >= sizeof(pending_cmds))
-		die("-e: commands too long");
+		bad_arg("-e: commands too long");
 	memcpy(pending_cmds + pending_len, s, n);
 	pending_len += n;
 	pending_cmds[pending_len++] = ';';
@@ -769,6 +808,13 @@ struct opts {
 	unsigned int port, lifetime;
 };
 
+/* getopt's '?': one line of our own; the exit status. */
+static int bad_option(char **argv)
+{
+	fprintf(stderr, "tcpdrive: unknown option or missing value: '%s' (see --help)\n", argv[optind - 1]);
+	return 2;
+}
+
 /* Options into the globals and o; -1 to go on, else the exit status. */
 static int parse_options(int argc, char **argv, struct opts *o)
 {
@@ -784,32 +830,32 @@ static int parse_options(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
+	opterr = 0;	/* one line of our own instead of getopt's */
 	while ((c = getopt_long(argc, argv, "n:e:t:L:b:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			want = (unsigned int)parse_num(optarg, MAX_CONNS, "--count");
+			want = (unsigned int)arg_num(optarg, MAX_CONNS, "--count");
 			break;
 		case 'e':
 			queue_commands(optarg);
 			break;
 		case 't':
-			timeout_ms = (unsigned int)parse_num(optarg, 3600000, "--timeout-ms");
+			timeout_ms = (unsigned int)arg_num(optarg, 3600000, "--timeout-ms");
 			break;
 		case 'L':
-			o->lifetime = (unsigned int)parse_num(optarg, 86400, "--lifetime");
+			o->lifetime = (unsigned int)arg_num(optarg, 86400, "--lifetime");
 			break;
 		case 'b':
 			o->bind_addr = optarg;
 			break;
 		case 's':
-			sport = (unsigned int)parse_num(optarg, 65535, "--sport");
+			sport = (unsigned int)arg_num(optarg, 65535, "--sport");
 			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
 		default:
-			fputs("tcpdrive: bad option (see --help)\n", stderr);
-			return 2;
+			return bad_option(argv);
 		}
 	}
 	return -1;
@@ -825,19 +871,19 @@ static int parse_target(int argc, char **argv, struct opts *o)
 	}
 	is_listen = !strcmp(argv[optind], "listen");
 	o->addr = argv[optind + 1];
-	o->port = (unsigned int)parse_num(argv[optind + 2], 65535, "PORT");
+	o->port = (unsigned int)arg_num(argv[optind + 2], 65535, "PORT");
 	parse_addr(o->addr, o->port, &peer, &peer_len);
 	family = peer.ss_family;
 	if (o->bind_addr) {
 		if (is_listen)
-			die("--bind is for connect");
+			bad_arg("--bind is for connect");
 		parse_addr(o->bind_addr, 0, &local, &local_len);
 		if (local.ss_family != family)
-			die("--bind address family differs from ADDR's");
+			bad_arg("--bind address family differs from ADDR's");
 		have_bind = true;
 	}
 	if (sport && (!have_bind || sport + want - 1 > 65535))
-		die("--sport needs --bind, and PORT + N - 1 <= 65535");
+		bad_arg("--sport needs --bind, and PORT + N - 1 <= 65535");
 	return -1;
 }
 

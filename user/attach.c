@@ -43,6 +43,44 @@ static bool iface_is_virtual(const char *name)
 	return virt;
 }
 
+/* Our own program, left by a --persist run, on ifc: a new fd of it, to
+ * replace it in place (REPLACE + its fd: atomic, and only if it is still
+ * that one), *mode its current mode unless one was asked for; else -1.
+ * *id: the program found there, if any. */
+static int xdp_adopted_fd(struct tcps_daemon *d, struct tcps_iface *ifc, __u32 *mode,
+			  __u32 *id)
+{
+	__u32 cur_mode = 0;
+	int fd;
+
+	if (!d->adopting || tcps_xdp_current(ifc->ifindex, id, &cur_mode) || !*id ||
+	    !tcps_prog_is_ours(*id))
+		return -1;
+	fd = tcps_prog_fd_by_id(*id);
+	if (fd >= 0) {
+		if (!*mode)
+			*mode = cur_mode;
+		pr_info("%s: replacing tcpscope's XDP program %u", ifc->name, *id);
+	}
+	return fd;
+}
+
+/* Attached in mode (0: the kernel's choice): the hook's name for the
+ * output, the kernel's choice asked for. */
+static void xdp_note_mode(struct tcps_iface *ifc, __u32 mode)
+{
+	ifc->xdp_attached = true;
+	ifc->xdp_flags = mode;
+	if (!mode) {
+		/* Report what the kernel chose. */
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+		if (!bpf_xdp_query(ifc->ifindex, 0, &q))
+			mode = q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE :
+										XDP_FLAGS_DRV_MODE;
+	}
+	ifc->ingress_desc = mode == XDP_FLAGS_SKB_MODE ? "xdp (generic)" : "xdp (native)";
+}
+
 static int xdp_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 {
 	int fd = bpf_program__fd(d->skel->progs.tcps_xdp_ingress), err;
@@ -50,21 +88,12 @@ static int xdp_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 		     d->opts->xdp_mode == TCPS_XDP_GENERIC ? XDP_FLAGS_SKB_MODE :
 							     0;
 	__u32 flags = mode | (d->opts->force ? 0 : XDP_FLAGS_UPDATE_IF_NOEXIST);
-	__u32 id = 0, cur_mode = 0;
+	__u32 id = 0;
 	LIBBPF_OPTS(bpf_xdp_attach_opts, ro);
 
-	/* Our own program, left by a --persist run: replace it in place
-	 * (REPLACE + its fd: atomic, and only if it is still that one). */
-	if (d->adopting && !tcps_xdp_current(ifc->ifindex, &id, &cur_mode) && id &&
-	    tcps_prog_is_ours(id)) {
-		ro.old_prog_fd = tcps_prog_fd_by_id(id);
-		if (ro.old_prog_fd >= 0) {
-			if (!mode)
-				mode = cur_mode;
-			flags = mode | XDP_FLAGS_REPLACE;
-			pr_info("%s: replacing tcpscope's XDP program %u", ifc->name, id);
-		}
-	}
+	ro.old_prog_fd = xdp_adopted_fd(d, ifc, &mode, &id);
+	if (ro.old_prog_fd >= 0)
+		flags = mode | XDP_FLAGS_REPLACE;
 	err = bpf_xdp_attach(ifc->ifindex, fd, flags, ro.old_prog_fd > 0 ? &ro : NULL);
 	if (ro.old_prog_fd > 0)
 		close(ro.old_prog_fd);
@@ -81,16 +110,7 @@ static int xdp_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 		       strerror(-err));
 		return TCPS_EXIT_FAIL;
 	}
-	ifc->xdp_attached = true;
-	ifc->xdp_flags = mode;
-	if (!mode) {
-		/* Report what the kernel chose. */
-		LIBBPF_OPTS(bpf_xdp_query_opts, q);
-		if (!bpf_xdp_query(ifc->ifindex, 0, &q))
-			mode = q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE :
-										XDP_FLAGS_DRV_MODE;
-	}
-	ifc->ingress_desc = mode == XDP_FLAGS_SKB_MODE ? "xdp (generic)" : "xdp (native)";
+	xdp_note_mode(ifc, mode);
 	return 0;
 }
 

@@ -339,17 +339,47 @@ static int write_body(FILE *f, enum endpoint ep, struct tcps_snapshot *s,
 	return err;
 }
 
+/* The answer to a GET of ep (q its parsed query, freed here): the maps
+ * read into a body. */
+static enum MHD_Result reply_maps(struct MHD_Connection *conn, enum endpoint ep,
+				  struct conn_query *q)
+{
+	struct tcps_snapshot s;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	/* Reads are quiet: a failing scrape must not flood the log. */
+	err = tcps_query_open(http.pin_dir, &s);
+	if (err) {
+		conn_query_free(q);
+		return reply_unreadable(conn);
+	}
+	f = open_memstream(&body, &len);
+	if (!f) {
+		tcps_query_close(&s);
+		conn_query_free(q);
+		return reply_str(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	err = write_body(f, ep, &s, q);
+	tcps_query_close(&s);
+	conn_query_free(q);
+	if (fclose(f) || err) {
+		free(body);
+		return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the maps\n");
+	}
+	return reply(conn, MHD_HTTP_OK, ep == EP_METRICS ? CT_PROM : CT_JSON, body, len, true);
+}
+
+/* Routing: the URL, the method and the query are checked here, the maps
+ * read by reply_maps. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_len, void **con_cls)
 {
 	struct conn_query q = { .sort = 0 };
-	struct tcps_snapshot s;
 	enum endpoint ep;
-	char *body = NULL;
-	size_t len = 0;
-	FILE *f;
-	int err;
 
 	(void)cls, (void)version, (void)upload, (void)upload_len, (void)con_cls;
 	ep = endpoint_of(url);
@@ -370,27 +400,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return ret;
 		}
 	}
-
-	/* Reads are quiet: a failing scrape must not flood the log. */
-	err = tcps_query_open(http.pin_dir, &s);
-	if (err) {
-		conn_query_free(&q);
-		return reply_unreadable(conn);
-	}
-	f = open_memstream(&body, &len);
-	if (!f) {
-		tcps_query_close(&s);
-		conn_query_free(&q);
-		return reply_str(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-	}
-	err = write_body(f, ep, &s, &q);
-	tcps_query_close(&s);
-	conn_query_free(&q);
-	if (fclose(f) || err) {
-		free(body);
-		return reply_str(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the maps\n");
-	}
-	return reply(conn, MHD_HTTP_OK, ep == EP_METRICS ? CT_PROM : CT_JSON, body, len, true);
+	return reply_maps(conn, ep, &q);
 }
 
 /* [ADDR:]PORT, ADDR an IPv4 address, [IPv6] or a host name; only a port

@@ -218,14 +218,43 @@ static int fd_kind(int fd)
 	return -1;
 }
 
+/* Is fd (a pin of pin_ids[i]) the object tcpscope pins there? What it is
+ * goes into why. */
+static bool pin_fd_is_ours(int fd, unsigned int i, char *why, size_t wlen)
+{
+	int kind = fd_kind(fd);
+	bool ours = false;
+
+	if (kind == 1 && pin_ids[i].prog) {
+		struct bpf_prog_info pi = {};
+		__u32 plen = sizeof(pi);
+
+		ours = !bpf_obj_get_info_by_fd(fd, &pi, &plen) &&
+		       !strncmp(pi.name, pin_ids[i].kname, sizeof(pi.name) - 1);
+		snprintf(why, wlen, "a program named '%s'", pi.name);
+	} else if (kind == 0 && !pin_ids[i].prog) {
+		struct bpf_map_info mi = {};
+		__u32 mlen = sizeof(mi);
+
+		ours = !bpf_obj_get_info_by_fd(fd, &mi, &mlen) &&
+		       mi.type == pin_ids[i].map_type &&
+		       !strncmp(mi.name, pin_ids[i].kname, sizeof(mi.name) - 1);
+		snprintf(why, wlen, "a map named '%s' of type %s", mi.name,
+			 libbpf_bpf_map_type_str((enum bpf_map_type)mi.type) ?: "?");
+	} else {
+		snprintf(why, wlen, "a BPF %s", kind == 1 ? "program" : "map");
+	}
+	return ours;
+}
+
 int tcps_pins_check_ours(const char *dir, char *bad, size_t len, char *why, size_t wlen)
 {
 	char path[PATH_MAX];
 	unsigned int i;
 
 	for (i = 0; i < sizeof(pin_ids) / sizeof(pin_ids[0]); i++) {
-		bool ours = false;
-		int fd, kind;
+		bool ours;
+		int fd;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, pin_ids[i].pin);
 		if (access(path, F_OK)) {
@@ -243,26 +272,7 @@ int tcps_pins_check_ours(const char *dir, char *bad, size_t len, char *why, size
 			snprintf(why, wlen, "%s", strerror(-err));
 			return err == -EPERM || err == -EACCES ? err : -EPROTO;
 		}
-		kind = fd_kind(fd);
-		if (kind == 1 && pin_ids[i].prog) {
-			struct bpf_prog_info pi = {};
-			__u32 plen = sizeof(pi);
-
-			ours = !bpf_obj_get_info_by_fd(fd, &pi, &plen) &&
-			       !strncmp(pi.name, pin_ids[i].kname, sizeof(pi.name) - 1);
-			snprintf(why, wlen, "a program named '%s'", pi.name);
-		} else if (kind == 0 && !pin_ids[i].prog) {
-			struct bpf_map_info mi = {};
-			__u32 mlen = sizeof(mi);
-
-			ours = !bpf_obj_get_info_by_fd(fd, &mi, &mlen) &&
-			       mi.type == pin_ids[i].map_type &&
-			       !strncmp(mi.name, pin_ids[i].kname, sizeof(mi.name) - 1);
-			snprintf(why, wlen, "a map named '%s' of type %s", mi.name,
-				 libbpf_bpf_map_type_str((enum bpf_map_type)mi.type) ?: "?");
-		} else {
-			snprintf(why, wlen, "a BPF %s", kind == 1 ? "program" : "map");
-		}
+		ours = pin_fd_is_ours(fd, i, why, wlen);
 		close(fd);
 		if (!ours) {
 			snprintf(bad, len, "%s", pin_ids[i].pin);

@@ -20,8 +20,27 @@
 #include "run.h"
 #include "tcpscope.skel.h"
 
-/* The pin directory must be new, ours, root-only and on a bpffs. */
-int tcps_pin_dir_prepare(const char *dir)
+/* parent (of the pin directory) does not exist. If only a directory is
+ * missing (its nearest existing ancestor is on a bpffs): said here, and
+ * TCPS_EXIT_FAIL; else 0, parent now that ancestor (no bpffs at all). */
+static int parent_missing(char *parent, size_t len)
+{
+	char up[PATH_MAX], *slash;
+
+	snprintf(up, sizeof(up), "%s", parent);
+	while (tcps_is_bpffs(up) == -ENOENT && (slash = strrchr(up, '/')) && slash != up)
+		*slash = '\0';
+	if (tcps_is_bpffs(up) == 1) {
+		pr_err("%s does not exist: create it first (mkdir -p %s), or choose a --pin-dir whose parent exists",
+		       parent, parent);
+		return TCPS_EXIT_FAIL;
+	}
+	snprintf(parent, len, "%s", up);
+	return 0;
+}
+
+/* Is dir's parent on a bpffs? 0, or TCPS_EXIT_FAIL (said here). */
+static int pin_parent_check(const char *dir)
 {
 	char parent[PATH_MAX], *slash;
 	int rc;
@@ -33,20 +52,9 @@ int tcps_pin_dir_prepare(const char *dir)
 	else
 		snprintf(parent, sizeof(parent), "%s", slash ? "/" : ".");
 	rc = tcps_is_bpffs(parent);
-	if (rc == -ENOENT) {
-		/* Only a directory missing, or no bpffs at all? The nearest
-		 * existing ancestor tells. */
-		char up[PATH_MAX];
-
-		snprintf(up, sizeof(up), "%s", parent);
-		while (tcps_is_bpffs(up) == -ENOENT && (slash = strrchr(up, '/')) && slash != up)
-			*slash = '\0';
-		if (tcps_is_bpffs(up) == 1) {
-			pr_err("%s does not exist: create it first (mkdir -p %s), or choose a --pin-dir whose parent exists",
-			       parent, parent);
+	if (rc == -ENOENT) {	/* only a directory missing, or no bpffs at all? */
+		if (parent_missing(parent, sizeof(parent)))
 			return TCPS_EXIT_FAIL;
-		}
-		snprintf(parent, sizeof(parent), "%s", up);
 		rc = 0;
 	}
 	if (rc < 0) {
@@ -62,6 +70,16 @@ int tcps_pin_dir_prepare(const char *dir)
 			pr_err("%s is not on a BPF filesystem: choose --pin-dir under /sys/fs/bpf", dir);
 		return TCPS_EXIT_FAIL;
 	}
+	return 0;
+}
+
+/* The pin directory must be new, ours, root-only and on a bpffs. */
+int tcps_pin_dir_prepare(const char *dir)
+{
+	int rc = pin_parent_check(dir);
+
+	if (rc)
+		return rc;
 	if (mkdir(dir, 0700)) {
 		if (errno == EEXIST)
 			return -EEXIST;	/* pins of an earlier run: adopt them */

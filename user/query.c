@@ -1122,6 +1122,46 @@ static int list_filter_opt(int c, struct list_args *a)
 	return 0;
 }
 
+/* One option of list's into a; -1 to go on, else the exit code (usage
+ * error, --help). */
+static int list_opt(int c, char **argv, struct list_args *a)
+{
+	int err = 0;
+
+	switch (c) {
+	case 'h':
+		fputs(list_usage, stdout);
+		return TCPS_EXIT_OK;
+	case 'i':
+		a->info = true;
+		break;
+	case 'o':
+		a->owners = true;
+		break;
+	case 'p':
+		if (!optarg) {
+			a->owners = true;
+			break;
+		}
+		__attribute__((fallthrough));	/* --port N */
+	case 's':
+	case 'a':
+	case '4':
+	case '6':
+		err = list_filter_opt(c, a);
+		break;
+	case 'S':
+		a->sort_key = tcps_sort_parse(optarg);
+		if (a->sort_key < 0)
+			return usage_err("list", "--sort takes state, local, remote, age, idle, packets, bytes, rtt or retrans, not '%s'",
+					 optarg);
+		break;
+	default:
+		err = parse_common(c, "list", argv, &a->pin_dir, &a->json);
+	}
+	return err ? err : -1;
+}
+
 /* The options into a (a->f.cidr points at a->cidr); -1 to go on, else the
  * exit code (usage error, --help). */
 static int list_parse_args(int argc, char **argv, struct list_args *a)
@@ -1139,39 +1179,9 @@ static int list_parse_args(int argc, char **argv, struct list_args *a)
 	opterr = 0;	/* one line of our own instead of getopt's */
 	/* -p is ss's and netstat's --processes; the port filter is --port. */
 	while ((c = getopt_long(argc, argv, "s:pa:46jhi", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(list_usage, stdout);
-			return TCPS_EXIT_OK;
-		case 'i':
-			a->info = true;
-			break;
-		case 'o':
-			a->owners = true;
-			break;
-		case 'p':
-			if (!optarg) {
-				a->owners = true;
-				break;
-			}
-			__attribute__((fallthrough));	/* --port N */
-		case 's':
-		case 'a':
-		case '4':
-		case '6':
-			if ((err = list_filter_opt(c, a)))
-				return err;
-			break;
-		case 'S':
-			a->sort_key = tcps_sort_parse(optarg);
-			if (a->sort_key < 0)
-				return usage_err("list", "--sort takes state, local, remote, age, idle, packets, bytes, rtt or retrans, not '%s'",
-						 optarg);
-			break;
-		default:
-			if ((err = parse_common(c, "list", argv, &a->pin_dir, &a->json)))
-				return err;
-		}
+		err = list_opt(c, argv, a);
+		if (err != -1)
+			return err;
 	}
 	return -1;
 }
@@ -1207,16 +1217,45 @@ static int list_sorted(struct list_out *o, struct tcps_snapshot *s, int key)
 	return err ? TCPS_EXIT_FAIL : 0;
 }
 
+/* The rows a asks for, from the pins to stdout; the exit code. */
+static int list_show(struct list_args *a)
+{
+	struct list_out o = { .f = stdout, .flt = &a->f };
+	struct tcps_owners *ow;
+	struct tcps_timeouts t;
+	struct tcps_snapshot s;
+	int err, stale;
+
+	/* --sort holds every row (to sort them); without it, rows stream. */
+	err = a->sort_key >= 0 ? tcps_query_open(a->pin_dir, &s) : list_open(a->pin_dir, &s, &t);
+	if (err)
+		return err;
+	tcps_output_set_info(&s.pins.meta);
+	tcps_health_set_enabled(s.pins.meta.flags & TCPS_INFO_HEALTH);
+	ow = list_owners(&s, a->owners);
+	tcps_health_set_owners(ow);
+	o.form = a->json ? FORM_JSON : a->info || a->owners ? FORM_INFO : FORM_TABLE;
+	o.mode = s.mode;
+	o.now = s.now;
+	o.ow = ow;
+	o.owners = a->owners;
+	err = a->sort_key >= 0 ? list_sorted(&o, &s, a->sort_key) : list_stream(&o, &s, &t);
+	stale = tcps_stale_warn(&s);
+	tcps_health_set_owners(NULL);
+	tcps_owners_free(ow);
+	tcps_query_close(&s);
+	if (err)
+		return err;
+	err = flush_stdout();
+	return err ? err : stale;
+}
+
 int cmd_list(int argc, char **argv)
 {
 	struct list_args a = { .pin_dir = TCPS_PIN_DIR_DEFAULT, .sort_key = -1,
 			       .f = { .port = -1 } };
-	struct list_out o = { .f = stdout, .flt = &a.f };
-	struct tcps_owners *ow;
-	struct tcps_timeouts t;
-	struct tcps_snapshot s;
 	struct tcps_expr *expr;
-	int err, stale;
+	int err;
 
 	a.f.cidr = &a.cidr;
 	err = list_parse_args(argc, argv, &a);	/* -1: run */
@@ -1225,34 +1264,8 @@ int cmd_list(int argc, char **argv)
 	err = tcps_expr_args("list", argc - optind, argv + optind, &expr);
 	if (err)
 		return err;
-	if (tcps_stdout_check()) {
-		tcps_expr_free(expr);
-		return TCPS_EXIT_FAIL;
-	}
 	a.f.expr = expr;
-	/* --sort holds every row (to sort them); without it, rows stream. */
-	err = a.sort_key >= 0 ? tcps_query_open(a.pin_dir, &s) : list_open(a.pin_dir, &s, &t);
-	if (err) {
-		tcps_expr_free(expr);
-		return err;
-	}
-	tcps_output_set_info(&s.pins.meta);
-	tcps_health_set_enabled(s.pins.meta.flags & TCPS_INFO_HEALTH);
-	ow = list_owners(&s, a.owners);
-	tcps_health_set_owners(ow);
-	o.form = a.json ? FORM_JSON : a.info || a.owners ? FORM_INFO : FORM_TABLE;
-	o.mode = s.mode;
-	o.now = s.now;
-	o.ow = ow;
-	o.owners = a.owners;
-	err = a.sort_key >= 0 ? list_sorted(&o, &s, a.sort_key) : list_stream(&o, &s, &t);
-	stale = tcps_stale_warn(&s);
-	tcps_health_set_owners(NULL);
-	tcps_owners_free(ow);
-	tcps_query_close(&s);
+	err = tcps_stdout_check() ? TCPS_EXIT_FAIL : list_show(&a);
 	tcps_expr_free(expr);
-	if (err)
-		return err;
-	err = flush_stdout();
-	return err ? err : stale;
+	return err;
 }

@@ -15,6 +15,39 @@
 
 #include "rtnl.h"
 
+/* The filters in the replies to a dump request sent on fd, or -errno. */
+static int count_filters(int fd)
+{
+	char buf[16384] __attribute__((aligned(4)));
+	int count = 0;
+
+	for (;;) {
+		struct nlmsghdr *h;
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		int len;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return count;
+		len = (int)n;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE)
+				return count;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				int err = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+
+				return err ? err : count;	/* an ACK ends the dump too */
+			}
+			if (h->nlmsg_type == RTM_NEWTFILTER)
+				count++;
+		}
+	}
+}
+
 /* Filters under one clsact parent, or -errno (no clsact there). */
 static int filters_under(int ifindex, __u32 parent)
 {
@@ -28,47 +61,14 @@ static int filters_under(int ifindex, __u32 parent)
 		       .nlmsg_seq = 1 },
 		.t = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent },
 	};
-	char buf[16384] __attribute__((aligned(4)));
-	int fd, count = 0, err = 0;
-	bool done = false;
+	int fd, ret;
 
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
 		return -errno;
-	if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
-		err = -errno;
-		goto out;
-	}
-	while (!done) {
-		struct nlmsghdr *h;
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		int len;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len = (int)n;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_type == NLMSG_DONE) {
-				done = true;
-				break;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				err = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-				goto out;
-			}
-			if (h->nlmsg_type == RTM_NEWTFILTER)
-				count++;
-		}
-	}
-out:
+	ret = send(fd, &req, req.n.nlmsg_len, 0) < 0 ? -errno : count_filters(fd);
 	close(fd);
-	return err ? err : count;
+	return ret;
 }
 
 int tcps_clsact_filters(int ifindex)

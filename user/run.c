@@ -291,13 +291,36 @@ static void run_publish_info(struct run_ctx *r)
 	tcps_daemon_info_update(&r->d);
 }
 
-/* Everything between the pin directory and the first poll. */
-static int run_setup(struct run_ctx *r)
+/* The programs onto the interfaces (signals first, so that a signal in
+ * between still leads to a clean detach), their pins, the modules. */
+static int run_attach(struct run_ctx *r)
 {
 	struct tcps_daemon *d = &r->d;
 	struct sigaction sa = { .sa_handler = on_signal };
 	const struct tcps_module *m;
 	int err, i;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	for (i = 0; i < r->opts.n_ifaces; i++) {
+		err = tcps_iface_attach(d, &r->opts.ifaces[i]);
+		if (err)
+			return err;
+	}
+	tcps_progs_pin(d);
+	for (m = tcps_modules; m->name; m++, r->started++) {
+		if (m->start && (err = m->start(d)))
+			return err;
+	}
+	return 0;
+}
+
+/* Everything between the pin directory and the first poll. */
+static int run_setup(struct run_ctx *r)
+{
+	struct tcps_daemon *d = &r->d;
+	int err;
 
 	err = run_load(r);
 	if (err)
@@ -317,22 +340,9 @@ static int run_setup(struct run_ctx *r)
 	 * programs recorded while no daemon ran is delivered now. */
 	if (d->adopting)
 		adopt_report(d, r->rb);
-
-	/* Signals before attaching, so that a signal in between still
-	 * leads to a clean detach. */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	for (i = 0; i < r->opts.n_ifaces; i++) {
-		err = tcps_iface_attach(d, &r->opts.ifaces[i]);
-		if (err)
-			return err;
-	}
-	tcps_progs_pin(d);
-	for (m = tcps_modules; m->name; m++, r->started++) {
-		if (m->start && (err = m->start(d)))
-			return err;
-	}
+	err = run_attach(r);
+	if (err)
+		return err;
 	daemon_flush(d);	/* seed transitions, before the first poll */
 	pr_info("tracking on %d interface%s%s%s%s; maps pinned in %s%s", r->opts.n_ifaces,
 		r->opts.n_ifaces == 1 ? "" : "s",

@@ -297,33 +297,40 @@ static void listener_conn(const struct tcps_key *k, struct tcps_conn *c, int *ls
 	c->first_seen = c->last_seen = tcps_mono_now();
 }
 
-static void refresh_listeners(void)
+/* The listening sockets now, sorted, one entry per address and port; 0 or
+ * -errno (said here). */
+static int listeners_now(struct lset *now)
 {
-	struct lset now = { 0 };
-	size_t i, j, n;
+	size_t i, j;
 	int err;
 
-	err = diag_dump(AF_INET, 1U << TCPS_LISTEN, collect_listener, &now);
+	err = diag_dump(AF_INET, 1U << TCPS_LISTEN, collect_listener, now);
 	if (!err)
-		err = diag_dump(AF_INET6, 1U << TCPS_LISTEN, collect_listener, &now);
+		err = diag_dump(AF_INET6, 1U << TCPS_LISTEN, collect_listener, now);
 	if (err) {
 		pr_warn("seed: reading listening sockets: %s", strerror(-err));
-		free(now.k);
-		return;
+		return err;
 	}
-	if (now.n)
-		qsort(now.k, now.n, sizeof(*now.k), key_cmp);
-	for (i = j = 0; i < now.n; i++)		/* SO_REUSEPORT: one entry */
-		if (!j || key_cmp(&now.k[j - 1], &now.k[i]))
-			now.k[j++] = now.k[i];
-	now.n = j;
-	/* Gone since the last look: remove. */
+	if (now->n)
+		qsort(now->k, now->n, sizeof(*now->k), key_cmp);
+	for (i = j = 0; i < now->n; i++)	/* SO_REUSEPORT: one entry */
+		if (!j || key_cmp(&now->k[j - 1], &now->k[i]))
+			now->k[j++] = now->k[i];
+	now->n = j;
+	return 0;
+}
+
+/* Known listeners not in now: gone since the last look, removed. */
+static void listeners_remove_gone(const struct lset *now)
+{
+	size_t i;
+
 	for (i = 0; i < sd.n_listeners; i++) {
 		const struct tcps_key *k = &sd.listeners[i];
 		struct tcps_conn c, gone;
 		int ls;
 
-		if (now.n && bsearch(k, now.k, now.n, sizeof(*k), key_cmp))
+		if (now->n && bsearch(k, now->k, now->n, sizeof(*k), key_cmp))
 			continue;
 		listener_conn(k, &c, &ls);
 		memset(&gone, 0, sizeof(gone));	/* health off: a shorter value */
@@ -333,9 +340,16 @@ static void refresh_listeners(void)
 			emit_seed(k, &c, ls, TCPS_LISTEN, TCPS_CLOSE);
 		}
 	}
-	/* New: insert (an existing one, e.g. adopted, is just kept). */
-	for (i = n = 0; i < now.n; i++) {
-		const struct tcps_key *k = &now.k[i];
+}
+
+/* Listeners in now not known yet: inserted (an existing entry, e.g.
+ * adopted, is just kept). */
+static void listeners_insert_new(const struct lset *now)
+{
+	size_t i;
+
+	for (i = 0; i < now->n; i++) {
+		const struct tcps_key *k = &now->k[i];
 		struct tcps_conn c;
 		int ls;
 
@@ -344,8 +358,19 @@ static void refresh_listeners(void)
 		listener_conn(k, &c, &ls);
 		if (!insert(k, &c))
 			emit_seed(k, &c, ls, TCPS_CLOSE, TCPS_LISTEN);
-		n++;
 	}
+}
+
+static void refresh_listeners(void)
+{
+	struct lset now = { 0 };
+
+	if (listeners_now(&now)) {
+		free(now.k);
+		return;
+	}
+	listeners_remove_gone(&now);
+	listeners_insert_new(&now);
 	free(sd.listeners);
 	sd.listeners = now.k;
 	sd.n_listeners = now.n;

@@ -93,6 +93,36 @@ test_connect_fin_then_reset_before_served_is_established_then_reset() {
 	reset_while_stopped finrst $((PORT + 1))
 }
 
+# exit_code_check TOOL WANT ARGS...: TOOL exits WANT with one "TOOL: ..."
+# line on stderr (run in the client namespace, bounded).
+exit_code_check() {
+	local tool=$1 want=$2 rc err
+	shift 2
+	err=$(nsrun "$NS_C" timeout 10 "$TOOLS/$tool" "$@" </dev/null 2>&1 >/dev/null)
+	rc=$?
+	[ $rc -eq "$want" ] || { fail "$tool $*: exit $rc, want $want ($err)"; return 1; }
+	[ "$(wc -l <<<"$err")" -eq 1 ] && [[ $err == "$tool: "* ]] || fail "$tool $*: not one '$tool: ...' line: $err"
+}
+
+# A bad command line exits 2, as tcpscope's does; a failure while running
+# (a refused connection, a bad command) keeps exit 1.
+test_bad_command_line_exits_2_runtime_failure_1() {
+	local a
+	for a in "-n x" "-n 65537" "-t -1" "-L 1e3" "-s 70000" "--bogus"; do
+		exit_code_check tcpdrive 2 connect "$IP4_B" 80 $a
+	done
+	exit_code_check tcpdrive 2 connect "$IP4_B" port
+	exit_code_check tcpdrive 2 connect 198.18.1 80
+	exit_code_check tcpdrive 2 listen "$IP4_B" 80 -b "$IP4_A"
+	exit_code_check tcpdrive 2 connect "$IP4_B" 80 -b "$IP6_A"
+	exit_code_check tcpdrive 2 connect "$IP4_B" 80 -s 4000
+	exit_code_check tcpdrive 2 frob "$IP4_B" 80
+	# Nothing listens on PORT - 1: refused.
+	exit_code_check tcpdrive 1 connect "$IP4_B" $((PORT - 1)) -L 5 -e 'wait-conn'
+	exit_code_check tcpdrive 1 connect "$IP4_B" $((PORT - 1)) -L 5 -e 'sleep x'
+}
+
+run_test test_bad_command_line_exits_2_runtime_failure_1
 run_test test_connect_reset_before_served_is_established_then_reset
 run_test test_connect_fin_then_reset_before_served_is_established_then_reset
 suite_done

@@ -258,9 +258,26 @@ test_no_health_tracks_states_only() {
 	done
 }
 
+# impair: a bad command line exits 2 with one "impair: ..." line, as
+# tcpscope's does; an interface that cannot be opened keeps exit 1.
+test_impair_bad_command_line_exits_2() {
+	local a rc err
+	for a in "-T 0" "-T 1 --loss 101" "-T 1 --delay abc" "-T 1 --seed -1" "-T 1 -q 99999999" \
+		"-T 1 --bogus" "-T 1 -b $IF_RA"; do
+		err=$(nsrun "$NS_R" timeout 10 "$IMPAIR" -a "$IF_RA" -b "$IF_RB" $a 2>&1 >/dev/null)
+		rc=$?
+		[ $rc -eq 2 ] || fail "impair $a: exit $rc, want 2: $(head -1 <<<"$err")"
+		grep -q '^impair: ' <<<"$err" || fail "impair $a: no 'impair: ...' line: $(head -1 <<<"$err")"
+	done
+	err=$(nsrun "$NS_R" timeout 10 "$IMPAIR" -a "nosuch$TAG" -b "$IF_RB" -T 1 2>&1 >/dev/null)
+	rc=$?
+	[ $rc -eq 1 ] && [ "$err" = "impair: nosuch$TAG: no such interface" ] ||
+		fail "impair with a missing interface: exit $rc, want 1: $err"
+}
+
 run_test test_setup
 [ "$SUITE_FAILED" = 0 ] || suite_done
-for t in test_rtt_10ms_one_way test_rtt_10ms_one_way_ipv6 test_rtt_40ms_one_way test_retransmissions_agree_with_ss_and_nstat \
+for t in test_impair_bad_command_line_exits_2 test_rtt_10ms_one_way test_rtt_10ms_one_way_ipv6 test_rtt_40ms_one_way test_retransmissions_agree_with_ss_and_nstat \
 	test_metrics_have_health_histograms_and_pass_promtool test_owners_agree_with_ss_p \
 	test_no_health_tracks_states_only; do
 	run_test "$t"
