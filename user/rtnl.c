@@ -15,10 +15,28 @@
 
 #include "rtnl.h"
 
+/* A filter, as `tc filter show` lists them, is one priority and protocol
+ * (tcmsg.tcm_info); its dump has a message for that and one per node (a
+ * bpf filter 2, u32 3): each distinct tcm_info counts once. */
+#define RTNL_MAX_FILTERS 64
+
+static void count_filter(__u32 info, __u32 *seen, int *count)
+{
+	int i;
+
+	for (i = 0; i < *count && i < RTNL_MAX_FILTERS; i++)
+		if (seen[i] == info)
+			return;
+	if (*count < RTNL_MAX_FILTERS)
+		seen[*count] = info;
+	(*count)++;
+}
+
 /* The filters in the replies to a dump request sent on fd, or -errno. */
 static int count_filters(int fd)
 {
 	char buf[16384] __attribute__((aligned(4)));
+	__u32 seen[RTNL_MAX_FILTERS];
 	int count = 0;
 
 	for (;;) {
@@ -42,8 +60,9 @@ static int count_filters(int fd)
 
 				return err ? err : count;	/* an ACK ends the dump too */
 			}
-			if (h->nlmsg_type == RTM_NEWTFILTER)
-				count++;
+			if (h->nlmsg_type == RTM_NEWTFILTER &&
+			    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct tcmsg)))
+				count_filter(((struct tcmsg *)NLMSG_DATA(h))->tcm_info, seen, &count);
 		}
 	}
 }

@@ -117,11 +117,17 @@ test_detach_after_persist_is_quiet_and_removes_its_clsact() {
 }
 
 test_clsact_with_another_tools_filter_stays() {
+	local out
 	start persist2 --persist || return
 	nsrun "$A" tc filter add dev "$IF_A" ingress prio 200 u32 match u32 0 0 classid 1:1 ||
 		fail "cannot add a foreign filter" || return
+	nsrun "$A" tc filter add dev "$IF_A" egress prio 201 u32 match u32 0 0 classid 1:1 ||
+		fail "cannot add a foreign filter" || return
 	stop
-	nsrun "$A" "$TCPSCOPE" detach --pin-dir "$PIN_DIR" >/dev/null 2>&1 || fail "detach failed" || return
+	out=$(nsrun "$A" "$TCPSCOPE" detach --pin-dir "$PIN_DIR" 2>&1) || fail "detach failed: $out" || return
+	# Two filters, as tc lists them (each u32 filter dumps 3 messages).
+	echo "$out" | grep -q "clsact qdisc tcpscope made stays: 2 filters of other tools on it" ||
+		fail "detach said: $out" || return
 	nsrun "$A" tc filter show dev "$IF_A" ingress | grep -q u32 ||
 		fail "the other tool's filter (or its clsact) was removed" || return
 	[ "$(our_filters ingress)" -eq 0 ] || fail "our filter left"
