@@ -440,13 +440,10 @@ test_setup_relay_topology_tracer_and_tcpscope() {
 	WAIT_MS=15000
 	must "no path without the relay (connect times out)" only_the_relay_connects || return 1
 	must "relay" relay_start clean "${CLEAN_ARGS[@]}" || return 1
-	# Both tcpscope instances load at once (scope_launch), while bpftrace
-	# finishes attaching; each must be tracking before the first scenario.
-	scope_launch client "$NS_C" "$IF_A" && scope_launch server "$NS_S" "$IF_B" || return 1
 	must "bpftrace on sock:inet_sock_set_state attached" trace_wait || return 1
 	must "ss poller, client" poll_start client "$NS_C" && must "ss poller, server" poll_start server "$NS_S" || return 1
-	must "tcpscope in the client namespace" scope_ready client &&
-		must "tcpscope in the server namespace" scope_ready server
+	must "tcpscope in the client namespace" scope_start client "$NS_C" "$IF_A" &&
+		must "tcpscope in the server namespace" scope_start server "$NS_S" "$IF_B"
 }
 
 # PHASE NAME PORT COUNT [capture]: one test for the run (final states,
