@@ -126,16 +126,20 @@ silently_gone() {
 # has the sockets, then both sides expire once it forgets them silently),
 # 2 closed by the client (TIME_WAIT here), 1 unanswered SYN (half-open table).
 expire_real_traffic() {
-	local fam=$1 srv=$2 port=$3 dead=$4 h got
+	local fam=$1 srv=$2 port=$3 dead=$4 h got u
 	start "real$fam" --timeout ESTABLISHED=2 --time-wait 2 --timeout SYN_SENT=2 || return 1
 	nsenter --net=/run/netns/$A $CONN hold "$srv" $port 2 30 >"$WORK/hold$fam" &
 	h=$!
 	track_pid $h
 	nsrun "$A" $CONN close "$srv" $port 2 || { fail "close connections"; return; }
-	unanswered "$dead"
+	# The unanswered SYNs (1.5 s) go out meanwhile: nothing below looks at
+	# them before the 4 s idle check is over, when they are done.
+	unanswered "$dead" &
+	u=$!
 	wait_for 5 grep -q ready "$WORK/hold$fam" || { fail "hold: $(cat "$WORK/hold$fam")"; return; }
 	# Idle past their timeout and two scans: the kernel still has them.
 	sleep 4
+	wait "$u"
 	[ "$(state_count ESTABLISHED)" = 2 ] && ! grep -q '"from":"ESTABLISHED","to":"CLOSE","reason":"timeout"' "$OUT" ||
 		{ fail "idle connections A still has were expired: $(q stat)"; return; }
 	silently_gone "$srv" $port || { fail "ss -K"; return; }

@@ -85,6 +85,9 @@ expect_exact() {
 	G=$(python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["gauges"]))' <"$WORK/r.json")
 }
 
+# gauges_jq FILTER: the gauges (stat --json) satisfy the jq FILTER.
+gauges_jq() { nsrun "$A" "$TCPSCOPE" stat --json --pin-dir "$PIN_DIR" | jq -e "$1" >/dev/null; }
+
 # g_get EXPR: a field of the last gauge reading, e.g. states.TIME_WAIT.
 g_get() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval('d' + ''.join('[%r]' % k for k in sys.argv[2].split('.'))))" "$G" "$1"; }
 
@@ -158,7 +161,9 @@ test_gauges_follow_expiry_with_short_timeouts() {
 	# half-open entries (local side CLOSE) with them.
 	start_gauged --persist --time-wait 2 --timeout CLOSE=1 || return 1
 	churn 30 || { fail "churn failed"; return 1; }
-	sleep 4
+	# Until the gauges show them gone (bounded; it took a fixed 4 s before),
+	# then the three readings must agree.
+	wait_for 12 gauges_jq '.states.TIME_WAIT == 0 and .halfopen == 0'
 	expect_exact "after expiry" || return 1
 	[ "$(g_get states.TIME_WAIT)" -eq 0 ] || fail "$(g_get states.TIME_WAIT) TIME_WAIT left" || return 1
 	[ "$(g_get halfopen)" -eq 0 ] || fail "$(g_get halfopen) half-open entries left" || return 1
@@ -185,7 +190,9 @@ test_gauges_count_seeded_sockets_on_a_fresh_start() {
 	# A listener that goes away is deleted by the seed refresh.
 	kill "$lpid"; wait "$lpid" 2>/dev/null
 	wait_for 5 sh -c "! nsenter --net=/run/netns/$A ss -tln | grep -q :$((FLOOD_PORT + 1))"
-	sleep 2.5
+	# Until the seed refresh (every 1 s) has removed it from the gauges
+	# (bounded; a fixed 2.5 s before), then the three readings must agree.
+	wait_for 8 gauges_jq ".states.LISTEN == $((listen - 1))"
 	expect_exact "after a listener vanished" || return 1
 	[ "$(g_get states.LISTEN)" -eq $((listen - 1)) ] || fail "LISTEN $(g_get states.LISTEN), want $((listen - 1))" || return 1
 	stop_tcpscope || fail "daemon exited non-zero"

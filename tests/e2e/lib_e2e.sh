@@ -32,6 +32,13 @@ must() {
 # scope_start NAME NS IFACE [RUN OPTIONS...]: tcpscope run --json in NS, its
 # transitions in $E2E_WORK/NAME.events, diagnostics in NAME.log.
 scope_start() {
+	scope_launch "$@" && scope_ready "$1"
+}
+
+# scope_launch NAME NS IFACE [RUN OPTIONS...]: scope_start without the wait,
+# and scope_ready NAME the wait: two instances (in two namespaces) load
+# their BPF objects at once, the verifier's seconds on a CPU each.
+scope_launch() {
 	local name=$1 ns=$2 ifc=$3
 	shift 3
 	mk_pindir "$name"
@@ -42,6 +49,10 @@ scope_start() {
 		>"$E2E_WORK/$name.events" 2>"$E2E_WORK/$name.log" &
 	SCOPE_PID[$name]=$!
 	track_pid $!
+}
+
+scope_ready() {
+	local name=$1
 	if ! wait_for 30 grep -q 'tracking on' "$E2E_WORK/$name.log"; then
 		log "tcpscope $name did not start:"
 		sed 's/^/#   /' "$E2E_WORK/$name.log" >&2

@@ -34,8 +34,11 @@ check_both() {
 }
 
 test_attach_in_server_and_client_namespaces() {
-	must "tcpscope in the server namespace" scope_start server "$NS_S" "$IF_B" "${HOOK_ARGS[@]}" &&
-		must "tcpscope in the client namespace" scope_start client "$NS_C" "$IF_A" "${HOOK_ARGS[@]}"
+	# Both load at once (scope_launch), then each must be tracking.
+	scope_launch server "$NS_S" "$IF_B" "${HOOK_ARGS[@]}" &&
+		scope_launch client "$NS_C" "$IF_A" "${HOOK_ARGS[@]}" &&
+		must "tcpscope in the server namespace" scope_ready server &&
+		must "tcpscope in the client namespace" scope_ready client
 }
 
 test_established_with_data_matches_ss() {

@@ -43,10 +43,12 @@ conns_json() { "$TCPSCOPE" list -i --json --pin-dir "${SCOPE_PIN[client]}"; }
 test_setup() {
 	must "namespaces" mk_relay_pair "$NS_C" "$NS_R" "$NS_S" || return 1
 	must "relay" relay_start --delay 2 || return 1
-	must "tcpscope in the client namespace" scope_start client "$NS_C" "$IF_A" -q || return 1
+	# Both load at once (scope_launch), then each must be tracking.
+	scope_launch client "$NS_C" "$IF_A" -q || return 1
 	# A big table: top sweeps it (views.h) instead of one kernel pass.
-	must "tcpscope --no-health in the server namespace" scope_start server "$NS_S" "$IF_B" -q --no-health \
-		--max-conns 1100000 || return 1
+	scope_launch server "$NS_S" "$IF_B" -q --no-health --max-conns 1100000 || return 1
+	must "tcpscope in the client namespace" scope_ready client || return 1
+	must "tcpscope --no-health in the server namespace" scope_ready server || return 1
 	# Three connections at 2 ms one way, then one at 30 ms.
 	must "fast server" drv_start hs1 "$NS_S" listen "$IP4_B" 7101 -n 3 -t 20000 || return 1
 	must "fast clients" drv_start hc1 "$NS_C" connect "$IP4_B" 7101 -n 3 -t 20000 || return 1

@@ -61,9 +61,11 @@ scope_retrans_total() {
 test_setup() {
 	must "namespaces" mk_relay_pair "$NS_C" "$NS_R" "$NS_S" || return 1
 	must "relay" relay_start --delay 10 || return 1
-	must "tcpscope in the client namespace" scope_start client "$NS_C" "$IF_A" -q \
-		--listen "127.0.0.1:$HTTP_PORT" || return 1
-	must "tcpscope --no-health in the server namespace" scope_start server "$NS_S" "$IF_B" -q --no-health || return 1
+	# Both load at once (scope_launch), then each must be tracking.
+	scope_launch client "$NS_C" "$IF_A" -q --listen "127.0.0.1:$HTTP_PORT" || return 1
+	scope_launch server "$NS_S" "$IF_B" -q --no-health || return 1
+	must "tcpscope in the client namespace" scope_ready client || return 1
+	must "tcpscope --no-health in the server namespace" scope_ready server || return 1
 }
 
 # hs_capture PCAP PORT: "LOCALPORT US" for each connection to PORT in PCAP:

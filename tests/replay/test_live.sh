@@ -25,6 +25,7 @@ bg_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" timeout -s INT "$@"
 # captured on the server's veth; with "live", tcpscope runs in B meanwhile.
 record() {
 	local name=$1 mode=$2 addr=$3 live=${4:-} td srv tp
+	rm -f "$PC/$name.replay.json"
 	bg_ns "$NB" 30 tcpdump -i "$IF_B" --immediate-mode -U -n -w "$PC/$name.pcap" -c 60 "tcp port $PORT" \
 		2>"$PC/$name.tcpdump"
 	td=$!; track_pid "$td"
@@ -51,7 +52,16 @@ record() {
 	return 0
 }
 
-summary() { "$TCPSCOPE" replay --json "$PC/$1.pcap" | "$PY" "$HERE/summarize.py"; }
+# replay_json NAME: `tcpscope replay --json` of NAME's capture. Replayed
+# once (the BPF load is half a second), the document kept for the checks
+# that read it again (summary, client port, live comparison).
+replay_json() {
+	local j="$PC/$1.replay.json"
+	[ -s "$j" ] || "$TCPSCOPE" replay --json "$PC/$1.pcap" >"$j" || { rm -f "$j"; return 1; }
+	cat "$j"
+}
+
+summary() { replay_json "$1" | "$PY" "$HERE/summarize.py"; }
 
 # is NAME <<EXPECTED
 is() {
@@ -82,14 +92,14 @@ resp LAST_ACK>CLOSE packet
 C PORT TIME_WAIT/CLOSE SF ShADadFf 100/200'
 
 expect_client_close() { sed "s/^C PORT/C $(client_port "$1")/" <<<"$CLIENT_CLOSE" | is "$1"; }
-client_port() { "$TCPSCOPE" replay --json "$PC/$1.pcap" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["connections"][0]["orig_port"])'; }
+client_port() { replay_json "$1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["connections"][0]["orig_port"])'; }
 
 # The live run (host mode, in the server's namespace) and the replay of
 # what tcpdump saw there must make the same transitions, endpoint by
 # endpoint (live local = server = replay resp).
 same_as_live() {
 	local r l
-	r=$("$TCPSCOPE" replay --json "$PC/$1.pcap" | "$PY" "$HERE/endpoints.py" replay)
+	r=$(replay_json "$1" | "$PY" "$HERE/endpoints.py" replay)
 	l=$("$PY" "$HERE/endpoints.py" live <"$PC/$1.live")
 	[ -n "$r" ] && [ "$r" = "$l" ] || fail "$1: replay
 $r

@@ -65,7 +65,13 @@ test_full_tables_refuse_the_same_inserts_native_and_bpf() {
 	"$PY" "$HERE/mkpcaps.py" "$WORK/flood.pcap" flood 70000 270000 || { fail "mkpcaps flood"; return 1; }
 	same_paths "$WORK/flood.pcap" || return 1
 	local c
-	c=$(jq -c '.stat.counters | [.halfopen_new, .midstream, .table_full]' "$PATHS_DIR/flood.pcap.native.json")
+	# 430 MB of JSON: python's parser reads all of it (as jq did) in a
+	# quarter of jq 1.6's time.
+	c=$("$PY" -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["stat"]["counters"]
+print(json.dumps([c["halfopen_new"], c["midstream"], c["table_full"]], separators=(",", ":")))' \
+		"$PATHS_DIR/flood.pcap.native.json")
 	[ "$c" = "[65536,262144,12320]" ] || fail "halfopen_new, midstream, table_full: $c"
 	rm -f "$WORK/flood.pcap" "$PATHS_DIR"/flood.pcap.*
 }
