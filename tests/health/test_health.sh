@@ -63,7 +63,9 @@ test_setup() {
 	must "relay" relay_start --delay 10 || return 1
 	# Both load at once (scope_launch), then each must be tracking.
 	scope_launch client "$NS_C" "$IF_A" -q --listen "127.0.0.1:$HTTP_PORT" || return 1
-	scope_launch server "$NS_S" "$IF_B" -q --no-health || return 1
+	# The server's closed connections stay (CLOSE linger 300 s, not 10):
+	# test_no_health_tracks_states_only reads them ~10 s after they closed.
+	scope_launch server "$NS_S" "$IF_B" -q --no-health --timeout CLOSE=300 || return 1
 	must "tcpscope in the client namespace" scope_ready client || return 1
 	must "tcpscope --no-health in the server namespace" scope_ready server || return 1
 }
