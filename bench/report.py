@@ -613,13 +613,10 @@ def note_iperf(ps, cores, vf, vs="floor", ct=None, tsn=None):
          f"busy): the programs' extra and the daemon together take {fmt(extra, 1)} % of one "
          f"core, against a gap to {against} of {fmt(gap, 1)} %. ")
     if gap is not None and extra < gap / 2:
-        s += IPERF_REST
+        s += (f"So {fmt(gap - extra, 1)} points of the gap are not tcpscope's own CPU time, as "
+              "the kernel counts its programs' and /proc its daemon's (bench/NOTES.md, "
+              "'iperf3, 1 stream: the gap that is not CPU time'). ")
     return s.strip()
-
-
-# Measured by hand (bench/NOTES.md), for the part of the iperf3 gap that is
-# not the programs' or the daemon's own CPU time.
-IPERF_REST = ""
 
 
 # ---- 3. summaries at scale, memory
