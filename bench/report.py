@@ -112,7 +112,11 @@ def pktcost_intro(R, pk):
           "the CPU clock adds the call's entry and frame setup, ~1 µs per call, "
           f"{1000.0 / pk['repeat']:.0e} ns per packet). `distinct`: {pk['distinct']:,} new tuples "
           "per round, each run once and the kernel's durations averaged (their baselines timed "
-          f"the same way). {pk['rounds']} rounds, cases interleaved within each round; the "
+          f"the same way). {pk['rounds']} rounds"
+          + (f" in {pk['processes']} processes of their own (where the kernel places a "
+             "process's maps moves the hot path between two modes ~20 ns apart: bench/NOTES.md, "
+             "'The hot path's two modes')" if pk.get("processes", 1) > 1 else "")
+          + ", cases interleaved within each round; the "
           "ratio is the median (min–max) of the per-round ratios to the baseline of the same "
           "round. Host mode, connections made by a real handshake through the programs first.\n")
 
