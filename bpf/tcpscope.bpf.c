@@ -24,7 +24,7 @@ const volatile __u8 tcps_health = 1;	/* 0: `run --no-health`, no tcps_conn.h tra
  * (a wake-up per event costs 0.3-3.6 µs, DESIGN §1). */
 const volatile __u32 tcps_wakeup_bytes = TCPS_RINGBUF_BYTES / 4;
 
-/* Capture time for replay, written by userspace through the mmap'ed .bss. */
+/* Capture time for replay: each frame's, set by tcps_xdp_replay from its batch table. */
 __u64 tcps_clock_ns = 0;
 
 /* Connections with evidence of both ends (or picked up mid-stream).
@@ -290,6 +290,7 @@ int tcps_xdp_ingress(struct xdp_md *ctx)
  * previous frame off the end. One syscall then carries up to
  * TCPS_REPLAY_BATCH frames. Not loaded by `run` ("?xdp").
  */
+_Static_assert(!(TCPS_REPLAY_BATCH & (TCPS_REPLAY_BATCH - 1)), "a power of 2: the index masks");
 struct tcps_replay_frame tcps_replay_frames[TCPS_REPLAY_BATCH] = {};
 __u32 tcps_replay_count = 0;	/* frames in the batch, set by userspace */
 __u32 tcps_replay_bytes = 0;	/* their bytes in the data */

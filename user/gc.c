@@ -616,8 +616,10 @@ static void gc_finish(struct tcps_daemon *d, __u64 now, int err, __u64 scan_ns)
 	if (!tcps_counters_read(d->pins.stats, cnt))
 		gc.table_full = cnt[TCPS_CNT_TABLE_FULL];
 	busy = r.more || (gc.entries >= gc.early.high && (r.more_early || gc.table_full > full));
-	gc.next_scan = err || busy ? now + gc_interval(scan_ns, busy) :
-				     gc_next(now, gc_interval(scan_ns, busy), r.next_due);
+	/* Near full (early drop wanted) or behind, the scans keep the
+	 * cadence; after an error r.next_due is 0, which waits for nothing. */
+	gc.next_scan = busy || gc.early.want ? now + gc_interval(scan_ns, busy) :
+					       gc_next(now, gc_interval(scan_ns, busy), r.next_due);
 	pr_debug("gc: %llu entries, %llu expired, %llu dropped early; scan %.1f ms of CPU, next in %.1f s",
 		 (unsigned long long)gc.entries, (unsigned long long)r.removed,
 		 (unsigned long long)r.dropped, (double)scan_ns / 1e6,

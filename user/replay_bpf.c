@@ -62,7 +62,7 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 	}
 	b->skel->rodata->tcps_mode = TCPS_MODE_PASSIVE;
 	b->skel->rodata->tcps_replay_clock = 1;
-	/* Only the XDP entry runs here: verifying the tc ones too would
+	/* Only the replay entry runs here: verifying the others too would
 	 * triple the load time. */
 	bpf_program__set_autoload(b->skel->progs.tcps_xdp_ingress, false);
 	bpf_program__set_autoload(b->skel->progs.tcps_tc_ingress, false);
@@ -174,16 +174,13 @@ static int bpf_feed(void *bp, const void *frame, size_t len)
 	return 0;
 }
 
+/* The events of every frame fed: running the batch takes them. */
 static int bpf_drain(void *bp)
 {
 	struct replay_bpf *b = bp;
-	int n;
 
 	bpf_sync(b);
-	if (b->err)
-		return b->err;
-	n = ring_buffer__consume(b->rb);
-	return n < 0 ? n : 0;
+	return b->err;
 }
 
 static int bpf_lookup(void *bp, const struct tcps_key *k, struct tcps_conn *v, bool *halfopen)
