@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "die.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23	/* Linux 4.20 */
@@ -103,38 +104,7 @@ static struct frame **heap;
 static unsigned int heap_len;
 static uint64_t arrivals;
 
-/* Exit statuses: 1 for a failure while running (an interface, a socket
- * call), 2 for a bad command line. */
-static void vdie(int status, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0), noreturn));
-
-static void vdie(int status, const char *fmt, va_list ap)
-{
-	fputs("impair: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	exit(status);
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vdie(1, fmt, ap);
-}
-
-/* A bad option: exit 2, as tcpscope and synflood do. */
-static void bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void bad_arg(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vdie(2, fmt, ap);
-}
+const char tool_name[] = "impair";
 
 static uint64_t now_ns(void)
 {

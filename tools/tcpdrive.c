@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "die.h"
 
 #define MAX_CONNS 65536
 #define MAX_INFLIGHT 512	/* connects in progress at once: stay under the SYN backlog */
@@ -112,39 +113,7 @@ static char pending_cmds[8192];
 static size_t pending_len;
 static bool stdin_eof;
 
-/* Exit statuses: 1 for a failure while running (a socket call, a wait that
- * timed out, a bad command on stdin or in -e), 2 for a bad command line. */
-static void vdie(int status, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0), noreturn));
-
-static void vdie(int status, const char *fmt, va_list ap)
-{
-	fflush(stdout);
-	fputs("tcpdrive: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	exit(status);
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vdie(1, fmt, ap);
-}
-
-/* A bad option or operand: exit 2, as tcpscope and synflood do. */
-static void bad_arg(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void bad_arg(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vdie(2, fmt, ap);
-}
+const char tool_name[] = "tcpdrive";
 
 static unsigned long long now_ms(void)
 {
