@@ -56,14 +56,15 @@ enum tcps_frame_hint {
 /* An ACK tcps_frame_hot found in the main table but could not take as
  * steady (the ACK completing a handshake on a reused tuple, or one of a
  * FIN): the locked step tcps_path_segment would take after its own lookup
- * and a second tcps_update_steady, on the entry already found. (The second
- * test could pass only if another CPU stepped the entry in between; the
- * locked step then sees that CPU's step as well.) Not a global function: the verifier
- * types a global function's arguments from BTF, so the entry would reach
- * it as plain memory, whose bpf_spin_lock it may not take. Not inlined:
- * tcps_update's locals in the entry points' frame took the deepest call
- * chain past the 512-byte BPF stack. Five arguments at most: the sender's
- * side is worked out again with the key (the same bytes). */
+ * and a second tcps_update_steady, on the entry already found. (That
+ * second test could pass only if another CPU stepped the entry in
+ * between; the locked step then steps it from there.) Not a global
+ * function: the verifier types a global function's arguments from BTF,
+ * so the entry would reach it as plain memory, whose bpf_spin_lock it may
+ * not take. Not inlined: tcps_update's locals in the entry points' frame
+ * took the deepest call chain past the 512-byte BPF stack. Five arguments
+ * at most: the sender's side is worked out again with the key (the same
+ * bytes). */
 static __attribute__((noinline)) void tcps_frame_step(struct tcps_counters *cnt,
 						      struct tcps_conn *conn,
 						      struct tcps_parsed *p, __u32 ifindex,
