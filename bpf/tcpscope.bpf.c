@@ -207,7 +207,7 @@ static __always_inline int tcps_health_on(void)
 
 /*
  * Everything after the parse but the hot path (tcps_frame_hot, inlined in
- * tcps_handle). A global function, so the verifier checks it once, on its
+ * tcps_handle_parsed). A global function, so the verifier checks it once, on its
  * own, instead of once per way the parser can end (VLANs, IPv6 extension
  * headers, options): inlined, the product exceeds 1M insns.
  */
@@ -240,48 +240,56 @@ static __always_inline void tcps_copy_syn_opts(void *ctx, int is_xdp, struct tcp
 		p->opt_len = 0;
 }
 
-/* count = 0 on a first try that may be repeated after a pull: a short
- * parse then counts nothing. */
-static __always_inline int tcps_handle(void *ctx, int is_xdp, const void *data,
-				       const void *data_end, __u32 wire_len, int dir,
-				       __u32 ifindex, int count, __u32 segs)
+static __always_inline struct tcps_counters *tcps_counters_get(void)
 {
 	__u32 zero = 0;
-	struct tcps_counters *cnt = bpf_map_lookup_elem(&tcps_stats, &zero);
-	struct tcps_parsed p;
-	int rc, hint;
 
-	if (!cnt)
-		return TCPS_P_NOT_TCP;
-	rc = tcps_parse(data, data_end, wire_len, &p);
-	if (rc == TCPS_P_TRUNCATED && !count)
-		return rc;
+	return bpf_map_lookup_elem(&tcps_stats, &zero);
+}
+
+/* Everything after the parse (rc, p): count, then track a TCP segment.
+ * Inlined once per entry point: the verifier walks it once per way the
+ * parser can end, so tc's parse after a pull comes back here too rather
+ * than into a second copy. */
+static __always_inline void tcps_handle_parsed(void *ctx, int is_xdp, struct tcps_counters *cnt,
+					       struct tcps_parsed *p, int rc, int dir,
+					       __u32 ifindex, __u32 segs)
+{
+	int hint;
+
 	if (!tcps_frame_count(cnt, rc))
-		return rc;
+		return;
 	/* A GSO/GRO packet stands for this many wire segments (the kernel
 	 * counts retransmissions in them: tcp_skb_pcount). */
-	p.seg.segs = segs > 1 ? (segs > 0xffff ? 0xffff : (__u16)segs) : 1;
-	tcps_copy_syn_opts(ctx, is_xdp, &p);
-	hint = tcps_frame_hot(&p, cnt, tcps_now());
+	p->seg.segs = segs > 1 ? (segs > 0xffff ? 0xffff : (__u16)segs) : 1;
+	tcps_copy_syn_opts(ctx, is_xdp, p);
+	hint = tcps_frame_hot(p, cnt, tcps_now(), ifindex);
 	if (hint != TCPS_HOT_DONE)
-		tcps_track(&p, cnt, dir, ifindex, hint);
-	return TCPS_P_TCP;
+		tcps_track(p, cnt, dir, ifindex, hint);
+}
+
+static __always_inline void tcps_handle_xdp(struct xdp_md *ctx, __u32 wire_len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct tcps_counters *cnt = tcps_counters_get();
+	struct tcps_parsed p;
+
+	if (cnt)
+		tcps_handle_parsed(ctx, 1, cnt, &p, tcps_parse(data, data_end, wire_len, &p),
+				   TCPS_DIR_IN, ctx->ingress_ifindex, 1);
 }
 
 SEC("xdp")
 int tcps_xdp_ingress(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-
-	tcps_handle(ctx, 1, data, data_end, (__u32)(data_end - data), TCPS_DIR_IN,
-		    ctx->ingress_ifindex, 1, 1);
+	tcps_handle_xdp(ctx, (__u32)(ctx->data_end - ctx->data));
 	return XDP_PASS;
 }
 
 /*
  * `tcpscope replay`'s entry (user/replay_bpf.c; tcpscope.h says the
- * layout): one frame of the batch per run, the same tcps_handle as
+ * layout): one frame of the batch per run, the same tcps_handle_xdp as
  * tcps_xdp_ingress with the frame's own capture time and wire length,
  * then a tail call into itself for the next. Each run narrows the test
  * run's data to its frame: the first moves the start up to the last
@@ -318,35 +326,36 @@ SEC("?xdp")
 int tcps_xdp_replay(struct xdp_md *ctx)
 {
 	__u32 i = tcps_replay_done;
-	void *data, *data_end;
 
 	if (i >= TCPS_REPLAY_BATCH || i >= tcps_replay_count || tcps_replay_narrow(ctx, i))
 		return XDP_PASS;
 	tcps_replay_done = i + 1;
 	tcps_clock_ns = tcps_replay_frames[i].ts;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	tcps_handle(ctx, 1, data, data_end, tcps_replay_frames[i].wire_len, TCPS_DIR_IN,
-		    ctx->ingress_ifindex, 1, 1);
+	tcps_handle_xdp(ctx, tcps_replay_frames[i].wire_len);
 	bpf_tail_call(ctx, &tcps_replay_next, 0);
 	return XDP_PASS;
 }
 
 /* tc reads only the linear part directly; if the headers are not all in
  * it (rare: stacks and drivers keep headers linear), pull them in and parse
- * once more. */
+ * once more. Only the last parse is counted. gso_segs is read last (a pull
+ * keeps it): held across the parses, it cost the verifier ~25k more
+ * instructions per program. */
 static __always_inline void tcps_handle_skb(struct __sk_buff *skb, int dir)
 {
-	int pullable = skb->data_end - skb->data < skb->len;
-	__u32 segs = skb->gso_segs;
-	int rc = tcps_handle(skb, 0, (void *)(long)skb->data, (void *)(long)skb->data_end,
-			     skb->len, dir, skb->ifindex, !pullable, segs);
+	struct tcps_counters *cnt = tcps_counters_get();
+	struct tcps_parsed p;
+	int rc;
 
-	if (rc == TCPS_P_TRUNCATED && pullable) {
+	if (!cnt)
+		return;
+	rc = tcps_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
+	if (rc == TCPS_P_TRUNCATED && skb->data_end - skb->data < skb->len) {
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
-		tcps_handle(skb, 0, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
-			    dir, skb->ifindex, 1, segs);
+		rc = tcps_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
+				&p);
 	}
+	tcps_handle_parsed(skb, 0, cnt, &p, rc, dir, skb->ifindex, skb->gso_segs);
 }
 
 SEC("tc")

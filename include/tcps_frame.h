@@ -48,19 +48,41 @@ TCPS_PATH_INLINE __u32 tcps_frame_syn_opts(struct tcps_parsed *p)
 
 /* What tcps_frame_hot left to do (tcps_frame_track's hint). */
 enum tcps_frame_hint {
-	TCPS_HOT_DONE = 0,	/* steady segment, handled */
+	TCPS_HOT_DONE = 0,	/* an ACK of an entry in the main table, handled */
 	TCPS_HOT_TRACK,		/* all of tcps_frame_track still to do */
 	TCPS_HOT_MISSED,	/* not in the main table: the search goes on from the half-open one */
 };
 
+/* An ACK tcps_frame_hot found in the main table but could not take as
+ * steady (the ACK completing a handshake on a reused tuple, or one of a
+ * FIN): the locked step tcps_path_segment would take after its own lookup
+ * and a second tcps_update_steady, on the entry already found. (That
+ * second test could pass only if another CPU stepped the entry in
+ * between; the locked step then steps it from there.) Not a global
+ * function: the verifier types a global function's arguments from BTF,
+ * so the entry would reach it as plain memory, whose bpf_spin_lock it may
+ * not take. Not inlined: tcps_update's locals in the entry points' frame
+ * took the deepest call chain past the 512-byte BPF stack. Five arguments
+ * at most: the sender's side is worked out again with the key (the same
+ * bytes). */
+static __attribute__((noinline)) void tcps_frame_step(struct tcps_counters *cnt,
+						      struct tcps_conn *conn,
+						      struct tcps_parsed *p, __u32 ifindex,
+						      __u64 now)
+{
+	int s = tcps_parsed_key(p, &p->key);
+
+	tcps_update_locked(cnt, conn, &p->key, s, &p->seg, ifindex, now, 0);
+}
+
 /* The hot path, after the copy: an ACK with no options left to walk
- * (p->opt_len 0), of a connection in the main table, that can change no
- * state (tcps_update_steady). Any other ACK looks the main table up twice
- * (here, then in tcps_track): the ACKs of a handshake's or a close's
- * last steps. The BPF hooks inline it ahead of their call into
- * tcps_track, which costs ~7 ns on this CPU (bench/NOTES.md). */
+ * (p->opt_len 0), looked up once in the main table. One that can change
+ * no state (tcps_update_steady) is handled here, without the lock; any
+ * other found there goes through tcps_frame_step with the same entry. The
+ * BPF hooks inline this ahead of their call into tcps_track, which costs
+ * ~7 ns on this CPU (bench/NOTES.md). */
 TCPS_PATH_INLINE int tcps_frame_hot(struct tcps_parsed *p, struct tcps_counters *cnt,
-				    __u64 now)
+				    __u64 now, __u32 ifindex)
 {
 	struct tcps_conn *conn;
 	int s;
@@ -73,8 +95,9 @@ TCPS_PATH_INLINE int tcps_frame_hot(struct tcps_parsed *p, struct tcps_counters 
 	conn = tcps_tbl_lookup(TCPS_TBL_CONNS, &p->key);
 	if (!conn)
 		return TCPS_HOT_MISSED;
-	return tcps_update_steady(cnt, conn, &p->key, s, &p->seg, now) ? TCPS_HOT_DONE :
-									  TCPS_HOT_TRACK;
+	if (!tcps_update_steady(cnt, conn, &p->key, s, &p->seg, now))
+		tcps_frame_step(cnt, conn, p, ifindex, now);
+	return TCPS_HOT_DONE;
 }
 
 /* After the copy and tcps_frame_hot (hint, enum tcps_frame_hint): the

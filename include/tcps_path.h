@@ -208,12 +208,11 @@ TCPS_PATH_INLINE int tcps_update_steady(struct tcps_counters *cnt, struct tcps_c
 	return 1;
 }
 
-/* A packet of a connection we already track (in either table). Returns
- * nonzero when a half-open entry has now been answered and belongs in the
- * main table; sc->conn then holds its new value. */
-TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *conn,
-				 const struct tcps_key *k, int s, const struct tcps_seg *g,
-				 __u32 ifindex, __u64 now, int halfopen)
+/* tcps_update's locked step, for a segment tcps_update_steady has just
+ * turned down. Returns what tcps_update does. */
+TCPS_PATH_INLINE int tcps_update_locked(struct tcps_counters *cnt, struct tcps_conn *conn,
+					const struct tcps_key *k, int s, const struct tcps_seg *g,
+					__u32 ifindex, __u64 now, int halfopen)
 {
 	struct tcps_scratch *sc;
 	__u64 pnow = 0;		/* the precise clock, once read */
@@ -221,8 +220,6 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 	__u8 cflags, g0, g1;	/* g0/g1: gauge state before/after the step */
 	__u8 verdict;
 
-	if (tcps_update_steady(cnt, conn, k, s, g, now))
-		return 0;
 	tcps_touch(conn, s, g, now);
 
 	sc = tcps_scratch_get();
@@ -259,6 +256,18 @@ TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *co
 		tcps_health_closed(conn, k, &sc->st, now);
 	tcps_emit(cnt, k, &sc->st, cflags, g->flags, ifindex, health ? &conn->h : 0, pnow);
 	return halfopen && !tcps_handshaking(sc->st.to[0], sc->st.to[1]);
+}
+
+/* A packet of a connection we already track (in either table). Returns
+ * nonzero when a half-open entry has now been answered and belongs in the
+ * main table; sc->conn then holds its new value. */
+TCPS_PATH_INLINE int tcps_update(struct tcps_counters *cnt, struct tcps_conn *conn,
+				 const struct tcps_key *k, int s, const struct tcps_seg *g,
+				 __u32 ifindex, __u64 now, int halfopen)
+{
+	if (tcps_update_steady(cnt, conn, k, s, g, now))
+		return 0;
+	return tcps_update_locked(cnt, conn, k, s, g, ifindex, now, halfopen);
 }
 
 TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_key *k,

@@ -260,7 +260,7 @@ static void native_set_clock(void *bp, __u64 now_ns)
 	b->now = now_ns;
 }
 
-/* What tcps_xdp_ingress does with one frame (tcps_handle, count = 1). */
+/* What tcps_xdp_ingress does with one frame (tcps_handle_xdp). */
 static int native_feed(void *bp, const void *frame, size_t len)
 {
 	struct replay_native *b = bp;
@@ -276,7 +276,7 @@ static int native_feed(void *bp, const void *frame, size_t len)
 	n = tcps_frame_syn_opts(&p);	/* bpf_xdp_load_bytes() there */
 	memcpy(p.opts, data + p.opt_off, n);
 	tcps_frame_track(&p, &b->cnt, TCPS_DIR_IN, NATIVE_IFINDEX, b->now,
-			 tcps_frame_hot(&p, &b->cnt, b->now));
+			 tcps_frame_hot(&p, &b->cnt, b->now, NATIVE_IFINDEX));
 	return 0;
 }
 
