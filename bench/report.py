@@ -412,7 +412,7 @@ def churn_time(R, S):
         return
     R.out("### Where the time goes in churn\n",
           "The programs on the monitored device, measured by the kernel itself "
-          "(`kernel.bpf_stats_enabled=1`: each program's run count and run time, read with "
+          "(BPF run-time stats, on only for these runs: each program's run count and run time, read with "
           "bpftool before and after): one more churn run per worker count after each round's "
           "measured runs of the floor and of tcpscope, not part of the ratios above (the stats "
           "add two clock reads to every program run, which is most of the floor's few tens of "

@@ -8,7 +8,7 @@
 #            client workers) on one veth: nothing attached, the device's
 #            pass-only tc floor, tcpscope, conntrack; alternating rounds;
 #            then, outside the ratios, the floor's and tcpscope's programs'
-#            own cost in churn (kernel.bpf_stats_enabled, restored after)
+#            own cost in churn (BPF run-time stats, held by bench/statsfd)
 #   scale    stat, list --json, stat --by-remote, top and the idle daemon
 #            at up to 1M connections; kernel memory per connection (IPv4,
 #            IPv6); ss/netstat on real sockets
@@ -51,7 +51,7 @@ while getopts "o:h" opt; do
 done
 
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
-for t in "$TCPSCOPE" "$B/pktcost" "$B/floorctl" "$B/churn" "$B/ringload" "$B/connfill" "$B/sockfill"; do
+for t in "$TCPSCOPE" "$B/pktcost" "$B/floorctl" "$B/statsfd" "$B/churn" "$B/ringload" "$B/connfill" "$B/sockfill"; do
 	[ -x "$t" ] || { echo "bench: $t missing: run make first" >&2; exit 1; }
 done
 for t in iperf3 nft netstat ss bpftool jq python3; do
@@ -256,20 +256,25 @@ cfg_stop() {
 NET_CONFIGS=(none floor tcpscope conntrack)
 
 # Where the time goes in churn: the kernel's own per-program figures
-# (kernel.bpf_stats_enabled: run_cnt, run_time_ns) of the programs on the
-# monitored device, read around one more churn run per worker count. That
-# run is not a ratio sample: the stats' own clock reads (two per program
-# run) touch only it. The sysctl is on only for those runs, and set back to
-# what it was after them and on exit, also on failure.
-STATS_PREV=""
+# (run_cnt, run_time_ns) of the programs on the monitored device, read
+# around one more churn run per worker count. That run is not a ratio
+# sample: the stats' own clock reads (two per program run) touch only it.
+# The stats are on only for those runs, held by bench/statsfd's descriptor
+# (BPF_ENABLE_STATS): kernel.bpf_stats_enabled is never written, so another
+# tool's stats are never switched off, and they go off with the holder.
+STATS_PID=""
 stats_on() {
-	[ -n "$STATS_PREV" ] || {
-		STATS_PREV=$(sysctl -n kernel.bpf_stats_enabled) || return 1
-		on_exit sysctl -qw kernel.bpf_stats_enabled="$STATS_PREV"
-	}
-	sysctl -qw kernel.bpf_stats_enabled=1
+	[ -z "$STATS_PID" ] || return 0
+	"$B/statsfd" >"$RAW/statsfd" 2>&1 &
+	STATS_PID=$!
+	track_pid "$STATS_PID"
+	wait_for 5 grep -q ready "$RAW/statsfd" || { cat "$RAW/statsfd" >&2; stats_off; return 1; }
 }
-stats_off() { [ -n "$STATS_PREV" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_PREV"; }
+stats_off() {
+	[ -n "$STATS_PID" ] || return 0
+	stop "$STATS_PID"
+	STATS_PID=""
+}
 
 # dev_progs: "DIR ID" of each tc program on the monitored device (in the
 # server's namespace: the device, and so the programs, are this run's own).

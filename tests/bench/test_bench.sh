@@ -54,6 +54,9 @@ test_results_json_has_every_target() {
 		"$OUT/results.json" >/dev/null || fail "a target neither met nor missed: $(jq -c '[.targets[] | select(.met == null) | .id]' "$OUT/results.json")"
 	jq -e '.raw.pktcost.cases | length >= 10' "$OUT/results.json" >/dev/null ||
 		fail "per-packet cases missing"
+	# The programs' own cost needs the run-time stats (bench/statsfd) on.
+	jq -e '[.raw.samples[] | select(.section == "net_prog" and (.name | test("^churn1_(ingress|egress)_ns$")) and .value > 0) | .param | split("@")[0]] | (index("floor") != null and index("tcpscope") != null)' \
+		"$OUT/results.json" >/dev/null || fail "no per-program figures for the floor and tcpscope (stats off?)"
 }
 
 # The per-packet figures have resolution far below 1 ns: fractional ns
@@ -144,6 +147,34 @@ test_nothing_left_behind() {
 	done
 	[ -z "$(ls -d /sys/fs/bpf/tcpscope-bench-* 2>/dev/null | grep -vxF "$PINS_BEFORE")" ] ||
 		fail "pin directories left behind"
+	# The stats' holder (bench/statsfd) ends with its runs.
+	pgrep -x statsfd >/dev/null && fail "a statsfd process is left: $(pgrep -ax statsfd)"
+	return 0
+}
+
+# The stats' holder alone: it never writes kernel.bpf_stats_enabled, and
+# it ends on SIGTERM and when the process that started it does.
+test_statsfd_holds_stats_without_the_sysctl() {
+	local out=$OUT/statsfd pid sh before
+	before=$(sysctl -n kernel.bpf_stats_enabled)
+	"$TOP/$BUILD/bench/statsfd" >"$out" 2>&1 &
+	pid=$!
+	track_pid $pid
+	wait_for 5 grep -q ready "$out" || fail "statsfd: $(cat "$out")"
+	[ "$(sysctl -n kernel.bpf_stats_enabled)" = "$before" ] || fail "statsfd wrote the sysctl"
+	kill -TERM $pid
+	timeout 5 tail --pid=$pid -f /dev/null || fail "statsfd did not end on SIGTERM"
+	wait $pid || fail "statsfd exited $? on SIGTERM"
+	# Started by a shell that is then killed outright.
+	bash -c "'$TOP/$BUILD/bench/statsfd' >'$out.2' 2>&1 & echo \$!; sleep 30" >"$out.pid" &
+	sh=$!
+	wait_for 5 grep -q ready "$out.2" || fail "statsfd (2): $(cat "$out.2")"
+	pid=$(cat "$out.pid")
+	track_pid "$pid"
+	{ kill -KILL $sh && wait $sh; } 2>/dev/null
+	timeout 5 tail --pid="$pid" -f /dev/null || fail "statsfd outlived the process that started it"
+	"$TOP/$BUILD/bench/statsfd" extra >/dev/null 2>&1
+	[ $? -eq 2 ] || fail "statsfd with an argument: exit not 2"
 }
 
 run_quick_bench
@@ -154,4 +185,5 @@ run_test test_paired_ratios_match_raw_samples
 run_test test_tables_are_well_formed
 run_test test_targets_printed_at_the_end
 run_test test_nothing_left_behind
+run_test test_statsfd_holds_stats_without_the_sysctl
 suite_done
