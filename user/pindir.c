@@ -94,6 +94,20 @@ int tcps_pin_dir_prepare(const char *dir)
  * behind, or one was killed. Take them over if they are of our layout and
  * nobody runs there; the new programs then share the same tables.
  */
+/* The adopted ring buffer keeps its size too: o->ring_bytes takes it. */
+static void pins_adopt_ring(struct tcps_run_opts *o, const struct tcps_pins *old)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(old->events, &info, &len) || !info.max_entries)
+		return;		/* bpf_map__reuse_fd, which reads the same, then fails */
+	if (info.max_entries != o->ring_bytes && o->ring_bytes != TCPS_RINGBUF_BYTES)
+		pr_warn("%s: the adopted ring buffer keeps its size %u (--ring-size %u ignored; 'tcpscope detach' to start afresh)",
+			o->pin_dir, info.max_entries, o->ring_bytes);
+	o->ring_bytes = info.max_entries;
+}
+
 int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 {
 	int err = tcps_pins_open(o->pin_dir, old);	/* checks ABI and value size */
@@ -127,6 +141,7 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 		pr_warn("%s: the adopted table keeps its size %u (--max-conns %u ignored; 'tcpscope detach' to start afresh)",
 			o->pin_dir, old->meta.max_conns, o->max_conns);
 	o->max_conns = old->meta.max_conns;
+	pins_adopt_ring(o, old);
 	return 0;
 }
 

@@ -230,6 +230,9 @@ static int run_load(struct run_ctx *r)
 	}
 	d->skel->rodata->tcps_mode = (__u8)r->opts.mode;
 	d->skel->rodata->tcps_health = !r->opts.no_health;
+	/* The wake-up mark (tcps_event_submit): a quarter of the ring, the
+	 * adopted one's too (tcps_pins_adopt took its size). */
+	d->skel->rodata->tcps_wakeup_bytes = r->opts.ring_bytes / 4;
 	tcps_health_set_enabled(!r->opts.no_health);	/* /v1/connections */
 	if (d->adopting) {
 		err = tcps_maps_reuse(d, &r->old);
@@ -239,6 +242,7 @@ static int run_load(struct run_ctx *r)
 		bpf_map__set_max_entries(d->skel->maps.tcps_conns, max);
 		bpf_map__set_max_entries(d->skel->maps.tcps_halfopen,
 					 max / TCPS_HALFOPEN_DIV < 16 ? 16 : max / TCPS_HALFOPEN_DIV);
+		bpf_map__set_max_entries(d->skel->maps.tcps_events, r->opts.ring_bytes);
 		if (r->opts.no_health && (err = run_slim_tables(d)))
 			return err;
 	}
@@ -449,6 +453,7 @@ int cmd_run(int argc, char **argv)
 		.opts = {
 			.mode = TCPS_MODE_HOST,
 			.max_conns = TCPS_MAX_CONNS_DEFAULT,
+			.ring_bytes = TCPS_RINGBUF_BYTES,
 			.pin_dir = TCPS_PIN_DIR_DEFAULT,
 			.seed_interval_s = 10,
 			.time_wait_s = 60,

@@ -35,6 +35,9 @@ static const char run_usage[] =
 	"      --xdp-mode MODE    auto (default), native, generic\n"
 	"      --max-conns N      connection table size (default 262144); unanswered\n"
 	"                         SYNs get a separate table of N/4\n"
+	"      --ring-size SIZE   the transitions' ring buffer: a power of two from\n"
+	"                         64K to 1G (default 4M); bigger rides out longer\n"
+	"                         stalls of the reader without ringbuf_dropped\n"
 	"      --pin-dir DIR      where the maps are pinned (default /sys/fs/bpf/tcpscope)\n"
 	"  -j, --json             transitions as JSON lines\n"
 	"  -q, --quiet            print no transitions (queries still work)\n"
@@ -180,6 +183,37 @@ static int opt_max_conns(struct tcps_run_opts *o, const char *arg)
 	return 0;
 }
 
+/* --ring-size SIZE: bytes, or a number with K, M or G (binary units); a
+ * BPF ring buffer is a power of two of pages. */
+#define RING_MIN (64ULL << 10)
+#define RING_MAX (1ULL << 30)
+static int opt_ring_size(struct tcps_run_opts *o, const char *arg)
+{
+	static const char units[] = "KMG";
+	size_t n = strlen(arg);
+	const char *u = n ? strchr(units, arg[n - 1] & ~0x20) : NULL;
+	unsigned long long v;
+	char num[24];
+
+	if (u)
+		n--;
+	if (!n || n >= sizeof(num))
+		goto bad;
+	memcpy(num, arg, n);
+	num[n] = '\0';
+	if (parse_u64(num, 1, RING_MAX, &v))
+		goto bad;
+	if (u)
+		v <<= 10 * (u - units + 1);
+	if (v < RING_MIN || v > RING_MAX || (v & (v - 1)))
+		goto bad;
+	o->ring_bytes = (__u32)v;
+	return 0;
+bad:
+	return usage_err("run", "--ring-size takes a power of two from 64K to 1G (bytes, or with K, M, G), not '%s'",
+			 arg);
+}
+
 static int opt_pin_dir(struct tcps_run_opts *o, const char *arg)
 {
 	if (!*arg || strlen(arg) >= PATH_MAX - 32)
@@ -295,6 +329,7 @@ static const struct run_opt run_opts[] = {
 	{ "events-file", LONG_ONLY(12), required_argument, STR(events_file) },
 	{ "event-socket", LONG_ONLY(13), required_argument, STR(event_socket) },
 	{ "no-health", LONG_ONLY(14), no_argument, FLAG(no_health) },
+	{ "ring-size", LONG_ONLY(15), required_argument, .fn = opt_ring_size },
 	{ "verbose", 'v', no_argument, .fn = opt_verbose },
 	{ "help", 'h', no_argument, .fn = NULL },
 };

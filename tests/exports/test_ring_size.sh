@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# run --ring-size: the transitions' ring buffer is made at the size asked
+# for, it is what a stalled reader can lose or keep, and an adopted ring
+# keeps its size.
+#
+# The stall: the daemon is stopped (SIGSTOP) while bench/ringload runs 2,000
+# connection lives (20,000 transitions, ~1.8 MB of records) through its own
+# XDP program; then it is let go. A 64K ring holds ~740 records: the rest
+# are counted as ringbuf_dropped. The default 4M ring holds them all.
+source "$(dirname "$0")/../lib/lib.sh"
+source "$(dirname "$0")/helpers.sh"
+need_root
+
+RINGLOAD=$TOP/$BUILD/bench/ringload
+[ -x "$RINGLOAD" ] || { echo "not ok $(basename "$0"): $RINGLOAD missing (make)"; exit 1; }
+
+setup_pair ringsize
+
+counter() { "$TCPSCOPE" stat --counters --json --pin-dir "$PIN_DIR" | jq ".counters.$1"; }
+ring_bytes() { bpftool map show pinned "$PIN_DIR/events" -j | jq .max_entries; }
+
+# stalled_drops: ring-buffer drops of 20,000 transitions made while the
+# daemon is stopped.
+stalled_drops() {
+	local d0 d1 load
+	d0=$(counter ringbuf_dropped)
+	kill -STOP "$DAEMON_PID"
+	load=$("$RINGLOAD" "$PIN_DIR" 20000 1)
+	kill -CONT "$DAEMON_PID"
+	log "ringload: $load"
+	d1=$(counter ringbuf_dropped)
+	echo $((d1 - d0))
+}
+
+stop_daemon() {
+	kill -TERM "$DAEMON_PID"
+	timeout 10 tail --pid="$DAEMON_PID" -f /dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+}
+
+test_small_ring_is_made_and_drops_while_the_reader_stalls() {
+	local n
+	start_daemon -q --ring-size 64K --persist || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	[ "$(ring_bytes)" = 65536 ] || { fail "ring is $(ring_bytes) bytes, want 65536"; return; }
+	n=$(stalled_drops)
+	[ "$n" -gt 0 ] || fail "a 64K ring lost nothing of 20,000 transitions"
+	log "64K ring: $n of 20000 transitions dropped while the daemon was stopped"
+}
+
+test_adopted_ring_keeps_its_size() {
+	stop_daemon
+	[ -e "$PIN_DIR/events" ] || { fail "--persist left no pins"; return; }
+	start_daemon -q --ring-size 1M || { fail "daemon did not adopt: $(cat "$WORK/daemon.err")"; return; }
+	grep -q "adopted ring buffer keeps its size 65536 (--ring-size 1048576 ignored" "$WORK/daemon.err" ||
+		fail "no warning: $(cat "$WORK/daemon.err")"
+	[ "$(ring_bytes)" = 65536 ] || fail "adopted ring is $(ring_bytes) bytes, want 65536"
+	stop_daemon
+	[ ! -e "$PIN_DIR/events" ] || fail "pins left after a run without --persist"
+}
+
+test_default_ring_keeps_what_the_small_one_dropped() {
+	local n
+	start_daemon -q || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	[ "$(ring_bytes)" = $((4 << 20)) ] || { fail "default ring is $(ring_bytes) bytes, want 4M"; return; }
+	n=$(stalled_drops)
+	[ "$n" -eq 0 ] || fail "the default ring dropped $n of 20,000 transitions"
+	stop_daemon
+}
+
+test_bad_sizes_are_usage_errors() {
+	local a out rc
+	for a in 3M 32K 2G 4MB 0x10000 '' K; do
+		out=$("$TCPSCOPE" run --ring-size "$a" -i lo 2>&1)
+		rc=$?
+		[ $rc -eq 2 ] || fail "--ring-size '$a': exit $rc, want 2"
+		[ "$(wc -l <<<"$out")" -eq 1 ] && grep -q "power of two from 64K to 1G" <<<"$out" ||
+			fail "--ring-size '$a': $out"
+	done
+}
+
+run_test test_small_ring_is_made_and_drops_while_the_reader_stalls
+run_test test_adopted_ring_keeps_its_size
+run_test test_default_ring_keeps_what_the_small_one_dropped
+run_test test_bad_sizes_are_usage_errors
+suite_done
