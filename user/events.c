@@ -676,7 +676,7 @@ static int events_parse_args(int argc, char **argv, struct events_opts *o)
 			fputs(events_usage, stdout);
 			return TCPS_EXIT_OK;
 		default:
-			return usage_bad_option("events", argv);
+			return usage_bad_option("events", argv, "jn:h");
 		}
 	}
 	return -1;

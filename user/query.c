@@ -630,7 +630,11 @@ int tcps_expr_args(const char *cmd, int argc, char **argv, struct tcps_expr **ou
 	return 0;
 }
 
-static int parse_common(int c, const char *cmd, char **argv, const char **pin_dir, bool *json)
+static const char stat_shorts[] = "rpcjh", list_shorts[] = "s:pa:46jhi";
+
+/* shorts: the command's getopt string, for usage_bad_option. */
+static int parse_common(int c, const char *cmd, const char *shorts, char **argv,
+			const char **pin_dir, bool *json)
 {
 	switch (c) {
 	case 'P':
@@ -641,7 +645,7 @@ static int parse_common(int c, const char *cmd, char **argv, const char **pin_di
 		tcps_json_errors = true;
 		return 0;
 	default:
-		return usage_bad_option(cmd, argv);
+		return usage_bad_option(cmd, argv, shorts);
 	}
 }
 
@@ -665,7 +669,7 @@ static int stat_parse_args(int argc, char **argv, struct stat_opts *o)
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "rpcjh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, stat_shorts, longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(stat_usage, stdout);
 			return TCPS_EXIT_OK;
@@ -677,7 +681,7 @@ static int stat_parse_args(int argc, char **argv, struct stat_opts *o)
 			o->counters = true;
 		} else if (c == 'W') {
 			tcps_totals_walk = true;
-		} else if ((err = parse_common(c, "stat", argv, &o->pin_dir, &o->json))) {
+		} else if ((err = parse_common(c, "stat", stat_shorts, argv, &o->pin_dir, &o->json))) {
 			return err;
 		}
 	}
@@ -1157,7 +1161,7 @@ static int list_opt(int c, char **argv, struct list_args *a)
 					 optarg);
 		break;
 	default:
-		err = parse_common(c, "list", argv, &a->pin_dir, &a->json);
+		err = parse_common(c, "list", list_shorts, argv, &a->pin_dir, &a->json);
 	}
 	return err ? err : -1;
 }
@@ -1178,7 +1182,7 @@ static int list_parse_args(int argc, char **argv, struct list_args *a)
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
 	/* -p is ss's and netstat's --processes; the port filter is --port. */
-	while ((c = getopt_long(argc, argv, "s:pa:46jhi", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, list_shorts, longopts, NULL)) != -1) {
 		err = list_opt(c, argv, a);
 		if (err != -1)
 			return err;

@@ -824,7 +824,7 @@ static int replay_parse_args(int argc, char **argv, struct replay_opts *o)
 						 optarg);
 			break;
 		default:
-			return usage_bad_option("replay", argv);
+			return usage_bad_option("replay", argv, "jh");
 		}
 	}
 	if (optind + 1 != argc)

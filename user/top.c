@@ -1392,7 +1392,7 @@ static int top_parse_args(struct top *t, int argc, char **argv)
 			fputs(top_usage, stdout);
 			return TCPS_EXIT_OK;
 		default:
-			return usage_bad_option("top", argv);
+			return usage_bad_option("top", argv, "d:n:h");
 		}
 	}
 	if (optind < argc)

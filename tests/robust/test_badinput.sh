@@ -85,6 +85,26 @@ test_bad_option_values_are_usage_errors() {
 	grep -q "option '--time-wait' needs a value" "$WORK/err" || fail "replay --time-wait: $(cat "$WORK/err")"
 }
 
+# An unknown option is called unknown, never "needs a value"; an option
+# missing its value is called that, short or long, in every command.
+test_unknown_option_and_missing_value_are_told_apart() {
+	local c cmd opt want
+	for c in "stat -x|unknown option '-x'" "stat --bogus=1|unknown option '--bogus'" \
+		"list -x|unknown option '-x'" "list -4x|unknown option '-x'" \
+		"list -s|option '-s' needs a value" "list --port|option '--port' needs a value" \
+		"top -x|unknown option '-x'" "top -d|option '-d' needs a value" \
+		"events -x|unknown option '-x'" "events -n|option '-n' needs a value" \
+		"detach -x|unknown option '-x'" "detach -i|option '-i' needs a value" \
+		"replay -x|unknown option '-x'" "run -Z|unknown option '-Z'" \
+		"run -i|option '-i' needs a value"; do
+		cmd=${c%%|*} want=${c#*|}
+		# shellcheck disable=SC2086
+		expect 2 "$TCPSCOPE" $cmd || return
+		grep -qF "$want" "$WORK/err" || { fail "'$cmd' says: $(cat "$WORK/err")"; return; }
+		! grep -q 'or is unknown\|or missing value' "$WORK/err" || { fail "'$cmd' hedges: $(cat "$WORK/err")"; return; }
+	done
+}
+
 # --listen is checked when the HTTP module starts, after attaching: the
 # start must still unwind completely.
 test_bad_listen_address_unwinds_the_start() {
@@ -191,6 +211,7 @@ test_second_instance_on_same_pin_dir_is_refused() {
 
 run_test test_unknown_interface_is_a_usage_error
 run_test test_bad_option_values_are_usage_errors
+run_test test_unknown_option_and_missing_value_are_told_apart
 run_test test_bad_listen_address_unwinds_the_start
 run_test test_no_privilege_is_exit_3
 run_test test_pin_dir_not_on_bpffs_is_refused
