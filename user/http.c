@@ -241,7 +241,7 @@ static bool conn_query_view(struct MHD_Connection *conn, struct conn_query *q,
 
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sort");
 	if (v && (q->sort = tcps_sort_parse(v)) < 0) {
-		*r = reply_bad(conn, "sort takes state, local, remote, age, idle, packets or bytes, not '%s'\n", v);
+		*r = reply_bad(conn, "sort takes %s, not '%s'\n", tcps_sort_keys, v);
 		return false;
 	}
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");

@@ -803,6 +803,8 @@ static int row_cmp(const void *pa, const void *pb, void *pctx)
 static const char *const sort_names[] = { "state", "local", "remote", "age",
 					  "idle",  "packets", "bytes", "rtt", "retrans" };
 
+const char tcps_sort_keys[] = "state, local, remote, age, idle, packets, bytes, rtt or retrans";
+
 int tcps_sort_parse(const char *name)
 {
 	unsigned int k;
@@ -1157,8 +1159,7 @@ static int list_opt(int c, char **argv, struct list_args *a)
 	case 'S':
 		a->sort_key = tcps_sort_parse(optarg);
 		if (a->sort_key < 0)
-			return usage_err("list", "--sort takes state, local, remote, age, idle, packets, bytes, rtt or retrans, not '%s'",
-					 optarg);
+			return usage_err("list", "--sort takes %s, not '%s'", tcps_sort_keys, optarg);
 		break;
 	default:
 		err = parse_common(c, "list", list_shorts, argv, &a->pin_dir, &a->json);

@@ -112,6 +112,11 @@ test_http_connections_takes_list_filters_and_limit() {
 		{ fail "/v1/connections?filter= differs from list"; return; }
 	c=$(ncurl -o "$WORK/bad" -w '%{http_code}' "$URL/v1/connections?state=BOGUS")
 	[ "$c" = 400 ] || { fail "?state=BOGUS gave $c"; return; }
+	# A bad sort= names every key list --sort takes, as list does.
+	c=$(ncurl -o "$WORK/bad" -w '%{http_code}' "$URL/v1/connections?sort=slowest")
+	[ "$c" = 400 ] && grep -q 'bytes, rtt or retrans' "$WORK/bad" || { fail "?sort=slowest gave $c: $(cat "$WORK/bad")"; return; }
+	c=$(ncurl -o "$WORK/sorted" -w '%{http_code}' "$URL/v1/connections?sort=retrans&limit=1")
+	[ "$c" = 200 ] || { fail "?sort=retrans gave $c"; return; }
 	c=$(ncurl -o "$WORK/bad" -w '%{http_code}' -G "$URL/v1/connections" --data-urlencode "filter=dport = :99999")
 	[ "$c" = 400 ] && grep -q 'column 9' "$WORK/bad" || fail "bad filter gave $c: $(cat "$WORK/bad")"
 }
