@@ -73,7 +73,7 @@ static const char list_usage[] =
 	"  -s, --state S[,S..] only these states of the local side (netstat names)\n"
 	"      --port P        local or remote port P\n"
 	"  -a, --addr CIDR     either end inside CIDR (198.18.0.0/15, 2001:db8::/32, an address)\n"
-	"  -4, -6              only IPv4 / only IPv6\n"
+	"  -4, -6              only IPv4 / only IPv6 (both: either, as ss)\n"
 	"Output (without --sort, rows stream in the tables' own order as they are read:\n"
 	"memory stays one batch at any table size; the text table sizes its columns on\n"
 	"the first 4096 rows. --sort must hold every row to sort them):\n"
@@ -1094,6 +1094,7 @@ struct list_args {
 	int sort_key;		/* -1, none: the tables' order, streamed */
 	struct cidr cidr;	/* f.cidr with --addr */
 	struct tcps_filter f;
+	unsigned int families;	/* -4: bit 0, -6: bit 1; both: any, as ss -4 -6 */
 };
 
 /* A filter option (--state, --port N, --addr, -4, -6) into a->f; 0, or
@@ -1119,10 +1120,9 @@ static int list_filter_opt(int c, struct list_args *a)
 		a->f.has_cidr = true;
 		break;
 	case '4':
-		a->f.family = TCPS_AF_INET;
-		break;
 	case '6':
-		a->f.family = TCPS_AF_INET6;
+		a->families |= c == '4' ? 1 : 2;
+		a->f.family = a->families == 1 ? TCPS_AF_INET : a->families == 2 ? TCPS_AF_INET6 : 0;
 		break;
 	}
 	return 0;

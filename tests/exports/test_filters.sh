@@ -56,6 +56,10 @@ test_list_takes_ss_filter_expressions() {
 	[ "$n" = 0 ] || { fail "state listening shows other states"; return; }
 	n=$(list state connected | tail -n +2 | grep -c LISTEN)
 	[ "$n" = 0 ] || { fail "connected shows LISTEN"; return; }
+	# -4 -6 together is either family, as ss -4 -6 (not the last one given).
+	n=$(list -6 -4 state established | grep -c ESTABLISHED)
+	[ "$n" = $N ] || { fail "list -6 -4: $n rows, want $N"; return; }
+	[ "$(list -4 -6 | wc -l)" = "$(list | wc -l)" ] || { fail "list -4 -6 differs from list"; return; }
 	n=$(list dport = :1 | tail -n +2 | wc -l)
 	[ "$n" = 0 ] || { fail "dport = :1 matched $n"; return; }
 	n=$(list --json state established and not dst "$IP4_A" | jq '.connections | length')
