@@ -44,7 +44,8 @@ static const char stat_usage[] =
 	"Options:\n"
 	"  -r, --by-remote   connections per remote address, most first (counted as the\n"
 	"                    rows stream by: memory is one entry per distinct remote)\n"
-	"      --by-port     connections per local port, most first\n"
+	"      --by-port     connections per local port, most first (one of the two at\n"
+	"                    a time, except with --json)\n"
 	"  -c, --counters    also the data-path counters (packets, drops, table full...)\n"
 	"      --walk        count the tables entry by entry (a map iterator) instead of\n"
 	"                    reading the per-state gauges the data path keeps: a check\n"
@@ -687,6 +688,10 @@ static int stat_parse_args(int argc, char **argv, struct stat_opts *o)
 	}
 	if (optind < argc)
 		return usage_err("stat", "unexpected argument '%s'", argv[optind]);
+	/* Two groupings in one "count label" list would mix ports and
+	 * addresses; JSON keeps them apart. */
+	if (o->by_remote && o->by_port && !o->json)
+		return usage_err("stat", "--by-remote or --by-port, one at a time (--json gives both)");
 	return -1;
 }
 

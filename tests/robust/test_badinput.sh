@@ -80,6 +80,8 @@ test_bad_option_values_are_usage_errors() {
 	expect 2 "$TCPSCOPE" list --addr 300.1.1.1/8 --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" list --addr 198.18.0.0/33 --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" list --sort nothing --pin-dir "$PIN_DIR" || return
+	# One "count label" list cannot hold both groupings (--json can).
+	expect 2 "$TCPSCOPE" stat --by-remote --by-port --pin-dir "$PIN_DIR" || return
 	# A long option without its value is named as such, not as "-T".
 	expect 2 "$TCPSCOPE" replay x.pcap --time-wait || return
 	grep -q "option '--time-wait' needs a value" "$WORK/err" || fail "replay --time-wait: $(cat "$WORK/err")"
