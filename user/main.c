@@ -16,6 +16,18 @@ static const struct tcps_cmd *find_cmd(const char *name)
 	return NULL;
 }
 
+/* -j or --json among args (options end at "--"): the usage error of an
+ * option given before it is JSON too, as bpftool does. */
+static bool wants_json(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
+			return true;
+	return false;
+}
+
 static void usage(FILE *f)
 {
 	const struct tcps_cmd *c;
@@ -70,5 +82,7 @@ int main(int argc, char **argv)
 	c = find_cmd(argv[i]);
 	if (!c)
 		return usage_err(NULL, "unknown command '%s'", argv[i]);
+	if (c->json_errors && wants_json(argc - i, argv + i))
+		tcps_json_errors = true;
 	return c->fn(argc - i, argv + i);
 }
