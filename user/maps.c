@@ -145,6 +145,13 @@ static int pins_get_all(const char *dir, int *const fds[6])
 		}
 		if (!err)
 			err = pin_check(*fds[i], want[i][0], want[i][1], want[i][2]);
+		/* No pins at all: nothing to clear, so no 'detach' hint (it
+		 * named /etc or /sys/fs/bpf itself). */
+		if (err == -ENOENT && i == 0) {
+			pr_err("no running tcpscope: %s holds no tcpscope pins (start one with 'tcpscope run -i IFACE', or give another --pin-dir)",
+			       dir);
+			return TCPS_EXIT_NOTRUNNING;
+		}
 		if (err) {
 			pr_err("%s/%s: %s: not a tcpscope pin directory, or from another version (clear it with 'tcpscope detach --pin-dir %s')",
 			       dir, names[i], err == -EPROTO ? "map of another layout" : strerror(-err), dir);

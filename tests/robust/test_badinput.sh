@@ -128,6 +128,20 @@ test_no_privilege_is_exit_3() {
 	expect 4 setpriv --reuid=65534 --regid=65534 --clear-groups "$TCPSCOPE" stat --pin-dir "$PIN_DIR"
 }
 
+# A query of a directory that holds no pins at all says so, and never
+# suggests 'tcpscope detach --pin-dir' on it (/etc, /sys/fs/bpf itself).
+test_query_of_a_dir_without_pins_suggests_no_detach() {
+	local d="/sys/fs/bpf/tcpscope-test-$TAG-empty" c
+	mkdir "$d" && on_exit rmdir "$d"
+	for c in "stat --pin-dir $d" "list --pin-dir $d" "stat --pin-dir /etc"; do
+		# shellcheck disable=SC2086
+		expect 4 "$TCPSCOPE" $c || return
+		grep -q 'holds no tcpscope pins' "$WORK/err" || { fail "'$c': $(cat "$WORK/err")"; return; }
+		! grep -q 'detach' "$WORK/err" || { fail "'$c' suggests detach: $(cat "$WORK/err")"; return; }
+	done
+	[ -d "$d" ] || fail "$d removed"
+}
+
 test_pin_dir_not_on_bpffs_is_refused() {
 	mkdir -p "$WORK/tmpfs"
 	mount -t tmpfs -o size=1m none "$WORK/tmpfs" || { fail "mount tmpfs"; return; }
@@ -216,6 +230,7 @@ run_test test_bad_option_values_are_usage_errors
 run_test test_unknown_option_and_missing_value_are_told_apart
 run_test test_bad_listen_address_unwinds_the_start
 run_test test_no_privilege_is_exit_3
+run_test test_query_of_a_dir_without_pins_suggests_no_detach
 run_test test_pin_dir_not_on_bpffs_is_refused
 run_test test_foreign_pin_dir_is_left_alone
 run_test test_closed_stdout_gives_one_line
