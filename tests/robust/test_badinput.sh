@@ -82,6 +82,12 @@ test_bad_option_values_are_usage_errors() {
 	expect 2 "$TCPSCOPE" list --sort nothing --pin-dir "$PIN_DIR" || return
 	# One "count label" list cannot hold both groupings (--json can).
 	expect 2 "$TCPSCOPE" stat --by-remote --by-port --pin-dir "$PIN_DIR" || return
+	# A file that is no capture (or empty, or a directory) is named.
+	: >"$WORK/empty.pcap"
+	for c in /etc/passwd "$WORK/empty.pcap" "$WORK"; do
+		expect 1 "$TCPSCOPE" replay "$c" || return
+		grep -qF "tcpscope: $c: " "$WORK/err" || { fail "replay $c: $(cat "$WORK/err")"; return; }
+	done
 	# A long option without its value is named as such, not as "-T".
 	expect 2 "$TCPSCOPE" replay x.pcap --time-wait || return
 	grep -q "option '--time-wait' needs a value" "$WORK/err" || fail "replay --time-wait: $(cat "$WORK/err")"
