@@ -125,6 +125,15 @@ test_bad_listen_address_unwinds_the_start() {
 		grep -q "^tcpscope: .*listen" "$WORK/err" || { fail "--listen $v: no error line: $(cat "$WORK/err")"; return; }
 		local left; left=$(nothing_left) || { fail "--listen $v: $left"; return; }
 	done
+	# Malformed is a usage error before anything is attached; a
+	# well-formed address this host does not have is said as such.
+	expect 2 "$TCPSCOPE" run -i "$IF_A" -q --pin-dir "$PIN_DIR" --listen 198.18.0.1:80:90 || return
+	expect 2 "$TCPSCOPE" run -i "$IF_A" -q --pin-dir "$PIN_DIR" --listen ::1:9717 || return
+	nsrun "$NS" "$TCPSCOPE" run -i "$IF_A" -q --pin-dir "$PIN_DIR" --listen 198.18.255.254:9717 \
+		>/dev/null 2>"$WORK/err" </dev/null
+	[ $? = 1 ] && grep -q '198.18.255.254 is not an address of this host' "$WORK/err" ||
+		{ fail "--listen 198.18.255.254:9717: $(cat "$WORK/err")"; return; }
+	left=$(nothing_left) || fail "--listen 198.18.255.254:9717: $left"
 }
 
 test_no_privilege_is_exit_3() {
