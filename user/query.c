@@ -866,8 +866,9 @@ struct list_out {
 	struct tcps_jbuf jb;	/* FORM_JSON: rows not yet written to f */
 	const struct tcps_owners *ow;	/* FORM_INFO with -p */
 	bool owners;
-	/* FORM_TABLE: rows held until the widths are known. */
+	/* FORM_TABLE, FORM_INFO: rows held until the widths are known. */
 	struct tcps_table tab;
+	int aw;			/* FORM_INFO: the address columns' width */
 	struct tcps_row *held;
 	size_t nheld;
 	bool sized;
@@ -877,16 +878,38 @@ struct list_out {
 	int err;
 };
 
+/* One row of list -i (and -p: its owner). */
+static void info_row(struct list_out *o, const struct tcps_row *r)
+{
+	char who[64];
+
+	tcps_owner_str(o->mode == TCPS_MODE_HOST ?
+			       tcps_owner_find(o->ow, &r->key, tcps_first_side(&r->val, o->mode)) :
+			       NULL,
+		       who, sizeof(who));
+	tcps_info_text(o->f, r, o->mode, o->owners ? who : NULL, o->aw);
+}
+
+/* The held rows, under a header sized to them. */
 static void table_flush(struct list_out *o)
 {
 	size_t i;
 
-	tcps_table_init(&o->tab, o->mode, o->now, 0, NULL);
-	for (i = 0; i < o->nheld; i++)
-		tcps_table_measure(&o->tab, &o->held[i], NULL);
-	tcps_table_header(o->f, &o->tab);
-	for (i = 0; i < o->nheld; i++)
-		tcps_table_row(o->f, &o->tab, &o->held[i], NULL);
+	if (o->form == FORM_INFO) {
+		for (i = 0; i < o->nheld; i++)
+			if (tcps_info_addr_width(&o->held[i], o->mode) > o->aw)
+				o->aw = tcps_info_addr_width(&o->held[i], o->mode);
+		tcps_info_text_header(o->f, o->mode, o->owners, o->aw);
+		for (i = 0; i < o->nheld; i++)
+			info_row(o, &o->held[i]);
+	} else {
+		tcps_table_init(&o->tab, o->mode, o->now, 0, NULL);
+		for (i = 0; i < o->nheld; i++)
+			tcps_table_measure(&o->tab, &o->held[i], NULL);
+		tcps_table_header(o->f, &o->tab);
+		for (i = 0; i < o->nheld; i++)
+			tcps_table_row(o->f, &o->tab, &o->held[i], NULL);
+	}
 	free(o->held);
 	o->held = NULL;
 	o->nheld = 0;
@@ -896,8 +919,6 @@ static void table_flush(struct list_out *o)
 /* 0, or 1 when the limit is reached (stop). */
 static int list_row(struct list_out *o, const struct tcps_row *r)
 {
-	char who[64];
-
 	if (o->flt && !tcps_filter_match(o->flt, r, o->mode))
 		return 0;
 	if (o->flt && o->flt->limit && o->shown >= o->flt->limit)
@@ -912,15 +933,12 @@ static int list_row(struct list_out *o, const struct tcps_row *r)
 			return 1;
 		break;
 	case FORM_INFO:
-		tcps_owner_str(o->mode == TCPS_MODE_HOST ?
-				       tcps_owner_find(o->ow, &r->key, tcps_first_side(&r->val, o->mode)) :
-				       NULL,
-			       who, sizeof(who));
-		tcps_info_text(o->f, r, o->mode, o->now, o->owners ? who : NULL);
-		break;
 	case FORM_TABLE:
 		if (o->sized) {
-			tcps_table_row(o->f, &o->tab, r, NULL);
+			if (o->form == FORM_INFO)
+				info_row(o, r);
+			else
+				tcps_table_row(o->f, &o->tab, r, NULL);
 			break;
 		}
 		if (!o->held)
@@ -939,18 +957,15 @@ static int list_row(struct list_out *o, const struct tcps_row *r)
 
 static int list_begin(struct list_out *o)
 {
-	if (o->form == FORM_JSON) {
+	if (o->form == FORM_JSON)
 		fputs("{\"connections\":[", o->f);
-	} else if (o->form == FORM_INFO) {
-		tcps_info_text_header(o->f, o->mode, o->owners);
-	}
 	return 0;
 }
 
 /* s: the instance (its daemon object ends the JSON document). */
 static int list_end(struct list_out *o, const struct tcps_snapshot *s)
 {
-	if (o->form == FORM_TABLE && !o->sized)
+	if (o->form != FORM_JSON && !o->sized)
 		table_flush(o);
 	if (o->form == FORM_JSON) {
 		int err = tcps_jbuf_flush(&o->jb, o->f);

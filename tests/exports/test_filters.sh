@@ -45,6 +45,21 @@ test_list_ipv4_table_fits_100_columns_with_labelled_columns() {
 		fail "State column misaligned: $out"
 }
 
+# list -i is sized as list is (it had 46-column address fields: 157
+# columns for IPv4) and writes a listener's remote end as list does.
+test_list_info_is_sized_to_its_content() {
+	local out wide
+	out=$(list -i) || { fail "list -i exited $?"; return; }
+	wide=$(awk 'length > 100' <<<"$out")
+	[ -z "$wide" ] || { fail "lines wider than 100: $(head -2 <<<"$out")"; return; }
+	out=$(list -i -p) || { fail "list -i -p exited $?"; return; }
+	[ "$(grep -c ESTABLISHED <<<"$out")" -ge $N ] || { fail "no $N rows: $out"; return; }
+	grep -E "^tcp6? +[^ ]+:$SRV_PORT +[^ ]+:\* +LISTEN " <<<"$out" >/dev/null ||
+		{ fail "listener's remote end is not ADDR:*: $(grep LISTEN <<<"$out")"; return; }
+	[ "$(awk 'NR == 1 {c = index($0, "State")} NR > 1 && /ESTABLISHED/ {if (index($0, "ESTABLISHED") != c) bad = 1} END {print bad + 0}' <<<"$out")" = 0 ] ||
+		fail "State column misaligned: $out"
+}
+
 test_list_takes_ss_filter_expressions() {
 	local n
 	n=$(list state established "( dport = :443 or sport = :$SRV_PORT )" dst "$NET" | grep -c ESTABLISHED)
@@ -198,6 +213,7 @@ test_replay_prints_list_table_and_stat_summary() {
 }
 
 run_test test_list_ipv4_table_fits_100_columns_with_labelled_columns
+run_test test_list_info_is_sized_to_its_content
 run_test test_list_takes_ss_filter_expressions
 run_test test_bad_filter_points_at_the_token
 run_test test_port_option_is_spelled_alike
