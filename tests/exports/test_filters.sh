@@ -60,6 +60,18 @@ test_list_info_is_sized_to_its_content() {
 		fail "State column misaligned: $out"
 }
 
+# list -p names a listener's owner as ss -tlnp does (listeners were left
+# out of the owners' dump: "-").
+test_list_p_names_a_listeners_owner() {
+	local want got
+	want=$(nsrun "$NS_S" ss -Htlnp "sport = :$SRV_PORT" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -n | head -1)
+	[ -n "$want" ] || { fail "ss -tlnp shows no owner of :$SRV_PORT"; return; }
+	got=$(list -p state listening sport = :$SRV_PORT | awk 'NR == 2 {print $NF}')
+	[ "${got%%/*}" = "$want" ] || { fail "list -p: listener's owner '$got', ss -tlnp pid $want"; return; }
+	got=$(list -p --json state listening sport = :$SRV_PORT | jq '.connections[0].pid')
+	[ "$got" = "$want" ] || fail "list -p --json: pid $got, ss -tlnp pid $want"
+}
+
 test_list_takes_ss_filter_expressions() {
 	local n
 	n=$(list state established "( dport = :443 or sport = :$SRV_PORT )" dst "$NET" | grep -c ESTABLISHED)
@@ -214,6 +226,7 @@ test_replay_prints_list_table_and_stat_summary() {
 
 run_test test_list_ipv4_table_fits_100_columns_with_labelled_columns
 run_test test_list_info_is_sized_to_its_content
+run_test test_list_p_names_a_listeners_owner
 run_test test_list_takes_ss_filter_expressions
 run_test test_bad_filter_points_at_the_token
 run_test test_port_option_is_spelled_alike
