@@ -33,8 +33,12 @@ static void usage(FILE *f)
 	const struct tcps_cmd *c;
 
 	fprintf(f, "Usage: tcpscope [-v] COMMAND [OPTIONS]\n"
+		   "       tcpscope -V | --version\n"
 		   "\n"
 		   "TCP connection states from the wire (XDP + tc), netstat-style.\n"
+		   "\n"
+		   "  -v, --verbose  debug output (libbpf's too), before the command\n"
+		   "  -V, --version  the version\n"
 		   "\n"
 		   "Commands:\n");
 	for (c = tcps_cmds; c->name; c++)

@@ -30,7 +30,8 @@ static int flush_stdout(void)
 }
 
 static const char stat_usage[] =
-	"Usage: tcpscope stat [--by-remote | --by-port] [--walk] [--json] [--pin-dir DIR]\n"
+	"Usage: tcpscope stat [--by-remote | --by-port] [--counters] [--walk] [--json]\n"
+	"                     [--pin-dir DIR]\n"
 	"\n"
 	"Connections per TCP state, as\n"
 	"  netstat -ant | awk '/^tcp/{++S[$NF]} END {for(k in S) print k,S[k]}'\n"

@@ -117,7 +117,8 @@ static void on_stop(int sig)
 }
 
 static const char top_usage[] =
-	"Usage: tcpscope top [-d SECONDS] [-n COUNT] [--syn-warn N] [--pin-dir DIR]\n"
+	"Usage: tcpscope top [-d SECONDS] [-n COUNT] [--syn-warn N]\n"
+	"                    [--pin-dir DIR | --socket PATH]\n"
 	"\n"
 	"Live view of the running instance, refreshed every interval: connections\n"
 	"per state with the change since the last refresh and transitions per\n"
