@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* tcpscope: subcommands as data, as in ip(8) and bpftool(8). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +52,17 @@ static void usage(FILE *f)
 		   "  sudo tcpscope list --state ESTABLISHED --json\n");
 }
 
+/* A command that succeeded but whose output could not be written (--help
+ * into a full disk or a closed pipe) did not succeed. */
+static int finish(int rc)
+{
+	if (rc == TCPS_EXIT_OK && (fflush(stdout) == EOF || ferror(stdout))) {
+		pr_err("cannot write the output: %s", strerror(errno ? errno : EIO));
+		return TCPS_EXIT_FAIL;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const struct tcps_cmd *c;
@@ -61,10 +73,10 @@ int main(int argc, char **argv)
 			tcps_verbose = 1;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
-			return TCPS_EXIT_OK;
+			return finish(TCPS_EXIT_OK);
 		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
 			printf("tcpscope %s (ABI %d)\n", TCPS_VERSION, TCPS_ABI_VERSION);
-			return TCPS_EXIT_OK;
+			return finish(TCPS_EXIT_OK);
 		} else {
 			return usage_err(NULL, "unknown option '%s'", argv[i]);
 		}
@@ -78,15 +90,15 @@ int main(int argc, char **argv)
 		if (i + 1 < argc && (c = find_cmd(argv[i + 1]))) {
 			char *hargv[] = { argv[i + 1], "--help", NULL };
 
-			return c->fn(2, hargv);
+			return finish(c->fn(2, hargv));
 		}
 		usage(stdout);
-		return TCPS_EXIT_OK;
+		return finish(TCPS_EXIT_OK);
 	}
 	c = find_cmd(argv[i]);
 	if (!c)
 		return usage_err(NULL, "unknown command '%s'", argv[i]);
 	if (c->json_errors && wants_json(argc - i, argv + i))
 		tcps_json_errors = true;
-	return c->fn(argc - i, argv + i);
+	return finish(c->fn(argc - i, argv + i));
 }

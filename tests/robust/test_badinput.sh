@@ -197,6 +197,14 @@ test_foreign_pin_dir_is_left_alone() {
 }
 
 test_closed_stdout_gives_one_line() {
+	# --help and --version that cannot be written fail too, in one line.
+	local h
+	for h in "--help" "--version" "stat --help" "list --help" "help run"; do
+		# shellcheck disable=SC2086
+		"$TCPSCOPE" $h >/dev/full 2>"$WORK/err"
+		[ $? -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] && grep -q '^tcpscope: cannot write' "$WORK/err" ||
+			{ fail "$h >/dev/full: exit $?: $(cat "$WORK/err")"; return; }
+	done
 	nsrun "$NS" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" >&- 2>"$WORK/err" </dev/null
 	local rc=$?
 	[ $rc -eq 2 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] ||
