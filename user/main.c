@@ -87,7 +87,9 @@ int main(int argc, char **argv)
 		return TCPS_EXIT_USAGE;
 	}
 	if (!strcmp(argv[i], "help")) {
-		if (i + 1 < argc && (c = find_cmd(argv[i + 1]))) {
+		if (i + 1 < argc && !(c = find_cmd(argv[i + 1])))
+			return usage_err(NULL, "help: unknown command '%s'", argv[i + 1]);
+		if (i + 1 < argc) {
 			char *hargv[] = { argv[i + 1], "--help", NULL };
 
 			return finish(c->fn(2, hargv));

@@ -74,6 +74,7 @@ test_bad_option_values_are_usage_errors() {
 	expect 2 "$TCPSCOPE" run -i "$(printf 'x%.0s' {1..20})" --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" run -i "$IF_A" --pin-dir "" || return
 	expect 2 "$TCPSCOPE" nosuchcommand || return
+	expect 2 "$TCPSCOPE" help nosuchcommand || return
 	expect 2 "$TCPSCOPE" --nosuchflag || return
 	expect 2 "$TCPSCOPE" list --state BOGUS --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" list --port 70000 --pin-dir "$PIN_DIR" || return
