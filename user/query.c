@@ -640,6 +640,8 @@ static int parse_common(int c, const char *cmd, const char *shorts, char **argv,
 {
 	switch (c) {
 	case 'P':
+		if (!*optarg)
+			return usage_err(cmd, "--pin-dir takes a directory, not ''");
 		*pin_dir = optarg;
 		return 0;
 	case 'j':

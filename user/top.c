@@ -1384,6 +1384,8 @@ static int top_parse_args(struct top *t, int argc, char **argv)
 				return rc;
 			break;
 		case 'P':
+			if (!*optarg)
+				return usage_err("top", "--pin-dir takes a directory, not ''");
 			t->pin_dir = optarg;
 			break;
 		case 'S':

@@ -73,6 +73,9 @@ test_bad_option_values_are_usage_errors() {
 	expect 2 "$TCPSCOPE" run -i "$IF_A" -i "$IF_A" --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" run -i "$(printf 'x%.0s' {1..20})" --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" run -i "$IF_A" --pin-dir "" || return
+	for c in stat list top events; do
+		expect 2 "$TCPSCOPE" $c --pin-dir "" || return
+	done
 	expect 2 "$TCPSCOPE" nosuchcommand || return
 	expect 2 "$TCPSCOPE" help nosuchcommand || return
 	expect 2 "$TCPSCOPE" --nosuchflag || return
