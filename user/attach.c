@@ -19,6 +19,7 @@
 
 #include "daemon.h"
 #include "detach.h"
+#include "ident.h"
 #include "run.h"
 #include "tcpscope.skel.h"
 
@@ -114,6 +115,28 @@ static int xdp_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 	return 0;
 }
 
+/* Our tc slot is taken: by a running instance (one per interface: it is
+ * named), or by programs a --persist or killed one left (its pin dir
+ * adopts or removes them; without pins, detach -i --keep-pins, which
+ * spares the default pin dir). */
+static void tc_slot_taken(const struct tcps_iface *ifc, bool ingress)
+{
+	__u32 id = tcps_tc_current(ifc->ifindex, ingress);
+	char dir[256] = "";
+	pid_t owner = id ? tcps_prog_owner(id, dir, sizeof(dir)) : 0;
+
+	if (owner)
+		pr_err("%s: tcpscope pid %d%s%s already watches it (one instance per interface; stop it first, kill -TERM %d)",
+		       ifc->name, (int)owner, *dir ? ", pins in " : "", dir, (int)owner);
+	else if (*dir)
+		pr_err("%s: tcpscope's programs of the stopped instance with pins in %s are on it ('tcpscope run -i %s --pin-dir %s' adopts them, 'tcpscope detach --pin-dir %s' removes them)",
+		       ifc->name, dir, ifc->name, dir, dir);
+	else
+		pr_err("%s: a tc filter with tcpscope's handle %#x and priority %d is already on %s, and no running tcpscope owns it ('tcpscope detach -i %s --keep-pins' removes it)",
+		       ifc->name, TCPS_TC_HANDLE, TCPS_TC_PRIO, ingress ? "ingress" : "egress",
+		       ifc->name);
+}
+
 static int tc_attach_one(struct tcps_daemon *d, struct tcps_iface *ifc, int prog_fd,
 			 enum bpf_tc_attach_point point, bool *done)
 {
@@ -129,9 +152,7 @@ static int tc_attach_one(struct tcps_daemon *d, struct tcps_iface *ifc, int prog
 	err = bpf_tc_attach(&hook, &opts);
 
 	if (err == -EEXIST) {
-		pr_err("%s: a tc filter with tcpscope's handle %#x and priority %d is already on %s (another tcpscope? 'tcpscope detach')",
-		       ifc->name, TCPS_TC_HANDLE, TCPS_TC_PRIO,
-		       point == BPF_TC_INGRESS ? "ingress" : "egress");
+		tc_slot_taken(ifc, point == BPF_TC_INGRESS);
 		return TCPS_EXIT_FAIL;
 	}
 	if (err) {

@@ -10,12 +10,13 @@
 int cmd_replay(int argc, char **argv);	/* replay.c */
 
 const struct tcps_cmd tcps_cmds[] = {
-	{ "run", cmd_run, "attach to interfaces and track connections (the daemon)" },
-	{ "stat", cmd_stat, "connections per state (netstat -ant | awk summary)" },
-	{ "list", cmd_list, "one line per connection (netstat -ant)" },
-	{ "top", cmd_top, "live full-screen view (ncurses), like top" },
-	{ "events", cmd_events, "live transition stream from the running daemon" },
-	{ "replay", cmd_replay, "run a pcap/pcapng capture through the BPF program, offline" },
-	{ "detach", cmd_detach, "remove tcpscope's programs and pins (after --persist)" },
-	{ NULL, NULL, NULL },
+	{ "run", cmd_run, "attach to interfaces and track connections (the daemon)", false },
+	{ "stat", cmd_stat, "connections per state (netstat -ant | awk summary)", true },
+	{ "list", cmd_list, "one line per connection (netstat -ant)", true },
+	{ "top", cmd_top, "live full-screen view (ncurses), like top", false },
+	{ "events", cmd_events, "live transition stream from the running daemon", false },
+	{ "replay", cmd_replay, "run a pcap/pcapng capture through the BPF program, offline",
+	  true },
+	{ "detach", cmd_detach, "remove tcpscope's programs and pins (after --persist)", false },
+	{ NULL, NULL, NULL, false },
 };

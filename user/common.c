@@ -78,18 +78,23 @@ int usage_err(const char *cmd, const char *fmt, ...)
 	return TCPS_EXIT_USAGE;
 }
 
-int usage_bad_option(const char *cmd, char **argv)
+int usage_bad_option(const char *cmd, char **argv, const char *shorts)
 {
-	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	const char *arg = optind > 0 ? argv[optind - 1] : "?", *k;
 
-	if (optopt && arg[0] == '-' && arg[1] == optopt && arg[2] == '\0')
-		return usage_err(cmd, "option '%s' needs a value, or is unknown", arg);
-	/* getopt_long sets optopt only for a known long option without its value. */
-	if (optopt && arg[0] == '-' && arg[1] == '-')
-		return usage_err(cmd, "option '%s' needs a value", arg);
-	if (optopt)
+	/* getopt_long sets optopt to the option's letter for an unknown short
+	 * option and for a known one without its value: shorts tells which. */
+	if (optopt && optopt < 128 && arg[0] == '-' && arg[1] != '-') {
+		k = strchr(shorts, optopt);
+		if (k && k[1] == ':')
+			return usage_err(cmd, "option '-%c' needs a value", optopt);
 		return usage_err(cmd, "unknown option '-%c'", optopt);
-	return usage_err(cmd, "unknown option or missing value: '%s'", arg);
+	}
+	/* ... and to the option's value for a known long option without its
+	 * value; 0 for an unknown (or ambiguous) one. */
+	if (optopt)
+		return usage_err(cmd, "option '%s' needs a value", arg);
+	return usage_err(cmd, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
 }
 
 static const char *const state_names[TCPS_STATE_MAX] = {

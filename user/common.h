@@ -41,9 +41,10 @@ void pr_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pr_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error: one line, then the hint to --help; returns TCPS_EXIT_USAGE. */
 int usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* After getopt_long returned '?' (with opterr = 0): names the bad option
- * or the option missing its value; returns TCPS_EXIT_USAGE. */
-int usage_bad_option(const char *cmd, char **argv);
+/* After getopt_long returned '?' (with opterr = 0): names the unknown
+ * option or the option missing its value (shorts: getopt's option string,
+ * which tells the two apart for a short option); returns TCPS_EXIT_USAGE. */
+int usage_bad_option(const char *cmd, char **argv, const char *shorts);
 
 /* netstat's spelling: ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2
  * TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK LISTEN CLOSING. */

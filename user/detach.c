@@ -449,7 +449,7 @@ static int detach_option(int c, char **argv, struct detach_args *a)
 		fputs(detach_usage, stdout);
 		return -1;
 	default:
-		return usage_bad_option("detach", argv);
+		return usage_bad_option("detach", argv, "i:avh");
 	}
 }
 

@@ -662,6 +662,8 @@ static int events_parse_args(int argc, char **argv, struct events_opts *o)
 			o->json = true;
 			break;
 		case 'P':
+			if (!*optarg)
+				return usage_err("events", "--pin-dir takes a directory, not ''");
 			o->pin_dir = optarg;
 			break;
 		case 'S':
@@ -676,7 +678,7 @@ static int events_parse_args(int argc, char **argv, struct events_opts *o)
 			fputs(events_usage, stdout);
 			return TCPS_EXIT_OK;
 		default:
-			return usage_bad_option("events", argv);
+			return usage_bad_option("events", argv, "jn:h");
 		}
 	}
 	return -1;

@@ -173,35 +173,52 @@ static void dur_str(char *buf, size_t len, __u64 ns)
 		snprintf(buf, len, "%lluh%02llum", s / 3600, (s / 60) % 60);
 }
 
-void tcps_info_text_header(FILE *f, __u32 mode, bool owners)
+/* The two address cells of r, as list's table writes them. */
+static void info_addrs(const struct tcps_row *r, __u32 mode, struct tcps_view *v, char a[64],
+		       char b[64])
+{
+	bool v6 = r->key.family == TCPS_AF_INET6;
+
+	tcps_view_of(&r->key, &r->val, mode, v);
+	tcps_endpoint_str(a, 64, v->faddr, v->fport, v6);
+	tcps_endpoint_str(b, 64, v->saddr, v->sport, v6);
+}
+
+int tcps_info_addr_width(const struct tcps_row *r, __u32 mode)
+{
+	struct tcps_view v;
+	char a[64], b[64];
+	size_t n;
+
+	info_addrs(r, mode, &v, a, b);
+	n = strlen(a) > strlen(b) ? strlen(a) : strlen(b);
+	return (int)n;
+}
+
+void tcps_info_text_header(FILE *f, __u32 mode, bool owners, int aw)
 {
 	bool passive = mode == TCPS_MODE_PASSIVE;
 
-	fprintf(f, "%-5s %-46s %-46s %-12s %-17s %-15s %10s%s\n", "Proto",
-		passive ? "Orig Address" : "Local Address",
+	if (aw < (int)strlen("Foreign Address"))
+		aw = (int)strlen("Foreign Address");
+	fprintf(f, "%-5s %-*s %-*s %-11s %-16s %-14s %8s%s\n", "Proto", aw,
+		passive ? "Orig Address" : "Local Address", aw,
 		passive ? "Resp Address" : "Foreign Address", passive ? "OrigState" : "State",
 		"RTT(ms) srtt/min", passive ? "Retr orig/resp" : "Retr out/in", "Duration",
 		owners ? " Owner" : "");
 }
 
-void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mono,
-		    const char *owner)
+void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, const char *owner, int aw)
 {
 	bool v6 = r->key.family == TCPS_AF_INET6;
 	char a[64], b[64], rtt[24], s1[12], s2[12], retr[24], dur[16];
 	struct tcps_health_view h;
 	struct tcps_view v;
 
-	(void)now_mono;
-	tcps_view_of(&r->key, &r->val, mode, &v);
+	if (aw < (int)strlen("Foreign Address"))
+		aw = (int)strlen("Foreign Address");
+	info_addrs(r, mode, &v, a, b);
 	tcps_health_view_of(&r->val, mode, &h);
-	if (v6) {
-		snprintf(a, sizeof(a), "[%s]:%u", v.faddr, v.fport);
-		snprintf(b, sizeof(b), "[%s]:%u", v.saddr, v.sport);
-	} else {
-		snprintf(a, sizeof(a), "%s:%u", v.faddr, v.fport);
-		snprintf(b, sizeof(b), "%s:%u", v.saddr, v.sport);
-	}
 	ms_str(s1, sizeof(s1), h.rtt_us);
 	ms_str(s2, sizeof(s2), h.rtt_min_us);
 	snprintf(rtt, sizeof(rtt), "%s/%s", s1, s2);
@@ -210,7 +227,7 @@ void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mon
 	else
 		snprintf(retr, sizeof(retr), "-");
 	dur_str(dur, sizeof(dur), h.duration_ns);
-	fprintf(f, "%-5s %-46s %-46s %-12s %-17s %-15s %10s%s%s\n", v6 ? "tcp6" : "tcp", a, b,
+	fprintf(f, "%-5s %-*s %-*s %-11s %-16s %-14s %8s%s%s\n", v6 ? "tcp6" : "tcp", aw, a, aw, b,
 		v.fstate, rtt, retr, dur, owner ? " " : "", owner ? owner : "");
 }
 

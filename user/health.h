@@ -44,11 +44,12 @@ void tcps_health_emit(struct tcps_jw *o, const struct tcps_row *r, __u32 mode);
 int tcps_health_cmp_rtt(const struct tcps_conn *a, const struct tcps_conn *b, __u32 mode);
 int tcps_health_cmp_retrans(const struct tcps_conn *a, const struct tcps_conn *b, __u32 mode);
 
-/* list --info: netstat-like address columns, then rtt (smoothed/min),
+/* list --info: netstat-like address columns (aw wide: at least
+ * tcps_info_addr_width of the rows), then rtt (smoothed/min),
  * retransmissions (out/in), duration and, with owners, the owner. */
-void tcps_info_text_header(FILE *f, __u32 mode, bool owners);
-void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, __u64 now_mono,
-		    const char *owner);
+int tcps_info_addr_width(const struct tcps_row *r, __u32 mode);
+void tcps_info_text_header(FILE *f, __u32 mode, bool owners, int aw);
+void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, const char *owner, int aw);
 
 /* The histogram slots of the tcps_trans map (after TCPS_HIST_BASE),
  * summed over CPUs; 0 or -errno. */

@@ -241,7 +241,7 @@ static bool conn_query_view(struct MHD_Connection *conn, struct conn_query *q,
 
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sort");
 	if (v && (q->sort = tcps_sort_parse(v)) < 0) {
-		*r = reply_bad(conn, "sort takes state, local, remote, age, idle, packets or bytes, not '%s'\n", v);
+		*r = reply_bad(conn, "sort takes %s, not '%s'\n", tcps_sort_keys, v);
 		return false;
 	}
 	v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
@@ -427,12 +427,16 @@ int tcps_http_parse_listen(const char *spec, char *host, size_t hlen, char *port
 			return -EINVAL;
 		snprintf(host, hlen, "%.*s", (int)n - 2, spec + 1);
 	} else {
+		/* An IPv6 address needs its brackets: "::1:9717" is ambiguous. */
+		if (memchr(spec, ':', n))
+			return -EINVAL;
 		snprintf(host, hlen, "%.*s", (int)n, spec);
 	}
 	return 0;
 }
 
-static int listen_socket(const char *spec)
+/* The listening socket, or -errno with why (a message) filled in. */
+static int listen_socket(const char *spec, char *why, size_t wlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
 			*res = NULL;
@@ -442,8 +446,10 @@ static int listen_socket(const char *spec)
 	if (tcps_http_parse_listen(spec, host, sizeof(host), port, sizeof(port)))
 		return -EINVAL;
 	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc || !res)
+	if (rc || !res) {
+		snprintf(why, wlen, "cannot resolve '%s' (%s)", host, rc ? gai_strerror(rc) : "no address");
 		return -EADDRNOTAVAIL;
+	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
@@ -458,23 +464,27 @@ static int listen_socket(const char *spec)
 	rc = fd;
 out:
 	freeaddrinfo(res);
+	if (rc == -EADDRNOTAVAIL)
+		snprintf(why, wlen, "%s is not an address of this host (in this network namespace)", host);
+	else if (rc < 0)
+		snprintf(why, wlen, "%s", strerror(-rc));
 	return rc;
 }
 
 int tcps_http_start(struct tcps_daemon *d)
 {
+	char why[320];
 	int fd;
 
 	if (!d->opts->listen)
 		return 0;
-	fd = listen_socket(d->opts->listen);
+	fd = listen_socket(d->opts->listen, why, sizeof(why));
 	if (fd < 0) {
 		if (fd == -EINVAL)
 			pr_err("--listen takes [ADDR:]PORT (9717, 0.0.0.0:9717, [::1]:9717), not '%s'",
 			       d->opts->listen);
 		else
-			pr_err("--listen %s: %s", d->opts->listen,
-			       fd == -EADDRNOTAVAIL ? "unknown address" : strerror(-fd));
+			pr_err("--listen %s: %s", d->opts->listen, why);
 		return fd == -EINVAL ? TCPS_EXIT_USAGE : TCPS_EXIT_FAIL;
 	}
 	http.pin_dir = d->opts->pin_dir;

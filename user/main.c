@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* tcpscope: subcommands as data, as in ip(8) and bpftool(8). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,13 +17,29 @@ static const struct tcps_cmd *find_cmd(const char *name)
 	return NULL;
 }
 
+/* -j or --json among args (options end at "--"): the usage error of an
+ * option given before it is JSON too, as bpftool does. */
+static bool wants_json(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
+			return true;
+	return false;
+}
+
 static void usage(FILE *f)
 {
 	const struct tcps_cmd *c;
 
 	fprintf(f, "Usage: tcpscope [-v] COMMAND [OPTIONS]\n"
+		   "       tcpscope -V | --version\n"
 		   "\n"
 		   "TCP connection states from the wire (XDP + tc), netstat-style.\n"
+		   "\n"
+		   "  -v, --verbose  debug output (libbpf's too), before the command\n"
+		   "  -V, --version  the version\n"
 		   "\n"
 		   "Commands:\n");
 	for (c = tcps_cmds; c->name; c++)
@@ -35,6 +52,17 @@ static void usage(FILE *f)
 		   "  sudo tcpscope list --state ESTABLISHED --json\n");
 }
 
+/* A command that succeeded but whose output could not be written (--help
+ * into a full disk or a closed pipe) did not succeed. */
+static int finish(int rc)
+{
+	if (rc == TCPS_EXIT_OK && (fflush(stdout) == EOF || ferror(stdout))) {
+		pr_err("cannot write the output: %s", strerror(errno ? errno : EIO));
+		return TCPS_EXIT_FAIL;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const struct tcps_cmd *c;
@@ -45,10 +73,10 @@ int main(int argc, char **argv)
 			tcps_verbose = 1;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
-			return TCPS_EXIT_OK;
+			return finish(TCPS_EXIT_OK);
 		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
 			printf("tcpscope %s (ABI %d)\n", TCPS_VERSION, TCPS_ABI_VERSION);
-			return TCPS_EXIT_OK;
+			return finish(TCPS_EXIT_OK);
 		} else {
 			return usage_err(NULL, "unknown option '%s'", argv[i]);
 		}
@@ -59,16 +87,20 @@ int main(int argc, char **argv)
 		return TCPS_EXIT_USAGE;
 	}
 	if (!strcmp(argv[i], "help")) {
-		if (i + 1 < argc && (c = find_cmd(argv[i + 1]))) {
+		if (i + 1 < argc && !(c = find_cmd(argv[i + 1])))
+			return usage_err(NULL, "help: unknown command '%s'", argv[i + 1]);
+		if (i + 1 < argc) {
 			char *hargv[] = { argv[i + 1], "--help", NULL };
 
-			return c->fn(2, hargv);
+			return finish(c->fn(2, hargv));
 		}
 		usage(stdout);
-		return TCPS_EXIT_OK;
+		return finish(TCPS_EXIT_OK);
 	}
 	c = find_cmd(argv[i]);
 	if (!c)
 		return usage_err(NULL, "unknown command '%s'", argv[i]);
-	return c->fn(argc - i, argv + i);
+	if (c->json_errors && wants_json(argc - i, argv + i))
+		tcps_json_errors = true;
+	return finish(c->fn(argc - i, argv + i));
 }

@@ -120,6 +120,20 @@ static int pins_dir_check(const char *dir)
 	return TCPS_EXIT_NOTRUNNING;
 }
 
+/* Whether dir holds any of the n names. */
+static bool pins_any(const char *dir, const char *const *names, unsigned int n)
+{
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (!access(path, F_OK))
+			return true;
+	}
+	return false;
+}
+
 /* Each pinned map into *fds[i], checked for its type and sizes; 0, or the
  * exit code after one line (the caller closes what was opened). */
 static int pins_get_all(const char *dir, int *const fds[6])
@@ -145,6 +159,13 @@ static int pins_get_all(const char *dir, int *const fds[6])
 		}
 		if (!err)
 			err = pin_check(*fds[i], want[i][0], want[i][1], want[i][2]);
+		/* No pins at all: nothing to clear, so no 'detach' hint (it
+		 * named /etc or /sys/fs/bpf itself). */
+		if (err == -ENOENT && i == 0 && !pins_any(dir, names, 6)) {
+			pr_err("no running tcpscope: %s holds no tcpscope pins (start one with 'tcpscope run -i IFACE', or give another --pin-dir)",
+			       dir);
+			return TCPS_EXIT_NOTRUNNING;
+		}
 		if (err) {
 			pr_err("%s/%s: %s: not a tcpscope pin directory, or from another version (clear it with 'tcpscope detach --pin-dir %s')",
 			       dir, names[i], err == -EPROTO ? "map of another layout" : strerror(-err), dir);

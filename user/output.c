@@ -179,7 +179,7 @@ const char *tcps_reason_name(__u8 reason)
 }
 
 /* netstat's form: a listener's missing remote port is "*". */
-static void endpoint(char *buf, size_t len, const char *addr, unsigned int port, bool v6)
+void tcps_endpoint_str(char *buf, size_t len, const char *addr, unsigned int port, bool v6)
 {
 	char p[12];
 
@@ -248,8 +248,8 @@ static void row_cells(const struct tcps_table *t, const struct tcps_row *r,
 	a = passive ? v.first : v.second;
 	b = passive ? v.second : v.first;
 	snprintf(cell[COL_PROTO], 64, "%s", v6 ? "tcp6" : "tcp");
-	endpoint(cell[COL_LOCAL], 64, v.faddr, v.fport, v6);
-	endpoint(cell[COL_REMOTE], 64, v.saddr, v.sport, v6);
+	tcps_endpoint_str(cell[COL_LOCAL], 64, v.faddr, v.fport, v6);
+	tcps_endpoint_str(cell[COL_REMOTE], 64, v.saddr, v.sport, v6);
 	snprintf(cell[COL_STATE], 64, "%s", v.fstate);
 	snprintf(cell[COL_RSTATE], 64, "%s", v.sstate);
 	snprintf(cell[COL_PIN], 64, "%llu", (unsigned long long)c->pkts[a]);
@@ -327,8 +327,8 @@ void tcps_event_text(FILE *f, const struct tcps_event *e, __u32 mode)
 
 	tcps_view_of(&e->key, &c, mode, &v);
 	tcps_fmt_time(tcps_mono_to_real(e->ts), t, sizeof(t));
-	endpoint(a, sizeof(a), v.faddr, v.fport, v6);
-	endpoint(b, sizeof(b), v.saddr, v.sport, v6);
+	tcps_endpoint_str(a, sizeof(a), v.faddr, v.fport, v6);
+	tcps_endpoint_str(b, sizeof(b), v.saddr, v.sport, v6);
 	tcps_flags_str(e->tcp_flags, flags);
 	fprintf(f, "%s %s > %s %-6s %s -> %s (%s%s%s)\n", t, a, b, tcps_event_side(e, mode),
 		tcps_state_name(e->from), tcps_state_name(e->to),
@@ -404,8 +404,8 @@ bool tcps_event_print_if(FILE *f, const char *line, size_t len, const struct tcp
 		/* tcps_event_text's format, from the object. */
 		passive = sj.family && json_object_object_get_ex(o, "orig_addr", NULL);
 		v6 = sj.family == TCPS_AF_INET6;
-		endpoint(a, sizeof(a), jget(o, passive ? "orig_addr" : "local_addr"), sj.sport, v6);
-		endpoint(b, sizeof(b), jget(o, passive ? "resp_addr" : "remote_addr"), sj.dport, v6);
+		tcps_endpoint_str(a, sizeof(a), jget(o, passive ? "orig_addr" : "local_addr"), sj.sport, v6);
+		tcps_endpoint_str(b, sizeof(b), jget(o, passive ? "resp_addr" : "remote_addr"), sj.dport, v6);
 		flags = jget(o, "flags");
 		fprintf(f, "%s %s > %s %-6s %s -> %s (%s%s%s)\n", jget(o, "time"), a, b,
 			jget(o, "side"), jget(o, "from"), jget(o, "to"), jget(o, "reason"),

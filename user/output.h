@@ -29,6 +29,8 @@ void tcps_output_set_info(const struct tcps_info *info);
 
 void tcps_view_of(const struct tcps_key *k, const struct tcps_conn *c, __u32 mode,
 		  struct tcps_view *v);
+/* ADDR:PORT, [ADDR]:PORT for IPv6, and a listener's port 0 as "*". */
+void tcps_endpoint_str(char *buf, size_t len, const char *addr, unsigned int port, bool v6);
 
 /* A JSON object being written: into a json-c object (o), or appended as
  * text to b (jbuf.h, an open object), which builds no tree: list --json

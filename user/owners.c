@@ -89,7 +89,7 @@ static int push_rec(const struct inet_diag_msg *m, void *arg)
 
 static int diag_dump(struct tcps_owners *o, int af)
 {
-	return tcps_diag_dump(af, ~0U & ~(1U << TCPS_LISTEN), push_rec, o);
+	return tcps_diag_dump(af, ~0U, push_rec, o);
 }
 
 /* The dump, in netns_pid's network namespace when it is not ours. */

@@ -30,7 +30,8 @@ static int flush_stdout(void)
 }
 
 static const char stat_usage[] =
-	"Usage: tcpscope stat [--by-remote | --by-port] [--walk] [--json] [--pin-dir DIR]\n"
+	"Usage: tcpscope stat [--by-remote | --by-port] [--counters] [--walk] [--json]\n"
+	"                     [--pin-dir DIR]\n"
 	"\n"
 	"Connections per TCP state, as\n"
 	"  netstat -ant | awk '/^tcp/{++S[$NF]} END {for(k in S) print k,S[k]}'\n"
@@ -44,7 +45,8 @@ static const char stat_usage[] =
 	"Options:\n"
 	"  -r, --by-remote   connections per remote address, most first (counted as the\n"
 	"                    rows stream by: memory is one entry per distinct remote)\n"
-	"      --by-port     connections per local port, most first\n"
+	"      --by-port     connections per local port, most first (one of the two at\n"
+	"                    a time, except with --json)\n"
 	"  -c, --counters    also the data-path counters (packets, drops, table full...)\n"
 	"      --walk        count the tables entry by entry (a map iterator) instead of\n"
 	"                    reading the per-state gauges the data path keeps: a check\n"
@@ -73,7 +75,7 @@ static const char list_usage[] =
 	"  -s, --state S[,S..] only these states of the local side (netstat names)\n"
 	"      --port P        local or remote port P\n"
 	"  -a, --addr CIDR     either end inside CIDR (198.18.0.0/15, 2001:db8::/32, an address)\n"
-	"  -4, -6              only IPv4 / only IPv6\n"
+	"  -4, -6              only IPv4 / only IPv6 (both: either, as ss)\n"
 	"Output (without --sort, rows stream in the tables' own order as they are read:\n"
 	"memory stays one batch at any table size; the text table sizes its columns on\n"
 	"the first 4096 rows. --sort must hold every row to sort them):\n"
@@ -630,10 +632,16 @@ int tcps_expr_args(const char *cmd, int argc, char **argv, struct tcps_expr **ou
 	return 0;
 }
 
-static int parse_common(int c, const char *cmd, char **argv, const char **pin_dir, bool *json)
+static const char stat_shorts[] = "rpcjh", list_shorts[] = "s:pa:46jhi";
+
+/* shorts: the command's getopt string, for usage_bad_option. */
+static int parse_common(int c, const char *cmd, const char *shorts, char **argv,
+			const char **pin_dir, bool *json)
 {
 	switch (c) {
 	case 'P':
+		if (!*optarg)
+			return usage_err(cmd, "--pin-dir takes a directory, not ''");
 		*pin_dir = optarg;
 		return 0;
 	case 'j':
@@ -641,7 +649,7 @@ static int parse_common(int c, const char *cmd, char **argv, const char **pin_di
 		tcps_json_errors = true;
 		return 0;
 	default:
-		return usage_bad_option(cmd, argv);
+		return usage_bad_option(cmd, argv, shorts);
 	}
 }
 
@@ -665,7 +673,7 @@ static int stat_parse_args(int argc, char **argv, struct stat_opts *o)
 
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
-	while ((c = getopt_long(argc, argv, "rpcjh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, stat_shorts, longopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(stat_usage, stdout);
 			return TCPS_EXIT_OK;
@@ -677,12 +685,16 @@ static int stat_parse_args(int argc, char **argv, struct stat_opts *o)
 			o->counters = true;
 		} else if (c == 'W') {
 			tcps_totals_walk = true;
-		} else if ((err = parse_common(c, "stat", argv, &o->pin_dir, &o->json))) {
+		} else if ((err = parse_common(c, "stat", stat_shorts, argv, &o->pin_dir, &o->json))) {
 			return err;
 		}
 	}
 	if (optind < argc)
 		return usage_err("stat", "unexpected argument '%s'", argv[optind]);
+	/* Two groupings in one "count label" list would mix ports and
+	 * addresses; JSON keeps them apart. */
+	if (o->by_remote && o->by_port && !o->json)
+		return usage_err("stat", "--by-remote or --by-port, one at a time (--json gives both)");
 	return -1;
 }
 
@@ -799,6 +811,8 @@ static int row_cmp(const void *pa, const void *pb, void *pctx)
 static const char *const sort_names[] = { "state", "local", "remote", "age",
 					  "idle",  "packets", "bytes", "rtt", "retrans" };
 
+const char tcps_sort_keys[] = "state, local, remote, age, idle, packets, bytes, rtt or retrans";
+
 int tcps_sort_parse(const char *name)
 {
 	unsigned int k;
@@ -855,8 +869,9 @@ struct list_out {
 	struct tcps_jbuf jb;	/* FORM_JSON: rows not yet written to f */
 	const struct tcps_owners *ow;	/* FORM_INFO with -p */
 	bool owners;
-	/* FORM_TABLE: rows held until the widths are known. */
+	/* FORM_TABLE, FORM_INFO: rows held until the widths are known. */
 	struct tcps_table tab;
+	int aw;			/* FORM_INFO: the address columns' width */
 	struct tcps_row *held;
 	size_t nheld;
 	bool sized;
@@ -866,16 +881,38 @@ struct list_out {
 	int err;
 };
 
+/* One row of list -i (and -p: its owner). */
+static void info_row(struct list_out *o, const struct tcps_row *r)
+{
+	char who[64];
+
+	tcps_owner_str(o->mode == TCPS_MODE_HOST ?
+			       tcps_owner_find(o->ow, &r->key, tcps_first_side(&r->val, o->mode)) :
+			       NULL,
+		       who, sizeof(who));
+	tcps_info_text(o->f, r, o->mode, o->owners ? who : NULL, o->aw);
+}
+
+/* The held rows, under a header sized to them. */
 static void table_flush(struct list_out *o)
 {
 	size_t i;
 
-	tcps_table_init(&o->tab, o->mode, o->now, 0, NULL);
-	for (i = 0; i < o->nheld; i++)
-		tcps_table_measure(&o->tab, &o->held[i], NULL);
-	tcps_table_header(o->f, &o->tab);
-	for (i = 0; i < o->nheld; i++)
-		tcps_table_row(o->f, &o->tab, &o->held[i], NULL);
+	if (o->form == FORM_INFO) {
+		for (i = 0; i < o->nheld; i++)
+			if (tcps_info_addr_width(&o->held[i], o->mode) > o->aw)
+				o->aw = tcps_info_addr_width(&o->held[i], o->mode);
+		tcps_info_text_header(o->f, o->mode, o->owners, o->aw);
+		for (i = 0; i < o->nheld; i++)
+			info_row(o, &o->held[i]);
+	} else {
+		tcps_table_init(&o->tab, o->mode, o->now, 0, NULL);
+		for (i = 0; i < o->nheld; i++)
+			tcps_table_measure(&o->tab, &o->held[i], NULL);
+		tcps_table_header(o->f, &o->tab);
+		for (i = 0; i < o->nheld; i++)
+			tcps_table_row(o->f, &o->tab, &o->held[i], NULL);
+	}
 	free(o->held);
 	o->held = NULL;
 	o->nheld = 0;
@@ -885,8 +922,6 @@ static void table_flush(struct list_out *o)
 /* 0, or 1 when the limit is reached (stop). */
 static int list_row(struct list_out *o, const struct tcps_row *r)
 {
-	char who[64];
-
 	if (o->flt && !tcps_filter_match(o->flt, r, o->mode))
 		return 0;
 	if (o->flt && o->flt->limit && o->shown >= o->flt->limit)
@@ -901,15 +936,12 @@ static int list_row(struct list_out *o, const struct tcps_row *r)
 			return 1;
 		break;
 	case FORM_INFO:
-		tcps_owner_str(o->mode == TCPS_MODE_HOST ?
-				       tcps_owner_find(o->ow, &r->key, tcps_first_side(&r->val, o->mode)) :
-				       NULL,
-			       who, sizeof(who));
-		tcps_info_text(o->f, r, o->mode, o->now, o->owners ? who : NULL);
-		break;
 	case FORM_TABLE:
 		if (o->sized) {
-			tcps_table_row(o->f, &o->tab, r, NULL);
+			if (o->form == FORM_INFO)
+				info_row(o, r);
+			else
+				tcps_table_row(o->f, &o->tab, r, NULL);
 			break;
 		}
 		if (!o->held)
@@ -928,18 +960,15 @@ static int list_row(struct list_out *o, const struct tcps_row *r)
 
 static int list_begin(struct list_out *o)
 {
-	if (o->form == FORM_JSON) {
+	if (o->form == FORM_JSON)
 		fputs("{\"connections\":[", o->f);
-	} else if (o->form == FORM_INFO) {
-		tcps_info_text_header(o->f, o->mode, o->owners);
-	}
 	return 0;
 }
 
 /* s: the instance (its daemon object ends the JSON document). */
 static int list_end(struct list_out *o, const struct tcps_snapshot *s)
 {
-	if (o->form == FORM_TABLE && !o->sized)
+	if (o->form != FORM_JSON && !o->sized)
 		table_flush(o);
 	if (o->form == FORM_JSON) {
 		int err = tcps_jbuf_flush(&o->jb, o->f);
@@ -1088,6 +1117,7 @@ struct list_args {
 	int sort_key;		/* -1, none: the tables' order, streamed */
 	struct cidr cidr;	/* f.cidr with --addr */
 	struct tcps_filter f;
+	unsigned int families;	/* -4: bit 0, -6: bit 1; both: any, as ss -4 -6 */
 };
 
 /* A filter option (--state, --port N, --addr, -4, -6) into a->f; 0, or
@@ -1113,10 +1143,9 @@ static int list_filter_opt(int c, struct list_args *a)
 		a->f.has_cidr = true;
 		break;
 	case '4':
-		a->f.family = TCPS_AF_INET;
-		break;
 	case '6':
-		a->f.family = TCPS_AF_INET6;
+		a->families |= c == '4' ? 1 : 2;
+		a->f.family = a->families == 1 ? TCPS_AF_INET : a->families == 2 ? TCPS_AF_INET6 : 0;
 		break;
 	}
 	return 0;
@@ -1153,11 +1182,10 @@ static int list_opt(int c, char **argv, struct list_args *a)
 	case 'S':
 		a->sort_key = tcps_sort_parse(optarg);
 		if (a->sort_key < 0)
-			return usage_err("list", "--sort takes state, local, remote, age, idle, packets, bytes, rtt or retrans, not '%s'",
-					 optarg);
+			return usage_err("list", "--sort takes %s, not '%s'", tcps_sort_keys, optarg);
 		break;
 	default:
-		err = parse_common(c, "list", argv, &a->pin_dir, &a->json);
+		err = parse_common(c, "list", list_shorts, argv, &a->pin_dir, &a->json);
 	}
 	return err ? err : -1;
 }
@@ -1178,7 +1206,7 @@ static int list_parse_args(int argc, char **argv, struct list_args *a)
 	optind = 1;
 	opterr = 0;	/* one line of our own instead of getopt's */
 	/* -p is ss's and netstat's --processes; the port filter is --port. */
-	while ((c = getopt_long(argc, argv, "s:pa:46jhi", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, list_shorts, longopts, NULL)) != -1) {
 		err = list_opt(c, argv, a);
 		if (err != -1)
 			return err;

@@ -112,6 +112,8 @@ void tcps_stat_text(FILE *f, const __u64 counts[TCPS_STATE_MAX], const __u64 *cl
 
 /* list --sort KEY: index for tcps_rows_sort, -1 if unknown. Thread-safe. */
 int tcps_sort_parse(const char *name);
+/* The keys tcps_sort_parse knows, for messages: "state, local, ... or retrans". */
+extern const char tcps_sort_keys[];
 void tcps_rows_sort(struct tcps_snapshot *s, int key);
 /* --addr: an address or CIDR; malloc'ed (free()), NULL if not one. */
 struct cidr *tcps_cidr_parse(const char *s);

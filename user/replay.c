@@ -824,7 +824,7 @@ static int replay_parse_args(int argc, char **argv, struct replay_opts *o)
 						 optarg);
 			break;
 		default:
-			return usage_bad_option("replay", argv);
+			return usage_bad_option("replay", argv, "jh");
 		}
 	}
 	if (optind + 1 != argc)
@@ -844,7 +844,11 @@ static pcap_t *open_capture(const char *file, int *dlt)
 		return NULL;
 	pc = pcap_open_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!pc) {
-		pr_err("%s", errbuf);
+		/* libpcap names the file only when it cannot open it. */
+		if (strncmp(errbuf, file, strlen(file)))
+			pr_err("%s: %s", file, errbuf);
+		else
+			pr_err("%s", errbuf);
 		return NULL;
 	}
 	*dlt = pcap_datalink(pc);

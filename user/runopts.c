@@ -387,7 +387,7 @@ int tcps_run_parse_args(int argc, char **argv, struct tcps_run_opts *o)
 	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
 		r = c == '?' ? NULL : opt_by_key(c);
 		if (!r)
-			return usage_bad_option("run", argv);
+			return usage_bad_option("run", argv, shorts);
 		if (c == 'h') {
 			fputs(run_usage, stdout);
 			return -1;

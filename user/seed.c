@@ -253,6 +253,7 @@ static void seed_conn(const struct sock_rec *r0, void *arg)
 		__u64 back = (sd.d->opts->time_wait_s * 1000ULL - r.expires_ms) * 1000000ULL;
 
 		c.last_seen = back < now ? now - back : 0;
+		c.first_seen = c.last_seen;	/* never after last_seen */
 	}
 	if (insert(&k, &c))
 		return;

@@ -117,7 +117,8 @@ static void on_stop(int sig)
 }
 
 static const char top_usage[] =
-	"Usage: tcpscope top [-d SECONDS] [-n COUNT] [--syn-warn N] [--pin-dir DIR]\n"
+	"Usage: tcpscope top [-d SECONDS] [-n COUNT] [--syn-warn N]\n"
+	"                    [--pin-dir DIR | --socket PATH]\n"
 	"\n"
 	"Live view of the running instance, refreshed every interval: connections\n"
 	"per state with the change since the last refresh and transitions per\n"
@@ -1383,6 +1384,8 @@ static int top_parse_args(struct top *t, int argc, char **argv)
 				return rc;
 			break;
 		case 'P':
+			if (!*optarg)
+				return usage_err("top", "--pin-dir takes a directory, not ''");
 			t->pin_dir = optarg;
 			break;
 		case 'S':
@@ -1392,7 +1395,7 @@ static int top_parse_args(struct top *t, int argc, char **argv)
 			fputs(top_usage, stdout);
 			return TCPS_EXIT_OK;
 		default:
-			return usage_bad_option("top", argv);
+			return usage_bad_option("top", argv, "d:n:h");
 		}
 	}
 	if (optind < argc)

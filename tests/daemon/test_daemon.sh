@@ -75,6 +75,12 @@ test_existing_sockets_and_listeners_seeded_as_ss_shows() {
 	start_tcpscope seed || return 1
 	grep -q '(seed)' "$OUT" || fail "no seed events" || return 1
 	expect_same_as_ss || return 1
+	# A seeded TIME_WAIT is dated back to when the kernel's timer started:
+	# its first_seen with it, never after its last_seen.
+	nsrun "$A" "$TCPSCOPE" list --json --pin-dir "$PIN_DIR" --state TIME_WAIT |
+		jq -e '[.connections[]] | length >= 2 and all(.[]; .first_seen <= .last_seen)' >/dev/null ||
+		fail "seeded TIME_WAIT: $(nsrun "$A" "$TCPSCOPE" list --json --pin-dir "$PIN_DIR" --state TIME_WAIT |
+			jq -c '[.connections[] | {first_seen, last_seen}]')" || return 1
 	nsrun "$A" "$TCPSCOPE" list --pin-dir "$PIN_DIR" --state LISTEN | grep -q ':9001' ||
 		fail "IPv6 listener missing" || return 1
 	# A listener that goes away is removed at the next refresh (here 1 s).

@@ -45,6 +45,33 @@ test_list_ipv4_table_fits_100_columns_with_labelled_columns() {
 		fail "State column misaligned: $out"
 }
 
+# list -i is sized as list is (it had 46-column address fields: 157
+# columns for IPv4) and writes a listener's remote end as list does.
+test_list_info_is_sized_to_its_content() {
+	local out wide
+	out=$(list -i) || { fail "list -i exited $?"; return; }
+	wide=$(awk 'length > 100' <<<"$out")
+	[ -z "$wide" ] || { fail "lines wider than 100: $(head -2 <<<"$out")"; return; }
+	out=$(list -i -p) || { fail "list -i -p exited $?"; return; }
+	[ "$(grep -c ESTABLISHED <<<"$out")" -ge $N ] || { fail "no $N rows: $out"; return; }
+	grep -E "^tcp6? +[^ ]+:$SRV_PORT +[^ ]+:\* +LISTEN " <<<"$out" >/dev/null ||
+		{ fail "listener's remote end is not ADDR:*: $(grep LISTEN <<<"$out")"; return; }
+	[ "$(awk 'NR == 1 {c = index($0, "State")} NR > 1 && /ESTABLISHED/ {if (index($0, "ESTABLISHED") != c) bad = 1} END {print bad + 0}' <<<"$out")" = 0 ] ||
+		fail "State column misaligned: $out"
+}
+
+# list -p names a listener's owner as ss -tlnp does (listeners were left
+# out of the owners' dump: "-").
+test_list_p_names_a_listeners_owner() {
+	local want got
+	want=$(nsrun "$NS_S" ss -Htlnp "sport = :$SRV_PORT" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -n | head -1)
+	[ -n "$want" ] || { fail "ss -tlnp shows no owner of :$SRV_PORT"; return; }
+	got=$(list -p state listening sport = :$SRV_PORT | awk 'NR == 2 {print $NF}')
+	[ "${got%%/*}" = "$want" ] || { fail "list -p: listener's owner '$got', ss -tlnp pid $want"; return; }
+	got=$(list -p --json state listening sport = :$SRV_PORT | jq '.connections[0].pid')
+	[ "$got" = "$want" ] || fail "list -p --json: pid $got, ss -tlnp pid $want"
+}
+
 test_list_takes_ss_filter_expressions() {
 	local n
 	n=$(list state established "( dport = :443 or sport = :$SRV_PORT )" dst "$NET" | grep -c ESTABLISHED)
@@ -56,6 +83,10 @@ test_list_takes_ss_filter_expressions() {
 	[ "$n" = 0 ] || { fail "state listening shows other states"; return; }
 	n=$(list state connected | tail -n +2 | grep -c LISTEN)
 	[ "$n" = 0 ] || { fail "connected shows LISTEN"; return; }
+	# -4 -6 together is either family, as ss -4 -6 (not the last one given).
+	n=$(list -6 -4 state established | grep -c ESTABLISHED)
+	[ "$n" = $N ] || { fail "list -6 -4: $n rows, want $N"; return; }
+	[ "$(list -4 -6 | wc -l)" = "$(list | wc -l)" ] || { fail "list -4 -6 differs from list"; return; }
 	n=$(list dport = :1 | tail -n +2 | wc -l)
 	[ "$n" = 0 ] || { fail "dport = :1 matched $n"; return; }
 	n=$(list --json state established and not dst "$IP4_A" | jq '.connections | length')
@@ -112,6 +143,11 @@ test_http_connections_takes_list_filters_and_limit() {
 		{ fail "/v1/connections?filter= differs from list"; return; }
 	c=$(ncurl -o "$WORK/bad" -w '%{http_code}' "$URL/v1/connections?state=BOGUS")
 	[ "$c" = 400 ] || { fail "?state=BOGUS gave $c"; return; }
+	# A bad sort= names every key list --sort takes, as list does.
+	c=$(ncurl -o "$WORK/bad" -w '%{http_code}' "$URL/v1/connections?sort=slowest")
+	[ "$c" = 400 ] && grep -q 'bytes, rtt or retrans' "$WORK/bad" || { fail "?sort=slowest gave $c: $(cat "$WORK/bad")"; return; }
+	c=$(ncurl -o "$WORK/sorted" -w '%{http_code}' "$URL/v1/connections?sort=retrans&limit=1")
+	[ "$c" = 200 ] || { fail "?sort=retrans gave $c"; return; }
 	c=$(ncurl -o "$WORK/bad" -w '%{http_code}' -G "$URL/v1/connections" --data-urlencode "filter=dport = :99999")
 	[ "$c" = 400 ] && grep -q 'column 9' "$WORK/bad" || fail "bad filter gave $c: $(cat "$WORK/bad")"
 }
@@ -189,6 +225,8 @@ test_replay_prints_list_table_and_stat_summary() {
 }
 
 run_test test_list_ipv4_table_fits_100_columns_with_labelled_columns
+run_test test_list_info_is_sized_to_its_content
+run_test test_list_p_names_a_listeners_owner
 run_test test_list_takes_ss_filter_expressions
 run_test test_bad_filter_points_at_the_token
 run_test test_port_option_is_spelled_alike

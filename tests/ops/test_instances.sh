@@ -65,6 +65,21 @@ test_second_instance_with_its_own_pin_dir_gets_its_own_pidfile() {
 	nsrun $HUB "$TCPSCOPE" stat --pin-dir "$PIN2" >/dev/null || fail "stat of the second instance failed"
 }
 
+# A second instance on an interface the first watches (a pin dir of its
+# own) is refused, naming the instance that watches it (it suggested
+# 'tcpscope detach', which refuses a running instance), and leaves nothing.
+test_second_instance_on_a_watched_interface_names_the_watcher() {
+	local out rc pid pin3=/sys/fs/bpf/tcpscope-test-$TAG-inst3
+	pid=$(cat "$PID1" 2>/dev/null) || { fail "first instance not running"; return; }
+	on_exit rm -rf "$pin3"
+	out=$(nsrun $HUB "$TCPSCOPE" run -i $IF1 -q --pin-dir "$pin3" 2>&1 </dev/null); rc=$?
+	[ $rc -eq 1 ] || { fail "exit $rc, want 1: $out"; return; }
+	echo "$out" | grep -q "^tcpscope: $IF1: tcpscope pid $pid, pins in $PIN1 already watches it" ||
+		{ fail "does not name the watcher: $out"; return; }
+	! echo "$out" | grep -q "tcpscope detach" || { fail "suggests detach: $out"; return; }
+	[ ! -e "$pin3" ] || fail "left $pin3"
+}
+
 test_second_start_on_same_pin_dir_names_the_holder_and_the_way_out() {
 	local out rc pid
 	pid=$(cat "$PID1" 2>/dev/null) || { fail "first instance not running"; return; }
@@ -145,6 +160,7 @@ test_install_paths_agree_with_units_and_daemonset() {
 }
 
 run_test test_second_instance_with_its_own_pin_dir_gets_its_own_pidfile
+run_test test_second_instance_on_a_watched_interface_names_the_watcher
 run_test test_second_start_on_same_pin_dir_names_the_holder_and_the_way_out
 run_test test_run_help_gives_the_real_socket_and_pidfile_paths
 run_test test_units_pass_systemd_analyze_verify

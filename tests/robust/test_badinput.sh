@@ -73,16 +73,48 @@ test_bad_option_values_are_usage_errors() {
 	expect 2 "$TCPSCOPE" run -i "$IF_A" -i "$IF_A" --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" run -i "$(printf 'x%.0s' {1..20})" --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" run -i "$IF_A" --pin-dir "" || return
+	for c in stat list top events; do
+		expect 2 "$TCPSCOPE" $c --pin-dir "" || return
+	done
 	expect 2 "$TCPSCOPE" nosuchcommand || return
+	expect 2 "$TCPSCOPE" help nosuchcommand || return
 	expect 2 "$TCPSCOPE" --nosuchflag || return
 	expect 2 "$TCPSCOPE" list --state BOGUS --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" list --port 70000 --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" list --addr 300.1.1.1/8 --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" list --addr 198.18.0.0/33 --pin-dir "$PIN_DIR" || return
 	expect 2 "$TCPSCOPE" list --sort nothing --pin-dir "$PIN_DIR" || return
+	# One "count label" list cannot hold both groupings (--json can).
+	expect 2 "$TCPSCOPE" stat --by-remote --by-port --pin-dir "$PIN_DIR" || return
+	# A file that is no capture (or empty, or a directory) is named.
+	: >"$WORK/empty.pcap"
+	for c in /etc/passwd "$WORK/empty.pcap" "$WORK"; do
+		expect 1 "$TCPSCOPE" replay "$c" || return
+		grep -qF "tcpscope: $c: " "$WORK/err" || { fail "replay $c: $(cat "$WORK/err")"; return; }
+	done
 	# A long option without its value is named as such, not as "-T".
 	expect 2 "$TCPSCOPE" replay x.pcap --time-wait || return
 	grep -q "option '--time-wait' needs a value" "$WORK/err" || fail "replay --time-wait: $(cat "$WORK/err")"
+}
+
+# An unknown option is called unknown, never "needs a value"; an option
+# missing its value is called that, short or long, in every command.
+test_unknown_option_and_missing_value_are_told_apart() {
+	local c cmd opt want
+	for c in "stat -x|unknown option '-x'" "stat --bogus=1|unknown option '--bogus'" \
+		"list -x|unknown option '-x'" "list -4x|unknown option '-x'" \
+		"list -s|option '-s' needs a value" "list --port|option '--port' needs a value" \
+		"top -x|unknown option '-x'" "top -d|option '-d' needs a value" \
+		"events -x|unknown option '-x'" "events -n|option '-n' needs a value" \
+		"detach -x|unknown option '-x'" "detach -i|option '-i' needs a value" \
+		"replay -x|unknown option '-x'" "run -Z|unknown option '-Z'" \
+		"run -i|option '-i' needs a value"; do
+		cmd=${c%%|*} want=${c#*|}
+		# shellcheck disable=SC2086
+		expect 2 "$TCPSCOPE" $cmd || return
+		grep -qF "$want" "$WORK/err" || { fail "'$cmd' says: $(cat "$WORK/err")"; return; }
+		! grep -q 'or is unknown\|or missing value' "$WORK/err" || { fail "'$cmd' hedges: $(cat "$WORK/err")"; return; }
+	done
 }
 
 # --listen is checked when the HTTP module starts, after attaching: the
@@ -97,6 +129,15 @@ test_bad_listen_address_unwinds_the_start() {
 		grep -q "^tcpscope: .*listen" "$WORK/err" || { fail "--listen $v: no error line: $(cat "$WORK/err")"; return; }
 		local left; left=$(nothing_left) || { fail "--listen $v: $left"; return; }
 	done
+	# Malformed is a usage error before anything is attached; a
+	# well-formed address this host does not have is said as such.
+	expect 2 "$TCPSCOPE" run -i "$IF_A" -q --pin-dir "$PIN_DIR" --listen 198.18.0.1:80:90 || return
+	expect 2 "$TCPSCOPE" run -i "$IF_A" -q --pin-dir "$PIN_DIR" --listen ::1:9717 || return
+	nsrun "$NS" "$TCPSCOPE" run -i "$IF_A" -q --pin-dir "$PIN_DIR" --listen 198.18.255.254:9717 \
+		>/dev/null 2>"$WORK/err" </dev/null
+	[ $? = 1 ] && grep -q '198.18.255.254 is not an address of this host' "$WORK/err" ||
+		{ fail "--listen 198.18.255.254:9717: $(cat "$WORK/err")"; return; }
+	left=$(nothing_left) || fail "--listen 198.18.255.254:9717: $left"
 }
 
 test_no_privilege_is_exit_3() {
@@ -104,6 +145,20 @@ test_no_privilege_is_exit_3() {
 		"$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" || return
 	# Queries of a running instance by an unprivileged user: refused too.
 	expect 4 setpriv --reuid=65534 --regid=65534 --clear-groups "$TCPSCOPE" stat --pin-dir "$PIN_DIR"
+}
+
+# A query of a directory that holds no pins at all says so, and never
+# suggests 'tcpscope detach --pin-dir' on it (/etc, /sys/fs/bpf itself).
+test_query_of_a_dir_without_pins_suggests_no_detach() {
+	local d="/sys/fs/bpf/tcpscope-test-$TAG-empty" c
+	mkdir "$d" && on_exit rmdir "$d"
+	for c in "stat --pin-dir $d" "list --pin-dir $d" "stat --pin-dir /etc"; do
+		# shellcheck disable=SC2086
+		expect 4 "$TCPSCOPE" $c || return
+		grep -q 'holds no tcpscope pins' "$WORK/err" || { fail "'$c': $(cat "$WORK/err")"; return; }
+		! grep -q 'detach' "$WORK/err" || { fail "'$c' suggests detach: $(cat "$WORK/err")"; return; }
+	done
+	[ -d "$d" ] || fail "$d removed"
 }
 
 test_pin_dir_not_on_bpffs_is_refused() {
@@ -146,6 +201,14 @@ test_foreign_pin_dir_is_left_alone() {
 }
 
 test_closed_stdout_gives_one_line() {
+	# --help and --version that cannot be written fail too, in one line.
+	local h
+	for h in "--help" "--version" "stat --help" "list --help" "help run"; do
+		# shellcheck disable=SC2086
+		"$TCPSCOPE" $h >/dev/full 2>"$WORK/err"
+		[ $? -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] && grep -q '^tcpscope: cannot write' "$WORK/err" ||
+			{ fail "$h >/dev/full: exit $?: $(cat "$WORK/err")"; return; }
+	done
 	nsrun "$NS" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" >&- 2>"$WORK/err" </dev/null
 	local rc=$?
 	[ $rc -eq 2 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] ||
@@ -191,8 +254,10 @@ test_second_instance_on_same_pin_dir_is_refused() {
 
 run_test test_unknown_interface_is_a_usage_error
 run_test test_bad_option_values_are_usage_errors
+run_test test_unknown_option_and_missing_value_are_told_apart
 run_test test_bad_listen_address_unwinds_the_start
 run_test test_no_privilege_is_exit_3
+run_test test_query_of_a_dir_without_pins_suggests_no_detach
 run_test test_pin_dir_not_on_bpffs_is_refused
 run_test test_foreign_pin_dir_is_left_alone
 run_test test_closed_stdout_gives_one_line

@@ -52,6 +52,25 @@ test_man_page_covers_every_command_and_long_option() {
 	done
 }
 
+# The global options the man page names are in 'tcpscope --help' too, and
+# every command's usage line names every option its --help lists.
+test_global_options_and_usage_lines_are_complete() {
+	local c o usage
+	for o in --verbose --version; do
+		"$TCPSCOPE" --help | grep -q -- "$o" || { fail "tcpscope --help lacks $o"; return; }
+	done
+	"$TCPSCOPE" --version | grep -qE '^tcpscope [0-9]' || { fail "--version: $("$TCPSCOPE" --version)"; return; }
+	for c in stat top events detach replay; do
+		usage=$("$TCPSCOPE" "$c" --help | sed -n '/^Usage:/,/^$/p')
+		# "-d, --delay" may appear in the usage line as either form.
+		for o in $("$TCPSCOPE" "$c" --help | grep -oE -- '^ +(-[a-zA-Z0-9], )?--[a-z][a-z0-9-]+' | tr -d ' ' | sort -u); do
+			case $o in *--help | *--verbose | *--interface) continue ;; esac
+			grep -qE -- "(${o%%,*}|${o#*,})\b" <<<"$usage" ||
+				{ fail "'tcpscope $c --help': $o is not in its Usage line"; return; }
+		done
+	done
+}
+
 test_no_help_cites_design() {
 	local c
 	for c in $(commands); do
@@ -128,6 +147,7 @@ test_man_page_has_every_json_field_and_metric() {
 IN_A=(nsenter --net=/run/netns/$NS_A)
 run_test test_man_page_renders_without_warnings
 run_test test_man_page_covers_every_command_and_long_option
+run_test test_global_options_and_usage_lines_are_complete
 run_test test_no_help_cites_design
 run_test test_short_p_means_one_thing
 run_test test_timeout_listen_names_the_states_that_take_one

@@ -35,7 +35,11 @@ test_list_json_error_goes_to_stderr() {
 
 test_usage_error_with_json_goes_to_stderr() {
 	json_error_on_stderr 2 "$TCPSCOPE" stat --json --no-such-option || return
-	json_error_on_stderr 2 "$TCPSCOPE" list --json --state NOSUCHSTATE
+	json_error_on_stderr 2 "$TCPSCOPE" list --json --state NOSUCHSTATE || return
+	# Wherever --json stands: an option before it is reported as JSON too.
+	json_error_on_stderr 2 "$TCPSCOPE" list --state NOSUCHSTATE --json || return
+	json_error_on_stderr 2 "$TCPSCOPE" stat --no-such-option --json || return
+	json_error_on_stderr 2 "$TCPSCOPE" replay x.pcap --time-wait 0 -j
 }
 
 test_replay_json_error_goes_to_stderr() {
