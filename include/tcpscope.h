@@ -285,7 +285,9 @@ struct tcps_info {
 		char name[16];
 	} ifaces[16];
 	__u32 flags;		/* enum tcps_info_flag */
-	__u32 pad;
+	/* Its network namespace (the inode of /proc/self/ns/net; 0 in pins of
+	 * older versions): detach refuses pins whose interfaces it cannot see. */
+	__u32 netns_ino;
 };
 
 enum tcps_info_flag {

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <syslog.h>
 #include <time.h>
@@ -360,4 +362,32 @@ int tcps_stdout_check(void)
 		return TCPS_EXIT_FAIL;
 	}
 	return 0;
+}
+
+__u32 tcps_netns_ino(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) ? 0 : (__u32)st.st_ino;
+}
+
+bool tcps_netns_name(__u32 ino, char *buf, size_t len)
+{
+	DIR *d = opendir("/run/netns");
+	struct dirent *e;
+	struct stat st;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0))
+			continue;
+		if ((__u32)st.st_ino == ino) {
+			snprintf(buf, len, "%s", e->d_name);
+			found = true;
+		}
+	}
+	closedir(d);
+	return found;
 }

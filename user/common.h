@@ -66,6 +66,12 @@ void tcps_addr_str(const struct tcps_key *k, int side, char *buf, size_t len);
 /* The BPF programs stamp CLOCK_MONOTONIC (coarse) nanoseconds. */
 __u64 tcps_mono_now(void);
 __u64 tcps_real_now(void);
+/* This process's network namespace: the inode of /proc/self/ns/net, 0 if
+ * unknown. */
+__u32 tcps_netns_ino(void);
+/* The name under /run/netns (ip netns) of the namespace with inode ino:
+ * true with buf filled, false if none is named so. */
+bool tcps_netns_name(__u32 ino, char *buf, size_t len);
 __u64 tcps_mono_to_real(__u64 mono_ns);
 /* RFC 3339 UTC with microseconds: 2026-11-26T09:17:39.123456Z */
 void tcps_fmt_time(__u64 real_ns, char *buf, size_t len);

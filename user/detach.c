@@ -382,8 +382,9 @@ static const char detach_usage[] =
 	"Remove what 'tcpscope run --persist' (or a killed instance) left behind:\n"
 	"tcpscope's XDP and tc programs on the interfaces, the clsact qdisc it\n"
 	"created (when no other filter is on it) and the pinned maps. Programs of\n"
-	"other tools are never touched, nor pins that are not tcpscope's. Refused\n"
-	"while a running tcpscope owns the programs or the pins (stop it first).\n"
+	"other tools are never touched, nor pins that are not tcpscope's or were\n"
+	"made in another network namespace (detach there). Refused while a\n"
+	"running tcpscope owns the programs or the pins (stop it first).\n"
 	"\n"
 	"Options:\n"
 	"  -i, --interface IFACE  remove tcpscope's programs from IFACE (repeat)\n"
@@ -493,6 +494,29 @@ static void describe(pid_t pid, char *buf, size_t len)
 }
 
 /* The pins must be tcpscope's, and not a running instance's. */
+/*
+ * Pins made in another network namespace: their interfaces, and the record
+ * of the clsact qdiscs tcpscope made there, are out of sight here. Removing
+ * the pins would leave the programs on those interfaces and lose that
+ * record, so that a detach in the right namespace could no longer remove
+ * the qdiscs. 0, or the exit code after one line.
+ */
+static int check_pins_netns(const char *dir)
+{
+	__u32 theirs = tcps_pins_netns(dir), ours = tcps_netns_ino();
+	char name[NAME_MAX + 1], where[NAME_MAX + 64];
+
+	if (!theirs || !ours || theirs == ours)
+		return 0;
+	if (tcps_netns_name(theirs, name, sizeof(name)))
+		snprintf(where, sizeof(where), "nsenter --net=/run/netns/%s tcpscope detach", name);
+	else
+		snprintf(where, sizeof(where), "nsenter --net=/proc/PID/ns/net tcpscope detach");
+	pr_err("the pins in %s were made in another network namespace (net:[%u]), whose interfaces this one cannot see: nothing removed; detach there ('%s --pin-dir %s'), or use --force to remove the pins only",
+	       dir, theirs, where, dir);
+	return TCPS_EXIT_FAIL;
+}
+
 static int check_pins(const struct detach_args *a)
 {
 	char bad[64], why[128], who[300];
@@ -511,6 +535,8 @@ static int check_pins(const struct detach_args *a)
 		       a->pin_dir, bad, why, a->pin_dir, bad);
 		return TCPS_EXIT_FAIL;
 	}
+	if (!a->keep && !a->force && (err = check_pins_netns(a->pin_dir)))
+		return err;
 	owner = a->keep ? 0 : tcps_pins_owner(a->pin_dir);
 	if (owner && !a->force) {
 		describe(owner, who, sizeof(who));

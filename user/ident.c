@@ -46,29 +46,50 @@ bool tcps_pid_is_tcpscope(pid_t pid)
 	return !strncmp(comm, "tcpscope", 8);
 }
 
-pid_t tcps_info_fd_owner(int fd)
+/* The info map's value (fd), read at the map's own value size (an info
+ * map of another layout may be larger); a smaller one is not read. */
+static int info_fd_read(int fd, struct tcps_info *info)
 {
 	struct bpf_map_info mi = {};
-	struct tcps_info info = {};
 	__u32 len = sizeof(mi), zero = 0;
 	void *val;
 	int err;
 
-	/* The kernel copies value_size bytes: a buffer of that size, not the
-	 * struct (an info map of another layout may be larger). A value
-	 * smaller than ours has no pid field we can trust. */
 	if (bpf_obj_get_info_by_fd(fd, &mi, &len) || mi.type != BPF_MAP_TYPE_ARRAY ||
-	    mi.value_size < sizeof(info) || mi.value_size > 65536)
-		return 0;
+	    mi.value_size < sizeof(*info) || mi.value_size > 65536)
+		return -EPROTO;
 	val = calloc(1, mi.value_size);
 	if (!val)
-		return 0;
-	err = bpf_map_lookup_elem(fd, &zero, val);
-	memcpy(&info, val, sizeof(info));
+		return -ENOMEM;
+	err = bpf_map_lookup_elem(fd, &zero, val) ? -errno : 0;
+	memcpy(info, val, sizeof(*info));
 	free(val);
-	if (err)
+	return err;
+}
+
+pid_t tcps_info_fd_owner(int fd)
+{
+	struct tcps_info info = {};
+
+	if (info_fd_read(fd, &info))
 		return 0;
 	return tcps_pid_is_tcpscope((pid_t)info.pid) ? (pid_t)info.pid : 0;
+}
+
+__u32 tcps_pins_netns(const char *dir)
+{
+	struct tcps_info info = {};
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, TCPS_PIN_INFO);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (info_fd_read(fd, &info))
+		info.netns_ino = 0;
+	close(fd);
+	return info.netns_ino;
 }
 
 pid_t tcps_pins_owner(const char *dir)

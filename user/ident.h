@@ -15,6 +15,9 @@ bool tcps_pid_is_tcpscope(pid_t pid);
 pid_t tcps_info_fd_owner(int fd);
 /* The live tcpscope that owns the pins in dir, or 0. */
 pid_t tcps_pins_owner(const char *dir);
+/* The network namespace (inode) the pins in dir were made in, or 0 when
+ * not known (no pins, or pins of an older version). */
+__u32 tcps_pins_netns(const char *dir);
 /* The live tcpscope whose maps the program uses, or 0: by the program's
  * own info map (CAP_SYS_ADMIN), else by the program pins below
  * /sys/fs/bpf (pin_dir, if given, gets that directory). */

@@ -286,6 +286,7 @@ static void run_publish_info(struct run_ctx *r)
 	info->abi = TCPS_ABI_VERSION;
 	info->mode = r->opts.mode;
 	info->flags = r->opts.no_health ? 0 : TCPS_INFO_HEALTH;
+	info->netns_ino = tcps_netns_ino();
 	info->max_conns = r->opts.max_conns;
 	info->pid = (__u32)getpid();
 	info->started_ns = tcps_real_now();

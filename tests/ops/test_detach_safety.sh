@@ -134,6 +134,29 @@ test_clsact_with_another_tools_filter_stays() {
 	nsrun "$A" tc qdisc del dev "$IF_A" clsact
 }
 
+# Pins made in A, detach from another namespace (C, which cannot see A's
+# interfaces): refused, naming A and the command to run there, nothing
+# removed; then the detach in A removes programs, clsact and pins.
+test_detach_refuses_pins_of_another_namespace() {
+	local C=odC$TAG out rc
+	start persist4 --persist || return
+	stop
+	ip netns add "$C" || { fail "cannot make namespace $C"; return; }
+	on_exit ip netns del "$C"
+	out=$(nsrun "$C" "$TCPSCOPE" detach --pin-dir "$PIN_DIR" 2>&1); rc=$?
+	[ $rc -eq 1 ] || fail "exit $rc, want 1: $out" || return
+	[ "$(echo "$out" | wc -l)" -eq 1 ] || fail "not one line: $out" || return
+	echo "$out" | grep -q "made in another network namespace" &&
+		echo "$out" | grep -qF "nsenter --net=/run/netns/$A tcpscope detach --pin-dir $PIN_DIR" ||
+		fail "message: $out" || return
+	[ -e "$PIN_DIR/conns" ] || fail "pins removed anyway" || return
+	[ "$(our_filters ingress)" -ge 1 ] || fail "programs gone" || return
+	out=$(nsrun "$A" "$TCPSCOPE" detach --pin-dir "$PIN_DIR" 2>&1) || fail "detach in A: $out" || return
+	nsrun "$A" tc qdisc show dev "$IF_A" | grep -q clsact &&
+		fail "clsact left behind: $(nsrun "$A" tc qdisc show dev "$IF_A")" && return
+	[ ! -e "$PIN_DIR" ] || fail "pins left: $(ls "$PIN_DIR")"
+}
+
 test_unprivileged_detach_blames_privilege_not_ownership() {
 	start persist3 --persist || return
 	stop
@@ -155,5 +178,6 @@ run_test test_program_replaced_by_another_tool_makes_the_daemon_exit_1
 run_test test_detach_refuses_a_foreign_map_pinned_as_conns
 run_test test_detach_after_persist_is_quiet_and_removes_its_clsact
 run_test test_clsact_with_another_tools_filter_stays
+run_test test_detach_refuses_pins_of_another_namespace
 run_test test_unprivileged_detach_blames_privilege_not_ownership
 suite_done
