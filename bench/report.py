@@ -708,13 +708,21 @@ def sec_memory(R, mem):
           "ring buffer, counters too). *kernel rise*: Slab + VmallocUsed + Percpu of "
           "/proc/meminfo from before the daemon started to the full table, per connection; "
           "*kernel fall*: the same from the full table to after the daemon stopped. Both "
-          "count the whole machine: other work running at the same time moves them.\n")
+          "count the whole machine: other work running at the same time moves them. "
+          "The targets are decided on the default table, which takes memory as it fills; "
+          "`run --prealloc` (a row of its own, not a target) allocates the whole table at "
+          "start, element by element without slab classes.\n")
     rows = []
     for fam in ("v4", "v6"):
         m = lambda k: (mem.get((k, fam)) or [None])[0]
         if m("connections") is None:
             continue
         rows.append(memory_row(R, m, fam))
+    m = lambda k: (mem.get((k, "v4-prealloc")) or [None])[0]
+    if m("connections") is not None:
+        rows.append(["IPv4, `run --prealloc`", f"{int(m('connections')):,}"] +
+                    [fmt(m(k), 0) for k in ("table_memlock_per_conn", "all_memlock_per_conn",
+                                             "kmem_rise_per_conn", "kmem_fall_per_conn")])
     R.table(["family", "connections", "table memlock B/conn", "all maps memlock B/conn",
              "kernel rise B/conn", "kernel fall B/conn"], rows)
     R.summary["memory"] = {f"{k[1]}:{k[0]}": v[0] for k, v in mem.items()}

@@ -483,23 +483,29 @@ time_summaries() {
 	done
 }
 
+# scale_family FAM [VARIANT ARGS...]: fill a new daemon's table to each of
+# SIZES, time the summaries (IPv4), measure memory at the last size (memory
+# samples "mem KEY vFAM[-VARIANT]"); a VARIANT (run options ARGS) measures
+# memory only.
 scale_family() {
-	local fam=$1 n have=0 m0 m1 m2 ml c0 c1
+	local fam=$1 var=${2:-} n have=0 m0 m1 m2 ml c0 c1 tag
+	shift $(($# < 2 ? $# : 2))
+	tag=v$fam${var:+-$var}
 	m0=$(kmem_kb)
-	ts_start "scale$fam" -q --max-conns "$MAX_CONNS" || return 1
+	ts_start "scale$fam$var" -q --max-conns "$MAX_CONNS" "$@" || return 1
 	for n in $SIZES; do
-		say "scale (IPv$fam): $n connections, filled through the data path"
+		say "scale (IPv$fam${var:+, $var}): $n connections, filled through the data path"
 		fill_to "$have" "$n" "$fam" || return 1
 		have=$n
-		[ "$fam" = 4 ] && time_summaries "$n"
+		[ "$fam" = 4 ] && [ -z "$var" ] && time_summaries "$n"
 	done
 	m1=$(kmem_kb)
 	ml=$(maps_memlock "$TS_PIN" "$have")
-	sample mem "connections" "v$fam" "$have"
-	sample mem "table_memlock_per_conn" "v$fam" "$(( ${ml#* } / have ))"
-	sample mem "all_memlock_per_conn" "v$fam" "$(( ${ml% *} / have ))"
-	sample mem "kmem_rise_per_conn" "v$fam" "$(( (m1 - m0) * 1024 / have ))"
-	if [ "$fam" = 4 ]; then
+	sample mem "connections" "$tag" "$have"
+	sample mem "table_memlock_per_conn" "$tag" "$(( ${ml#* } / have ))"
+	sample mem "all_memlock_per_conn" "$tag" "$(( ${ml% *} / have ))"
+	sample mem "kmem_rise_per_conn" "$tag" "$(( (m1 - m0) * 1024 / have ))"
+	if [ "$fam" = 4 ] && [ -z "$var" ]; then
 		# The idle daemon holding the full table: nothing else reads it.
 		say "scale: idle daemon CPU over ${IDLE_SECS}s at $have connections"
 		c0=$(cpu_ticks "$TS_PID")
@@ -513,7 +519,7 @@ scale_family() {
 	# period): the same figure from the other side.
 	sleep "$SETTLE"
 	m2=$(kmem_kb)
-	sample mem "kmem_fall_per_conn" "v$fam" "$(( (m1 - m2) * 1024 / have ))"
+	sample mem "kmem_fall_per_conn" "$tag" "$(( (m1 - m2) * 1024 / have ))"
 }
 
 bench_sockets() {
@@ -557,6 +563,8 @@ bench_scale() {
 	scale_family 4 || return 1
 	say "memory (IPv6): ${SIZES##* } connections"
 	SIZES=${SIZES##* } scale_family 6 || return 1
+	say "memory (IPv4, --prealloc): ${SIZES##* } connections"
+	SIZES=${SIZES##* } scale_family 4 prealloc --prealloc || return 1
 	[ -n "$SOCK_SIZES" ] && bench_sockets
 	return 0
 }

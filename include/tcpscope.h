@@ -292,6 +292,7 @@ struct tcps_info {
 
 enum tcps_info_flag {
 	TCPS_INFO_HEALTH = 0x01,	/* tcps_conn.h is tracked (not --no-health) */
+	TCPS_INFO_PREALLOC = 0x02,	/* tcps_conns is preallocated (run --prealloc) */
 };
 
 /*

@@ -55,6 +55,7 @@ struct tcps_run_opts {
 	bool quiet;			/* no event output on stdout */
 	bool force;			/* replace another XDP program */
 	bool no_health;			/* --no-health: tcps_health const volatile off */
+	bool prealloc;			/* --prealloc: the whole connection table at start */
 
 	/* daemon (issue 3) */
 	bool daemonize;			/* --daemon */

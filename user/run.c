@@ -217,10 +217,28 @@ static int run_slim_tables(struct tcps_daemon *d)
 	return 0;
 }
 
-static int run_load(struct run_ctx *r)
+/* The maps of a fresh start (not adopted), as the options size them. */
+static int run_new_maps(struct run_ctx *r)
 {
 	struct tcps_daemon *d = &r->d;
 	__u32 max = r->opts.max_conns;
+
+	bpf_map__set_max_entries(d->skel->maps.tcps_conns, max);
+	bpf_map__set_max_entries(d->skel->maps.tcps_halfopen,
+				 max / TCPS_HALFOPEN_DIV < 16 ? 16 : max / TCPS_HALFOPEN_DIV);
+	bpf_map__set_max_entries(d->skel->maps.tcps_events, r->opts.ring_bytes);
+	/* --prealloc: the kernel allocates every element now, in one piece:
+	 * no slab class rounding, no allocation per promotion. */
+	if (r->opts.prealloc)
+		bpf_map__set_map_flags(d->skel->maps.tcps_conns,
+				       bpf_map__map_flags(d->skel->maps.tcps_conns) &
+					       ~BPF_F_NO_PREALLOC);
+	return r->opts.no_health ? run_slim_tables(d) : 0;
+}
+
+static int run_load(struct run_ctx *r)
+{
+	struct tcps_daemon *d = &r->d;
 	int err;
 
 	d->skel = tcpscope_bpf__open();
@@ -238,13 +256,8 @@ static int run_load(struct run_ctx *r)
 		err = tcps_maps_reuse(d, &r->old);
 		if (err)
 			return err;
-	} else {
-		bpf_map__set_max_entries(d->skel->maps.tcps_conns, max);
-		bpf_map__set_max_entries(d->skel->maps.tcps_halfopen,
-					 max / TCPS_HALFOPEN_DIV < 16 ? 16 : max / TCPS_HALFOPEN_DIV);
-		bpf_map__set_max_entries(d->skel->maps.tcps_events, r->opts.ring_bytes);
-		if (r->opts.no_health && (err = run_slim_tables(d)))
-			return err;
+	} else if ((err = run_new_maps(r))) {
+		return err;
 	}
 	err = tcpscope_bpf__load(d->skel);
 	if (err == -EPERM || err == -EACCES) {
@@ -285,7 +298,8 @@ static void run_publish_info(struct run_ctx *r)
 
 	info->abi = TCPS_ABI_VERSION;
 	info->mode = r->opts.mode;
-	info->flags = r->opts.no_health ? 0 : TCPS_INFO_HEALTH;
+	info->flags = (r->opts.no_health ? 0 : TCPS_INFO_HEALTH) |
+		      (r->opts.prealloc ? TCPS_INFO_PREALLOC : 0);
 	info->netns_ino = tcps_netns_ino();
 	info->max_conns = r->opts.max_conns;
 	info->pid = (__u32)getpid();
