@@ -252,7 +252,7 @@ WORK = [("iperf1", "iperf3, 1 stream", "Gbit/s", 1e9, 2),
         ("churn4", "short connections/s, 4 client workers", "conn/s", 1, 0)]
 CFG = [("none", "nothing attached"),
        ("floor", "pass-only tc floor (tc ingress + egress return at once)"),
-       ("tcpscope", "tcpscope (tc ingress + egress, `run -q --hook tc`)"),
+       ("tcpscope", "tcpscope (tc ingress + egress, `run -q --hook tc`: no reader, so no events)"),
        ("conntrack", "conntrack (nft `ct state` rule, input + output)")]
 SCHED = ("With 4 streams on 2 cores the run is scheduling-bound: 4 senders, 4 receivers and "
          "the softirq work share two CPUs, so which configuration gets the better interleaving "
@@ -365,7 +365,9 @@ def net_churn_side(R, ts):
                           rng(g("daemon_cpu_pct"), 1)])
     if trows:
         R.out("tcpscope's side of the churn runs: transitions/s counted by the data path, "
-              "ring-buffer drops, the daemon's CPU (% of one core, /proc/PID/stat).\n")
+              "ring-buffer drops, the daemon's CPU (% of one core, /proc/PID/stat). With `run -q` "
+              "and no reader the data path makes no events (0 drops by construction); the "
+              "events section below measures them.\n")
         R.table(["client workers", "transitions/s", "ring-buffer drops", "daemon CPU %"], trows)
 
 
@@ -575,7 +577,8 @@ def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None
     w = work[-1]
     t, f = (ps or {}).get((w, "tcpscope")), (ps or {}).get((w, "floor"))
     tr = stats([v for (n, r), v in ts.items() if n == f"churn{w}_transitions_per_s"])
-    trs = f"{fmt(tr['median'], 0)} endpoint transitions/s, each a locked FSM step and an event." if tr else ""
+    trs = (f"{fmt(tr['median'], 0)} endpoint transitions/s, each a locked FSM step (no event: "
+           "nothing reads them under `run -q`)." if tr else "")
     if not t or not f or None in (med(t, "ingress_ns"), med(t, "egress_ns"), med(f, "cores_pct")):
         return (trs + " No program stats in this run.").strip() if trs else ""
     F = churn_figures(t, f)

@@ -220,8 +220,10 @@ cfg_start() {
 	# program on those hooks of this device costs.
 	floor) fl_start tc ;;
 	# tcpscope's own hooks on veth: tc ingress + tc egress (what `auto`
-	# picks on veth; named so that a change of auto cannot move it). The
-	# daemon consumes and counts every event (-q: prints none).
+	# picks on veth; named so that a change of auto cannot move it). -q
+	# and no reader: the data path makes no events (user/run.c
+	# events_gate), as conntrack makes none without a listener; the
+	# events section measures them.
 	tcpscope)
 		ts_start net -q --hook tc || return 1
 		grep -q "ingress tc" "$TS_LOG" || { echo "bench: not on tc: $(cat "$TS_LOG")" >&2; return 1; }

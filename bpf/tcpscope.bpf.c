@@ -24,6 +24,12 @@ const volatile __u8 tcps_health = 1;	/* 0: `run --no-health`, no tcps_conn.h tra
  * (a wake-up per event costs 0.3-3.6 µs, DESIGN §1). */
 const volatile __u32 tcps_wakeup_bytes = TCPS_RINGBUF_BYTES / 4;
 
+/* Whether anyone reads transition events: the daemon clears it while
+ * nothing does (user/run.c events_gate), and the data path then makes none,
+ * as conntrack makes no events without a listener. The counts, gauges and
+ * health never depend on it. In .data, written by the daemon in place. */
+volatile __u32 tcps_events_on = 1;
+
 /* Capture time for replay: each frame's, set by tcps_xdp_replay from its batch table. */
 __u64 tcps_clock_ns = 0;
 
@@ -198,6 +204,11 @@ static __always_inline __u64 tcps_clock_precise(void)
 static __always_inline int tcps_host_mode(void)
 {
 	return tcps_mode == TCPS_MODE_HOST;
+}
+
+static __always_inline int tcps_events_wanted(void)
+{
+	return tcps_events_on;
 }
 
 static __always_inline int tcps_health_on(void)

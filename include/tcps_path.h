@@ -62,6 +62,9 @@ TCPS_PATH_INLINE __u64 tcps_clock_precise(void);
 TCPS_PATH_INLINE int tcps_host_mode(void);
 /* Nonzero when health is tracked (tcps_health.h; `run --no-health`). */
 TCPS_PATH_INLINE int tcps_health_on(void);
+/* Nonzero when someone reads transition events: 0 makes none (the counts,
+ * gauges and health go on). */
+TCPS_PATH_INLINE int tcps_events_wanted(void);
 
 #include "tcps_health.h"
 
@@ -132,6 +135,8 @@ TCPS_PATH_INLINE void tcps_emit(struct tcps_counters *cnt, const struct tcps_key
 				     a->to % TCPS_STATE_MAX);
 		if (tc)
 			(*tc)++;
+		if (!tcps_events_wanted())
+			continue;	/* nobody reads them (user/run.c events_gate) */
 		e = tcps_event_reserve();
 		if (!e) {
 			tcps_count(cnt, TCPS_CNT_RB_DROPS);

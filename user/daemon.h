@@ -80,6 +80,9 @@ struct tcps_daemon {
 	struct tcps_pins pins;		/* fds of the live maps */
 	bool adopting;			/* took over the pins (and programs) of a --persist run */
 	__u64 events_seen;
+	__u64 own_events;		/* of them, made here (timeouts, seeds) */
+	__u64 trans_at_start;		/* the data path's transitions counter then */
+	bool events_on;			/* the data path makes events (events_gate) */
 	bool stdout_broken;
 	bool stdout_tty;		/* flush per line only for a terminal */
 	bool stdout_dirty;

@@ -214,6 +214,11 @@ static inline int tcps_health_on(void)
 	return 1;	/* as the BPF object's default */
 }
 
+static inline int tcps_events_wanted(void)
+{
+	return 1;	/* replay reads every one */
+}
+
 /* ---- backend operations ------------------------------------------------ */
 
 static void native_close(void *bp)

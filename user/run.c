@@ -23,6 +23,8 @@
 #include "daemonize.h"
 #include "detach.h"
 #include "evjson.h"
+#include "exports.h"
+#include "maps.h"
 #include "output.h"
 #include "run.h"
 #include "tcpscope.skel.h"
@@ -44,6 +46,8 @@ void tcps_daemon_emit(struct tcps_daemon *d, const struct tcps_event *e)
 	const struct tcps_module *m;
 
 	d->events_seen++;
+	if (e->reason != TCPS_REASON_PACKET)
+		d->own_events++;
 	for (m = tcps_modules; m->name; m++)
 		if (m->event)
 			m->event(d, e);
@@ -335,6 +339,49 @@ static int run_attach(struct run_ctx *r)
 	return 0;
 }
 
+/*
+ * Transition events only while something reads them: stdout, the events
+ * file, a reader on the event socket. With none (run -q, nobody attached)
+ * the data path makes none, as conntrack makes no events without a
+ * listener: ~100 ns a packet of churn (bench/NOTES.md). The counters,
+ * gauges and health go on. Called after the modules' ticks, in which a
+ * reader is accepted; --persist turns them on for the gap (the next run
+ * prints what queued).
+ */
+static void events_gate(struct tcps_daemon *d, bool force_on)
+{
+	__u64 clients = 0, dropped;
+	bool on;
+
+	tcps_evsock_stats(&clients, &dropped);
+	on = force_on || (!d->opts->quiet && !d->stdout_broken) || d->opts->events_file ||
+	     clients > 0;
+	if (!d->skel || !d->skel->data || on == d->events_on)
+		return;
+	d->skel->data->tcps_events_on = on;
+	d->events_on = on;
+	pr_debug("transition events %s", on ? "on" : "off: nobody reads them");
+}
+
+/* The data path's transitions counter (summed over CPUs), 0 if unread. */
+static __u64 data_path_transitions(struct tcps_daemon *d)
+{
+	__u64 c[TCPS_CNT_MAX];
+
+	return tcps_counters_read(d->pins.stats, c) ? 0 : c[TCPS_CNT_TRANSITIONS];
+}
+
+/* The transitions of this run: the data path's since it started, and those
+ * made here; right also while events are off. */
+static __u64 run_transitions(struct tcps_daemon *d)
+{
+	__u64 now = data_path_transitions(d);
+
+	if (now < d->trans_at_start)
+		return d->events_seen;
+	return now - d->trans_at_start + d->own_events;
+}
+
 /* Everything between the pin directory and the first poll. */
 static int run_setup(struct run_ctx *r)
 {
@@ -349,6 +396,7 @@ static int run_setup(struct run_ctx *r)
 	err = tcps_maps_pin(d);
 	if (err)
 		return err;
+	d->trans_at_start = data_path_transitions(d);
 
 	r->rb = ring_buffer__new(d->pins.events, on_ringbuf, d, NULL);
 	if (!r->rb) {
@@ -363,6 +411,7 @@ static int run_setup(struct run_ctx *r)
 	if (err)
 		return err;
 	daemon_flush(d);	/* seed transitions, before the first poll */
+	events_gate(d, false);
 	pr_info("tracking on %d interface%s%s%s%s; maps pinned in %s%s", r->opts.n_ifaces,
 		r->opts.n_ifaces == 1 ? "" : "s",
 		r->opts.n_patterns ? " (and any matching '" : "",
@@ -396,6 +445,7 @@ static int run_loop(struct run_ctx *r)
 		for (m = tcps_modules; m->name; m++)
 			if (m->tick)
 				m->tick(d, now);
+		events_gate(d, false);
 		d->reopen_logs = 0;
 		if (d->exit_code)
 			return d->exit_code;	/* a module cannot go on (logged) */
@@ -422,8 +472,9 @@ static void run_leave_persisted(struct run_ctx *r)
 
 	r->d.pins.meta.pid = 0;
 	bpf_map_update_elem(r->d.pins.info, &zero, &r->d.pins.meta, BPF_ANY);
+	events_gate(&r->d, true);	/* the gap's transitions queue for the next run */
 	pr_info("--persist: programs stay attached and maps pinned in %s (%llu transitions seen); 'tcpscope run' adopts them, 'tcpscope detach --pin-dir %s' removes them",
-		r->opts.pin_dir, (unsigned long long)r->d.events_seen, r->opts.pin_dir);
+		r->opts.pin_dir, (unsigned long long)run_transitions(&r->d), r->opts.pin_dir);
 }
 
 /* Undo what the run did (or keep it, with --persist); returns err. */
@@ -451,7 +502,7 @@ static int run_cleanup(struct run_ctx *r, int err)
 			rmdir(r->opts.pin_dir);
 		if (err == TCPS_EXIT_OK)
 			pr_info("detached; %llu transitions seen",
-				(unsigned long long)d->events_seen);
+				(unsigned long long)run_transitions(d));
 	}
 	ring_buffer__free(r->rb);
 	tcpscope_bpf__destroy(d->skel);
@@ -475,7 +526,8 @@ int cmd_run(int argc, char **argv)
 		},
 		.old = { .conns = -1, .halfopen = -1, .events = -1,
 			 .stats = -1, .trans = -1, .info = -1 },
-		.d = { .pins = { .conns = -1, .halfopen = -1, .events = -1,
+		.d = { .events_on = true,	/* the programs' .data default */
+		       .pins = { .conns = -1, .halfopen = -1, .events = -1,
 				 .stats = -1, .trans = -1, .info = -1 } },
 		.pidfd = -1,
 		.ready_fd = -1,

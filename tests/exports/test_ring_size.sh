@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # run --ring-size: the transitions' ring buffer is made at the size asked
 # for, it is what a stalled reader can lose or keep, and an adopted ring
-# keeps its size.
+# keeps its size. And the data path makes events only while something reads
+# them (user/run.c events_gate): with -q and no reader none reach the ring.
+# (The daemons here print JSON to a file: stdout reads the events, unless -q.)
 #
 # The stall: the daemon is stopped (SIGSTOP) while bench/ringload runs 2,000
 # connection lives (20,000 transitions, ~1.8 MB of records) through its own
@@ -41,7 +43,7 @@ stop_daemon() {
 
 test_small_ring_is_made_and_drops_while_the_reader_stalls() {
 	local n
-	start_daemon -q --ring-size 64K --persist || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon --ring-size 64K --persist || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
 	[ "$(ring_bytes)" = 65536 ] || { fail "ring is $(ring_bytes) bytes, want 65536"; return; }
 	n=$(stalled_drops)
 	[ "$n" -gt 0 ] || fail "a 64K ring lost nothing of 20,000 transitions"
@@ -51,7 +53,7 @@ test_small_ring_is_made_and_drops_while_the_reader_stalls() {
 test_adopted_ring_keeps_its_size() {
 	stop_daemon
 	[ -e "$PIN_DIR/events" ] || { fail "--persist left no pins"; return; }
-	start_daemon -q --ring-size 1M || { fail "daemon did not adopt: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon --ring-size 1M || { fail "daemon did not adopt: $(cat "$WORK/daemon.err")"; return; }
 	grep -q "adopted ring buffer keeps its size 65536 (--ring-size 1048576 ignored" "$WORK/daemon.err" ||
 		fail "no warning: $(cat "$WORK/daemon.err")"
 	[ "$(ring_bytes)" = 65536 ] || fail "adopted ring is $(ring_bytes) bytes, want 65536"
@@ -61,11 +63,39 @@ test_adopted_ring_keeps_its_size() {
 
 test_default_ring_keeps_what_the_small_one_dropped() {
 	local n
-	start_daemon -q || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
 	[ "$(ring_bytes)" = $((4 << 20)) ] || { fail "default ring is $(ring_bytes) bytes, want 4M"; return; }
 	n=$(stalled_drops)
 	[ "$n" -eq 0 ] || fail "the default ring dropped $n of 20,000 transitions"
 	stop_daemon
+}
+
+# -q and a 64K ring: no drops with nobody reading (no events are made; the
+# transitions are still counted), drops once a 'tcpscope events' reader is
+# there, none again once it has left.
+test_no_events_while_nobody_reads_them() {
+	local n t0 t1 reader
+	start_daemon -q --ring-size 64K || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	t0=$(counter transitions)
+	n=$(stalled_drops)
+	t1=$(counter transitions)
+	[ "$n" -eq 0 ] || fail "$n drops with nobody reading: events were made"
+	[ $((t1 - t0)) -ge 19000 ] || fail "transitions not counted: $((t1 - t0))"
+	"$TCPSCOPE" events --json --pin-dir "$PIN_DIR" >"$WORK/reader.out" 2>"$WORK/reader.err" &
+	reader=$!
+	track_pid $reader
+	wait_for 10 grep -q 'reading transitions' "$WORK/reader.err" || { fail "reader did not connect"; return; }
+	sleep 0.3	# the daemon's next loop turn (at most 100 ms) turns events on
+	n=$(stalled_drops)
+	[ "$n" -gt 0 ] || fail "no drops with a reader and a stopped daemon: no events were made"
+	kill "$reader"
+	wait "$reader" 2>/dev/null
+	sleep 0.3
+	n=$(stalled_drops)
+	[ "$n" -eq 0 ] || fail "$n drops after the reader left"
+	stop_daemon
+	grep -q "detached; [1-9][0-9]* transitions seen" "$WORK/daemon.err" ||
+		fail "exit line: $(tail -1 "$WORK/daemon.err")"
 }
 
 test_bad_sizes_are_usage_errors() {
@@ -82,5 +112,6 @@ test_bad_sizes_are_usage_errors() {
 run_test test_small_ring_is_made_and_drops_while_the_reader_stalls
 run_test test_adopted_ring_keeps_its_size
 run_test test_default_ring_keeps_what_the_small_one_dropped
+run_test test_no_events_while_nobody_reads_them
 run_test test_bad_sizes_are_usage_errors
 suite_done

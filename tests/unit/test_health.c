@@ -96,6 +96,11 @@ static inline int tcps_health_on(void)
 	return T.health;
 }
 
+static inline int tcps_events_wanted(void)
+{
+	return 1;
+}
+
 #define MS 1000000ULL
 #define US 1000ULL
 #define C_ISN 1000U
