@@ -89,11 +89,6 @@ int tcps_pin_dir_prepare(const char *dir)
 	return 0;
 }
 
-/*
- * The pin directory exists: a --persist run left its maps (and programs)
- * behind, or one was killed. Take them over if they are of our layout and
- * nobody runs there; the new programs then share the same tables.
- */
 /* The adopted ring buffer keeps its size too: o->ring_bytes takes it. */
 static void pins_adopt_ring(struct tcps_run_opts *o, const struct tcps_pins *old)
 {
@@ -108,7 +103,7 @@ static void pins_adopt_ring(struct tcps_run_opts *o, const struct tcps_pins *old
 	o->ring_bytes = info.max_entries;
 }
 
-/* And its allocation: o->prealloc takes the adopted table's. */
+/* The adopted table keeps its allocation too: o->prealloc takes it. */
 static void pins_adopt_prealloc(struct tcps_run_opts *o, const struct tcps_pins *old)
 {
 	struct bpf_map_info info = {};
@@ -124,6 +119,11 @@ static void pins_adopt_prealloc(struct tcps_run_opts *o, const struct tcps_pins 
 	o->prealloc = pre;
 }
 
+/*
+ * The pin directory exists: a --persist run left its maps (and programs)
+ * behind, or one was killed. Take them over if they are of our layout and
+ * nobody runs there; the new programs then share the same tables.
+ */
 int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 {
 	int err = tcps_pins_open(o->pin_dir, old);	/* checks ABI and value size */

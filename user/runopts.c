@@ -5,6 +5,7 @@
  * long-option array and short-option string are built from it, so the two
  * can never disagree.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <net/if.h>
@@ -196,7 +197,8 @@ static int opt_ring_size(struct tcps_run_opts *o, const char *arg)
 {
 	static const char units[] = "KMG";
 	size_t n = strlen(arg);
-	const char *u = n ? strchr(units, arg[n - 1] & ~0x20) : NULL;
+	const char *u = n && isalpha((unsigned char)arg[n - 1]) ?
+				strchr(units, toupper((unsigned char)arg[n - 1])) : NULL;
 	unsigned long long v;
 	char num[24];
 
