@@ -86,7 +86,7 @@ test_unprivileged_user_gets_roots_bpf_output() {
 		o=$PATHS_DIR/nobody.$(basename "$f")
 		# Root's --bpf output from the tests above, if they ran.
 		{ cp "$PATHS_DIR/$(basename "$f").bpf.json" "$o.root" &&
-			cp "$PATHS_DIR/$(basename "$f").bpf.err" "$o.root.err"; } 2>/dev/null ||
+			cp "$PATHS_DIR/$(basename "$f").bpf.json.err" "$o.root.err"; } 2>/dev/null ||
 			"$TCPSCOPE" replay --bpf --json "$f" >"$o.root" 2>"$o.root.err" ||
 			{ fail "$f: root --bpf failed"; return 1; }
 		"${NOBODY[@]}" "$TCPSCOPE" replay --json "$f" >"$o.nobody" 2>"$o.err" ||
