@@ -82,7 +82,6 @@ struct tcps_daemon {
 	__u64 events_seen;
 	__u64 own_events;		/* of them, made here (timeouts, seeds) */
 	__u64 trans_at_start;		/* the data path's transitions counter then */
-	bool events_on;			/* the data path makes events (events_gate) */
 	bool stdout_broken;
 	bool stdout_tty;		/* flush per line only for a terminal */
 	bool stdout_dirty;

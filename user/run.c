@@ -356,10 +356,9 @@ static void events_gate(struct tcps_daemon *d, bool force_on)
 	tcps_evsock_stats(&clients, &dropped);
 	on = force_on || (!d->opts->quiet && !d->stdout_broken) || d->opts->events_file ||
 	     clients > 0;
-	if (!d->skel || !d->skel->data || on == d->events_on)
+	if (!d->skel || !d->skel->data || on == !!d->skel->data->tcps_events_on)
 		return;
 	d->skel->data->tcps_events_on = on;
-	d->events_on = on;
 	pr_debug("transition events %s", on ? "on" : "off: nobody reads them");
 }
 
@@ -526,8 +525,7 @@ int cmd_run(int argc, char **argv)
 		},
 		.old = { .conns = -1, .halfopen = -1, .events = -1,
 			 .stats = -1, .trans = -1, .info = -1 },
-		.d = { .events_on = true,	/* the programs' .data default */
-		       .pins = { .conns = -1, .halfopen = -1, .events = -1,
+		.d = { .pins = { .conns = -1, .halfopen = -1, .events = -1,
 				 .stats = -1, .trans = -1, .info = -1 } },
 		.pidfd = -1,
 		.ready_fd = -1,
