@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -97,6 +98,16 @@ int usage_bad_option(const char *cmd, char **argv, const char *shorts)
 	if (optopt)
 		return usage_err(cmd, "option '%s' needs a value", arg);
 	return usage_err(cmd, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
+}
+
+int pin_dir_arg(const char *cmd, const char *arg, const char **out)
+{
+	if (!*arg)
+		return usage_err(cmd, "--pin-dir takes a directory, not ''");
+	if (strlen(arg) >= PATH_MAX - 32)
+		return usage_err(cmd, "--pin-dir: a path of at most %d bytes", PATH_MAX - 33);
+	*out = arg;
+	return 0;
 }
 
 static const char *const state_names[TCPS_STATE_MAX] = {

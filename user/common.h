@@ -45,6 +45,9 @@ int usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(print
  * option or the option missing its value (shorts: getopt's option string,
  * which tells the two apart for a short option); returns TCPS_EXIT_USAGE. */
 int usage_bad_option(const char *cmd, char **argv, const char *shorts);
+/* --pin-dir DIR of every command: not empty, with room for the pin names
+ * after it. 0 with *out set, or TCPS_EXIT_USAGE after one line. */
+int pin_dir_arg(const char *cmd, const char *arg, const char **out);
 
 /* netstat's spelling: ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2
  * TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK LISTEN CLOSING. */

@@ -433,10 +433,7 @@ static int detach_option(int c, char **argv, struct detach_args *a)
 		a->all = true;
 		return 0;
 	case 'P':
-		if (!*optarg || strlen(optarg) >= PATH_MAX - 32)
-			return usage_err("detach", "--pin-dir: bad path");
-		a->pin_dir = optarg;
-		return 0;
+		return pin_dir_arg("detach", optarg, &a->pin_dir);
 	case 'K':
 		a->keep = true;
 		return 0;

@@ -662,9 +662,8 @@ static int events_parse_args(int argc, char **argv, struct events_opts *o)
 			o->json = true;
 			break;
 		case 'P':
-			if (!*optarg)
-				return usage_err("events", "--pin-dir takes a directory, not ''");
-			o->pin_dir = optarg;
+			if (pin_dir_arg("events", optarg, &o->pin_dir))
+				return TCPS_EXIT_USAGE;
 			break;
 		case 'S':
 			o->path = optarg;

@@ -640,10 +640,7 @@ static int parse_common(int c, const char *cmd, const char *shorts, char **argv,
 {
 	switch (c) {
 	case 'P':
-		if (!*optarg)
-			return usage_err(cmd, "--pin-dir takes a directory, not ''");
-		*pin_dir = optarg;
-		return 0;
+		return pin_dir_arg(cmd, optarg, pin_dir);
 	case 'j':
 		*json = true;
 		tcps_json_errors = true;

@@ -223,10 +223,7 @@ bad:
 
 static int opt_pin_dir(struct tcps_run_opts *o, const char *arg)
 {
-	if (!*arg || strlen(arg) >= PATH_MAX - 32)
-		return usage_err("run", "--pin-dir: bad path");
-	o->pin_dir = arg;
-	return 0;
+	return pin_dir_arg("run", arg, &o->pin_dir);
 }
 
 static int opt_seed_interval(struct tcps_run_opts *o, const char *arg)

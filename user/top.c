@@ -1384,9 +1384,8 @@ static int top_parse_args(struct top *t, int argc, char **argv)
 				return rc;
 			break;
 		case 'P':
-			if (!*optarg)
-				return usage_err("top", "--pin-dir takes a directory, not ''");
-			t->pin_dir = optarg;
+			if (pin_dir_arg("top", optarg, &t->pin_dir))
+				return TCPS_EXIT_USAGE;
 			break;
 		case 'S':
 			t->sock_path = optarg;
