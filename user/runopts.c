@@ -47,7 +47,7 @@ static const char run_usage[] =
 	"      --no-health        do not track RTT, retransmissions and time in state\n"
 	"      --prealloc         allocate the whole connection table at start: less\n"
 	"                         kernel memory per connection when it fills (~320 B,\n"
-	"                         ~224 B with --no-health, against ~620/~280) and\n"
+	"                         ~224 B with --no-health, against ~540/~280) and\n"
 	"                         cheaper new connections, but all of it from the start\n"
 	"\n"
 	"Daemon:\n"
