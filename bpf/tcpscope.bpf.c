@@ -369,7 +369,8 @@ struct {
  * (~810k instructions a tc program against XDP's ~500k, 0.3 s each at
  * start; bench/NOTES.md), and a call to a global function instead costs
  * the hot path ~8 ns. Again only when the pull made the linear part
- * longer, so the second run cannot come back here. With no program in
+ * longer: a second run that still finds its headers cut (past 256 bytes)
+ * does not go round again, it counts a parse error. With no program in
  * the slot (another loader) rc stays TCPS_P_TRUNCATED: a parse error,
  * passed. gso_segs is read last (a pull keeps it).
  */

@@ -135,6 +135,8 @@ remote:CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_W
 # the peer writes counts as one parse error, and passes all the same.
 test_empty_slot_counts_parse_errors_and_passes() {
 	local pin=${SCOPE_PIN[pull]} p=$((PORT + 1)) before after
+	# The first test's peer, if it failed before ending it.
+	kill -0 "${DRV_PID[peer]:-0}" 2>/dev/null && peer_stop peer
 	must "listener" drv_start srv2 "$NS" listen "$IP4" "$p" -n 1 || return 1
 	must "peer" peer_start peer2 40002 "$p" || return 1
 	must "empty the slot" bpftool map delete pinned "$pin/tc_again" key 0 0 0 0 || return 1
