@@ -58,9 +58,23 @@ peer_start() {
 
 # peer_stop NAME: "exit", and it must be gone (the tap takes one fd).
 peer_stop() {
-	drv_send "$1" exit
+	local rc
+	kill -0 "${DRV_PID[$1]}" 2>/dev/null && drv_send "$1" exit
 	exec {DRV_FD[$1]}>&-
 	timeout 5 tail --pid="${DRV_PID[$1]}" -f /dev/null
+	wait "${DRV_PID[$1]}" 2>/dev/null
+	rc=$?
+	unset "DRV_PID[$1]"
+	return $rc
+}
+
+# peers_gone: end the peers an earlier test left running (one that failed).
+peers_gone() {
+	local n
+	for n in peer peer2 peer3; do
+		[ -n "${DRV_PID[$n]:-}" ] && peer_stop "$n"
+	done
+	return 0
 }
 
 # both NAME CMD [ARG]: CMD for IPv4 then IPv6.
@@ -135,8 +149,7 @@ remote:CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_W
 # the peer writes counts as one parse error, and passes all the same.
 test_empty_slot_counts_parse_errors_and_passes() {
 	local pin=${SCOPE_PIN[pull]} p=$((PORT + 1)) before after
-	# The first test's peer, if it failed before ending it.
-	kill -0 "${DRV_PID[peer]:-0}" 2>/dev/null && peer_stop peer
+	peers_gone
 	must "listener" drv_start srv2 "$NS" listen "$IP4" "$p" -n 1 || return 1
 	must "peer" peer_start peer2 40002 "$p" || return 1
 	must "empty the slot" bpftool map delete pinned "$pin/tc_again" key 0 0 0 0 || return 1
@@ -160,7 +173,34 @@ test_stops_and_detaches() {
 	[ ! -e "${SCOPE_PIN[pull]}" ] || fail "pins left in ${SCOPE_PIN[pull]}: $(ls "${SCOPE_PIN[pull]}")"
 }
 
+# After a --persist exit the programs stay on the tap and the pinned prog
+# array keeps them in their slots (the kernel empties a prog array when its
+# last fd and pin go): a connection made in the gap is tracked through the
+# pull path all the same.
+test_persist_gap_keeps_the_pull_path() {
+	local p=$((PORT + 2)) pin out
+	peers_gone
+	must "listeners" listeners gap "$p" 1 || return 1
+	must "tcpscope --persist" scope_start gap "$NS" "$TAP" --hook tc --persist -q || return 1
+	pin=${SCOPE_PIN[gap]}
+	must "--persist exit" scope_stop gap || return 1
+	[ -e "$pin/tc_again" ] || fail "no tc_again pin after --persist" || return 1
+	must "peer" peer_start peer3 40003 "$p" || return 1
+	must "handshakes in the gap" both peer3 connect && must "accepts" srv gap wait-conn || return 1
+	must "data in the gap" both peer3 send 100 && must "server reads" srv gap "recv 100" || return 1
+	# No daemon: list answers, exit 5 (DESIGN: queries without a daemon).
+	out=$("$TCPSCOPE" list --json --pin-dir "$pin" | jq -r --argjson p "$p" \
+		'[.connections[] | select(.local_port == $p and .state != "LISTEN") | .state] | sort | join(" ")')
+	[ "$out" = "ESTABLISHED ESTABLISHED" ] || fail "gap connections: '$out'" || return 1
+	out=$("$TCPSCOPE" stat --counters --json --pin-dir "$pin" | jq -e .counters.parse_errors)
+	[ "$out" = 0 ] || fail "parse_errors $out in the gap" || return 1
+	must "peer exits" peer_stop peer3 || return 1
+	must "detach" nsrun "$NS" "$TCPSCOPE" detach --pin-dir "$pin" || return 1
+	[ ! -e "$pin" ] || fail "pins left after detach: $(ls "$pin")"
+}
+
 run_test test_tracks_a_connection_whose_headers_arrive_in_fragments
 run_test test_empty_slot_counts_parse_errors_and_passes
 run_test test_stops_and_detaches
+run_test test_persist_gap_keeps_the_pull_path
 suite_done
