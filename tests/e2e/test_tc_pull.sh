@@ -115,12 +115,17 @@ for k in sorted(seen):
 '
 
 test_tracks_a_connection_whose_headers_arrive_in_fragments() {
-	local want got
+	local want got fam
 	must "listeners" listeners srv "$PORT" 1 || return 1
 	must "tcpscope on the tap (tc)" scope_start pull "$NS" "$TAP" --hook tc || return 1
 	must "peer" peer_start peer 40001 "$PORT" || return 1
 	must "handshakes through the tap" both peer connect && must "accepts" srv srv wait-conn || return 1
 	must "ESTABLISHED" view ESTABLISHED 2 || return 1
+	# Health: each handshake timed (SYN+ACK out, the peer's pulled ACK in).
+	got=$("$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[pull]}" | jq --argjson p "$PORT" \
+		'[.connections[] | select(.local_port == $p and .state == "ESTABLISHED")
+		  | .. | .handshake_rtt_us? // empty | select(. > 0)] | length')
+	[ "$got" = 2 ] || fail "$got connections with a handshake RTT, expected 2" || return 1
 	must "data" both peer send 700 && must "server reads" srv srv "recv 700" || return 1
 	must "still ESTABLISHED" view ESTABLISHED 2 || return 1
 	must "the peer's FIN" both peer fin && must "server sees EOF" srv srv wait-eof || return 1
