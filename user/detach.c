@@ -360,7 +360,8 @@ int tcps_pins_remove(const char *dir)
 					     TCPS_PIN_EVENTS,	  TCPS_PIN_STATS,
 					     TCPS_PIN_TRANS,	  TCPS_PIN_INFO,
 					     TCPS_PIN_PROG_XDP,	  TCPS_PIN_PROG_TC_IN,
-					     TCPS_PIN_PROG_TC_EG, TCPS_PIN_CLSACT };
+					     TCPS_PIN_PROG_TC_EG, TCPS_PIN_CLSACT,
+					     TCPS_PIN_TC_AGAIN };
 	char path[PATH_MAX];
 	unsigned int i;
 

@@ -18,6 +18,9 @@
 #define TCPS_PIN_PROG_XDP "prog_xdp_ingress"
 #define TCPS_PIN_PROG_TC_IN "prog_tc_ingress"
 #define TCPS_PIN_PROG_TC_EG "prog_tc_egress"
+/* The tc programs' prog array (tcps_tc_again: a packet runs again after a
+ * pull), pinned so that it keeps them while they stay attached. */
+#define TCPS_PIN_TC_AGAIN "tc_again"
 
 /* Remember the programs pinned in dir as ours (ids and fds). */
 void tcps_ours_from_pins(const char *dir);

@@ -219,6 +219,7 @@ static const struct {
 	{ TCPS_PIN_PROG_TC_IN, true, 0, "tcps_tc_ingress" },
 	{ TCPS_PIN_PROG_TC_EG, true, 0, "tcps_tc_egress" },
 	{ TCPS_PIN_CLSACT, false, BPF_MAP_TYPE_HASH, "tcps_clsact" },
+	{ TCPS_PIN_TC_AGAIN, false, BPF_MAP_TYPE_PROG_ARRAY, "tcps_tc_again" },
 };
 
 /* Is fd a map or a program? Its anon inode says ("anon_inode:bpf-map"). */

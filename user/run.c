@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -199,6 +200,43 @@ static int run_take_pin_dir(struct run_ctx *r)
 	return err;
 }
 
+/* The tc programs into their slots of tcps_tc_again, where the data path
+ * runs a packet again after pulling its headers in (bpf/tcpscope.bpf.c,
+ * tcps_handle_skb). The slot is the direction (TCPS_DIR_IN 0, TCPS_DIR_OUT
+ * 1); a program not loaded leaves its slot empty. */
+static int run_fill_tc_again(struct tcps_daemon *d)
+{
+	struct bpf_program *p[2] = { d->skel->progs.tcps_tc_ingress, d->skel->progs.tcps_tc_egress };
+	int map = bpf_map__fd(d->skel->maps.tcps_tc_again), fd;
+	__u32 i;
+
+	for (i = 0; i < 2; i++) {
+		fd = bpf_program__fd(p[i]);
+		if (fd >= 0 && bpf_map_update_elem(map, &i, &fd, BPF_ANY)) {
+			pr_err("cannot fill the map %s: %s", bpf_map__name(d->skel->maps.tcps_tc_again),
+			       strerror(errno));
+			return TCPS_EXIT_FAIL;
+		}
+	}
+	return 0;
+}
+
+/* Pin tcps_tc_again beside the programs, replacing an adopted run's (whose
+ * programs ours just replaced): the kernel empties a prog array when its
+ * last fd and pin are gone, and the programs stay on their hooks after
+ * --persist or a kill. */
+static void run_pin_tc_again(struct tcps_daemon *d)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", d->opts->pin_dir, TCPS_PIN_TC_AGAIN);
+	unlink(path);
+	if (bpf_obj_pin(bpf_map__fd(d->skel->maps.tcps_tc_again), path))
+		pr_warn("cannot pin %s: %s", path, strerror(errno));
+	else
+		chmod(path, 0600);
+}
+
 /* Health off: the connection tables without the health block (tcpscope.h
  * TCPS_CONN_SIZE_SLIM), 281 instead of 537 B of kernel memory a connection
  * (bench/NOTES.md). We create them, the programs then reuse them. */
@@ -275,7 +313,7 @@ static int run_load(struct run_ctx *r)
 		return TCPS_EXIT_FAIL;
 	}
 	tcps_pins_close(&r->old);
-	return 0;
+	return run_fill_tc_again(d);
 }
 
 void tcps_daemon_info_update(struct tcps_daemon *d)
@@ -332,6 +370,7 @@ static int run_attach(struct run_ctx *r)
 			return err;
 	}
 	tcps_progs_pin(d);
+	run_pin_tc_again(d);
 	for (m = tcps_modules; m->name; m++, r->started++) {
 		if (m->start && (err = m->start(d)))
 			return err;
