@@ -240,6 +240,33 @@ static int run_new_maps(struct run_ctx *r)
 	return r->opts.no_health ? run_slim_tables(d) : 0;
 }
 
+/*
+ * Load only the ingress programs this run's interfaces will use: the
+ * verifier takes ~0.6 s for XDP and ~0.9 s for tc ingress (bench/NOTES.md),
+ * and an interface uses one. --hook auto decides per interface
+ * (tcps_iface_hook): by the named interfaces' kinds now, and both when a
+ * pattern may bring either kind later. tc egress is always loaded.
+ */
+static void run_pick_programs(struct run_ctx *r)
+{
+	const struct tcps_run_opts *o = &r->opts;
+	bool xdp = o->hook == TCPS_HOOK_XDP, tc = o->hook == TCPS_HOOK_TC;
+	int i;
+
+	if (o->hook == TCPS_HOOK_AUTO && o->n_patterns)
+		xdp = tc = true;
+	for (i = 0; o->hook == TCPS_HOOK_AUTO && !o->n_patterns && i < o->n_ifaces; i++) {
+		if (tcps_iface_hook(o, o->ifaces[i].name) == TCPS_HOOK_XDP)
+			xdp = true;
+		else
+			tc = true;
+	}
+	bpf_program__set_autoload(r->d.skel->progs.tcps_xdp_ingress, xdp);
+	bpf_program__set_autoload(r->d.skel->progs.tcps_tc_ingress, tc);
+	pr_debug("ingress programs loaded: %s%s%s", xdp ? "XDP" : "", xdp && tc ? ", " : "",
+		 tc ? "tc" : "");
+}
+
 static int run_load(struct run_ctx *r)
 {
 	struct tcps_daemon *d = &r->d;
@@ -256,6 +283,7 @@ static int run_load(struct run_ctx *r)
 	 * adopted one's too (tcps_pins_adopt took its size). */
 	d->skel->rodata->tcps_wakeup_bytes = r->opts.ring_bytes / 4;
 	tcps_health_set_enabled(!r->opts.no_health);	/* /v1/connections */
+	run_pick_programs(r);
 	if (d->adopting) {
 		err = tcps_maps_reuse(d, &r->old);
 		if (err)
