@@ -216,10 +216,11 @@ enum tcps_hook tcps_iface_hook(const struct tcps_run_opts *o, const char *name)
 }
 
 /* The ingress program hook needs, or NULL if this run did not load it
- * (run.c loads those its interfaces at start need): said here, with the
- * way out. Only --hook auto meets this, when a watched name comes back as
- * another kind of device. */
-static struct bpf_program *ingress_prog(struct tcps_daemon *d, const struct tcps_iface *ifc,
+ * (run.c loads those its interfaces at start need): said here with the way
+ * out, once per ifindex (every link event of it would try again). Only
+ * --hook auto meets this, when a watched name comes back as another kind
+ * of device. */
+static struct bpf_program *ingress_prog(struct tcps_daemon *d, struct tcps_iface *ifc,
 					enum tcps_hook hook)
 {
 	struct bpf_program *p = hook == TCPS_HOOK_XDP ? d->skel->progs.tcps_xdp_ingress :
@@ -227,9 +228,11 @@ static struct bpf_program *ingress_prog(struct tcps_daemon *d, const struct tcps
 
 	if (bpf_program__fd(p) >= 0)
 		return p;
-	pr_err("%s: needs the %s ingress program (--hook auto, %s), which this run did not load: it loads only what its interfaces at start need; not watched (restart tcpscope, or give --hook tc or --hook xdp to load one hook for every interface)",
-	       ifc->name, hook == TCPS_HOOK_XDP ? "XDP" : "tc",
-	       hook == TCPS_HOOK_XDP ? "a physical NIC" : "a virtual device");
+	if (ifc->refused_ifindex != ifc->ifindex)
+		pr_err("%s: needs %s ingress (--hook auto on %s), a program this run did not load (it loads what its interfaces need at start); not watched: restart tcpscope, or run with --hook tc or --hook xdp",
+		       ifc->name, hook == TCPS_HOOK_XDP ? "XDP" : "tc",
+		       hook == TCPS_HOOK_XDP ? "a physical NIC" : "a virtual device");
+	ifc->refused_ifindex = ifc->ifindex;
 	return NULL;
 }
 
