@@ -211,8 +211,11 @@ enum tcps_hook tcps_iface_hook(const struct tcps_run_opts *o, const char *name)
 {
 	if (o->hook != TCPS_HOOK_AUTO)
 		return o->hook;
-	return o->xdp_mode != TCPS_XDP_AUTO || !iface_is_virtual(name) ? TCPS_HOOK_XDP :
-									  TCPS_HOOK_TC;
+	if (o->xdp_mode != TCPS_XDP_AUTO)
+		return TCPS_HOOK_XDP;	/* an XDP mode asked for: XDP everywhere */
+	if (!name)
+		return TCPS_HOOK_AUTO;	/* depends on the kind */
+	return iface_is_virtual(name) ? TCPS_HOOK_TC : TCPS_HOOK_XDP;
 }
 
 /* The ingress program hook needs, or NULL if this run did not load it

@@ -242,25 +242,27 @@ static int run_new_maps(struct run_ctx *r)
 
 /*
  * Load only the ingress programs this run's interfaces will use: the
- * verifier takes ~0.6 s for XDP and ~0.9 s for tc ingress (bench/NOTES.md),
- * and an interface uses one. --hook auto decides per interface
- * (tcps_iface_hook): by the named interfaces' kinds now, and both when a
- * pattern may bring either kind later. tc egress is always loaded.
+ * verifier takes ~0.5 s for XDP and ~0.8 s for tc ingress (bench/NOTES.md),
+ * and an interface uses one. The rule is tcps_iface_hook's: under --hook
+ * auto, by the named interfaces' kinds now, and both when a pattern may
+ * bring either kind later. tc egress is always loaded.
  */
+static void need_ingress(enum tcps_hook h, bool *xdp, bool *tc)
+{
+	*xdp |= h != TCPS_HOOK_TC;	/* TCPS_HOOK_AUTO: either, so both */
+	*tc |= h != TCPS_HOOK_XDP;
+}
+
 static void run_pick_programs(struct run_ctx *r)
 {
 	const struct tcps_run_opts *o = &r->opts;
-	bool xdp = o->hook == TCPS_HOOK_XDP, tc = o->hook == TCPS_HOOK_TC;
+	bool xdp = false, tc = false;
 	int i;
 
-	if (o->hook == TCPS_HOOK_AUTO && o->n_patterns)
-		xdp = tc = true;
-	for (i = 0; o->hook == TCPS_HOOK_AUTO && !o->n_patterns && i < o->n_ifaces; i++) {
-		if (tcps_iface_hook(o, o->ifaces[i].name) == TCPS_HOOK_XDP)
-			xdp = true;
-		else
-			tc = true;
-	}
+	if (o->n_patterns)	/* interfaces they bring, now or later */
+		need_ingress(tcps_iface_hook(o, NULL), &xdp, &tc);
+	for (i = 0; i < o->n_ifaces; i++)
+		need_ingress(tcps_iface_hook(o, o->ifaces[i].name), &xdp, &tc);
 	bpf_program__set_autoload(r->d.skel->progs.tcps_xdp_ingress, xdp);
 	bpf_program__set_autoload(r->d.skel->progs.tcps_tc_ingress, tc);
 	pr_debug("ingress programs loaded: %s%s%s", xdp ? "XDP" : "", xdp && tc ? ", " : "",

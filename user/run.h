@@ -13,7 +13,9 @@ int tcps_run_parse_args(int argc, char **argv, struct tcps_run_opts *o);
 
 /* The ingress hook an interface gets: --hook, or for auto native XDP on a
  * physical NIC (or with --xdp-mode) and tc on a virtual device. One rule
- * for attaching and for which programs a run loads. */
+ * for attaching and for which programs a run loads. name NULL: any
+ * interface (one a pattern may bring); TCPS_HOOK_AUTO if it depends on
+ * the kind. */
 enum tcps_hook tcps_iface_hook(const struct tcps_run_opts *o, const char *name);
 /* Attach ingress (XDP or tc, by --hook) and tc egress to one interface;
  * 0 or a TCPS_EXIT_* code (logged). What was attached is recorded in ifc. */

@@ -3,7 +3,7 @@
 # run loads only the ingress programs its hooks use (the verifier is most of
 # a start): tc ingress for --hook tc and for auto on a veth, XDP for --hook
 # xdp, both for auto with a pattern (a later interface may be of either
-# kind); tc egress always. Adoption across hooks takes the old program off
+# kind) unless --xdp-mode makes it XDP on every kind; tc egress always. Adoption across hooks takes the old program off
 # the other hook (nothing counted twice) and keeps the pins in step; detach
 # removes pins of two programs; a watched name that comes back as a device
 # needing a program the run did not load is refused in one line.
@@ -104,10 +104,15 @@ test_hook_xdp_loads_xdp_and_tc_egress_only() {
 	counts_exact 1
 }
 
-test_auto_with_a_pattern_loads_both_ingress_programs() {
+test_auto_with_a_pattern_loads_both_unless_an_xdp_mode_makes_it_xdp() {
 	start pattern "a$TAG*" || return
 	grep -q "$IF_A: ingress tc, egress tc" "$OUT" || fail "hook line: $(cat "$OUT")" || return
 	[ "$(held)" = "tcps_tc_egress tcps_tc_ingress tcps_xdp_ingress " ] || fail "loaded: $(held)" || return
+	stop || fail "exit $?: $(tail -2 "$OUT")" || return
+	# An XDP mode asked for: auto takes XDP on every kind, so only XDP.
+	start pattern_generic "a$TAG*" --xdp-mode generic || return
+	grep -q "$IF_A: ingress xdp (generic), egress tc" "$OUT" || fail "hook line: $(cat "$OUT")" || return
+	[ "$(held)" = "tcps_tc_egress tcps_xdp_ingress " ] || fail "loaded: $(held)" || return
 	stop || fail "exit $?: $(tail -2 "$OUT")"
 }
 
@@ -173,7 +178,7 @@ test_detach_removes_pins_of_two_programs() {
 run_test test_auto_on_a_veth_loads_tc_ingress_and_egress_only
 run_test test_hook_tc_loads_tc_ingress_and_egress_only
 run_test test_hook_xdp_loads_xdp_and_tc_egress_only
-run_test test_auto_with_a_pattern_loads_both_ingress_programs
+run_test test_auto_with_a_pattern_loads_both_unless_an_xdp_mode_makes_it_xdp
 run_test test_a_name_back_as_another_kind_is_refused_in_one_line
 run_test test_adoption_from_tc_to_xdp_and_back_moves_the_ingress
 run_test test_detach_removes_pins_of_two_programs
