@@ -240,6 +240,12 @@ static int run_new_maps(struct run_ctx *r)
 	return r->opts.no_health ? run_slim_tables(d) : 0;
 }
 
+static void need_ingress(enum tcps_hook h, bool *xdp, bool *tc)
+{
+	*xdp |= h != TCPS_HOOK_TC;	/* TCPS_HOOK_AUTO: either, so both */
+	*tc |= h != TCPS_HOOK_XDP;
+}
+
 /*
  * Load only the ingress programs this run's interfaces will use: the
  * verifier takes ~0.5 s for XDP and ~0.8 s for tc ingress (bench/NOTES.md),
@@ -247,12 +253,6 @@ static int run_new_maps(struct run_ctx *r)
  * auto, by the named interfaces' kinds now, and both when a pattern may
  * bring either kind later. tc egress is always loaded.
  */
-static void need_ingress(enum tcps_hook h, bool *xdp, bool *tc)
-{
-	*xdp |= h != TCPS_HOOK_TC;	/* TCPS_HOOK_AUTO: either, so both */
-	*tc |= h != TCPS_HOOK_XDP;
-}
-
 static void run_pick_programs(struct run_ctx *r)
 {
 	const struct tcps_run_opts *o = &r->opts;
