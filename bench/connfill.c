@@ -42,7 +42,8 @@ static int prog(const char *dir, const char *name)
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		fprintf(stderr, "connfill: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "connfill: %s: %s%s\n", path, strerror(errno),
+			errno == ENOENT ? " (run pins only the programs it loaded: on a veth, XDP only with --hook xdp)" : "");
 	return fd;
 }
 

@@ -181,7 +181,7 @@ static int open_instance(const char *pin_dir, int *stats_fd, int *prog)
 	}
 	*prog = find_prog(conns_fd);
 	if (*prog < 0) {
-		fprintf(stderr, "ringload: no tcps_xdp_ingress program uses %s/conns\n", pin_dir);
+		fprintf(stderr, "ringload: no tcps_xdp_ingress program uses %s/conns (on a veth, run loads it only with --hook xdp)\n", pin_dir);
 		return 1;
 	}
 	return 0;

@@ -494,7 +494,7 @@ scale_family() {
 	shift $(($# < 2 ? $# : 2))
 	tag=v$fam${var:+-$var}
 	m0=$(kmem_kb)
-	ts_start "scale$fam$var" -q --max-conns "$MAX_CONNS" "$@" || return 1
+	ts_start "scale$fam$var" --hook xdp -q --max-conns "$MAX_CONNS" "$@" || return 1
 	for n in $SIZES; do
 		say "scale (IPv$fam${var:+, $var}): $n connections, filled through the data path"
 		fill_to "$have" "$n" "$fam" || return 1
@@ -591,7 +591,7 @@ ring_run() {
 bench_events() {
 	local r
 	net_setup
-	ts_start ring --json --max-conns 2097152 || return 1
+	ts_start ring --hook xdp --json --max-conns 2097152 || return 1
 	say "events: $EV_HI transitions/s for ${EV_HI_SECS}s, JSON lines to a file"
 	ring_run "$EV_HI" "$EV_HI_SECS"
 	for ((r = 0; r < EV_LO_ROUNDS; r++)); do

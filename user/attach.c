@@ -207,15 +207,46 @@ void tcps_iface_detach(struct tcps_daemon *d, struct tcps_iface *ifc)
 	}
 }
 
+enum tcps_hook tcps_iface_hook(const struct tcps_run_opts *o, const char *name)
+{
+	if (o->hook != TCPS_HOOK_AUTO)
+		return o->hook;
+	if (o->xdp_mode != TCPS_XDP_AUTO)
+		return TCPS_HOOK_XDP;	/* an XDP mode asked for: XDP everywhere */
+	if (!name)
+		return TCPS_HOOK_AUTO;	/* depends on the kind */
+	return iface_is_virtual(name) ? TCPS_HOOK_TC : TCPS_HOOK_XDP;
+}
+
+/* The ingress program hook needs, or NULL if this run did not load it
+ * (run.c loads those its interfaces at start need): said here with the way
+ * out, once per ifindex (every link event of it would try again). Only
+ * --hook auto meets this, when a watched name comes back as another kind
+ * of device. */
+static struct bpf_program *ingress_prog(struct tcps_daemon *d, struct tcps_iface *ifc,
+					enum tcps_hook hook)
+{
+	struct bpf_program *p = hook == TCPS_HOOK_XDP ? d->skel->progs.tcps_xdp_ingress :
+							d->skel->progs.tcps_tc_ingress;
+
+	if (bpf_program__fd(p) >= 0)
+		return p;
+	if (ifc->refused_ifindex != ifc->ifindex)
+		pr_err("%s: needs %s ingress (--hook auto on %s), a program this run did not load (it loads what its interfaces need at start); not watched: restart tcpscope, or run with --hook tc or --hook xdp",
+		       ifc->name, hook == TCPS_HOOK_XDP ? "XDP" : "tc",
+		       hook == TCPS_HOOK_XDP ? "a physical NIC" : "a virtual device");
+	ifc->refused_ifindex = ifc->ifindex;
+	return NULL;
+}
+
 int tcps_iface_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 {
-	enum tcps_hook hook = d->opts->hook;
+	enum tcps_hook hook = tcps_iface_hook(d->opts, ifc->name);
+	struct bpf_program *in = ingress_prog(d, ifc, hook);
 	int err;
 
-	if (hook == TCPS_HOOK_AUTO)
-		hook = (d->opts->xdp_mode != TCPS_XDP_AUTO || !iface_is_virtual(ifc->name)) ?
-			       TCPS_HOOK_XDP :
-			       TCPS_HOOK_TC;
+	if (!in)
+		return TCPS_EXIT_FAIL;	/* before anything is created */
 	err = tc_hook_ensure(d, ifc);
 	if (err)
 		return err;
@@ -231,8 +262,8 @@ int tcps_iface_attach(struct tcps_daemon *d, struct tcps_iface *ifc)
 		if (err)
 			return err;
 	} else {
-		err = tc_attach_one(d, ifc, bpf_program__fd(d->skel->progs.tcps_tc_ingress),
-				    BPF_TC_INGRESS, &ifc->tc_ingress_attached);
+		err = tc_attach_one(d, ifc, bpf_program__fd(in), BPF_TC_INGRESS,
+				    &ifc->tc_ingress_attached);
 		if (err)
 			return err;
 		ifc->ingress_desc = "tc";
@@ -254,6 +285,11 @@ int tcps_iface_repair(struct tcps_daemon *d, struct tcps_iface *ifc, bool xdp, b
 
 	if ((tc_in || tc_eg) && (err = tc_hook_ensure(d, ifc)))
 		return err;	/* the clsact qdisc itself may have been deleted */
+	/* Only what was attached is repaired, so loaded; checked all the same:
+	 * bpf_xdp_attach with fd -1 would detach. */
+	if ((xdp && !ingress_prog(d, ifc, TCPS_HOOK_XDP)) ||
+	    (tc_in && !ingress_prog(d, ifc, TCPS_HOOK_TC)))
+		return TCPS_EXIT_FAIL;
 	if (xdp && (err = xdp_attach(d, ifc)))
 		return err;
 	if (tc_in && (err = tc_attach_one(d, ifc, bpf_program__fd(d->skel->progs.tcps_tc_ingress),

@@ -38,6 +38,7 @@ struct tcps_iface {
 	/* ifindex 0: a named interface (-i NAME) that is gone for now; it is
 	 * attached again when a link of that name appears (links.c). */
 	bool dynamic;			/* matched a pattern: forgotten when it goes */
+	int refused_ifindex;		/* needed an ingress program not loaded: said once */
 };
 
 struct tcps_run_opts {

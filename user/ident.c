@@ -202,7 +202,8 @@ pid_t tcps_prog_owner(__u32 prog_id, char *pin_dir, size_t len)
 }
 
 /* What a pin of each name must be: BPF object kind, map type, and the name
- * the kernel keeps (BPF_OBJ_NAME_LEN - 1 characters of the skeleton's). */
+ * the kernel keeps (BPF_OBJ_NAME_LEN - 1 characters of the skeleton's).
+ * A missing pin is fine: a run pins only the ingress programs it loaded. */
 static const struct {
 	const char *pin;
 	bool prog;

@@ -41,11 +41,15 @@ static const char *plural(unsigned long n)
 	return n == 1 ? "" : "s";
 }
 
+/* 0 for a program this run did not load (run.c): never attached, never
+ * compared. */
 static __u32 prog_id(struct bpf_program *p)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
 
+	if (bpf_program__fd(p) < 0)
+		return 0;
 	return bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) ? 0 : info.id;
 }
 

@@ -163,7 +163,9 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 }
 
 /* Pin the programs next to the maps (replacing an adopted run's): a later
- * run or 'detach' recognises them by these pins, without CAP_SYS_ADMIN. */
+ * run or 'detach' recognises them by these pins, without CAP_SYS_ADMIN.
+ * An ingress program this run did not load (run.c) has no pin: an adopted
+ * run's pin of it goes, since this run took that program off its hook. */
 void tcps_progs_pin(struct tcps_daemon *d)
 {
 	struct { const char *name; struct bpf_program *p; } pp[] = {
@@ -177,6 +179,8 @@ void tcps_progs_pin(struct tcps_daemon *d)
 	for (i = 0; i < sizeof(pp) / sizeof(pp[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", d->opts->pin_dir, pp[i].name);
 		unlink(path);
+		if (bpf_program__fd(pp[i].p) < 0)
+			continue;
 		if (bpf_obj_pin(bpf_program__fd(pp[i].p), path))
 			pr_warn("cannot pin %s: %s", path, strerror(errno));
 		else

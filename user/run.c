@@ -278,6 +278,35 @@ static int run_new_maps(struct run_ctx *r)
 	return r->opts.no_health ? run_slim_tables(d) : 0;
 }
 
+static void need_ingress(enum tcps_hook h, bool *xdp, bool *tc)
+{
+	*xdp |= h != TCPS_HOOK_TC;	/* TCPS_HOOK_AUTO: either, so both */
+	*tc |= h != TCPS_HOOK_XDP;
+}
+
+/*
+ * Load only the ingress programs this run's interfaces will use: the
+ * verifier takes ~0.5 s for XDP and ~0.8 s for tc ingress (bench/NOTES.md),
+ * and an interface uses one. The rule is tcps_iface_hook's: under --hook
+ * auto, by the named interfaces' kinds now, and both when a pattern may
+ * bring either kind later. tc egress is always loaded.
+ */
+static void run_pick_programs(struct run_ctx *r)
+{
+	const struct tcps_run_opts *o = &r->opts;
+	bool xdp = false, tc = false;
+	int i;
+
+	if (o->n_patterns)	/* interfaces they bring, now or later */
+		need_ingress(tcps_iface_hook(o, NULL), &xdp, &tc);
+	for (i = 0; i < o->n_ifaces; i++)
+		need_ingress(tcps_iface_hook(o, o->ifaces[i].name), &xdp, &tc);
+	bpf_program__set_autoload(r->d.skel->progs.tcps_xdp_ingress, xdp);
+	bpf_program__set_autoload(r->d.skel->progs.tcps_tc_ingress, tc);
+	pr_debug("ingress programs loaded: %s%s%s", xdp ? "XDP" : "", xdp && tc ? ", " : "",
+		 tc ? "tc" : "");
+}
+
 static int run_load(struct run_ctx *r)
 {
 	struct tcps_daemon *d = &r->d;
@@ -294,6 +323,7 @@ static int run_load(struct run_ctx *r)
 	 * adopted one's too (tcps_pins_adopt took its size). */
 	d->skel->rodata->tcps_wakeup_bytes = r->opts.ring_bytes / 4;
 	tcps_health_set_enabled(!r->opts.no_health);	/* /v1/connections */
+	run_pick_programs(r);
 	if (d->adopting) {
 		err = tcps_maps_reuse(d, &r->old);
 		if (err)

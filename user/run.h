@@ -11,6 +11,12 @@
 /* Fills o from argv. 0, -1 after --help (exit 0), or TCPS_EXIT_USAGE. */
 int tcps_run_parse_args(int argc, char **argv, struct tcps_run_opts *o);
 
+/* The ingress hook an interface gets: --hook, or for auto native XDP on a
+ * physical NIC (or with --xdp-mode) and tc on a virtual device. One rule
+ * for attaching and for which programs a run loads. name NULL: any
+ * interface (one a pattern may bring); TCPS_HOOK_AUTO if it depends on
+ * the kind. */
+enum tcps_hook tcps_iface_hook(const struct tcps_run_opts *o, const char *name);
 /* Attach ingress (XDP or tc, by --hook) and tc egress to one interface;
  * 0 or a TCPS_EXIT_* code (logged). What was attached is recorded in ifc. */
 int tcps_iface_attach(struct tcps_daemon *d, struct tcps_iface *ifc);
@@ -32,7 +38,8 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old);
 int tcps_maps_reuse(struct tcps_daemon *d, const struct tcps_pins *old);
 /* After load: pin the maps (unless adopted) and fill d->pins' fds. */
 int tcps_maps_pin(struct tcps_daemon *d);
-/* After attaching: pin the programs (replacing an adopted run's). */
+/* After attaching: pin the loaded programs (replacing an adopted run's,
+ * and removing its pin of one this run did not load). */
 void tcps_progs_pin(struct tcps_daemon *d);
 
 #endif /* TCPS_RUN_H */

@@ -9,7 +9,8 @@ source "$(dirname "$0")/helpers.sh"
 need_root
 
 setup_pair events
-start_daemon --events-file "$WORK/events.json" || { echo "not ok daemon_starts"; exit 1; }
+# --hook xdp: the stall test drives the daemon's XDP program (bench/ringload).
+start_daemon --hook xdp --events-file "$WORK/events.json" || { echo "not ok daemon_starts"; exit 1; }
 SOCK=$(sed -n "s/.*'tcpscope events' on \(.*\)$/\1/p" "$WORK/daemon.err")
 
 # start_reader NAME ARGS...: a reader whose stdout is $WORK/NAME.out

@@ -35,7 +35,8 @@ if ldd "$TCPSCOPE" 2>/dev/null | grep -q libasan; then
 fi
 
 setup_pair evrate
-start_daemon -q --listen "$HTTP_PORT" || { echo "not ok daemon_starts"; exit 1; }
+# --hook xdp: on a veth, auto loads no XDP program for ringload to drive.
+start_daemon --hook xdp -q --listen "$HTTP_PORT" || { echo "not ok daemon_starts"; exit 1; }
 
 counter() { "$TCPSCOPE" stat --counters --json --pin-dir "$PIN_DIR" | jq ".counters.$1"; }
 packet_lines() { grep -c '"reason":"packet"' "$1"; }

@@ -8,7 +8,8 @@
 #
 # The stall: the daemon is stopped (SIGSTOP) while bench/ringload runs 2,000
 # connection lives (20,000 transitions, ~1.8 MB of records) through its own
-# XDP program; then it is let go. A 64K ring holds ~740 records: the rest
+# XDP program (so the daemons here take --hook xdp: on a veth, auto loads
+# none); then it is let go. A 64K ring holds ~740 records: the rest
 # are counted as ringbuf_dropped. The default 4M ring holds them all.
 source "$(dirname "$0")/../lib/lib.sh"
 source "$(dirname "$0")/helpers.sh"
@@ -43,7 +44,7 @@ stop_daemon() {
 
 test_small_ring_is_made_and_drops_while_the_reader_stalls() {
 	local n
-	start_daemon --ring-size 64K --persist || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon --hook xdp --ring-size 64K --persist || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
 	[ "$(ring_bytes)" = 65536 ] || { fail "ring is $(ring_bytes) bytes, want 65536"; return; }
 	n=$(stalled_drops)
 	[ "$n" -gt 0 ] || fail "a 64K ring lost nothing of 20,000 transitions"
@@ -53,7 +54,7 @@ test_small_ring_is_made_and_drops_while_the_reader_stalls() {
 test_adopted_ring_keeps_its_size() {
 	stop_daemon
 	[ -e "$PIN_DIR/events" ] || { fail "--persist left no pins"; return; }
-	start_daemon --ring-size 1M || { fail "daemon did not adopt: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon --hook xdp --ring-size 1M || { fail "daemon did not adopt: $(cat "$WORK/daemon.err")"; return; }
 	grep -q "adopted ring buffer keeps its size 65536 (--ring-size 1048576 ignored" "$WORK/daemon.err" ||
 		fail "no warning: $(cat "$WORK/daemon.err")"
 	[ "$(ring_bytes)" = 65536 ] || fail "adopted ring is $(ring_bytes) bytes, want 65536"
@@ -63,7 +64,7 @@ test_adopted_ring_keeps_its_size() {
 
 test_default_ring_keeps_what_the_small_one_dropped() {
 	local n
-	start_daemon || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon --hook xdp || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
 	[ "$(ring_bytes)" = $((4 << 20)) ] || { fail "default ring is $(ring_bytes) bytes, want 4M"; return; }
 	n=$(stalled_drops)
 	[ "$n" -eq 0 ] || fail "the default ring dropped $n of 20,000 transitions"
@@ -75,7 +76,7 @@ test_default_ring_keeps_what_the_small_one_dropped() {
 # there, none again once it has left.
 test_no_events_while_nobody_reads_them() {
 	local n t0 t1 reader
-	start_daemon -q --ring-size 64K || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon --hook xdp -q --ring-size 64K || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
 	t0=$(counter transitions)
 	n=$(stalled_drops)
 	t1=$(counter transitions)
