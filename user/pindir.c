@@ -163,15 +163,18 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 }
 
 /* Pin the programs next to the maps (replacing an adopted run's): a later
- * run or 'detach' recognises them by these pins, without CAP_SYS_ADMIN.
- * An ingress program this run did not load (run.c) has no pin: an adopted
- * run's pin of it goes, since this run took that program off its hook. */
+ * run or 'detach' recognises them by these pins, without CAP_SYS_ADMIN. A
+ * program this run did not load leaves no pin (an adopted run's goes).
+ * With them the tc programs' prog array (tcps_tc_again): the kernel empties
+ * a prog array when its last fd and pin are gone, and the programs stay on
+ * their hooks after --persist or a kill. */
 void tcps_progs_pin(struct tcps_daemon *d)
 {
-	struct { const char *name; struct bpf_program *p; } pp[] = {
-		{ TCPS_PIN_PROG_XDP, d->skel->progs.tcps_xdp_ingress },
-		{ TCPS_PIN_PROG_TC_IN, d->skel->progs.tcps_tc_ingress },
-		{ TCPS_PIN_PROG_TC_EG, d->skel->progs.tcps_tc_egress },
+	struct { const char *name; int fd; } pp[] = {
+		{ TCPS_PIN_PROG_XDP, bpf_program__fd(d->skel->progs.tcps_xdp_ingress) },
+		{ TCPS_PIN_PROG_TC_IN, bpf_program__fd(d->skel->progs.tcps_tc_ingress) },
+		{ TCPS_PIN_PROG_TC_EG, bpf_program__fd(d->skel->progs.tcps_tc_egress) },
+		{ TCPS_PIN_TC_AGAIN, bpf_map__fd(d->skel->maps.tcps_tc_again) },
 	};
 	char path[PATH_MAX];
 	unsigned int i;
@@ -179,9 +182,9 @@ void tcps_progs_pin(struct tcps_daemon *d)
 	for (i = 0; i < sizeof(pp) / sizeof(pp[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", d->opts->pin_dir, pp[i].name);
 		unlink(path);
-		if (bpf_program__fd(pp[i].p) < 0)
+		if (pp[i].fd < 0)
 			continue;
-		if (bpf_obj_pin(bpf_program__fd(pp[i].p), path))
+		if (bpf_obj_pin(pp[i].fd, path))
 			pr_warn("cannot pin %s: %s", path, strerror(errno));
 		else
 			chmod(path, 0600);

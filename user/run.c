@@ -16,7 +16,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -221,22 +220,6 @@ static int run_fill_tc_again(struct tcps_daemon *d)
 	return 0;
 }
 
-/* Pin tcps_tc_again beside the programs, replacing an adopted run's (whose
- * programs ours just replaced): the kernel empties a prog array when its
- * last fd and pin are gone, and the programs stay on their hooks after
- * --persist or a kill. */
-static void run_pin_tc_again(struct tcps_daemon *d)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", d->opts->pin_dir, TCPS_PIN_TC_AGAIN);
-	unlink(path);
-	if (bpf_obj_pin(bpf_map__fd(d->skel->maps.tcps_tc_again), path))
-		pr_warn("cannot pin %s: %s", path, strerror(errno));
-	else
-		chmod(path, 0600);
-}
-
 /* Health off: the connection tables without the health block (tcpscope.h
  * TCPS_CONN_SIZE_SLIM), 281 instead of 537 B of kernel memory a connection
  * (bench/NOTES.md). We create them, the programs then reuse them. */
@@ -400,7 +383,6 @@ static int run_attach(struct run_ctx *r)
 			return err;
 	}
 	tcps_progs_pin(d);
-	run_pin_tc_again(d);
 	for (m = tcps_modules; m->name; m++, r->started++) {
 		if (m->start && (err = m->start(d)))
 			return err;
