@@ -193,6 +193,31 @@ scope_counter() {
 	"$TCPSCOPE" stat --counters --json --pin-dir "${SCOPE_PIN[$1]}" | jq -e ".counters.$2"
 }
 
+# empty_slot_check SCOPE SLOT PEER SRV NS PORT: slot SLOT of the tc programs'
+# prog array (tc_again: 0 ingress, 1 egress) emptied through the pin of the
+# running instance SCOPE, the program cannot run again after its pull: the
+# three frames of peer PEER's IPv4 handshake and data (the tcpdrive server
+# SRV in NS on PORT) count three parse errors and pass all the same. Then
+# the slot filled again, more data counts none.
+empty_slot_check() {
+	local scope=$1 slot=$2 peer=$3 srv=$4 ns=$5 port=$6 pin=${SCOPE_PIN[$1]} prog before after
+	prog=prog_tc_ingress
+	[ "$slot" = 1 ] && prog=prog_tc_egress
+	must "empty the slot" bpftool map delete pinned "$pin/tc_again" key "$slot" 0 0 0 || return 1
+	before=$(scope_counter "$scope" parse_errors)
+	must "handshake" drv "$peer" "connect 4" && must "accept" drv "$srv" wait-conn || return 1
+	must "data passes" drv "$peer" "send 4 300" && must "server reads" drv "$srv" "recv 300" || return 1
+	after=$(scope_counter "$scope" parse_errors)
+	[ $((after - before)) -eq 3 ] || fail "parse_errors +$((after - before)), expected +3" || return 1
+	must "fill the slot again" bpftool map update pinned "$pin/tc_again" key "$slot" 0 0 0 \
+		value pinned "$pin/$prog" || return 1
+	must "data" drv "$peer" "send 4 200" && must "server reads" drv "$srv" "recv 500" || return 1
+	[ "$(scope_counter "$scope" parse_errors)" = "$after" ] ||
+		fail "parse errors with the slot filled again" || return 1
+	must "still ESTABLISHED in ss" nsrun "$ns" ss -tanH state established "( sport = :$port )" |
+		grep -q .
+}
+
 # Flows: one scenario's connections, COUNT per family, IPv4 and IPv6 at
 # once, server in $NS_S on PORT, client in $NS_C. Drivers are NAME4s NAME4c
 # NAME6s NAME6c. FLOW_SPORT=P binds the clients to source ports P, P+1...
