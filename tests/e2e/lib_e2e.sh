@@ -284,15 +284,16 @@ nft_undrop() {
 }
 
 # Compares ss -tanH with tcpscope list --json for the connections on the
-# given server ports. argv: ports expect count ss_file list_file verbose side
-# (expect: the netstat state every connection must be in, or -; count: how
-# many connections, or -; side: local, or remote when ss runs where
-# tcpscope's remote end is: its remote_state against ss, the tuple turned
-# round). A connection absent from ss is CLOSE.
+# given server ports. argv: ports expect count ss_file list_file verbose
+# [side] (expect: the netstat state every connection must be in, or -;
+# count: how many connections, or -; side: local (default), or remote when
+# ss runs where tcpscope's remote end is: its remote_state against ss, the
+# tuple turned round). A connection absent from ss is CLOSE.
 E2E_PY_COMPARE='
 import json, sys
 ports = {int(p) for p in sys.argv[1].split(",")}
-expect, count, ss_file, list_file, verbose, side = sys.argv[2:8]
+expect, count, ss_file, list_file, verbose = sys.argv[2:7]
+side = sys.argv[7] if len(sys.argv) > 7 else "local"
 NORM = {"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECV",
         "FIN-WAIT-1": "FIN_WAIT1", "FIN-WAIT-2": "FIN_WAIT2", "TIME-WAIT": "TIME_WAIT",
         "CLOSE-WAIT": "CLOSE_WAIT", "LAST-ACK": "LAST_ACK", "CLOSING": "CLOSING",
