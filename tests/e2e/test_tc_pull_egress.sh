@@ -32,7 +32,7 @@ HOST_MAC=02:00:00:00:$(printf '%02x' "$N"):02
 PEER_MAC=02:00:00:00:$(printf '%02x' "$N"):01
 nsrun "$NS_A" ip -4 addr flush dev "$IF_A"
 nsrun "$NS_A" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "net.ipv6.conf.$IF_A.disable_ipv6=1"
-nsrun "$NS_A" ip link set dev "$IF_A" mtu "$MTU"
+nsrun "$NS_A" ip link set dev "$IF_A" mtu "$MTU" address "02:00:00:00:$(printf '%02x' "$N"):03"
 nsrun "$NS_B" ip link set dev "$IF_B" mtu "$MTU" address "$HOST_MAC"
 nsrun "$NS_B" ip neigh add "$IP4_A" lladdr "$PEER_MAC" dev "$IF_B" nud permanent
 nsrun "$NS_B" ip -6 neigh add "$IP6_A" lladdr "$PEER_MAC" dev "$IF_B" nud permanent
