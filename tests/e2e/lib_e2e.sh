@@ -74,10 +74,18 @@ scope_stop() {
 # drv_start NAME NS listen|connect ADDR PORT [OPTIONS...]: a tcpdrive fed by
 # a fifo; stdout (ok lines) in $E2E_WORK/NAME.out, errors in NAME.err.
 drv_start() {
+	local name=$1 ns=$2
+	shift 2
+	drv_launch "$name" "$ns" "$DRIVE" "$@" -L 240
+}
+
+# drv_launch NAME NS CMD...: drv_start for any driver CMD that prints
+# "ready", then answers each command line with "ok CMD".
+drv_launch() {
 	local name=$1 ns=$2 fifo="$E2E_WORK/$1.in" fd
 	shift 2
 	mkfifo "$fifo"
-	nsenter --net="/run/netns/$ns" "$DRIVE" "$@" -L 240 <"$fifo" >"$E2E_WORK/$name.out" 2>"$E2E_WORK/$name.err" &
+	nsenter --net="/run/netns/$ns" "$@" <"$fifo" >"$E2E_WORK/$name.out" 2>"$E2E_WORK/$name.err" &
 	DRV_PID[$name]=$!
 	track_pid $!
 	# Blocks until the driver opens its end; keeping it open holds the
@@ -113,6 +121,102 @@ drv_wait() {
 
 # drv NAME CMD: send and wait.
 drv() { drv_send "$1" "$2" && drv_wait "$1"; }
+
+# peer_start NAME NS SPORT PORT OPTIONS...: tap_peer.py (a TCP peer whose
+# frames carry their headers in page fragments) as driver NAME in NS, its
+# connections from SPORT to PORT; OPTIONS say which way its frames go.
+peer_start() {
+	local name=$1 ns=$2 sport=$3 port=$4
+	shift 4
+	drv_launch "$name" "$ns" "$PYTHON" "$TOP/tests/e2e/tap_peer.py" "$@" --port "$port" \
+		--sport "$sport" --lifetime 120
+}
+
+# peer_stop NAME: "exit", and it must be gone (a tap takes one fd).
+peer_stop() {
+	local rc
+	kill -0 "${DRV_PID[$1]}" 2>/dev/null && drv_send "$1" exit
+	exec {DRV_FD[$1]}>&-
+	timeout 5 tail --pid="${DRV_PID[$1]}" -f /dev/null
+	wait "${DRV_PID[$1]}" 2>/dev/null
+	rc=$?
+	unset "DRV_PID[$1]"
+	return $rc
+}
+
+# peers_gone NAME...: end those of the peers an earlier test left running
+# (one that failed).
+peers_gone() {
+	local n
+	for n in "$@"; do
+		[ -n "${DRV_PID[$n]:-}" ] && peer_stop "$n"
+	done
+	return 0
+}
+
+# peer_both NAME CMD [ARG]: the peer's CMD for IPv4 then IPv6.
+peer_both() { drv "$1" "$2 4${3:+ $3}" && drv "$1" "$2 6${3:+ $3}"; }
+
+# Each endpoint's transitions, in order, as "FAM SIDE FROM>TO ..." lines,
+# for connections between PORT and SPORT. argv: events_file port sport.
+E2E_PY_SIDES='
+import json, sys
+port, sport = int(sys.argv[2]), int(sys.argv[3])
+seen = {}
+for line in open(sys.argv[1]):
+    if not line.startswith("{"):
+        continue
+    e = json.loads(line)
+    if {e["local_port"], e["remote_port"]} != {port, sport}:
+        continue
+    fam = "6" if ":" in e["local_addr"] else "4"
+    seen.setdefault((fam, e["side"]), []).append("%s>%s" % (e["from"], e["to"]))
+for k in sorted(seen):
+    print("%s %s %s" % (k[0], k[1], " ".join(seen[k])))
+'
+
+# transitions_check SCOPE PORT SPORT WANT: in both families, the transitions
+# of the connection between PORT and SPORT are WANT, two lines (sorted by
+# side): "local:FROM>TO ..." and "remote:FROM>TO ...".
+transitions_check() {
+	local got fam
+	got=$("$PYTHON" -c "$E2E_PY_SIDES" "$E2E_WORK/$1.events" "$2" "$3")
+	for fam in 4 6; do
+		[ "$(printf '%s\n' "$got" | awk -v f=$fam '$1 == f { $1 = ""; sub(/^ /, ""); sub(/ /, ":"); print }')" = "$4" ] && continue
+		log "IPv$fam transitions: $(printf '%s\n' "$got" | tr '\n' ';'), expected $(printf '%s' "$4" | tr '\n' ';')"
+		return 1
+	done
+}
+
+# scope_counter SCOPE NAME: a counter of tcpscope instance SCOPE.
+scope_counter() {
+	"$TCPSCOPE" stat --counters --json --pin-dir "${SCOPE_PIN[$1]}" | jq -e ".counters.$2"
+}
+
+# empty_slot_check SCOPE SLOT PEER SRV NS PORT: slot SLOT of the tc programs'
+# prog array (tc_again: 0 ingress, 1 egress) emptied through the pin of the
+# running instance SCOPE, the program cannot run again after its pull: the
+# three frames of peer PEER's IPv4 handshake and data (the tcpdrive server
+# SRV in NS on PORT) count three parse errors and pass all the same. Then
+# the slot filled again, more data counts none.
+empty_slot_check() {
+	local scope=$1 slot=$2 peer=$3 srv=$4 ns=$5 port=$6 pin=${SCOPE_PIN[$1]} prog before after
+	prog=prog_tc_ingress
+	[ "$slot" = 1 ] && prog=prog_tc_egress
+	must "empty the slot" bpftool map delete pinned "$pin/tc_again" key "$slot" 0 0 0 || return 1
+	before=$(scope_counter "$scope" parse_errors)
+	must "handshake" drv "$peer" "connect 4" && must "accept" drv "$srv" wait-conn || return 1
+	must "data passes" drv "$peer" "send 4 300" && must "server reads" drv "$srv" "recv 300" || return 1
+	after=$(scope_counter "$scope" parse_errors)
+	[ $((after - before)) -eq 3 ] || fail "parse_errors +$((after - before)), expected +3" || return 1
+	must "fill the slot again" bpftool map update pinned "$pin/tc_again" key "$slot" 0 0 0 \
+		value pinned "$pin/$prog" || return 1
+	must "data" drv "$peer" "send 4 200" && must "server reads" drv "$srv" "recv 500" || return 1
+	[ "$(scope_counter "$scope" parse_errors)" = "$after" ] ||
+		fail "parse errors with the slot filled again" || return 1
+	must "still ESTABLISHED in ss" nsrun "$ns" ss -tanH state established "( sport = :$port )" |
+		grep -q .
+}
 
 # Flows: one scenario's connections, COUNT per family, IPv4 and IPv6 at
 # once, server in $NS_S on PORT, client in $NS_C. Drivers are NAME4s NAME4c
@@ -181,12 +285,15 @@ nft_undrop() {
 
 # Compares ss -tanH with tcpscope list --json for the connections on the
 # given server ports. argv: ports expect count ss_file list_file verbose
-# (expect: the netstat state every connection must be in, or -; count: how
-# many connections, or -). A connection absent from ss is CLOSE.
+# [side] (expect: the netstat state every connection must be in, or -;
+# count: how many connections, or -; side: local (default), or remote when
+# ss runs where tcpscope's remote end is: its remote_state against ss, the
+# tuple turned round). A connection absent from ss is CLOSE.
 E2E_PY_COMPARE='
 import json, sys
 ports = {int(p) for p in sys.argv[1].split(",")}
 expect, count, ss_file, list_file, verbose = sys.argv[2:7]
+side = sys.argv[7] if len(sys.argv) > 7 else "local"
 NORM = {"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECV",
         "FIN-WAIT-1": "FIN_WAIT1", "FIN-WAIT-2": "FIN_WAIT2", "TIME-WAIT": "TIME_WAIT",
         "CLOSE-WAIT": "CLOSE_WAIT", "LAST-ACK": "LAST_ACK", "CLOSING": "CLOSING",
@@ -216,7 +323,10 @@ for c in json.load(open(list_file))["connections"]:
         continue
     if c["local_port"] not in ports and c["remote_port"] not in ports:
         continue
-    scope[(c["local_addr"], c["local_port"], c["remote_addr"], c["remote_port"])] = c["state"]
+    if side == "remote":
+        scope[(c["remote_addr"], c["remote_port"], c["local_addr"], c["local_port"])] = c["remote_state"]
+    else:
+        scope[(c["local_addr"], c["local_port"], c["remote_addr"], c["remote_port"])] = c["state"]
 bad = []
 ks, ts = {}, {}
 for k in sorted(set(kernel) | set(scope)):
@@ -245,12 +355,14 @@ _view_once() {
 	nsrun "$ns" ss -tanH >"$E2E_WORK/ss.$scope" || return 1
 	"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[$scope]}" >"$E2E_WORK/list.$scope" || return 1
 	"$PYTHON" -c "$E2E_PY_COMPARE" "$ports" "$expect" "$count" "$E2E_WORK/ss.$scope" \
-		"$E2E_WORK/list.$scope" "$verbose"
+		"$E2E_WORK/list.$scope" "$verbose" "${E2E_VIEW_SIDE:-local}"
 }
 
 # view_check NS SCOPE PORTS EXPECT COUNT [SECONDS]: poll (default up to 3 s)
 # until tcpscope's state of every local endpoint on PORTS equals ss's, all
 # in state EXPECT, COUNT of them; else log the differences and fail.
+# view_check_remote: the same for tcpscope's remote endpoints, NS being
+# where they are local (their remote_state against ss there).
 view_check() {
 	local t=${6:-3}
 	if wait_for "$t" _view_once "$1" "$2" "$3" "$4" "$5" 0; then
@@ -261,6 +373,8 @@ view_check() {
 	_view_once "$1" "$2" "$3" "$4" "$5" 1 | sed 's/^/#   /' >&2
 	return 1
 }
+
+view_check_remote() { E2E_VIEW_SIDE=remote view_check "$@"; }
 
 # Every transition's "from" equals the previous "to" of the same endpoint
 # (addresses, ports, side) over a whole events file: no gap, no reordering.

@@ -18,7 +18,6 @@
 e2e_need
 command -v bpftool >/dev/null || { echo "not ok $(basename "$0"): bpftool missing (make deps)"; exit 1; }
 [ -c /dev/net/tun ] || { echo "not ok $(basename "$0"): no /dev/net/tun"; exit 1; }
-PEER="$TOP/tests/e2e/tap_peer.py"
 NS="tpul$TAG"
 TAP="tp$TAG"
 N=$(( 0x$TAG % 250 + 1 ))
@@ -40,45 +39,11 @@ nsrun "$NS" ip link set dev "$TAP" up
 nsrun "$NS" ip neigh add "$PEER4" lladdr "$PEER_MAC" dev "$TAP" nud permanent
 nsrun "$NS" ip -6 neigh add "$PEER6" lladdr "$PEER_MAC" dev "$TAP" nud permanent
 
-# peer_start NAME SPORT PORT: tap_peer.py on the tap, fed by a fifo like the
-# tcpdrive drivers (drv_send, drv_wait and drv work on it).
-peer_start() {
-	local name=$1 fifo="$E2E_WORK/$1.in" fd
-	mkfifo "$fifo"
-	nsenter --net="/run/netns/$NS" "$PYTHON" "$PEER" --tap "$TAP" --tap-mac "$TAP_MAC" \
-		--peer-mac "$PEER_MAC" --v4 "$IP4" "$PEER4" --v6 "$IP6" "$PEER6" --port "$3" \
-		--sport "$2" --lifetime 120 <"$fifo" >"$E2E_WORK/$name.out" 2>"$E2E_WORK/$name.err" &
-	DRV_PID[$name]=$!
-	track_pid $!
-	exec {fd}>"$fifo"
-	DRV_FD[$name]=$fd
-	DRV_WANT[$name]=0
-	wait_for 5 grep -q '^ready' "$E2E_WORK/$name.out" || { _drv_died "$name"; return 1; }
+# tap_peer NAME SPORT PORT: tap_peer.py, the remote peer, on the tap.
+tap_peer() {
+	peer_start "$1" "$NS" "$2" "$3" --tap "$TAP" --host-mac "$TAP_MAC" --peer-mac "$PEER_MAC" \
+		--v4 "$IP4" "$PEER4" --v6 "$IP6" "$PEER6"
 }
-
-# peer_stop NAME: "exit", and it must be gone (the tap takes one fd).
-peer_stop() {
-	local rc
-	kill -0 "${DRV_PID[$1]}" 2>/dev/null && drv_send "$1" exit
-	exec {DRV_FD[$1]}>&-
-	timeout 5 tail --pid="${DRV_PID[$1]}" -f /dev/null
-	wait "${DRV_PID[$1]}" 2>/dev/null
-	rc=$?
-	unset "DRV_PID[$1]"
-	return $rc
-}
-
-# peers_gone: end the peers an earlier test left running (one that failed).
-peers_gone() {
-	local n
-	for n in peer peer2 peer3; do
-		[ -n "${DRV_PID[$n]:-}" ] && peer_stop "$n"
-	done
-	return 0
-}
-
-# both NAME CMD [ARG]: CMD for IPv4 then IPv6.
-both() { drv "$1" "$2 4${3:+ $3}" && drv "$1" "$2 6${3:+ $3}"; }
 
 # The server's endpoints on PORT in tcpscope and ss: STATE COUNT.
 view() { view_check "$NS" pull "$PORT" "$1" "$2"; }
@@ -92,58 +57,31 @@ listeners() {
 # srv NAME CMD: CMD on both listeners.
 srv() { drv "${1}4" "$2" && drv "${1}6" "$2"; }
 
-counter() {
-	"$TCPSCOPE" stat --counters --json --pin-dir "${SCOPE_PIN[pull]}" | jq -e ".counters.$1"
-}
-
-# Each endpoint's transitions, in order, as "side:FROM>TO ..." per family,
-# for connections on PORT from the peer's SPORT.
-EVENTS_PY='
-import json, sys
-port, sport = int(sys.argv[2]), int(sys.argv[3])
-seen = {}
-for line in open(sys.argv[1]):
-    if not line.startswith("{"):
-        continue
-    e = json.loads(line)
-    if {e["local_port"], e["remote_port"]} != {port, sport}:
-        continue
-    fam = "6" if ":" in e["local_addr"] else "4"
-    seen.setdefault((fam, e["side"]), []).append("%s>%s" % (e["from"], e["to"]))
-for k in sorted(seen):
-    print("%s %s %s" % (k[0], k[1], " ".join(seen[k])))
-'
-
 test_tracks_a_connection_whose_headers_arrive_in_fragments() {
-	local want got fam
+	local want got
 	must "listeners" listeners srv "$PORT" 1 || return 1
 	must "tcpscope on the tap (tc)" scope_start pull "$NS" "$TAP" --hook tc || return 1
-	must "peer" peer_start peer 40001 "$PORT" || return 1
-	must "handshakes through the tap" both peer connect && must "accepts" srv srv wait-conn || return 1
+	must "peer" tap_peer peer 40001 "$PORT" || return 1
+	must "handshakes through the tap" peer_both peer connect && must "accepts" srv srv wait-conn || return 1
 	must "ESTABLISHED" view ESTABLISHED 2 || return 1
 	# Health: each handshake timed (SYN+ACK out, the peer's pulled ACK in).
 	got=$("$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[pull]}" | jq --argjson p "$PORT" \
 		'[.connections[] | select(.local_port == $p and .state == "ESTABLISHED")
 		  | .. | .handshake_rtt_us? // empty | select(. > 0)] | length')
 	[ "$got" = 2 ] || fail "$got connections with a handshake RTT, expected 2" || return 1
-	must "data" both peer send 700 && must "server reads" srv srv "recv 700" || return 1
+	must "data" peer_both peer send 700 && must "server reads" srv srv "recv 700" || return 1
 	must "still ESTABLISHED" view ESTABLISHED 2 || return 1
-	must "the peer's FIN" both peer fin && must "server sees EOF" srv srv wait-eof || return 1
+	must "the peer's FIN" peer_both peer fin && must "server sees EOF" srv srv wait-eof || return 1
 	must "CLOSE_WAIT" view CLOSE_WAIT 2 || return 1
-	must "server closes" srv srv close && must "the host's FIN acknowledged" both peer wait-fin ||
+	must "server closes" srv srv close && must "the host's FIN acknowledged" peer_both peer wait-fin ||
 		return 1
 	must "gone" view CLOSE 2 || return 1
 	want="local:CLOSE>SYN_RECV SYN_RECV>ESTABLISHED ESTABLISHED>CLOSE_WAIT CLOSE_WAIT>LAST_ACK LAST_ACK>CLOSE
 remote:CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_WAIT2 FIN_WAIT2>TIME_WAIT"
 	wait_for 3 grep -q 'TIME_WAIT' "$E2E_WORK/pull.events"
-	got=$("$PYTHON" -c "$EVENTS_PY" "$E2E_WORK/pull.events" "$PORT" 40001)
-	for fam in 4 6; do
-		[ "$(printf '%s\n' "$got" | awk -v f=$fam '$1 == f { $1 = ""; sub(/^ /, ""); sub(/ /, ":"); print }')" = "$want" ] ||
-			fail "IPv$fam transitions: $(printf '%s\n' "$got" | tr '\n' ';'), expected $(printf '%s' "$want" | tr '\n' ';')" ||
-			return 1
-	done
+	must "transitions" transitions_check pull "$PORT" 40001 "$want" || return 1
 	must "transition chains" events_chain_check pull || return 1
-	got=$(counter parse_errors)
+	got=$(scope_counter pull parse_errors)
 	[ "$got" = 0 ] || fail "parse_errors $got, expected 0" || return 1
 	log "frames written: $(tail -n 1 "$E2E_WORK/peer.out")"
 	must "peer exits" peer_stop peer
@@ -153,24 +91,11 @@ remote:CLOSE>SYN_SENT SYN_SENT>ESTABLISHED ESTABLISHED>FIN_WAIT1 FIN_WAIT1>FIN_W
 # daemon's map): the program cannot run again after its pull, so each frame
 # the peer writes counts as one parse error, and passes all the same.
 test_empty_slot_counts_parse_errors_and_passes() {
-	local pin=${SCOPE_PIN[pull]} p=$((PORT + 1)) before after
-	peers_gone
+	local p=$((PORT + 1))
+	peers_gone peer peer2 peer3
 	must "listener" drv_start srv2 "$NS" listen "$IP4" "$p" -n 1 || return 1
-	must "peer" peer_start peer2 40002 "$p" || return 1
-	must "empty the slot" bpftool map delete pinned "$pin/tc_again" key 0 0 0 0 || return 1
-	before=$(counter parse_errors)
-	must "handshake" drv peer2 "connect 4" && must "accept" drv srv2 wait-conn || return 1
-	must "data passes" drv peer2 "send 4 300" && must "server reads" drv srv2 "recv 300" || return 1
-	after=$(counter parse_errors)
-	# SYN, ACK, data: three frames, all parse errors.
-	[ $((after - before)) -eq 3 ] || fail "parse_errors +$((after - before)), expected +3" || return 1
-	must "fill the slot again" bpftool map update pinned "$pin/tc_again" key 0 0 0 0 \
-		value pinned "$pin/prog_tc_ingress" || return 1
-	must "data" drv peer2 "send 4 200" && must "server reads" drv srv2 "recv 500" || return 1
-	[ "$(counter parse_errors)" = "$after" ] || fail "parse errors with the slot filled again" ||
-		return 1
-	must "still ESTABLISHED in ss" nsrun "$NS" ss -tanH state established "( sport = :$p )" |
-		grep -q .
+	must "peer" tap_peer peer2 40002 "$p" || return 1
+	empty_slot_check pull 0 peer2 srv2 "$NS" "$p"
 }
 
 test_stops_and_detaches() {
@@ -184,15 +109,15 @@ test_stops_and_detaches() {
 # pull path all the same.
 test_persist_gap_keeps_the_pull_path() {
 	local p=$((PORT + 2)) pin out
-	peers_gone
+	peers_gone peer peer2 peer3
 	must "listeners" listeners gap "$p" 1 || return 1
 	must "tcpscope --persist" scope_start gap "$NS" "$TAP" --hook tc --persist -q || return 1
 	pin=${SCOPE_PIN[gap]}
 	must "--persist exit" scope_stop gap || return 1
 	[ -e "$pin/tc_again" ] || fail "no tc_again pin after --persist" || return 1
-	must "peer" peer_start peer3 40003 "$p" || return 1
-	must "handshakes in the gap" both peer3 connect && must "accepts" srv gap wait-conn || return 1
-	must "data in the gap" both peer3 send 100 && must "server reads" srv gap "recv 100" || return 1
+	must "peer" tap_peer peer3 40003 "$p" || return 1
+	must "handshakes in the gap" peer_both peer3 connect && must "accepts" srv gap wait-conn || return 1
+	must "data in the gap" peer_both peer3 send 100 && must "server reads" srv gap "recv 100" || return 1
 	# No daemon: list answers, exit 5 (DESIGN: queries without a daemon).
 	out=$("$TCPSCOPE" list --json --pin-dir "$pin" | jq -r --argjson p "$p" \
 		'[.connections[] | select(.local_port == $p and .state != "LISTEN") | .state] | sort | join(" ")')
