@@ -3,8 +3,9 @@
 # run loads only the ingress programs its hooks use (the verifier is most of
 # a start): tc ingress for --hook tc and for auto on a veth, XDP for --hook
 # xdp, both for auto with a pattern (a later interface may be of either
-# kind) unless --xdp-mode makes it XDP on every kind; tc egress always. Adoption across hooks takes the old program off
-# the other hook (nothing counted twice) and keeps the pins in step; detach
+# kind) unless --xdp-mode makes it XDP on every kind; tc egress always.
+# Adoption across hooks takes the old program off the other hook (nothing
+# counted twice) and keeps the pins in step; detach
 # removes pins of two programs; a watched name that comes back as a device
 # needing a program the run did not load is refused in one line.
 # tcpscope watches namespace A; B is the peer.
