@@ -269,8 +269,8 @@ static void need_ingress(enum tcps_hook h, bool *xdp, bool *tc)
 
 /*
  * Load only the ingress programs this run's interfaces will use: the
- * verifier takes ~0.5 s for XDP and ~0.8 s for tc ingress (bench/NOTES.md),
- * and an interface uses one. The rule is tcps_iface_hook's: under --hook
+ * verifier takes ~0.5 s for each (bench/NOTES.md), and an interface uses
+ * one. The rule is tcps_iface_hook's: under --hook
  * auto, by the named interfaces' kinds now, and both when a pattern may
  * bring either kind later. tc egress is always loaded.
  */
