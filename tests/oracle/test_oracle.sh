@@ -38,7 +38,7 @@
 # lost segment never reached the capture, so those are only reported).
 #
 # Knobs: ORACLE_N, ORACLE_N_IMPAIRED, ORACLE_N_BULK (connections per family),
-# ORACLE_SEED (relay PRNG), E2E_KEEP=1 keeps the work directory (traces,
+# ORACLE_SEED (relay PRNG), ORACLE_LOSS (impaired path's loss, %), E2E_KEEP=1 keeps the work directory (traces,
 # events, ss snapshots, captures, reports). To chase one difference:
 # ORACLE_PHASES (default "clean impaired"), ORACLE_SCENARIOS (names of the
 # sc_ functions, default all), ORACLE_CAPTURE=1 captures every scenario in
@@ -54,7 +54,7 @@ N_IMP=${ORACLE_N_IMPAIRED:-60}	# and impaired (tail latency: RTO backoff)
 N_BULK=${ORACLE_N_BULK:-8}	# per family in the bulk scenario (3 MB + 1 MB each)
 PORT_LO=9300 PORT_HI=9400	# every scenario port is in [PORT_LO, PORT_HI)
 MARK_PORT=9399			# trace flush marker (a refused connect)
-IMPAIRED_ARGS=(--loss 5 --delay 2 --reorder 10 --dup 2)
+IMPAIRED_ARGS=(--loss "${ORACLE_LOSS:-5}" --delay 2 --reorder 10 --dup 2)
 # The clean path has the same 2 ms one-way delay: with it both FINs of the
 # crossing scenario are in flight at once reliably.
 CLEAN_ARGS=(--delay 2)
