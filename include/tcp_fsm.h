@@ -476,9 +476,12 @@ static inline void tcps_fsm_rst(struct tcps_fsm *f, int s, const struct tcps_seg
 /*
  * Apply one segment sent by side s. r says what changed: from/to per side,
  * and every transition in order in r->arc (the caller emits one event per
- * arc).
+ * arc). Returns r->verdict. In BPF this is a subprogram, and the verifier
+ * refuses one whose r0 holds a stack pointer at its exit, which clang may
+ * leave there in a function returning nothing: callers use the result, so
+ * clang cannot drop it either.
  */
-static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+static inline int tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	__u8 fl = g->flags;
 
@@ -487,16 +490,16 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 	if (f->flags & TCPS_C_NEW) {
 		f->flags &= ~TCPS_C_NEW;
 		tcps_fsm_first(f, s, g, r);
-		return;
+		return r->verdict;
 	}
 	if (fl & TCPS_RST) {
 		tcps_fsm_rst(f, s, g, r);
-		return;
+		return r->verdict;
 	}
 	/* RFC 9293 §3.10.7.4 "fifth, if the ACK bit is off drop the segment". */
 	if (!(fl & (TCPS_SYN | TCPS_ACK))) {
 		r->verdict = TCPS_V_INVALID;
-		return;
+		return r->verdict;
 	}
 	/* A SYN with the ISN we know is a late copy of the old one, in TIME_WAIT
 	 * as after an RST (Linux: tcp_timewait_state_process wants a new seq). */
@@ -511,7 +514,7 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 		tcps_fsm_open(f, s, g, r);
 		tcps_ep_sent(f, s, g);
 		r->verdict = TCPS_V_REOPEN;
-		return;
+		return r->verdict;
 	}
 	if (!tcps_seg_acceptable(f, s, g)) {
 		/* Remember a refused FIN: the receiver's ACK may vouch for it. */
@@ -520,13 +523,13 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 			f->ep[s].flags |= TCPS_EP_FINREJ;
 		}
 		r->verdict = TCPS_V_OOW;
-		return;
+		return r->verdict;
 	}
 	/* A SYN+ACK is acceptable only if it acknowledges the peer's SYN. */
 	if ((fl & (TCPS_SYN | TCPS_ACK)) == (TCPS_SYN | TCPS_ACK) &&
 	    (!(f->ep[!s].flags & TCPS_EP_ISN) || g->ack != f->ep[!s].isn + 1)) {
 		r->verdict = TCPS_V_OOW;
-		return;
+		return r->verdict;
 	}
 	if (!(fl & TCPS_SYN) && tcps_acks_refused_fin(&f->ep[!s], g))
 		tcps_fsm_recover_fin(f, !s, r);
@@ -534,7 +537,7 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 	if (fl & TCPS_SYN) {
 		tcps_fsm_syn(f, s, g, r);
 		if (r->verdict != TCPS_V_OK)
-			return;
+			return r->verdict;
 	} else if (fl & TCPS_ACK) {
 		tcps_fsm_ack(f, s, g, r);
 	}
@@ -544,6 +547,7 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 	if ((fl & (TCPS_FIN | TCPS_SYN)) == TCPS_FIN)
 		tcps_fsm_fin(f, s, g, r);
 	tcps_ep_sent(f, s, g);
+	return r->verdict;
 }
 
 /* The hot path: a segment that cannot change any state (ACK without
