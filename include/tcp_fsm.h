@@ -173,9 +173,17 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	__u32 win = g->win;
 	int acked = g->flags & TCPS_ACK;
 	int newer_ack = !(e->flags & TCPS_EP_ACKED) || tcps_after(g->ack, e->ack_sent);
+	__u8 ef = e->flags;
 
-	if (!(e->flags & TCPS_EP_SENT) || tcps_after(end, e->snd_nxt))
+	/* A pure ACK past the highest data seen means data went missing on
+	 * the way (or is late): the receiver's RCV.NXT is below snd_nxt until
+	 * a segment with data reaches it (tcps_rst_acceptable). */
+	if (!(ef & TCPS_EP_SENT) || tcps_after(end, e->snd_nxt)) {
+		ef = (ef & TCPS_EP_SENT) && end == g->seq ? ef | TCPS_EP_HOLE : ef & ~TCPS_EP_HOLE;
 		e->snd_nxt = end;
+	} else if (end == e->snd_nxt && end != g->seq) {
+		ef &= ~TCPS_EP_HOLE;
+	}
 	/* RFC 7323 §2.2: the window of a SYN segment is never scaled. */
 	if (!(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE))
 		win <<= e->wscale;
@@ -191,9 +199,9 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	if (acked) {
 		if (newer_ack)
 			e->ack_sent = g->ack;
-		e->flags |= TCPS_EP_ACKED;
+		ef |= TCPS_EP_ACKED;
 	}
-	e->flags |= TCPS_EP_SENT;
+	e->flags = ef | TCPS_EP_SENT;
 	/* Shared byte, written lock-free here: write only when the bit is
 	 * missing, so steady traffic never races another CPU's update of it. */
 	if (!(f->flags & (s ? TCPS_C_SEEN1 : TCPS_C_SEEN0)))
@@ -287,10 +295,17 @@ static inline void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_s
 }
 
 /* RST (RFC 9293 §3.10.7.3, RFC 5961 §3.2): in SYN_SENT only with ack =
- * ISN+1; otherwise only when seq is exactly the receiver's RCV.NXT, as the
- * observer knows it (the highest ack the receiver sent, or the highest seq
- * the sender sent). An in-window but inexact RST only draws a challenge ACK
- * from the kernel and changes no state, so it changes none here either. */
+ * ISN+1; otherwise only when seq is exactly what the receiver takes, as
+ * the observer knows it, by Linux's rules (tcp_validate_incoming):
+ *   - its RCV.NXT: the highest ack it sent, or the end of the sender's
+ *     highest data, which it may hold without having acknowledged it yet
+ *     (delayed ACK), or hold beyond a hole (the right edge of its SACK
+ *     blocks, which Linux also takes). Not the sender's snd_nxt when only
+ *     a pure ACK moved it there: the data below it was lost (TCPS_EP_HOLE);
+ *   - RCV.NXT - 1 once it has the sender's FIN (CLOSE_WAIT, LAST_ACK,
+ *     CLOSING: tcp_reset_check), for stacks whose RST carries the FIN's seq.
+ * An in-window but inexact RST only draws a challenge ACK from the kernel
+ * and changes no state, so it changes none here either. */
 static inline int tcps_rst_acceptable(const struct tcps_fsm *f, int s, const struct tcps_seg *g)
 {
 	const struct tcps_ep *S = &f->ep[s], *R = &f->ep[!s];
@@ -299,8 +314,12 @@ static inline int tcps_rst_acceptable(const struct tcps_fsm *f, int s, const str
 		return (g->flags & TCPS_ACK) && (R->flags & TCPS_EP_ISN) && g->ack == R->isn + 1;
 	if (!(R->flags & TCPS_EP_ACKED) && !(S->flags & TCPS_EP_SENT))
 		return 1;
-	return ((R->flags & TCPS_EP_ACKED) && g->seq == R->ack_sent) ||
-	       ((S->flags & TCPS_EP_SENT) && g->seq == S->snd_nxt);
+	if ((R->flags & TCPS_EP_ACKED) && g->seq == R->ack_sent)
+		return 1;
+	if ((S->flags & (TCPS_EP_SENT | TCPS_EP_HOLE)) == TCPS_EP_SENT && g->seq == S->snd_nxt)
+		return 1;
+	return (R->state == TCPS_CLOSE_WAIT || R->state == TCPS_LAST_ACK || R->state == TCPS_CLOSING) &&
+	       (S->flags & TCPS_EP_FIN) && g->seq == S->fin_seq;
 }
 
 static inline int tcps_state_reusable(__u8 st)
@@ -457,8 +476,10 @@ static inline void tcps_fsm_recover_fin(struct tcps_fsm *f, int d, struct tcps_s
 
 	D->flags &= ~TCPS_EP_FINREJ;
 	tcps_fsm_fin(f, d, &fin, r);
-	if (tcps_after(D->fin_seq + 1, D->snd_nxt))
+	if (tcps_after(D->fin_seq + 1, D->snd_nxt)) {
 		D->snd_nxt = D->fin_seq + 1;
+		D->flags &= ~TCPS_EP_HOLE;	/* the receiver has it: it acknowledged it */
+	}
 }
 
 /* RST from s: the sender gave up first, then the receiver takes it. */
