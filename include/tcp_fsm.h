@@ -173,9 +173,17 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	__u32 win = g->win;
 	int acked = g->flags & TCPS_ACK;
 	int newer_ack = !(e->flags & TCPS_EP_ACKED) || tcps_after(g->ack, e->ack_sent);
+	__u8 ef = e->flags;
 
-	if (!(e->flags & TCPS_EP_SENT) || tcps_after(end, e->snd_nxt))
+	/* A pure ACK past the highest data seen means data went missing on
+	 * the way (or is late): the receiver's RCV.NXT is below snd_nxt until
+	 * a segment with data reaches it (tcps_rst_acceptable). */
+	if (!(ef & TCPS_EP_SENT) || tcps_after(end, e->snd_nxt)) {
+		ef = (ef & TCPS_EP_SENT) && end == g->seq ? ef | TCPS_EP_HOLE : ef & ~TCPS_EP_HOLE;
 		e->snd_nxt = end;
+	} else if (end == e->snd_nxt && end != g->seq) {
+		ef &= ~TCPS_EP_HOLE;
+	}
 	/* RFC 7323 §2.2: the window of a SYN segment is never scaled. */
 	if (!(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE))
 		win <<= e->wscale;
@@ -191,9 +199,9 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	if (acked) {
 		if (newer_ack)
 			e->ack_sent = g->ack;
-		e->flags |= TCPS_EP_ACKED;
+		ef |= TCPS_EP_ACKED;
 	}
-	e->flags |= TCPS_EP_SENT;
+	e->flags = ef | TCPS_EP_SENT;
 	/* Shared byte, written lock-free here: write only when the bit is
 	 * missing, so steady traffic never races another CPU's update of it. */
 	if (!(f->flags & (s ? TCPS_C_SEEN1 : TCPS_C_SEEN0)))
@@ -287,10 +295,17 @@ static inline void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_s
 }
 
 /* RST (RFC 9293 §3.10.7.3, RFC 5961 §3.2): in SYN_SENT only with ack =
- * ISN+1; otherwise only when seq is exactly the receiver's RCV.NXT, as the
- * observer knows it (the highest ack the receiver sent, or the highest seq
- * the sender sent). An in-window but inexact RST only draws a challenge ACK
- * from the kernel and changes no state, so it changes none here either. */
+ * ISN+1; otherwise only when seq is exactly what the receiver takes, as
+ * the observer knows it, by Linux's rules (tcp_validate_incoming):
+ *   - its RCV.NXT: the highest ack it sent, or the end of the sender's
+ *     highest data, which it may hold without having acknowledged it yet
+ *     (delayed ACK), or hold beyond a hole (the right edge of its SACK
+ *     blocks, which Linux also takes). Not the sender's snd_nxt when only
+ *     a pure ACK moved it there: the data below it was lost (TCPS_EP_HOLE);
+ *   - RCV.NXT - 1 once it has the sender's FIN (CLOSE_WAIT, LAST_ACK,
+ *     CLOSING: tcp_reset_check), for stacks whose RST carries the FIN's seq.
+ * An in-window but inexact RST only draws a challenge ACK from the kernel
+ * and changes no state, so it changes none here either. */
 static inline int tcps_rst_acceptable(const struct tcps_fsm *f, int s, const struct tcps_seg *g)
 {
 	const struct tcps_ep *S = &f->ep[s], *R = &f->ep[!s];
@@ -299,8 +314,12 @@ static inline int tcps_rst_acceptable(const struct tcps_fsm *f, int s, const str
 		return (g->flags & TCPS_ACK) && (R->flags & TCPS_EP_ISN) && g->ack == R->isn + 1;
 	if (!(R->flags & TCPS_EP_ACKED) && !(S->flags & TCPS_EP_SENT))
 		return 1;
-	return ((R->flags & TCPS_EP_ACKED) && g->seq == R->ack_sent) ||
-	       ((S->flags & TCPS_EP_SENT) && g->seq == S->snd_nxt);
+	if ((R->flags & TCPS_EP_ACKED) && g->seq == R->ack_sent)
+		return 1;
+	if ((S->flags & (TCPS_EP_SENT | TCPS_EP_HOLE)) == TCPS_EP_SENT && g->seq == S->snd_nxt)
+		return 1;
+	return (R->state == TCPS_CLOSE_WAIT || R->state == TCPS_LAST_ACK || R->state == TCPS_CLOSING) &&
+	       (S->flags & TCPS_EP_FIN) && g->seq == S->fin_seq;
 }
 
 static inline int tcps_state_reusable(__u8 st)
@@ -457,8 +476,10 @@ static inline void tcps_fsm_recover_fin(struct tcps_fsm *f, int d, struct tcps_s
 
 	D->flags &= ~TCPS_EP_FINREJ;
 	tcps_fsm_fin(f, d, &fin, r);
-	if (tcps_after(D->fin_seq + 1, D->snd_nxt))
+	if (tcps_after(D->fin_seq + 1, D->snd_nxt)) {
 		D->snd_nxt = D->fin_seq + 1;
+		D->flags &= ~TCPS_EP_HOLE;	/* the receiver has it: it acknowledged it */
+	}
 }
 
 /* RST from s: the sender gave up first, then the receiver takes it. */
@@ -476,9 +497,12 @@ static inline void tcps_fsm_rst(struct tcps_fsm *f, int s, const struct tcps_seg
 /*
  * Apply one segment sent by side s. r says what changed: from/to per side,
  * and every transition in order in r->arc (the caller emits one event per
- * arc).
+ * arc). Returns r->verdict. In BPF this is a subprogram, and the verifier
+ * refuses one whose r0 holds a stack pointer at its exit, which clang may
+ * leave there in a function returning nothing: callers use the result, so
+ * clang cannot drop it either.
  */
-static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+static inline int tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	__u8 fl = g->flags;
 
@@ -487,16 +511,16 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 	if (f->flags & TCPS_C_NEW) {
 		f->flags &= ~TCPS_C_NEW;
 		tcps_fsm_first(f, s, g, r);
-		return;
+		return r->verdict;
 	}
 	if (fl & TCPS_RST) {
 		tcps_fsm_rst(f, s, g, r);
-		return;
+		return r->verdict;
 	}
 	/* RFC 9293 §3.10.7.4 "fifth, if the ACK bit is off drop the segment". */
 	if (!(fl & (TCPS_SYN | TCPS_ACK))) {
 		r->verdict = TCPS_V_INVALID;
-		return;
+		return r->verdict;
 	}
 	/* A SYN with the ISN we know is a late copy of the old one, in TIME_WAIT
 	 * as after an RST (Linux: tcp_timewait_state_process wants a new seq). */
@@ -511,7 +535,7 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 		tcps_fsm_open(f, s, g, r);
 		tcps_ep_sent(f, s, g);
 		r->verdict = TCPS_V_REOPEN;
-		return;
+		return r->verdict;
 	}
 	if (!tcps_seg_acceptable(f, s, g)) {
 		/* Remember a refused FIN: the receiver's ACK may vouch for it. */
@@ -520,13 +544,13 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 			f->ep[s].flags |= TCPS_EP_FINREJ;
 		}
 		r->verdict = TCPS_V_OOW;
-		return;
+		return r->verdict;
 	}
 	/* A SYN+ACK is acceptable only if it acknowledges the peer's SYN. */
 	if ((fl & (TCPS_SYN | TCPS_ACK)) == (TCPS_SYN | TCPS_ACK) &&
 	    (!(f->ep[!s].flags & TCPS_EP_ISN) || g->ack != f->ep[!s].isn + 1)) {
 		r->verdict = TCPS_V_OOW;
-		return;
+		return r->verdict;
 	}
 	if (!(fl & TCPS_SYN) && tcps_acks_refused_fin(&f->ep[!s], g))
 		tcps_fsm_recover_fin(f, !s, r);
@@ -534,7 +558,7 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 	if (fl & TCPS_SYN) {
 		tcps_fsm_syn(f, s, g, r);
 		if (r->verdict != TCPS_V_OK)
-			return;
+			return r->verdict;
 	} else if (fl & TCPS_ACK) {
 		tcps_fsm_ack(f, s, g, r);
 	}
@@ -544,6 +568,7 @@ static inline void tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_se
 	if ((fl & (TCPS_FIN | TCPS_SYN)) == TCPS_FIN)
 		tcps_fsm_fin(f, s, g, r);
 	tcps_ep_sent(f, s, g);
+	return r->verdict;
 }
 
 /* The hot path: a segment that cannot change any state (ACK without

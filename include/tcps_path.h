@@ -235,7 +235,7 @@ TCPS_PATH_INLINE int tcps_update_locked(struct tcps_counters *cnt, struct tcps_c
 	/* In the scratch, not a local: one more live value here took the
 	 * BPF stack past 512 bytes. */
 	sc->st.hcls = health ? tcps_health_classify(&conn->fsm, s, g) : 0;
-	tcps_fsm_step(&conn->fsm, s, g, &sc->st);
+	verdict = tcps_fsm_step(&conn->fsm, s, g, &sc->st);
 	g1 = tcps_gauge_state(&conn->fsm);
 	cflags = conn->fsm.flags;
 	if (halfopen)		/* for tcps_promote */
@@ -243,7 +243,6 @@ TCPS_PATH_INLINE int tcps_update_locked(struct tcps_counters *cnt, struct tcps_c
 	tcps_conn_unlock(conn);
 	tcps_gauge_move(g0, g1);
 
-	verdict = sc->st.verdict;
 	if (verdict == TCPS_V_OOW || verdict == TCPS_V_INVALID)
 		tcps_count(cnt, TCPS_CNT_OOW);
 	if (verdict == TCPS_V_REOPEN)
@@ -337,8 +336,7 @@ TCPS_PATH_INLINE int tcps_new_entry(struct tcps_counters *cnt, struct tcps_scrat
 			tcps_health_open(nc, pnow);
 		tcps_health_seg(cnt, nc, k, s, g, pnow);
 	}
-	tcps_fsm_step(&nc->fsm, s, g, &sc->st);
-	if (sc->st.verdict == TCPS_V_NOCREATE)
+	if (tcps_fsm_step(&nc->fsm, s, g, &sc->st) == TCPS_V_NOCREATE)
 		return 1;
 	if (tcps_health_on() && sc->st.n) {
 		/* The creating arcs leave CLOSE, whose time is unknown (0). */

@@ -32,7 +32,9 @@
 #     top of oracle.py.
 # Per phase: no stuck entry on any of its ports, `tcpscope stat --json`
 # equals ss -tan's counts in each namespace, and the crossing-FIN scenario,
-# captured by tcpdump in both namespaces, replayed with `tcpscope replay`
+# captured by tcpdump in both namespaces (as are the RST scenarios: a
+# socket reset while its FIN was held back sent none, oracle.py), replayed
+# with `tcpscope replay`
 # gives the kernel's final states for 100 % of the capturing host's own
 # endpoints (and of the far ones on the clean path; under loss a far end's
 # lost segment never reached the capture, so those are only reported).
@@ -283,7 +285,8 @@ run_scenario() {
 		--list-client "$OW/$id.list.client" --list-server "$OW/$id.list.server" \
 		--ports "$port" --label "$phase/$name" --expect "$expect" --allow "$OW/allow" \
 		--poll-client "$OW/poll.client" --poll-server "$OW/poll.server" \
-		--verdict "$OW/$id.verdict" >"$OW/$id.report"
+		--verdict "$OW/$id.verdict" ${cap:+--pcap-client "$OW/$id.client.pcap" --pcap-server "$OW/$id.server.pcap"} \
+		>"$OW/$id.report"
 	rc=$?
 	sed 's/^/# /' "$OW/$id.report" >&2
 	[ $rc -eq 0 ] || { fail "oracle.py compare failed ($rc)"; return 1; }
@@ -466,8 +469,8 @@ phase() {
 	local ph=$1 base=$2 N=$3
 	scenario "$ph" client_close $((base + 1)) "$N"
 	scenario "$ph" server_close $((base + 2)) "$N"
-	scenario "$ph" rst_client $((base + 3)) "$N"
-	scenario "$ph" rst_server $((base + 4)) "$N"
+	scenario "$ph" rst_client $((base + 3)) "$N" capture
+	scenario "$ph" rst_server $((base + 4)) "$N" capture
 	scenario "$ph" refused $((base + 5)) "$N"
 	scenario "$ph" crossing_fins $((base + 6)) "$N" capture
 	scenario "$ph" bulk $((base + 7)) "$N_BULK"

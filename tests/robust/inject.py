@@ -2,9 +2,10 @@
 # Spoofed TCP segments for tests/robust/test_spoof.sh. Run with
 # /usr/bin/python3 (Debian's python3-scapy), inside a test namespace.
 #
-#   inject.py send SRC DST SPORT DPORT FLAGS SEQ ACK
-#       one IPv4/IPv6 TCP segment at L3 (the kernel routes it), TTL/hop
-#       limit MARK_TTL so a capture can tell it from the kernel's own
+#   inject.py send SRC DST SPORT DPORT FLAGS SEQ ACK [LEN]
+#       one IPv4/IPv6 TCP segment at L3 (the kernel routes it), with LEN
+#       bytes of payload (default none), TTL/hop limit MARK_TTL so a
+#       capture can tell it from the kernel's own
 #   inject.py nxt PCAP SRC SPORT DST DPORT
 #       from a capture of a connection, "A B": the next sequence number of
 #       SRC->DST (what DST expects, its RCV.NXT) and of DST->SRC, taken
@@ -22,10 +23,10 @@ def ip_layer(src, dst):
 	return IP(src=src, dst=dst, ttl=MARK_TTL)
 
 
-def cmd_send(src, dst, sport, dport, flags, seq, ack):
+def cmd_send(src, dst, sport, dport, flags, seq, ack, length="0"):
 	seg = TCP(sport=int(sport), dport=int(dport), flags=flags,
 		  seq=int(seq) % 2**32, ack=int(ack) % 2**32, window=502)
-	send(ip_layer(src, dst) / seg, verbose=False)
+	send(ip_layer(src, dst) / seg / (b"x" * int(length)), verbose=False)
 
 
 def seg_end(p, ip):
@@ -58,9 +59,10 @@ def cmd_nxt(pcap, src, sport, dst, dport):
 
 
 def main():
-	cmds = {"send": (cmd_send, 7), "nxt": (cmd_nxt, 5)}
-	if len(sys.argv) < 2 or sys.argv[1] not in cmds or len(sys.argv) != cmds[sys.argv[1]][1] + 2:
-		sys.exit("usage: inject.py send SRC DST SPORT DPORT FLAGS SEQ ACK | nxt PCAP SRC SPORT DST DPORT")
+	cmds = {"send": (cmd_send, 7, 8), "nxt": (cmd_nxt, 5, 5)}
+	if len(sys.argv) < 2 or sys.argv[1] not in cmds or \
+			not cmds[sys.argv[1]][1] + 2 <= len(sys.argv) <= cmds[sys.argv[1]][2] + 2:
+		sys.exit("usage: inject.py send SRC DST SPORT DPORT FLAGS SEQ ACK [LEN] | nxt PCAP SRC SPORT DST DPORT")
 	fn = cmds[sys.argv[1]][0]
 	fn(*sys.argv[2:])
 

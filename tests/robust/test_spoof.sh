@@ -8,8 +8,12 @@
 # ESTABLISHED and out_of_window rises. An in-window RST that is not exactly
 # RCV.NXT draws a challenge ACK from the kernel and changes nothing in
 # either. An RST at exactly RCV.NXT resets the kernel's socket and
-# tcpscope's entry goes to CLOSE. RCV.NXT comes from a capture (tcpdump in
-# the server namespace) of the connection's last genuine segments.
+# tcpscope's entry goes to CLOSE. Linux's other exact RSTs: at the end of
+# out-of-order data the server holds (the right edge of its SACK blocks),
+# and at the FIN's seq in CLOSE_WAIT; an RST at a pure ACK's seq past a
+# hole (data lost on the way) is not exact. RCV.NXT comes from a capture
+# (tcpdump in the server namespace) of the connection's last genuine
+# segments.
 . "$(dirname "$0")/../lib/lib.sh"
 need_root
 
@@ -92,6 +96,7 @@ scope_state() {
 
 both_established() { [ "$(scope_state)" = "ESTABLISHED ESTABLISHED" ]; }
 local_closed() { [ "$(scope_state | cut -d' ' -f1)" = CLOSE ]; }
+scope_is() { [ "$(scope_state)" = "$1" ]; }
 
 # The kernel's state of the server's socket, as ss prints it, or "absent".
 ss_state() {
@@ -100,6 +105,7 @@ ss_state() {
 	echo "${s:-absent}"
 }
 ss_not_estab() { [ "$(ss_state)" != ESTAB ]; }
+ss_is() { [ "$(ss_state)" = "$1" ]; }
 
 oow() {
 	"$TCPSCOPE" stat --counters --json --pin-dir "$PIN_DIR" 2>/dev/null | jq -r '.counters.out_of_window'
@@ -111,9 +117,10 @@ challenge_acks() {
 }
 challenge_acks_above() { [ "$(challenge_acks)" -gt "$1" ]; }
 
-# inject FLAGS SEQ ACK: one segment client -> server with the 4-tuple.
+# inject FLAGS SEQ ACK [LEN]: one segment client -> server with the
+# 4-tuple, with LEN bytes of payload.
 inject() {
-	nsrun "$CL" "$PY" "$INJECT" send "$IP4_A" "$IP4_B" "$CPORT" "$SRV_PORT" "$1" "$2" "$3" ||
+	nsrun "$CL" "$PY" "$INJECT" send "$IP4_A" "$IP4_B" "$CPORT" "$SRV_PORT" "$1" "$2" "$3" ${4:-} ||
 		{ fail "inject $1 failed"; return 1; }
 }
 
@@ -191,6 +198,61 @@ test_in_window_exact_rst_resets_the_connection() {
 		"$WORK/scope.events" | grep -q . || fail "no ESTABLISHED -> CLOSE event with flag R"
 }
 
+# challenge_rst WHAT SEQ: an RST at SEQ, which the kernel must answer with
+# a challenge ACK, changing nothing in it or in tcpscope.
+challenge_rst() {
+	local c0 c1
+	c0=$(challenge_acks)
+	spoof_ignored "$1" R "$2" 0 || return
+	wait_for 2 challenge_acks_above "$c0"
+	c1=$(challenge_acks)
+	log "challenge ACKs sent by the server: $c0 -> $c1"
+	[ "$c1" -gt "$c0" ] || fail "the kernel sent no challenge ACK ($c0 -> $c1)"
+}
+
+# exact_rst WHAT SEQ: an RST at SEQ, which the kernel must take: its socket
+# leaves ESTABLISHED or CLOSE_WAIT and tcpscope's local side goes to CLOSE.
+exact_rst() {
+	local o0 o1 st
+	o0=$(oow)
+	inject R "$2" 0 || return
+	wait_for 3 ss_gone || fail "$1: the kernel did not reset the connection: ss $(ss_state)"
+	wait_for 3 local_closed
+	st=$(scope_state)
+	o1=$(oow)
+	log "$1: tcpscope $st; ss $(ss_state); out_of_window $o0 -> $o1"
+	[ "${st%% *}" = CLOSE ] || fail "$1: tcpscope says $st, expected CLOSE for the local side"
+	[ "$o1" -eq "$o0" ] || fail "$1: counted out of window ($o0 -> $o1)"
+}
+ss_gone() { [ "$(ss_state)" = absent ]; }
+
+# The client's data is lost on the way; its next pure ACK (seq = its
+# SND.NXT, past the hole) arrives. The server's RCV.NXT is still at the
+# hole: an RST at the ACK's seq is not exact (a challenge ACK).
+test_rst_past_a_hole_draws_challenge_ack_and_changes_nothing() {
+	conn_open || return
+	inject A $((EXP + 1000)) "$SRV_NXT" || return
+	challenge_rst "RST at a pure ACK's seq past a 1000-byte hole" $((EXP + 1000))
+}
+
+# Out-of-order data past a hole: the server holds it and SACKs it; Linux
+# takes an RST at its end (the right edge of the SACK blocks).
+test_rst_at_the_end_of_sacked_data_resets_the_connection() {
+	conn_open || return
+	inject PA $((EXP + 1000)) "$SRV_NXT" 100 || return
+	exact_rst "RST at the end of out-of-order data" $((EXP + 1100))
+}
+
+# After the client's FIN (the server in CLOSE_WAIT), an RST at the FIN's
+# seq, RCV.NXT - 1, resets (Linux tcp_reset_check).
+test_rst_at_the_fin_seq_in_close_wait_resets_the_connection() {
+	conn_open || return
+	inject FA "$EXP" "$SRV_NXT" || return
+	wait_for 3 ss_is CLOSE-WAIT || { fail "the kernel did not take the FIN: ss $(ss_state)"; return; }
+	wait_for 3 scope_is "CLOSE_WAIT FIN_WAIT2" || { fail "tcpscope did not take the FIN: $(scope_state)"; return; }
+	exact_rst "RST at the FIN's seq in CLOSE_WAIT" "$EXP"
+}
+
 test_daemon_exits_0_after_spoofing() {
 	kill -TERM "$DPID"
 	wait "$DPID"
@@ -206,5 +268,8 @@ run_test test_out_of_window_ack_of_unsent_data_changes_nothing
 run_test test_in_window_ack_of_unsent_data_changes_nothing
 run_test test_in_window_inexact_rst_draws_challenge_ack_and_changes_nothing
 run_test test_in_window_exact_rst_resets_the_connection
+run_test test_rst_past_a_hole_draws_challenge_ack_and_changes_nothing
+run_test test_rst_at_the_end_of_sacked_data_resets_the_connection
+run_test test_rst_at_the_fin_seq_in_close_wait_resets_the_connection
 run_test test_daemon_exits_0_after_spoofing
 suite_done

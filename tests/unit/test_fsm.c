@@ -507,6 +507,52 @@ TEST(test_rst_at_senders_snd_nxt_closes_even_if_receiver_lags)
 	CHECK_STATES(CLOSE, CLOSE);
 }
 
+TEST(test_rst_past_a_hole_is_ignored_until_the_data_arrives)
+{
+	/* The client's 1000 bytes are lost on the way; its next pure ACK
+	 * (seq = its SND.NXT) still arrives. The server's RCV.NXT is at the
+	 * hole: Linux answers an RST at the ACK's seq with a challenge ACK. */
+	established();
+	pkt(CLI, "A", CISN + 1001, SISN + 1, 0);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1001, 0, 0), TCPS_V_OOW);
+	CHECK_STATES(ESTABLISHED, ESTABLISHED);
+	/* The retransmission fills the hole: now the same RST is exact. */
+	pkt(CLI, "PA", CISN + 1, SISN + 1, 1000);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1001, 0, 0), TCPS_V_OK);
+	CHECK_STATES(CLOSE, CLOSE);
+}
+
+TEST(test_rst_at_the_right_edge_of_data_past_a_hole_closes)
+{
+	/* 1000 bytes lost, the next 500 arrive out of order: the server
+	 * SACKs them and Linux takes an RST at their end (the right-most SACK
+	 * block), though RCV.NXT is still at the hole. */
+	established();
+	pkt(CLI, "PA", CISN + 1001, SISN + 1, 500);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1501, 0, 0), TCPS_V_OK);
+	CHECK_STATES(CLOSE, CLOSE);
+}
+
+TEST(test_rst_at_the_fin_seq_closes_once_the_fin_is_received)
+{
+	/* RCV.NXT - 1 after a FIN (Linux tcp_reset_check): taken in
+	 * CLOSE_WAIT, LAST_ACK and CLOSING, never before the FIN. */
+	established();
+	CHECK_EQ(pkt(CLI, "R", CISN, 0, 0), TCPS_V_OOW);
+	pkt(CLI, "FA", CISN + 1, SISN + 1, 0);
+	pkt(SRV, "A", SISN + 1, CISN + 2, 0);
+	CHECK_STATES(FIN_WAIT2, CLOSE_WAIT);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1, 0, 0), TCPS_V_OK);
+	CHECK_STATES(CLOSE, CLOSE);
+
+	established();
+	pkt(CLI, "FA", CISN + 1, SISN + 1, 0);
+	pkt(SRV, "FA", SISN + 1, CISN + 2, 0);
+	CHECK_STATES(TIME_WAIT, LAST_ACK);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1, 0, 0), TCPS_V_OK);
+	CHECK_STATES(CLOSE, CLOSE);
+}
+
 TEST(test_rst_out_of_window_is_ignored)
 {
 	static const __u32 bad[] = {
@@ -1470,6 +1516,9 @@ int main(void)
 
 	RUN(test_rst_with_exact_seq_closes_both);
 	RUN(test_rst_at_senders_snd_nxt_closes_even_if_receiver_lags);
+	RUN(test_rst_past_a_hole_is_ignored_until_the_data_arrives);
+	RUN(test_rst_at_the_right_edge_of_data_past_a_hole_closes);
+	RUN(test_rst_at_the_fin_seq_closes_once_the_fin_is_received);
 	RUN(test_rst_out_of_window_is_ignored);
 	RUN(test_rst_in_syn_sent_needs_ack_of_isn_plus_one);
 	RUN(test_rst_after_synack_closes_half_open_connection);
