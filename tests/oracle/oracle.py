@@ -278,17 +278,17 @@ def fin_senders(path):
 def unsent_fin_paths(kpaths, pcaps):
     """Kernel paths of endpoints that sent no FIN in their own namespace's
     capture lose FIN_WAIT1 and LAST_ACK (see the module's notes). Returns
-    the number of endpoints so mapped."""
+    the endpoints so mapped, each as "role endpoint: kernel path"."""
     senders = {role: fin_senders(p) for role, p in pcaps.items() if p}
-    n = 0
+    done = []
     for (role, k), cands in kpaths.items():
         if role not in senders or k[1:] in senders[role]:
             continue
         new = [[st for st in c if st not in ("FIN_WAIT1", "LAST_ACK")] for c in cands]
         if new != cands:
+            done.append("%s %s: kernel %s" % (role, ep_str(k), " or ".join(">".join(c) for c in cands)))
             kpaths[(role, k)] = new
-            n += 1
-    return n
+    return done
 
 
 # -------------------------------------------------------------- tcpscope side
@@ -437,7 +437,7 @@ def cmd_compare(a):
                                                                    pct(nseq, ntot)))
     if unsent:
         out.append("%s oracle: FIN never on the wire (FIN_WAIT1/LAST_ACK with the FIN held, then "
-                   "reset): %d endpoints, mapped without it" % (label, unsent))
+                   "reset): %d endpoints, mapped without it, e.g. %s" % (label, len(unsent), unsent[0]))
     for d, n in undecided.items():
         out.append("%s oracle undecided (timewait socket gone within a poll), either path accepted: "
                    "%s: %d endpoints" % (label, d, n))
@@ -477,7 +477,7 @@ def cmd_compare(a):
         "seq_agree": nseq,
         "seq_unallowed": unallowed,
         "kinds": {d: len(l) for d, l in kinds.items()},
-        "unsent_fin": unsent,
+        "unsent_fin": len(unsent),
     }
     json.dump(v, open(a.verdict, "w"))
     return 0
