@@ -104,7 +104,6 @@ ss_state() {
 	s=$(nsrun "$SV" ss -tanH "( sport = :$SRV_PORT and dport = :$CPORT )" | awk '{print $1}' | head -1)
 	echo "${s:-absent}"
 }
-ss_not_estab() { [ "$(ss_state)" != ESTAB ]; }
 ss_is() { [ "$(ss_state)" = "$1" ]; }
 
 oow() {
@@ -142,6 +141,34 @@ spoof_ignored() {
 	[ "$_T_FAILED" -eq 0 ]
 }
 
+# challenge_rst WHAT SEQ: an RST at SEQ, which the kernel must answer with
+# a challenge ACK, changing nothing in it or in tcpscope.
+challenge_rst() {
+	local c0 c1
+	c0=$(challenge_acks)
+	spoof_ignored "$1" R "$2" 0 || return
+	wait_for 2 challenge_acks_above "$c0"
+	c1=$(challenge_acks)
+	log "challenge ACKs sent by the server: $c0 -> $c1"
+	[ "$c1" -gt "$c0" ] || fail "the kernel sent no challenge ACK ($c0 -> $c1)"
+}
+
+# exact_rst WHAT SEQ: an RST at SEQ, which the kernel must take: its socket
+# leaves ESTABLISHED or CLOSE_WAIT and tcpscope's local side goes to CLOSE.
+exact_rst() {
+	local o0 o1 st
+	o0=$(oow)
+	inject R "$2" 0 || return
+	wait_for 3 ss_gone || fail "$1: the kernel did not reset the connection: ss $(ss_state)"
+	wait_for 3 local_closed
+	st=$(scope_state)
+	o1=$(oow)
+	log "$1: tcpscope $st; ss $(ss_state); out_of_window $o0 -> $o1"
+	[ "${st%% *}" = CLOSE ] || fail "$1: tcpscope says $st, expected CLOSE for the local side"
+	[ "$o1" -eq "$o0" ] || fail "$1: counted out of window ($o0 -> $o1)"
+}
+ss_gone() { [ "$(ss_state)" = absent ]; }
+
 FAR=$((1 << 31))	# half the sequence space away: outside any window
 
 test_out_of_window_rst_changes_nothing() {
@@ -170,61 +197,17 @@ test_in_window_ack_of_unsent_data_changes_nothing() {
 # challenge ACK and keeps the connection; tcpscope keeps it too.
 test_in_window_inexact_rst_draws_challenge_ack_and_changes_nothing() {
 	conn_open || return
-	local c0 c1
-	c0=$(challenge_acks)
-	spoof_ignored "RST at RCV.NXT+100" R $((EXP + 100)) 0 || return
-	wait_for 2 challenge_acks_above "$c0"
-	c1=$(challenge_acks)
-	log "challenge ACKs sent by the server: $c0 -> $c1"
-	[ "$c1" -gt "$c0" ] || fail "the kernel sent no challenge ACK ($c0 -> $c1): the RST was not judged in window"
+	challenge_rst "RST at RCV.NXT+100" $((EXP + 100))
 }
 
 # RFC 5961 §3.2: an RST at exactly RCV.NXT resets the connection.
 test_in_window_exact_rst_resets_the_connection() {
 	conn_open || return
-	local o0 o1 st
-	o0=$(oow)
-	inject R "$EXP" 0 || return
-	wait_for 3 ss_not_estab ||
-		fail "the kernel did not reset the connection: ss $(ss_state)"
-	wait_for 3 local_closed
-	st=$(scope_state)
-	o1=$(oow)
-	log "exact RST: tcpscope $st; ss $(ss_state); out_of_window $o0 -> $o1"
-	[ "${st%% *}" = CLOSE ] || fail "tcpscope says $st, expected CLOSE for the local side"
-	[ "$o1" -eq "$o0" ] || fail "the exact RST was counted out of window ($o0 -> $o1)"
+	exact_rst "exact RST" "$EXP" || return
 	jq -c --argjson l "$SRV_PORT" --argjson r "$CPORT" \
 		'select(.local_port == $l and .remote_port == $r and .side == "local" and .from == "ESTABLISHED" and .to == "CLOSE" and (.flags | test("R")))' \
 		"$WORK/scope.events" | grep -q . || fail "no ESTABLISHED -> CLOSE event with flag R"
 }
-
-# challenge_rst WHAT SEQ: an RST at SEQ, which the kernel must answer with
-# a challenge ACK, changing nothing in it or in tcpscope.
-challenge_rst() {
-	local c0 c1
-	c0=$(challenge_acks)
-	spoof_ignored "$1" R "$2" 0 || return
-	wait_for 2 challenge_acks_above "$c0"
-	c1=$(challenge_acks)
-	log "challenge ACKs sent by the server: $c0 -> $c1"
-	[ "$c1" -gt "$c0" ] || fail "the kernel sent no challenge ACK ($c0 -> $c1)"
-}
-
-# exact_rst WHAT SEQ: an RST at SEQ, which the kernel must take: its socket
-# leaves ESTABLISHED or CLOSE_WAIT and tcpscope's local side goes to CLOSE.
-exact_rst() {
-	local o0 o1 st
-	o0=$(oow)
-	inject R "$2" 0 || return
-	wait_for 3 ss_gone || fail "$1: the kernel did not reset the connection: ss $(ss_state)"
-	wait_for 3 local_closed
-	st=$(scope_state)
-	o1=$(oow)
-	log "$1: tcpscope $st; ss $(ss_state); out_of_window $o0 -> $o1"
-	[ "${st%% *}" = CLOSE ] || fail "$1: tcpscope says $st, expected CLOSE for the local side"
-	[ "$o1" -eq "$o0" ] || fail "$1: counted out of window ($o0 -> $o1)"
-}
-ss_gone() { [ "$(ss_state)" = absent ]; }
 
 # The client's data is lost on the way; its next pure ACK (seq = its
 # SND.NXT, past the hole) arrives. The server's RCV.NXT is still at the
