@@ -11,7 +11,8 @@
 # tcpscope's entry goes to CLOSE. Linux's other exact RSTs: at the end of
 # out-of-order data the server holds (the right edge of its SACK blocks),
 # and at the FIN's seq in CLOSE_WAIT; an RST at a pure ACK's seq past a
-# hole (data lost on the way) is not exact. RCV.NXT comes from a capture
+# hole (data lost on the way) is not exact. A half-open server (SYN from an
+# address nobody owns) takes only an RST at exactly ISN+1. RCV.NXT comes from a capture
 # (tcpdump in the server namespace) of the connection's last genuine
 # segments.
 . "$(dirname "$0")/../lib/lib.sh"
@@ -34,6 +35,9 @@ done
 
 mk_pair "$CL" "$SV"
 mk_pindir spoof
+FAKE=${IP4_A%.*}.77	# owned by nobody; the server's frames to it reach the client ns
+nsrun "$SV" ip neigh add "$FAKE" dev "$IF_B" \
+	lladdr "$(nsrun "$CL" ip -o link show "$IF_A" | awk '{ for (i = 1; i < NF; i++) if ($i == "link/ether") print $(i + 1) }')"
 PORT=9000
 SPORT=$((40000 + 0x$TAG % 10000))	# each test: its own client port, SPORT + n
 N=0
@@ -60,7 +64,7 @@ start_suite() {
 # sequence number as the server expects it) and SRV_NXT (the server's).
 conn_open() {
 	N=$((N + 1))
-	CPORT=$((SPORT + N)) SRV_PORT=$((PORT + N))
+	CPORT=$((SPORT + N)) SRV_PORT=$((PORT + N)) SRC=$IP4_A
 	nsenter --net="/run/netns/$SV" "$DRIVE" listen "$IP4_B" "$SRV_PORT" -n 1 -L 150 -e wait-conn \
 		</dev/null >"$WORK/s$N.out" 2>"$WORK/s$N.err" &
 	track_pid $!
@@ -86,10 +90,30 @@ conn_open() {
 	log "connection $IP4_A:$CPORT > $IP4_B:$SRV_PORT: client next seq $EXP, server next seq $SRV_NXT"
 }
 
+# half_open: a SYN from FAKE, an address nobody owns, to a new listener;
+# the server's SYN+ACK goes to the client namespace's MAC (a static
+# neighbour), where nothing takes it, so the server stays in SYN_RECV.
+# Sets CPORT, SRV_PORT, SRC and ISN (the SYN's).
+half_open() {
+	N=$((N + 1))
+	CPORT=$((SPORT + N)) SRV_PORT=$((PORT + N)) SRC=$FAKE ISN=$((1000000 + N * 7919))
+	nsenter --net="/run/netns/$SV" "$DRIVE" listen "$IP4_B" "$SRV_PORT" -n 1 -L 150 -e wait-conn \
+		</dev/null >"$WORK/s$N.out" 2>"$WORK/s$N.err" &
+	track_pid $!
+	wait_for 5 sh -c "nsenter --net=/run/netns/$SV ss -Hltn 'sport = :$SRV_PORT' | grep -q ." ||
+		{ fail "server not listening: $(cat "$WORK/s$N.err")"; return 1; }
+	inject S "$ISN" 0 || return 1
+	wait_for 3 ss_is SYN-RECV || { fail "the kernel is not in SYN_RECV: ss $(ss_state)"; return 1; }
+	# The remote end is ESTABLISHED for tcpscope once a SYN+ACK of its SYN
+	# left for it (where it goes when that arrives).
+	wait_for 3 scope_is "SYN_RECV ESTABLISHED" || { fail "tcpscope says $(scope_state)"; return 1; }
+	log "half-open $FAKE:$CPORT > $IP4_B:$SRV_PORT, client ISN $ISN"
+}
+
 # "STATE REMOTE_STATE" of the test's connection in tcpscope, or "absent".
 scope_state() {
 	"$TCPSCOPE" list --json --pin-dir "$PIN_DIR" 2>/dev/null | jq -r --argjson l "$SRV_PORT" \
-		--argjson r "$CPORT" --arg a "$IP4_A" '[.connections[] |
+		--argjson r "$CPORT" --arg a "$SRC" '[.connections[] |
 		select(.local_port == $l and .remote_port == $r and .remote_addr == $a) |
 		"\(.state) \(.remote_state)"] | if length == 0 then "absent" else .[0] end'
 }
@@ -119,7 +143,7 @@ challenge_acks_above() { [ "$(challenge_acks)" -gt "$1" ]; }
 # inject FLAGS SEQ ACK [LEN]: one segment client -> server with the
 # 4-tuple, with LEN bytes of payload.
 inject() {
-	nsrun "$CL" "$PY" "$INJECT" send "$IP4_A" "$IP4_B" "$CPORT" "$SRV_PORT" "$1" "$2" "$3" ${4:-} ||
+	nsrun "$CL" "$PY" "$INJECT" send "$SRC" "$IP4_B" "$CPORT" "$SRV_PORT" "$1" "$2" "$3" ${4:-} ||
 		{ fail "inject $1 failed"; return 1; }
 }
 
@@ -209,6 +233,23 @@ test_in_window_exact_rst_resets_the_connection() {
 		"$WORK/scope.events" | grep -q . || fail "no ESTABLISHED -> CLOSE event with flag R"
 }
 
+# A half-open server (request sock) takes only an RST at exactly ISN+1:
+# one in window but inexact changes nothing in the kernel or in tcpscope.
+test_half_open_server_takes_only_the_exact_rst() {
+	half_open || return
+	local o0 o1
+	o0=$(oow)
+	inject R $((ISN + 101)) 0 || return
+	wait_for 3 oow_above "$o0"
+	sleep 0.3
+	o1=$(oow)
+	log "RST at ISN+101: out_of_window $o0 -> $o1; tcpscope $(scope_state); ss $(ss_state)"
+	[ "$o1" -gt "$o0" ] || fail "out_of_window did not rise ($o0 -> $o1)"
+	scope_is "SYN_RECV ESTABLISHED" || fail "tcpscope now says $(scope_state)"
+	ss_is SYN-RECV || { fail "the kernel now says $(ss_state)"; return; }
+	exact_rst "RST at ISN+1" $((ISN + 1))
+}
+
 # The client's data is lost on the way; its next pure ACK (seq = its
 # SND.NXT, past the hole) arrives. The server's RCV.NXT is still at the
 # hole: an RST at the ACK's seq is not exact (a challenge ACK).
@@ -251,6 +292,7 @@ run_test test_out_of_window_ack_of_unsent_data_changes_nothing
 run_test test_in_window_ack_of_unsent_data_changes_nothing
 run_test test_in_window_inexact_rst_draws_challenge_ack_and_changes_nothing
 run_test test_in_window_exact_rst_resets_the_connection
+run_test test_half_open_server_takes_only_the_exact_rst
 run_test test_rst_past_a_hole_draws_challenge_ack_and_changes_nothing
 run_test test_rst_at_the_end_of_sacked_data_resets_the_connection
 run_test test_rst_at_the_fin_seq_in_close_wait_resets_the_connection
