@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * A connection table of our own against a BPF hash map of the product's
+ * shape (bench/slots.bpf.c, bench/NOTES.md "A table of our own"), driven
+ * with BPF_PROG_TEST_RUN only: nothing is attached anywhere.
+ *
+ *   slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6]
+ *
+ * For each family (IPv4, then IPv6; -f one only): a slot table of N / LOAD
+ * slots and a hash map (40-byte key, 120-byte value, BPF_F_NO_PREALLOC,
+ * max_entries N), each in an object of its own, are filled through their
+ * programs with N - ROUNDS * DISTINCT distinct tuples; then ROUNDS rounds,
+ * the two tables alternating in each, time:
+ *   hot    REPEAT runs of one tracked tuple's ACK (thread CPU time / REPEAT)
+ *   cold   DISTINCT tracked tuples at random, each run once (kernel ns)
+ *   insert DISTINCT new tuples, each run once (kernel ns); the rounds bring
+ *          both tables to N
+ * Memory: the map's memlock (fdinfo) / N, and the rise of Slab + VmallocUsed
+ * + Percpu in /proc/meminfo / N. A table walk checks that N slots are FULL.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "tcpscope.h"
+#include "slots.h"
+#include "pktbuild.h"
+#include "slots.skel.h"
+
+#define MAX_ROUNDS 64
+
+struct settings {
+	long n, rounds, distinct, repeat;
+	double load;
+	int family;		/* 0: both */
+};
+static struct settings set = { .n = 1000000, .rounds = 11, .distinct = 10000,
+			       .repeat = 200000, .load = 0.9 };
+
+struct frame {
+	__u8 buf[128];
+	__u32 len;
+};
+
+/* One case's samples, a round each. */
+struct sample {
+	double ns[MAX_ROUNDS];
+};
+
+struct tables {
+	struct slots_bpf *s, *h;	/* the slot table's object, the hash map's */
+	int sprog, hprog;
+	__u32 nslots;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Slab + VmallocUsed + Percpu, kB: the kernel memory a map can take. */
+static long kernel_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long v, sum = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Slab: %ld", &v) == 1 || sscanf(line, "VmallocUsed: %ld", &v) == 1 ||
+		    sscanf(line, "Percpu: %ld", &v) == 1)
+			sum += v;
+	fclose(f);
+	return sum;
+}
+
+/* After a map is closed its memory goes back in deferred work (RCU,
+ * vfree): wait until the figure holds still (< 1 MB over 0.6 s, 10 s at
+ * most) before a reading that must not count it. */
+static long kernel_kb_settled(void)
+{
+	long prev = kernel_kb(), cur = prev;
+	int i, still = 0;
+
+	for (i = 0; i < 50 && still < 3; i++) {
+		usleep(200000);
+		cur = kernel_kb();
+		still = labs(cur - prev) < 1024 ? still + 1 : 0;
+		prev = cur;
+	}
+	return cur;
+}
+
+static long long memlock(int fd)
+{
+	char path[64], line[256];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Tuple n: remote 198.19.x.y (2001:db8:ff::x:y) port 1024 + n / 65536 to
+ * local 198.18.0.1:80 (2001:db8::1), as bench/connfill.c. */
+static int frame_of(int family, long n, __u8 flags, struct frame *f)
+{
+	const char *local = family == 6 ? "2001:db8::1" : "198.18.0.1";
+	__u16 port = (__u16)(1024 + n / 65536);
+	struct pkt_spec s;
+	char remote[64];
+
+	if (family == 6)
+		snprintf(remote, sizeof(remote), "2001:db8:ff::%lx:%lx", (n >> 16) & 0xffff, n & 0xffff);
+	else
+		snprintf(remote, sizeof(remote), "198.19.%ld.%ld", (n >> 8) & 0xff, n & 0xff);
+	s = family == 6 ? PKT_V6(remote, port, local, 80) : PKT_V4(remote, port, local, 80);
+	s.flags = flags;
+	s.seq = 1001;
+	s.ack = 5001;
+	f->len = (__u32)pkt_build(&s, f->buf, sizeof(f->buf));
+	return f->len ? 0 : -EINVAL;
+}
+
+/* One run; *ns the kernel's duration. */
+static int run1(int prog, const struct frame *f, __u32 *ns)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->buf, .data_size_in = f->len, .repeat = 1);
+
+	if (bpf_prog_test_run_opts(prog, &o))
+		return -errno;
+	*ns = o.duration;
+	return 0;
+}
+
+/* REPEAT runs of one frame: this thread's CPU time per run, as
+ * bench/pktcost.c's "repeat" cases. */
+static int run_hot(int prog, const struct frame *f, double *ns)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->buf, .data_size_in = f->len,
+		    .repeat = (__u32)set.repeat);
+	double c0 = thread_cpu_ns();
+
+	if (bpf_prog_test_run_opts(prog, &o))
+		return -errno;
+	*ns = (thread_cpu_ns() - c0) / (double)set.repeat;
+	return 0;
+}
+
+/* Tuples [from, to) through prog once each; mean kernel ns in *mean. */
+static int fill(int prog, int family, long from, long to, double *mean)
+{
+	struct frame f;
+	double sum = 0;
+	__u32 ns;
+	long i;
+	int err;
+
+	for (i = from; i < to; i++) {
+		err = frame_of(family, i, TCPS_ACK, &f) ?: run1(prog, &f, &ns);
+		if (err)
+			return err;
+		sum += ns;
+	}
+	*mean = to > from ? sum / (double)(to - from) : 0;
+	return 0;
+}
+
+/* One object: the slot table of nslots, the hash map of nhash. */
+static struct slots_bpf *load(__u32 nslots, __u32 nhash)
+{
+	struct slots_bpf *o = slots_bpf__open();
+	int err;
+
+	if (!o)
+		return NULL;
+	o->rodata->slots_n = nslots;
+	o->rodata->slots_seed = (__u32)random();
+	err = bpf_map__set_max_entries(o->maps.slots, nslots) ?:
+	      bpf_map__set_max_entries(o->maps.floor_conns, nhash) ?: slots_bpf__load(o);
+	if (err) {
+		fprintf(stderr, "slots: load: %s\n", strerror(-err));
+		slots_bpf__destroy(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void counters(struct slots_bpf *o, __u64 *sum)
+{
+	int ncpu = libbpf_num_possible_cpus(), c, i;
+	struct slots_cnt *v = calloc((size_t)ncpu, sizeof(*v));
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(__u64) * SLOTS_CNT_MAX);
+	if (v && !bpf_map_lookup_elem(bpf_map__fd(o->maps.slots_stats), &zero, v))
+		for (c = 0; c < ncpu; c++)
+			for (i = 0; i < SLOTS_CNT_MAX; i++)
+				sum[i] += v[c].c[i];
+	free(v);
+}
+
+struct walk {
+	long full, tomb, other;
+	double mean_disp, secs;
+	long max_disp;
+	double miss_sum;	/* sum over all start slots of a miss's walk */
+	long run, max_run;	/* non-EMPTY slots in a row */
+};
+
+/* One slot of the walk: its displacement from its home, if FULL. */
+static void walk_slot(const struct slot *sl, __u32 idx, __u32 n, __u32 seed, struct walk *w,
+		      double *disp_sum)
+{
+	struct tcps_key k;
+	long d;
+
+	if ((sl->tag & SLOT_STATE) == SLOT_EMPTY) {
+		/* a miss starting d slots before this EMPTY walks d + 1 */
+		w->miss_sum += (double)w->run * (double)(w->run + 1) / 2 + (double)w->run + 1;
+		w->run = 0;
+	} else if (++w->run > w->max_run) {
+		w->max_run = w->run;
+	}
+	if ((sl->tag & SLOT_STATE) != SLOT_FULL) {
+		w->tomb += (sl->tag & SLOT_STATE) == SLOT_TOMB;
+		w->other += (sl->tag & SLOT_STATE) == SLOT_BUSY;
+		return;
+	}
+	memset(&k, 0, sizeof(k));
+	memcpy(k.addr, sl->addr, sizeof(k.addr));
+	k.port[0] = sl->port[0];
+	k.port[1] = sl->port[1];
+	k.family = sl->tag & SLOT_V6 ? TCPS_AF_INET6 : TCPS_AF_INET;
+	d = ((long)idx - (long)slots_home(slots_hash(&k, seed), n) + n) % n;
+	w->full++;
+	*disp_sum += (double)d;
+	if (d > w->max_disp)
+		w->max_disp = d;
+}
+
+/* The whole table copied out in batches, as a view or expiry would. */
+static int walk(struct slots_bpf *o, __u32 n, struct walk *w)
+{
+	const __u32 batch = 65536;
+	__u32 *keys = calloc(batch, sizeof(*keys)), out = 0, cnt, i, base = 0;
+	struct slot *vals = calloc(batch, sizeof(*vals));
+	double t0 = now_s(), disp = 0;
+	void *in = NULL;
+	int err = 0;
+
+	memset(w, 0, sizeof(*w));
+	while (keys && vals && !err) {
+		cnt = batch;
+		err = bpf_map_lookup_batch(bpf_map__fd(o->maps.slots), in, &out, keys, vals, &cnt, NULL);
+		err = err && errno == ENOENT ? 1 : err ? -errno : 0;
+		for (i = 0; i < cnt; i++)
+			walk_slot(&vals[i], base + i, n, o->rodata->slots_seed, w, &disp);
+		base += cnt;
+		in = &out;
+	}
+	w->secs = now_s() - t0;
+	w->mean_disp = w->full ? disp / (double)w->full : 0;
+	free(keys);
+	free(vals);
+	return !keys || !vals ? -ENOMEM : err < 0 ? err : base == n ? 0 : -EIO;
+}
+
+enum { HOT_S, HOT_H, COLD_S, COLD_H, INS_S, INS_H, NCASES };
+static const char *const case_name[NCASES] = {
+	"hit, one tuple (hot)", "", "hit, random tuples (cold)", "", "insert, new tuple", "",
+};
+static struct sample res[NCASES];
+static struct frame *cold, *fresh;
+
+/* Each frame once through prog: mean kernel ns. */
+static int mean_runs(int prog, const struct frame *f, long n, double *ns)
+{
+	double sum = 0;
+	__u32 d;
+	long i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		if ((err = run1(prog, &f[i], &d)))
+			return err;
+		sum += d;
+	}
+	*ns = sum / (double)n;
+	return 0;
+}
+
+/* Case c (slot table) and c + 1 (hash map) of round r, in the given order. */
+static int time_pair(const struct tables *t, int c, int r, const struct frame *f, int hash_first)
+{
+	int k, err = 0;
+
+	for (k = 0; k < 2 && !err; k++) {
+		int h = k ^ !hash_first, prog = h ? t->hprog : t->sprog;
+		double *ns = &res[c + h].ns[r];
+
+		err = c == HOT_S ? run_hot(prog, f, ns) : mean_runs(prog, f, set.distinct, ns);
+	}
+	return err;
+}
+
+/* Round r: frames of tracked tuples at random and of new ones, then the
+ * three pairs, the hash map first in odd rounds. */
+static int round_run(const struct tables *t, int family, int r)
+{
+	long tracked = set.n - set.rounds * set.distinct, i;
+	struct frame hot;
+	int err;
+
+	err = frame_of(family, random() % tracked, TCPS_ACK, &hot);
+	for (i = 0; i < set.distinct && !err; i++)
+		err = frame_of(family, random() % tracked, TCPS_ACK, &cold[i]) ?:
+		      frame_of(family, tracked + r * set.distinct + i, TCPS_ACK, &fresh[i]);
+	return err ?: time_pair(t, HOT_S, r, &hot, r & 1) ?: time_pair(t, COLD_S, r, cold, r & 1) ?:
+		      time_pair(t, INS_S, r, fresh, r & 1);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n)
+{
+	double s[MAX_ROUNDS];
+
+	memcpy(s, v, sizeof(double) * (size_t)n);
+	qsort(s, (size_t)n, sizeof(double), cmp_d);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static void print_times(void)
+{
+	double ratio[MAX_ROUNDS];
+	int c, r, n = (int)set.rounds;
+
+	printf("  %-28s %10s %10s %8s   (medians of %d rounds; ratio: median of per-round ratios)\n",
+	       "per packet", "slots ns", "hash ns", "ratio", n);
+	for (c = 0; c < NCASES; c += 2) {
+		for (r = 0; r < n; r++)
+			ratio[r] = res[c].ns[r] / res[c + 1].ns[r];
+		printf("  %-28s %10.1f %10.1f %8.3f\n", case_name[c], median(res[c].ns, n),
+		       median(res[c + 1].ns, n), median(ratio, n));
+	}
+}
+
+/* kB of Slab + VmallocUsed + Percpu at the steps of one family's run. */
+struct mem {
+	long before, slots_loaded, slots_filled, end, freed;
+};
+
+static void print_memory(const struct tables *t, const struct mem *m, const double *fills)
+{
+	double n = (double)set.n;
+
+	printf("  slot %u B, %u slots for %ld connections (load %.3f)\n",
+	       bpf_map__value_size(t->s->maps.slots), t->nslots, set.n, n / t->nslots);
+	printf("  %-10s %18s %28s %20s\n", "table", "memlock B/conn", "kernel rise B/conn",
+	       "fill insert ns");
+	printf("  %-10s %18.1f %13.1f (created %.1f) %20.1f\n", "slots",
+	       (double)memlock(bpf_map__fd(t->s->maps.slots)) / n,
+	       (double)(m->slots_filled - m->before) * 1024 / n,
+	       (double)(m->slots_loaded - m->before) * 1024 / n, fills[0]);
+	printf("  %-10s %18.1f %28.1f %20.1f\n", "hash",
+	       (double)memlock(bpf_map__fd(t->h->maps.floor_conns)) / n,
+	       (double)(m->end - m->slots_filled) * 1024 / n, fills[1]);
+}
+
+/* Every tuple inserted once, nothing refused, and the walk finds them. */
+static int check(const struct tables *t, const struct walk *w)
+{
+	__u64 s[SLOTS_CNT_MAX], h[SLOTS_CNT_MAX];
+
+	counters(t->s, s);
+	counters(t->h, h);
+	printf("  walk: %ld FULL, %ld TOMB, %ld BUSY in %.3f s; slots a hit walks: mean %.2f,"
+	       " max %ld; a miss: mean %.1f (longest run %ld)\n", w->full, w->tomb, w->other,
+	       w->secs, w->mean_disp + 1, w->max_disp + 1, w->miss_sum / (double)t->nslots,
+	       w->max_run);
+	if ((long)s[SLOTS_INSERT] != set.n || s[SLOTS_RACE] || s[SLOTS_FULLCHAIN] ||
+	    s[SLOTS_ILOCKED] || w->full != set.n || (long)h[SLOTS_FLOOR_INSERT] != set.n ||
+	    h[SLOTS_FLOOR_FAIL]) {
+		fprintf(stderr, "slots: check failed: inserts %llu/%llu of %ld, race %llu, full "
+			"chain %llu, ilocked %llu, walk %ld\n", (unsigned long long)s[SLOTS_INSERT],
+			(unsigned long long)h[SLOTS_FLOOR_INSERT], set.n,
+			(unsigned long long)s[SLOTS_RACE], (unsigned long long)s[SLOTS_FULLCHAIN],
+			(unsigned long long)s[SLOTS_ILOCKED], w->full);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Delete by RST leaves a tombstone; the tuple's next packet inserts it
+ * again (into the tombstone) and finds it after that. */
+static int check_delete(const struct tables *t, int family)
+{
+	__u64 a[SLOTS_CNT_MAX], b[SLOTS_CNT_MAX];
+	struct frame rst, ack;
+	__u32 ns;
+	int err;
+
+	counters(t->s, a);
+	err = frame_of(family, 0, TCPS_RST | TCPS_ACK, &rst) ?: frame_of(family, 0, TCPS_ACK, &ack) ?:
+	      run1(t->sprog, &rst, &ns) ?: run1(t->sprog, &ack, &ns) ?: run1(t->sprog, &ack, &ns);
+	counters(t->s, b);
+	if (err || b[SLOTS_DELETE] - a[SLOTS_DELETE] != 1 || b[SLOTS_INSERT] - a[SLOTS_INSERT] != 1 ||
+	    b[SLOTS_HIT] - a[SLOTS_HIT] != 2) {
+		fprintf(stderr, "slots: delete then reinsert did not behave\n");
+		return err ?: -EPROTO;
+	}
+	printf("  delete: RST tombstones the slot, the next ACK inserts again, the one after hits\n");
+	return 0;
+}
+
+static int run_family(int family)
+{
+	long tracked = set.n - set.rounds * set.distinct;
+	struct tables t = { .nslots = (__u32)((double)set.n / set.load + 0.5) };
+	double fills[2] = { 0, 0 };
+	struct mem m = { .before = kernel_kb_settled() };
+	struct walk w;
+	int err = -ENOMEM, r;
+
+	printf("IPv%d\n", family);
+	if (!(t.s = load(t.nslots, 1)))
+		return -EINVAL;
+	m.slots_loaded = kernel_kb();
+	t.sprog = bpf_program__fd(t.s->progs.slots_track);
+	if ((err = fill(t.sprog, family, 0, tracked, &fills[0])))
+		goto out;
+	m.slots_filled = kernel_kb();
+	err = -EINVAL;
+	if (!(t.h = load(1, (__u32)set.n)))
+		goto out;
+	t.hprog = bpf_program__fd(t.h->progs.floor_track);
+	if ((err = fill(t.hprog, family, 0, tracked, &fills[1])))
+		goto out;
+	for (r = 0; r < set.rounds && !err; r++)
+		err = round_run(&t, family, r);
+	m.end = kernel_kb();
+	err = err ?: walk(t.s, t.nslots, &w);
+	if (err)
+		goto out;
+	print_memory(&t, &m, fills);
+	print_times();
+	err = check(&t, &w) ?: check_delete(&t, family);
+out:
+	slots_bpf__destroy(t.h);
+	slots_bpf__destroy(t.s);
+	m.freed = kernel_kb_settled();
+	if (!err)
+		printf("  kernel memory given back at close: %.1f B/conn\n",
+		       (double)(m.end - m.freed) * 1024 / (double)set.n);
+	return err;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6]\n");
+	return 2;
+}
+
+static int parse_args(int argc, char **argv)
+{
+	int o;
+
+	while ((o = getopt(argc, argv, "n:a:k:d:r:f:")) != -1) {
+		switch (o) {
+		case 'n': set.n = atol(optarg); break;
+		case 'a': set.load = atof(optarg); break;
+		case 'k': set.rounds = atol(optarg); break;
+		case 'd': set.distinct = atol(optarg); break;
+		case 'r': set.repeat = atol(optarg); break;
+		case 'f': set.family = atoi(optarg); break;
+		default: return -1;
+		}
+	}
+	if (optind != argc || set.load <= 0.1 || set.load > 1 || set.rounds < 1 ||
+	    set.rounds > MAX_ROUNDS || set.distinct < 1 || set.repeat < 1 ||
+	    (set.family && set.family != 4 && set.family != 6) || set.n > (16L << 20) ||
+	    set.n <= set.rounds * set.distinct)
+		return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int err = 0;
+
+	if (parse_args(argc, argv))
+		return usage();
+	srandom((unsigned)time(NULL));
+	cold = calloc((size_t)set.distinct, sizeof(*cold));
+	fresh = calloc((size_t)set.distinct, sizeof(*fresh));
+	if (!cold || !fresh)
+		return 1;
+	if (set.family != 6)
+		err = run_family(4);
+	if (!err && set.family != 4)
+		err = run_family(6);
+	free(cold);
+	free(fresh);
+	if (err)
+		fprintf(stderr, "slots: %s\n", strerror(-err));
+	return err ? 1 : 0;
+}
