@@ -345,11 +345,15 @@ int floor_track(struct xdp_md *ctx)
 	v = bpf_map_lookup_elem(&floor_conns, &k);
 	if (v) {
 		c[SLOTS_FLOOR_HIT]++;
-		v->last_tick = now;
-	} else if (bpf_map_update_elem(&floor_conns, &k, &floor_zero, BPF_NOEXIST)) {
-		c[SLOTS_FLOOR_FAIL]++;
-	} else {
-		c[SLOTS_FLOOR_INSERT]++;
+		if (!(flags & TCPS_RST))
+			v->last_tick = now;
+		else if (!bpf_map_delete_elem(&floor_conns, &k))
+			c[SLOTS_FLOOR_DELETE]++;
+	} else if (!(flags & TCPS_RST)) {	/* as slots_track: an RST creates nothing */
+		if (bpf_map_update_elem(&floor_conns, &k, &floor_zero, BPF_NOEXIST))
+			c[SLOTS_FLOOR_FAIL]++;
+		else
+			c[SLOTS_FLOOR_INSERT]++;
 	}
 	return XDP_PASS;
 }

@@ -36,12 +36,12 @@
 #define MAX_ROUNDS 64
 
 struct settings {
-	long n, rounds, distinct, repeat;
+	long n, rounds, distinct, repeat, churn;
 	double load;
 	int family;		/* 0: both */
 };
 static struct settings set = { .n = 1000000, .rounds = 11, .distinct = 10000,
-			       .repeat = 200000, .load = 0.9 };
+			       .repeat = 200000, .load = 0.9, .churn = -1 };
 
 struct frame {
 	__u8 buf[128];
@@ -291,12 +291,18 @@ static int walk(struct slots_bpf *o, __u32 n, struct walk *w)
 	return !keys || !vals ? -ENOMEM : err < 0 ? err : base == n ? 0 : -EIO;
 }
 
-enum { HOT_S, HOT_H, COLD_S, COLD_H, INS_S, INS_H, NCASES };
+enum { HOT_S, HOT_H, COLD_S, COLD_H, INS_S, INS_H, MISS_S, MISS_H, NCASES };
 static const char *const case_name[NCASES] = {
 	"hit, one tuple (hot)", "", "hit, random tuples (cold)", "", "insert, new tuple", "",
+	"miss, unknown tuple's RST", "",
 };
-static struct sample res[NCASES];
-static struct frame *cold, *fresh;
+static struct sample res[2][NCASES];	/* before churn, after */
+static struct frame *cold, *fresh, *miss;
+
+/* The tracked tuples are ids [lo, hi): new ones are appended at hi, churn
+ * deletes from lo. Ids from MISS_BASE on are never inserted. */
+#define MISS_BASE (14L << 20)
+static long lo, hi;
 
 /* Each frame once through prog: mean kernel ns. */
 static int mean_runs(int prog, const struct frame *f, long n, double *ns)
@@ -316,33 +322,57 @@ static int mean_runs(int prog, const struct frame *f, long n, double *ns)
 }
 
 /* Case c (slot table) and c + 1 (hash map) of round r, in the given order. */
-static int time_pair(const struct tables *t, int c, int r, const struct frame *f, int hash_first)
+static int time_pair(const struct tables *t, int ph, int c, int r, const struct frame *f,
+		     int hash_first)
 {
 	int k, err = 0;
 
 	for (k = 0; k < 2 && !err; k++) {
 		int h = k ^ !hash_first, prog = h ? t->hprog : t->sprog;
-		double *ns = &res[c + h].ns[r];
+		double *ns = &res[ph][c + h].ns[r];
 
 		err = c == HOT_S ? run_hot(prog, f, ns) : mean_runs(prog, f, set.distinct, ns);
 	}
 	return err;
 }
 
-/* Round r: frames of tracked tuples at random and of new ones, then the
- * three pairs, the hash map first in odd rounds. */
-static int round_run(const struct tables *t, int family, int r)
+/* Round r of phase ph: frames of tracked tuples at random, of new ones
+ * and of unknown ones, then the pairs, the hash map first in odd rounds. */
+static int round_run(const struct tables *t, int family, int ph, int r)
 {
-	long tracked = set.n - set.rounds * set.distinct, i;
+	long i, miss0 = MISS_BASE + (ph * set.rounds + r) * set.distinct;
 	struct frame hot;
 	int err;
 
-	err = frame_of(family, random() % tracked, TCPS_ACK, &hot);
+	err = frame_of(family, lo + random() % (hi - lo), TCPS_ACK, &hot);
 	for (i = 0; i < set.distinct && !err; i++)
-		err = frame_of(family, random() % tracked, TCPS_ACK, &cold[i]) ?:
-		      frame_of(family, tracked + r * set.distinct + i, TCPS_ACK, &fresh[i]);
-	return err ?: time_pair(t, HOT_S, r, &hot, r & 1) ?: time_pair(t, COLD_S, r, cold, r & 1) ?:
-		      time_pair(t, INS_S, r, fresh, r & 1);
+		err = frame_of(family, lo + random() % (hi - lo), TCPS_ACK, &cold[i]) ?:
+		      frame_of(family, hi + i, TCPS_ACK, &fresh[i]) ?:
+		      frame_of(family, miss0 + i, TCPS_RST | TCPS_ACK, &miss[i]);
+	err = err ?: time_pair(t, ph, HOT_S, r, &hot, r & 1) ?:
+	      time_pair(t, ph, COLD_S, r, cold, r & 1) ?: time_pair(t, ph, INS_S, r, fresh, r & 1) ?:
+	      time_pair(t, ph, MISS_S, r, miss, r & 1);
+	hi += set.distinct;
+	return err;
+}
+
+/* Churn: x times, the oldest tuple's RST (delete) and, while the tables
+ * are to stay below N after the next rounds, a new tuple's ACK (insert). */
+static int churn(const struct tables *t, int family, long x)
+{
+	long j, add = x - set.rounds * set.distinct;
+	struct frame f;
+	__u32 ns;
+	int err = 0;
+
+	for (j = 0; j < x && !err; j++) {
+		err = frame_of(family, lo++, TCPS_RST | TCPS_ACK, &f) ?: run1(t->sprog, &f, &ns) ?:
+		      run1(t->hprog, &f, &ns);
+		if (!err && j < add)
+			err = frame_of(family, hi++, TCPS_ACK, &f) ?: run1(t->sprog, &f, &ns) ?:
+			      run1(t->hprog, &f, &ns);
+	}
+	return err;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -361,7 +391,7 @@ static double median(const double *v, int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-static void print_times(void)
+static void print_times(int ph)
 {
 	double ratio[MAX_ROUNDS];
 	int c, r, n = (int)set.rounds;
@@ -370,9 +400,9 @@ static void print_times(void)
 	       "per packet", "slots ns", "hash ns", "ratio", n);
 	for (c = 0; c < NCASES; c += 2) {
 		for (r = 0; r < n; r++)
-			ratio[r] = res[c].ns[r] / res[c + 1].ns[r];
-		printf("  %-28s %10.1f %10.1f %8.3f\n", case_name[c], median(res[c].ns, n),
-		       median(res[c + 1].ns, n), median(ratio, n));
+			ratio[r] = res[ph][c].ns[r] / res[ph][c + 1].ns[r];
+		printf("  %-28s %10.1f %10.1f %8.3f\n", case_name[c], median(res[ph][c].ns, n),
+		       median(res[ph][c + 1].ns, n), median(ratio, n));
 	}
 }
 
@@ -398,25 +428,33 @@ static void print_memory(const struct tables *t, const struct mem *m, const doub
 	       (double)(m->end - m->slots_filled) * 1024 / n, fills[1]);
 }
 
-/* Every tuple inserted once, nothing refused, and the walk finds them. */
-static int check(const struct tables *t, const struct walk *w)
+static void print_walk(const struct tables *t, const struct walk *w, const char *when)
+{
+	printf("  walk %s: %ld FULL, %ld TOMB, %ld BUSY (%.3f s); slots a hit walks: mean %.2f, "
+	       "max %ld; a miss: mean %.1f (longest run %ld)\n", when, w->full, w->tomb, w->other,
+	       w->secs, w->mean_disp + 1, w->max_disp + 1, w->miss_sum / (double)t->nslots,
+	       w->max_run);
+}
+
+/* Every tuple inserted once and deleted at most once, nothing refused,
+ * and the last walk finds the N live ones. */
+static int check(const struct tables *t, const struct walk *w, long x)
 {
 	__u64 s[SLOTS_CNT_MAX], h[SLOTS_CNT_MAX];
 
 	counters(t->s, s);
 	counters(t->h, h);
-	printf("  walk: %ld FULL, %ld TOMB, %ld BUSY in %.3f s; slots a hit walks: mean %.2f,"
-	       " max %ld; a miss: mean %.1f (longest run %ld)\n", w->full, w->tomb, w->other,
-	       w->secs, w->mean_disp + 1, w->max_disp + 1, w->miss_sum / (double)t->nslots,
-	       w->max_run);
-	if ((long)s[SLOTS_INSERT] != set.n || s[SLOTS_RACE] || s[SLOTS_FULLCHAIN] ||
-	    s[SLOTS_ILOCKED] || w->full != set.n || (long)h[SLOTS_FLOOR_INSERT] != set.n ||
+	if ((long)s[SLOTS_INSERT] != set.n + x || (long)s[SLOTS_DELETE] != x || s[SLOTS_RACE] ||
+	    s[SLOTS_FULLCHAIN] || s[SLOTS_ILOCKED] || w->full != set.n ||
+	    (long)h[SLOTS_FLOOR_INSERT] != set.n + x || (long)h[SLOTS_FLOOR_DELETE] != x ||
 	    h[SLOTS_FLOOR_FAIL]) {
-		fprintf(stderr, "slots: check failed: inserts %llu/%llu of %ld, race %llu, full "
-			"chain %llu, ilocked %llu, walk %ld\n", (unsigned long long)s[SLOTS_INSERT],
-			(unsigned long long)h[SLOTS_FLOOR_INSERT], set.n,
-			(unsigned long long)s[SLOTS_RACE], (unsigned long long)s[SLOTS_FULLCHAIN],
-			(unsigned long long)s[SLOTS_ILOCKED], w->full);
+		fprintf(stderr, "slots: check failed: inserts %llu/%llu of %ld, deletes %llu/%llu, "
+			"race %llu, full chain %llu, ilocked %llu, walk %ld\n",
+			(unsigned long long)s[SLOTS_INSERT], (unsigned long long)h[SLOTS_FLOOR_INSERT],
+			set.n + x, (unsigned long long)s[SLOTS_DELETE],
+			(unsigned long long)h[SLOTS_FLOOR_DELETE], (unsigned long long)s[SLOTS_RACE],
+			(unsigned long long)s[SLOTS_FULLCHAIN], (unsigned long long)s[SLOTS_ILOCKED],
+			w->full);
 		return -EPROTO;
 	}
 	return 0;
@@ -432,7 +470,7 @@ static int check_delete(const struct tables *t, int family)
 	int err;
 
 	counters(t->s, a);
-	err = frame_of(family, 0, TCPS_RST | TCPS_ACK, &rst) ?: frame_of(family, 0, TCPS_ACK, &ack) ?:
+	err = frame_of(family, lo, TCPS_RST | TCPS_ACK, &rst) ?: frame_of(family, lo, TCPS_ACK, &ack) ?:
 	      run1(t->sprog, &rst, &ns) ?: run1(t->sprog, &ack, &ns) ?: run1(t->sprog, &ack, &ns);
 	counters(t->s, b);
 	if (err || b[SLOTS_DELETE] - a[SLOTS_DELETE] != 1 || b[SLOTS_INSERT] - a[SLOTS_INSERT] != 1 ||
@@ -444,38 +482,59 @@ static int check_delete(const struct tables *t, int family)
 	return 0;
 }
 
+/* Both tables loaded and the slot table filled: fill the hash map, time
+ * the rounds, churn, time them again; walks in between. */
+static int run_tables(struct tables *t, int family, struct mem *m, double *fills)
+{
+	struct walk w;
+	int err, r;
+
+	err = fill(t->hprog, family, lo, hi, &fills[1]);
+	for (r = 0; r < set.rounds && !err; r++)
+		err = round_run(t, family, 0, r);
+	m->end = kernel_kb();
+	if (err || (err = walk(t->s, t->nslots, &w)))
+		return err;
+	print_memory(t, m, fills);
+	print_walk(t, &w, "full");
+	print_times(0);
+	if (!set.churn)
+		return check(t, &w, 0);
+	if ((err = churn(t, family, set.churn)) || (err = walk(t->s, t->nslots, &w)))
+		return err;
+	printf("  churn: %ld deletes (RST, oldest first) and as many inserts, both tables\n",
+	       set.churn);
+	print_walk(t, &w, "after churn");
+	for (r = 0; r < set.rounds && !err; r++)
+		err = round_run(t, family, 1, r);
+	if (err || (err = walk(t->s, t->nslots, &w)))
+		return err;
+	print_times(1);
+	return check(t, &w, set.churn);
+}
+
 static int run_family(int family)
 {
-	long tracked = set.n - set.rounds * set.distinct;
 	struct tables t = { .nslots = (__u32)((double)set.n / set.load + 0.5) };
 	double fills[2] = { 0, 0 };
 	struct mem m = { .before = kernel_kb_settled() };
-	struct walk w;
-	int err = -ENOMEM, r;
+	int err;
 
 	printf("IPv%d\n", family);
+	lo = 0;
+	hi = set.n - set.rounds * set.distinct;
 	if (!(t.s = load(t.nslots, 1)))
 		return -EINVAL;
 	m.slots_loaded = kernel_kb();
 	t.sprog = bpf_program__fd(t.s->progs.slots_track);
-	if ((err = fill(t.sprog, family, 0, tracked, &fills[0])))
+	if ((err = fill(t.sprog, family, lo, hi, &fills[0])))
 		goto out;
 	m.slots_filled = kernel_kb();
 	err = -EINVAL;
 	if (!(t.h = load(1, (__u32)set.n)))
 		goto out;
 	t.hprog = bpf_program__fd(t.h->progs.floor_track);
-	if ((err = fill(t.hprog, family, 0, tracked, &fills[1])))
-		goto out;
-	for (r = 0; r < set.rounds && !err; r++)
-		err = round_run(&t, family, r);
-	m.end = kernel_kb();
-	err = err ?: walk(t.s, t.nslots, &w);
-	if (err)
-		goto out;
-	print_memory(&t, &m, fills);
-	print_times();
-	err = check(&t, &w) ?: check_delete(&t, family);
+	err = run_tables(&t, family, &m, fills) ?: check_delete(&t, family);
 out:
 	slots_bpf__destroy(t.h);
 	slots_bpf__destroy(t.s);
@@ -488,7 +547,7 @@ out:
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6]\n");
+	fprintf(stderr, "usage: slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6] [-c CHURN]\n");
 	return 2;
 }
 
@@ -496,7 +555,7 @@ static int parse_args(int argc, char **argv)
 {
 	int o;
 
-	while ((o = getopt(argc, argv, "n:a:k:d:r:f:")) != -1) {
+	while ((o = getopt(argc, argv, "n:a:k:d:r:f:c:")) != -1) {
 		switch (o) {
 		case 'n': set.n = atol(optarg); break;
 		case 'a': set.load = atof(optarg); break;
@@ -504,13 +563,17 @@ static int parse_args(int argc, char **argv)
 		case 'd': set.distinct = atol(optarg); break;
 		case 'r': set.repeat = atol(optarg); break;
 		case 'f': set.family = atoi(optarg); break;
+		case 'c': set.churn = atol(optarg); break;
 		default: return -1;
 		}
 	}
+	if (set.churn < 0)
+		set.churn = set.n;
 	if (optind != argc || set.load <= 0.1 || set.load > 1 || set.rounds < 1 ||
 	    set.rounds > MAX_ROUNDS || set.distinct < 1 || set.repeat < 1 ||
-	    (set.family && set.family != 4 && set.family != 6) || set.n > (16L << 20) ||
-	    set.n <= set.rounds * set.distinct)
+	    (set.family && set.family != 4 && set.family != 6) || set.n > (4L << 20) ||
+	    set.n <= set.rounds * set.distinct || set.churn > set.n ||
+	    (set.churn && set.churn < set.rounds * set.distinct))
 		return -1;
 	return 0;
 }
@@ -524,7 +587,8 @@ int main(int argc, char **argv)
 	srandom((unsigned)time(NULL));
 	cold = calloc((size_t)set.distinct, sizeof(*cold));
 	fresh = calloc((size_t)set.distinct, sizeof(*fresh));
-	if (!cold || !fresh)
+	miss = calloc((size_t)set.distinct, sizeof(*miss));
+	if (!cold || !fresh || !miss)
 		return 1;
 	if (set.family != 6)
 		err = run_family(4);
@@ -532,6 +596,7 @@ int main(int argc, char **argv)
 		err = run_family(6);
 	free(cold);
 	free(fresh);
+	free(miss);
 	if (err)
 		fprintf(stderr, "slots: %s\n", strerror(-err));
 	return err ? 1 : 0;
