@@ -278,15 +278,18 @@ static __always_inline struct slot *slots_insert(const struct tcps_key *k, __u32
 }
 
 /* Tombstone under the slot's lock, so no FSM step runs on a slot going
- * away (an FSM step takes the lock and checks the tag first). */
+ * away (an FSM step takes the lock and checks the tag first). The
+ * tombstone carries a random generation in the fingerprint bits, so the
+ * reclaimer's cmpxchg fails on a slot reused and deleted again since it
+ * looked (ABA). */
 static __always_inline void slot_delete(struct slot *s, __u32 want, __u64 *c)
 {
-	__u32 t;
+	__u32 tomb = (bpf_get_prandom_u32() & ~15u) | SLOT_TOMB, t;
 
 	bpf_spin_lock(&s->lock);
 	t = SLOT_READ(s->tag);
 	if ((t & ~SLOT_ILOCK) == want)
-		__sync_fetch_and_xor(&s->tag, (want & ~SLOT_STATE) | (SLOT_FULL ^ SLOT_TOMB));
+		__sync_fetch_and_xor(&s->tag, want ^ tomb);
 	bpf_spin_unlock(&s->lock);
 	c[SLOTS_DELETE]++;
 }
@@ -356,4 +359,114 @@ int floor_track(struct xdp_md *ctx)
 			c[SLOTS_FLOOR_INSERT]++;
 	}
 	return XDP_PASS;
+}
+
+/*
+ * Tombstone reclaim, run by userspace (bench/slots.c reclaim(), as the
+ * daemon's expiry would): slots_reclaim[] holds tombstones that no chain
+ * crosses, each with the tag it kept across an RCU grace period; cmpxchg
+ * each to EMPTY (keeping the ILOCK bit). One that changed since (reused:
+ * its generation moved) stays.
+ */
+struct reclaim_req slots_reclaim[SLOTS_RECLAIM_BATCH];
+__u32 slots_reclaim_n;
+__u32 slots_reclaimed;
+
+static long reclaim_step(__u32 i, void *arg)
+{
+	struct slot *s;
+	__u32 t, r;
+
+	(void)arg;
+	if (i >= SLOTS_RECLAIM_BATCH)
+		return 1;
+	s = slot_at(slots_reclaim[i].idx, 0);
+	if (!s)
+		return 0;
+	t = slots_reclaim[i].tag;
+	r = __sync_val_compare_and_swap(&s->tag, t, t & SLOT_ILOCK);
+	if (r != t && (r ^ t) == SLOT_ILOCK) {	/* only the home's ILOCK moved */
+		t = r;
+		r = __sync_val_compare_and_swap(&s->tag, t, t & SLOT_ILOCK);
+	}
+	if (r == t)
+		slots_reclaimed++;
+	return 0;
+}
+
+SEC("syscall")
+int slots_reclaim_run(void *ctx)
+{
+	(void)ctx;
+	bpf_loop(slots_reclaim_n < SLOTS_RECLAIM_BATCH ? slots_reclaim_n : SLOTS_RECLAIM_BATCH,
+		 reclaim_step, NULL, 0);
+	return 0;
+}
+
+/*
+ * Compaction, run by userspace before a reclaim pass: slots_move[] are
+ * moves of a tuple to a tombstone earlier on its chain, in the order they
+ * are to be done (a move's source is the next one's hole). Each move holds
+ * the tuple's home ILOCK, so no insert of that tuple walks its chain in
+ * the middle of the move (it would miss both copies), claims the hole,
+ * and under the source's lock copies the slot, publishes the copy and
+ * tombstones the source: lookups meet the copy first. A move whose source
+ * or hole changed since the plan is skipped.
+ */
+struct move_req slots_move[SLOTS_RECLAIM_BATCH];
+__u32 slots_move_n;
+__u32 slots_move_gen;	/* generation of the tombstones moves leave */
+__u32 slots_moved;
+
+static __always_inline int slot_move(struct slot *sp, struct slot *sq, __u32 want, __u32 tomb)
+{
+	int ok;
+
+	bpf_spin_lock(&sq->lock);
+	ok = (SLOT_READ(sq->tag) & ~SLOT_ILOCK) == want;
+	if (ok) {
+		__builtin_memcpy(sp->addr, sq->addr, sizeof(sp->addr));
+		sp->port[0] = sq->port[0];
+		sp->port[1] = sq->port[1];
+		sp->fsm = sq->fsm;
+		sp->first_tick = sq->first_tick;
+		sp->last_tick = sq->last_tick;
+		__sync_fetch_and_xor(&sp->tag, SLOT_BUSY ^ want);
+		__sync_fetch_and_xor(&sq->tag, want ^ tomb);
+	}
+	bpf_spin_unlock(&sq->lock);
+	if (!ok)
+		__sync_fetch_and_xor(&sp->tag, SLOT_BUSY ^ tomb);
+	return ok;
+}
+
+static long move_step(__u32 i, void *arg)
+{
+	__u32 tomb = (slots_move_gen & ~15u) | SLOT_TOMB;
+	struct slot *hs, *sp, *sq;
+	struct move_req *m;
+
+	(void)arg;
+	if (i >= SLOTS_RECLAIM_BATCH)
+		return 1;
+	m = &slots_move[i];
+	hs = slot_at(m->home, 0);
+	sp = slot_at(m->p, 0);
+	sq = slot_at(m->q, 0);
+	if (!hs || !sp || !sq || (SLOT_READ(sq->tag) & ~SLOT_ILOCK) != (m->tag_q & ~SLOT_ILOCK) ||
+	    (__sync_fetch_and_or(&hs->tag, SLOT_ILOCK) & SLOT_ILOCK))
+		return 0;
+	if (try_claim(sp, m->tag_p) && slot_move(sp, sq, m->tag_q & ~SLOT_ILOCK, tomb))
+		slots_moved++;
+	__sync_fetch_and_and(&hs->tag, ~SLOT_ILOCK);
+	return 0;
+}
+
+SEC("syscall")
+int slots_move_run(void *ctx)
+{
+	(void)ctx;
+	bpf_loop(slots_move_n < SLOTS_RECLAIM_BATCH ? slots_move_n : SLOTS_RECLAIM_BATCH, move_step,
+		 NULL, 0);
+	return 0;
 }

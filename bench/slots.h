@@ -12,7 +12,8 @@
  *   bit  2    ILOCK: an insert of a tuple whose home is this slot is in
  *             progress (serialises inserts of one tuple, see slots.bpf.c)
  *   bit  3    the tuple's family is IPv6 (FULL only)
- *   bits 4-31 fingerprint of the tuple hash (FULL only)
+ *   bits 4-31 fingerprint of the tuple hash (FULL), a random generation
+ *             (TOMB)
  */
 #ifndef TCPS_BENCH_SLOTS_H
 #define TCPS_BENCH_SLOTS_H
@@ -67,6 +68,19 @@ enum slots_counter {
 	SLOTS_FLOOR_FAIL,
 	SLOTS_FLOOR_DELETE,
 	SLOTS_CNT_MAX,
+};
+
+/* A tombstone the reclaimer saw (slots_reclaim_run). */
+#define SLOTS_RECLAIM_BATCH 65536
+struct reclaim_req {
+	__u32 idx;
+	__u32 tag;
+};
+
+/* A move planned by the compactor: the tuple at q (tag tag_q, home
+ * home) into the tombstone p (tag tag_p), earlier on its chain. */
+struct move_req {
+	__u32 p, tag_p, q, tag_q, home;
 };
 
 struct slots_cnt {
