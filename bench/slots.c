@@ -18,7 +18,10 @@
  * Memory: the map's memlock (fdinfo) / N, and the rise of Slab + VmallocUsed
  * + Percpu in /proc/meminfo / N. A table walk checks that N slots are FULL.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -698,6 +701,28 @@ static int check(const struct tables *t, const struct walk *w, long x)
 	return 0;
 }
 
+/* Every live tuple, [lo, hi), is found: none lost by moves or reclaim. */
+static int check_found(const struct tables *t, int family)
+{
+	__u64 a[SLOTS_CNT_MAX], b[SLOTS_CNT_MAX];
+	struct frame f;
+	long i;
+	__u32 ns;
+	int err = 0;
+
+	counters(t->s, a);
+	for (i = lo; i < hi && !err; i++)
+		err = frame_of(family, i, TCPS_ACK, &f) ?: run1(t->sprog, &f, &ns);
+	counters(t->s, b);
+	if (err || (long)(b[SLOTS_HIT] - a[SLOTS_HIT]) != hi - lo || b[SLOTS_INSERT] != a[SLOTS_INSERT]) {
+		fprintf(stderr, "slots: %llu of %ld live tuples found\n",
+			(unsigned long long)(b[SLOTS_HIT] - a[SLOTS_HIT]), hi - lo);
+		return err ?: -EPROTO;
+	}
+	printf("  all %ld live tuples found, none inserted twice\n", hi - lo);
+	return 0;
+}
+
 /* Delete by RST leaves a tombstone; the tuple's next packet inserts it
  * again (into the tombstone) and finds it after that. */
 static int check_delete(const struct tables *t, int family)
@@ -718,6 +743,68 @@ static int check_delete(const struct tables *t, int family)
 	}
 	printf("  delete: RST tombstones the slot, the next ACK inserts again, the one after hits\n");
 	return 0;
+}
+
+/* Two threads on two CPUs send the same new tuples' ACKs in the same
+ * order, so that most inserts race with an insert of the same tuple. */
+struct racer {
+	const struct tables *t;
+	int family, cpu, err;
+	long from, to;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	cpu_set_t set1;
+	struct frame f;
+	__u32 ns;
+	long i;
+
+	CPU_ZERO(&set1);
+	CPU_SET(r->cpu, &set1);
+	sched_setaffinity(0, sizeof(set1), &set1);
+	for (i = r->from; i < r->to && !r->err; i++)
+		r->err = frame_of(r->family, i, TCPS_ACK, &f) ?: run1(r->t->sprog, &f, &ns);
+	return NULL;
+}
+
+/* m racing inserts while this thread deletes the m oldest tuples and
+ * compacts every set.reclaim: exactly m inserts, m deletes, and every
+ * live tuple found once (check_found). */
+static int race_check(const struct tables *t, int family, long m)
+{
+	struct racer r[2] = { { t, family, 0, 0, hi, hi + m }, { t, family, 1, 0, hi, hi + m } };
+	__u64 a[SLOTS_CNT_MAX], b[SLOTS_CNT_MAX];
+	pthread_t th[2];
+	long i, mv, moved = 0;
+	struct frame f;
+	__u32 ns;
+	int err = 0;
+
+	counters(t->s, a);
+	for (i = 0; i < 2; i++)
+		if (pthread_create(&th[i], NULL, race, &r[i]))
+			return -EAGAIN;
+	for (i = 0; i < m && !err; i++) {
+		err = frame_of(family, lo + i, TCPS_RST | TCPS_ACK, &f) ?: run1(t->sprog, &f, &ns);
+		if (!err && set.reclaim && (i + 1) % (set.reclaim / 4 + 1) == 0 && compact(t, &mv) >= 0)
+			moved += mv;
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	counters(t->s, b);
+	lo += m;
+	hi += m;
+	printf("  race: 2 CPUs inserting the same %ld tuples while %ld are deleted and %ld moved: "
+	       "%llu inserts, %llu found under ILOCK, %llu deletes\n", m, m, moved,
+	       (unsigned long long)(b[SLOTS_INSERT] - a[SLOTS_INSERT]),
+	       (unsigned long long)(b[SLOTS_RACE] - a[SLOTS_RACE]),
+	       (unsigned long long)(b[SLOTS_DELETE] - a[SLOTS_DELETE]));
+	if (err || r[0].err || r[1].err || (long)(b[SLOTS_INSERT] - a[SLOTS_INSERT]) != m ||
+	    (long)(b[SLOTS_DELETE] - a[SLOTS_DELETE]) != m || b[SLOTS_FULLCHAIN] != a[SLOTS_FULLCHAIN])
+		return err ?: -EPROTO;
+	return check_found(t, family);
 }
 
 /* Both tables loaded and the slot table filled: fill the hash map, time
@@ -770,7 +857,8 @@ static int run_family(int family)
 	if (!(t.h = load(1, (__u32)set.n)))
 		goto out;
 	t.hprog = bpf_program__fd(t.h->progs.floor_track);
-	err = run_tables(&t, family, &m, fills) ?: check_delete(&t, family);
+	err = run_tables(&t, family, &m, fills) ?: check_found(&t, family) ?:
+	      check_delete(&t, family) ?: race_check(&t, family, set.n / 10);
 out:
 	slots_bpf__destroy(t.h);
 	slots_bpf__destroy(t.s);
