@@ -154,16 +154,34 @@ static __always_inline struct slot *slots_find(const struct tcps_key *k, __u32 h
 	return s;
 }
 
-/* ILOCK of the home slot; another CPU holds it for one insert at most. */
+/* ILOCK of the home slot: held by another CPU for one insert at most
+ * (a walk to the end of the chain, microseconds at high load), so spin in
+ * a bpf_loop of up to SLOTS_ILOCK_SPINS reads, then give up (fail open). */
+#define SLOTS_ILOCK_SPINS 65536
+
+struct ilock_ctx {
+	struct slot *hs;
+	int got;
+};
+
+static long ilock_step(__u32 j, void *arg)
+{
+	struct ilock_ctx *l = arg;
+
+	(void)j;
+	l->got = !(SLOT_READ(l->hs->tag) & SLOT_ILOCK) &&
+		 !(__sync_fetch_and_or(&l->hs->tag, SLOT_ILOCK) & SLOT_ILOCK);
+	return l->got;
+}
+
 static __always_inline int ilock_take(struct slot *hs)
 {
-	__u32 j;
+	struct ilock_ctx l = { .hs = hs };
 
-	for (j = 0; j < 64; j++)
-		if (!(SLOT_READ(hs->tag) & SLOT_ILOCK) &&
-		    !(__sync_fetch_and_or(&hs->tag, SLOT_ILOCK) & SLOT_ILOCK))
-			return 0;
-	return -1;
+	if (!(__sync_fetch_and_or(&hs->tag, SLOT_ILOCK) & SLOT_ILOCK))
+		return 0;
+	bpf_loop(SLOTS_ILOCK_SPINS, ilock_step, &l, 0);
+	return l.got ? 0 : -1;
 }
 
 /* Free (TOMB or EMPTY) slot seen with tag t -> BUSY, keeping its ILOCK
@@ -186,6 +204,7 @@ struct walk_ctx {
 	struct slot *mine, *found;
 	__u32 home, want;
 	int stop;		/* insert gives up: an EMPTY slot it could not claim */
+	__u32 steps;
 };
 
 static long walk_step(__u32 i, void *arg)
@@ -194,6 +213,7 @@ static long walk_step(__u32 i, void *arg)
 	struct slot *s = slot_at(w->home, i);
 	__u32 t, st;
 
+	w->steps = i + 1;
 	if (!s)
 		return 1;
 	t = SLOT_READ(s->tag);
@@ -234,6 +254,8 @@ static __always_inline struct slot *chain_claim(const struct tcps_key *k, __u32 
 		*found = 1;
 		return w.found;
 	}
+	if (w.stop)
+		*found = -1;
 	return w.stop ? NULL : w.mine;
 }
 
@@ -263,7 +285,9 @@ static __always_inline struct slot *slots_insert(const struct tcps_key *k, __u32
 		return NULL;
 	}
 	s = chain_claim(k, home, want, &found);
-	if (found) {
+	if (found < 0) {
+		c[SLOTS_CLAIMLOST]++;
+	} else if (found) {
 		c[SLOTS_RACE]++;
 	} else if (s) {
 		slot_fill(s, k, now);

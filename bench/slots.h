@@ -61,6 +61,7 @@ enum slots_counter {
 	SLOTS_RACE,		/* absent at lookup, present under ILOCK */
 	SLOTS_DELETE,		/* RST of a tracked tuple: tombstone */
 	SLOTS_FULLCHAIN,	/* no free slot within SLOTS_PROBE_MAX: not tracked */
+	SLOTS_CLAIMLOST,	/* an EMPTY slot's claim failed twice: not tracked */
 	SLOTS_ILOCKED,		/* ILOCK held too long by another CPU: not tracked */
 	SLOTS_PROBES,		/* slots walked, all operations */
 	SLOTS_FLOOR_HIT,
