@@ -5,18 +5,25 @@
  * with BPF_PROG_TEST_RUN only: nothing is attached anywhere.
  *
  *   slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6]
+ *         [-c CHURN] [-R EVERY]
  *
  * For each family (IPv4, then IPv6; -f one only): a slot table of N / LOAD
- * slots and a hash map (40-byte key, 120-byte value, BPF_F_NO_PREALLOC,
- * max_entries N), each in an object of its own, are filled through their
- * programs with N - ROUNDS * DISTINCT distinct tuples; then ROUNDS rounds,
- * the two tables alternating in each, time:
+ * slots (default 1M / 0.9) and a hash map (40-byte key, 120-byte value,
+ * BPF_F_NO_PREALLOC, max_entries N), each in an object of its own, are
+ * filled through their programs with N - ROUNDS * DISTINCT distinct
+ * tuples; then ROUNDS rounds, the two tables alternating in each, time:
  *   hot    REPEAT runs of one tracked tuple's ACK (thread CPU time / REPEAT)
  *   cold   DISTINCT tracked tuples at random, each run once (kernel ns)
  *   insert DISTINCT new tuples, each run once (kernel ns); the rounds bring
  *          both tables to N
+ *   miss   DISTINCT RSTs of unknown tuples (a walk that finds nothing)
  * Memory: the map's memlock (fdinfo) / N, and the rise of Slab + VmallocUsed
- * + Percpu in /proc/meminfo / N. A table walk checks that N slots are FULL.
+ * + Percpu in /proc/meminfo / N. Then CHURN (default N) deletes (RST of the
+ * oldest) and inserts on both tables, a compaction and reclaim pass of the
+ * slot table every EVERY (default 50000; 0: none), and the rounds again.
+ * Checks, failing the run: table walks, every live tuple found once, a
+ * delete and reinsert, two CPUs racing on the same inserts during
+ * compaction.
  */
 #define _GNU_SOURCE
 #include <errno.h>
