@@ -204,7 +204,6 @@ struct walk_ctx {
 	struct slot *mine, *found;
 	__u32 home, want;
 	int stop;		/* insert gives up: an EMPTY slot it could not claim */
-	__u32 steps;
 };
 
 static long walk_step(__u32 i, void *arg)
@@ -213,7 +212,6 @@ static long walk_step(__u32 i, void *arg)
 	struct slot *s = slot_at(w->home, i);
 	__u32 t, st;
 
-	w->steps = i + 1;
 	if (!s)
 		return 1;
 	t = SLOT_READ(s->tag);

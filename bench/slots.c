@@ -887,7 +887,7 @@ out:
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6] [-c CHURN] [-R RECLAIM]\n");
+	fprintf(stderr, "usage: slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6] [-c CHURN] [-R EVERY]\n");
 	return 2;
 }
 
