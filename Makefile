@@ -135,6 +135,17 @@ $(BUILD)/bench/floor.skel.h: $(BUILD)/bench/floor.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name floor_bpf > $@
 
+# The table of our own (bench/NOTES.md): cmpxchg on its tags needs BPF v3.
+$(BUILD)/bench/slots.bpf.o: bench/slots.bpf.c bench/slots.h $(wildcard bpf/*.h) $(wildcard include/*.h) | $(BUILD)/bench
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -mcpu=v3 -c $< -o $@
+
+$(BUILD)/bench/slots.skel.h: $(BUILD)/bench/slots.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name slots_bpf > $@
+
+$(BUILD)/bench/slots: $(BUILD)/bench/slots.skel.h bench/slots.h
+
 $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pktbuild.c | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -I$(BUILD)/bench -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
