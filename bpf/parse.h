@@ -266,6 +266,8 @@ static __always_inline void tcps_parse_tcp_opts(const __u8 *buf, __u32 len, stru
 				   (__u32)tcps_opt_byte(buf, off + 7) << 16 |
 				   (__u32)tcps_opt_byte(buf, off + 8) << 8 | tcps_opt_byte(buf, off + 9);
 			g->has_ts = 1;
+		} else if (kind == 4 && olen == 2 && (g->flags & TCPS_SYN)) {
+			g->has_sackok = 1;
 		}
 		off += olen;
 	}
@@ -293,6 +295,7 @@ static __always_inline int tcps_parse_tcp(struct tcps_cursor *c, struct tcps_par
 	g->len = l4_len - doff;
 	g->wscale = 0;
 	g->has_wscale = 0;
+	g->has_sackok = 0;
 	g->segs = 1;
 	/* RFC 7323 Appendix A layout (NOP, NOP, TS), what Linux and the BSDs
 	 * send on every segment: read in place, no copy, no loop. Any other

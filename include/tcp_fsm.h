@@ -23,7 +23,8 @@ struct tcps_seg {
 	__u16 dport;
 	__u8 flags;		/* enum tcps_tcp_flag */
 	__u8 wscale;		/* window-scale option, if has_wscale */
-	__u8 has_wscale;
+	__u8 has_wscale : 1;
+	__u8 has_sackok : 1;	/* SACK-permitted option (a SYN's option walk only) */
 	__u8 has_ts;		/* timestamp option present: tsval/tsecr valid */
 	__u16 segs;		/* wire segments in it (GSO/GRO), 0 or 1: one */
 	__u32 tsval;		/* RFC 7323 TSval / TSecr, if has_ts */
@@ -159,6 +160,43 @@ static inline int tcps_seg_acceptable(const struct tcps_fsm *f, int s, const str
 	return 1;
 }
 
+/* Did both SYNs offer SACK? Unknown (picked up mid-stream, or seeded from
+ * the socket table): Linux's default, yes. */
+static inline int tcps_sack_on(const struct tcps_fsm *f)
+{
+	return (f->ep[0].flags & f->ep[1].flags & TCPS_EP_SACKOK) || (f->flags & TCPS_C_MIDSTREAM);
+}
+
+/*
+ * The sender's TCPS_EP_HOLE flag once g moves its snd_nxt (ef: its flags):
+ * may the receiver lack bytes below the new snd_nxt? The RST check needs
+ * it (tcps_rst_acceptable): Linux takes an RST at RCV.NXT, and with SACK at
+ * the end of the data it holds past a gap, never at a seq past lost data.
+ *   - A pure ACK past snd_nxt: the data below its seq went missing on the
+ *     way (or is late).
+ *   - Data past snd_nxt leaves a gap below it; with SACK the receiver's
+ *     right edge is its end, so only without SACK is that a hole.
+ *   - Data from snd_nxt on: with SACK it ends any hole (the right edge);
+ *     without, only once the receiver has acknowledged up to its seq.
+ */
+static inline __u8 tcps_hole_after(const struct tcps_fsm *f, int s, const struct tcps_seg *g, __u8 ef)
+{
+	const struct tcps_ep *e = &f->ep[s], *r = &f->ep[!s];
+	__u32 end = tcps_seg_end(g);
+
+	if (!(ef & TCPS_EP_SENT))
+		return ef & ~TCPS_EP_HOLE;
+	if (end == g->seq)
+		return ef | TCPS_EP_HOLE;
+	if (tcps_sack_on(f))
+		return ef & ~TCPS_EP_HOLE;
+	if (tcps_after(g->seq, e->snd_nxt))
+		return ef | TCPS_EP_HOLE;
+	if ((r->flags & TCPS_EP_ACKED) && !tcps_before(r->ack_sent, g->seq))
+		return ef & ~TCPS_EP_HOLE;
+	return ef;
+}
+
 /* Bookkeeping of what the sender has shown of itself. Called for every
  * accepted segment, also on the lock-free fast path: it writes only the
  * sender's own fields, which only one direction of traffic writes.
@@ -175,14 +213,11 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	int newer_ack = !(e->flags & TCPS_EP_ACKED) || tcps_after(g->ack, e->ack_sent);
 	__u8 ef = e->flags;
 
-	/* A pure ACK past the highest data seen means data went missing on
-	 * the way (or is late): the receiver's RCV.NXT is below snd_nxt until
-	 * a segment with data reaches it (tcps_rst_acceptable). */
 	if (!(ef & TCPS_EP_SENT) || tcps_after(end, e->snd_nxt)) {
-		ef = (ef & TCPS_EP_SENT) && end == g->seq ? ef | TCPS_EP_HOLE : ef & ~TCPS_EP_HOLE;
+		ef = tcps_hole_after(f, s, g, ef);
 		e->snd_nxt = end;
-	} else if (end == e->snd_nxt && end != g->seq) {
-		ef &= ~TCPS_EP_HOLE;
+	} else if (end != g->seq && end == e->snd_nxt && tcps_sack_on(f)) {
+		ef &= ~TCPS_EP_HOLE;	/* data up to snd_nxt: the SACK blocks' right edge */
 	}
 	/* RFC 7323 §2.2: the window of a SYN segment is never scaled. */
 	if (!(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE))
@@ -214,7 +249,9 @@ static inline void tcps_ep_syn(struct tcps_fsm *f, int s, const struct tcps_seg 
 
 	e->isn = g->seq;
 	/* A SYN starts a new sequence space: no FIN of an older one counts. */
-	e->flags = (e->flags | TCPS_EP_ISN) & ~(TCPS_EP_FIN | TCPS_EP_FINREJ);
+	e->flags = (e->flags | TCPS_EP_ISN) & ~(TCPS_EP_FIN | TCPS_EP_FINREJ | TCPS_EP_SACKOK);
+	if (g->has_sackok)
+		e->flags |= TCPS_EP_SACKOK;
 	if (g->has_wscale) {
 		e->wscale = g->wscale > TCPS_MAX_WSCALE ? TCPS_MAX_WSCALE : g->wscale;
 		e->flags |= TCPS_EP_WSCALE;
@@ -299,9 +336,10 @@ static inline void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_s
  * the observer knows it, by Linux's rules (tcp_validate_incoming):
  *   - its RCV.NXT: the highest ack it sent, or the end of the sender's
  *     highest data, which it may hold without having acknowledged it yet
- *     (delayed ACK), or hold beyond a hole (the right edge of its SACK
- *     blocks, which Linux also takes). Not the sender's snd_nxt when only
- *     a pure ACK moved it there: the data below it was lost (TCPS_EP_HOLE);
+ *     (delayed ACK), or hold beyond a gap (the right edge of its SACK
+ *     blocks, which Linux also takes when SACK is on). Not the sender's
+ *     snd_nxt when bytes below it may be missing (TCPS_EP_HOLE,
+ *     tcps_hole_after);
  *   - RCV.NXT - 1 once it has the sender's FIN (CLOSE_WAIT, LAST_ACK,
  *     CLOSING: tcp_reset_check), for stacks whose RST carries the FIN's seq.
  * An in-window but inexact RST only draws a challenge ACK from the kernel

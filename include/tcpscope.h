@@ -78,8 +78,9 @@ enum tcps_ep_flag {
 	TCPS_EP_ISN = 0x08,	/* its ISN is known */
 	TCPS_EP_WSCALE = 0x10,	/* it offered window scaling in its SYN */
 	TCPS_EP_FINREJ = 0x20,	/* a FIN of it was refused (fin_seq holds it) */
-	TCPS_EP_HOLE = 0x40,	/* snd_nxt last moved by a segment without data:
-				 * the bytes below it may never have arrived */
+	TCPS_EP_HOLE = 0x40,	/* the bytes below its snd_nxt may not all have
+				 * arrived (tcps_ep_sent) */
+	TCPS_EP_SACKOK = 0x80,	/* SACK-permitted on its SYN */
 };
 
 /* What the state machine knows of one endpoint, all from its own packets. */

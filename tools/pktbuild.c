@@ -48,6 +48,12 @@ static size_t tcp_header(const struct pkt_spec *s, uint8_t *t)
 		put16(o + olen, (uint16_t)s->mss);
 		olen += 2;
 	}
+	if (s->sackok) {
+		o[olen++] = 1;
+		o[olen++] = 1;
+		o[olen++] = 4;
+		o[olen++] = 2;
+	}
 	if (s->wscale >= 0) {
 		o[olen++] = 1;		/* NOP, as Linux aligns it */
 		o[olen++] = 3;

@@ -23,6 +23,7 @@ struct pkt_spec {
 	uint16_t win;
 	int wscale;		/* -1: no window-scale option; else its value */
 	int mss;		/* 0: no MSS option */
+	int sackok;		/* nonzero: a SACK-permitted option (NOP, NOP, 4, 2) */
 	uint32_t payload_len;	/* zero-filled payload bytes */
 	int vlans;		/* 0..2 VLAN tags (802.1ad outer when 2) */
 	int ipv6_ext;		/* number of IPv6 destination-options headers */

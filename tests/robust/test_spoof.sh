@@ -9,12 +9,12 @@
 # RCV.NXT draws a challenge ACK from the kernel and changes nothing in
 # either. An RST at exactly RCV.NXT resets the kernel's socket and
 # tcpscope's entry goes to CLOSE. Linux's other exact RSTs: at the end of
-# out-of-order data the server holds (the right edge of its SACK blocks),
-# and at the FIN's seq in CLOSE_WAIT; an RST at a pure ACK's seq past a
-# hole (data lost on the way) is not exact. A half-open server (SYN from an
-# address nobody owns) takes only an RST at exactly ISN+1. RCV.NXT comes from a capture
-# (tcpdump in the server namespace) of the connection's last genuine
-# segments.
+# out-of-order data the server holds (the right edge of its SACK blocks)
+# when SACK is on (without SACK only RCV.NXT counts), and at the FIN's seq
+# in CLOSE_WAIT; an RST at a pure ACK's seq past a hole (data lost on the
+# way) is not exact. A half-open server (SYN from an address nobody owns)
+# takes only an RST at exactly ISN+1. RCV.NXT comes from a capture (tcpdump
+# in the server namespace) of the connection's last genuine segments.
 . "$(dirname "$0")/../lib/lib.sh"
 need_root
 
@@ -267,6 +267,19 @@ test_rst_at_the_end_of_sacked_data_resets_the_connection() {
 	exact_rst "RST at the end of out-of-order data" $((EXP + 1100))
 }
 
+# Without SACK (the server's SYN+ACK does not offer it) the server keeps
+# no SACK blocks: RCV.NXT stays at the gap, and an RST at the end of the
+# out-of-order data past it only draws a challenge ACK.
+test_rst_at_the_end_of_out_of_order_data_without_sack_changes_nothing() {
+	nsrun "$SV" sysctl -qw net.ipv4.tcp_sack=0
+	conn_open
+	local rc=$?
+	nsrun "$SV" sysctl -qw net.ipv4.tcp_sack=1
+	[ $rc -eq 0 ] || return
+	inject PA $((EXP + 1000)) "$SRV_NXT" 100 || return
+	challenge_rst "RST at the end of out-of-order data, no SACK" $((EXP + 1100))
+}
+
 # After the client's FIN (the server in CLOSE_WAIT), an RST at the FIN's
 # seq, RCV.NXT - 1, resets (Linux tcp_reset_check).
 test_rst_at_the_fin_seq_in_close_wait_resets_the_connection() {
@@ -295,6 +308,7 @@ run_test test_in_window_exact_rst_resets_the_connection
 run_test test_half_open_server_takes_only_the_exact_rst
 run_test test_rst_past_a_hole_draws_challenge_ack_and_changes_nothing
 run_test test_rst_at_the_end_of_sacked_data_resets_the_connection
+run_test test_rst_at_the_end_of_out_of_order_data_without_sack_changes_nothing
 run_test test_rst_at_the_fin_seq_in_close_wait_resets_the_connection
 run_test test_daemon_exits_0_after_spoofing
 suite_done

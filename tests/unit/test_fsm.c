@@ -47,6 +47,7 @@ static struct tcps_step r;
 static __u16 port[2];
 static __u16 win[2];		/* raw window field each side sends */
 static int wscale[2];		/* window-scale option on its SYNs, -1: none */
+static int sackok[2];		/* SACK-permitted on its SYNs (Linux's default) */
 
 /* A tuple we have no entry for: what the data path hands the FSM. */
 static void conn_new(void)
@@ -58,6 +59,7 @@ static void conn_new(void)
 	port[SRV] = 80;
 	win[0] = win[1] = 65535;
 	wscale[0] = wscale[1] = -1;
+	sackok[0] = sackok[1] = 1;
 }
 
 /* Flags as tcpdump prints them: S A F R P U E C ("." or "" for none). */
@@ -93,6 +95,7 @@ static struct tcps_seg seg(int side, const char *fl, __u32 seq, __u32 ack, __u32
 	g.win = win[side];
 	g.sport = port[side];
 	g.dport = port[!side];
+	g.has_sackok = (g.flags & TCPS_SYN) && sackok[side];
 	if ((g.flags & TCPS_SYN) && wscale[side] >= 0) {
 		g.has_wscale = 1;
 		g.wscale = (__u8)wscale[side];
@@ -530,6 +533,53 @@ TEST(test_rst_at_the_right_edge_of_data_past_a_hole_closes)
 	established();
 	pkt(CLI, "PA", CISN + 1001, SISN + 1, 500);
 	CHECK_EQ(pkt(CLI, "R", CISN + 1501, 0, 0), TCPS_V_OK);
+	CHECK_STATES(CLOSE, CLOSE);
+}
+
+/* As established(), with SACK-permitted on the SYN of `side` only: not
+ * negotiated. */
+static void established_without_sack(int side)
+{
+	conn_new();
+	sackok[!side] = 0;
+	handshake(CISN, SISN);
+}
+
+TEST(test_rst_without_sack_takes_only_rcv_nxt_past_a_gap)
+{
+	/* No SACK: data past a gap stays out of order, RCV.NXT stays at the
+	 * gap, and Linux takes an RST only there. */
+	established_without_sack(CLI);
+	CHECK(!tcps_sack_on(&f));
+	pkt(CLI, "PA", CISN + 1001, SISN + 1, 500);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1501, 0, 0), TCPS_V_OOW);
+	CHECK_STATES(ESTABLISHED, ESTABLISHED);
+	/* The retransmission fills the gap. Linux would take the RST now, but
+	 * the observer cannot tell a filled gap from one of several: it waits
+	 * for the server's ACK of all, which Linux sends at once. */
+	pkt(SRV, "A", SISN + 1, CISN + 1, 0);
+	pkt(CLI, "PA", CISN + 1, SISN + 1, 1000);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1501, 0, 0), TCPS_V_OOW);
+	pkt(SRV, "A", SISN + 1, CISN + 1501, 0);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1501, 0, 0), TCPS_V_OK);
+	CHECK_STATES(CLOSE, CLOSE);
+}
+
+TEST(test_rst_without_sack_at_unacknowledged_in_order_data_closes)
+{
+	/* No gap: the receiver holds the data before its delayed ACK, and
+	 * new data after an acknowledged gap is in order again. */
+	established_without_sack(SRV);
+	pkt(CLI, "PA", CISN + 1, SISN + 1, 1000);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1001, 0, 0), TCPS_V_OK);
+	CHECK_STATES(CLOSE, CLOSE);
+
+	established_without_sack(SRV);
+	pkt(CLI, "PA", CISN + 1001, SISN + 1, 500);
+	pkt(CLI, "PA", CISN + 1, SISN + 1, 1000);
+	pkt(SRV, "A", SISN + 1, CISN + 1501, 0);
+	pkt(CLI, "PA", CISN + 1501, SISN + 1, 100);
+	CHECK_EQ(pkt(CLI, "R", CISN + 1601, 0, 0), TCPS_V_OK);
 	CHECK_STATES(CLOSE, CLOSE);
 }
 
@@ -1519,6 +1569,8 @@ int main(void)
 	RUN(test_rst_past_a_hole_is_ignored_until_the_data_arrives);
 	RUN(test_rst_at_the_right_edge_of_data_past_a_hole_closes);
 	RUN(test_rst_at_the_fin_seq_closes_once_the_fin_is_received);
+	RUN(test_rst_without_sack_takes_only_rcv_nxt_past_a_gap);
+	RUN(test_rst_without_sack_at_unacknowledged_in_order_data_closes);
 	RUN(test_rst_out_of_window_is_ignored);
 	RUN(test_rst_in_syn_sent_needs_ack_of_isn_plus_one);
 	RUN(test_rst_after_synack_closes_half_open_connection);

@@ -152,6 +152,23 @@ TEST(test_ipv4_syn_fields_and_window_scale)
 	CHECK_EQ(p.seg.wscale, 7);
 }
 
+TEST(test_sack_permitted_is_read_on_a_syn_only)
+{
+	struct pkt_spec s = v4_syn();
+	struct tcps_parsed p;
+
+	CHECK_RC(parse(frame, build(&s), &p), TCPS_P_TCP);
+	CHECK_EQ(p.seg.has_sackok, 0);
+	s.sackok = 1;
+	CHECK_RC(parse(frame, build(&s), &p), TCPS_P_TCP);
+	CHECK_EQ(p.seg.has_sackok, 1);
+	CHECK_EQ(p.seg.has_wscale, 1);
+	CHECK_EQ(p.seg.wscale, 7);
+	s.flags = TCPS_ACK;
+	CHECK_RC(parse(frame, build(&s), &p), TCPS_P_TCP);
+	CHECK_EQ(p.seg.has_sackok, 0);
+}
+
 TEST(test_ipv4_data_segment_fields)
 {
 	struct pkt_spec s = PKT_V4(V4_SRC, 40000, V4_DST, 80);
@@ -706,6 +723,7 @@ TEST(test_tcp_doff_below_5_or_past_the_end)
 int main(void)
 {
 	RUN(test_ipv4_syn_fields_and_window_scale);
+	RUN(test_sack_permitted_is_read_on_a_syn_only);
 	RUN(test_ipv4_data_segment_fields);
 	RUN(test_ipv4_options_are_skipped);
 	RUN(test_window_scale_is_read_only_on_syn);
