@@ -65,10 +65,7 @@ static int handshake(int in, int out, int family, __u32 n)
 	struct pkt_spec s;
 	char remote[64];
 
-	if (family == 6)
-		snprintf(remote, sizeof(remote), "2001:db8:ff::%x:%x", (n >> 16) & 0xffff, n & 0xffff);
-	else
-		snprintf(remote, sizeof(remote), "198.19.%u.%u", (n >> 8) & 0xff, n & 0xff);
+	pkt_nth_addr(family, n, remote, sizeof(remote));
 	s = family == 6 ? PKT_V6(remote, port, local, 80) : PKT_V4(remote, port, local, 80);
 	s.flags = TCPS_SYN;
 	s.seq = 1000;

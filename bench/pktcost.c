@@ -260,15 +260,6 @@ static int floor_add(const struct frame *f)
 	return bpf_map_update_elem(bpf_map__fd(fl->maps.floor_conns), &k, &v, BPF_ANY) ? -errno : 0;
 }
 
-static void remote_addr(int family, __u32 n, char *buf, size_t cap)
-{
-	/* 198.19.0.0/16 and 2001:db8:ff::/64 for the distinct tuples */
-	if (family == 6)
-		snprintf(buf, cap, "2001:db8:ff::%x:%x", (n >> 16) & 0xffff, n & 0xffff);
-	else
-		snprintf(buf, cap, "198.19.%u.%u", (n >> 8) & 0xff, n & 0xff);
-}
-
 static int prep_syn_new(struct bcase *c, int i, struct frame *out)
 {
 	char r[64];
@@ -276,7 +267,7 @@ static int prep_syn_new(struct bcase *c, int i, struct frame *out)
 
 	(void)c;
 	(void)i;
-	remote_addr(4, n, r, sizeof(r));
+	pkt_nth_addr(4, n, r, sizeof(r));
 	build(out, 4, 0, r, (__u16)(20000 + n % 40000), "198.18.0.1", 80, TCPS_SYN, 1000, 0, 0);
 	return 0;
 }
@@ -290,7 +281,7 @@ static int prep_fin_new(struct bcase *c, int i, struct frame *out)
 
 	(void)c;
 	(void)i;
-	remote_addr(4, n, r, sizeof(r));
+	pkt_nth_addr(4, n, r, sizeof(r));
 	err = handshake(4, 0, "198.18.0.1", r, port);
 	if (err)
 		return err;
@@ -388,7 +379,7 @@ static int run_life(struct bcase *c, int round)
 		__u16 port = (__u16)(20000 + n % 40000);
 		char r[64];
 
-		remote_addr(4, n, r, sizeof(r));
+		pkt_nth_addr(4, n, r, sizeof(r));
 		if (c->life_reuse && (err = one_life(c, r, port, 0, NULL)))
 			return err;
 		if (!i)

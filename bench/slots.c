@@ -150,10 +150,7 @@ static int frame_of(int family, long n, __u8 flags, struct frame *f)
 	struct pkt_spec s;
 	char remote[64];
 
-	if (family == 6)
-		snprintf(remote, sizeof(remote), "2001:db8:ff::%lx:%lx", (n >> 16) & 0xffff, n & 0xffff);
-	else
-		snprintf(remote, sizeof(remote), "198.19.%ld.%ld", (n >> 8) & 0xff, n & 0xff);
+	pkt_nth_addr(family, (__u32)n, remote, sizeof(remote));
 	s = family == 6 ? PKT_V6(remote, port, local, 80) : PKT_V4(remote, port, local, 80);
 	s.flags = flags;
 	s.seq = 1001;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Packet builder: see pktbuild.h. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pktbuild.h"
@@ -191,4 +192,12 @@ size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap)
 		ipv6_header(s, ip, ext, l4len, src, dst);
 	tcp_checksum(s->family, src, dst, l4, l4len);
 	return (size_t)(l4 - buf) + l4len;
+}
+
+void pkt_nth_addr(int family, uint32_t n, char *buf, size_t cap)
+{
+	if (family == 6)
+		snprintf(buf, cap, "2001:db8:ff::%x:%x", (n >> 16) & 0xffff, n & 0xffff);
+	else
+		snprintf(buf, cap, "198.19.%u.%u", (n >> 8) & 0xff, n & 0xff);
 }

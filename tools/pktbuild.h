@@ -44,4 +44,8 @@ struct pkt_spec {
  * does not parse. */
 size_t pkt_build(const struct pkt_spec *s, uint8_t *buf, size_t cap);
 
+/* The n-th of the benchmarks' remote addresses, into buf: 198.19.0.0/16
+ * (n's low 16 bits) or 2001:db8:ff::/64 (its low 32). */
+void pkt_nth_addr(int family, uint32_t n, char *buf, size_t cap);
+
 #endif /* TCPS_PKTBUILD_H */
