@@ -12,7 +12,12 @@
 #       from the last genuine segment of each direction
 import sys
 
-from scapy.all import IP, IPv6, TCP, rdpcap, send  # noqa: E402
+# The layers it needs, not scapy.all: 0.18 s to import instead of 0.6, and
+# the suite runs this ~40 times.
+from scapy.layers.inet import IP, TCP  # noqa: E402
+from scapy.layers.inet6 import IPv6  # noqa: E402
+from scapy.sendrecv import send  # noqa: E402
+from scapy.utils import rdpcap  # noqa: E402
 
 MARK_TTL = 37
 
