@@ -168,7 +168,8 @@ static inline __attribute__((always_inline)) int tcps_sack_on(const struct tcps_
 }
 
 /*
- * The sender's TCPS_EP_HOLE flag once g moves its snd_nxt (ef: its flags):
+ * The sender's TCPS_EP_HOLE flag once g moves its snd_nxt to end (ef: its
+ * flags):
  * may the receiver lack bytes below the new snd_nxt? The RST check needs
  * it (tcps_rst_acceptable): Linux takes an RST at RCV.NXT, and with SACK at
  * the end of the data it holds past a gap, never at a seq past lost data.
@@ -182,10 +183,9 @@ static inline __attribute__((always_inline)) int tcps_sack_on(const struct tcps_
  * FIN ~25 ns (pktcost's life cases).
  */
 static inline __attribute__((always_inline)) __u8 tcps_hole_after(const struct tcps_fsm *f, int s,
-								   const struct tcps_seg *g, __u8 ef)
+								   const struct tcps_seg *g, __u32 end, __u8 ef)
 {
 	const struct tcps_ep *e = &f->ep[s], *r = &f->ep[!s];
-	__u32 end = tcps_seg_end(g);
 
 	if (!(ef & TCPS_EP_SENT))
 		return ef & ~TCPS_EP_HOLE;
@@ -217,7 +217,7 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	__u8 ef = e->flags;
 
 	if (!(ef & TCPS_EP_SENT) || tcps_after(end, e->snd_nxt)) {
-		ef = tcps_hole_after(f, s, g, ef);
+		ef = tcps_hole_after(f, s, g, end, ef);
 		e->snd_nxt = end;
 	} else if (end != g->seq && end == e->snd_nxt && tcps_sack_on(f)) {
 		ef &= ~TCPS_EP_HOLE;	/* data up to snd_nxt: the SACK blocks' right edge */
