@@ -36,6 +36,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u32 slots_n = 1;	/* slots in the table (max_entries) */
 const volatile __u32 slots_seed = 0;
+__u32 slots_epoch;	/* the collector's epoch (slots_collect_run), set by userspace */
 
 /* The table: slots_n fixed slots, allocated whole at creation. */
 struct {
@@ -226,10 +227,16 @@ static long walk_step(__u32 i, void *arg)
 		w->mine = s;
 		return st == SLOT_EMPTY;
 	}
+	/* A failed claim: another insert took the slot, or the collector made
+	 * the tombstone EMPTY, which ends the chain here: claim it as such. */
+	t = SLOT_READ(s->tag);
+	st = t & SLOT_STATE;
 	if (st != SLOT_EMPTY)
 		return 0;
-	w->stop = !w->mine && (SLOT_READ(s->tag) & SLOT_STATE) == SLOT_EMPTY;
-	return w->stop || w->mine;
+	if (!w->mine && try_claim(s, t))
+		w->mine = s;
+	w->stop = !w->mine;
+	return 1;
 }
 
 /*
@@ -301,12 +308,12 @@ static __always_inline struct slot *slots_insert(const struct tcps_key *k, __u32
 
 /* Tombstone under the slot's lock, so no FSM step runs on a slot going
  * away (an FSM step takes the lock and checks the tag first). The
- * tombstone carries a random generation in the fingerprint bits, so the
- * reclaimer's cmpxchg fails on a slot reused and deleted again since it
- * looked (ABA). */
+ * tombstone carries the collector's epoch in the fingerprint bits: its
+ * age, and what makes the collector's cmpxchg fail on a slot reused and
+ * deleted again since it looked (ABA). */
 static __always_inline void slot_delete(struct slot *s, __u32 want, __u64 *c)
 {
-	__u32 tomb = (bpf_get_prandom_u32() & ~15u) | SLOT_TOMB, t;
+	__u32 tomb = slots_tomb(SLOT_READ(slots_epoch)), t;
 
 	bpf_spin_lock(&s->lock);
 	t = SLOT_READ(s->tag);
@@ -383,112 +390,294 @@ int floor_track(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/*
- * Tombstone reclaim, run by userspace (bench/slots.c reclaim(), as the
- * daemon's expiry would): slots_reclaim[] holds tombstones that no chain
- * crosses, each with the tag it kept across an RCU grace period; cmpxchg
- * each to EMPTY (keeping the ILOCK bit). One that changed since (reused:
- * its generation moved) stays.
- */
-struct reclaim_req slots_reclaim[SLOTS_RECLAIM_BATCH];
-__u32 slots_reclaim_n;
-__u32 slots_reclaimed;
 
-static long reclaim_step(__u32 i, void *arg)
+/*
+ * The tombstone collector: one pass over the whole table in a syscall
+ * program (userspace runs it as the daemon's expiry would), from the slot
+ * after an EMPTY one, cluster by cluster (the slots between two EMPTY
+ * ones). It does two things:
+ *
+ * Compaction. The cluster's tombstones, in order, are holes (up to
+ * COLL_HOLES of them at once). A FULL slot whose home is at or before a
+ * hole moves into the first such hole and leaves a tombstone of its own,
+ * which is a hole for the tuples after it. A move holds the tuple's home
+ * ILOCK (no insert of that tuple walks its chain in the middle of the
+ * move, which would miss both copies; if an insert holds it, the tuple
+ * stays), claims the hole, and under the source's lock copies the slot,
+ * publishes the copy and tombstones the source: lookups meet the copy
+ * first. A lookup that passed the hole while it was BUSY and reaches the
+ * source once it is a tombstone misses; its insert then waits on the home
+ * ILOCK and finds the copy under it (SLOTS_RACE), as for any racing insert.
+ *
+ * Reclaim. A tombstone goes back to EMPTY when no chain crosses it (no
+ * later slot of its cluster holds a tuple whose home is at or before it;
+ * a BUSY slot, whose home is unknown, counts as crossing) and it is at
+ * least three epochs old. Userspace waits an RCU grace period G(e) before
+ * it makes epoch e current (membarrier GLOBAL: synchronize_rcu). A data
+ * path run P that made a tombstone of epoch e read e before e + 1 was
+ * stored, so G(e + 2) waits for P; a walk W that saw the slot FULL began
+ * before P's store, hence before P ended, hence before G(e + 2) ended and
+ * G(e + 3) began: G(e + 3) waits for W. So at epoch e + 3 every walk that
+ * could have seen the slot FULL has ended. The collector's own tombstones
+ * (a move's source) are made inside a pass, which has ended before the
+ * next G begins: one epoch is enough, so they are dated two epochs back
+ * (never reused within the pass that made them). A walk that began
+ * later sees the tombstone: an insert through it claims it (or an earlier
+ * slot) and never goes past it unclaimed, so no new chain can cross it
+ * while its tag holds; the cmpxchg to EMPTY fails if the tag moved (the
+ * epoch makes every tombstone's tag new). Candidates are kept in position
+ * order; a crossing tuple with home h takes back every candidate at or
+ * after h, so what is left when the cluster's EMPTY end is reached is
+ * reclaimed.
+ *
+ * The home of a tuple (a hash of its key) is computed only when a hole or
+ * a candidate is pending: a tidy cluster costs a tag read a slot.
+ */
+struct collector coll;
+
+#define COLL_USED 0xffffffffu
+
+static __always_inline __u32 coll_rel(__u32 pos)
+{
+	return pos >= coll.start ? pos - coll.start : pos + slots_n - coll.start;
+}
+
+static __always_inline __u32 slot_home(const struct slot *s)
+{
+	struct tcps_key k = {};
+
+	__builtin_memcpy(k.addr, s->addr, sizeof(k.addr));
+	k.port[0] = s->port[0];
+	k.port[1] = s->port[1];
+	k.family = s->tag & SLOT_V6 ? TCPS_AF_INET6 : TCPS_AF_INET;
+	return slots_home(slots_hash(&k, slots_seed), slots_n);
+}
+
+/* The cluster ended at an EMPTY slot: its remaining candidates go EMPTY
+ * (keeping a home ILOCK bit that may have been set meanwhile). */
+static long coll_reclaim_step(__u32 j, void *arg)
 {
 	struct slot *s;
 	__u32 t, r;
 
 	(void)arg;
-	if (i >= SLOTS_RECLAIM_BATCH)
+	if (j >= COLL_CANDS || j >= coll.nc)
 		return 1;
-	s = slot_at(slots_reclaim[i].idx, 0);
+	s = slot_at(coll.cp[j], 0);
 	if (!s)
 		return 0;
-	t = slots_reclaim[i].tag;
+	t = coll.ct[j];
 	r = __sync_val_compare_and_swap(&s->tag, t, t & SLOT_ILOCK);
-	if (r != t && (r ^ t) == SLOT_ILOCK) {	/* only the home's ILOCK moved */
-		t = r;
-		r = __sync_val_compare_and_swap(&s->tag, t, t & SLOT_ILOCK);
-	}
-	if (r == t)
-		slots_reclaimed++;
+	if (r != t && (r ^ t) == SLOT_ILOCK)
+		r = __sync_val_compare_and_swap(&s->tag, r, r & SLOT_ILOCK) == r ? t : r;
+	coll.reclaimed += r == t;
 	return 0;
 }
 
-SEC("syscall")
-int slots_reclaim_run(void *ctx)
+static __always_inline void coll_cluster_end(__u32 pos)
 {
-	(void)ctx;
-	bpf_loop(slots_reclaim_n < SLOTS_RECLAIM_BATCH ? slots_reclaim_n : SLOTS_RECLAIM_BATCH,
-		 reclaim_step, NULL, 0);
+	bpf_loop(COLL_CANDS, coll_reclaim_step, NULL, 0);
+	coll.nc = coll.nh = coll.first = 0;
+	coll.start = pos + 1 < slots_n ? pos + 1 : 0;
+}
+
+/* A tuple whose home is at rel h crosses every candidate at or after h:
+ * pop them (candidates are in position order). */
+static long coll_cross_step(__u32 j, void *arg)
+{
+	__u32 h = *(__u32 *)arg;
+
+	(void)j;
+	if (!coll.nc || coll.nc > COLL_CANDS ||
+	    coll_rel(coll.cp[(coll.nc - 1) & (COLL_CANDS - 1)]) < h)
+		return 1;
+	coll.nc--;
+	coll.crossed++;
 	return 0;
+}
+
+static __always_inline void coll_crossed(__u32 h)
+{
+	bpf_loop(COLL_CANDS, coll_cross_step, &h, 0);
+}
+
+/* The first unused hole at or after rel h: its index, or -1. */
+struct hole_ctx {
+	__u32 h;
+	int j;
+};
+
+static long coll_hole_step(__u32 i, void *arg)
+{
+	struct hole_ctx *c = arg;
+	__u32 j = coll.first + i, p;
+
+	if (j >= coll.nh || j >= COLL_HOLES)
+		return 1;
+	p = coll.hp[j];
+	if (p == COLL_USED || coll_rel(p) < c->h)
+		return 0;
+	c->j = (int)j;
+	return 1;
+}
+
+static __always_inline int coll_hole(__u32 h)
+{
+	struct hole_ctx c = { .h = h, .j = -1 };
+
+	bpf_loop(COLL_HOLES, coll_hole_step, &c, 0);
+	return c.j;
+}
+
+static __always_inline void coll_add_hole(__u32 pos, __u32 tag)
+{
+	if (coll.nh < COLL_HOLES) {
+		coll.hp[coll.nh & (COLL_HOLES - 1)] = pos;
+		coll.ht[coll.nh & (COLL_HOLES - 1)] = tag;
+		coll.nh++;
+	}
+}
+
+/* Copy the tuple at sq into the claimed (BUSY) hole sp, publish the
+ * copy, tombstone the source: lookups meet the copy first. */
+static __always_inline void slot_copy(struct slot *sp, struct slot *sq, __u32 want, __u32 tomb)
+{
+	__builtin_memcpy(sp->addr, sq->addr, sizeof(sp->addr));
+	sp->port[0] = sq->port[0];
+	sp->port[1] = sq->port[1];
+	sp->fsm = sq->fsm;
+	sp->first_tick = sq->first_tick;
+	sp->last_tick = sq->last_tick;
+	__sync_fetch_and_xor(&sp->tag, SLOT_BUSY ^ want);
+	__sync_fetch_and_xor(&sq->tag, want ^ tomb);
+}
+
+static __always_inline void coll_hole_used(int j)
+{
+	coll.hp[j & (COLL_HOLES - 1)] = COLL_USED;
+	while (coll.first < coll.nh && coll.first < COLL_HOLES &&
+	       coll.hp[coll.first & (COLL_HOLES - 1)] == COLL_USED)
+		coll.first++;
 }
 
 /*
- * Compaction, run by userspace before a reclaim pass: slots_move[] are
- * moves of a tuple to a tombstone earlier on its chain, in the order they
- * are to be done (a move's source is the next one's hole). Each move holds
- * the tuple's home ILOCK, so no insert of that tuple walks its chain in
- * the middle of the move (it would miss both copies), claims the hole,
- * and under the source's lock copies the slot, publishes the copy and
- * tombstones the source: lookups meet the copy first. A move whose source
- * or hole changed since the plan is skipped.
+ * Move the tuple at q (tag want, home home) into hole j; 1 if moved. All
+ * under the source's lock (no FSM step runs on it; interrupts off, so the
+ * home ILOCK taken inside is never held across a preemption): the home
+ * ILOCK if free, the hole's claim if it is still the tombstone it was,
+ * the copy. A tuple whose slot or home changed stays where it is.
  */
-struct move_req slots_move[SLOTS_RECLAIM_BATCH];
-__u32 slots_move_n;
-__u32 slots_move_gen;	/* generation of the tombstones moves leave */
-__u32 slots_moved;
-
-static __always_inline int slot_move(struct slot *sp, struct slot *sq, __u32 want, __u32 tomb)
+static __always_inline int coll_move(struct slot *sq, __u32 q, __u32 want, __u32 home, int j)
 {
-	int ok;
+	/* dated two epochs back: see "Reclaim" above */
+	__u32 tomb = slots_tomb(SLOT_READ(slots_epoch) - 2), tp;
+	struct slot *hs = slot_at(home, 0), *sp;
+	int ok = 0, claimed = 0;
 
+	if (j < 0 || j >= COLL_HOLES)
+		return 0;
+	tp = coll.ht[j];
+	sp = slot_at(coll.hp[j], 0);
+	if (!hs || !sp)
+		return 0;
 	bpf_spin_lock(&sq->lock);
-	ok = (SLOT_READ(sq->tag) & ~SLOT_ILOCK) == want;
-	if (ok) {
-		__builtin_memcpy(sp->addr, sq->addr, sizeof(sp->addr));
-		sp->port[0] = sq->port[0];
-		sp->port[1] = sq->port[1];
-		sp->fsm = sq->fsm;
-		sp->first_tick = sq->first_tick;
-		sp->last_tick = sq->last_tick;
-		__sync_fetch_and_xor(&sp->tag, SLOT_BUSY ^ want);
-		__sync_fetch_and_xor(&sq->tag, want ^ tomb);
+	if ((SLOT_READ(sq->tag) & ~SLOT_ILOCK) == want &&
+	    !(__sync_fetch_and_or(&hs->tag, SLOT_ILOCK) & SLOT_ILOCK)) {
+		claimed = try_claim(sp, tp);
+		if (claimed)
+			slot_copy(sp, sq, want, tomb);
+		__sync_fetch_and_and(&hs->tag, ~SLOT_ILOCK);
+		ok = claimed;
 	}
 	bpf_spin_unlock(&sq->lock);
-	if (!ok)
-		__sync_fetch_and_xor(&sp->tag, SLOT_BUSY ^ tomb);
+	if (claimed)
+		coll_hole_used(j);
+	if (ok)
+		coll_add_hole(q, tomb);
 	return ok;
 }
 
-static long move_step(__u32 i, void *arg)
+/* A FULL slot: move it back if a hole at or after its home is pending;
+ * then it crosses the candidates at or after its home. */
+static __always_inline void coll_full(struct slot *s, __u32 pos, __u32 t)
 {
-	__u32 tomb = (slots_move_gen & ~15u) | SLOT_TOMB;
-	struct slot *hs, *sp, *sq;
-	struct move_req *m;
+	__u32 home, h;
+
+	coll.full++;
+	if (coll.first >= coll.nh && !coll.nc)
+		return;
+	home = slot_home(s);
+	h = coll_rel(home);
+	if (h > coll_rel(pos))	/* home outside the cluster: cannot be; leave it */
+		h = 0;
+	else if (coll_move(s, pos, t & ~SLOT_ILOCK, home, coll_hole(h)))
+		coll.moved++;
+	coll_crossed(h);
+}
+
+static __always_inline void coll_tomb(__u32 pos, __u32 t)
+{
+	__u32 epoch = SLOT_READ(slots_epoch);
+
+	coll.tombs++;
+	coll_add_hole(pos, t);
+	/* three epochs old (28-bit generations), and room to keep it */
+	if (((epoch - (t >> 4)) & 0x0fffffffu) >= 3 && coll.nc < COLL_CANDS) {
+		coll.cp[coll.nc & (COLL_CANDS - 1)] = pos;
+		coll.ct[coll.nc & (COLL_CANDS - 1)] = t;
+		coll.nc++;
+	}
+}
+
+static long coll_step(__u32 i, void *arg)
+{
+	__u32 pos = coll.e0 + 1 + i, t, st;
+	struct slot *s;
 
 	(void)arg;
-	if (i >= SLOTS_RECLAIM_BATCH)
+	if (pos >= slots_n)
+		pos -= slots_n;
+	s = slot_at(pos, 0);
+	if (!s)
 		return 1;
-	m = &slots_move[i];
-	hs = slot_at(m->home, 0);
-	sp = slot_at(m->p, 0);
-	sq = slot_at(m->q, 0);
-	if (!hs || !sp || !sq || (SLOT_READ(sq->tag) & ~SLOT_ILOCK) != (m->tag_q & ~SLOT_ILOCK) ||
-	    (__sync_fetch_and_or(&hs->tag, SLOT_ILOCK) & SLOT_ILOCK))
-		return 0;
-	if (try_claim(sp, m->tag_p) && slot_move(sp, sq, m->tag_q & ~SLOT_ILOCK, tomb))
-		slots_moved++;
-	__sync_fetch_and_and(&hs->tag, ~SLOT_ILOCK);
+	t = SLOT_READ(s->tag);
+	st = t & SLOT_STATE;
+	if (st == SLOT_EMPTY)
+		coll_cluster_end(pos);
+	else if (st == SLOT_TOMB)
+		coll_tomb(pos, t);
+	else if (st == SLOT_FULL)
+		coll_full(s, pos, t);
+	else
+		coll.nc = 0;	/* BUSY: home unknown, crosses everything */
 	return 0;
 }
 
+static long coll_find_empty(__u32 i, void *arg)
+{
+	struct slot *s = slot_at(i, 0);
+
+	(void)arg;
+	if (s && (SLOT_READ(s->tag) & SLOT_STATE) == SLOT_EMPTY) {
+		coll.e0 = i;
+		return 1;
+	}
+	return 0;
+}
+
+/* One pass: from after the first EMPTY slot all the way round to it. A
+ * table with no EMPTY slot is left alone (returns 1). */
 SEC("syscall")
-int slots_move_run(void *ctx)
+int slots_collect_run(void *ctx)
 {
 	(void)ctx;
-	bpf_loop(slots_move_n < SLOTS_RECLAIM_BATCH ? slots_move_n : SLOTS_RECLAIM_BATCH, move_step,
-		 NULL, 0);
+	coll.e0 = COLL_USED;
+	coll.moved = coll.reclaimed = coll.tombs = coll.full = coll.crossed = 0;
+	bpf_loop(slots_n, coll_find_empty, NULL, 0);
+	if (coll.e0 == COLL_USED)
+		return 1;
+	coll.nc = coll.nh = coll.first = 0;
+	coll.start = coll.e0 + 1 < slots_n ? coll.e0 + 1 : 0;
+	bpf_loop(slots_n, coll_step, NULL, 0);
 	return 0;
 }

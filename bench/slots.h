@@ -12,8 +12,8 @@
  *   bit  2    ILOCK: an insert of a tuple whose home is this slot is in
  *             progress (serialises inserts of one tuple, see slots.bpf.c)
  *   bit  3    the tuple's family is IPv6 (FULL only)
- *   bits 4-31 fingerprint of the tuple hash (FULL), a random generation
- *             (TOMB)
+ *   bits 4-31 fingerprint of the tuple hash (FULL), the collector's epoch
+ *             when it was made (TOMB: slots_tomb)
  */
 #ifndef TCPS_BENCH_SLOTS_H
 #define TCPS_BENCH_SLOTS_H
@@ -71,19 +71,6 @@ enum slots_counter {
 	SLOTS_CNT_MAX,
 };
 
-/* A tombstone the reclaimer saw (slots_reclaim_run). */
-#define SLOTS_RECLAIM_BATCH 65536
-struct reclaim_req {
-	__u32 idx;
-	__u32 tag;
-};
-
-/* A move planned by the compactor: the tuple at q (tag tag_q, home
- * home) into the tombstone p (tag tag_p), earlier on its chain. */
-struct move_req {
-	__u32 p, tag_p, q, tag_q, home;
-};
-
 struct slots_cnt {
 	__u64 c[SLOTS_CNT_MAX];
 };
@@ -138,5 +125,26 @@ static inline __u32 slots_want(__u32 h, __u8 family)
 	return (slots_fmix(h ^ 0x5bd1e995u) & ~15u) | (family == TCPS_AF_INET6 ? SLOT_V6 : 0) |
 	       SLOT_FULL;
 }
+
+/* A tombstone's tag: the collector's epoch in the fingerprint bits. */
+static inline __u32 slots_tomb(__u32 epoch)
+{
+	return epoch << 4 | SLOT_TOMB;
+}
+
+/* The collector's state and its counters for one pass (slots_collect_run,
+ * slots.bpf.c): userspace reads the counters from .bss. */
+#define COLL_HOLES 256		/* pending holes of one cluster */
+#define COLL_CANDS 256		/* pending reclaim candidates of one cluster */
+
+struct collector {
+	__u32 e0;		/* the EMPTY slot the pass starts after */
+	__u32 start;		/* first slot of the current cluster */
+	__u32 nh, first;	/* holes hp/ht[first..nh) (UINT32 max: used) */
+	__u32 nc;		/* candidates cp/ct[0..nc) */
+	__u32 hp[COLL_HOLES], ht[COLL_HOLES];
+	__u32 cp[COLL_CANDS], ct[COLL_CANDS];
+	__u64 moved, reclaimed, tombs, full, crossed;
+};
 
 #endif /* TCPS_BENCH_SLOTS_H */
