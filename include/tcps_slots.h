@@ -62,6 +62,9 @@
 #endif
 
 #ifndef TCPS_SLOTS_READ
+#ifdef TCPS_SLOTS_INLINE
+#error "the algorithm needs TCPS_SLOTS_READ and TCPS_SLOTS_WRITE"
+#endif
 #define TCPS_SLOTS_READ(x) (x)		/* a table copy: nobody writes it */
 #endif
 
