@@ -200,6 +200,20 @@ static __u32 id_at_home(__u32 home, __u32 *id)
 	}
 }
 
+/* Three tuple numbers with home home in ids, the first n of them inserted
+ * (in that order: they take home, home + 1...). */
+static void three_at(__u32 home, __u32 ids[3], int n)
+{
+	struct tcps_slot_hdr *s;
+	__u32 id = 0;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ids[i] = id_at_home(home, &id);
+	for (i = 0; i < n; i++)
+		CHECK_EQ(insert(TCPS_AF_INET, ids[i], &s), TCPS_SLOTS_INSERTED);
+}
+
 static __u32 count_state(__u32 st)
 {
 	__u32 i, c = 0;
@@ -257,21 +271,15 @@ TEST(test_insert_lookup_delete)
  * the end of the array and past a tombstone at 0. */
 TEST(test_probe_wraps_at_array_end)
 {
-	struct tcps_slot_hdr *s;
-	__u32 id = 0, a, b, c;
+	__u32 t[3];
 
 	table(16);
-	a = id_at_home(15, &id);
-	b = id_at_home(15, &id);
-	c = id_at_home(15, &id);
-	CHECK_EQ(insert(TCPS_AF_INET, a, &s), TCPS_SLOTS_INSERTED);
-	CHECK_EQ(insert(TCPS_AF_INET, b, &s), TCPS_SLOTS_INSERTED);
-	CHECK_EQ(insert(TCPS_AF_INET, c, &s), TCPS_SLOTS_INSERTED);
-	CHECK_EQ(pos(TCPS_AF_INET, a), 15);
-	CHECK_EQ(pos(TCPS_AF_INET, b), 0);
-	CHECK_EQ(pos(TCPS_AF_INET, c), 1);
-	CHECK(del(TCPS_AF_INET, b));
-	CHECK_EQ(pos(TCPS_AF_INET, c), 1);
+	three_at(15, t, 3);
+	CHECK_EQ(pos(TCPS_AF_INET, t[0]), 15);
+	CHECK_EQ(pos(TCPS_AF_INET, t[1]), 0);
+	CHECK_EQ(pos(TCPS_AF_INET, t[2]), 1);
+	CHECK(del(TCPS_AF_INET, t[1]));
+	CHECK_EQ(pos(TCPS_AF_INET, t[2]), 1);
 	CHECK(!broken_chains());
 }
 
@@ -297,20 +305,16 @@ TEST(test_full_chain_fails_open)
 TEST(test_tombstone_claimed_by_later_insert)
 {
 	struct tcps_slot_hdr *s;
-	__u32 id = 0, a, b, c;
+	__u32 t[3];
 
 	table(16);
-	a = id_at_home(4, &id);
-	b = id_at_home(4, &id);
-	c = id_at_home(4, &id);
-	CHECK_EQ(insert(TCPS_AF_INET, a, &s), TCPS_SLOTS_INSERTED);
-	CHECK_EQ(insert(TCPS_AF_INET, b, &s), TCPS_SLOTS_INSERTED);
-	CHECK(del(TCPS_AF_INET, a));
-	CHECK_EQ(insert(TCPS_AF_INET, b, &s), TCPS_SLOTS_RACED);
+	three_at(4, t, 2);
+	CHECK(del(TCPS_AF_INET, t[0]));
+	CHECK_EQ(insert(TCPS_AF_INET, t[1], &s), TCPS_SLOTS_RACED);
 	CHECK_EQ((tbl[4].h.tag & TCPS_SLOT_STATE), TCPS_SLOT_TOMB);	/* given back */
-	CHECK_EQ(insert(TCPS_AF_INET, c, &s), TCPS_SLOTS_INSERTED);
-	CHECK_EQ(pos(TCPS_AF_INET, c), 4);
-	CHECK_EQ(pos(TCPS_AF_INET, b), 5);
+	CHECK_EQ(insert(TCPS_AF_INET, t[2], &s), TCPS_SLOTS_INSERTED);
+	CHECK_EQ(pos(TCPS_AF_INET, t[2]), 4);
+	CHECK_EQ(pos(TCPS_AF_INET, t[1]), 5);
 	CHECK_EQ(count_state(TCPS_SLOT_TOMB), 0);
 	CHECK(!broken_chains());
 }
