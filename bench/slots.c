@@ -249,27 +249,24 @@ struct walk {
 static void walk_slot(const struct slot *sl, __u32 idx, __u32 n, __u32 seed, struct walk *w,
 		      double *disp_sum)
 {
+	__u32 st = sl->h.tag & TCPS_SLOT_STATE;
 	struct tcps_key k;
 	long d;
 
-	if ((sl->tag & SLOT_STATE) == SLOT_EMPTY) {
+	if (st == TCPS_SLOT_EMPTY) {
 		/* a miss starting d slots before this EMPTY walks d + 1 */
 		w->miss_sum += (double)w->run * (double)(w->run + 1) / 2 + (double)w->run + 1;
 		w->run = 0;
 	} else if (++w->run > w->max_run) {
 		w->max_run = w->run;
 	}
-	if ((sl->tag & SLOT_STATE) != SLOT_FULL) {
-		w->tomb += (sl->tag & SLOT_STATE) == SLOT_TOMB;
-		w->other += (sl->tag & SLOT_STATE) == SLOT_BUSY;
+	if (st != TCPS_SLOT_FULL) {
+		w->tomb += st == TCPS_SLOT_TOMB;
+		w->other += st == TCPS_SLOT_BUSY;
 		return;
 	}
-	memset(&k, 0, sizeof(k));
-	memcpy(k.addr, sl->addr, sizeof(k.addr));
-	k.port[0] = sl->port[0];
-	k.port[1] = sl->port[1];
-	k.family = sl->tag & SLOT_V6 ? TCPS_AF_INET6 : TCPS_AF_INET;
-	d = ((long)idx - (long)slots_home(slots_hash(&k, seed), n) + n) % n;
+	tcps_slot_key(&sl->h, sl->h.tag, &k);
+	d = ((long)idx - (long)tcps_slots_home(tcps_slots_hash(&k, seed), n) + n) % n;
 	w->full++;
 	*disp_sum += (double)d;
 	if (d > w->max_disp)

@@ -1,0 +1,771 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A connection table of our own (bench/NOTES.md "A table of our own"): an
+ * array of fixed slots, open addressing with linear probing from the
+ * tuple's home slot, lock-free lookups, tombstones and a collector. Pure C
+ * like tcp_fsm.h: the prototype's BPF object (bench/slots.bpf.c) and the
+ * native tests (tests/unit/test_slots.c) compile the same algorithm, each
+ * supplying the few primitives that differ (declared below).
+ *
+ * The tag, the first word of a slot, changes only by atomics:
+ *
+ *   bits 0-1  state: EMPTY, TOMB (deleted), BUSY (being written), FULL
+ *   bit  2    ILOCK: an insert of a tuple whose home is this slot is in
+ *             progress (serialises inserts of one tuple)
+ *   bit  3    the tuple's family is IPv6 (FULL only)
+ *   bits 4-31 fingerprint of the tuple hash (FULL), the collector's epoch
+ *             when it was made (TOMB: tcps_slots_tomb)
+ *
+ * Slot layout: the table's part, struct tcps_slot_hdr (tag and canonical
+ * tuple, 40 bytes), comes first and the includer's payload follows it at
+ * offset 40, so a slot is `struct { struct tcps_slot_hdr h; PAYLOAD; }`.
+ * A fixed offset rather than a payload type parameter: the algorithm then
+ * needs no macro-generated types, bench/slots.c can read a copied table
+ * with this header alone, and 40 is 8-aligned, so the product's struct
+ * tcps_conn (u64 fields) fits after it with no hole. The slot's spin lock
+ * is the payload's, not the header's: a BPF map value may hold one
+ * bpf_spin_lock and tcps_conn has its own; the includer's tcps_slot_lock
+ * finds it (that the verifier finds tcps_conn's lock nested one struct
+ * deep in a slot is for the product's move to check: the prototype's lock
+ * is a direct member). The algorithm touches the payload only through
+ * the includer's init and copy.
+ *
+ * Without TCPS_SLOTS_INLINE this header gives only the layout, the tags
+ * and the hash (readers of a copied table). With it, the algorithm; the
+ * includer defines first:
+ *   TCPS_SLOTS_INLINE       static __always_inline in BPF, static inline natively
+ *   TCPS_SLOTS_READ(x)      one read of a word other CPUs write (volatile in
+ *                           BPF, clang 14 has no BPF atomic load; an
+ *                           acquire load natively, which TSan understands)
+ *   TCPS_SLOTS_WRITE(x, v)  a store of a key word lookups may read at the
+ *                           same time (plain in BPF, relaxed atomic natively)
+ * and defines after it the primitives declared in the second part.
+ * Atomic read-modify-writes are clang's and gcc's __sync builtins, fully
+ * ordered, which BPF has with -mcpu=v3.
+ */
+#ifndef TCPS_SLOTS_H
+#define TCPS_SLOTS_H
+
+#include "tcpscope.h"
+
+#define TCPS_SLOT_EMPTY 0u
+#define TCPS_SLOT_TOMB 1u
+#define TCPS_SLOT_BUSY 2u
+#define TCPS_SLOT_FULL 3u
+#define TCPS_SLOT_STATE 3u
+#define TCPS_SLOT_ILOCK 4u
+#define TCPS_SLOT_V6 8u
+
+#ifndef TCPS_SLOTS_PROBE_MAX
+#define TCPS_SLOTS_PROBE_MAX 4096	/* slots a lookup or insert walks at most */
+#endif
+#ifndef TCPS_SLOTS_PROBE_INLINE
+#define TCPS_SLOTS_PROBE_INLINE 16	/* of which a lookup walks unrolled */
+#endif
+
+#ifndef TCPS_SLOTS_READ
+#ifdef TCPS_SLOTS_INLINE
+#error "the algorithm needs TCPS_SLOTS_READ and TCPS_SLOTS_WRITE"
+#endif
+#define TCPS_SLOTS_READ(x) (x)		/* a table copy: nobody writes it */
+#endif
+
+/* The table's part of a slot; the payload follows at offset 40. */
+struct tcps_slot_hdr {
+	__u32 tag;
+	__u32 addr[2][4];	/* canonical tuple as struct tcps_key (IPv4 in [i][0]) */
+	__u16 port[2];
+};
+_Static_assert(sizeof(struct tcps_slot_hdr) == 40, "the payload starts at offset 40");
+
+static inline __u32 tcps_slots_rotl(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static inline __u32 tcps_slots_fmix(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * Murmur3-style mix of the nine words of the tuple (two 16-byte addresses,
+ * the two ports), seeded per table and by family: one multiply-rotate-
+ * multiply per word and a final avalanche, ~60 instructions. Not keyed
+ * against hash flooding beyond the random seed; a flood ends in bounded
+ * probe walks (TCPS_SLOTS_PROBE_MAX) that fail open, not in long ones.
+ */
+static inline __u32 tcps_slots_hash(const struct tcps_key *k, __u32 seed)
+{
+	const __u32 *w = &k->addr[0][0];
+	__u32 h = seed ^ k->family, x;
+	int i;
+
+	for (i = 0; i < 9; i++) {
+		x = i < 8 ? w[i] : ((__u32)k->port[0] | (__u32)k->port[1] << 16);
+		x *= 0xcc9e2d51u;
+		x = tcps_slots_rotl(x, 15) * 0x1b873593u;
+		h = tcps_slots_rotl(h ^ x, 13) * 5 + 0xe6546b64u;
+	}
+	return tcps_slots_fmix(h ^ 36);
+}
+
+/* Home slot: the hash's top bits scaled to n (no power of two needed). */
+static inline __u32 tcps_slots_home(__u32 h, __u32 n)
+{
+	return (__u32)(((__u64)h * n) >> 32);
+}
+
+/* Tag of the tuple once FULL: fingerprint from a second mix (independent
+ * of the home's bits), family, state. */
+static inline __u32 tcps_slots_want(__u32 h, __u8 family)
+{
+	return (tcps_slots_fmix(h ^ 0x5bd1e995u) & ~15u) |
+	       (family == TCPS_AF_INET6 ? TCPS_SLOT_V6 : 0) | TCPS_SLOT_FULL;
+}
+
+/* A tombstone's tag: the collector's epoch in the fingerprint bits. */
+static inline __u32 tcps_slots_tomb(__u32 epoch)
+{
+	return epoch << 4 | TCPS_SLOT_TOMB;
+}
+
+/* The tuple of a FULL slot with tag t; the family is the tag's bit. */
+static inline void tcps_slot_key(const struct tcps_slot_hdr *s, __u32 t, struct tcps_key *k)
+{
+	const __u32 *a = &s->addr[0][0];
+	__u32 *b = &k->addr[0][0];
+	int i;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	for (i = 0; i < 8; i++)
+		b[i] = TCPS_SLOTS_READ(a[i]);
+	k->port[0] = TCPS_SLOTS_READ(s->port[0]);
+	k->port[1] = TCPS_SLOTS_READ(s->port[1]);
+	k->family = t & TCPS_SLOT_V6 ? TCPS_AF_INET6 : TCPS_AF_INET;
+}
+
+/* The collector's state between the steps of one pass (tcps_slots_collect
+ * below), and its counters for the pass. */
+#define TCPS_COLL_HOLES 256	/* pending holes of one cluster */
+#define TCPS_COLL_CANDS 256	/* pending reclaim candidates of one cluster */
+
+struct tcps_slots_coll {
+	__u32 e0;		/* the EMPTY slot the pass starts after */
+	__u32 start;		/* first slot of the current cluster */
+	__u32 nh, first;	/* holes hp/ht[first..nh) (UINT32 max: used) */
+	__u32 nc;		/* candidates cp/ct[0..nc) */
+	__u32 hp[TCPS_COLL_HOLES], ht[TCPS_COLL_HOLES];
+	__u32 cp[TCPS_COLL_CANDS], ct[TCPS_COLL_CANDS];
+	__u64 moved, reclaimed, tombs, full, crossed;
+};
+
+#ifdef TCPS_SLOTS_INLINE
+/* ---- the algorithm ----
+ *
+ * Concurrency. Lookups read the tag, compare the key, read the tag again:
+ * a key is written only while its slot is BUSY (invisible) and never
+ * changes while FULL, so a key compared between two reads of the same FULL
+ * tag is the published one (a torn read of a slot being reused shows as a
+ * changed tag and is skipped; the remaining ABA, delete and reinsert of a
+ * tuple with the same 28-bit fingerprint inside one compare, is ignored).
+ * Inserts of one tuple all start at its home slot and are serialised by
+ * the ILOCK bit of the home's tag: the holder walks the chain again (the
+ * tuple may have been inserted meanwhile: TCPS_SLOTS_RACED), claiming on
+ * the way the first TOMB or EMPTY slot with a cmpxchg on its tag (inserts
+ * of other tuples compete for it too: the loser walks on), writes the key
+ * and the payload, publishes with one atomic xor (BUSY -> FULL with the
+ * fingerprint), and drops ILOCK. So two CPUs inserting one tuple never
+ * make two copies. Delete is a tombstone (FULL -> TOMB under the slot's
+ * lock), reused by later inserts; a backward shift cannot be done without
+ * a lock over the whole chain: the collector compacts instead.
+ */
+
+/* Primitives, defined by the includer. */
+/* Slots in the table, the hash seed, the collector's current epoch. */
+TCPS_SLOTS_INLINE __u32 tcps_slots_n(void);
+TCPS_SLOTS_INLINE __u32 tcps_slots_seed(void);
+TCPS_SLOTS_INLINE __u32 tcps_slots_epoch(void);
+/* Slot i, NULL if i >= tcps_slots_n(). */
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slot_get(__u32 i);
+/* The payload's spin lock (bpf_spin_lock in BPF: no helper call inside). */
+TCPS_SLOTS_INLINE void tcps_slot_lock(struct tcps_slot_hdr *s);
+TCPS_SLOTS_INLINE void tcps_slot_unlock(struct tcps_slot_hdr *s);
+/* The payload of a new tuple (init: the insert's argument), and a move's
+ * copy of it (under src's lock; dst is BUSY). Never the lock itself. */
+TCPS_SLOTS_INLINE void tcps_slot_payload_init(struct tcps_slot_hdr *s, const void *init);
+TCPS_SLOTS_INLINE void tcps_slot_payload_copy(struct tcps_slot_hdr *dst,
+					      const struct tcps_slot_hdr *src);
+/* step(i, ctx) for i = 0..n-1 until it returns nonzero (bpf_loop in BPF:
+ * the verifier checks one step, not n unrolled ones). */
+TCPS_SLOTS_INLINE void tcps_slots_loop(__u32 n, long (*step)(__u32 i, void *ctx), void *ctx);
+/* The collector's state: one pass at a time. */
+TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void);
+
+/* Loop steps: real functions in BPF (bpf_loop takes their address); not
+ * every native includer uses every one. */
+#define TCPS_SLOTS_STEP static long __attribute__((unused))
+
+/* Slot i of the walk from home, wrapping at the array's end. */
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slot_at(__u32 home, __u32 i)
+{
+	__u32 idx = home + i, n = tcps_slots_n();
+
+	if (idx >= n)
+		idx -= n;
+	return tcps_slot_get(idx);
+}
+
+TCPS_SLOTS_INLINE int tcps_slot_key_eq(const struct tcps_slot_hdr *s, const struct tcps_key *k)
+{
+	const __u32 *a = &s->addr[0][0], *b = &k->addr[0][0];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		if (TCPS_SLOTS_READ(a[i]) != b[i])
+			return 0;
+	return TCPS_SLOTS_READ(s->port[0]) == k->port[0] &&
+	       TCPS_SLOTS_READ(s->port[1]) == k->port[1];
+}
+
+/* Tag and key match, and the tag did not move while the key was read. */
+TCPS_SLOTS_INLINE int tcps_slot_is(const struct tcps_slot_hdr *s, __u32 t, __u32 want,
+				   const struct tcps_key *k)
+{
+	return (t & ~TCPS_SLOT_ILOCK) == want && tcps_slot_key_eq(s, k) &&
+	       (TCPS_SLOTS_READ(s->tag) & ~TCPS_SLOT_ILOCK) == want;
+}
+
+/* One step of a lookup past the unrolled ones. */
+struct tcps_slots_find {
+	const struct tcps_key *k;
+	struct tcps_slot_hdr *s;
+	__u32 home, want, n;
+};
+
+TCPS_SLOTS_STEP tcps_slots_find_step(__u32 i, void *arg)
+{
+	struct tcps_slots_find *f = arg;
+	struct tcps_slot_hdr *s = tcps_slot_at(f->home, i + TCPS_SLOTS_PROBE_INLINE);
+	__u32 t;
+
+	f->n = i + 1;
+	if (!s)
+		return 1;
+	t = TCPS_SLOTS_READ(s->tag);
+	if ((t & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY)
+		return 1;
+	if (tcps_slot_is(s, t, f->want, f->k))
+		f->s = s;
+	return f->s != NULL;
+}
+
+/* Lock-free lookup of k (home and want from its hash): walk from home to
+ * the first EMPTY slot, the first TCPS_SLOTS_PROBE_INLINE slots unrolled,
+ * the rest (rare) in a loop. *walked: the slots it read. */
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slots_find(const struct tcps_key *k, __u32 home,
+							__u32 want, __u32 *walked)
+{
+	struct tcps_slots_find f = { .k = k, .home = home, .want = want };
+	struct tcps_slot_hdr *s = NULL;
+	__u32 i, t;
+
+	for (i = 0; i < TCPS_SLOTS_PROBE_INLINE; i++) {
+		s = tcps_slot_at(home, i);
+		if (!s)
+			break;
+		t = TCPS_SLOTS_READ(s->tag);
+		if ((t & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY) {
+			s = NULL;
+			break;
+		}
+		if (tcps_slot_is(s, t, want, k))
+			break;
+		s = NULL;
+	}
+	if (i == TCPS_SLOTS_PROBE_INLINE) {
+		tcps_slots_loop(TCPS_SLOTS_PROBE_MAX - TCPS_SLOTS_PROBE_INLINE,
+				tcps_slots_find_step, &f);
+		s = f.s;
+		i += f.n;
+	}
+	*walked = i + 1;
+	return s;
+}
+
+/* ILOCK of the home slot: held by another CPU for one insert at most (a
+ * walk to the end of the chain, microseconds at high load), so spin up to
+ * TCPS_SLOTS_ILOCK_SPINS reads, then give up (fail open). */
+#define TCPS_SLOTS_ILOCK_SPINS 65536
+
+struct tcps_slots_ilock {
+	struct tcps_slot_hdr *hs;
+	int got;
+};
+
+TCPS_SLOTS_STEP tcps_slots_ilock_step(__u32 j, void *arg)
+{
+	struct tcps_slots_ilock *l = arg;
+
+	(void)j;
+	l->got = !(TCPS_SLOTS_READ(l->hs->tag) & TCPS_SLOT_ILOCK) &&
+		 !(__sync_fetch_and_or(&l->hs->tag, TCPS_SLOT_ILOCK) & TCPS_SLOT_ILOCK);
+	return l->got;
+}
+
+/* 0 with ILOCK held, -1 if another holder kept it too long. */
+TCPS_SLOTS_INLINE int tcps_slots_ilock_take(struct tcps_slot_hdr *hs)
+{
+	struct tcps_slots_ilock l = { .hs = hs };
+
+	if (!(__sync_fetch_and_or(&hs->tag, TCPS_SLOT_ILOCK) & TCPS_SLOT_ILOCK))
+		return 0;
+	tcps_slots_loop(TCPS_SLOTS_ILOCK_SPINS, tcps_slots_ilock_step, &l);
+	return l.got ? 0 : -1;
+}
+
+/* Free (TOMB or EMPTY) slot seen with tag t -> BUSY, keeping its ILOCK
+ * bit; once more if only that bit moved meanwhile. */
+TCPS_SLOTS_INLINE int tcps_slot_claim(struct tcps_slot_hdr *s, __u32 t)
+{
+	__u32 r = __sync_val_compare_and_swap(&s->tag, t, (t & TCPS_SLOT_ILOCK) | TCPS_SLOT_BUSY);
+
+	if (r == t)
+		return 1;
+	if ((r ^ t) != TCPS_SLOT_ILOCK)
+		return 0;
+	return __sync_val_compare_and_swap(&s->tag, r, (r & TCPS_SLOT_ILOCK) | TCPS_SLOT_BUSY) == r;
+}
+
+/* State of one insert's walk under ILOCK. */
+struct tcps_slots_walk {
+	const struct tcps_key *k;
+	struct tcps_slot_hdr *mine, *found;
+	__u32 home, want;
+	int stop;		/* insert gives up: an EMPTY slot it could not claim */
+};
+
+TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
+{
+	struct tcps_slots_walk *w = arg;
+	struct tcps_slot_hdr *s = tcps_slot_at(w->home, i);
+	__u32 t, st;
+
+	if (!s)
+		return 1;
+	t = TCPS_SLOTS_READ(s->tag);
+	st = t & TCPS_SLOT_STATE;
+	if (st == TCPS_SLOT_FULL && tcps_slot_is(s, t, w->want, w->k)) {
+		w->found = s;
+		return 1;
+	}
+	if (st == TCPS_SLOT_FULL || st == TCPS_SLOT_BUSY)
+		return 0;
+	if (!w->mine && tcps_slot_claim(s, t)) {
+		w->mine = s;
+		return st == TCPS_SLOT_EMPTY;
+	}
+	/* A failed claim: another insert took the slot, or the collector made
+	 * the tombstone EMPTY, which ends the chain here: claim it as such. */
+	t = TCPS_SLOTS_READ(s->tag);
+	st = t & TCPS_SLOT_STATE;
+	if (st != TCPS_SLOT_EMPTY)
+		return 0;
+	if (!w->mine && tcps_slot_claim(s, t))
+		w->mine = s;
+	w->stop = !w->mine;
+	return 1;
+}
+
+/* What an insert did; TCPS_SLOTS_INSERTED and _RACED give a slot. */
+enum tcps_slots_ins {
+	TCPS_SLOTS_INSERTED = 0,	/* in a free slot */
+	TCPS_SLOTS_RACED,	/* absent at lookup, present under ILOCK */
+	TCPS_SLOTS_FULLCHAIN,	/* no free slot within TCPS_SLOTS_PROBE_MAX: not tracked */
+	TCPS_SLOTS_CLAIMLOST,	/* an EMPTY slot's claim failed twice: not tracked */
+	TCPS_SLOTS_ILOCKED,	/* ILOCK held too long by another CPU: not tracked */
+};
+
+/*
+ * Under ILOCK, one walk of the chain: claims its first free slot on the
+ * way and goes on to the first EMPTY, since the tuple may sit past a
+ * tombstone. The tuple's slot if another CPU inserted it meanwhile (a
+ * claimed tombstone is given back), else the claimed BUSY slot, else
+ * NULL. An EMPTY slot is never passed unclaimed (that would cut the
+ * chain): if its claim fails and it is still EMPTY, the insert gives up.
+ */
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slots_chain_claim(const struct tcps_key *k,
+							       __u32 home, __u32 want, int *res)
+{
+	struct tcps_slots_walk w = { .k = k, .home = home, .want = want };
+
+	tcps_slots_loop(TCPS_SLOTS_PROBE_MAX, tcps_slots_walk_step, &w);
+	if (w.found) {
+		if (w.mine)
+			__sync_fetch_and_xor(&w.mine->tag, TCPS_SLOT_BUSY ^ TCPS_SLOT_TOMB);
+		*res = TCPS_SLOTS_RACED;
+		return w.found;
+	}
+	if (w.stop) {
+		*res = TCPS_SLOTS_CLAIMLOST;
+		return NULL;
+	}
+	*res = w.mine ? TCPS_SLOTS_INSERTED : TCPS_SLOTS_FULLCHAIN;
+	return w.mine;
+}
+
+TCPS_SLOTS_INLINE void tcps_slot_key_set(struct tcps_slot_hdr *s, const struct tcps_key *k)
+{
+	__u32 *a = &s->addr[0][0];
+	const __u32 *b = &k->addr[0][0];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		TCPS_SLOTS_WRITE(a[i], b[i]);
+	TCPS_SLOTS_WRITE(s->port[0], k->port[0]);
+	TCPS_SLOTS_WRITE(s->port[1], k->port[1]);
+}
+
+/* Insert k (absent at its lookup) under its home's ILOCK; the payload
+ * from init. Publish BUSY -> FULL with one xor (fully ordered: the key
+ * and payload are visible before the tag). enum tcps_slots_ins; *out is
+ * the tuple's slot for _INSERTED and _RACED. */
+TCPS_SLOTS_INLINE int tcps_slots_insert(const struct tcps_key *k, __u32 home, __u32 want,
+					const void *init, struct tcps_slot_hdr **out)
+{
+	struct tcps_slot_hdr *hs = tcps_slot_at(home, 0), *s;
+	int res;
+
+	*out = NULL;
+	if (!hs)
+		return TCPS_SLOTS_FULLCHAIN;
+	if (tcps_slots_ilock_take(hs))
+		return TCPS_SLOTS_ILOCKED;
+	s = tcps_slots_chain_claim(k, home, want, &res);
+	if (res == TCPS_SLOTS_INSERTED) {
+		tcps_slot_key_set(s, k);
+		tcps_slot_payload_init(s, init);
+		__sync_fetch_and_xor(&s->tag,
+				     (want & ~TCPS_SLOT_STATE) | (TCPS_SLOT_BUSY ^ TCPS_SLOT_FULL));
+	}
+	__sync_fetch_and_and(&hs->tag, ~TCPS_SLOT_ILOCK);
+	*out = s;
+	return res;
+}
+
+/* Tombstone under the slot's lock, so no payload update (which takes the
+ * lock and checks the tag first) runs on a slot going away. The tombstone
+ * carries the collector's epoch in the fingerprint bits: its age, and
+ * what makes the collector's cmpxchg fail on a slot reused and deleted
+ * again since it looked (ABA). 1 if this call deleted it. */
+TCPS_SLOTS_INLINE int tcps_slots_delete(struct tcps_slot_hdr *s, __u32 want)
+{
+	__u32 tomb = tcps_slots_tomb(tcps_slots_epoch());
+	int done = 0;
+
+	tcps_slot_lock(s);
+	if ((TCPS_SLOTS_READ(s->tag) & ~TCPS_SLOT_ILOCK) == want) {
+		__sync_fetch_and_xor(&s->tag, want ^ tomb);
+		done = 1;
+	}
+	tcps_slot_unlock(s);
+	return done;
+}
+
+/*
+ * The tombstone collector: one pass over the whole table (a syscall
+ * program in BPF, run as the daemon's expiry would), from the slot after
+ * an EMPTY one, cluster by cluster (the slots between two EMPTY ones). It
+ * does two things:
+ *
+ * Compaction. The cluster's tombstones, in order, are holes (up to
+ * TCPS_COLL_HOLES of them at once). A FULL slot whose home is at or before
+ * a hole moves into the first such hole and leaves a tombstone of its
+ * own, which is a hole for the tuples after it. A move holds the tuple's
+ * home ILOCK (no insert of that tuple walks its chain in the middle of the
+ * move, which would miss both copies; if an insert holds it, the tuple
+ * stays), claims the hole, and under the source's lock copies the slot,
+ * publishes the copy and tombstones the source: lookups meet the copy
+ * first. A lookup that passed the hole while it was BUSY and reaches the
+ * source once it is a tombstone misses; its insert then waits on the home
+ * ILOCK and finds the copy under it (TCPS_SLOTS_RACED), as for any racing
+ * insert.
+ *
+ * Reclaim. A tombstone goes back to EMPTY when no chain crosses it (no
+ * later slot of its cluster holds a tuple whose home is at or before it;
+ * a BUSY slot, whose home is unknown, counts as crossing) and it is at
+ * least three epochs old. The includer waits an RCU grace period G(e)
+ * before it makes epoch e current (in BPF: membarrier GLOBAL, i.e.
+ * synchronize_rcu). A run P that made a tombstone of epoch e read e
+ * before e + 1 was stored, so G(e + 2) waits for P; a walk W that saw the
+ * slot FULL began before P's store, hence before P ended, hence before
+ * G(e + 2) ended and G(e + 3) began: G(e + 3) waits for W. So at epoch
+ * e + 3 every walk that could have seen the slot FULL has ended. The
+ * collector's own tombstones (a move's source) are made inside a pass,
+ * which has ended before the next G begins: one epoch is enough, so they
+ * are dated two epochs back (never reused within the pass that made
+ * them). A walk that began later sees the tombstone: an insert through it
+ * claims it (or an earlier slot) and never goes past it unclaimed, so no
+ * new chain can cross it while its tag holds; the cmpxchg to EMPTY fails
+ * if the tag moved (the epoch makes every tombstone's tag new).
+ * Candidates are kept in position order; a crossing tuple with home h
+ * takes back every candidate at or after h, so what is left when the
+ * cluster's EMPTY end is reached is reclaimed.
+ *
+ * The home of a tuple (a hash of its key) is computed only when a hole or
+ * a candidate is pending: a tidy cluster costs a tag read a slot.
+ */
+#define TCPS_COLL_USED 0xffffffffu
+
+/* Position relative to the current cluster's start. */
+TCPS_SLOTS_INLINE __u32 tcps_coll_rel(const struct tcps_slots_coll *c, __u32 pos)
+{
+	return pos >= c->start ? pos - c->start : pos + tcps_slots_n() - c->start;
+}
+
+TCPS_SLOTS_INLINE __u32 tcps_slot_home_of(const struct tcps_slot_hdr *s, __u32 t)
+{
+	struct tcps_key k;
+
+	tcps_slot_key(s, t, &k);
+	return tcps_slots_home(tcps_slots_hash(&k, tcps_slots_seed()), tcps_slots_n());
+}
+
+/* The cluster ended at an EMPTY slot: its remaining candidates go EMPTY
+ * (keeping a home ILOCK bit that may have been set meanwhile). */
+TCPS_SLOTS_STEP tcps_coll_reclaim_step(__u32 j, void *arg)
+{
+	struct tcps_slots_coll *c = tcps_slots_coll();
+	struct tcps_slot_hdr *s;
+	__u32 t, r;
+
+	(void)arg;
+	if (j >= TCPS_COLL_CANDS || j >= c->nc)
+		return 1;
+	s = tcps_slot_get(c->cp[j]);
+	if (!s)
+		return 0;
+	t = c->ct[j];
+	r = __sync_val_compare_and_swap(&s->tag, t, t & TCPS_SLOT_ILOCK);
+	if (r != t && (r ^ t) == TCPS_SLOT_ILOCK)
+		r = __sync_val_compare_and_swap(&s->tag, r, r & TCPS_SLOT_ILOCK) == r ? t : r;
+	c->reclaimed += r == t;
+	return 0;
+}
+
+TCPS_SLOTS_INLINE void tcps_coll_cluster_end(struct tcps_slots_coll *c, __u32 pos)
+{
+	tcps_slots_loop(TCPS_COLL_CANDS, tcps_coll_reclaim_step, NULL);
+	c->nc = c->nh = c->first = 0;
+	c->start = pos + 1 < tcps_slots_n() ? pos + 1 : 0;
+}
+
+/* A tuple whose home is at rel h crosses every candidate at or after h:
+ * pop them (candidates are in position order). */
+TCPS_SLOTS_STEP tcps_coll_cross_step(__u32 j, void *arg)
+{
+	struct tcps_slots_coll *c = tcps_slots_coll();
+	__u32 h = *(__u32 *)arg;
+
+	(void)j;
+	if (!c->nc || c->nc > TCPS_COLL_CANDS ||
+	    tcps_coll_rel(c, c->cp[(c->nc - 1) & (TCPS_COLL_CANDS - 1)]) < h)
+		return 1;
+	c->nc--;
+	c->crossed++;
+	return 0;
+}
+
+/* The first unused hole at or after rel h: its index, or -1. */
+struct tcps_coll_hole {
+	__u32 h;
+	int j;
+};
+
+TCPS_SLOTS_STEP tcps_coll_hole_step(__u32 i, void *arg)
+{
+	struct tcps_slots_coll *c = tcps_slots_coll();
+	struct tcps_coll_hole *x = arg;
+	__u32 j = c->first + i, p;
+
+	if (j >= c->nh || j >= TCPS_COLL_HOLES)
+		return 1;
+	p = c->hp[j];
+	if (p == TCPS_COLL_USED || tcps_coll_rel(c, p) < x->h)
+		return 0;
+	x->j = (int)j;
+	return 1;
+}
+
+TCPS_SLOTS_INLINE int tcps_coll_hole(__u32 h)
+{
+	struct tcps_coll_hole x = { .h = h, .j = -1 };
+
+	tcps_slots_loop(TCPS_COLL_HOLES, tcps_coll_hole_step, &x);
+	return x.j;
+}
+
+TCPS_SLOTS_INLINE void tcps_coll_add_hole(struct tcps_slots_coll *c, __u32 pos, __u32 tag)
+{
+	if (c->nh < TCPS_COLL_HOLES) {
+		c->hp[c->nh & (TCPS_COLL_HOLES - 1)] = pos;
+		c->ht[c->nh & (TCPS_COLL_HOLES - 1)] = tag;
+		c->nh++;
+	}
+}
+
+TCPS_SLOTS_INLINE void tcps_coll_hole_used(struct tcps_slots_coll *c, int j)
+{
+	c->hp[j & (TCPS_COLL_HOLES - 1)] = TCPS_COLL_USED;
+	while (c->first < c->nh && c->first < TCPS_COLL_HOLES &&
+	       c->hp[c->first & (TCPS_COLL_HOLES - 1)] == TCPS_COLL_USED)
+		c->first++;
+}
+
+/* Copy the tuple at sq into the claimed (BUSY) hole sp, publish the
+ * copy, tombstone the source: lookups meet the copy first. */
+TCPS_SLOTS_INLINE void tcps_slot_move(struct tcps_slot_hdr *sp, struct tcps_slot_hdr *sq,
+				      __u32 want, __u32 tomb)
+{
+	struct tcps_key k;
+
+	tcps_slot_key(sq, want, &k);
+	tcps_slot_key_set(sp, &k);
+	tcps_slot_payload_copy(sp, sq);
+	__sync_fetch_and_xor(&sp->tag, TCPS_SLOT_BUSY ^ want);
+	__sync_fetch_and_xor(&sq->tag, want ^ tomb);
+}
+
+/*
+ * Move the tuple at q (tag want, home home) into hole j; 1 if moved. All
+ * under the source's lock (no payload update runs on it; in BPF interrupts
+ * are off, so the home ILOCK taken inside is never held across a
+ * preemption): the home ILOCK if free, the hole's claim if it is still
+ * the tombstone it was, the copy. A tuple whose slot or home changed stays
+ * where it is.
+ */
+TCPS_SLOTS_INLINE int tcps_coll_move(struct tcps_slots_coll *c, struct tcps_slot_hdr *sq,
+				     __u32 q, __u32 want, __u32 home, int j)
+{
+	/* dated two epochs back: see "Reclaim" above */
+	__u32 tomb = tcps_slots_tomb(tcps_slots_epoch() - 2), tp;
+	struct tcps_slot_hdr *hs = tcps_slot_get(home), *sp;
+	int claimed = 0;
+
+	if (j < 0 || j >= TCPS_COLL_HOLES)
+		return 0;
+	tp = c->ht[j];
+	sp = tcps_slot_get(c->hp[j]);
+	if (!hs || !sp)
+		return 0;
+	tcps_slot_lock(sq);
+	if ((TCPS_SLOTS_READ(sq->tag) & ~TCPS_SLOT_ILOCK) == want &&
+	    !(__sync_fetch_and_or(&hs->tag, TCPS_SLOT_ILOCK) & TCPS_SLOT_ILOCK)) {
+		claimed = tcps_slot_claim(sp, tp);
+		if (claimed)
+			tcps_slot_move(sp, sq, want, tomb);
+		__sync_fetch_and_and(&hs->tag, ~TCPS_SLOT_ILOCK);
+	}
+	tcps_slot_unlock(sq);
+	if (claimed) {
+		tcps_coll_hole_used(c, j);
+		tcps_coll_add_hole(c, q, tomb);
+	}
+	return claimed;
+}
+
+/* A FULL slot: move it back if a hole at or after its home is pending;
+ * then it crosses the candidates at or after its home. */
+TCPS_SLOTS_INLINE void tcps_coll_full(struct tcps_slots_coll *c, struct tcps_slot_hdr *s,
+				      __u32 pos, __u32 t)
+{
+	__u32 home, h;
+
+	c->full++;
+	if (c->first >= c->nh && !c->nc)
+		return;
+	home = tcps_slot_home_of(s, t);
+	h = tcps_coll_rel(c, home);
+	if (h > tcps_coll_rel(c, pos))	/* home outside the cluster: cannot be; leave it */
+		h = 0;
+	else if (tcps_coll_move(c, s, pos, t & ~TCPS_SLOT_ILOCK, home, tcps_coll_hole(h)))
+		c->moved++;
+	tcps_slots_loop(TCPS_COLL_CANDS, tcps_coll_cross_step, &h);
+}
+
+TCPS_SLOTS_INLINE void tcps_coll_tomb(struct tcps_slots_coll *c, __u32 pos, __u32 t)
+{
+	__u32 epoch = tcps_slots_epoch();
+
+	c->tombs++;
+	tcps_coll_add_hole(c, pos, t);
+	/* three epochs old (28-bit generations), and room to keep it */
+	if (((epoch - (t >> 4)) & 0x0fffffffu) >= 3 && c->nc < TCPS_COLL_CANDS) {
+		c->cp[c->nc & (TCPS_COLL_CANDS - 1)] = pos;
+		c->ct[c->nc & (TCPS_COLL_CANDS - 1)] = t;
+		c->nc++;
+	}
+}
+
+TCPS_SLOTS_STEP tcps_coll_step(__u32 i, void *arg)
+{
+	struct tcps_slots_coll *c = tcps_slots_coll();
+	__u32 pos = c->e0 + 1 + i, t, st;
+	struct tcps_slot_hdr *s;
+
+	(void)arg;
+	if (pos >= tcps_slots_n())
+		pos -= tcps_slots_n();
+	s = tcps_slot_get(pos);
+	if (!s)
+		return 1;
+	t = TCPS_SLOTS_READ(s->tag);
+	st = t & TCPS_SLOT_STATE;
+	if (st == TCPS_SLOT_EMPTY)
+		tcps_coll_cluster_end(c, pos);
+	else if (st == TCPS_SLOT_TOMB)
+		tcps_coll_tomb(c, pos, t);
+	else if (st == TCPS_SLOT_FULL)
+		tcps_coll_full(c, s, pos, t);
+	else
+		c->nc = 0;	/* BUSY: home unknown, crosses everything */
+	return 0;
+}
+
+TCPS_SLOTS_STEP tcps_coll_find_empty(__u32 i, void *arg)
+{
+	struct tcps_slot_hdr *s = tcps_slot_get(i);
+
+	(void)arg;
+	if (s && (TCPS_SLOTS_READ(s->tag) & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY) {
+		tcps_slots_coll()->e0 = i;
+		return 1;
+	}
+	return 0;
+}
+
+/* One pass: from after the first EMPTY slot all the way round to it. A
+ * table with no EMPTY slot is left alone (returns 1). Counters of the
+ * pass in tcps_slots_coll(). One pass at a time. */
+TCPS_SLOTS_INLINE int tcps_slots_collect(void)
+{
+	struct tcps_slots_coll *c = tcps_slots_coll();
+
+	c->e0 = TCPS_COLL_USED;
+	c->moved = c->reclaimed = c->tombs = c->full = c->crossed = 0;
+	tcps_slots_loop(tcps_slots_n(), tcps_coll_find_empty, NULL);
+	if (c->e0 == TCPS_COLL_USED)
+		return 1;
+	c->nc = c->nh = c->first = 0;
+	c->start = c->e0 + 1 < tcps_slots_n() ? c->e0 + 1 : 0;
+	tcps_slots_loop(tcps_slots_n(), tcps_coll_step, NULL);
+	return 0;
+}
+#endif /* TCPS_SLOTS_INLINE */
+
+#endif /* TCPS_SLOTS_H */
