@@ -25,10 +25,11 @@
  * tcps_conn (u64 fields) fits after it with no hole. The slot's spin lock
  * is the payload's, not the header's: a BPF map value may hold one
  * bpf_spin_lock and tcps_conn has its own; the includer's tcps_slot_lock
- * finds it (that the verifier finds tcps_conn's lock nested one struct
- * deep in a slot is for the product's move to check: the prototype's lock
- * is a direct member). The algorithm touches the payload only through
- * the includer's init and copy.
+ * finds it. A lock nested one struct deep is fine: kernel 6.18 loads an
+ * array of `struct { hdr; struct { struct bpf_spin_lock l; ... } c; }`
+ * with bpf_spin_lock(&s->c.l) (checked by hand with bpftool prog load),
+ * so tcps_conn can be the payload as it is. The algorithm touches the
+ * payload only through the includer's init and copy.
  *
  * Without TCPS_SLOTS_INLINE this header gives only the layout, the tags
  * and the hash (readers of a copied table). With it, the algorithm; the
