@@ -217,139 +217,106 @@ void tcps_pins_close(struct tcps_pins *p)
 	}
 }
 
-#define BATCH 4096
-
-/* The map's values are vsize bytes (tcpscope.h TCPS_CONN_SIZE_*): health
- * off leaves the trailing `h` out, read as zero. */
-static void row_fill(struct tcps_row *r, const struct tcps_key *k, const __u8 *val, int vsize,
-		     bool halfopen)
+void tcps_pins_tables(const struct tcps_pins *p, struct tcps_ctable tab[2])
 {
-	r->key = *k;
-	memcpy(&r->val, val, (size_t)vsize);
-	if ((size_t)vsize < sizeof(r->val))
-		memset((__u8 *)&r->val + vsize, 0, sizeof(r->val) - (size_t)vsize);
-	r->halfopen = halfopen;
+	/* tcps_pins_open checked both tables against meta.value_size. */
+	tab[0] = (struct tcps_ctable){ p->conns, (__u32)p->meta.value_size, false };
+	tab[1] = (struct tcps_ctable){ p->halfopen, (__u32)p->meta.value_size, true };
 }
 
-/* Room in *rows for n + more rows, doubling; 0 or -ENOMEM. */
-static int rows_reserve(struct tcps_row **rows, size_t n, size_t *cap, size_t more)
+/* One table, a batch at a time, each batch handed to fn as rows. */
+static int walk_table(struct tcps_ctable_walk *w, const struct tcps_ctable *t, tcps_row_fn fn,
+		      void *ctx, struct tcps_row *rows)
 {
-	size_t ncap;
-	struct tcps_row *r;
+	int n, i, stop;
 
-	if (n + more <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : BATCH;
-	while (ncap < n + more)
-		ncap *= 2;
-	r = realloc(*rows, ncap * sizeof(**rows));
-	if (!r)
-		return -ENOMEM;
-	*rows = r;
-	*cap = ncap;
+	tcps_ctable_walk_start(w, t);
+	while (!w->end) {
+		n = tcps_ctable_walk_next(w);
+		if (n < 0)
+			return n;
+		for (i = 0; i < n; i++) {
+			rows[i].key = w->keys[i];
+			tcps_ctable_walk_val(w, (__u32)i, &rows[i].val);
+			rows[i].halfopen = t->halfopen;
+		}
+		stop = n ? fn(rows, (size_t)n, ctx) : 0;
+		if (stop)
+			return stop;
+	}
 	return 0;
 }
 
-int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, size_t *cap)
+/* Each table in turn (nt of them) through walk_table. */
+static int walk_tables(const struct tcps_ctable *tab, int nt, tcps_row_fn fn, void *ctx)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
-	struct tcps_key *keys = NULL;
-	__u8 *vals = NULL;
-	__u8 out_batch[sizeof(struct tcps_key)];
-	int vsize = tcps_conn_value_size(fd);
-	void *in = NULL;
-	int err = 0;
+	struct tcps_ctable_walk w;
+	struct tcps_row *rows;
+	int err = tcps_ctable_walk_open(&w, true), i;
 
-	if (vsize < 0)
-		return vsize;
-	keys = calloc(BATCH, sizeof(*keys));
-	vals = calloc(BATCH, (size_t)vsize);
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		__u32 count = BATCH, i;
-		int rc = bpf_map_lookup_batch(fd, in, out_batch, keys, vals, &count, &opts);
-
-		if (rc && errno != ENOENT) {
-			err = -errno;
-			goto out;
-		}
-		err = rows_reserve(rows, *n, cap, count);
-		if (err)
-			goto out;
-		for (i = 0; i < count; i++) {
-			struct tcps_row *r = &(*rows)[(*n)++];
-
-			row_fill(r, &keys[i], vals + (size_t)i * vsize, vsize, halfopen);
-		}
-		if (rc)		/* ENOENT: that was the last batch */
-			break;
-		in = out_batch;
-	}
-out:
-	free(keys);
-	free(vals);
+	if (err)
+		return err;
+	rows = calloc(TCPS_CTABLE_BATCH, sizeof(*rows));
+	err = rows ? 0 : -ENOMEM;
+	for (i = 0; !err && i < nt; i++)
+		err = walk_table(&w, &tab[i], fn, ctx, rows);
+	free(rows);
+	tcps_ctable_walk_close(&w);
 	return err;
-}
-
-/* One table, BATCH entries at a time, each batch handed to fn. */
-static int walk_map(int fd, bool halfopen, tcps_row_fn fn, void *ctx, struct tcps_key *keys,
-		    __u8 *vals, struct tcps_row *rows)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
-	__u8 out_batch[sizeof(struct tcps_key)];
-	int vsize = tcps_conn_value_size(fd);
-	void *in = NULL;
-
-	if (vsize < 0)
-		return vsize;
-	for (;;) {
-		__u32 count = BATCH, i;
-		int rc = bpf_map_lookup_batch(fd, in, out_batch, keys, vals, &count, &opts), stop;
-
-		if (rc && errno != ENOENT)
-			return -errno;
-		for (i = 0; i < count; i++)
-			row_fill(&rows[i], &keys[i], vals + (size_t)i * vsize, vsize, halfopen);
-		stop = count ? fn(rows, count, ctx) : 0;
-		if (stop)
-			return stop;
-		if (rc)		/* ENOENT: that was the last batch */
-			return 0;
-		in = out_batch;
-	}
 }
 
 int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx)
 {
-	struct tcps_key *keys = calloc(BATCH, sizeof(*keys));
-	__u8 *vals = calloc(BATCH, sizeof(struct tcps_conn));	/* the larger size */
-	struct tcps_row *rows = calloc(BATCH, sizeof(*rows));
-	int err = -ENOMEM;
+	struct tcps_ctable tab[2];
 
-	if (keys && vals && rows) {
-		err = walk_map(p->conns, false, fn, ctx, keys, vals, rows);
-		if (!err)
-			err = walk_map(p->halfopen, true, fn, ctx, keys, vals, rows);
+	tcps_pins_tables(p, tab);
+	return walk_tables(tab, 2, fn, ctx);
+}
+
+struct rows_buf {
+	struct tcps_row **rows;
+	size_t *n, *cap;
+};
+
+/* A walk's batch appended to the rows, their room doubling. */
+static int rows_add(const struct tcps_row *batch, size_t n, void *ctx)
+{
+	struct rows_buf *b = ctx;
+	size_t ncap = *b->cap ? *b->cap : TCPS_CTABLE_BATCH;
+	struct tcps_row *r;
+
+	while (ncap < *b->n + n)
+		ncap *= 2;
+	if (ncap != *b->cap) {
+		r = realloc(*b->rows, ncap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		*b->rows = r;
+		*b->cap = ncap;
 	}
-	free(keys);
-	free(vals);
-	free(rows);
-	return err;
+	memcpy(*b->rows + *b->n, batch, n * sizeof(*batch));
+	*b->n += n;
+	return 0;
+}
+
+int tcps_rows_append(const struct tcps_ctable *t, struct tcps_row **rows, size_t *n, size_t *cap)
+{
+	struct rows_buf b = { rows, n, cap };
+
+	return walk_tables(t, 1, rows_add, &b);
 }
 
 int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n)
 {
+	struct tcps_ctable tab[2];
 	size_t cap = 0;
+	struct rows_buf b = { rows, n, &cap };
 	int err;
 
 	*rows = NULL;
 	*n = 0;
-	err = tcps_rows_append(p->conns, false, rows, n, &cap);
-	if (!err)
-		err = tcps_rows_append(p->halfopen, true, rows, n, &cap);
+	tcps_pins_tables(p, tab);
+	err = walk_tables(tab, 2, rows_add, &b);
 	if (err) {
 		free(*rows);
 		*rows = NULL;
