@@ -224,22 +224,30 @@ void tcps_pins_tables(const struct tcps_pins *p, struct tcps_ctable tab[2])
 	tab[1] = (struct tcps_ctable){ p->halfopen, (__u32)p->meta.value_size, true };
 }
 
+/* The walk's last batch, n entries, as rows at out. */
+static void batch_rows(const struct tcps_ctable_walk *w, int n, struct tcps_row *out)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		out[i].key = w->keys[i];
+		tcps_ctable_walk_val(w, (__u32)i, &out[i].val);
+		out[i].halfopen = w->t.halfopen;
+	}
+}
+
 /* One table, a batch at a time, each batch handed to fn as rows. */
 static int walk_table(struct tcps_ctable_walk *w, const struct tcps_ctable *t, tcps_row_fn fn,
 		      void *ctx, struct tcps_row *rows)
 {
-	int n, i, stop;
+	int n, stop;
 
 	tcps_ctable_walk_start(w, t);
 	while (!w->end) {
 		n = tcps_ctable_walk_next(w);
 		if (n < 0)
 			return n;
-		for (i = 0; i < n; i++) {
-			rows[i].key = w->keys[i];
-			tcps_ctable_walk_val(w, (__u32)i, &rows[i].val);
-			rows[i].halfopen = t->halfopen;
-		}
+		batch_rows(w, n, rows);
 		stop = n ? fn(rows, (size_t)n, ctx) : 0;
 		if (stop)
 			return stop;
@@ -247,76 +255,92 @@ static int walk_table(struct tcps_ctable_walk *w, const struct tcps_ctable *t, t
 	return 0;
 }
 
-/* Each table in turn (nt of them) through walk_table. */
-static int walk_tables(const struct tcps_ctable *tab, int nt, tcps_row_fn fn, void *ctx)
+int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx)
 {
+	struct tcps_ctable tab[2];
 	struct tcps_ctable_walk w;
 	struct tcps_row *rows;
 	int err = tcps_ctable_walk_open(&w, true), i;
 
 	if (err)
 		return err;
+	tcps_pins_tables(p, tab);
 	rows = calloc(TCPS_CTABLE_BATCH, sizeof(*rows));
 	err = rows ? 0 : -ENOMEM;
-	for (i = 0; !err && i < nt; i++)
+	for (i = 0; !err && i < 2; i++)
 		err = walk_table(&w, &tab[i], fn, ctx, rows);
 	free(rows);
 	tcps_ctable_walk_close(&w);
 	return err;
 }
 
-int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx)
+/* Room in *rows for n + more rows, doubling; 0 or -ENOMEM. */
+static int rows_reserve(struct tcps_row **rows, size_t n, size_t *cap, size_t more)
 {
-	struct tcps_ctable tab[2];
-
-	tcps_pins_tables(p, tab);
-	return walk_tables(tab, 2, fn, ctx);
-}
-
-struct rows_buf {
-	struct tcps_row **rows;
-	size_t *n, *cap;
-};
-
-/* A walk's batch appended to the rows, their room doubling. */
-static int rows_add(const struct tcps_row *batch, size_t n, void *ctx)
-{
-	struct rows_buf *b = ctx;
-	size_t ncap = *b->cap ? *b->cap : TCPS_CTABLE_BATCH;
+	size_t ncap;
 	struct tcps_row *r;
 
-	while (ncap < *b->n + n)
+	if (n + more <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : TCPS_CTABLE_BATCH;
+	while (ncap < n + more)
 		ncap *= 2;
-	if (ncap != *b->cap) {
-		r = realloc(*b->rows, ncap * sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		*b->rows = r;
-		*b->cap = ncap;
-	}
-	memcpy(*b->rows + *b->n, batch, n * sizeof(*batch));
-	*b->n += n;
+	r = realloc(*rows, ncap * sizeof(**rows));
+	if (!r)
+		return -ENOMEM;
+	*rows = r;
+	*cap = ncap;
 	return 0;
+}
+
+/* One table's rows appended to *rows, each batch straight into place. */
+static int append_table(struct tcps_ctable_walk *w, const struct tcps_ctable *t,
+			struct tcps_row **rows, size_t *n, size_t *cap)
+{
+	int got, err;
+
+	tcps_ctable_walk_start(w, t);
+	while (!w->end) {
+		got = tcps_ctable_walk_next(w);
+		if (got < 0)
+			return got;
+		err = rows_reserve(rows, *n, cap, (size_t)got);
+		if (err)
+			return err;
+		batch_rows(w, got, *rows + *n);
+		*n += (size_t)got;
+	}
+	return 0;
+}
+
+/* Each of the nt tables of tab in turn through append_table. */
+static int append_tables(const struct tcps_ctable *tab, int nt, struct tcps_row **rows, size_t *n,
+			 size_t *cap)
+{
+	struct tcps_ctable_walk w;
+	int err = tcps_ctable_walk_open(&w, true), i;
+
+	for (i = 0; !err && i < nt; i++)
+		err = append_table(&w, &tab[i], rows, n, cap);
+	tcps_ctable_walk_close(&w);
+	return err;
 }
 
 int tcps_rows_append(const struct tcps_ctable *t, struct tcps_row **rows, size_t *n, size_t *cap)
 {
-	struct rows_buf b = { rows, n, cap };
-
-	return walk_tables(t, 1, rows_add, &b);
+	return append_tables(t, 1, rows, n, cap);
 }
 
 int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n)
 {
 	struct tcps_ctable tab[2];
 	size_t cap = 0;
-	struct rows_buf b = { rows, n, &cap };
 	int err;
 
 	*rows = NULL;
 	*n = 0;
 	tcps_pins_tables(p, tab);
-	err = walk_tables(tab, 2, rows_add, &b);
+	err = append_tables(tab, 2, rows, n, &cap);
 	if (err) {
 		free(*rows);
 		*rows = NULL;
