@@ -219,7 +219,8 @@ void tcps_pins_close(struct tcps_pins *p)
 
 void tcps_pins_tables(const struct tcps_pins *p, struct tcps_ctable tab[2])
 {
-	/* tcps_pins_open checked both tables against meta.value_size. */
+	/* Both tables' value size: tcps_pins_open checked it, a daemon took
+	 * it from its map (run.c run_publish_info). */
 	tab[0] = (struct tcps_ctable){ p->conns, (__u32)p->meta.value_size, false };
 	tab[1] = (struct tcps_ctable){ p->halfopen, (__u32)p->meta.value_size, true };
 }
@@ -236,116 +237,107 @@ static void batch_rows(const struct tcps_ctable_walk *w, int n, struct tcps_row 
 	}
 }
 
-/* One table, a batch at a time, each batch handed to fn as rows. */
-static int walk_table(struct tcps_ctable_walk *w, const struct tcps_ctable *t, tcps_row_fn fn,
-		      void *ctx, struct tcps_row *rows)
-{
-	int n, stop;
+/* Rows read so far: r[0..n), cap allocated. */
+struct rows_buf {
+	struct tcps_row *r;
+	size_t n, cap;
+};
 
-	tcps_ctable_walk_start(w, t);
-	while (!w->end) {
-		n = tcps_ctable_walk_next(w);
-		if (n < 0)
-			return n;
-		batch_rows(w, n, rows);
-		stop = n ? fn(rows, (size_t)n, ctx) : 0;
-		if (stop)
-			return stop;
-	}
-	return 0;
-}
-
-int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx)
-{
-	struct tcps_ctable tab[2];
-	struct tcps_ctable_walk w;
-	struct tcps_row *rows;
-	int err = tcps_ctable_walk_open(&w, true), i;
-
-	if (err)
-		return err;
-	tcps_pins_tables(p, tab);
-	rows = calloc(TCPS_CTABLE_BATCH, sizeof(*rows));
-	err = rows ? 0 : -ENOMEM;
-	for (i = 0; !err && i < 2; i++)
-		err = walk_table(&w, &tab[i], fn, ctx, rows);
-	free(rows);
-	tcps_ctable_walk_close(&w);
-	return err;
-}
-
-/* Room in *rows for n + more rows, doubling; 0 or -ENOMEM. */
-static int rows_reserve(struct tcps_row **rows, size_t n, size_t *cap, size_t more)
+/* Room in b for more rows, doubling; 0 or -ENOMEM. */
+static int rows_reserve(struct rows_buf *b, size_t more)
 {
 	size_t ncap;
 	struct tcps_row *r;
 
-	if (n + more <= *cap)
+	if (b->n + more <= b->cap)
 		return 0;
-	ncap = *cap ? *cap * 2 : TCPS_CTABLE_BATCH;
-	while (ncap < n + more)
+	ncap = b->cap ? b->cap * 2 : TCPS_CTABLE_BATCH;
+	while (ncap < b->n + more)
 		ncap *= 2;
-	r = realloc(*rows, ncap * sizeof(**rows));
+	r = realloc(b->r, ncap * sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	*rows = r;
-	*cap = ncap;
+	b->r = r;
+	b->cap = ncap;
 	return 0;
 }
 
-/* One table's rows appended to *rows, each batch straight into place. */
-static int append_table(struct tcps_ctable_walk *w, const struct tcps_ctable *t,
-			struct tcps_row **rows, size_t *n, size_t *cap)
+/* One table, a batch at a time, its rows appended to b; with fn, each
+ * batch is handed to fn and dropped instead, so b stays one batch long.
+ * fn's non-zero return stops the walk and is returned. */
+static int walk_table(struct tcps_ctable_walk *w, const struct tcps_ctable *t,
+		      struct rows_buf *b, tcps_row_fn fn, void *ctx)
 {
-	int got, err;
+	int n, err;
 
 	tcps_ctable_walk_start(w, t);
 	while (!w->end) {
-		got = tcps_ctable_walk_next(w);
-		if (got < 0)
-			return got;
-		err = rows_reserve(rows, *n, cap, (size_t)got);
+		n = tcps_ctable_walk_next(w);
+		err = n < 0 ? n : rows_reserve(b, (size_t)n);
 		if (err)
 			return err;
-		batch_rows(w, got, *rows + *n);
-		*n += (size_t)got;
+		if (!n)
+			continue;
+		batch_rows(w, n, b->r + b->n);
+		if (!fn)
+			b->n += (size_t)n;
+		else if ((err = fn(b->r, (size_t)n, ctx)))
+			return err;
 	}
 	return 0;
 }
 
-/* Each of the nt tables of tab in turn through append_table. */
-static int append_tables(const struct tcps_ctable *tab, int nt, struct tcps_row **rows, size_t *n,
-			 size_t *cap)
+/* The nt tables of tab in turn through walk_table. */
+static int walk_tables(const struct tcps_ctable *tab, int nt, struct rows_buf *b, tcps_row_fn fn,
+		       void *ctx)
 {
 	struct tcps_ctable_walk w;
 	int err = tcps_ctable_walk_open(&w, true), i;
 
 	for (i = 0; !err && i < nt; i++)
-		err = append_table(&w, &tab[i], rows, n, cap);
+		err = walk_table(&w, &tab[i], b, fn, ctx);
 	tcps_ctable_walk_close(&w);
+	return err;
+}
+
+int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx)
+{
+	struct tcps_ctable tab[2];
+	struct rows_buf b = { 0 };
+	int err;
+
+	tcps_pins_tables(p, tab);
+	err = walk_tables(tab, 2, &b, fn, ctx);
+	free(b.r);
 	return err;
 }
 
 int tcps_rows_append(const struct tcps_ctable *t, struct tcps_row **rows, size_t *n, size_t *cap)
 {
-	return append_tables(t, 1, rows, n, cap);
+	struct rows_buf b = { *rows, *n, *cap };
+	int err = walk_tables(t, 1, &b, NULL, NULL);
+
+	*rows = b.r;
+	*n = b.n;
+	*cap = b.cap;
+	return err;
 }
 
 int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n)
 {
 	struct tcps_ctable tab[2];
-	size_t cap = 0;
+	struct rows_buf b = { 0 };
 	int err;
 
-	*rows = NULL;
-	*n = 0;
 	tcps_pins_tables(p, tab);
-	err = append_tables(tab, 2, rows, n, &cap);
+	err = walk_tables(tab, 2, &b, NULL, NULL);
 	if (err) {
-		free(*rows);
-		*rows = NULL;
-		*n = 0;
+		free(b.r);
+		b.r = NULL;
+		b.n = 0;
 	}
+	*rows = b.r;
+	*n = b.n;
 	return err;
 }
 
