@@ -89,7 +89,7 @@ struct gc_scanner {
 	struct expire_bpf *skel;
 	int prog_fd;
 	int hold_fd;		/* tcps_expire_hold */
-	int fds[2];		/* tcps_conns, tcps_halfopen */
+	struct tcps_ctable tab[2];	/* tcps_conns, tcps_halfopen */
 };
 
 /*
@@ -139,14 +139,11 @@ enum gc_why {
 static int gc_remove(struct gc_scanner *s, int table, const struct tcps_key *k, enum gc_why why,
 		     __u64 now, const struct tcps_timeouts *t, tcps_gc_emit_fn emit, void *ctx)
 {
+	const struct tcps_ctable *tab = &s->tab[table];
 	struct tcps_conn cur, gone;
-	int fd = s->fds[table], side;
+	int side;
 
-	/* Zeroed: a table loaded with health off fills only the bytes before
-	 * `h` (tcpscope.h TCPS_CONN_SIZE_SLIM). */
-	memset(&cur, 0, sizeof(cur));
-	memset(&gone, 0, sizeof(gone));
-	if (bpf_map_lookup_elem_flags(fd, k, &cur, BPF_F_LOCK))
+	if (tcps_ctable_lookup(tab, k, &cur, true))
 		return 0;	/* already gone */
 	if (why == GC_EXPIRED ? !tcps_expire_due(&cur, now, t) : !tcps_expire_closing(&cur, t->mode))
 		return 0;	/* a packet came: it lives on */
@@ -154,9 +151,9 @@ static int gc_remove(struct gc_scanner *s, int table, const struct tcps_key *k, 
 		return 0;	/* silent, not gone */
 	/* The value as it left the table: the gauges (gauges.c) and the
 	 * timeout events take that, not the re-read above. */
-	if (bpf_map_lookup_and_delete_elem_flags(fd, k, &gone, BPF_F_LOCK))
+	if (tcps_ctable_take(tab, k, &gone))
 		return 0;
-	tcps_gauge_note(&tcps_daemon_gauges, fd, &gone, -1);
+	tcps_gauge_note(&tcps_daemon_gauges, tab->fd, &gone, -1);
 	for (side = 0; side < 2 && emit; side++) {
 		struct tcps_event e;
 
@@ -187,21 +184,21 @@ static void gc_scanner_close(struct gc_scanner *s)
 	s->skel = NULL;
 }
 
-/* Load the scan program over the live tables (halfopen_fd -1: none; the
+/* Load the scan program over the live tables (tab[1].fd -1: none; the
  * program then scans an empty stand-in). */
-static int gc_scanner_open(struct gc_scanner *s, int conns_fd, int halfopen_fd)
+static int gc_scanner_open(struct gc_scanner *s, const struct tcps_ctable tab[2])
 {
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	s->fds[0] = conns_fd;
-	s->fds[1] = halfopen_fd;
+	s->tab[0] = tab[0];
+	s->tab[1] = tab[1];
 	s->skel = expire_bpf__open();
 	if (!s->skel)
 		return -errno;
-	err = bpf_map__reuse_fd(s->skel->maps.tcps_conns, conns_fd);
-	if (!err && halfopen_fd >= 0)
-		err = bpf_map__reuse_fd(s->skel->maps.tcps_halfopen, halfopen_fd);
+	err = bpf_map__reuse_fd(s->skel->maps.tcps_conns, tab[0].fd);
+	if (!err && tab[1].fd >= 0)
+		err = bpf_map__reuse_fd(s->skel->maps.tcps_halfopen, tab[1].fd);
 	if (!err)
 		err = expire_bpf__load(s->skel);
 	if (err) {
@@ -232,18 +229,6 @@ static void gc_scan_set(struct gc_scanner *s, __u64 now, const struct tcps_timeo
 	sc->early_want = early_want;
 }
 
-/* Is the table empty? The kernel's first-key search skips empty buckets
- * far faster (~1 ns each) than the scan's walk (~15). It starts from a key
- * that cannot be in the table (family 0), which, like NULL, means "the
- * first key" (and valgrind does not take NULL for an unaddressable key). */
-static bool gc_table_empty(int fd)
-{
-	struct tcps_key none, k;
-
-	memset(&none, 0, sizeof(none));
-	return fd < 0 || (bpf_map_get_next_key(fd, &none, &k) && errno == ENOENT);
-}
-
 /* One scan of both tables; the result is left in the program's .bss.
  * *cpu_ns: its CPU time. Touches nothing else (runs in the gc thread). */
 static int gc_scan_run(struct gc_scanner *s, __u64 *cpu_ns)
@@ -253,8 +238,10 @@ static int gc_scan_run(struct gc_scanner *s, __u64 *cpu_ns)
 	__u64 t0 = thread_cpu_ns();
 	int err;
 
-	sc->skip[0] = gc_table_empty(s->fds[0]);
-	sc->skip[1] = gc_table_empty(s->fds[1]);
+	/* An empty table is skipped: telling costs ~1 ns a bucket, the scan's
+	 * walk ~15 (ctable.c). */
+	sc->skip[0] = tcps_ctable_is_empty(&s->tab[0]);
+	sc->skip[1] = tcps_ctable_is_empty(&s->tab[1]);
 	err = bpf_prog_test_run_opts(s->prog_fd, &opts) ? -errno : (int)opts.retval;
 
 	*cpu_ns = thread_cpu_ns() - t0;
@@ -291,7 +278,7 @@ static void gc_collect(struct gc_scanner *s, __u64 now, const struct tcps_timeou
 
 	memset(r, 0, sizeof(*r));
 	for (table = 0; table < 2; table++) {
-		if (s->fds[table] < 0)
+		if (s->tab[table].fd < 0)
 			continue;
 		n = b->scan.found[table] < TCPS_EXPIRE_KEYS ? b->scan.found[table] : TCPS_EXPIRE_KEYS;
 		for (i = 0; i < n; i++)
@@ -344,12 +331,12 @@ static int gc_sweep_all(struct gc_scanner *s, __u64 now, const struct tcps_timeo
 	return err;
 }
 
-int tcps_gc_sweep(int conns_fd, int halfopen_fd, __u64 now_ns, const struct tcps_timeouts *t,
+int tcps_gc_sweep(const struct tcps_ctable tab[2], __u64 now_ns, const struct tcps_timeouts *t,
 		  tcps_gc_emit_fn emit, void *ctx)
 {
 	struct gc_scanner s;
 	__u64 removed = 0, entries = 0;
-	int err = gc_scanner_open(&s, conns_fd, halfopen_fd);
+	int err = gc_scanner_open(&s, tab);
 
 	if (err)
 		return err;
@@ -507,6 +494,7 @@ static void gc_options(struct tcps_daemon *d)
 
 int tcps_gc_start(struct tcps_daemon *d)
 {
+	struct tcps_ctable tab[2];
 	__u64 removed = 0;
 	int rc;
 
@@ -519,7 +507,8 @@ int tcps_gc_start(struct tcps_daemon *d)
 	if (rc)
 		pr_warn("gauges: %s; stat counts will drift (stat --walk counts the table)",
 			strerror(-rc));
-	rc = gc_scanner_open(&gc.sc, d->pins.conns, d->pins.halfopen);
+	tcps_pins_tables(&d->pins, tab);
+	rc = gc_scanner_open(&gc.sc, tab);
 	if (rc) {
 		pr_err("gc: cannot load the expiry scan: %s (run with -v for the verifier log)",
 		       strerror(-rc));

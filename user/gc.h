@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include "tcpscope.h"
 #include "tcps_expire.h"	/* struct tcps_timeouts, the rule */
+#include "ctable.h"
 
 /* Defaults (seconds), after netfilter's nf_conntrack_proto_tcp.c, but for
  * the states that wait on the ACK of their own FIN (FIN_WAIT1, CLOSING,
@@ -51,9 +52,9 @@ bool tcps_gc_expired(const struct tcps_conn *c, __u64 now, const struct tcps_tim
  * tcps_conn.last_seen). Every expired entry is deleted, and every endpoint
  * of it not already CLOSE is reported through emit (may be NULL) as a
  * transition to CLOSE with reason TCPS_REASON_TIMEOUT, ts = now_ns.
- * halfopen_fd may be -1. Returns the number of entries removed or -errno.
+ * tab[1].fd may be -1. Returns the number of entries removed or -errno.
  */
-int tcps_gc_sweep(int conns_fd, int halfopen_fd, __u64 now_ns, const struct tcps_timeouts *t,
+int tcps_gc_sweep(const struct tcps_ctable tab[2], __u64 now_ns, const struct tcps_timeouts *t,
 		  tcps_gc_emit_fn emit, void *ctx);
 
 /* The daemon module (modules.c): a pass (an in-kernel scan of each table,

@@ -217,144 +217,127 @@ void tcps_pins_close(struct tcps_pins *p)
 	}
 }
 
-#define BATCH 4096
-
-/* The map's values are vsize bytes (tcpscope.h TCPS_CONN_SIZE_*): health
- * off leaves the trailing `h` out, read as zero. */
-static void row_fill(struct tcps_row *r, const struct tcps_key *k, const __u8 *val, int vsize,
-		     bool halfopen)
+void tcps_pins_tables(const struct tcps_pins *p, struct tcps_ctable tab[2])
 {
-	r->key = *k;
-	memcpy(&r->val, val, (size_t)vsize);
-	if ((size_t)vsize < sizeof(r->val))
-		memset((__u8 *)&r->val + vsize, 0, sizeof(r->val) - (size_t)vsize);
-	r->halfopen = halfopen;
+	/* Both tables' value size: tcps_pins_open checked it, a daemon took
+	 * it from its map (run.c run_publish_info). */
+	tab[0] = (struct tcps_ctable){ p->conns, (__u32)p->meta.value_size, false };
+	tab[1] = (struct tcps_ctable){ p->halfopen, (__u32)p->meta.value_size, true };
 }
 
-/* Room in *rows for n + more rows, doubling; 0 or -ENOMEM. */
-static int rows_reserve(struct tcps_row **rows, size_t n, size_t *cap, size_t more)
+/* The walk's last batch, n entries, as rows at out. */
+static void batch_rows(const struct tcps_ctable_walk *w, int n, struct tcps_row *out)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		out[i].key = w->keys[i];
+		tcps_ctable_walk_val(w, (__u32)i, &out[i].val);
+		out[i].halfopen = w->t.halfopen;
+	}
+}
+
+/* Rows read so far: r[0..n), cap allocated. */
+struct rows_buf {
+	struct tcps_row *r;
+	size_t n, cap;
+};
+
+/* Room in b for more rows, doubling; 0 or -ENOMEM. */
+static int rows_reserve(struct rows_buf *b, size_t more)
 {
 	size_t ncap;
 	struct tcps_row *r;
 
-	if (n + more <= *cap)
+	if (b->n + more <= b->cap)
 		return 0;
-	ncap = *cap ? *cap * 2 : BATCH;
-	while (ncap < n + more)
+	ncap = b->cap ? b->cap * 2 : TCPS_CTABLE_BATCH;
+	while (ncap < b->n + more)
 		ncap *= 2;
-	r = realloc(*rows, ncap * sizeof(**rows));
+	r = realloc(b->r, ncap * sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	*rows = r;
-	*cap = ncap;
+	b->r = r;
+	b->cap = ncap;
 	return 0;
 }
 
-int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, size_t *cap)
+/* One table, a batch at a time, its rows appended to b; with fn, each
+ * batch is handed to fn and dropped instead, so b stays one batch long.
+ * fn's non-zero return stops the walk and is returned. */
+static int walk_table(struct tcps_ctable_walk *w, const struct tcps_ctable *t,
+		      struct rows_buf *b, tcps_row_fn fn, void *ctx)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
-	struct tcps_key *keys = NULL;
-	__u8 *vals = NULL;
-	__u8 out_batch[sizeof(struct tcps_key)];
-	int vsize = tcps_conn_value_size(fd);
-	void *in = NULL;
-	int err = 0;
+	int n, err;
 
-	if (vsize < 0)
-		return vsize;
-	keys = calloc(BATCH, sizeof(*keys));
-	vals = calloc(BATCH, (size_t)vsize);
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		__u32 count = BATCH, i;
-		int rc = bpf_map_lookup_batch(fd, in, out_batch, keys, vals, &count, &opts);
-
-		if (rc && errno != ENOENT) {
-			err = -errno;
-			goto out;
-		}
-		err = rows_reserve(rows, *n, cap, count);
+	tcps_ctable_walk_start(w, t);
+	while (!w->end) {
+		n = tcps_ctable_walk_next(w);
+		err = n < 0 ? n : rows_reserve(b, (size_t)n);
 		if (err)
-			goto out;
-		for (i = 0; i < count; i++) {
-			struct tcps_row *r = &(*rows)[(*n)++];
-
-			row_fill(r, &keys[i], vals + (size_t)i * vsize, vsize, halfopen);
-		}
-		if (rc)		/* ENOENT: that was the last batch */
-			break;
-		in = out_batch;
+			return err;
+		if (!n)
+			continue;
+		batch_rows(w, n, b->r + b->n);
+		if (!fn)
+			b->n += (size_t)n;
+		else if ((err = fn(b->r, (size_t)n, ctx)))
+			return err;
 	}
-out:
-	free(keys);
-	free(vals);
-	return err;
+	return 0;
 }
 
-/* One table, BATCH entries at a time, each batch handed to fn. */
-static int walk_map(int fd, bool halfopen, tcps_row_fn fn, void *ctx, struct tcps_key *keys,
-		    __u8 *vals, struct tcps_row *rows)
+/* The nt tables of tab in turn through walk_table. */
+static int walk_tables(const struct tcps_ctable *tab, int nt, struct rows_buf *b, tcps_row_fn fn,
+		       void *ctx)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
-	__u8 out_batch[sizeof(struct tcps_key)];
-	int vsize = tcps_conn_value_size(fd);
-	void *in = NULL;
+	struct tcps_ctable_walk w;
+	int err = tcps_ctable_walk_open(&w, true), i;
 
-	if (vsize < 0)
-		return vsize;
-	for (;;) {
-		__u32 count = BATCH, i;
-		int rc = bpf_map_lookup_batch(fd, in, out_batch, keys, vals, &count, &opts), stop;
-
-		if (rc && errno != ENOENT)
-			return -errno;
-		for (i = 0; i < count; i++)
-			row_fill(&rows[i], &keys[i], vals + (size_t)i * vsize, vsize, halfopen);
-		stop = count ? fn(rows, count, ctx) : 0;
-		if (stop)
-			return stop;
-		if (rc)		/* ENOENT: that was the last batch */
-			return 0;
-		in = out_batch;
-	}
+	for (i = 0; !err && i < nt; i++)
+		err = walk_table(&w, &tab[i], b, fn, ctx);
+	tcps_ctable_walk_close(&w);
+	return err;
 }
 
 int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx)
 {
-	struct tcps_key *keys = calloc(BATCH, sizeof(*keys));
-	__u8 *vals = calloc(BATCH, sizeof(struct tcps_conn));	/* the larger size */
-	struct tcps_row *rows = calloc(BATCH, sizeof(*rows));
-	int err = -ENOMEM;
+	struct tcps_ctable tab[2];
+	struct rows_buf b = { 0 };
+	int err;
 
-	if (keys && vals && rows) {
-		err = walk_map(p->conns, false, fn, ctx, keys, vals, rows);
-		if (!err)
-			err = walk_map(p->halfopen, true, fn, ctx, keys, vals, rows);
-	}
-	free(keys);
-	free(vals);
-	free(rows);
+	tcps_pins_tables(p, tab);
+	err = walk_tables(tab, 2, &b, fn, ctx);
+	free(b.r);
+	return err;
+}
+
+int tcps_rows_append(const struct tcps_ctable *t, struct tcps_row **rows, size_t *n, size_t *cap)
+{
+	struct rows_buf b = { *rows, *n, *cap };
+	int err = walk_tables(t, 1, &b, NULL, NULL);
+
+	*rows = b.r;
+	*n = b.n;
+	*cap = b.cap;
 	return err;
 }
 
 int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n)
 {
-	size_t cap = 0;
+	struct tcps_ctable tab[2];
+	struct rows_buf b = { 0 };
 	int err;
 
-	*rows = NULL;
-	*n = 0;
-	err = tcps_rows_append(p->conns, false, rows, n, &cap);
-	if (!err)
-		err = tcps_rows_append(p->halfopen, true, rows, n, &cap);
+	tcps_pins_tables(p, tab);
+	err = walk_tables(tab, 2, &b, NULL, NULL);
 	if (err) {
-		free(*rows);
-		*rows = NULL;
-		*n = 0;
+		free(b.r);
+		b.r = NULL;
+		b.n = 0;
 	}
+	*rows = b.r;
+	*n = b.n;
 	return err;
 }
 

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include "common.h"
+#include "ctable.h"
 
 /* Pin names under the pin directory. */
 #define TCPS_PIN_CONNS "conns"
@@ -33,6 +34,8 @@ int tcps_conn_map_create(const char *name, __u32 value_size, __u32 max_entries, 
  * what to do and returns a TCPS_EXIT_* code (never 0). */
 int tcps_pins_open(const char *dir, struct tcps_pins *p);
 void tcps_pins_close(struct tcps_pins *p);
+/* The pins' connection tables: tab[0] the main one, tab[1] the half-open. */
+void tcps_pins_tables(const struct tcps_pins *p, struct tcps_ctable tab[2]);
 
 struct tcps_row {
 	struct tcps_key key;
@@ -51,8 +54,8 @@ int tcps_rows_read(const struct tcps_pins *p, struct tcps_row **rows, size_t *n)
  * and is returned. Returns 0, -errno, or fn's value. */
 typedef int (*tcps_row_fn)(const struct tcps_row *rows, size_t n, void *ctx);
 int tcps_rows_walk(const struct tcps_pins *p, tcps_row_fn fn, void *ctx);
-/* Entries of one map fd appended to *rows. */
-int tcps_rows_append(int fd, bool halfopen, struct tcps_row **rows, size_t *n, size_t *cap);
+/* Entries of one table appended to *rows (*cap rows allocated). */
+int tcps_rows_append(const struct tcps_ctable *t, struct tcps_row **rows, size_t *n, size_t *cap);
 
 /* Per-CPU counters summed over CPUs. */
 int tcps_counters_read(int fd, __u64 out[TCPS_CNT_MAX]);

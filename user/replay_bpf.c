@@ -24,7 +24,8 @@
 struct replay_bpf {
 	struct tcpscope_bpf *skel;
 	struct ring_buffer *rb;
-	int prog_fd, conns_fd, halfopen_fd, stats_fd;
+	int prog_fd, stats_fd;
+	struct tcps_ctable tab[2];	/* tcps_conns, tcps_halfopen */
 	struct tcps_gauge_owner gauges;	/* for what replay's expiry deletes */
 	__u64 now;			/* the clock of the frames fed from now on */
 	int err;			/* of a batch's run: drain() reports it */
@@ -77,11 +78,13 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 		err = -errno;
 		goto fail;
 	}
-	b->conns_fd = bpf_map__fd(b->skel->maps.tcps_conns);
-	b->halfopen_fd = bpf_map__fd(b->skel->maps.tcps_halfopen);
+	b->tab[0] = (struct tcps_ctable){ bpf_map__fd(b->skel->maps.tcps_conns),
+					  bpf_map__value_size(b->skel->maps.tcps_conns), false };
+	b->tab[1] = (struct tcps_ctable){ bpf_map__fd(b->skel->maps.tcps_halfopen),
+					  bpf_map__value_size(b->skel->maps.tcps_halfopen), true };
 	b->stats_fd = bpf_map__fd(b->skel->maps.tcps_stats);
-	err = tcps_gauge_owner_init(&b->gauges, bpf_map__fd(b->skel->maps.tcps_trans), b->conns_fd,
-				    b->halfopen_fd, TCPS_MODE_PASSIVE);
+	err = tcps_gauge_owner_init(&b->gauges, bpf_map__fd(b->skel->maps.tcps_trans), b->tab[0].fd,
+				    b->tab[1].fd, TCPS_MODE_PASSIVE);
 	if (err)
 		goto fail;
 	b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.tcps_events), on_event, ctx, NULL);
@@ -188,30 +191,21 @@ static int bpf_lookup(void *bp, const struct tcps_key *k, struct tcps_conn *v, b
 	struct replay_bpf *b = bp;
 
 	bpf_sync(b);
-	memset(v, 0, sizeof(*v));	/* health off: the tables' values end before `h` */
-	if (!bpf_map_lookup_elem_flags(b->conns_fd, k, v, BPF_F_LOCK)) {
-		*halfopen = false;
-		return 0;
-	}
-	if (!bpf_map_lookup_elem_flags(b->halfopen_fd, k, v, BPF_F_LOCK)) {
-		*halfopen = true;
-		return 0;
-	}
-	return -ENOENT;
+	return tcps_ctable_find(b->tab, k, v, true, halfopen);
 }
 
 static int bpf_remove(void *bp, const struct tcps_key *k, bool halfopen)
 {
 	struct replay_bpf *b = bp;
-	int fd = halfopen ? b->halfopen_fd : b->conns_fd;
+	const struct tcps_ctable *t = &b->tab[halfopen];
 	struct tcps_conn gone;
+	int err;
 
 	bpf_sync(b);
-	memset(&gone, 0, sizeof(gone));
-	if (bpf_map_lookup_and_delete_elem_flags(fd, k, &gone, BPF_F_LOCK))
-		return -errno;
-	tcps_gauge_note(&b->gauges, fd, &gone, -1);
-	return 0;
+	err = tcps_ctable_take(t, k, &gone);
+	if (!err)
+		tcps_gauge_note(&b->gauges, t->fd, &gone, -1);
+	return err;
 }
 
 static int bpf_counters(void *bp, __u64 out[TCPS_CNT_MAX])

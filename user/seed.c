@@ -21,7 +21,6 @@
  * Inserts never overwrite: an entry made by a packet is fresher.
  */
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <linux/inet_diag.h>
@@ -49,6 +48,7 @@ struct local_addr {
 
 static struct seed_state {
 	struct tcps_daemon *d;
+	struct tcps_ctable conns;	/* the main table (seeds never go half-open) */
 	bool running;
 	__u64 last;
 	struct tcps_key *listeners;	/* sorted, the listener entries we know of */
@@ -103,16 +103,18 @@ static void emit_seed(const struct tcps_key *k, const struct tcps_conn *c, int s
 
 static int insert(const struct tcps_key *k, const struct tcps_conn *c)
 {
-	if (!bpf_map_update_elem(sd.d->pins.conns, k, c, BPF_NOEXIST)) {
-		tcps_gauge_note(&tcps_daemon_gauges, sd.d->pins.conns, c, 1);
+	int err = tcps_ctable_insert_new(&sd.conns, k, c);
+
+	if (!err) {
+		tcps_gauge_note(&tcps_daemon_gauges, sd.conns.fd, c, 1);
 		sd.seeded++;
 		return 0;
 	}
-	if (errno == E2BIG || errno == ENOMEM || errno == ENOSPC) {
+	if (err == -E2BIG || err == -ENOMEM || err == -ENOSPC) {
 		if (!sd.full++)
 			pr_warn("seed: connection table full; existing sockets left out (--max-conns)");
 	}
-	return -errno;
+	return err;
 }
 
 static const struct local_addr *local_find(__u8 family, const __u32 *a)
@@ -334,10 +336,9 @@ static void listeners_remove_gone(const struct lset *now)
 		if (now->n && bsearch(k, now->k, now->n, sizeof(*k), key_cmp))
 			continue;
 		listener_conn(k, &c, &ls);
-		memset(&gone, 0, sizeof(gone));	/* health off: a shorter value */
 		/* The value as it left, for the gauges (gauges.c). */
-		if (!bpf_map_lookup_and_delete_elem_flags(sd.d->pins.conns, k, &gone, BPF_F_LOCK)) {
-			tcps_gauge_note(&tcps_daemon_gauges, sd.d->pins.conns, &gone, -1);
+		if (!tcps_ctable_take(&sd.conns, k, &gone)) {
+			tcps_gauge_note(&tcps_daemon_gauges, sd.conns.fd, &gone, -1);
 			emit_seed(k, &c, ls, TCPS_LISTEN, TCPS_CLOSE);
 		}
 	}
@@ -384,7 +385,7 @@ static void adopt_listeners(void)
 	struct tcps_row *rows = NULL;
 	size_t n = 0, cap = 0, i, j = 0;
 
-	if (tcps_rows_append(sd.d->pins.conns, false, &rows, &n, &cap))
+	if (tcps_rows_append(&sd.conns, &rows, &n, &cap))
 		n = 0;
 	for (i = 0; i < n; i++) {
 		const struct tcps_conn *c = &rows[i].val;
@@ -406,12 +407,15 @@ static void adopt_listeners(void)
 
 int tcps_seed_start(struct tcps_daemon *d)
 {
+	struct tcps_ctable tab[2];
 	int err;
 
 	memset(&sd, 0, sizeof(sd));
 	if (d->opts->no_seed || d->opts->mode != TCPS_MODE_HOST)
 		return 0;
 	sd.d = d;
+	tcps_pins_tables(&d->pins, tab);
+	sd.conns = tab[0];
 	load_local_addrs();
 	adopt_listeners();
 	err = diag_dump(AF_INET, ~0U, seed_conn, NULL);

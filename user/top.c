@@ -291,8 +291,10 @@ static size_t take_list(const struct tcps_views *v, int l, struct tcps_views_ent
  * refreshes old): false when it is gone. */
 static bool conn_now(const struct top *t, const struct tcps_key *k, struct tcps_conn *c)
 {
-	memset(c, 0, sizeof(*c));	/* health off: the tables' values end before `h` */
-	return !bpf_map_lookup_elem(t->pins.conns, k, c) || !bpf_map_lookup_elem(t->pins.halfopen, k, c);
+	struct tcps_ctable tab[2];
+
+	tcps_pins_tables(&t->pins, tab);
+	return !tcps_ctable_find(tab, k, c, false, NULL);
 }
 
 /* The listed rows with their current counts; the gone ones left out. */

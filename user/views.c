@@ -12,7 +12,6 @@
 
 #define PORTS_SIZE (TCPS_VIEWS_PORTS * sizeof(__u32))
 #define REMOTES_SIZE (TCPS_VIEWS_REMOTES * sizeof(struct tcps_views_remote))
-#define BATCH 4096
 
 /* A hash map's buckets: its max_entries rounded up to a power of two (as
  * kernel/bpf/hashtab.c sizes them). */
@@ -102,9 +101,9 @@ int tcps_viewer_open(struct tcps_viewer *w, const struct tcps_pins *p)
 	err = kernel_open(w, p);
 	if (err)
 		pr_debug("views in the kernel: %s; sweeping the rows instead", strerror(-err));
-	w->keys = calloc(BATCH, sizeof(*w->keys));
-	w->vals = calloc(BATCH, sizeof(struct tcps_conn));	/* the larger size */
-	if (!w->keys || !w->vals || set_alloc(&w->acc) || set_alloc(&w->done)) {
+	/* No BPF_F_LOCK: a torn counter may rank a row a little off, and the
+	 * lock costs every entry. */
+	if (tcps_ctable_walk_open(&w->walk, false) || set_alloc(&w->acc) || set_alloc(&w->done)) {
 		tcps_viewer_close(w);
 		return -ENOMEM;
 	}
@@ -121,8 +120,7 @@ void tcps_viewer_close(struct tcps_viewer *w)
 	}
 	set_free(&w->acc);
 	set_free(&w->done);
-	free(w->keys);
-	free(w->vals);
+	tcps_ctable_walk_close(&w->walk);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -150,21 +148,19 @@ static void sweep_start(struct tcps_viewer *w, const struct tcps_views_cfg *cfg,
 	w->expire = expire;
 	w->expire_now = tcps_mono_now();
 	w->map = 0;
-	w->cursor_set = false;
+	w->in_map = false;
 	w->slices = 0;
 	w->sweeping = true;
 }
 
-static void sweep_rows(struct tcps_viewer *w, __u32 n, int vsize)
+static void sweep_rows(struct tcps_viewer *w, __u32 n)
 {
 	struct tcps_views_set *a = &w->acc;
 	struct tcps_conn val, *c = &val;
 	__u32 i;
 
-	memset(&val, 0, sizeof(val));	/* health off: `h` is not in the table */
 	for (i = 0; i < n; i++) {
-		memcpy(&val, w->vals + (size_t)i * vsize, (size_t)vsize);
-
+		tcps_ctable_walk_val(&w->walk, i, &val);
 		if (w->expire) {
 			if (c->last_seen > a->as_of)
 				a->as_of = c->last_seen;
@@ -173,51 +169,49 @@ static void sweep_rows(struct tcps_viewer *w, __u32 n, int vsize)
 				continue;
 			}
 		}
-		tcps_views_add(a->v, a->remotes, a->ports, &w->cfg, &w->keys[i], c, w->map);
+		tcps_views_add(a->v, a->remotes, a->ports, &w->cfg, &w->walk.keys[i], c, w->map);
 	}
 }
 
+/* The sweep is complete: it is the one shown, and the next one starts. */
+static void sweep_done(struct tcps_viewer *w)
+{
+	struct tcps_views_set t = w->done;
+
+	w->done = w->acc;
+	w->acc = t;
+	w->last_slices = w->slices;
+	w->cur = &w->done;
+	w->partial = false;
+	sweep_start(w, &w->cfg, w->expire);
+}
+
 /* The next TCPS_VIEWS_SLICE entries; at the end of both tables the sweep
- * becomes the one shown. No BPF_F_LOCK: a torn counter may rank a row a
- * little off, and the lock costs every entry. */
+ * becomes the one shown. */
 static int sweep_slice(struct tcps_viewer *w, const struct tcps_pins *p)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u8 out[sizeof(struct tcps_key)];
+	struct tcps_ctable tab[2];
 	__u64 done = 0;
+	int n;
 
 	w->slices++;
 	while (done < TCPS_VIEWS_SLICE) {
-		int fd = w->map ? p->halfopen : p->conns, vsize = tcps_conn_value_size(fd);
-		__u32 n = BATCH;
-		int rc = vsize < 0 ? -1 : bpf_map_lookup_batch(fd, w->cursor_set ? w->cursor : NULL,
-							      out, w->keys, w->vals, &n, &opts);
-
-		if (vsize < 0)
-			return vsize;
-		if (rc && errno != ENOENT)
-			return -errno;
-		sweep_rows(w, n, vsize);
-		done += n;
-		if (!rc) {
-			memcpy(w->cursor, out, sizeof(out));
-			w->cursor_set = true;
-			continue;
+		if (!w->in_map) {
+			tcps_pins_tables(p, tab);
+			tcps_ctable_walk_start(&w->walk, &tab[w->map]);
+			w->in_map = true;
 		}
-		w->cursor_set = false;	/* ENOENT: that table is done */
+		n = tcps_ctable_walk_next(&w->walk);
+		if (n < 0)
+			return n;
+		sweep_rows(w, (__u32)n);
+		done += (__u64)n;
+		if (!w->walk.end)
+			continue;
+		w->in_map = false;	/* that table is done */
 		if (++w->map < 2)
 			continue;
-		/* Complete: it is the one shown, and the next one starts. */
-		{
-			struct tcps_views_set t = w->done;
-
-			w->done = w->acc;
-			w->acc = t;
-		}
-		w->last_slices = w->slices;
-		w->cur = &w->done;
-		w->partial = false;
-		sweep_start(w, &w->cfg, w->expire);
+		sweep_done(w);
 		return 0;
 	}
 	if (w->cur != &w->done)

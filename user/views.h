@@ -55,10 +55,8 @@ struct tcps_viewer {
 	const struct tcps_timeouts *expire;
 	__u64 expire_now;
 	int map;		/* 0: conns, 1: halfopen */
-	bool cursor_set, sweeping;
-	__u8 cursor[sizeof(struct tcps_key)];
-	struct tcps_key *keys;
-	__u8 *vals;		/* BATCH values of the table's size (maps.h tcps_conn_value_size) */
+	bool in_map, sweeping;	/* in_map: walk is in that table */
+	struct tcps_ctable_walk walk;
 };
 
 /* Loads the kernel pass against p's tables when it can (logged at debug
