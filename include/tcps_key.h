@@ -19,8 +19,10 @@
  * Side 0 is the endpoint that sorts lower: its address as four __u32 words
  * (network-order bytes, compared as integers), then its host-order port.
  * Both directions of a connection so find one key. Addresses are 16 bytes,
- * IPv4 in word 0 and the rest zero. Every byte of *k is written (the pad
- * too), so k needs no clearing first. Returns the side of (saddr, sport).
+ * IPv4 in word 0 and the rest zero (every caller's are so: the slot table
+ * compares an IPv4 key on three words, the two word 0s and the ports,
+ * include/tcps_slots.h). Every byte of *k is written (the pad too), so k
+ * needs no clearing first. Returns the side of (saddr, sport).
  */
 static inline int tcps_key_make(__u8 family, const __u32 *saddr, __u16 sport, const __u32 *daddr,
 				__u16 dport, struct tcps_key *k)

@@ -75,14 +75,9 @@
 struct tcps_slot_hdr {
 	__u32 tag;
 	__u32 addr[2][4];	/* canonical tuple as struct tcps_key (IPv4 in [i][0]) */
-	__u16 port[2];
+	__u32 ports;		/* struct tcps_key's port[2], as one word */
 };
 _Static_assert(sizeof(struct tcps_slot_hdr) == 40, "the payload starts at offset 40");
-
-static inline __u32 tcps_slots_rotl(__u32 x, int r)
-{
-	return (x << r) | (x >> (32 - r));
-}
 
 static inline __u32 tcps_slots_fmix(__u32 h)
 {
@@ -94,26 +89,53 @@ static inline __u32 tcps_slots_fmix(__u32 h)
 	return h;
 }
 
+/* A key's two ports as one word, laid out as in the key. */
+static inline __u32 tcps_slots_ports(const struct tcps_key *k)
+{
+	__u32 p;
+
+	__builtin_memcpy(&p, k->port, sizeof(p));
+	return p;
+}
+
+/* One 64-bit step of the tuple hash: xor a word in, multiply by an odd
+ * constant (low bits to high), fold the high bits back down. */
+static inline __u64 tcps_slots_mix64(__u64 h, __u64 w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+static inline __u64 tcps_slots_word64(__u32 hi, __u32 lo)
+{
+	return (__u64)hi << 32 | lo;
+}
+
 /*
- * Murmur3-style mix of the nine words of the tuple (two 16-byte addresses,
- * the two ports), seeded per table and by family: one multiply-rotate-
- * multiply per word and a final avalanche, ~60 instructions. Not keyed
- * against hash flooding beyond the random seed; a flood ends in bounded
- * probe walks (TCPS_SLOTS_PROBE_MAX) that fail open, not in long ones.
+ * The tuple's hash, seeded per table, its words by family: an IPv4 tuple
+ * is its 12 bytes (the two addresses as one 64-bit word, then the ports),
+ * an IPv6 one its four 64-bit address halves, then the ports: two
+ * multiplies or five, where a 32-bit murmur of all nine words took two a
+ * word (~60 BPF instructions the hot path paid, bench/NOTES.md). The last
+ * product's halves are folded together, so the top bits the home takes
+ * depend on every word. Not keyed against hash flooding beyond the random seed; a
+ * flood ends in bounded probe walks (TCPS_SLOTS_PROBE_MAX) that fail open.
  */
 static inline __u32 tcps_slots_hash(const struct tcps_key *k, __u32 seed)
 {
-	const __u32 *w = &k->addr[0][0];
-	__u32 h = seed ^ k->family, x;
-	int i;
+	const __u32 *a = k->addr[0], *b = k->addr[1];
+	__u64 h = tcps_slots_word64(seed, seed);
 
-	for (i = 0; i < 9; i++) {
-		x = i < 8 ? w[i] : ((__u32)k->port[0] | (__u32)k->port[1] << 16);
-		x *= 0xcc9e2d51u;
-		x = tcps_slots_rotl(x, 15) * 0x1b873593u;
-		h = tcps_slots_rotl(h ^ x, 13) * 5 + 0xe6546b64u;
+	if (k->family == TCPS_AF_INET6) {
+		h = tcps_slots_mix64(h, tcps_slots_word64(a[0], a[1]));
+		h = tcps_slots_mix64(h, tcps_slots_word64(a[2], a[3]));
+		h = tcps_slots_mix64(h, tcps_slots_word64(b[0], b[1]));
+		h = tcps_slots_mix64(h, tcps_slots_word64(b[2], b[3]));
+	} else {
+		h = tcps_slots_mix64(h, tcps_slots_word64(a[0], b[0]));
 	}
-	return tcps_slots_fmix(h ^ 36);
+	h = (h ^ tcps_slots_ports(k)) * 0xbf58476d1ce4e5b9ull;
+	return (__u32)(h >> 32) ^ (__u32)h;
 }
 
 /* Home slot: the hash's top bits scaled to n (no power of two needed). */
@@ -141,13 +163,13 @@ static inline void tcps_slot_key(const struct tcps_slot_hdr *s, __u32 t, struct 
 {
 	const __u32 *a = &s->addr[0][0];
 	__u32 *b = &k->addr[0][0];
+	__u32 p = TCPS_SLOTS_READ(s->ports);
 	int i;
 
 	__builtin_memset(k, 0, sizeof(*k));
 	for (i = 0; i < 8; i++)
 		b[i] = TCPS_SLOTS_READ(a[i]);
-	k->port[0] = TCPS_SLOTS_READ(s->port[0]);
-	k->port[1] = TCPS_SLOTS_READ(s->port[1]);
+	__builtin_memcpy(k->port, &p, sizeof(p));
 	k->family = t & TCPS_SLOT_V6 ? TCPS_AF_INET6 : TCPS_AF_INET;
 }
 
@@ -222,16 +244,22 @@ TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slot_at(__u32 home, __u32 i)
 	return tcps_slot_get(idx);
 }
 
+/* s holds k, given that its tag has k's family (the tag's V6 bit, checked
+ * by the caller): an IPv4 tuple is three words, its other address words
+ * zero in every key (tcps_key_make), so they need no compare. */
 TCPS_SLOTS_INLINE int tcps_slot_key_eq(const struct tcps_slot_hdr *s, const struct tcps_key *k)
 {
 	const __u32 *a = &s->addr[0][0], *b = &k->addr[0][0];
 	int i;
 
+	if (TCPS_SLOTS_READ(s->ports) != tcps_slots_ports(k))
+		return 0;
+	if (k->family != TCPS_AF_INET6)
+		return TCPS_SLOTS_READ(a[0]) == b[0] && TCPS_SLOTS_READ(a[4]) == b[4];
 	for (i = 0; i < 8; i++)
 		if (TCPS_SLOTS_READ(a[i]) != b[i])
 			return 0;
-	return TCPS_SLOTS_READ(s->port[0]) == k->port[0] &&
-	       TCPS_SLOTS_READ(s->port[1]) == k->port[1];
+	return 1;
 }
 
 /* Tag and key match, and the tag did not move while the key was read. */
@@ -428,8 +456,7 @@ TCPS_SLOTS_INLINE void tcps_slot_key_set(struct tcps_slot_hdr *s, const struct t
 
 	for (i = 0; i < 8; i++)
 		TCPS_SLOTS_WRITE(a[i], b[i]);
-	TCPS_SLOTS_WRITE(s->port[0], k->port[0]);
-	TCPS_SLOTS_WRITE(s->port[1], k->port[1]);
+	TCPS_SLOTS_WRITE(s->ports, tcps_slots_ports(k));
 }
 
 /* Insert k (absent at its lookup) under its home's ILOCK; the payload

@@ -169,6 +169,24 @@ TEST(test_sack_permitted_is_read_on_a_syn_only)
 	CHECK_EQ(p.seg.has_sackok, 0);
 }
 
+/* An IPv4 key's other address words are zero, whatever was in the parse
+ * buffer before: the slot table compares an IPv4 tuple on three words. */
+TEST(test_ipv4_key_has_zero_upper_address_words)
+{
+	struct pkt_spec s = PKT_V4(V4_SRC, 40000, V4_DST, 80);
+	struct tcps_parsed p;
+	struct tcps_key k;
+	int i, w;
+
+	CHECK_RC(parse(frame, build(&s), &p), TCPS_P_TCP);
+	memset(&k, 0xa5, sizeof(k));
+	tcps_parsed_key(&p, &k);
+	CHECK_EQ(k.family, TCPS_AF_INET);
+	for (i = 0; i < 2; i++)
+		for (w = 1; w < 4; w++)
+			CHECK_EQ(k.addr[i][w], 0);
+}
+
 TEST(test_ipv4_data_segment_fields)
 {
 	struct pkt_spec s = PKT_V4(V4_SRC, 40000, V4_DST, 80);
@@ -725,6 +743,7 @@ int main(void)
 	RUN(test_ipv4_syn_fields_and_window_scale);
 	RUN(test_sack_permitted_is_read_on_a_syn_only);
 	RUN(test_ipv4_data_segment_fields);
+	RUN(test_ipv4_key_has_zero_upper_address_words);
 	RUN(test_ipv4_options_are_skipped);
 	RUN(test_window_scale_is_read_only_on_syn);
 	RUN(test_window_scale_found_among_linux_syn_options);

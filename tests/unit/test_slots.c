@@ -3,13 +3,15 @@
  * Unit tests of the slot table's algorithm (include/tcps_slots.h), the
  * code bench/slots.bpf.c runs in BPF, here on a plain array with pthreads
  * for the CPUs: insert, lookup, delete, probing and its wrap, tombstone
- * reuse, the collector's compaction and reclaim, IPv4 against IPv6, then
- * concurrent inserts of the same tuples and lookups during deletes and
- * collector passes. Runs in ~1 s; also clean under TSan (the reads and
- * stores of words other threads change are atomics here):
+ * reuse, the collector's compaction and reclaim, IPv4 against IPv6, the
+ * homes' spread by family, then concurrent inserts of the same tuples
+ * and lookups during deletes and collector passes. Runs in ~1 s; also
+ * clean under TSan (the reads and stores of words other threads change
+ * are atomics here):
  *   gcc -fsanitize=thread -Iinclude -Itests/lib tests/unit/test_slots.c
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -30,7 +32,8 @@ struct tslot {
 };
 
 #define MAXN 4096
-static struct tslot tbl[MAXN];
+#define DIST_N 65536		/* the home distribution's table */
+static struct tslot tbl[DIST_N];
 static __u32 tn, tepoch;
 static struct tcps_slots_coll tcoll;
 static const __u32 tseed = 0x9e3779b9u;
@@ -113,7 +116,7 @@ TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void)
 /* ---- helpers ---- */
 static void table(__u32 n)
 {
-	memset(tbl, 0, sizeof(tbl));
+	memset(tbl, 0, n * sizeof(tbl[0]));
 	memset(&tcoll, 0, sizeof(tcoll));
 	tn = n;
 	tepoch = 0;
@@ -392,8 +395,8 @@ TEST(test_tombstone_passed_by_a_walk_stays_until_its_epoch_ends)
 	CHECK(!broken_chains());
 }
 
-/* The same nine words as IPv4 and as IPv6 are two tuples: the family is in
- * the hash seed and in the tag. */
+/* The same nine words as IPv4 and as IPv6 are two tuples: the family picks
+ * the hash and is in the tag. */
 TEST(test_ipv4_ipv6_same_words_are_different_tuples)
 {
 	struct tcps_key k4 = key(TCPS_AF_INET, 9), k6 = k4;
@@ -421,6 +424,98 @@ TEST(test_ipv4_ipv6_same_words_are_different_tuples)
 	CHECK(!find(&k4));
 	CHECK(tcps_slots_find(&k6, tcps_slots_home(h4, tn), w6, &h6) == s6);
 	CHECK(!tcps_slots_delete(s6, w4 | TCPS_SLOT_V6));	/* v4 fingerprint: not it */
+}
+
+/* ---- the home distribution ---- */
+static __u64 rng = 0x2545f4914f6cdd1dull;
+
+static __u32 rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (__u32)(rng >> 32);
+}
+
+/* Tuple i of a distribution test: random, or one client's ports counting
+ * up to one server port (198.18.0.1 -> 198.19.0.1:443, or 2001:db8::1 ->
+ * 2001:db8::2:443), in network order as the parser gives them. */
+static struct tcps_key dist_key(__u8 family, int random, __u32 i)
+{
+	struct tcps_key k;
+	int w;
+
+	memset(&k, 0, sizeof(k));
+	k.family = family;
+	if (random) {
+		for (w = 0; w < (family == TCPS_AF_INET6 ? 4 : 1); w++) {
+			k.addr[0][w] = rnd();
+			k.addr[1][w] = rnd();
+		}
+		k.port[0] = (__u16)rnd();
+		k.port[1] = (__u16)rnd();
+		return k;
+	}
+	if (family == TCPS_AF_INET) {
+		k.addr[0][0] = htonl(0xc6120001u);
+		k.addr[1][0] = htonl(0xc6130001u);
+	} else {
+		k.addr[0][0] = k.addr[1][0] = htonl(0x20010db8u);
+		k.addr[0][3] = htonl(1);
+		k.addr[1][3] = htonl(2);
+	}
+	k.port[0] = htons((__u16)(1024 + i));
+	k.port[1] = htons(443);
+	return k;
+}
+
+/* Mean slots walked by a hit and by a miss at load 0.875, against linear
+ * probing's ½(1 + 1/(1 − α)) and ½(1 + 1/(1 − α)²) for a uniform hash: a
+ * hash that clusters the family's tuples shows as longer walks. */
+static void dist_check(__u8 family, int random)
+{
+	__u32 n = DIST_N / 8 * 7, i, h, walked, id = 0;
+	double hit = 0, miss = 0, a = 0.875;
+	struct tcps_slot_hdr *s;
+	struct tcps_key k;
+
+	table(DIST_N);
+	rng = 0x2545f4914f6cdd1dull;
+	for (i = 0; i < n; i++) {
+		k = dist_key(family, random, i);
+		h = hash_of(&k);
+		CHECK_EQ(tcps_slots_insert(&k, tcps_slots_home(h, tn), tcps_slots_want(h, family),
+					   &id, &s), TCPS_SLOTS_INSERTED);
+	}
+	rng = 0x2545f4914f6cdd1dull;
+	for (i = 0; i < n; i++) {
+		k = dist_key(family, random, i);
+		h = hash_of(&k);
+		CHECK(tcps_slots_find(&k, tcps_slots_home(h, tn), tcps_slots_want(h, family), &walked));
+		hit += walked;
+	}
+	for (i = 0; i < n; i++) {	/* as many absent ones */
+		k = dist_key(family, random, i);
+		k.port[1] = htons(444);
+		h = hash_of(&k);
+		CHECK(!tcps_slots_find(&k, tcps_slots_home(h, tn), tcps_slots_want(h, family), &walked));
+		miss += walked;
+	}
+	hit /= n;
+	miss /= n;
+	printf("# IPv%d %s: mean walk of a hit %.2f (theory %.2f), a miss %.1f (%.1f)\n",
+	       family == TCPS_AF_INET6 ? 6 : 4, random ? "random" : "sequential ports", hit,
+	       (1 + 1 / (1 - a)) / 2, miss, (1 + 1 / ((1 - a) * (1 - a))) / 2);
+	CHECK(hit < 1.5 * (1 + 1 / (1 - a)) / 2);
+	CHECK(miss < 1.5 * (1 + 1 / ((1 - a) * (1 - a))) / 2);
+}
+
+TEST(test_homes_spread_sequential_and_random_tuples)
+{
+	dist_check(TCPS_AF_INET, 0);
+	dist_check(TCPS_AF_INET, 1);
+	dist_check(TCPS_AF_INET6, 0);
+	dist_check(TCPS_AF_INET6, 1);
 }
 
 /* ---- threads ---- */
@@ -615,6 +710,7 @@ int main(void)
 	RUN(test_collector_compacts_and_reclaims);
 	RUN(test_tombstone_passed_by_a_walk_stays_until_its_epoch_ends);
 	RUN(test_ipv4_ipv6_same_words_are_different_tuples);
+	RUN(test_homes_spread_sequential_and_random_tuples);
 	RUN(test_threads_insert_same_tuples_once);
 	RUN(test_threads_lookups_during_deletes_and_collect);
 	return check_done();
