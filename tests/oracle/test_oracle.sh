@@ -94,7 +94,7 @@ relay_start() {
 
 relay_stop() {
 	kill -TERM "$RELAY_PID" 2>/dev/null
-	timeout 5 tail --pid="$RELAY_PID" -f /dev/null
+	wait_gone 5 "$RELAY_PID"
 	wait "$RELAY_PID" 2>/dev/null
 	sed -n 's/^impair \(.\)>\(.\)/relay \1>\2/p' "$OW/$1.relay" | sed 's/a>b/client>server/;s/b>a/server>client/' |
 		while read -r l; do log "$l"; done
@@ -274,7 +274,7 @@ run_scenario() {
 	sleep 0.2	# what the taps saw reaches the files
 	for p in $td; do
 		kill -INT "$p" 2>/dev/null
-		timeout 5 tail --pid="$p" -f /dev/null
+		wait_gone 5 "$p"
 		wait "$p" 2>/dev/null
 	done
 	log "$id: $((2 * n)) connections on port $port driven, settled and snapshot in $((SECONDS - t0)) s"
