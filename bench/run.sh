@@ -96,7 +96,7 @@ say() { printf '[bench %4ds] %s\n' $(( $(date +%s) - START )) "$*" >&2; }
 # stop PID: end one process we started, and wait for it.
 stop() {
 	kill "$1" 2>/dev/null || return 0
-	timeout 10 tail --pid="$1" -f /dev/null 2>/dev/null || kill -9 "$1" 2>/dev/null
+	timeout 10 tail -s 0.05 --pid="$1" -f /dev/null 2>/dev/null || kill -9 "$1" 2>/dev/null
 	wait "$1" 2>/dev/null || true
 }
 

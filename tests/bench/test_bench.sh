@@ -164,7 +164,7 @@ test_statsfd_holds_stats_without_the_sysctl() {
 	wait_for 5 grep -q ready "$out" || fail "statsfd: $(cat "$out")"
 	[ "$(sysctl -n kernel.bpf_stats_enabled)" = "$before" ] || fail "statsfd wrote the sysctl"
 	kill -TERM $pid
-	timeout 5 tail --pid=$pid -f /dev/null || fail "statsfd did not end on SIGTERM"
+	wait_gone 5 $pid || fail "statsfd did not end on SIGTERM"
 	wait $pid || fail "statsfd exited $? on SIGTERM"
 	# Started by a shell that is then killed outright.
 	bash -c "'$TOP/$BUILD/bench/statsfd' >'$out.2' 2>&1 & echo \$!; sleep 30" >"$out.pid" &
@@ -173,7 +173,7 @@ test_statsfd_holds_stats_without_the_sysctl() {
 	pid=$(cat "$out.pid")
 	track_pid "$pid"
 	{ kill -KILL $sh && wait $sh; } 2>/dev/null
-	timeout 5 tail --pid="$pid" -f /dev/null || fail "statsfd outlived the process that started it"
+	wait_gone 5 "$pid" || fail "statsfd outlived the process that started it"
 	"$TOP/$BUILD/bench/statsfd" extra >/dev/null 2>&1
 	[ $? -eq 2 ] || fail "statsfd with an argument: exit not 2"
 }

@@ -65,7 +65,7 @@ scope_ready() {
 scope_stop() {
 	local name=$1 pid=${SCOPE_PID[$1]} rc
 	kill -TERM "$pid" 2>/dev/null || { log "$name: not running"; return 1; }
-	timeout 5 tail --pid="$pid" -f /dev/null
+	wait_gone 5 "$pid"
 	wait "$pid"
 	rc=$?
 	[ $rc -eq 0 ] || { log "$name exited $rc:"; sed 's/^/#   /' "$E2E_WORK/$name.log" >&2; return 1; }
@@ -137,7 +137,7 @@ peer_stop() {
 	local rc
 	kill -0 "${DRV_PID[$1]}" 2>/dev/null && drv_send "$1" exit
 	exec {DRV_FD[$1]}>&-
-	timeout 5 tail --pid="${DRV_PID[$1]}" -f /dev/null
+	wait_gone 5 "${DRV_PID[$1]}"
 	wait "${DRV_PID[$1]}" 2>/dev/null
 	rc=$?
 	unset "DRV_PID[$1]"
@@ -253,7 +253,7 @@ flows_stop() {
 		pid=${DRV_PID[$d]}
 		exec {DRV_FD[$d]}>&-
 		kill -TERM "$pid" 2>/dev/null
-		timeout 5 tail --pid="$pid" -f /dev/null
+		wait_gone 5 "$pid"
 		unset "DRV_PID[$d]"
 	done
 }
@@ -436,6 +436,6 @@ relay_start() {
 
 relay_stop() {
 	kill -TERM "$RELAY_PID" 2>/dev/null
-	timeout 5 tail --pid="$RELAY_PID" -f /dev/null
+	wait_gone 5 "$RELAY_PID"
 	wait "$RELAY_PID" 2>/dev/null
 }

@@ -74,7 +74,7 @@ reset_while_stopped() {
 	wait_for 5 sh -c "[ -z \"\$(nsenter --net=/run/netns/$NS_C ss -tanH state established state close-wait dport = :$port)\" ]" ||
 		{ kill -CONT $dpid; fail "client socket not reset: $(client_state "$port")"; return 1; }
 	kill -CONT $dpid
-	timeout 10 tail --pid=$dpid -f /dev/null
+	wait_gone 10 $dpid
 	wait $dpid
 	rc=$?
 	log "$mode: tcpdrive exited $rc: $(tr '\n' '|' <"$WORK/drive.out") $(cat "$WORK/drive.err")"

@@ -38,7 +38,7 @@ stalled_drops() {
 
 stop_daemon() {
 	kill -TERM "$DAEMON_PID"
-	timeout 10 tail --pid="$DAEMON_PID" -f /dev/null
+	wait_gone 10 "$DAEMON_PID"
 	wait "$DAEMON_PID" 2>/dev/null
 }
 

@@ -32,7 +32,7 @@ _cleanup() {
 		[ -n "$kids" ] && kill $kids 2>/dev/null
 		kill "$pid" 2>/dev/null
 		for k in $kids $pid; do
-			timeout 5 tail --pid="$k" -f /dev/null 2>/dev/null || kill -9 "$k" 2>/dev/null
+			wait_gone 5 "$k" || kill -9 "$k" 2>/dev/null
 		done
 	done
 	for ((i = ${#_CLEANUPS[@]} - 1; i >= 0; i--)); do
@@ -88,6 +88,11 @@ wait_for() {
 	done
 	return 1
 }
+
+# wait_gone TIMEOUT_S PID: until process PID has ended (non-zero if it has
+# not within TIMEOUT_S). Polled every 50 ms: tail's default interval (1 s)
+# added up to a second to every stop of a process still running.
+wait_gone() { timeout "$1" tail -s 0.05 --pid="$2" -f /dev/null 2>/dev/null; }
 
 # run_test NAME: run function NAME; it fails by calling `fail MSG` or
 # returning non-zero; `skip MSG` skips it (a failure when CI=true).

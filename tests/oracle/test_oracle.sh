@@ -15,8 +15,10 @@
 # Scenarios, each IPv4 and IPv6 at once, N connections per family, on a port
 # of their own: close by client, close by server, RST by client, RST by
 # server (SO_LINGER 0), connection refused, crossing FINs, bulk (3 MB + 1 MB)
-# then close, FIN+ACK on one segment. After a scenario settles (nothing left
-# but TIME_WAIT), for each local endpoint tcpscope reported (side "local")
+# then close, FIN+ACK on one segment. The six driven by tcpdrive run at
+# once, crossing FINs and FIN+ACK each alone. After a scenario settles
+# (nothing left but TIME_WAIT; with those it ran beside), for each local
+# endpoint tcpscope reported (side "local")
 # and each socket the kernel had:
 #   - final state: tcpscope's (list, or its last event once the entry is
 #     gone) equals the kernel's (ss after the settle, or CLOSE), 100 %; an
@@ -94,7 +96,7 @@ relay_start() {
 
 relay_stop() {
 	kill -TERM "$RELAY_PID" 2>/dev/null
-	timeout 5 tail --pid="$RELAY_PID" -f /dev/null
+	wait_gone 5 "$RELAY_PID"
 	wait "$RELAY_PID" 2>/dev/null
 	sed -n 's/^impair \(.\)>\(.\)/relay \1>\2/p' "$OW/$1.relay" | sed 's/a>b/client>server/;s/b>a/server>client/' |
 		while read -r l; do log "$l"; done
@@ -246,17 +248,13 @@ sc_bulk() {
 		o "$1" c close && o "$1" s wait-eof && o "$1" s close
 }
 
-# run_scenario PHASE NAME PORT COUNT [capture]: drive, settle, snapshot,
-# compare; the report goes to stderr, the verdict to $OW/PHASE_NAME.verdict.
-run_scenario() {
-	local phase=$1 name=$2 port=$3 n=$4 cap=${5:-} id="$1_$2" td="" expect rc p
-	if [ -n "$cap" ]; then
-		capture_start "$id.client" "$NS_C" "$IF_A" "$port" && td=$CAP_PID &&
-			capture_start "$id.server" "$NS_S" "$IF_B" "$port" && td="$td $CAP_PID" ||
-			{ fail "tcpdump did not start"; return 1; }
-	fi
-	local t0=$SECONDS
-	"sc_$name" "o$id" "$port" "$n" || { flows_stop "o$id"; fail "$name: driving the traffic failed"; return 1; }
+# drive PHASE NAME PORT COUNT: one scenario's traffic, until it has
+# settled; run in the background (drives_start), its log lines to
+# $OW/ID.drive_log, a failure to $OW/ID.drive_err.
+drive() {
+	local phase=$1 name=$2 port=$3 n=$4 id="$1_$2" t0=$SECONDS
+	"sc_$name" "o$id" "$port" "$n" ||
+		{ flows_stop "o$id"; echo "$name: driving the traffic failed" >"$OW/$id.drive_err"; return 1; }
 	flows_stop "o$id"
 	log "$id: driven in $((SECONDS - t0)) s"
 	wait_for 30 settled_once "$port" || {
@@ -264,8 +262,70 @@ run_scenario() {
 		nsrun "$NS_C" ss -tanH "( sport = :$port or dport = :$port )" | grep -v TIME-WAIT | head -5 | sed 's/^/#   client /' >&2
 		nsrun "$NS_S" ss -tanH "( sport = :$port or dport = :$port )" | grep -v TIME-WAIT | head -5 | sed 's/^/#   server /' >&2
 	}
+	log "$id: $((2 * n)) connections on port $port driven and settled in $((SECONDS - t0)) s"
+}
+
+# captures ID PORT: tcpdump on PORT in the client and the server namespace
+# (children of the suite's shell, so that each is gone the moment it ends;
+# an orphan waits for init to reap it), their PIDs in $OW/ID.cap.
+captures() {
+	local v rc
+	for v in "client $NS_C $IF_A" "server $NS_S $IF_B"; do
+		set -- "$1" "$2" $v
+		capture_start "$1.$3" "$4" "$5" "$2"
+		rc=$?
+		echo "$CAP_PID" >>"$OW/$1.cap"
+		[ $rc -eq 0 ] || return 1
+	done
+}
+
+# drives_start PHASE "NAME PORT COUNT [capture]"...: drive those scenarios
+# at once, each in a subshell of its own (DRIVES: their PIDs), its captures
+# started first. Each has its own port and drivers, and the checks wait for
+# all of them to settle.
+DRIVES=()
+drives_start() {
+	local phase=$1 spec name port n cap id
+	shift
+	for spec in "$@"; do
+		read -r name port n cap <<<"$spec"
+		id=${phase}_$name
+		: >"$OW/$id.cap"
+		: >"$OW/$id.drive_log"
+		if [ -n "$cap" ] && ! captures "$id" "$port"; then
+			echo "tcpdump did not start" >"$OW/$id.drive_err"
+			continue
+		fi
+		drive "$phase" "$name" "$port" "$n" >"$OW/$id.drive_log" 2>&1 &
+		DRIVES+=($!)
+		track_pid $!
+	done
+}
+
+# drives_wait: until the drives started last have all settled; then, once
+# for all of them, the trace and tcpscope's events are flushed.
+drives_wait() {
+	local p
+	[ ${#DRIVES[@]} -gt 0 ] || return 0
+	for p in "${DRIVES[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	DRIVES=()
 	trace_mark || log "trace marker not seen (bpftrace stalled?)"
 	events_quiet || log "tcpscope events still growing"
+}
+
+# run_scenario PHASE NAME PORT COUNT [capture]: once every scenario driven
+# with it has settled: snapshot, compare; the report goes to stderr, the
+# verdict to $OW/PHASE_NAME.verdict.
+run_scenario() {
+	local phase=$1 name=$2 port=$3 n=$4 cap=${5:-} id="$1_$2" td expect rc p t0
+	drives_wait
+	t0=$SECONDS
+	# Its log lines, each a comment (no line of it may read as a verdict).
+	sed 's/^\([^#]\)/# \1/' "$OW/$id.drive_log" >&2
+	td=$(cat "$OW/$id.cap")
+	[ ! -s "$OW/$id.drive_err" ] || { fail "$(cat "$OW/$id.drive_err")"; return 1; }
 	nsrun "$NS_C" ss -tanH >"$OW/$id.ss.client"
 	nsrun "$NS_S" ss -tanH >"$OW/$id.ss.server"
 	"$TCPSCOPE" list --json --pin-dir "${SCOPE_PIN[client]}" >"$OW/$id.list.client" &&
@@ -274,10 +334,10 @@ run_scenario() {
 	sleep 0.2	# what the taps saw reaches the files
 	for p in $td; do
 		kill -INT "$p" 2>/dev/null
-		timeout 5 tail --pid="$p" -f /dev/null
+		wait_gone 5 "$p"
 		wait "$p" 2>/dev/null
 	done
-	log "$id: $((2 * n)) connections on port $port driven, settled and snapshot in $((SECONDS - t0)) s"
+	log "$id: snapshot in $((SECONDS - t0)) s"
 	# Every connection has a client endpoint; all but refused ones a server one.
 	[ "$name" = refused ] && expect=$((2 * n)) || expect=$((4 * n))
 	"${ORACLE[@]}" compare --trace "$OW/trace" --ns-client "$INO_C" --ns-server "$INO_S" \
@@ -335,10 +395,12 @@ stat_once() {
 }
 
 stat_check() {
-	local i first=""
+	local i first="" end=$((SECONDS + 45))
 	# TIME_WAIT entries expire (60 s) in the kernel and in tcpscope (its GC
-	# runs every second) at slightly different moments: poll.
-	for ((i = 1; i <= 40; i++)); do
+	# runs every second) at slightly different moments: poll. The clean
+	# phase's hundreds of them may expire during the impaired phase's check,
+	# over the seconds their closes were spread: up to 45 s.
+	for ((i = 1; ; i++)); do
 		if stat_once; then
 			log "$1 stat client: $(head -n1 "$OW/stat.out.client")"
 			log "$1 stat server: $(head -n1 "$OW/stat.out.server")"
@@ -346,13 +408,14 @@ stat_check() {
 			return 0
 		fi
 		[ $i -eq 1 ] && first=$(grep -h differs "$OW/stat.out.client" "$OW/stat.out.server" | tr '\n' ';')
+		[ $SECONDS -lt $end ] || break
 		sleep 0.2
 	done
 	local role
 	for role in client server; do
 		sed "s/^/# $1 stat $role: /" "$OW/stat.out.$role" >&2
 	done
-	fail "tcpscope stat differs from ss -tan (40 attempts): $(grep -h differs "$OW/stat.out.client" "$OW/stat.out.server" | head -3 | tr '\n' ';')"
+	fail "tcpscope stat differs from ss -tan ($i attempts in 45 s): $(grep -h differs "$OW/stat.out.client" "$OW/stat.out.server" | head -3 | tr '\n' ';')"
 }
 
 # capture_start NAME NS IFACE PORT: tcpdump (headers only, bounded in count
@@ -453,29 +516,38 @@ test_setup_relay_topology_tracer_and_tcpscope() {
 		must "tcpscope in the server namespace" scope_start server "$NS_S" "$IF_B"
 }
 
-# PHASE NAME PORT COUNT [capture]: one test for the run (final states,
-# structure) and one for the sequences.
-scenario() {
-	local phase=$1 name=$2
-	[ -z "${ORACLE_SCENARIOS:-}" ] || [[ " $ORACLE_SCENARIOS " == *" $name "* ]] || return 0
-	[ "${ORACLE_CAPTURE:-0}" = 1 ] && [ $# -eq 4 ] && set -- "$@" capture
-	eval "test_${phase}_${name}() { run_scenario $*; }"
-	eval "test_${phase}_${name}_sequences() { verdict_sequences ${phase}_${name}; }"
-	tt "test_${phase}_${name}"
-	tt "test_${phase}_${name}_sequences"
+# scenarios PHASE "NAME PORT COUNT [capture]"...: those scenarios driven at
+# once, then for each one test for the run (final states, structure) and
+# one for the sequences.
+scenarios() {
+	local phase=$1 spec name specs=()
+	shift
+	for spec in "$@"; do
+		read -r name _ <<<"$spec"
+		[ -z "${ORACLE_SCENARIOS:-}" ] || [[ " $ORACLE_SCENARIOS " == *" $name "* ]] || continue
+		[ "${ORACLE_CAPTURE:-0}" = 1 ] && [[ $spec != *capture ]] && spec+=" capture"
+		specs+=("$spec")
+	done
+	drives_start "$phase" "${specs[@]}"
+	for spec in "${specs[@]}"; do
+		read -r name _ <<<"$spec"
+		eval "test_${phase}_${name}() { run_scenario $phase $spec; }"
+		eval "test_${phase}_${name}_sequences() { verdict_sequences ${phase}_${name}; }"
+		tt "test_${phase}_${name}"
+		tt "test_${phase}_${name}_sequences"
+	done
 }
 
 # phase NAME BASE_PORT COUNT strict|local
 phase() {
 	local ph=$1 base=$2 N=$3
-	scenario "$ph" client_close $((base + 1)) "$N"
-	scenario "$ph" server_close $((base + 2)) "$N"
-	scenario "$ph" rst_client $((base + 3)) "$N" capture
-	scenario "$ph" rst_server $((base + 4)) "$N" capture
-	scenario "$ph" refused $((base + 5)) "$N"
-	scenario "$ph" crossing_fins $((base + 6)) "$N" capture
-	scenario "$ph" bulk $((base + 7)) "$N_BULK"
-	scenario "$ph" fin_ack $((base + 8)) "$N"
+	# The tcpdrive scenarios at once: their waits (RTOs on the impaired
+	# path) overlap. pairs.py's each alone: its closes are timed to the ms.
+	scenarios "$ph" "client_close $((base + 1)) $N" "server_close $((base + 2)) $N" \
+		"rst_client $((base + 3)) $N capture" "rst_server $((base + 4)) $N capture" \
+		"refused $((base + 5)) $N" "bulk $((base + 7)) $N_BULK"
+	scenarios "$ph" "crossing_fins $((base + 6)) $N capture"
+	scenarios "$ph" "fin_ack $((base + 8)) $N"
 	if [ -z "${ORACLE_SCENARIOS:-}" ] || [[ " $ORACLE_SCENARIOS " == *" crossing_fins "* ]]; then
 		eval "test_${ph}_replay_of_capture_final_states() { replay_check ${ph}_crossing_fins $((base + 6)) $N $4; }"
 		tt "test_${ph}_replay_of_capture_final_states"
