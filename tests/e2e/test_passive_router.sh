@@ -132,6 +132,24 @@ views_check() {
 	done
 }
 
+# link_drops: packets the four veths dropped (tx and rx, each end) and the
+# host's softnet backlog drops (a veth hands a frame to the peer through
+# the backlog; a full one drops it before any hook): a segment an endpoint
+# sent (its capture has it) that the router never received was lost on the
+# way, not miscounted. Printed before and after the traffic on a mismatch.
+link_drops() {
+	local l d=0 cpu dropped
+	for l in "$NS_C $IF_C" "$NS_R $IF_RC" "$NS_R $IF_RS" "$NS_S $IF_S"; do
+		set -- $l
+		printf '%s tx/rx %s; ' "$2" "$(nsrun "$1" ip -j -s link show dev "$2" |
+			jq -r '.[0].stats64 | "\(.tx.dropped)/\(.rx.dropped)"')"
+	done
+	while read -r cpu dropped _; do
+		d=$((d + 16#$dropped))
+	done </proc/net/softnet_stat
+	printf 'softnet backlog %s\n' "$d"
+}
+
 # scope_counts PORT: "ORIG_PKTS RESP_PKTS ORIG_BYTES RESP_BYTES" of the one
 # connection to PORT, or how many entries there are instead.
 scope_counts() {
@@ -230,6 +248,8 @@ _counts() {
 	must "capture on the client" cap_start "c$d$FAM" "$NS_C" "$IF_C" "tcp port $p" &&
 		must "capture on the server" cap_start "s$d$FAM" "$NS_S" "$IF_S" "tcp port $p" || return 1
 	conn_open "$d" "$p" || return 1
+	local drops0
+	drops0=$(link_drops)
 	on "$d" c "send $up" && on "$d" s "recv $up" && on "$d" s "send $down" && on "$d" c "recv $down" &&
 		on "$d" c close && on "$d" s wait-eof && on "$d" s close || return 1
 	# The last ACK has left once the client is TIME_WAIT and the server gone.
@@ -255,8 +275,9 @@ _counts() {
 	[ -n "${grb:-}" ] || { fail "port $p: expected one entry, tcpscope has $got"; return 1; }
 	fail "port $p (client sent $up bytes, server $down, then closed): expected orig $op pkts $ob bytes," \
 		"resp $rp pkts $rb bytes (segments each endpoint sent, captured on its veth); tcpscope" \
-		"orig $gop pkts $gob bytes, resp $grp pkts $grb bytes"
+		"orig $gop pkts $gob bytes, resp $grp pkts $grb bytes; drops before: $drops0; after: $(link_drops)"
 }
+
 
 test_counts_equal_what_each_endpoint_sent() {
 	_counts
