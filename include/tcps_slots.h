@@ -173,6 +173,43 @@ static inline void tcps_slot_key(const struct tcps_slot_hdr *s, __u32 t, struct 
 	k->family = t & TCPS_SLOT_V6 ? TCPS_AF_INET6 : TCPS_AF_INET;
 }
 
+/*
+ * The product's connection table, tcps_conns: a BPF array of these (the
+ * half-open table, tcps_halfopen, stays a preallocated BPF hash map of
+ * struct tcps_conn, so a SYN flood fills only it). With health off the
+ * array's value ends before c.h (TCPS_SLOT_SIZE_SLIM), as the hash maps'
+ * values did.
+ */
+struct tcps_slot {
+	struct tcps_slot_hdr h;
+	struct tcps_conn c;
+};
+#define TCPS_SLOT_SIZE_FULL ((__u32)sizeof(struct tcps_slot))
+#define TCPS_SLOT_SIZE_SLIM ((__u32)(sizeof(struct tcps_slot_hdr) + TCPS_CONN_SIZE_SLIM))
+
+/* Slots for a table of max_conns connections: a load of 7/8 at most. */
+static inline __u32 tcps_slots_for(__u32 max_conns)
+{
+	return (__u32)(((__u64)max_conns * 8 + 6) / 7);
+}
+
+/*
+ * Userspace's writes by key (seeding, expiry, replay), which need the
+ * tag's atomics: BPF_PROG_TYPE_SYSCALL program tcps_sys of the data path's
+ * object, run through BPF_PROG_TEST_RUN with one of these as its context
+ * (ctx_in, read back from ctx_out).
+ */
+enum tcps_sys_op {
+	TCPS_SYS_INSERT = 1,	/* conn under key unless there: 0, -EEXIST, -E2BIG (full) */
+	TCPS_SYS_TAKE,		/* delete key's entry, its value under its lock into conn: 0, -ENOENT */
+};
+struct tcps_sys_req {
+	struct tcps_key key;
+	__u32 op;		/* enum tcps_sys_op */
+	__s32 ret;		/* out: 0 or -errno */
+	struct tcps_conn conn;	/* in (INSERT) or out (TAKE); c.h only with health on */
+};
+
 /* The collector's state between the steps of one pass (tcps_slots_collect
  * below), and its counters for the pass. */
 #define TCPS_COLL_HOLES 256	/* pending holes of one cluster */
