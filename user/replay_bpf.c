@@ -19,7 +19,12 @@
 #include "maps.h"
 #include "parse.h"
 #include "replay_backend.h"
+#include "slots.h"
 #include "tcpscope.skel.h"
+
+/* Deletes (replay's expiry) between two tombstone collector passes (gc.c
+ * says why the daemon runs one; bench/NOTES.md collected every 50,000). */
+#define REPLAY_COLLECT_TAKES 50000
 
 struct replay_bpf {
 	struct tcpscope_bpf *skel;
@@ -27,6 +32,8 @@ struct replay_bpf {
 	int prog_fd, stats_fd;
 	struct tcps_ctable tab[2];	/* tcps_conns, tcps_halfopen */
 	struct tcps_gauge_owner gauges;	/* for what replay's expiry deletes */
+	int collect_fd;			/* tcps_sys_collect */
+	__u32 takes;			/* deletes since its last pass */
 	__u64 now;			/* the clock of the frames fed from now on */
 	int err;			/* of a batch's run: drain() reports it */
 	/* The batch: frames in feed order (their table in the .bss), then
@@ -47,6 +54,43 @@ static void bpf_close(void *bp)
 	free(b);
 }
 
+/* The slot array's seed and size, before load (entries as the object
+ * sizes it; health on, as the object's value). */
+static int bpf_slots_config(struct replay_bpf *b)
+{
+	struct bpf_map *m = b->skel->maps.tcps_conns;
+	__u32 seed;
+	int err = tcps_slots_new_seed(&seed);
+
+	b->tab[0] = tcps_ctable_slots(-1, TCPS_CONN_SIZE_FULL, seed, bpf_map__max_entries(m), -1,
+				      -1);
+	return err ? err : tcps_slots_rodata(b->skel->obj, seed, b->tab[0].nslots);
+}
+
+/* The collector's next epoch in the info map (nothing else writes it). */
+static int bpf_next_epoch(void *bp)
+{
+	struct replay_bpf *b = bp;
+	int fd = bpf_map__fd(b->skel->maps.tcps_info);
+	struct tcps_info info;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &info))
+		return -errno;
+	info.slots_epoch++;
+	return bpf_map_update_elem(fd, &zero, &info, BPF_ANY) ? -errno : 0;
+}
+
+/* A collector pass: replay's deletes leave tombstones, as the daemon's. */
+static int bpf_collect(struct replay_bpf *b)
+{
+	__u64 ns;
+	int err = tcps_slots_collect(b->collect_fd, bpf_next_epoch, b, &ns);
+
+	b->takes = 0;
+	return err < 0 ? err : 0;
+}
+
 static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 {
 	struct replay_bpf *b = calloc(1, sizeof(*b));
@@ -63,6 +107,9 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 	}
 	b->skel->rodata->tcps_mode = TCPS_MODE_PASSIVE;
 	b->skel->rodata->tcps_replay_clock = 1;
+	err = bpf_slots_config(b);
+	if (err)
+		goto fail;
 	/* Only the replay entry runs here: verifying the others too would
 	 * triple the load time. */
 	bpf_program__set_autoload(b->skel->progs.tcps_xdp_ingress, false);
@@ -78,10 +125,15 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 		err = -errno;
 		goto fail;
 	}
-	b->tab[0] = (struct tcps_ctable){ bpf_map__fd(b->skel->maps.tcps_conns),
-					  bpf_map__value_size(b->skel->maps.tcps_conns), false };
-	b->tab[1] = (struct tcps_ctable){ bpf_map__fd(b->skel->maps.tcps_halfopen),
-					  bpf_map__value_size(b->skel->maps.tcps_halfopen), true };
+	b->tab[0].fd = bpf_map__fd(b->skel->maps.tcps_conns);
+	b->tab[0].sys_fd = tcps_slots_prog_fd(b->skel->obj, "tcps_sys");
+	b->collect_fd = tcps_slots_prog_fd(b->skel->obj, "tcps_sys_collect");
+	b->tab[1] = tcps_ctable_hash(bpf_map__fd(b->skel->maps.tcps_halfopen),
+				     bpf_map__value_size(b->skel->maps.tcps_halfopen), true);
+	if (b->tab[0].sys_fd < 0 || b->collect_fd < 0) {
+		err = -ENOENT;
+		goto fail;
+	}
 	b->stats_fd = bpf_map__fd(b->skel->maps.tcps_stats);
 	err = tcps_gauge_owner_init(&b->gauges, bpf_map__fd(b->skel->maps.tcps_trans), b->tab[0].fd,
 				    b->tab[1].fd, TCPS_MODE_PASSIVE);
@@ -205,6 +257,8 @@ static int bpf_remove(void *bp, const struct tcps_key *k, bool halfopen)
 	err = tcps_ctable_take(t, k, &gone);
 	if (!err)
 		tcps_gauge_note(&b->gauges, t->fd, &gone, -1);
+	if (!err && !halfopen && ++b->takes >= REPLAY_COLLECT_TAKES)
+		err = bpf_collect(b);
 	return err;
 }
 
