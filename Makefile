@@ -113,10 +113,13 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(USER_SRCS) $(wildcard tests/lib/
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(UNIT_LIBS) -o $@
 
-# BPF_PROG_TEST_RUN tests against the real object (skeleton).
+# BPF_PROG_TEST_RUN tests against the real object (skeleton); a test of a
+# userspace file against real maps links that file (and what it needs).
+$(BUILD)/tests/bpf/test_ctable: user/ctable.c user/maps.c user/common.c user/utf8.c
 $(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/bpf
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools -Iuser $< tools/pktbuild.c \
+		$(filter user/%.c,$^) $(LDFLAGS) $(USER_LIBS) -o $@
 
 # Benchmarks (bench/, `make bench`): the floor programs and the harnesses.
 BENCH_SRCS := $(filter-out %.bpf.c,$(wildcard bench/*.c))
