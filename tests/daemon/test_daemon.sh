@@ -180,14 +180,15 @@ no_health_checks() {
 		fail "health-on restart on --no-health pins: rc $rc: $out" || return 1
 	start_tcpscope slim2 --no-health || return 1
 	grep -q "adopted the pins" "$OUT" || fail "did not adopt: $(cat "$OUT")" || return 1
-	[ "$(pin_value_size "$PIN_DIR/conns")" = 120 ] || fail "adopted pins changed size" || return 1
+	# the slot array: the 40-byte slot header and the 120-byte slim entry
+	[ "$(pin_value_size "$PIN_DIR/conns")" = 160 ] || fail "adopted pins changed size" || return 1
 	[ "$(held_counts)" = "ESTABLISHED 4 LISTEN 1 " ] ||
 		fail "stat after adoption: $(tcps_counts | tr '\n' ' ')" || return 1
 	stop_tcpscope
-	# Health on: the whole struct, 216 bytes.
+	# Health on: the whole struct, 216 bytes, after the slot header.
 	start_tcpscope full -q --no-seed || return 1
 	n=$(pin_value_size "$PIN_DIR/conns")
-	[ "$n" = 216 ] || fail "health on: conns value size $n, want 216" || return 1
+	[ "$n" = 256 ] || fail "health on: conns value size $n, want 256" || return 1
 	stop_tcpscope
 }
 
@@ -204,7 +205,7 @@ test_adopt_refuses_pins_of_another_layout() {
 	# A connection table of neither legal value size (216, or 120 with
 	# --no-health): refused by queries and by run, before any read.
 	mkdir -p "$PIN_DIR"
-	bpftool map create "$PIN_DIR/conns" type hash key 40 value 150 entries 16 name tcps_conns || return 1
+	bpftool map create "$PIN_DIR/conns" type array key 4 value 150 entries 16 name tcps_conns || return 1
 	out=$(nsrun "$A" "$TCPSCOPE" stat --pin-dir "$PIN_DIR" 2>&1); rc=$?
 	[ $rc -ne 0 ] && echo "$out" | grep -q "conns: map of another layout" || fail "stat on a 150-byte table: rc $rc: $out" || return 1
 	out=$(nsrun "$A" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" -q 2>&1); rc=$?
