@@ -115,7 +115,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(USER_SRCS) $(wildcard tests/lib/
 
 # BPF_PROG_TEST_RUN tests against the real object (skeleton); a test of a
 # userspace file against real maps links that file (and what it needs).
-$(BUILD)/tests/bpf/test_ctable: user/ctable.c user/maps.c user/common.c user/utf8.c
+$(BUILD)/tests/bpf/test_ctable: user/ctable.c user/maps.c user/common.c user/utf8.c user/slots.c
 $(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/bpf
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools -Iuser $< tools/pktbuild.c \

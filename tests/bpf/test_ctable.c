@@ -5,9 +5,12 @@
  * it with health off) and filled from userspace with the header's layout
  * (FULL tags at the tuples' homes or down their probe chains, tombstones,
  * wrap-around at the end), then read back through ctable's lookup, find,
- * walk, count and is_empty. Writes by key (take, insert_new) need the data
- * path's tcps_sys program: here only their refusal without one. Needs
- * root (CAP_BPF).
+ * walk, count and is_empty. Writes by key (take, insert_new) go through
+ * the data path's syscall program tcps_sys: the last tests load the real
+ * object (build/tcpscope.bpf.o, its packet programs left out), write
+ * through it, find with ctable's native probe what it placed (the same
+ * hash, home and tag on both sides), and run the tombstone collector's
+ * pass (user/slots.c) over what they deleted. Needs root (CAP_BPF).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +22,8 @@
 #include "check.h"
 #include "ctable.h"
 #include "maps.h"
+#include "slots.h"
+#include "tcpscope.skel.h"
 
 #define SEED 0x5eed1234u
 
@@ -450,6 +455,182 @@ TEST(test_hash_table_count_clear_and_find_fallback)
 	arr_close(&a);
 }
 
+/* ---- writes through the data path's object ---- */
+
+/* The object with only its syscall programs, the table of max_conns
+ * connections as the daemon sizes it (slim: created here, as run.c does). */
+struct obj {
+	struct tcpscope_bpf *skel;
+	struct tcps_ctable t;
+	int collect_fd;
+};
+
+static bool obj_open(struct obj *o, __u32 max_conns, bool slim)
+{
+	static const char *const packet_progs[] = { "tcps_xdp_ingress", "tcps_tc_ingress",
+						   "tcps_tc_egress", "tcps_xdp_replay" };
+	__u32 n = tcps_slots_for(max_conns), vsize = slim ? TCPS_CONN_SIZE_SLIM : TCPS_CONN_SIZE_FULL;
+	struct bpf_program *p;
+	unsigned int i;
+	int fd, err;
+
+	memset(o, 0, sizeof(*o));
+	o->skel = tcpscope_bpf__open();
+	if (!o->skel)
+		return false;
+	for (i = 0; i < sizeof(packet_progs) / sizeof(packet_progs[0]); i++)
+		if ((p = bpf_object__find_program_by_name(o->skel->obj, packet_progs[i])))
+			bpf_program__set_autoload(p, false);
+	o->skel->rodata->tcps_health = !slim;
+	bpf_map__set_max_entries(o->skel->maps.tcps_conns, n);
+	err = tcps_slots_rodata(o->skel->obj, SEED, n);
+	if (!err && slim) {
+		fd = tcps_slot_map_create("tcps_conns", TCPS_SLOT_SIZE_SLIM, n);
+		err = fd < 0 ? fd : bpf_map__reuse_fd(o->skel->maps.tcps_conns, fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	err = err ?: tcpscope_bpf__load(o->skel);
+	if (err)
+		return false;
+	o->collect_fd = tcps_slots_prog_fd(o->skel->obj, "tcps_sys_collect");
+	o->t = tcps_ctable_slots(bpf_map__fd(o->skel->maps.tcps_conns), vsize, SEED, n,
+				 tcps_slots_prog_fd(o->skel->obj, "tcps_sys"), -1);
+	return o->t.sys_fd >= 0 && o->collect_fd >= 0;
+}
+
+static void obj_close(struct obj *o)
+{
+	tcpscope_bpf__destroy(o->skel);
+}
+
+/* The next epoch in the object's tcps_info (nothing else writes it). */
+static int obj_next_epoch(void *op)
+{
+	struct obj *o = op;
+	int fd = bpf_map__fd(o->skel->maps.tcps_info);
+	struct tcps_info info;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &info))
+		return -errno;
+	info.slots_epoch++;
+	return bpf_map_update_elem(fd, &zero, &info, BPF_ANY) ? -errno : 0;
+}
+
+/* Slots of t in state st, read raw. */
+static long slots_in(const struct tcps_ctable *t, __u32 st)
+{
+	struct tcps_slot s;
+	long n = 0;
+	__u32 i;
+
+	for (i = 0; i < t->nslots; i++) {
+		if (bpf_map_lookup_elem(t->fd, &i, &s))
+			return -errno;
+		n += (s.h.tag & TCPS_SLOT_STATE) == st;
+	}
+	return n;
+}
+
+static struct tcps_key key_n(__u32 i)
+{
+	return (i & 1) ? key6(i, (__u16)(10000 + i), 443) :
+			 key4(0xc6120000 + i, 0xc6130001, (__u16)(10000 + i), 80);
+}
+
+/* n tuples inserted through tcps_sys, each marked i + 1, h.trans_ns[0] 7. */
+static bool insert_n(const struct tcps_ctable *t, __u32 n)
+{
+	struct tcps_conn c;
+	struct tcps_key k;
+	bool all = true;
+	__u32 i;
+
+	for (i = 0; i < n; i++) {
+		memset(&c, 0, sizeof(c));
+		c.pkts[0] = i + 1;
+		c.fsm.ep[0].state = TCPS_ESTABLISHED;
+		c.h.trans_ns[0] = 7;
+		k = key_n(i);
+		all &= !tcps_ctable_insert_new(t, &k, &c);
+	}
+	return all;
+}
+
+TEST(test_sys_inserts_are_found_by_the_native_probe)
+{
+	struct tcps_key k = key_n(3);
+	struct tcps_conn c;
+	struct obj o;
+	bool all = true;
+	__u32 i;
+
+	if (!obj_open(&o, 1000, false)) {
+		CHECK_FAIL_("cannot load the data path's syscall programs");
+		obj_close(&o);
+		return;
+	}
+	CHECK(insert_n(&o.t, 1000));	/* load 7/8: long chains */
+	CHECK_EQ(tcps_ctable_insert_new(&o.t, &k, &c), -EEXIST);
+	for (i = 0; i < 1000; i++) {
+		k = key_n(i);
+		all &= mark_of(&(struct arr){ .t = o.t }, &k, i & 1) == i + 1;
+	}
+	CHECK(all);
+	CHECK_EQ(tcps_ctable_lookup(&o.t, &k, &c, true), 0);
+	CHECK_EQ(c.h.trans_ns[0], 7);	/* health on: the whole entry */
+	CHECK_EQ(tcps_ctable_count(&o.t), 1000);
+	obj_close(&o);
+}
+
+TEST(test_sys_take_returns_the_entry_and_collector_reclaims)
+{
+	struct arr a;
+	struct tcps_key k;
+	struct tcps_conn c;
+	struct obj o;
+	long tombs, tombs_after;
+	__u64 ns;
+	bool all = true;
+	__u32 i;
+	int pass;
+
+	if (!obj_open(&o, 2000, true)) {
+		CHECK_FAIL_("cannot load the data path's syscall programs");
+		obj_close(&o);
+		return;
+	}
+	a.t = o.t;
+	CHECK(insert_n(&o.t, 1800));
+	for (i = 0; i < 1800; i += 2) {	/* every IPv4 one */
+		k = key_n(i);
+		memset(&c, 0xff, sizeof(c));
+		all &= !tcps_ctable_take(&o.t, &k, &c) && c.pkts[0] == i + 1 &&
+		       c.h.trans_ns[0] == 0;	/* slim: no health */
+	}
+	CHECK(all);
+	k = key_n(0);
+	CHECK_EQ(tcps_ctable_take(&o.t, &k, &c), -ENOENT);
+	tombs = slots_in(&o.t, TCPS_SLOT_TOMB);
+	CHECK_EQ(tombs, 900);
+	for (pass = 0; pass < 2; pass++)	/* the second reclaims what the first crossed */
+		CHECK(tcps_slots_collect(o.collect_fd, obj_next_epoch, &o, &ns) >= 0);
+	tombs_after = slots_in(&o.t, TCPS_SLOT_TOMB);
+	CHECK(tombs_after < tombs / 2);
+	printf("# collector: %ld tombstones -> %ld, last pass %.2f ms of CPU (%u slots)\n", tombs,
+	       tombs_after, (double)ns / 1e6, o.t.nslots);
+	for (i = 0; i < 1800; i++) {
+		k = key_n(i);
+		all &= mark_of(&a, &k, true) == ((i & 1) ? (long long)i + 1 : -ENOENT);
+	}
+	CHECK(all);
+	CHECK_EQ(tcps_ctable_count(&o.t), 900);
+	CHECK_EQ(tcps_ctable_clear(&o.t), 0);	/* through tcps_sys */
+	CHECK_EQ(tcps_ctable_count(&o.t), 0);
+	obj_close(&o);
+}
+
 int main(void)
 {
 	libbpf_set_print(quiet);
@@ -470,5 +651,7 @@ int main(void)
 	RUN(test_writes_by_key_need_the_syscall_program);
 	RUN(test_clear_without_program_empties_every_slot);
 	RUN(test_hash_table_count_clear_and_find_fallback);
+	RUN(test_sys_inserts_are_found_by_the_native_probe);
+	RUN(test_sys_take_returns_the_entry_and_collector_reclaims);
 	return check_done();
 }
