@@ -57,6 +57,7 @@
 #include <bpf/libbpf.h>
 
 #include "tcpscope.h"
+#include "tcps_slots.h"
 #include "parse.h"
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
@@ -84,7 +85,10 @@ struct target {
 	const char *name;
 	struct bpf_object *obj;	/* variants only */
 	int xdp, egr, conns;
+	__u32 slots_n, slots_seed;	/* tcps_conns a slot array (include/tcps_slots.h): its size, seed */
 };
+/* The real object's connection capacity (tcps_slots_for: its slots). */
+#define PKTCOST_CONNS (1u << 20)
 static struct target main_t;
 static struct target variants[MAX_VARIANTS];
 static int nvariants;	/* loaded, or being loaded */
@@ -217,21 +221,63 @@ ordered:
 	k->family = p.family;
 }
 
+/* k's slot in t's slot array, walked from its home as the data path
+ * does (include/tcps_slots.h), its value copied into buf (of the map's
+ * value size): 0, or -1 if absent. */
+static int slot_lookup(const struct target *t, const struct tcps_key *k, __u8 *buf)
+{
+	__u32 h = tcps_slots_hash(k, t->slots_seed), home = tcps_slots_home(h, t->slots_n);
+	__u32 want = tcps_slots_want(h, k->family), i, idx, tag;
+	struct tcps_slot_hdr hdr;
+	struct tcps_key sk;
+
+	for (i = 0; i < TCPS_SLOTS_PROBE_MAX && i < t->slots_n; i++) {
+		idx = home + i < t->slots_n ? home + i : home + i - t->slots_n;
+		if (bpf_map_lookup_elem(t->conns, &idx, buf))
+			return -1;
+		memcpy(&hdr, buf, sizeof(hdr));
+		tag = hdr.tag & ~TCPS_SLOT_ILOCK;
+		if ((tag & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY)
+			return -1;
+		if (tag != want)
+			continue;
+		tcps_slot_key(&hdr, tag, &sk);
+		if (!memcmp(&sk, k, sizeof(sk)))
+			return 0;
+	}
+	return -1;
+}
+
+/* k's value in t's tcps_conns (a slot array, or a hash map in an older
+ * variant object) into c: 0, or -1 if absent. */
+static int conn_lookup(const struct target *t, const struct tcps_key *k, struct tcps_conn *c)
+{
+	__u8 buf[4096];
+	size_t off = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (t->slots_n) {
+		if (slot_lookup(t, k, buf))
+			return -1;
+		off = offsetof(struct tcps_slot, c);
+	} else if (bpf_map_lookup_elem(t->conns, k, buf)) {
+		return -1;
+	}
+	/* A variant's value may be laid out otherwise after the FSM: the
+	 * FSM where this build of tcpscope.h has it. */
+	memcpy(&c->fsm, buf + off + offsetof(struct tcps_conn, fsm), sizeof(c->fsm));
+	return 0;
+}
+
 /* Both endpoints of the frame's connection ESTABLISHED in tcps_conns? */
 static int established_on(const struct target *t, const struct frame *f)
 {
 	struct tcps_key k;
 	struct tcps_conn c;
 
-	__u8 buf[4096];
-	size_t off = offsetof(struct tcps_conn, fsm);
-
-	/* A variant's value may be laid out otherwise after the FSM: read
-	 * the whole value, the FSM where this build of tcpscope.h has it. */
 	canon_key(f, &k);
-	if (bpf_map_lookup_elem(t->conns, &k, buf))
+	if (conn_lookup(t, &k, &c))
 		return 0;
-	memcpy(&c.fsm, buf + off, sizeof(c.fsm));
 	return c.fsm.ep[0].state == TCPS_ESTABLISHED && c.fsm.ep[1].state == TCPS_ESTABLISHED;
 }
 
@@ -461,9 +507,9 @@ static int run_case(struct bcase *c, int round)
 	return 0;
 }
 
-/* Set the object's `const volatile` tcps_health before load, as the
+/* Set the object's `const volatile` name (len bytes) before load, as the
  * skeleton does for the real object. */
-static int set_health(struct bpf_object *obj, int on)
+static int set_rodata(struct bpf_object *obj, const char *name, const void *val, size_t len)
 {
 	const struct btf *btf = bpf_object__btf(obj);
 	const struct btf_var_secinfo *v;
@@ -488,13 +534,27 @@ static int set_health(struct bpf_object *obj, int on)
 	for (i = 0; i < btf_vlen(sec); i++, v++) {
 		const struct btf_type *var = btf__type_by_id(btf, v->type);
 
-		if (!strcmp(btf__name_by_offset(btf, var->name_off), "tcps_health") &&
-		    v->offset < sz) {
-			data[v->offset] = !!on;
+		if (!strcmp(btf__name_by_offset(btf, var->name_off), name) &&
+		    v->offset + len <= sz && v->size == len) {
+			memcpy(data + v->offset, val, len);
 			return 0;
 		}
 	}
 	return -ENOENT;
+}
+
+/* A variant's tcps_conns as the real one: a slot array sized and seeded
+ * (rodata tcps_slots_n_cfg, tcps_slots_seed_cfg), or an older build's hash
+ * map as it is. */
+static int variant_slots(struct target *t, struct bpf_map *conns)
+{
+	if (bpf_map__type(conns) != BPF_MAP_TYPE_ARRAY)
+		return 0;
+	t->slots_n = main_t.slots_n;
+	t->slots_seed = main_t.slots_seed;
+	return bpf_map__set_max_entries(conns, t->slots_n) ?:
+	       set_rodata(t->obj, "tcps_slots_n_cfg", &t->slots_n, 4) ?:
+	       set_rodata(t->obj, "tcps_slots_seed_cfg", &t->slots_seed, 4);
 }
 
 /* -x NAME=OBJECT: open, configure as the real object, load. */
@@ -519,7 +579,8 @@ static int load_variant(struct target *t, char *spec)
 	conns = bpf_object__find_map_by_name(t->obj, "tcps_conns");
 	px = bpf_object__find_program_by_name(t->obj, "tcps_xdp_ingress");
 	pe = bpf_object__find_program_by_name(t->obj, "tcps_tc_egress");
-	if (!conns || !px || !pe || set_health(t->obj, !set.no_health)) {
+	if (!conns || !px || !pe || set_rodata(t->obj, "tcps_health", &(__u8){ !set.no_health }, 1) ||
+	    variant_slots(t, conns)) {
 		fprintf(stderr, "pktcost: %s is not a tcpscope data path object\n", eq + 1);
 		return -EINVAL;
 	}
@@ -534,23 +595,13 @@ static int load_variant(struct target *t, char *spec)
 	return 0;
 }
 
-/* The variant's entry for frame f: the real object's, copied, when the
- * values have the same size (a variant that cannot run a handshake, one
- * without the canonical key say, still gets the ESTABLISHED entry);
- * else a handshake through the variant itself. */
-static int variant_setup(const struct target *t, const struct frame *f, int family,
-			 const char *local, const char *remote, __u16 rport)
+/* The variant's entry for frame f: a handshake through the variant
+ * itself (the real object's table is a slot array: its entries are not
+ * copied into a variant's). */
+static int variant_setup(const struct target *t, int family, const char *local,
+			 const char *remote, __u16 rport)
 {
-	struct bpf_map *m = bpf_object__find_map_by_name(t->obj, "tcps_conns");
-	struct tcps_key k;
-	struct tcps_conn c;
-
-	if (bpf_map__value_size(m) != sizeof(c))
-		return handshake_on(t, family, 0, local, remote, rport);
-	canon_key(f, &k);
-	if (bpf_map_lookup_elem(main_t.conns, &k, &c) || bpf_map_update_elem(t->conns, &k, &c, 0))
-		return -errno;
-	return 0;
+	return handshake_on(t, family, 0, local, remote, rport);
 }
 
 static void usage(void)
@@ -608,9 +659,14 @@ static int load(void)
 		fprintf(stderr, "pktcost: open tcpscope: %s\n", strerror(errno));
 		return 1;
 	}
-	/* Room for every distinct tuple of every round. */
-	bpf_map__set_max_entries(ts->maps.tcps_conns, 1 << 20);
+	/* Room for every distinct tuple of every round: tcps_conns a slot
+	 * array for PKTCOST_CONNS (as the daemon sizes it), seeded. */
+	main_t.slots_n = tcps_slots_for(PKTCOST_CONNS);
+	main_t.slots_seed = (__u32)random() ^ (__u32)getpid();
+	bpf_map__set_max_entries(ts->maps.tcps_conns, main_t.slots_n);
 	bpf_map__set_max_entries(ts->maps.tcps_halfopen, 1 << 20);
+	ts->rodata->tcps_slots_n_cfg = main_t.slots_n;
+	ts->rodata->tcps_slots_seed_cfg = main_t.slots_seed;
 	ts->rodata->tcps_health = !set.no_health;
 	err = tcpscope_bpf__load(ts);
 	fl = floor_bpf__open_and_load();
@@ -772,8 +828,8 @@ static int add_variant_cases(void)
 		struct target *t = &variants[i];
 		char *n4 = malloc(64), *n6 = malloc(64);
 
-		err = variant_setup(t, &ack4, 4, "198.18.0.1", "198.18.0.2", 40000);
-		err = err ?: variant_setup(t, &ack6, 6, "2001:db8::1", "2001:db8::2", 40001);
+		err = variant_setup(t, 4, "198.18.0.1", "198.18.0.2", 40000);
+		err = err ?: variant_setup(t, 6, "2001:db8::1", "2001:db8::2", 40001);
 		if (err || !n4 || !n6 || !established_on(t, &ack4) || !established_on(t, &ack6)) {
 			fprintf(stderr, "pktcost: %s: setup handshakes failed\n", t->name);
 			return 1;

@@ -216,6 +216,10 @@ struct tcps_sys_req {
 #define TCPS_COLL_CANDS 256	/* pending reclaim candidates of one cluster */
 
 struct tcps_slots_coll {
+	/* Set by the caller, kept across passes: nonzero, reclaim only (no
+	 * compaction: no tuple ever moves, so a slot found without its lock
+	 * is still the tuple's when the lock is taken). */
+	__u32 no_moves;
 	__u32 e0;		/* the EMPTY slot the pass starts after */
 	__u32 start;		/* first slot of the current cluster */
 	__u32 nh, first;	/* holes hp/ht[first..nh) (UINT32 max: used) */
@@ -271,14 +275,19 @@ TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void);
  * every native includer uses every one. */
 #define TCPS_SLOTS_STEP static long __attribute__((unused))
 
-/* Slot i of the walk from home, wrapping at the array's end. */
-TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slot_at(__u32 home, __u32 i)
+/* Walk index i from home as a slot index: wraps at the array's end once
+ * (a walk longer than the table ends at a NULL slot). */
+TCPS_SLOTS_INLINE __u32 tcps_slot_idx(__u32 home, __u32 i)
 {
 	__u32 idx = home + i, n = tcps_slots_n();
 
-	if (idx >= n)
-		idx -= n;
-	return tcps_slot_get(idx);
+	return idx >= n ? idx - n : idx;
+}
+
+/* Slot i of the walk from home. */
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slot_at(__u32 home, __u32 i)
+{
+	return tcps_slot_get(tcps_slot_idx(home, i));
 }
 
 /* s holds k, given that its tag has k's family (the tag's V6 bit, checked
@@ -331,34 +340,61 @@ TCPS_SLOTS_STEP tcps_slots_find_step(__u32 i, void *arg)
 	return f->s != NULL;
 }
 
+/* The first TCPS_SLOTS_PROBE_INLINE slots of a lookup of k, unrolled: k's
+ * slot, or NULL with *i the slots read; *i == TCPS_SLOTS_PROBE_INLINE
+ * then says the walk goes on (tcps_slots_find_far). */
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slots_find_near(const struct tcps_key *k, __u32 home,
+							     __u32 want, __u32 *i)
+{
+	struct tcps_slot_hdr *s;
+	__u32 j, t;
+
+	for (j = 0; j < TCPS_SLOTS_PROBE_INLINE; j++) {
+		s = tcps_slot_at(home, j);
+		if (!s)
+			break;
+		t = TCPS_SLOTS_READ(s->tag);
+		if ((t & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY)
+			break;
+		if (tcps_slot_is(s, t, want, k)) {
+			*i = j;
+			return s;
+		}
+	}
+	*i = j;
+	return NULL;
+}
+
+#define TCPS_SLOTS_NONE 0xffffffffu	/* no slot (an index) */
+
+/* The rest of a lookup, past the unrolled slots, in a loop: the index of
+ * k's slot or TCPS_SLOTS_NONE; *n: the loop's steps. The includer may
+ * wrap it in a function of its own (in BPF a global one, verified once:
+ * it returns an index because a global function returns a scalar). */
+TCPS_SLOTS_INLINE __u32 tcps_slots_find_far(const struct tcps_key *k, __u32 home, __u32 want,
+					    __u32 *n)
+{
+	struct tcps_slots_find f = { .k = k, .home = home, .want = want };
+
+	tcps_slots_loop(TCPS_SLOTS_PROBE_MAX - TCPS_SLOTS_PROBE_INLINE, tcps_slots_find_step, &f);
+	*n = f.n;
+	return f.s ? tcps_slot_idx(home, TCPS_SLOTS_PROBE_INLINE + f.n - 1) : TCPS_SLOTS_NONE;
+}
+
 /* Lock-free lookup of k (home and want from its hash): walk from home to
  * the first EMPTY slot, the first TCPS_SLOTS_PROBE_INLINE slots unrolled,
  * the rest (rare) in a loop. *walked: the slots it read. */
 TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slots_find(const struct tcps_key *k, __u32 home,
 							__u32 want, __u32 *walked)
 {
-	struct tcps_slots_find f = { .k = k, .home = home, .want = want };
-	struct tcps_slot_hdr *s = NULL;
-	__u32 i, t;
+	struct tcps_slot_hdr *s;
+	__u32 i, n, idx;
 
-	for (i = 0; i < TCPS_SLOTS_PROBE_INLINE; i++) {
-		s = tcps_slot_at(home, i);
-		if (!s)
-			break;
-		t = TCPS_SLOTS_READ(s->tag);
-		if ((t & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY) {
-			s = NULL;
-			break;
-		}
-		if (tcps_slot_is(s, t, want, k))
-			break;
-		s = NULL;
-	}
-	if (i == TCPS_SLOTS_PROBE_INLINE) {
-		tcps_slots_loop(TCPS_SLOTS_PROBE_MAX - TCPS_SLOTS_PROBE_INLINE,
-				tcps_slots_find_step, &f);
-		s = f.s;
-		i += f.n;
+	s = tcps_slots_find_near(k, home, want, &i);
+	if (!s && i == TCPS_SLOTS_PROBE_INLINE) {
+		idx = tcps_slots_find_far(k, home, want, &n);
+		s = idx == TCPS_SLOTS_NONE ? NULL : tcps_slot_get(idx);
+		i += n;
 	}
 	*walked = i + 1;
 	return s;
@@ -584,6 +620,11 @@ TCPS_SLOTS_INLINE int tcps_slots_delete(struct tcps_slot_hdr *s, __u32 want)
  *
  * The home of a tuple (a hash of its key) is computed only when a hole or
  * a candidate is pending: a tidy cluster costs a tag read a slot.
+ *
+ * With tcps_slots_coll.no_moves the pass only reclaims: no tuple moves,
+ * a tombstone stays until no chain crosses it, and the slot a lookup
+ * found stays the tuple's until it is deleted (the product's first
+ * landing: its locked steps need no re-check of the tag under the lock).
  */
 #define TCPS_COLL_USED 0xffffffffu
 
@@ -758,7 +799,8 @@ TCPS_SLOTS_INLINE void tcps_coll_full(struct tcps_slots_coll *c, struct tcps_slo
 	h = tcps_coll_rel(c, home);
 	if (h > tcps_coll_rel(c, pos))	/* home outside the cluster: cannot be; leave it */
 		h = 0;
-	else if (tcps_coll_move(c, s, pos, t & ~TCPS_SLOT_ILOCK, home, tcps_coll_hole(h)))
+	else if (!c->no_moves &&
+		 tcps_coll_move(c, s, pos, t & ~TCPS_SLOT_ILOCK, home, tcps_coll_hole(h)))
 		c->moved++;
 	tcps_slots_loop(TCPS_COLL_CANDS, tcps_coll_cross_step, &h);
 }
@@ -768,7 +810,8 @@ TCPS_SLOTS_INLINE void tcps_coll_tomb(struct tcps_slots_coll *c, __u32 pos, __u3
 	__u32 epoch = tcps_slots_epoch();
 
 	c->tombs++;
-	tcps_coll_add_hole(c, pos, t);
+	if (!c->no_moves)
+		tcps_coll_add_hole(c, pos, t);
 	/* three epochs old (28-bit generations), and room to keep it */
 	if (((epoch - (t >> 4)) & 0x0fffffffu) >= 3 && c->nc < TCPS_COLL_CANDS) {
 		c->cp[c->nc & (TCPS_COLL_CANDS - 1)] = pos;
@@ -816,7 +859,8 @@ TCPS_SLOTS_STEP tcps_coll_find_empty(__u32 i, void *arg)
 
 /* One pass: from after the first EMPTY slot all the way round to it. A
  * table with no EMPTY slot is left alone (returns 1). Counters of the
- * pass in tcps_slots_coll(). One pass at a time. */
+ * pass in tcps_slots_coll() (no_moves is the caller's). One pass at a
+ * time. */
 TCPS_SLOTS_INLINE int tcps_slots_collect(void)
 {
 	struct tcps_slots_coll *c = tcps_slots_coll();

@@ -358,6 +358,64 @@ TEST(test_collector_compacts_and_reclaims)
 	}
 }
 
+/* A tombstone at p stays in a reclaim-only pass only if a chain crosses
+ * it: a FULL slot after p, before the next EMPTY one, whose home is at or
+ * before p (walking from the home, p comes first). */
+static int crossed(__u32 p)
+{
+	struct tcps_key k;
+	__u32 q, j;
+
+	for (q = p + 1 < tn ? p + 1 : 0; q != p; q = q + 1 < tn ? q + 1 : 0) {
+		if ((tbl[q].h.tag & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY)
+			return 0;
+		if ((tbl[q].h.tag & TCPS_SLOT_STATE) != TCPS_SLOT_FULL)
+			continue;
+		tcps_slot_key(&tbl[q].h, tbl[q].h.tag, &k);
+		for (j = home_of(&k); j != q; j = j + 1 < tn ? j + 1 : 0)
+			if (j == p)
+				return 1;
+	}
+	return 0;
+}
+
+/* no_moves: the pass reclaims the tombstones no chain crosses (once three
+ * epochs old) and moves nothing: every tuple stays in its slot. */
+TEST(test_collector_reclaim_only_moves_nothing)
+{
+	struct tcps_slot_hdr *s;
+	long at[220];
+	__u32 id, i, reclaimed = 0;
+
+	table(256);
+	tcoll.no_moves = 1;
+	for (id = 0; id < 220; id++)
+		CHECK_EQ(insert(TCPS_AF_INET, id, &s), TCPS_SLOTS_INSERTED);
+	for (id = 0; id < 220; id++)
+		at[id] = pos(TCPS_AF_INET, id);
+	for (id = 0; id < 220; id += 3)
+		CHECK(del(TCPS_AF_INET, id));
+	CHECK_EQ(tcps_slots_collect(), 0);
+	CHECK_EQ(tcoll.reclaimed, 0);	/* too young */
+	tepoch += 3;
+	CHECK_EQ(tcps_slots_collect(), 0);
+	CHECK_EQ(tcoll.moved, 0);
+	reclaimed = (__u32)tcoll.reclaimed;
+	CHECK(reclaimed > 0);
+	CHECK_EQ(count_state(TCPS_SLOT_TOMB), 74 - reclaimed);
+	for (i = 0; i < tn; i++)
+		if ((tbl[i].h.tag & TCPS_SLOT_STATE) == TCPS_SLOT_TOMB)
+			CHECK(crossed(i));
+	for (id = 0; id < 220; id++)
+		CHECK_EQ(pos(TCPS_AF_INET, id), id % 3 ? at[id] : -1);
+	CHECK(!broken_chains());
+	tepoch += 3;
+	CHECK_EQ(tcps_slots_collect(), 0);	/* nothing more to do */
+	CHECK_EQ(tcoll.reclaimed, 0);
+	CHECK_EQ(tcoll.moved, 0);
+	CHECK_EQ(tcoll.no_moves, 1);		/* the caller's, kept */
+}
+
 /* Another CPU deletes the tuple an insert's walk has just passed and runs
  * a collector pass before the walk reaches the chain's end: the tombstone
  * is too young to go EMPTY (the walk began before it was made, in the
@@ -708,6 +766,7 @@ int main(void)
 	RUN(test_full_chain_fails_open);
 	RUN(test_tombstone_claimed_by_later_insert);
 	RUN(test_collector_compacts_and_reclaims);
+	RUN(test_collector_reclaim_only_moves_nothing);
 	RUN(test_tombstone_passed_by_a_walk_stays_until_its_epoch_ends);
 	RUN(test_ipv4_ipv6_same_words_are_different_tuples);
 	RUN(test_homes_spread_sequential_and_random_tuples);
