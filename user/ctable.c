@@ -25,8 +25,10 @@ struct tcps_ctable tcps_ctable_slots(int fd, __u32 vsize, __u32 seed, __u32 nslo
 
 /* ---- a slot array: lookups probe here, writes run tcps_sys ---- */
 
-/* Slots a probe reads in one batch: a hit at load 7/8 walks 4.5 on
- * average, a miss 33 (bench/NOTES.md). */
+/* Slots a probe reads in one batch: the first few, then more. A hit at
+ * load 7/8 walks 4.5 on average, a miss 33 (bench/NOTES.md); a batch
+ * read costs a syscall and the copy of its slots (256 bytes each). */
+#define SLOTS_FIRST 4
 #define SLOTS_CHUNK 16
 
 static __u32 slots_stride(const struct tcps_ctable *t)
@@ -35,7 +37,8 @@ static __u32 slots_stride(const struct tcps_ctable *t)
 }
 
 /* Slots [first, first + *n) (not past the end) into idx/buf, by one
- * batch lookup of the array; *n: how many came. */
+ * batch lookup of the array, each under its lock if locked; *n: how many
+ * came. */
 static int slots_read(const struct tcps_ctable *t, __u32 first, __u32 *idx, __u8 *buf, __u32 *n,
 		      bool locked)
 {
@@ -50,7 +53,7 @@ static int slots_read(const struct tcps_ctable *t, __u32 first, __u32 *idx, __u8
 	return 0;
 }
 
-/* The tag of a slot copy whose key is k: FULL with k's fingerprint. */
+/* A slot copy holds k: FULL with k's fingerprint, k's tuple. */
 static bool slot_holds(const struct tcps_slot_hdr *s, __u32 want, const struct tcps_key *k)
 {
 	struct tcps_key sk;
@@ -62,37 +65,6 @@ static bool slot_holds(const struct tcps_slot_hdr *s, __u32 want, const struct t
 	       sk.port[1] == k->port[1] && sk.family == k->family;
 }
 
-/* The probe walk of k from its home to the first EMPTY slot (or
- * TCPS_SLOTS_PROBE_MAX): its slot's index into *at. */
-static int slots_probe(const struct tcps_ctable *t, const struct tcps_key *k, __u32 *at)
-{
-	__u32 h = tcps_slots_hash(k, t->seed), home = tcps_slots_home(h, t->nslots);
-	__u32 want = tcps_slots_want(h, k->family), idx[SLOTS_CHUNK], walked = 0, pos = home, n, i;
-	__u8 buf[SLOTS_CHUNK * sizeof(struct tcps_slot)];
-	const struct tcps_slot_hdr *s;
-	int err;
-
-	while (walked < TCPS_SLOTS_PROBE_MAX && walked < t->nslots) {
-		n = SLOTS_CHUNK;
-		err = slots_read(t, pos, idx, buf, &n, false);
-		if (!err && !n)
-			err = -EIO;	/* short of the array's end: cannot be */
-		if (err)
-			return err;
-		for (i = 0; i < n && walked < TCPS_SLOTS_PROBE_MAX; i++, walked++) {
-			s = (const struct tcps_slot_hdr *)(buf + (size_t)i * slots_stride(t));
-			if ((s->tag & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY)
-				return -ENOENT;
-			if (slot_holds(s, want, k)) {
-				*at = pos + i;
-				return 0;
-			}
-		}
-		pos = pos + n < t->nslots ? pos + n : 0;	/* wrap round */
-	}
-	return -ENOENT;
-}
-
 /* The entry part of slot copy s into c (zeroed past the table's size). */
 static void slot_val(const struct tcps_ctable *t, const void *s, struct tcps_conn *c)
 {
@@ -101,35 +73,42 @@ static void slot_val(const struct tcps_ctable *t, const void *s, struct tcps_con
 }
 
 /*
- * A slot found unlocked may have changed by the time it is read under its
- * lock (deleted; moved by the collector, which tombstones the source):
- * the locked read checks the tag and key again and, if they moved, looks
- * the tuple up again, a few times.
+ * k's entry into c: the probe walk from its home to the first EMPTY slot
+ * (or TCPS_SLOTS_PROBE_MAX), in batch reads. Locked, each slot is copied
+ * under its lock, so the tag, tuple and value of the match are of one
+ * moment (a delete turns FULL to TOMB under the lock). A tuple that the
+ * collector moves back over a tombstone the walk has passed is missed
+ * (today's collector moves nothing: sys_collect's reclaim only).
  */
-#define SLOTS_LOCKED_TRIES 3
-
 static int slots_lookup(const struct tcps_ctable *t, const struct tcps_key *k,
 			struct tcps_conn *c, bool locked)
 {
-	__u32 h = tcps_slots_hash(k, t->seed), want = tcps_slots_want(h, k->family), at, n;
-	__u8 buf[sizeof(struct tcps_slot)];
-	int err = -ENOENT, i;
+	__u32 h = tcps_slots_hash(k, t->seed), pos = tcps_slots_home(h, t->nslots);
+	__u32 want = tcps_slots_want(h, k->family), idx[SLOTS_CHUNK], walked = 0, n, i;
+	__u8 buf[SLOTS_CHUNK * sizeof(struct tcps_slot)];
+	const __u8 *s;
+	int err;
 
-	for (i = 0; i < SLOTS_LOCKED_TRIES; i++) {
-		err = slots_probe(t, k, &at);
+	while (walked < TCPS_SLOTS_PROBE_MAX && walked < t->nslots) {
+		n = walked ? SLOTS_CHUNK : SLOTS_FIRST;
+		err = slots_read(t, pos, idx, buf, &n, locked);
+		if (!err && !n)
+			err = -EIO;	/* short of the array's end: cannot be */
 		if (err)
 			return err;
-		n = 1;
-		err = slots_read(t, at, &at, buf, &n, locked);
-		if (err)
-			return err;
-		if (n == 1 && slot_holds((const struct tcps_slot_hdr *)buf, want, k)) {
-			slot_val(t, buf, c);
-			return 0;
+		for (i = 0; i < n && walked < TCPS_SLOTS_PROBE_MAX; i++, walked++) {
+			s = buf + (size_t)i * slots_stride(t);
+			if ((((const struct tcps_slot_hdr *)s)->tag & TCPS_SLOT_STATE) ==
+			    TCPS_SLOT_EMPTY)
+				return -ENOENT;
+			if (slot_holds((const struct tcps_slot_hdr *)s, want, k)) {
+				slot_val(t, s, c);
+				return 0;
+			}
 		}
-		err = -ENOENT;
+		pos = pos + n < t->nslots ? pos + n : 0;	/* wrap round */
 	}
-	return err;
+	return -ENOENT;
 }
 
 /* This process's tcps_sys runs, against the collector's grace periods
