@@ -2,7 +2,12 @@
 /*
  * Fill a running tcpscope's pinned connection table directly, with
  * bpf_map_update_batch (much faster than a packet per entry; the entries
- * are what the data path would make of a handshake):
+ * are what the data path would make of a handshake). The table is the
+ * slot array (include/tcps_slots.h): the whole array is read, each entry
+ * placed as an insert would (the first free slot from its home, seeded by
+ * the info pin's slots_seed) and the slots written back, without the
+ * tags' atomics, so an insert by the data path meanwhile may be lost: for
+ * an idle table, as the gauges below:
  *
  *   scale PIN_DIR FROM TO [STATE [AGE_S]]
  *
@@ -23,6 +28,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +38,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "tcpscope.h"
+#include "tcps_slots.h"
 
 #define BATCH 8192
 
@@ -111,28 +117,131 @@ static int parse_args(int argc, char **argv, struct fill *f)
 	return 0;
 }
 
-/* The pinned connection table and its value size; -1 after printing why. */
-static int open_conns(const char *pin_dir, __u32 *value_size)
+/* The pinned slot array, copied: its slots (value_size bytes each), its
+ * seed, the slots changed. */
+struct table {
+	int fd;
+	__u32 nslots, value_size, seed;
+	__u8 *slots;
+	__u32 *dirty, ndirty;
+};
+
+static int open_map(const char *pin_dir, const char *name)
 {
-	struct bpf_map_info info;
-	__u32 ilen = sizeof(info);
 	char path[PATH_MAX];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/conns", pin_dir);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 	fd = bpf_obj_get(path);
-	if (fd < 0) {
+	if (fd < 0)
 		fprintf(stderr, "scale: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) ||
-	    (info.value_size != TCPS_CONN_SIZE_FULL && info.value_size != TCPS_CONN_SIZE_SLIM)) {
-		fprintf(stderr, "scale: %s: not a tcpscope connection table\n", path);
-		return -1;
-	}
-	*value_size = info.value_size;
 	return fd;
+}
+
+/* The table's shape and seed; -1 after printing why. */
+static int open_conns(const char *pin_dir, struct table *t)
+{
+	struct bpf_map_info info;
+	struct tcps_info meta;
+	__u32 ilen = sizeof(info), zero = 0;
+	int ifd = open_map(pin_dir, "info");
+
+	t->fd = open_map(pin_dir, "conns");
+	if (t->fd < 0 || ifd < 0)
+		return -1;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(t->fd, &info, &ilen) || info.type != BPF_MAP_TYPE_ARRAY ||
+	    (info.value_size != TCPS_SLOT_SIZE_FULL && info.value_size != TCPS_SLOT_SIZE_SLIM) ||
+	    bpf_map_lookup_elem(ifd, &zero, &meta)) {
+		fprintf(stderr, "scale: %s: not a tcpscope connection table\n", pin_dir);
+		return -1;
+	}
+	t->nslots = info.max_entries;
+	t->value_size = info.value_size;
+	t->seed = meta.slots_seed;
+	return 0;
+}
+
+/* Slots [first, first + *n) of the array into idx/buf, or written from
+ * them; 0 or -errno. */
+static int slots_batch(const struct table *t, __u32 first, __u32 *idx, __u8 *buf, __u32 *n,
+		       bool write)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 prev = first - 1, out, i;
+
+	if (write)
+		return bpf_map_update_batch(t->fd, idx, buf, n, &o) ? -errno : 0;
+	for (i = 0; i < *n; i++)
+		idx[i] = first + i;
+	if (bpf_map_lookup_batch(t->fd, first ? &prev : NULL, &out, idx, buf, n, &o) &&
+	    errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* The whole array into t->slots; -1 after printing why. */
+static int load_slots(struct table *t)
+{
+	static __u32 idx[BATCH];
+	__u32 first, n;
+
+	t->slots = malloc((size_t)t->nslots * t->value_size);
+	t->dirty = malloc((size_t)t->nslots * sizeof(*t->dirty));
+	if (!t->slots || !t->dirty)
+		return -1;
+	for (first = 0; first < t->nslots; first += n) {
+		n = t->nslots - first < BATCH ? t->nslots - first : BATCH;
+		if (slots_batch(t, first, idx, t->slots + (size_t)first * t->value_size, &n, false) ||
+		    !n) {
+			fprintf(stderr, "scale: reading the table: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* k with value v in the first free slot from its home, as an insert;
+ * -1 if no slot within TCPS_SLOTS_PROBE_MAX is free. */
+static int place(struct table *t, const struct tcps_key *k, const struct tcps_conn *v)
+{
+	__u32 h = tcps_slots_hash(k, t->seed), i = tcps_slots_home(h, t->nslots), walked;
+	struct tcps_slot *s;
+
+	for (walked = 0; walked < TCPS_SLOTS_PROBE_MAX; walked++, i = i + 1 < t->nslots ? i + 1 : 0) {
+		s = (struct tcps_slot *)(t->slots + (size_t)i * t->value_size);
+		if ((s->h.tag & TCPS_SLOT_STATE) == TCPS_SLOT_FULL)
+			continue;
+		s->h.tag = tcps_slots_want(h, k->family);
+		memcpy(s->h.addr, k->addr, sizeof(s->h.addr));
+		memcpy(&s->h.ports, k->port, sizeof(s->h.ports));
+		memcpy(&s->c, v, t->value_size - sizeof(s->h));
+		t->dirty[t->ndirty++] = i;
+		return 0;
+	}
+	return -1;
+}
+
+/* The placed slots back into the array; -1 after printing why. */
+static int store_slots(struct table *t)
+{
+	static __u32 idx[BATCH];
+	static __u8 buf[BATCH * sizeof(struct tcps_slot)];
+	__u32 d, n, j;
+
+	for (d = 0; d < t->ndirty; d += n) {
+		n = t->ndirty - d < BATCH ? t->ndirty - d : BATCH;
+		for (j = 0; j < n; j++) {
+			idx[j] = t->dirty[d + j];
+			memcpy(buf + (size_t)j * t->value_size,
+			       t->slots + (size_t)idx[j] * t->value_size, t->value_size);
+		}
+		if (slots_batch(t, 0, idx, buf, &n, true)) {
+			fprintf(stderr, "scale: writing the table: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Entry i: 198.18.0.1:80 with 198.19.x.y:port, handshake done, the local side
@@ -163,31 +272,23 @@ static void make_entry(long i, int state, __u64 last, struct tcps_key *k, struct
 	v->first_seen = v->last_seen = last;
 }
 
-/* Entries from..to-1, BATCH per update_batch; -1 after printing why. */
-static int insert(int fd, __u32 value_size, const struct fill *f, __u64 last)
+/* Entries from..to-1 placed in the copy, then written; -1 after printing why. */
+static int insert(struct table *t, const struct fill *f, __u64 last)
 {
-	static struct tcps_key keys[BATCH];
-	/* Values packed at the map's size: 120 bytes with health off
-	 * (tcpscope.h TCPS_CONN_SIZE_SLIM), which update_batch strides by. */
-	static __u8 vals[BATCH * sizeof(struct tcps_conn)];
+	struct tcps_conn v;
+	struct tcps_key k;
 	long i;
 
-	for (i = f->from; i < f->to;) {
-		LIBBPF_OPTS(bpf_map_batch_opts, o);
-		__u32 n = 0;
-
-		for (; i < f->to && n < BATCH; i++, n++) {
-			struct tcps_conn v;
-
-			make_entry(i, f->state, last, &keys[n], &v);
-			memcpy(vals + (size_t)n * value_size, &v, value_size);
-		}
-		if (bpf_map_update_batch(fd, keys, vals, &n, &o)) {
-			fprintf(stderr, "scale: update_batch at %ld: %s\n", i, strerror(errno));
+	if (load_slots(t))
+		return -1;
+	for (i = f->from; i < f->to; i++) {
+		make_entry(i, f->state, last, &k, &v);
+		if (place(t, &k, &v)) {
+			fprintf(stderr, "scale: no free slot for entry %ld\n", i);
 			return -1;
 		}
 	}
-	return 0;
+	return store_slots(t);
 }
 
 /* The gauges count the new entries (see the top of this file). */
@@ -210,16 +311,15 @@ static int count_in_gauges(const struct fill *f)
 int main(int argc, char **argv)
 {
 	struct timespec mono;
+	struct table t = { 0 };
 	struct fill f;
-	__u32 value_size;
 	__u64 last;
 	double t0;
-	int fd;
+	int err;
 
 	if (parse_args(argc, argv, &f))
 		return 2;
-	fd = open_conns(f.pin_dir, &value_size);
-	if (fd < 0)
+	if (open_conns(f.pin_dir, &t))
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	last = (__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
@@ -229,7 +329,10 @@ int main(int argc, char **argv)
 	}
 	last -= (__u64)f.age * 1000000000ULL;
 	t0 = now_s();
-	if (insert(fd, value_size, &f, last) || count_in_gauges(&f))
+	err = insert(&t, &f, last) || count_in_gauges(&f);
+	free(t.slots);
+	free(t.dirty);
+	if (err)
 		return 1;
 	printf("{\"inserted\": %ld, \"seconds\": %.3f}\n", f.to - f.from, now_s() - t0);
 	return 0;
