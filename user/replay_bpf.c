@@ -67,26 +67,13 @@ static int bpf_slots_config(struct replay_bpf *b)
 	return err ? err : tcps_slots_rodata(b->skel->obj, seed, b->tab[0].nslots);
 }
 
-/* The collector's next epoch in the info map (nothing else writes it). */
-static int bpf_next_epoch(void *bp)
-{
-	struct replay_bpf *b = bp;
-	int fd = bpf_map__fd(b->skel->maps.tcps_info);
-	struct tcps_info info;
-	__u32 zero = 0;
-
-	if (bpf_map_lookup_elem(fd, &zero, &info))
-		return -errno;
-	info.slots_epoch++;
-	return bpf_map_update_elem(fd, &zero, &info, BPF_ANY) ? -errno : 0;
-}
-
 /* A collector pass: replay's deletes leave tombstones, as the daemon's. */
 static int bpf_collect(struct replay_bpf *b)
 {
+	int info = bpf_map__fd(b->skel->maps.tcps_info), err;
 	__u64 ns;
-	int err = tcps_slots_collect(b->collect_fd, bpf_next_epoch, b, &ns);
 
+	err = tcps_slots_collect(b->collect_fd, tcps_slots_info_epoch, &info, &ns);
 	b->takes = 0;
 	return err < 0 ? err : 0;
 }

@@ -93,6 +93,18 @@ int tcps_slots_prog_fd(struct bpf_object *obj, const char *name)
 	return fd < 0 ? -ENOENT : fd;
 }
 
+int tcps_slots_info_epoch(void *info_fd)
+{
+	int fd = *(const int *)info_fd;
+	struct tcps_info info;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &info))
+		return -errno;
+	info.slots_epoch++;
+	return bpf_map_update_elem(fd, &zero, &info, BPF_ANY) ? -errno : 0;
+}
+
 static __u64 thread_ns(void)
 {
 	struct timespec ts;

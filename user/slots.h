@@ -22,6 +22,9 @@ int tcps_slots_prog_fd(struct bpf_object *obj, const char *name);
 /* Makes the next collector epoch current (tcps_info.slots_epoch + 1, in
  * the info map): 0 or -errno. */
 typedef int (*tcps_epoch_fn)(void *ctx);
+/* One for an info map that only its caller writes (replay, tests): ctx
+ * points to the map's fd. The daemon's has a lock (run.c). */
+int tcps_slots_info_epoch(void *info_fd);
 
 /*
  * One collector pass (reclaim of tombstones no walk can still cross,

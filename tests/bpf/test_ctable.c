@@ -504,20 +504,6 @@ static void obj_close(struct obj *o)
 	tcpscope_bpf__destroy(o->skel);
 }
 
-/* The next epoch in the object's tcps_info (nothing else writes it). */
-static int obj_next_epoch(void *op)
-{
-	struct obj *o = op;
-	int fd = bpf_map__fd(o->skel->maps.tcps_info);
-	struct tcps_info info;
-	__u32 zero = 0;
-
-	if (bpf_map_lookup_elem(fd, &zero, &info))
-		return -errno;
-	info.slots_epoch++;
-	return bpf_map_update_elem(fd, &zero, &info, BPF_ANY) ? -errno : 0;
-}
-
 /* Slots of t in state st, read raw. */
 static long slots_in(const struct tcps_ctable *t, __u32 st)
 {
@@ -594,7 +580,7 @@ TEST(test_sys_take_returns_the_entry_and_collector_reclaims)
 	__u64 ns;
 	bool all = true;
 	__u32 i;
-	int pass;
+	int pass, info;
 
 	if (!obj_open(&o, 2000, true)) {
 		CHECK_FAIL_("cannot load the data path's syscall programs");
@@ -614,8 +600,9 @@ TEST(test_sys_take_returns_the_entry_and_collector_reclaims)
 	CHECK_EQ(tcps_ctable_take(&o.t, &k, &c), -ENOENT);
 	tombs = slots_in(&o.t, TCPS_SLOT_TOMB);
 	CHECK_EQ(tombs, 900);
+	info = bpf_map__fd(o.skel->maps.tcps_info);
 	for (pass = 0; pass < 2; pass++)	/* the second reclaims what the first crossed */
-		CHECK(tcps_slots_collect(o.collect_fd, obj_next_epoch, &o, &ns) >= 0);
+		CHECK(tcps_slots_collect(o.collect_fd, tcps_slots_info_epoch, &info, &ns) >= 0);
 	tombs_after = slots_in(&o.t, TCPS_SLOT_TOMB);
 	CHECK(tombs_after < tombs / 2);
 	printf("# collector: %ld tombstones -> %ld, last pass %.2f ms of CPU (%u slots)\n", tombs,
