@@ -54,17 +54,17 @@ static void bpf_close(void *bp)
 	free(b);
 }
 
-/* The slot array's seed and size, before load (entries as the object
- * sizes it; health on, as the object's value). */
+/* The slot array's seed and size, before load: the daemon's default
+ * table (TCPS_MAX_CONNS_DEFAULT, as the native backend's), health on (the
+ * object's value). */
 static int bpf_slots_config(struct replay_bpf *b)
 {
-	struct bpf_map *m = b->skel->maps.tcps_conns;
-	__u32 seed;
+	__u32 seed, n = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
 	int err = tcps_slots_new_seed(&seed);
 
-	b->tab[0] = tcps_ctable_slots(-1, TCPS_CONN_SIZE_FULL, seed, bpf_map__max_entries(m), -1,
-				      -1);
-	return err ? err : tcps_slots_rodata(b->skel->obj, seed, b->tab[0].nslots);
+	b->tab[0] = tcps_ctable_slots(-1, TCPS_CONN_SIZE_FULL, seed, n, -1, -1);
+	err = err ?: bpf_map__set_max_entries(b->skel->maps.tcps_conns, n);
+	return err ?: tcps_slots_rodata(b->skel->obj, seed, n);
 }
 
 /* A collector pass: replay's deletes leave tombstones, as the daemon's. */
