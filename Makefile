@@ -60,6 +60,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFTS     := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
+# The connection tables' entries are user/ctable.c's alone: what else reads
+# or writes them (BPF tests, benchmark tools) links it (and slotcfg.c, which
+# configures the slot array into an object and runs its collector).
+CTABLE_OBJS := $(BUILD)/user/ctable.o $(BUILD)/user/slotcfg.o
 
 all: $(BUILD)/tcpscope $(TOOLS) $(UNITS) $(BPFTS)
 
@@ -115,13 +119,12 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(USER_SRCS) $(wildcard tests/lib/
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(UNIT_LIBS) -o $@
 
-# BPF_PROG_TEST_RUN tests against the real object (skeleton); a test of a
-# userspace file against real maps links that file (and what it needs).
-$(BUILD)/tests/bpf/test_ctable: user/ctable.c user/maps.c user/common.c user/utf8.c user/slots.c
-$(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/bpf
+# BPF_PROG_TEST_RUN tests against the real object (skeleton); test_ctable
+# also makes tables as the daemon does (maps.c).
+$(BUILD)/tests/bpf/test_ctable: $(BUILD)/user/maps.o $(BUILD)/user/common.o $(BUILD)/user/utf8.o
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c $(CTABLE_OBJS) | $(BUILD)/tests/bpf
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools -Iuser $< tools/pktbuild.c \
-		$(filter user/%.c,$^) $(LDFLAGS) $(USER_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools -Iuser $< tools/pktbuild.c $(filter %.o,$^) $(LDFLAGS) $(USER_LIBS) -o $@
 
 # Benchmarks (bench/, `make bench`): the floor programs and the harnesses.
 BENCH_SRCS := $(filter-out %.bpf.c,$(wildcard bench/*.c))
@@ -150,10 +153,12 @@ $(BUILD)/bench/slots.skel.h: $(BUILD)/bench/slots.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name slots_bpf > $@
 
 $(BUILD)/bench/slots: $(BUILD)/bench/slots.skel.h bench/slots.h
+$(BUILD)/bench/scale: $(CTABLE_OBJS)
 
 $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pktbuild.c | $(BUILD)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -I$(BUILD)/bench -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -I$(BUILD)/bench -Itools -Iuser $< tools/pktbuild.c \
+		$(filter %.o,$^) $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
 
 test: all
 	$(Q)BUILD=$(BUILD) tests/run.sh

@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Fill a running tcpscope's pinned connection table directly, with
- * bpf_map_update_batch (much faster than a packet per entry; the entries
- * are what the data path would make of a handshake). The table is the
- * slot array (include/tcps_slots.h): the whole array is read, each entry
- * placed as an insert would (the first free slot from its home, seeded by
- * the info pin's slots_seed) and the slots written back, without the
- * tags' atomics, so an insert by the data path meanwhile may be lost: for
- * an idle table, as the gauges below:
+ * Fill a running tcpscope's pinned connection table directly, an insert
+ * per entry through user/ctable.c and the data path's tcps_sys (much
+ * faster than a packet per entry; the entries are what the data path
+ * would make of a handshake):
  *
  *   scale PIN_DIR FROM TO [STATE [AGE_S]]
  *
@@ -15,7 +11,8 @@
  * in STATE, a netstat name, and the remote side in what its peer would be:
  * CLOSE for TIME_WAIT, FIN_WAIT2 for CLOSE_WAIT), local 198.18.0.1:80,
  * remote 198.19.x.y:port, last seen AGE_S (default 0) seconds ago, event
- * sequence at 5. Prints {"inserted": n, "seconds": s}. The expiry test
+ * sequence at 5. An entry already there is an error (its gauges would be
+ * counted twice). Prints {"inserted": n, "seconds": s}. The expiry test
  * (tests/daemon/test_expire.sh) makes large tables with a few idle entries
  * this way.
  *
@@ -28,7 +25,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +34,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "tcps_slots.h"
-
-#define BATCH 8192
+#include "tcpscope.h"
+#include "ctable.h"
+#include "slotcfg.h"
+#include "tcpscope.skel.h"
 
 static const char *const state_names[TCPS_STATE_MAX] = {
 	[TCPS_ESTABLISHED] = "ESTABLISHED", [TCPS_SYN_SENT] = "SYN_SENT",
@@ -117,16 +114,7 @@ static int parse_args(int argc, char **argv, struct fill *f)
 	return 0;
 }
 
-/* The pinned slot array, copied: its slots (value_size bytes each), its
- * seed, the slots changed. */
-struct table {
-	int fd;
-	__u32 nslots, value_size, seed;
-	__u8 *slots;
-	__u32 *dirty, ndirty;
-};
-
-static int open_map(const char *pin_dir, const char *name)
+static int open_pin(const char *pin_dir, const char *name)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -138,109 +126,45 @@ static int open_map(const char *pin_dir, const char *name)
 	return fd;
 }
 
-/* The table's shape and seed; -1 after printing why. */
-static int open_conns(const char *pin_dir, struct table *t)
+/*
+ * The pinned connection table into *t (the one place that makes a struct
+ * tcps_ctable), writable: the slot array's inserts run the data path's
+ * syscall program tcps_sys (the tags' atomics), so the object is loaded
+ * here with that program alone over the pinned table and info (its seed,
+ * the collector's epoch). -1 after printing why.
+ */
+static int open_conns(const char *pin_dir, struct tcps_ctable *t, struct tcpscope_bpf **skel)
 {
 	struct bpf_map_info info;
 	struct tcps_info meta;
+	struct bpf_program *p;
 	__u32 ilen = sizeof(info), zero = 0;
-	int ifd = open_map(pin_dir, "info");
+	int fd = open_pin(pin_dir, "conns"), ifd = open_pin(pin_dir, "info"), err;
 
-	t->fd = open_map(pin_dir, "conns");
-	if (t->fd < 0 || ifd < 0)
-		return -1;
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(t->fd, &info, &ilen) || info.type != BPF_MAP_TYPE_ARRAY ||
+	if (fd < 0 || ifd < 0 || bpf_obj_get_info_by_fd(fd, &info, &ilen) ||
+	    info.type != BPF_MAP_TYPE_ARRAY ||
 	    (info.value_size != TCPS_SLOT_SIZE_FULL && info.value_size != TCPS_SLOT_SIZE_SLIM) ||
 	    bpf_map_lookup_elem(ifd, &zero, &meta)) {
 		fprintf(stderr, "scale: %s: not a tcpscope connection table\n", pin_dir);
 		return -1;
 	}
-	t->nslots = info.max_entries;
-	t->value_size = info.value_size;
-	t->seed = meta.slots_seed;
-	return 0;
-}
-
-/* Slots [first, first + *n) of the array into idx/buf, or written from
- * them; 0 or -errno. */
-static int slots_batch(const struct table *t, __u32 first, __u32 *idx, __u8 *buf, __u32 *n,
-		       bool write)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, o);
-	__u32 prev = first - 1, out, i;
-
-	if (write)
-		return bpf_map_update_batch(t->fd, idx, buf, n, &o) ? -errno : 0;
-	for (i = 0; i < *n; i++)
-		idx[i] = first + i;
-	if (bpf_map_lookup_batch(t->fd, first ? &prev : NULL, &out, idx, buf, n, &o) &&
-	    errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-/* The whole array into t->slots; -1 after printing why. */
-static int load_slots(struct table *t)
-{
-	static __u32 idx[BATCH];
-	__u32 first, n;
-
-	t->slots = malloc((size_t)t->nslots * t->value_size);
-	t->dirty = malloc((size_t)t->nslots * sizeof(*t->dirty));
-	if (!t->slots || !t->dirty)
+	*skel = tcpscope_bpf__open();
+	if (!*skel)
 		return -1;
-	for (first = 0; first < t->nslots; first += n) {
-		n = t->nslots - first < BATCH ? t->nslots - first : BATCH;
-		if (slots_batch(t, first, idx, t->slots + (size_t)first * t->value_size, &n, false) ||
-		    !n) {
-			fprintf(stderr, "scale: reading the table: %s\n", strerror(errno));
-			return -1;
-		}
+	bpf_object__for_each_program(p, (*skel)->obj)
+		bpf_program__set_autoload(p, !strcmp(bpf_program__name(p), "tcps_sys"));
+	(*skel)->rodata->tcps_health = info.value_size == TCPS_SLOT_SIZE_FULL;
+	err = tcps_slots_rodata((*skel)->obj, meta.slots_seed, info.max_entries) ?:
+	      bpf_map__reuse_fd((*skel)->maps.tcps_conns, fd) ?:
+	      bpf_map__reuse_fd((*skel)->maps.tcps_info, ifd) ?: tcpscope_bpf__load(*skel);
+	if (err) {
+		fprintf(stderr, "scale: cannot load tcps_sys over %s: %s\n", pin_dir, strerror(-err));
+		return -1;
 	}
-	return 0;
-}
-
-/* k with value v in the first free slot from its home, as an insert;
- * -1 if no slot within TCPS_SLOTS_PROBE_MAX is free. */
-static int place(struct table *t, const struct tcps_key *k, const struct tcps_conn *v)
-{
-	__u32 h = tcps_slots_hash(k, t->seed), i = tcps_slots_home(h, t->nslots), walked;
-	struct tcps_slot *s;
-
-	for (walked = 0; walked < TCPS_SLOTS_PROBE_MAX; walked++, i = i + 1 < t->nslots ? i + 1 : 0) {
-		s = (struct tcps_slot *)(t->slots + (size_t)i * t->value_size);
-		if ((s->h.tag & TCPS_SLOT_STATE) == TCPS_SLOT_FULL)
-			continue;
-		s->h.tag = tcps_slots_want(h, k->family);
-		memcpy(s->h.addr, k->addr, sizeof(s->h.addr));
-		memcpy(&s->h.ports, k->port, sizeof(s->h.ports));
-		memcpy(&s->c, v, t->value_size - sizeof(s->h));
-		t->dirty[t->ndirty++] = i;
-		return 0;
-	}
-	return -1;
-}
-
-/* The placed slots back into the array; -1 after printing why. */
-static int store_slots(struct table *t)
-{
-	static __u32 idx[BATCH];
-	static __u8 buf[BATCH * sizeof(struct tcps_slot)];
-	__u32 d, n, j;
-
-	for (d = 0; d < t->ndirty; d += n) {
-		n = t->ndirty - d < BATCH ? t->ndirty - d : BATCH;
-		for (j = 0; j < n; j++) {
-			idx[j] = t->dirty[d + j];
-			memcpy(buf + (size_t)j * t->value_size,
-			       t->slots + (size_t)idx[j] * t->value_size, t->value_size);
-		}
-		if (slots_batch(t, 0, idx, buf, &n, true)) {
-			fprintf(stderr, "scale: writing the table: %s\n", strerror(errno));
-			return -1;
-		}
-	}
+	*t = tcps_ctable_slots(fd, info.value_size - (__u32)sizeof(struct tcps_slot_hdr),
+			       meta.slots_seed, info.max_entries,
+			       bpf_program__fd((*skel)->progs.tcps_sys), -1);
 	return 0;
 }
 
@@ -272,23 +196,23 @@ static void make_entry(long i, int state, __u64 last, struct tcps_key *k, struct
 	v->first_seen = v->last_seen = last;
 }
 
-/* Entries from..to-1 placed in the copy, then written; -1 after printing why. */
-static int insert(struct table *t, const struct fill *f, __u64 last)
+/* Entries from..to-1; -1 after printing why. */
+static int insert(const struct tcps_ctable *t, const struct fill *f, __u64 last)
 {
-	struct tcps_conn v;
 	struct tcps_key k;
+	struct tcps_conn v;
 	long i;
+	int err;
 
-	if (load_slots(t))
-		return -1;
 	for (i = f->from; i < f->to; i++) {
 		make_entry(i, f->state, last, &k, &v);
-		if (place(t, &k, &v)) {
-			fprintf(stderr, "scale: no free slot for entry %ld\n", i);
+		err = tcps_ctable_insert_new(t, &k, &v);
+		if (err) {
+			fprintf(stderr, "scale: insert of entry %ld: %s\n", i, strerror(-err));
 			return -1;
 		}
 	}
-	return store_slots(t);
+	return 0;
 }
 
 /* The gauges count the new entries (see the top of this file). */
@@ -310,8 +234,9 @@ static int count_in_gauges(const struct fill *f)
 
 int main(int argc, char **argv)
 {
+	struct tcpscope_bpf *skel = NULL;
+	struct tcps_ctable t;
 	struct timespec mono;
-	struct table t = { 0 };
 	struct fill f;
 	__u64 last;
 	double t0;
@@ -319,19 +244,21 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &f))
 		return 2;
-	if (open_conns(f.pin_dir, &t))
+	if (open_conns(f.pin_dir, &t, &skel)) {
+		tcpscope_bpf__destroy(skel);
 		return 1;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	last = (__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
 	if ((__u64)f.age * 1000000000ULL >= last) {
 		fprintf(stderr, "scale: AGE_S %ld is before boot\n", f.age);
+		tcpscope_bpf__destroy(skel);
 		return 2;
 	}
 	last -= (__u64)f.age * 1000000000ULL;
 	t0 = now_s();
 	err = insert(&t, &f, last) || count_in_gauges(&f);
-	free(t.slots);
-	free(t.dirty);
+	tcpscope_bpf__destroy(skel);
 	if (err)
 		return 1;
 	printf("{\"inserted\": %ld, \"seconds\": %.3f}\n", f.to - f.from, now_s() - t0);

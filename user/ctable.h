@@ -68,7 +68,7 @@ int tcps_ctable_insert_new(const struct tcps_ctable *t, const struct tcps_key *k
 			   const struct tcps_conn *c);
 /* Waits for this process's writes by key in progress (tcps_sys runs,
  * which the kernel runs under RCU tasks trace): part of the collector's
- * grace period (slots.c). */
+ * grace period (slotcfg.c). */
 void tcps_ctable_sys_quiesce(void);
 /* Entries this process has deleted from slot arrays so far (each left a
  * tombstone): the collector's cue. */

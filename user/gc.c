@@ -44,7 +44,7 @@
 #include "diag.h"
 #include "gauges.h"
 #include "gc.h"
-#include "slots.h"
+#include "slotcfg.h"
 #include "stale.h"
 #include "expire.skel.h"
 #include "tcpscope.skel.h"
@@ -374,7 +374,7 @@ struct gc_worker {
 };
 
 /*
- * The tombstone collector (include/tcps_slots.h; a pass is slots.c's). A
+ * The tombstone collector (include/tcps_slots.h; a pass is slotcfg.c's). A
  * delete from the slot array leaves a tombstone that lookups and inserts
  * walk over until a pass makes it EMPTY again, three epochs after it was
  * made; a pass also moves tuples back over tombstones, leaving tombstones

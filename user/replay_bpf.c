@@ -19,7 +19,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "replay_backend.h"
-#include "slots.h"
+#include "slotcfg.h"
 #include "tcpscope.skel.h"
 
 /* Deletes (replay's expiry) between two tombstone collector passes (gc.c

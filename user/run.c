@@ -28,7 +28,7 @@
 #include "maps.h"
 #include "output.h"
 #include "run.h"
-#include "slots.h"
+#include "slotcfg.h"
 #include "tcpscope.skel.h"
 
 static volatile sig_atomic_t exiting, hangup;

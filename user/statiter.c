@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "query.h"
-#include "slots.h"
+#include "slotcfg.h"
 #include "stat_iter.skel.h"
 
 static int count_map(struct stat_iter_bpf *skel, int map_fd)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "slots.h"
+#include "slotcfg.h"
 #include "views.h"
 #include "views.skel.h"
 

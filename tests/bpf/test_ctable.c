@@ -10,7 +10,7 @@
  * object (build/tcpscope.bpf.o, its packet programs left out), write
  * through it, find with ctable's native probe what it placed (the same
  * hash, home and tag on both sides), and run the tombstone collector's
- * pass (user/slots.c) over what they deleted. Needs root (CAP_BPF).
+ * pass (user/slotcfg.c) over what they deleted. Needs root (CAP_BPF).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include "check.h"
 #include "ctable.h"
 #include "maps.h"
-#include "slots.h"
+#include "slotcfg.h"
 #include "tcpscope.skel.h"
 
 #define SEED 0x5eed1234u

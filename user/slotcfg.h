@@ -4,8 +4,8 @@
  * daemon's expiry see it: its seed and size, set into every object that
  * reads it before load, and the tombstone collector's pass.
  */
-#ifndef TCPS_SLOTS_USER_H
-#define TCPS_SLOTS_USER_H
+#ifndef TCPS_SLOTCFG_H
+#define TCPS_SLOTCFG_H
 
 #include <bpf/libbpf.h>
 #include <linux/types.h>
@@ -38,4 +38,4 @@ int tcps_slots_info_epoch(void *info_fd);
  */
 int tcps_slots_collect(int collect_fd, tcps_epoch_fn next_epoch, void *ctx, __u64 *cpu_ns);
 
-#endif /* TCPS_SLOTS_USER_H */
+#endif /* TCPS_SLOTCFG_H */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "ctable.h"
-#include "slots.h"
+#include "slotcfg.h"
 
 int tcps_slots_new_seed(__u32 *seed)
 {
