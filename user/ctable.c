@@ -3,7 +3,6 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,7 +358,7 @@ void tcps_ctable_walk_val(const struct tcps_ctable_walk *w, __u32 i, struct tcps
 }
 
 /* Every entry of t through its walk: counted, or (clear) deleted. */
-static int ctable_each(const struct tcps_ctable *t, bool clear)
+static long ctable_each(const struct tcps_ctable *t, bool clear)
 {
 	struct tcps_ctable_walk w;
 	struct tcps_conn c;
@@ -379,12 +378,10 @@ static int ctable_each(const struct tcps_ctable *t, bool clear)
 		total += n > 0 ? n : 0;
 	}
 	tcps_ctable_walk_close(&w);
-	if (n < 0)
-		return n;
-	return total > INT32_MAX ? INT32_MAX : (int)total;
+	return n < 0 ? n : total;
 }
 
-int tcps_ctable_count(const struct tcps_ctable *t)
+long tcps_ctable_count(const struct tcps_ctable *t)
 {
 	return ctable_each(t, false);
 }
@@ -405,12 +402,12 @@ static int slots_zero(const struct tcps_ctable *t)
 int tcps_ctable_clear(const struct tcps_ctable *t)
 {
 	struct tcps_key none, k;
-	int err;
+	long err;
 
 	if (t->fd < 0)
 		return 0;
 	if (t->kind == TCPS_CTABLE_SLOTS)
-		return t->sys_fd < 0 ? slots_zero(t) : (err = ctable_each(t, true)) < 0 ? err : 0;
+		return t->sys_fd < 0 ? slots_zero(t) : (err = ctable_each(t, true)) < 0 ? (int)err : 0;
 	/* A hash map: the first key again and again (a walk's cursor may be
 	 * a deleted key). */
 	memset(&none, 0, sizeof(none));

@@ -109,11 +109,11 @@ int tcps_ctable_walk_next(struct tcps_ctable_walk *w);
 /* The value of the last batch's entry i. */
 void tcps_ctable_walk_val(const struct tcps_ctable_walk *w, __u32 i, struct tcps_conn *c);
 
-/* Entries in t: a walk (cost in the table's size), or -errno. */
-int tcps_ctable_count(const struct tcps_ctable *t);
-/* Delete every entry of t (nothing else may write it meanwhile for the
- * result to be empty). A slot array without its syscall program (a table
- * nobody else writes, e.g. a test's) has its slots zeroed directly. */
+/* Its entries, counted by a walk (no snapshot either); -errno. */
+long tcps_ctable_count(const struct tcps_ctable *t);
+/* Remove every entry; entries the data path adds meanwhile may stay. A
+ * slot array without its syscall program (a table nobody else writes,
+ * e.g. a test's) has its slots zeroed directly. */
 int tcps_ctable_clear(const struct tcps_ctable *t);
 
 #endif /* TCPS_CTABLE_H */
