@@ -22,10 +22,6 @@
 #include "slotcfg.h"
 #include "tcpscope.skel.h"
 
-/* Deletes (replay's expiry) between two tombstone collector passes (gc.c
- * says why the daemon runs one; bench/NOTES.md collected every 50,000). */
-#define REPLAY_COLLECT_TAKES 50000
-
 struct replay_bpf {
 	struct tcpscope_bpf *skel;
 	struct ring_buffer *rb;
@@ -55,16 +51,16 @@ static void bpf_close(void *bp)
 }
 
 /* The slot array's seed and size, before load: the daemon's default
- * table (TCPS_MAX_CONNS_DEFAULT, as the native backend's), health on (the
- * object's value). */
+ * table, replay's seed (replay_backend.h), health on (the object's
+ * value). */
 static int bpf_slots_config(struct replay_bpf *b)
 {
-	__u32 seed, n = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
-	int err = tcps_slots_new_seed(&seed);
+	__u32 n = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
+	int err;
 
-	b->tab[0] = tcps_ctable_slots(-1, TCPS_CONN_SIZE_FULL, seed, n, -1, -1);
-	err = err ?: bpf_map__set_max_entries(b->skel->maps.tcps_conns, n);
-	return err ?: tcps_slots_rodata(b->skel->obj, seed, n);
+	b->tab[0] = tcps_ctable_slots(-1, TCPS_CONN_SIZE_FULL, TCPS_REPLAY_SLOTS_SEED, n, -1, -1);
+	err = bpf_map__set_max_entries(b->skel->maps.tcps_conns, n);
+	return err ?: tcps_slots_rodata(b->skel->obj, TCPS_REPLAY_SLOTS_SEED, n);
 }
 
 /* A collector pass: replay's deletes leave tombstones, as the daemon's. */
@@ -244,7 +240,7 @@ static int bpf_remove(void *bp, const struct tcps_key *k, bool halfopen)
 	err = tcps_ctable_take(t, k, &gone);
 	if (!err)
 		tcps_gauge_note(&b->gauges, t->fd, &gone, -1);
-	if (!err && !halfopen && ++b->takes >= REPLAY_COLLECT_TAKES)
+	if (!err && !halfopen && ++b->takes >= TCPS_REPLAY_COLLECT_TAKES)
 		err = bpf_collect(b);
 	return err;
 }
