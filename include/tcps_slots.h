@@ -197,7 +197,8 @@ static inline __u32 tcps_slots_for(__u32 max_conns)
  * Userspace's writes by key (seeding, expiry, replay), which need the
  * tag's atomics: BPF_PROG_TYPE_SYSCALL program tcps_sys of the data path's
  * object, run through BPF_PROG_TEST_RUN with one of these as its context
- * (ctx_in, read back from ctx_out).
+ * (ctx_in, which the kernel writes back: a syscall program takes no
+ * ctx_out).
  */
 enum tcps_sys_op {
 	TCPS_SYS_INSERT = 1,	/* conn under key unless there: 0, -EEXIST, -E2BIG (full) */
