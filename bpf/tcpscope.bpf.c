@@ -10,6 +10,13 @@
 #include "parse.h"
 
 #define TCPS_PATH_INLINE static __always_inline
+/* The main table's entries are slots (slots_prim.bpf.h): the locked step
+ * checks under the lock that its slot is still the tuple's. */
+struct tcps_conn;
+struct tcps_key;
+static __always_inline int tcps_conn_still(const struct tcps_conn *c, const struct tcps_key *k,
+					   int tbl);
+#define TCPS_PATH_CONN_STILL(conn, k, tbl) tcps_conn_still(conn, k, tbl)
 #include "tcps_frame.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -167,10 +174,26 @@ static __always_inline int tcps_slot_take(struct tcps_slot_hdr *s, __u32 want,
 	return done;
 }
 
-/* The storage primitives tcps_path.h runs on. The main table's slot found
- * without its lock stays the tuple's until it is deleted: the collector
- * runs without moves (tcps_sys_collect), so the locked step needs no
- * second look at the tag. */
+/* Under c's lock: c is still k's entry (tcps_path.h TCPS_PATH_CONN_STILL).
+ * A slot of the main table found without the lock may since have been
+ * moved by the collector (tcps_coll_moves) or deleted, and maybe given to
+ * another tuple: FULL, k's family and k's tuple. The hash maps' entries
+ * stay put. */
+static __always_inline int tcps_conn_still(const struct tcps_conn *c, const struct tcps_key *k,
+					   int tbl)
+{
+	const struct tcps_slot_hdr *s;
+	__u32 t;
+
+	if (tbl == TCPS_TBL_HALFOPEN)
+		return 1;
+	s = (const struct tcps_slot_hdr *)((const __u8 *)c - __builtin_offsetof(struct tcps_slot, c));
+	t = TCPS_SLOTS_READ(s->tag);
+	return (t & TCPS_SLOT_STATE) == TCPS_SLOT_FULL &&
+	       !(t & TCPS_SLOT_V6) == (k->family != TCPS_AF_INET6) && tcps_slot_key_eq(s, k);
+}
+
+/* The storage primitives tcps_path.h runs on. */
 static __always_inline struct tcps_conn *tcps_tbl_lookup(int tbl, const struct tcps_key *k)
 {
 	if (tbl == TCPS_TBL_HALFOPEN)
