@@ -538,7 +538,12 @@ static __always_inline int tcps_sys_take(const struct tcps_key *k, struct tcps_s
 	struct tcps_slot_hdr *s = tcps_conns_find(k, a);
 
 	__builtin_memset(c, 0, sizeof(*c));
-	return s && tcps_slot_take(s, a.want, c) ? 0 : -2 /* ENOENT */;
+	if (!s)
+		return -2;	/* ENOENT */
+	if (tcps_slot_take(s, a.want, c))
+		return 0;
+	s = tcps_conns_find(k, a);	/* moved by the collector meanwhile: once more */
+	return s && tcps_slot_take(s, a.want, c) ? 0 : -2;
 }
 
 SEC("syscall")
@@ -569,15 +574,20 @@ int tcps_sys(struct tcps_sys_req *r)
 	return 0;
 }
 
-/* One tombstone collector pass over tcps_conns (tcps_slots_collect),
- * reclaim only: no tuple moves (see tcps_tbl_lookup). The daemon makes
- * the epochs (tcps_info.slots_epoch, each after an RCU grace period) and
- * reads the pass's counters in tcps_coll (.bss, a struct tcps_slots_coll).
- * Returns 1 if the table
- * had no EMPTY slot to start from (nothing done). */
+/* Whether the collector compacts (moves tuples back over tombstones): 0,
+ * this landing, reclaim only; nonzero, with moves (the locked steps look
+ * again under the lock: tcps_conn_still). Set by userspace, in place
+ * (.bss). */
+volatile __u32 tcps_coll_moves = 0;
+
+/* One tombstone collector pass over tcps_conns (tcps_slots_collect). The
+ * daemon makes the epochs (tcps_info.slots_epoch, each after an RCU grace
+ * period) and reads the pass's counters in tcps_coll (.bss, a struct
+ * tcps_slots_coll). Returns 1 if the table had no EMPTY slot to start
+ * from (nothing done). */
 SEC("syscall")
 int tcps_sys_collect(void *ctx __attribute__((unused)))
 {
-	tcps_slots_coll()->no_moves = 1;
+	tcps_slots_coll()->no_moves = !tcps_coll_moves;
 	return tcps_slots_collect();
 }

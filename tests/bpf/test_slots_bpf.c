@@ -7,7 +7,8 @@
  * as the daemon makes it); the syscall programs' INSERT and TAKE; a
  * handshake through the data path lands in the array with the gauges
  * exact; a full table fails open (TABLE_FULL); the collector reclaims
- * without moving anything; expiry's scan and hold and top's views read
+ * without moving anything, and with moves (tcps_coll_moves) the data
+ * path follows a moved tuple; expiry's scan and hold and top's views read
  * the array. Root (BPF).
  */
 #include <arpa/inet.h>
@@ -379,6 +380,69 @@ TEST(test_collector_reclaims_without_moves)
 	CHECK_EQ(slots_in(TCPS_SLOT_FULL), 0);
 }
 
+/* The slot index of k, -1 if no FULL slot holds it. */
+static long slot_of(const struct tcps_key *k)
+{
+	__u8 v[TCPS_SLOT_SIZE_FULL];
+	struct tcps_slot_hdr h;
+	struct tcps_key sk;
+	__u32 i;
+
+	for (i = 0; i < T.n; i++) {
+		if (bpf_map_lookup_elem(conns_fd(), &i, v))
+			return -1;
+		memcpy(&h, v, sizeof(h));
+		if ((h.tag & TCPS_SLOT_STATE) != TCPS_SLOT_FULL)
+			continue;
+		tcps_slot_key(&h, h.tag, &sk);
+		if (!memcmp(&sk, k, sizeof(sk)))
+			return i;
+	}
+	return -1;
+}
+
+/* With moves (tcps_coll_moves): a tuple of the data path moves back over a
+ * tombstone in its chain, payload and all, and the next segment's locked
+ * step finds and steps the moved copy. */
+TEST(test_collector_moves_and_the_data_path_follows)
+{
+	struct tcps_key k = key_of(4, "198.18.0.9", 40009), x;
+	__u32 home = tcps_slots_home(tcps_slots_hash(&k, SEED), T.n), i;
+	int xdp = bpf_program__fd(T.skel->progs.tcps_xdp_ingress);
+	struct pkt_spec fin = PKT_V4("198.18.0.9", 40009, "198.18.0.1", 80);
+	__u64 rec, mv, conns0;
+	long before, after;
+	struct tcps_conn c;
+
+	for (i = 0; i < 1000000; i++) {
+		x = key4(3000 + i);
+		if (tcps_slots_home(tcps_slots_hash(&x, SEED), T.n) == home)
+			break;
+	}
+	memset(&c, 0, sizeof(c));
+	CHECK_EQ(sys(TCPS_SYS_INSERT, &x, &c), 0);	/* first in the chain */
+	CHECK_EQ(handshake(4, "198.18.0.9", 40009), 3 * XDP_PASS + 100);
+	conns0 = gauge(TCPS_G_CONNS);
+	before = slot_of(&k);
+	CHECK(before >= 0);
+	CHECK_EQ(sys(TCPS_SYS_TAKE, &x, &c), 0);	/* a tombstone before it */
+	T.skel->bss->tcps_coll_moves = 1;
+	epoch_add(3);
+	CHECK_EQ(collect(&rec, &mv), 0);
+	T.skel->bss->tcps_coll_moves = 0;
+	CHECK(mv >= 1);
+	after = slot_of(&k);
+	CHECK(after >= 0 && after != before);
+	CHECK_EQ(gauge(TCPS_G_CONNS), conns0);		/* a move is no insert */
+	fin.flags = TCPS_FIN | TCPS_ACK, fin.seq = 1101, fin.ack = 5001;
+	CHECK_EQ(run_frame(xdp, &fin), XDP_PASS);
+	CHECK_EQ(slot_of(&k), after);
+	CHECK_EQ(sys(TCPS_SYS_TAKE, &k, &c), 0);
+	CHECK_EQ(c.fsm.ep[1].state, TCPS_FIN_WAIT1);	/* the remote, side 1, closed */
+	CHECK_EQ(c.pkts[0] + c.pkts[1], 5);		/* 4 before the move, the FIN after */
+	CHECK_EQ(c.bytes[1], 100);
+}
+
 /* The readers' objects on the live array: expiry's scan sees the FULL
  * slots and holds by key, the views count them, the iterator too. */
 static int run_syscall(int fd)
@@ -473,6 +537,7 @@ static void suite(int health)
 	RUN(test_data_path_handshake_lands_in_array);
 	RUN(test_collector_reclaims_without_moves);
 	RUN(test_readers_on_the_array);
+	RUN(test_collector_moves_and_the_data_path_follows);
 	RUN(test_full_table_fails_open);	/* last: leaves no EMPTY slot */
 }
 
