@@ -222,6 +222,7 @@ struct tcps_slots_coll {
 	 * is still the tuple's when the lock is taken). */
 	__u32 no_moves;
 	__u32 e0;		/* the EMPTY slot the pass starts after */
+	__u32 base;		/* the current loop's first step (tcps_coll_loop) */
 	__u32 start;		/* first slot of the current cluster */
 	__u32 nh, first;	/* holes hp/ht[first..nh) (UINT32 max: used) */
 	__u32 nc;		/* candidates cp/ct[0..nc) */
@@ -824,7 +825,7 @@ TCPS_SLOTS_INLINE void tcps_coll_tomb(struct tcps_slots_coll *c, __u32 pos, __u3
 TCPS_SLOTS_STEP tcps_coll_step(__u32 i, void *arg)
 {
 	struct tcps_slots_coll *c = tcps_slots_coll();
-	__u32 pos = c->e0 + 1 + i, t, st;
+	__u32 pos = c->e0 + 1 + c->base + i, t, st;
 	struct tcps_slot_hdr *s;
 
 	(void)arg;
@@ -848,14 +849,41 @@ TCPS_SLOTS_STEP tcps_coll_step(__u32 i, void *arg)
 
 TCPS_SLOTS_STEP tcps_coll_find_empty(__u32 i, void *arg)
 {
-	struct tcps_slot_hdr *s = tcps_slot_get(i);
+	struct tcps_slots_coll *c = tcps_slots_coll();
+	struct tcps_slot_hdr *s = tcps_slot_get(c->base + i);
 
 	(void)arg;
 	if (s && (TCPS_SLOTS_READ(s->tag) & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY) {
-		tcps_slots_coll()->e0 = i;
+		c->e0 = c->base + i;
 		return 1;
 	}
 	return 0;
+}
+
+/* A loop takes TCPS_SLOTS_LOOP_MAX steps at most (bpf_loop's limit, 2^23),
+ * so a pass walks the table in up to TCPS_SLOTS_CHUNKS loops: tables of
+ * up to 2^27 slots (`--max-conns` takes 2^26 at most). */
+#ifndef TCPS_SLOTS_LOOP_MAX
+#define TCPS_SLOTS_LOOP_MAX (1u << 23)
+#endif
+#ifndef TCPS_SLOTS_CHUNKS
+#define TCPS_SLOTS_CHUNKS 16
+#endif
+
+/* step(c->base + i) for every slot, loop by loop; the search for an EMPTY
+ * slot (find) ends at the first. */
+TCPS_SLOTS_INLINE void tcps_coll_loop(struct tcps_slots_coll *c,
+				      long (*step)(__u32 i, void *ctx), int find)
+{
+	__u32 n = tcps_slots_n(), k;
+
+	for (k = 0; k < TCPS_SLOTS_CHUNKS; k++) {
+		c->base = k * TCPS_SLOTS_LOOP_MAX;
+		if (c->base >= n || (find && c->e0 != TCPS_COLL_USED))
+			break;
+		tcps_slots_loop(n - c->base < TCPS_SLOTS_LOOP_MAX ? n - c->base : TCPS_SLOTS_LOOP_MAX,
+				step, NULL);
+	}
 }
 
 /* One pass: from after the first EMPTY slot all the way round to it. A
@@ -868,12 +896,12 @@ TCPS_SLOTS_INLINE int tcps_slots_collect(void)
 
 	c->e0 = TCPS_COLL_USED;
 	c->moved = c->reclaimed = c->tombs = c->full = c->crossed = 0;
-	tcps_slots_loop(tcps_slots_n(), tcps_coll_find_empty, NULL);
+	tcps_coll_loop(c, tcps_coll_find_empty, 1);
 	if (c->e0 == TCPS_COLL_USED)
 		return 1;
 	c->nc = c->nh = c->first = 0;
 	c->start = c->e0 + 1 < tcps_slots_n() ? c->e0 + 1 : 0;
-	tcps_slots_loop(tcps_slots_n(), tcps_coll_step, NULL);
+	tcps_coll_loop(c, tcps_coll_step, 0);
 	return 0;
 }
 #endif /* TCPS_SLOTS_INLINE */

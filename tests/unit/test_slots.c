@@ -20,6 +20,10 @@
 #include "check.h"
 
 #define TCPS_SLOTS_INLINE static inline
+/* The collector's passes in loops of 100 steps (BPF: 2^23), so that every
+ * pass here crosses from one loop to the next. */
+#define TCPS_SLOTS_LOOP_MAX 100u
+#define TCPS_SLOTS_CHUNKS 64
 #define TCPS_SLOTS_READ(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define TCPS_SLOTS_WRITE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #include "tcps_slots.h"
