@@ -546,28 +546,28 @@ static __always_inline int tcps_sys_take(const struct tcps_key *k, struct tcps_s
 	return s && tcps_slot_take(s, a.want, c) ? 0 : -2;
 }
 
+/* The value goes through this program's stack (a global function takes
+ * no pointer into the context) and to the context, not through the data
+ * path's per-CPU scratch: a syscall program runs preemptible, and the data
+ * path in a softirq on the same CPU would overwrite the scratch under it. */
 SEC("syscall")
 int tcps_sys(struct tcps_sys_req *r)
 {
-	struct tcps_scratch *sc = tcps_scratch_get();
 	struct tcps_slots_at a;
-	struct tcps_conn *c;
+	struct tcps_conn c;
 	struct tcps_key k;
 	int ret;
 
-	if (!sc)
-		return 1;
-	c = (struct tcps_conn *)sc->conn;
 	__builtin_memcpy(&k, &r->key, sizeof(k));
 	a = tcps_slots_of(&k);
 	if (r->op == TCPS_SYS_INSERT) {
-		__builtin_memcpy(c, &r->conn, sizeof(*c));
-		ret = tcps_conns_insert(&k, a.home, a.want, c);
+		__builtin_memcpy(&c, &r->conn, sizeof(c));
+		ret = tcps_conns_insert(&k, a.home, a.want, &c);
 		r->ret = ret == TCPS_SLOTS_INSERTED ? 0 : ret == TCPS_SLOTS_RACED ? -TCPS_EEXIST :
 									   -7 /* E2BIG */;
 	} else if (r->op == TCPS_SYS_TAKE) {
-		r->ret = tcps_sys_take(&k, a, c);
-		__builtin_memcpy(&r->conn, c, sizeof(*c));
+		r->ret = tcps_sys_take(&k, a, &c);
+		__builtin_memcpy(&r->conn, &c, sizeof(c));
 	} else {
 		r->ret = -22;	/* EINVAL */
 	}
