@@ -125,25 +125,34 @@ struct tcps_key hold_key = {};
  * (user/gc.c asked sock_diag): count one hold, under the entry's lock, so
  * that the scans leave it for one more timeout of silence. last_seen is
  * left alone: it is what `list` shows. Returns 1 if held, 0 if the entry
- * is gone (also if its slot was deleted, and maybe reused, between the
- * lookup and the lock: the tag is read again under it).
+ * is gone (the tag is read again under the lock: a slot deleted, or
+ * moved by the collector, since the lookup is not the entry's).
  */
-SEC("syscall")
-int tcps_expire_hold(void *ctx __attribute__((unused)))
+static __always_inline int hold(struct tcps_slot_hdr *s, __u32 want)
 {
-	struct tcps_slots_at a = tcps_slots_of(&hold_key);
-	struct tcps_slot_hdr *s = tcps_conns_find(&hold_key, a);
 	struct tcps_conn *c = tcps_slot_conn(s);
 	int held = 0;
 
 	if (!s || !c)
 		return 0;
 	bpf_spin_lock(&c->lock);
-	if ((TCPS_SLOTS_READ(s->tag) & ~TCPS_SLOT_ILOCK) == a.want) {
+	if ((TCPS_SLOTS_READ(s->tag) & ~TCPS_SLOT_ILOCK) == want) {
 		if (c->fsm.holds < 255)
 			c->fsm.holds++;
 		held = 1;
 	}
 	bpf_spin_unlock(&c->lock);
 	return held;
+}
+
+SEC("syscall")
+int tcps_expire_hold(void *ctx __attribute__((unused)))
+{
+	struct tcps_slots_at a = tcps_slots_of(&hold_key);
+	struct tcps_slot_hdr *s = tcps_conns_find(&hold_key, a);
+
+	if (!s)
+		return 0;
+	/* A slot the collector moved meanwhile: look once more. */
+	return hold(s, a.want) || hold(tcps_conns_find(&hold_key, a), a.want);
 }

@@ -107,6 +107,21 @@ TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void)
 	return (struct tcps_slots_coll *)tcps_coll;
 }
 
+/* Slots not EMPTY (include/tcps_slots.h tcps_slots_use), and the cap on
+ * them: 7/8 of the slots, the connections the loader sized the table for
+ * (tcps_slots_for(max_conns) slots hold at least max_conns). */
+__u64 tcps_slots_used_n = 0;
+
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
+{
+	return &tcps_slots_used_n;
+}
+
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
+{
+	return tcps_slots_n_cfg - tcps_slots_n_cfg / 8;
+}
+
 TCPS_SLOTS_INLINE __u32 tcps_slots_epoch(void)
 {
 	__u32 zero = 0;
@@ -151,6 +166,16 @@ TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void)
 }
 
 TCPS_SLOTS_INLINE __u32 tcps_slots_epoch(void)
+{
+	return tcps_slots_no_writes();
+}
+
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
+{
+	return (__u64 *)(long)tcps_slots_no_writes();
+}
+
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
 {
 	return tcps_slots_no_writes();
 }

@@ -10,6 +10,13 @@
 #include "parse.h"
 
 #define TCPS_PATH_INLINE static __always_inline
+/* The main table's entries are slots (slots_prim.bpf.h): the locked step
+ * checks under the lock that its slot is still the tuple's. */
+struct tcps_conn;
+struct tcps_key;
+static __always_inline int tcps_conn_still(const struct tcps_conn *c, const struct tcps_key *k,
+					   int tbl);
+#define TCPS_PATH_CONN_STILL(conn, k, tbl) tcps_conn_still(conn, k, tbl)
 #include "tcps_frame.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -167,10 +174,26 @@ static __always_inline int tcps_slot_take(struct tcps_slot_hdr *s, __u32 want,
 	return done;
 }
 
-/* The storage primitives tcps_path.h runs on. The main table's slot found
- * without its lock stays the tuple's until it is deleted: the collector
- * runs without moves (tcps_sys_collect), so the locked step needs no
- * second look at the tag. */
+/* Under c's lock: c is still k's entry (tcps_path.h TCPS_PATH_CONN_STILL).
+ * A slot of the main table found without the lock may since have been
+ * moved by the collector (tcps_coll_moves) or deleted, and maybe given to
+ * another tuple: FULL, k's family and k's tuple. The hash maps' entries
+ * stay put. */
+static __always_inline int tcps_conn_still(const struct tcps_conn *c, const struct tcps_key *k,
+					   int tbl)
+{
+	const struct tcps_slot_hdr *s;
+	__u32 t;
+
+	if (tbl == TCPS_TBL_HALFOPEN)
+		return 1;
+	s = (const struct tcps_slot_hdr *)((const __u8 *)c - __builtin_offsetof(struct tcps_slot, c));
+	t = TCPS_SLOTS_READ(s->tag);
+	return (t & TCPS_SLOT_STATE) == TCPS_SLOT_FULL &&
+	       !(t & TCPS_SLOT_V6) == (k->family != TCPS_AF_INET6) && tcps_slot_key_eq(s, k);
+}
+
+/* The storage primitives tcps_path.h runs on. */
 static __always_inline struct tcps_conn *tcps_tbl_lookup(int tbl, const struct tcps_key *k)
 {
 	if (tbl == TCPS_TBL_HALFOPEN)
@@ -515,46 +538,56 @@ static __always_inline int tcps_sys_take(const struct tcps_key *k, struct tcps_s
 	struct tcps_slot_hdr *s = tcps_conns_find(k, a);
 
 	__builtin_memset(c, 0, sizeof(*c));
-	return s && tcps_slot_take(s, a.want, c) ? 0 : -2 /* ENOENT */;
+	if (!s)
+		return -2;	/* ENOENT */
+	if (tcps_slot_take(s, a.want, c))
+		return 0;
+	s = tcps_conns_find(k, a);	/* moved by the collector meanwhile: once more */
+	return s && tcps_slot_take(s, a.want, c) ? 0 : -2;
 }
 
+/* The value goes through this program's stack (a global function takes
+ * no pointer into the context) and to the context, not through the data
+ * path's per-CPU scratch: a syscall program runs preemptible, and the data
+ * path in a softirq on the same CPU would overwrite the scratch under it. */
 SEC("syscall")
 int tcps_sys(struct tcps_sys_req *r)
 {
-	struct tcps_scratch *sc = tcps_scratch_get();
 	struct tcps_slots_at a;
-	struct tcps_conn *c;
+	struct tcps_conn c;
 	struct tcps_key k;
 	int ret;
 
-	if (!sc)
-		return 1;
-	c = (struct tcps_conn *)sc->conn;
 	__builtin_memcpy(&k, &r->key, sizeof(k));
 	a = tcps_slots_of(&k);
 	if (r->op == TCPS_SYS_INSERT) {
-		__builtin_memcpy(c, &r->conn, sizeof(*c));
-		ret = tcps_conns_insert(&k, a.home, a.want, c);
+		__builtin_memcpy(&c, &r->conn, sizeof(c));
+		ret = tcps_conns_insert(&k, a.home, a.want, &c);
 		r->ret = ret == TCPS_SLOTS_INSERTED ? 0 : ret == TCPS_SLOTS_RACED ? -TCPS_EEXIST :
 									   -7 /* E2BIG */;
 	} else if (r->op == TCPS_SYS_TAKE) {
-		r->ret = tcps_sys_take(&k, a, c);
-		__builtin_memcpy(&r->conn, c, sizeof(*c));
+		r->ret = tcps_sys_take(&k, a, &c);
+		__builtin_memcpy(&r->conn, &c, sizeof(c));
 	} else {
 		r->ret = -22;	/* EINVAL */
 	}
 	return 0;
 }
 
-/* One tombstone collector pass over tcps_conns (tcps_slots_collect),
- * reclaim only: no tuple moves (see tcps_tbl_lookup). The daemon makes
- * the epochs (tcps_info.slots_epoch, each after an RCU grace period) and
- * reads the pass's counters in tcps_coll (.bss, a struct tcps_slots_coll).
- * Returns 1 if the table
- * had no EMPTY slot to start from (nothing done). */
+/* Whether the collector compacts (moves tuples back over tombstones): 0,
+ * this landing, reclaim only; nonzero, with moves (the locked steps look
+ * again under the lock: tcps_conn_still). Set by userspace, in place
+ * (.bss). */
+volatile __u32 tcps_coll_moves = 0;
+
+/* One tombstone collector pass over tcps_conns (tcps_slots_collect). The
+ * daemon makes the epochs (tcps_info.slots_epoch, each after an RCU grace
+ * period) and reads the pass's counters in tcps_coll (.bss, a struct
+ * tcps_slots_coll). Returns 1 if the table had no EMPTY slot to start
+ * from (nothing done). */
 SEC("syscall")
 int tcps_sys_collect(void *ctx __attribute__((unused)))
 {
-	tcps_slots_coll()->no_moves = 1;
+	tcps_slots_coll()->no_moves = !tcps_coll_moves;
 	return tcps_slots_collect();
 }

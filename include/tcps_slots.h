@@ -197,7 +197,8 @@ static inline __u32 tcps_slots_for(__u32 max_conns)
  * Userspace's writes by key (seeding, expiry, replay), which need the
  * tag's atomics: BPF_PROG_TYPE_SYSCALL program tcps_sys of the data path's
  * object, run through BPF_PROG_TEST_RUN with one of these as its context
- * (ctx_in, read back from ctx_out).
+ * (ctx_in, which the kernel writes back: a syscall program takes no
+ * ctx_out).
  */
 enum tcps_sys_op {
 	TCPS_SYS_INSERT = 1,	/* conn under key unless there: 0, -EEXIST, -E2BIG (full) */
@@ -221,12 +222,16 @@ struct tcps_slots_coll {
 	 * is still the tuple's when the lock is taken). */
 	__u32 no_moves;
 	__u32 e0;		/* the EMPTY slot the pass starts after */
+	__u32 base;		/* the current loop's first step (tcps_coll_loop) */
+	__s64 used0;		/* tcps_slots_used() when the pass began */
 	__u32 start;		/* first slot of the current cluster */
 	__u32 nh, first;	/* holes hp/ht[first..nh) (UINT32 max: used) */
 	__u32 nc;		/* candidates cp/ct[0..nc) */
 	__u32 hp[TCPS_COLL_HOLES], ht[TCPS_COLL_HOLES];
 	__u32 cp[TCPS_COLL_CANDS], ct[TCPS_COLL_CANDS];
 	__u64 moved, reclaimed, tombs, full, crossed;
+	__u64 busy;		/* BUSY slots the pass met */
+	__s64 recount;		/* what the pass corrected tcps_slots_used() by */
 };
 
 #ifdef TCPS_SLOTS_INLINE
@@ -270,6 +275,13 @@ TCPS_SLOTS_INLINE void tcps_slot_payload_copy(struct tcps_slot_hdr *dst,
 TCPS_SLOTS_INLINE void tcps_slots_loop(__u32 n, long (*step)(__u32 i, void *ctx), void *ctx);
 /* The collector's state: one pass at a time. */
 TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void);
+/* The table's count of slots that are not EMPTY (FULL, TOMB, BUSY), kept
+ * by the algorithm with atomics, and its cap: an insert takes an EMPTY
+ * slot only while the count is below it (a table's --max-conns), so
+ * EMPTY slots always remain: a miss's walk ends, and the collector has a
+ * place to start from. */
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void);
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void);
 
 /* Loop steps: real functions in BPF (bpf_loop takes their address); not
  * every native includer uses every one. */
@@ -444,13 +456,48 @@ TCPS_SLOTS_INLINE int tcps_slot_claim(struct tcps_slot_hdr *s, __u32 t)
 	return __sync_val_compare_and_swap(&s->tag, r, (r & TCPS_SLOT_ILOCK) | TCPS_SLOT_BUSY) == r;
 }
 
+/* One more slot leaves EMPTY (d = 1: nonzero if the cap allows, counted)
+ * or comes back to it (d = -1). The count is signed: a table adopted by a
+ * new object starts it at 0, below the truth, until the collector's
+ * recount (tcps_slots_collect). */
+TCPS_SLOTS_INLINE int tcps_slots_use(int d)
+{
+	__u64 *u = tcps_slots_used();
+
+	if (d < 0) {
+		__sync_fetch_and_add(u, (__u64)-1);
+		return 1;
+	}
+	if ((__s64)__sync_fetch_and_add(u, 1) < (__s64)tcps_slots_cap())
+		return 1;
+	__sync_fetch_and_add(u, (__u64)-1);
+	return 0;
+}
+
 /* State of one insert's walk under ILOCK. */
 struct tcps_slots_walk {
 	const struct tcps_key *k;
 	struct tcps_slot_hdr *mine, *found;
 	__u32 home, want;
 	int stop;		/* insert gives up: an EMPTY slot it could not claim */
+	int capped;		/* ... because the table is at its cap */
 };
+
+/* Claim free slot s seen with tag t; an EMPTY one only within the cap. */
+TCPS_SLOTS_INLINE int tcps_slot_claim_free(struct tcps_slots_walk *w, struct tcps_slot_hdr *s,
+					   __u32 t)
+{
+	if ((t & TCPS_SLOT_STATE) != TCPS_SLOT_EMPTY)
+		return tcps_slot_claim(s, t);
+	if (!tcps_slots_use(1)) {
+		w->capped = 1;
+		return 0;
+	}
+	if (tcps_slot_claim(s, t))
+		return 1;
+	tcps_slots_use(-1);
+	return 0;
+}
 
 TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
 {
@@ -468,9 +515,13 @@ TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
 	}
 	if (st == TCPS_SLOT_FULL || st == TCPS_SLOT_BUSY)
 		return 0;
-	if (!w->mine && tcps_slot_claim(s, t)) {
+	if (!w->mine && tcps_slot_claim_free(w, s, t)) {
 		w->mine = s;
 		return st == TCPS_SLOT_EMPTY;
+	}
+	if (w->capped) {	/* an EMPTY slot, the chain's end, not ours to take */
+		w->stop = 1;
+		return 1;
 	}
 	/* A failed claim: another insert took the slot, or the collector made
 	 * the tombstone EMPTY, which ends the chain here: claim it as such. */
@@ -478,7 +529,7 @@ TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
 	st = t & TCPS_SLOT_STATE;
 	if (st != TCPS_SLOT_EMPTY)
 		return 0;
-	if (!w->mine && tcps_slot_claim(s, t))
+	if (!w->mine && tcps_slot_claim_free(w, s, t))
 		w->mine = s;
 	w->stop = !w->mine;
 	return 1;
@@ -488,7 +539,8 @@ TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
 enum tcps_slots_ins {
 	TCPS_SLOTS_INSERTED = 0,	/* in a free slot */
 	TCPS_SLOTS_RACED,	/* absent at lookup, present under ILOCK */
-	TCPS_SLOTS_FULLCHAIN,	/* no free slot within TCPS_SLOTS_PROBE_MAX: not tracked */
+	TCPS_SLOTS_FULLCHAIN,	/* no free slot within TCPS_SLOTS_PROBE_MAX, or the
+				 * table at its cap (tcps_slots_cap): not tracked */
 	TCPS_SLOTS_CLAIMLOST,	/* an EMPTY slot's claim failed twice: not tracked */
 	TCPS_SLOTS_ILOCKED,	/* ILOCK held too long by another CPU: not tracked */
 };
@@ -514,7 +566,7 @@ TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slots_chain_claim(const struct tcps
 		return w.found;
 	}
 	if (w.stop) {
-		*res = TCPS_SLOTS_CLAIMLOST;
+		*res = w.capped ? TCPS_SLOTS_FULLCHAIN : TCPS_SLOTS_CLAIMLOST;
 		return NULL;
 	}
 	*res = w.mine ? TCPS_SLOTS_INSERTED : TCPS_SLOTS_FULLCHAIN;
@@ -660,7 +712,10 @@ TCPS_SLOTS_STEP tcps_coll_reclaim_step(__u32 j, void *arg)
 	r = __sync_val_compare_and_swap(&s->tag, t, t & TCPS_SLOT_ILOCK);
 	if (r != t && (r ^ t) == TCPS_SLOT_ILOCK)
 		r = __sync_val_compare_and_swap(&s->tag, r, r & TCPS_SLOT_ILOCK) == r ? t : r;
-	c->reclaimed += r == t;
+	if (r == t) {
+		c->reclaimed++;
+		tcps_slots_use(-1);
+	}
 	return 0;
 }
 
@@ -823,7 +878,7 @@ TCPS_SLOTS_INLINE void tcps_coll_tomb(struct tcps_slots_coll *c, __u32 pos, __u3
 TCPS_SLOTS_STEP tcps_coll_step(__u32 i, void *arg)
 {
 	struct tcps_slots_coll *c = tcps_slots_coll();
-	__u32 pos = c->e0 + 1 + i, t, st;
+	__u32 pos = c->e0 + 1 + c->base + i, t, st;
 	struct tcps_slot_hdr *s;
 
 	(void)arg;
@@ -840,21 +895,66 @@ TCPS_SLOTS_STEP tcps_coll_step(__u32 i, void *arg)
 		tcps_coll_tomb(c, pos, t);
 	else if (st == TCPS_SLOT_FULL)
 		tcps_coll_full(c, s, pos, t);
-	else
+	else {
 		c->nc = 0;	/* BUSY: home unknown, crosses everything */
+		c->busy++;
+	}
 	return 0;
 }
 
 TCPS_SLOTS_STEP tcps_coll_find_empty(__u32 i, void *arg)
 {
-	struct tcps_slot_hdr *s = tcps_slot_get(i);
+	struct tcps_slots_coll *c = tcps_slots_coll();
+	struct tcps_slot_hdr *s = tcps_slot_get(c->base + i);
 
 	(void)arg;
 	if (s && (TCPS_SLOTS_READ(s->tag) & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY) {
-		tcps_slots_coll()->e0 = i;
+		c->e0 = c->base + i;
 		return 1;
 	}
 	return 0;
+}
+
+/* A loop takes TCPS_SLOTS_LOOP_MAX steps at most (bpf_loop's limit, 2^23),
+ * so a pass walks the table in up to TCPS_SLOTS_CHUNKS loops: tables of
+ * up to 2^27 slots (`--max-conns` takes 2^26 at most). */
+#ifndef TCPS_SLOTS_LOOP_MAX
+#define TCPS_SLOTS_LOOP_MAX (1u << 23)
+#endif
+#ifndef TCPS_SLOTS_CHUNKS
+#define TCPS_SLOTS_CHUNKS 16
+#endif
+
+/* step(c->base + i) for every slot, loop by loop; the search for an EMPTY
+ * slot (find) ends at the first. */
+TCPS_SLOTS_INLINE void tcps_coll_loop(struct tcps_slots_coll *c,
+				      long (*step)(__u32 i, void *ctx), int find)
+{
+	__u32 n = tcps_slots_n(), k;
+
+	for (k = 0; k < TCPS_SLOTS_CHUNKS; k++) {
+		c->base = k * TCPS_SLOTS_LOOP_MAX;
+		if (c->base >= n || (find && c->e0 != TCPS_COLL_USED))
+			break;
+		tcps_slots_loop(n - c->base < TCPS_SLOTS_LOOP_MAX ? n - c->base : TCPS_SLOTS_LOOP_MAX,
+				step, NULL);
+	}
+}
+
+/* The count of non-EMPTY slots when the pass began against what the pass
+ * met (before its own reclaims, which the count follows by itself):
+ * inserts and deletes during the pass make the two differ a little, so
+ * only a larger gap is corrected (a table adopted by a new object, whose
+ * count starts at 0). */
+TCPS_SLOTS_INLINE void tcps_coll_recount(struct tcps_slots_coll *c)
+{
+	__s64 met = (__s64)(c->full + c->tombs + c->busy);
+	__s64 d = met - c->used0, slack = (__s64)(tcps_slots_n() / 64) + 16;
+
+	if (d > slack || d < -slack) {
+		__sync_fetch_and_add(tcps_slots_used(), (__u64)d);
+		c->recount = d;
+	}
 }
 
 /* One pass: from after the first EMPTY slot all the way round to it. A
@@ -866,13 +966,16 @@ TCPS_SLOTS_INLINE int tcps_slots_collect(void)
 	struct tcps_slots_coll *c = tcps_slots_coll();
 
 	c->e0 = TCPS_COLL_USED;
-	c->moved = c->reclaimed = c->tombs = c->full = c->crossed = 0;
-	tcps_slots_loop(tcps_slots_n(), tcps_coll_find_empty, NULL);
+	c->moved = c->reclaimed = c->tombs = c->full = c->crossed = c->busy = 0;
+	c->recount = 0;
+	c->used0 = (__s64)TCPS_SLOTS_READ(*tcps_slots_used());
+	tcps_coll_loop(c, tcps_coll_find_empty, 1);
 	if (c->e0 == TCPS_COLL_USED)
 		return 1;
 	c->nc = c->nh = c->first = 0;
 	c->start = c->e0 + 1 < tcps_slots_n() ? c->e0 + 1 : 0;
-	tcps_slots_loop(tcps_slots_n(), tcps_coll_step, NULL);
+	tcps_coll_loop(c, tcps_coll_step, 0);
+	tcps_coll_recount(c);
 	return 0;
 }
 #endif /* TCPS_SLOTS_INLINE */

@@ -20,6 +20,10 @@
 #include "check.h"
 
 #define TCPS_SLOTS_INLINE static inline
+/* The collector's passes in loops of 100 steps (BPF: 2^23), so that every
+ * pass here crosses from one loop to the next. */
+#define TCPS_SLOTS_LOOP_MAX 100u
+#define TCPS_SLOTS_CHUNKS 64
 #define TCPS_SLOTS_READ(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define TCPS_SLOTS_WRITE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #include "tcps_slots.h"
@@ -34,7 +38,8 @@ struct tslot {
 #define MAXN 4096
 #define DIST_N 65536		/* the home distribution's table */
 static struct tslot tbl[DIST_N];
-static __u32 tn, tepoch;
+static __u32 tn, tepoch, tcap;
+static __u64 tused;
 static struct tcps_slots_coll tcoll;
 static const __u32 tseed = 0x9e3779b9u;
 
@@ -113,6 +118,16 @@ TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void)
 	return &tcoll;
 }
 
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
+{
+	return &tused;
+}
+
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
+{
+	return tcap;
+}
+
 /* ---- helpers ---- */
 static void table(__u32 n)
 {
@@ -120,6 +135,8 @@ static void table(__u32 n)
 	memset(&tcoll, 0, sizeof(tcoll));
 	tn = n;
 	tepoch = 0;
+	tcap = n;		/* no cap but the table's size (test_cap sets one) */
+	tused = 0;
 }
 
 /* Tuple number id: 198.18.x.y:port -> 198.19.0.1:443, or the same in
@@ -301,6 +318,42 @@ TEST(test_full_chain_fails_open)
 	for (id = 0; id < 17; id++)
 		CHECK_EQ(pos(TCPS_AF_INET, id) >= 0, id < 16);
 	CHECK_EQ(tcps_slots_collect(), 1);	/* no EMPTY slot to start from */
+}
+
+/* The cap on slots that are not EMPTY: inserts stop at it (EMPTY slots
+ * remain), tombstones are reused at the cap, the collector's reclaim
+ * gives room back; the count follows every claim, and a lost count (a
+ * table adopted by a new object) is recounted by a pass. */
+TEST(test_cap_keeps_empty_slots)
+{
+	struct tcps_slot_hdr *s;
+	__u32 id, in = 0;
+
+	table(64);
+	tcap = 56;
+	for (id = 0; id < 64; id++)
+		in += insert(TCPS_AF_INET, id, &s) == TCPS_SLOTS_INSERTED;
+	CHECK_EQ(in, 56);
+	CHECK_EQ(insert(TCPS_AF_INET, 100, &s), TCPS_SLOTS_FULLCHAIN);
+	CHECK_EQ(count_state(TCPS_SLOT_EMPTY), 8);
+	CHECK_EQ(tused, 56);
+	for (id = 0; id < 10; id++)
+		CHECK(del(TCPS_AF_INET, id));
+	CHECK_EQ(tused, 56);			/* a tombstone is not EMPTY */
+	tepoch += 3;
+	CHECK_EQ(tcps_slots_collect(), 0);
+	CHECK_EQ(tused, 56 - tcoll.reclaimed);
+	CHECK_EQ(count_state(TCPS_SLOT_EMPTY), 64 - tused);
+	CHECK_EQ(tcoll.recount, 0);
+	for (id = 200, in = 0; id < 264; id++)
+		in += insert(TCPS_AF_INET, id, &s) == TCPS_SLOTS_INSERTED;
+	CHECK_EQ(in, 10);			/* the tombstones and the reclaimed */
+	CHECK_EQ(tused, 56);
+	CHECK_EQ(count_state(TCPS_SLOT_EMPTY), 8);
+	tused = 0;				/* adopted: the count lost */
+	CHECK_EQ(tcps_slots_collect(), 0);
+	CHECK_EQ(tcoll.recount, 56);
+	CHECK_EQ(tused, 56);
 }
 
 /* A later insert through a tombstone claims it, but still walks on: the
@@ -764,6 +817,7 @@ int main(void)
 	RUN(test_insert_lookup_delete);
 	RUN(test_probe_wraps_at_array_end);
 	RUN(test_full_chain_fails_open);
+	RUN(test_cap_keeps_empty_slots);
 	RUN(test_tombstone_claimed_by_later_insert);
 	RUN(test_collector_compacts_and_reclaims);
 	RUN(test_collector_reclaim_only_moves_nothing);
