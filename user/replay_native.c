@@ -66,6 +66,7 @@ struct native_table {
 struct native_slots {
 	struct tcps_slot *slot;
 	__u32 n, epoch, takes;	/* takes: replay's deletes since the last pass */
+	__u64 used;		/* slots not EMPTY (tcps_slots_used) */
 	struct tcps_slots_coll coll;
 };
 
@@ -201,6 +202,18 @@ TCPS_SLOTS_INLINE void tcps_slots_loop(__u32 n, long (*step)(__u32 i, void *ctx)
 TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void)
 {
 	return &nat->conns.coll;
+}
+
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
+{
+	return &nat->conns.used;
+}
+
+/* As bpf/slots_prim.bpf.h's: 7/8 of the slots, the connections the table
+ * was sized for. */
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
+{
+	return nat->conns.n - nat->conns.n / 8;
 }
 
 /* k's slot in tcps_conns and its tag, or NULL. */
