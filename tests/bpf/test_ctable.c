@@ -144,16 +144,26 @@ TEST(test_lookup_finds_tuple_at_its_home_slot)
 	arr_close(&a);
 }
 
+/* A table of 1000 slots whose slot at k's home holds another tuple, o;
+ * k's home, room slots before the end. */
+static __u32 home_taken(struct arr *a, const struct tcps_key *k, const struct tcps_key *o,
+			__u32 room)
+{
+	__u32 h;
+
+	CHECK(arr_open(a, 1000, TCPS_CONN_SIZE_FULL));
+	h = home_of(a, k);
+	CHECK(h + room < 1000);
+	CHECK(put_at(a, h, want_of(o), o, 1));
+	return h;
+}
+
 TEST(test_lookup_walks_chain_past_full_slots_and_tombstones)
 {
 	struct arr a;
 	struct tcps_key k = key4(0xc6120001, 0xc6120002, 40001, 80), o = key4(1, 2, 3, 4);
-	__u32 h;
+	__u32 h = home_taken(&a, &k, &o, 4);
 
-	CHECK(arr_open(&a, 1000, TCPS_CONN_SIZE_FULL));
-	h = home_of(&a, &k);
-	CHECK(h + 4 < 1000);
-	CHECK(put_at(&a, h, want_of(&o), &o, 1));	/* another tuple */
 	CHECK(put_at(&a, h + 1, tcps_slots_tomb(7), &k, 2));	/* k deleted once */
 	CHECK(put_at(&a, h + 2, TCPS_SLOT_TOMB, &o, 3));
 	CHECK(put_at(&a, h + 3, want_of(&k) | TCPS_SLOT_ILOCK, &k, 4));	/* ILOCK: still k */
@@ -166,12 +176,8 @@ TEST(test_lookup_stops_at_the_first_empty_slot)
 {
 	struct arr a;
 	struct tcps_key k = key4(0xc6120003, 0xc6120004, 40002, 443), o = key4(5, 6, 7, 8);
-	__u32 h;
+	__u32 h = home_taken(&a, &k, &o, 3);
 
-	CHECK(arr_open(&a, 1000, TCPS_CONN_SIZE_FULL));
-	h = home_of(&a, &k);
-	CHECK(h + 3 < 1000);
-	CHECK(put_at(&a, h, want_of(&o), &o, 1));
 	/* h + 1 EMPTY: a tuple past it is not on k's chain */
 	CHECK(put_at(&a, h + 2, want_of(&k), &k, 2));
 	CHECK_EQ(mark_of(&a, &k, false), -ENOENT);
