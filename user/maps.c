@@ -245,7 +245,11 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 		tcps_pins_close(p);
 		return TCPS_EXIT_NOTRUNNING;
 	}
-	return tcps_pins_slots(p) ? TCPS_EXIT_FAIL : 0;
+	if (tcps_pins_slots(p)) {
+		tcps_pins_close(p);
+		return TCPS_EXIT_FAIL;
+	}
+	return 0;
 }
 
 int tcps_pins_slots(struct tcps_pins *p)
