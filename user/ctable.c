@@ -109,3 +109,42 @@ void tcps_ctable_walk_val(const struct tcps_ctable_walk *w, __u32 i, struct tcps
 	if (w->t.vsize < sizeof(*c))	/* health off: `h` is not in the table */
 		memset((__u8 *)c + w->t.vsize, 0, sizeof(*c) - w->t.vsize);
 }
+
+long tcps_ctable_count(const struct tcps_ctable *t)
+{
+	struct tcps_ctable_walk w;
+	long n = 0;
+	int rc;
+
+	rc = tcps_ctable_walk_open(&w, false);
+	if (rc)
+		return rc;
+	tcps_ctable_walk_start(&w, t);
+	while ((rc = tcps_ctable_walk_next(&w)) > 0)
+		n += rc;
+	tcps_ctable_walk_close(&w);
+	return rc < 0 ? rc : n;
+}
+
+/* A batch at a time, each from the start again: the walk's position needs
+ * not survive the deletes. An entry gone meanwhile is no failure. */
+int tcps_ctable_clear(const struct tcps_ctable *t)
+{
+	struct tcps_ctable_walk w;
+	int rc, i;
+
+	rc = tcps_ctable_walk_open(&w, false);
+	if (rc)
+		return rc;
+	do {
+		tcps_ctable_walk_start(&w, t);
+		rc = tcps_ctable_walk_next(&w);
+		for (i = 0; i < rc; i++)
+			if (bpf_map_delete_elem(t->fd, &w.keys[i]) && errno != ENOENT) {
+				rc = -errno;
+				break;
+			}
+	} while (rc > 0);
+	tcps_ctable_walk_close(&w);
+	return rc;
+}

@@ -67,4 +67,9 @@ int tcps_ctable_walk_next(struct tcps_ctable_walk *w);
 /* The value of the last batch's entry i. */
 void tcps_ctable_walk_val(const struct tcps_ctable_walk *w, __u32 i, struct tcps_conn *c);
 
+/* Its entries, counted by a walk (no snapshot either); -errno. */
+long tcps_ctable_count(const struct tcps_ctable *t);
+/* Remove every entry; entries the data path adds meanwhile may stay. */
+int tcps_ctable_clear(const struct tcps_ctable *t);
+
 #endif /* TCPS_CTABLE_H */
