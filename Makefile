@@ -58,6 +58,9 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFTS     := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
+# The connection tables' entries are user/ctable.c's alone: what else reads
+# or writes them (BPF tests, benchmark tools) links it.
+CTABLE_OBJS := $(BUILD)/user/ctable.o
 
 all: $(BUILD)/tcpscope $(TOOLS) $(UNITS) $(BPFTS)
 
@@ -114,9 +117,9 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(USER_SRCS) $(wildcard tests/lib/
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(UNIT_LIBS) -o $@
 
 # BPF_PROG_TEST_RUN tests against the real object (skeleton).
-$(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/bpf
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c $(CTABLE_OBJS) | $(BUILD)/tests/bpf
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools -Iuser $< tools/pktbuild.c $(CTABLE_OBJS) $(LDFLAGS) $(USER_LIBS) -o $@
 
 # Benchmarks (bench/, `make bench`): the floor programs and the harnesses.
 BENCH_SRCS := $(filter-out %.bpf.c,$(wildcard bench/*.c))
@@ -145,10 +148,12 @@ $(BUILD)/bench/slots.skel.h: $(BUILD)/bench/slots.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name slots_bpf > $@
 
 $(BUILD)/bench/slots: $(BUILD)/bench/slots.skel.h bench/slots.h
+$(BUILD)/bench/pktcost $(BUILD)/bench/scale: $(CTABLE_OBJS)
 
 $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pktbuild.c | $(BUILD)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -I$(BUILD)/bench -Itools $< tools/pktbuild.c $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -I$(BUILD)/bench -Itools -Iuser $< tools/pktbuild.c \
+		$(filter %.o,$^) $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
 
 test: all
 	$(Q)BUILD=$(BUILD) tests/run.sh
