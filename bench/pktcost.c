@@ -57,6 +57,7 @@
 #include <bpf/libbpf.h>
 
 #include "tcpscope.h"
+#include "ctable.h"
 #include "parse.h"
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
@@ -83,7 +84,8 @@ static struct ring_buffer *rb;
 struct target {
 	const char *name;
 	struct bpf_object *obj;	/* variants only */
-	int xdp, egr, conns;
+	int xdp, egr;
+	struct tcps_ctable conns;	/* its tcps_conns */
 };
 static struct target main_t;
 static struct target variants[MAX_VARIANTS];
@@ -217,21 +219,18 @@ ordered:
 	k->family = p.family;
 }
 
-/* Both endpoints of the frame's connection ESTABLISHED in tcps_conns? */
+/* Both endpoints of the frame's connection ESTABLISHED in tcps_conns?
+ * A variant's value may be laid out otherwise after the FSM (no larger,
+ * load_variant sees to that): only the FSM, where this build of
+ * tcpscope.h has it, is read. */
 static int established_on(const struct target *t, const struct frame *f)
 {
 	struct tcps_key k;
 	struct tcps_conn c;
 
-	__u8 buf[4096];
-	size_t off = offsetof(struct tcps_conn, fsm);
-
-	/* A variant's value may be laid out otherwise after the FSM: read
-	 * the whole value, the FSM where this build of tcpscope.h has it. */
 	canon_key(f, &k);
-	if (bpf_map_lookup_elem(t->conns, &k, buf))
+	if (tcps_ctable_lookup(&t->conns, &k, &c, false))
 		return 0;
-	memcpy(&c.fsm, buf + off, sizeof(c.fsm));
 	return c.fsm.ep[0].state == TCPS_ESTABLISHED && c.fsm.ep[1].state == TCPS_ESTABLISHED;
 }
 
@@ -497,6 +496,13 @@ static int set_health(struct bpf_object *obj, int on)
 	return -ENOENT;
 }
 
+/* A loaded object's connection table: the one place that makes a struct
+ * tcps_ctable. */
+static struct tcps_ctable conns_table(const struct bpf_map *m)
+{
+	return (struct tcps_ctable){ .fd = bpf_map__fd(m), .vsize = bpf_map__value_size(m) };
+}
+
 /* -x NAME=OBJECT: open, configure as the real object, load. */
 static int load_variant(struct target *t, char *spec)
 {
@@ -523,6 +529,11 @@ static int load_variant(struct target *t, char *spec)
 		fprintf(stderr, "pktcost: %s is not a tcpscope data path object\n", eq + 1);
 		return -EINVAL;
 	}
+	if (bpf_map__value_size(conns) > sizeof(struct tcps_conn)) {
+		fprintf(stderr, "pktcost: %s: its connection values (%u bytes) are larger than this "
+			"build's (%zu)\n", eq + 1, bpf_map__value_size(conns), sizeof(struct tcps_conn));
+		return -EINVAL;
+	}
 	err = bpf_object__load(t->obj);
 	if (err) {
 		fprintf(stderr, "pktcost: load %s: %s\n", eq + 1, strerror(-err));
@@ -530,7 +541,7 @@ static int load_variant(struct target *t, char *spec)
 	}
 	t->xdp = bpf_program__fd(px);
 	t->egr = bpf_program__fd(pe);
-	t->conns = bpf_map__fd(conns);
+	t->conns = conns_table(conns);
 	return 0;
 }
 
@@ -541,16 +552,14 @@ static int load_variant(struct target *t, char *spec)
 static int variant_setup(const struct target *t, const struct frame *f, int family,
 			 const char *local, const char *remote, __u16 rport)
 {
-	struct bpf_map *m = bpf_object__find_map_by_name(t->obj, "tcps_conns");
 	struct tcps_key k;
 	struct tcps_conn c;
 
-	if (bpf_map__value_size(m) != sizeof(c))
+	if (t->conns.vsize != sizeof(c))
 		return handshake_on(t, family, 0, local, remote, rport);
 	canon_key(f, &k);
-	if (bpf_map_lookup_elem(main_t.conns, &k, &c) || bpf_map_update_elem(t->conns, &k, &c, 0))
-		return -errno;
-	return 0;
+	return tcps_ctable_lookup(&main_t.conns, &k, &c, false) ?:
+	       tcps_ctable_insert_new(&t->conns, &k, &c);
 }
 
 static void usage(void)
@@ -625,7 +634,7 @@ static int load(void)
 	}
 	main_t.xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
 	main_t.egr = bpf_program__fd(ts->progs.tcps_tc_egress);
-	main_t.conns = bpf_map__fd(ts->maps.tcps_conns);
+	main_t.conns = conns_table(ts->maps.tcps_conns);
 	for (i = 0; i < set.nx; i++) {
 		nvariants = i + 1;	/* cleanup() closes this one even if it fails */
 		if (load_variant(&variants[i], set.xspec[i]))
