@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Fill a running tcpscope's pinned connection table directly, with
- * bpf_map_update_batch (much faster than a packet per entry; the entries
- * are what the data path would make of a handshake):
+ * Fill a running tcpscope's pinned connection table directly, an insert
+ * per entry through user/ctable.c (much faster than a packet per entry;
+ * the entries are what the data path would make of a handshake):
  *
  *   scale PIN_DIR FROM TO [STATE [AGE_S]]
  *
@@ -10,7 +10,8 @@
  * in STATE, a netstat name, and the remote side in what its peer would be:
  * CLOSE for TIME_WAIT, FIN_WAIT2 for CLOSE_WAIT), local 198.18.0.1:80,
  * remote 198.19.x.y:port, last seen AGE_S (default 0) seconds ago, event
- * sequence at 5. Prints {"inserted": n, "seconds": s}. The expiry test
+ * sequence at 5. An entry already there is an error (its gauges would be
+ * counted twice). Prints {"inserted": n, "seconds": s}. The expiry test
  * (tests/daemon/test_expire.sh) makes large tables with a few idle entries
  * this way.
  *
@@ -33,8 +34,7 @@
 #include <bpf/libbpf.h>
 
 #include "tcpscope.h"
-
-#define BATCH 8192
+#include "ctable.h"
 
 static const char *const state_names[TCPS_STATE_MAX] = {
 	[TCPS_ESTABLISHED] = "ESTABLISHED", [TCPS_SYN_SENT] = "SYN_SENT",
@@ -111,8 +111,9 @@ static int parse_args(int argc, char **argv, struct fill *f)
 	return 0;
 }
 
-/* The pinned connection table and its value size; -1 after printing why. */
-static int open_conns(const char *pin_dir, __u32 *value_size)
+/* The pinned connection table into *t (the one place that makes a struct
+ * tcps_ctable); -1 after printing why. */
+static int open_conns(const char *pin_dir, struct tcps_ctable *t)
 {
 	struct bpf_map_info info;
 	__u32 ilen = sizeof(info);
@@ -131,8 +132,8 @@ static int open_conns(const char *pin_dir, __u32 *value_size)
 		fprintf(stderr, "scale: %s: not a tcpscope connection table\n", path);
 		return -1;
 	}
-	*value_size = info.value_size;
-	return fd;
+	*t = (struct tcps_ctable){ .fd = fd, .vsize = info.value_size };
+	return 0;
 }
 
 /* Entry i: 198.18.0.1:80 with 198.19.x.y:port, handshake done, the local side
@@ -163,27 +164,19 @@ static void make_entry(long i, int state, __u64 last, struct tcps_key *k, struct
 	v->first_seen = v->last_seen = last;
 }
 
-/* Entries from..to-1, BATCH per update_batch; -1 after printing why. */
-static int insert(int fd, __u32 value_size, const struct fill *f, __u64 last)
+/* Entries from..to-1; -1 after printing why. */
+static int insert(const struct tcps_ctable *t, const struct fill *f, __u64 last)
 {
-	static struct tcps_key keys[BATCH];
-	/* Values packed at the map's size: 120 bytes with health off
-	 * (tcpscope.h TCPS_CONN_SIZE_SLIM), which update_batch strides by. */
-	static __u8 vals[BATCH * sizeof(struct tcps_conn)];
+	struct tcps_key k;
+	struct tcps_conn v;
 	long i;
+	int err;
 
-	for (i = f->from; i < f->to;) {
-		LIBBPF_OPTS(bpf_map_batch_opts, o);
-		__u32 n = 0;
-
-		for (; i < f->to && n < BATCH; i++, n++) {
-			struct tcps_conn v;
-
-			make_entry(i, f->state, last, &keys[n], &v);
-			memcpy(vals + (size_t)n * value_size, &v, value_size);
-		}
-		if (bpf_map_update_batch(fd, keys, vals, &n, &o)) {
-			fprintf(stderr, "scale: update_batch at %ld: %s\n", i, strerror(errno));
+	for (i = f->from; i < f->to; i++) {
+		make_entry(i, f->state, last, &k, &v);
+		err = tcps_ctable_insert_new(t, &k, &v);
+		if (err) {
+			fprintf(stderr, "scale: insert of entry %ld: %s\n", i, strerror(-err));
 			return -1;
 		}
 	}
@@ -209,17 +202,15 @@ static int count_in_gauges(const struct fill *f)
 
 int main(int argc, char **argv)
 {
+	struct tcps_ctable t;
 	struct timespec mono;
 	struct fill f;
-	__u32 value_size;
 	__u64 last;
 	double t0;
-	int fd;
 
 	if (parse_args(argc, argv, &f))
 		return 2;
-	fd = open_conns(f.pin_dir, &value_size);
-	if (fd < 0)
+	if (open_conns(f.pin_dir, &t))
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	last = (__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
@@ -229,7 +220,7 @@ int main(int argc, char **argv)
 	}
 	last -= (__u64)f.age * 1000000000ULL;
 	t0 = now_s();
-	if (insert(fd, value_size, &f, last) || count_in_gauges(&f))
+	if (insert(&t, &f, last) || count_in_gauges(&f))
 		return 1;
 	printf("{\"inserted\": %ld, \"seconds\": %.3f}\n", f.to - f.from, now_s() - t0);
 	return 0;
