@@ -153,7 +153,7 @@ $(BUILD)/bench/slots.skel.h: $(BUILD)/bench/slots.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name slots_bpf > $@
 
 $(BUILD)/bench/slots: $(BUILD)/bench/slots.skel.h bench/slots.h
-$(BUILD)/bench/scale: $(CTABLE_OBJS)
+$(BUILD)/bench/pktcost $(BUILD)/bench/scale: $(CTABLE_OBJS)
 
 $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pktbuild.c | $(BUILD)/bench
 	$(call msg,CC,$@)

@@ -58,6 +58,7 @@
 
 #include "tcpscope.h"
 #include "tcps_slots.h"
+#include "ctable.h"
 #include "parse.h"
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
@@ -84,8 +85,9 @@ static struct ring_buffer *rb;
 struct target {
 	const char *name;
 	struct bpf_object *obj;	/* variants only */
-	int xdp, egr, conns;
+	int xdp, egr;
 	__u32 slots_n, slots_seed;	/* tcps_conns a slot array (include/tcps_slots.h): its size, seed */
+	struct tcps_ctable conns;	/* its tcps_conns */
 };
 /* The real object's connection capacity (tcps_slots_for: its slots). */
 #define PKTCOST_CONNS (1u << 20)
@@ -221,62 +223,17 @@ ordered:
 	k->family = p.family;
 }
 
-/* k's slot in t's slot array, walked from its home as the data path
- * does (include/tcps_slots.h), its value copied into buf (of the map's
- * value size): 0, or -1 if absent. */
-static int slot_lookup(const struct target *t, const struct tcps_key *k, __u8 *buf)
-{
-	__u32 h = tcps_slots_hash(k, t->slots_seed), home = tcps_slots_home(h, t->slots_n);
-	__u32 want = tcps_slots_want(h, k->family), i, idx, tag;
-	struct tcps_slot_hdr hdr;
-	struct tcps_key sk;
-
-	for (i = 0; i < TCPS_SLOTS_PROBE_MAX && i < t->slots_n; i++) {
-		idx = home + i < t->slots_n ? home + i : home + i - t->slots_n;
-		if (bpf_map_lookup_elem(t->conns, &idx, buf))
-			return -1;
-		memcpy(&hdr, buf, sizeof(hdr));
-		tag = hdr.tag & ~TCPS_SLOT_ILOCK;
-		if ((tag & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY)
-			return -1;
-		if (tag != want)
-			continue;
-		tcps_slot_key(&hdr, tag, &sk);
-		if (!memcmp(&sk, k, sizeof(sk)))
-			return 0;
-	}
-	return -1;
-}
-
-/* k's value in t's tcps_conns (a slot array, or a hash map in an older
- * variant object) into c: 0, or -1 if absent. */
-static int conn_lookup(const struct target *t, const struct tcps_key *k, struct tcps_conn *c)
-{
-	__u8 buf[4096];
-	size_t off = 0;
-
-	memset(c, 0, sizeof(*c));
-	if (t->slots_n) {
-		if (slot_lookup(t, k, buf))
-			return -1;
-		off = offsetof(struct tcps_slot, c);
-	} else if (bpf_map_lookup_elem(t->conns, k, buf)) {
-		return -1;
-	}
-	/* A variant's value may be laid out otherwise after the FSM: the
-	 * FSM where this build of tcpscope.h has it. */
-	memcpy(&c->fsm, buf + off + offsetof(struct tcps_conn, fsm), sizeof(c->fsm));
-	return 0;
-}
-
-/* Both endpoints of the frame's connection ESTABLISHED in tcps_conns? */
+/* Both endpoints of the frame's connection ESTABLISHED in tcps_conns?
+ * A variant's value may be laid out otherwise after the FSM (no larger,
+ * load_variant sees to that): only the FSM, where this build of
+ * tcpscope.h has it, is read. */
 static int established_on(const struct target *t, const struct frame *f)
 {
 	struct tcps_key k;
 	struct tcps_conn c;
 
 	canon_key(f, &k);
-	if (conn_lookup(t, &k, &c))
+	if (tcps_ctable_lookup(&t->conns, &k, &c, false))
 		return 0;
 	return c.fsm.ep[0].state == TCPS_ESTABLISHED && c.fsm.ep[1].state == TCPS_ESTABLISHED;
 }
@@ -543,6 +500,22 @@ static int set_rodata(struct bpf_object *obj, const char *name, const void *val,
 	return -ENOENT;
 }
 
+/* A tcps_conns map's connection values: a slot's, less its header. */
+static __u32 conns_vsize(const struct bpf_map *m)
+{
+	return bpf_map__value_size(m) -
+	       (bpf_map__type(m) == BPF_MAP_TYPE_ARRAY ? sizeof(struct tcps_slot_hdr) : 0);
+}
+
+/* A loaded object's connection table: the one place that makes a struct
+ * tcps_ctable (read only here: no syscall program, no gauges). */
+static struct tcps_ctable conns_table(const struct target *t, const struct bpf_map *m)
+{
+	if (bpf_map__type(m) != BPF_MAP_TYPE_ARRAY)
+		return tcps_ctable_hash(bpf_map__fd(m), conns_vsize(m), false);
+	return tcps_ctable_slots(bpf_map__fd(m), conns_vsize(m), t->slots_seed, t->slots_n, -1, -1);
+}
+
 /* A variant's tcps_conns as the real one: a slot array sized and seeded
  * (rodata tcps_slots_n_cfg, tcps_slots_seed_cfg), or an older build's hash
  * map as it is. */
@@ -584,6 +557,11 @@ static int load_variant(struct target *t, char *spec)
 		fprintf(stderr, "pktcost: %s is not a tcpscope data path object\n", eq + 1);
 		return -EINVAL;
 	}
+	if (conns_vsize(conns) > sizeof(struct tcps_conn)) {
+		fprintf(stderr, "pktcost: %s: its connection values (%u bytes) are larger than this "
+			"build's (%zu)\n", eq + 1, conns_vsize(conns), sizeof(struct tcps_conn));
+		return -EINVAL;
+	}
 	err = bpf_object__load(t->obj);
 	if (err) {
 		fprintf(stderr, "pktcost: load %s: %s\n", eq + 1, strerror(-err));
@@ -591,7 +569,7 @@ static int load_variant(struct target *t, char *spec)
 	}
 	t->xdp = bpf_program__fd(px);
 	t->egr = bpf_program__fd(pe);
-	t->conns = bpf_map__fd(conns);
+	t->conns = conns_table(t, conns);
 	return 0;
 }
 
@@ -681,7 +659,7 @@ static int load(void)
 	}
 	main_t.xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
 	main_t.egr = bpf_program__fd(ts->progs.tcps_tc_egress);
-	main_t.conns = bpf_map__fd(ts->maps.tcps_conns);
+	main_t.conns = conns_table(&main_t, ts->maps.tcps_conns);
 	for (i = 0; i < set.nx; i++) {
 		nvariants = i + 1;	/* cleanup() closes this one even if it fails */
 		if (load_variant(&variants[i], set.xspec[i]))

@@ -695,55 +695,59 @@ def scale_targets(R, g, big, idle):
              None if not idle else idle["median"] <= 1)
 
 
-def memory_row(R, m, fam):
-    """One family's row of the memory table, and its two targets."""
+MEM_ROWS = (("v4-nohealth", "IPv4, `run --no-health`"), ("v6-nohealth", "IPv6, `run --no-health`"),
+            ("v4", "IPv4, health on (default)"), ("v6", "IPv6, health on (default)"),
+            ("v4-prealloc", "IPv4, `run --prealloc`"))
+
+
+def memory_target(R, m, tag, label):
+    """The two memory targets of one configuration."""
     n = int(m("connections"))
-    at = f"at {n:,}" + ("" if n >= 1000000 else " (not 1M: a short run)")
+    at = f"{label}, at {n:,}" + ("" if n >= 1000000 else " (not 1M: a short run)")
     tm, kr, kf = m("table_memlock_per_conn"), m("kmem_rise_per_conn"), m("kmem_fall_per_conn")
     # The machine-wide figures mean something only when the rise
     # and the fall agree (both positive, within a factor of 1.5).
     kok = kr is not None and kf is not None and kr > 0 and kf > 0 and \
         max(kr, kf) <= 1.5 * min(kr, kf)
-    R.target(f"mem_memlock_{fam}", f"≤ 128 B per connection, table memlock, IPv{fam[1]} {at}",
+    fam = tag[:2]
+    R.target(f"mem_memlock_{fam}", f"≤ 128 B per connection, table memlock, {at}",
              f"{fmt(tm, 0)} B", "≤ 128 B", tm <= 128)
-    R.target(f"mem_kernel_{fam}", f"≤ 128 B per connection, kernel memory rise, IPv{fam[1]} {at}",
+    R.target(f"mem_kernel_{fam}", f"≤ 128 B per connection, kernel memory rise, {at}",
              f"{fmt(kr, 0)} B" + ("" if kok else f" (fall {fmt(kf, 0)} B: noise)"),
              "≤ 128 B", (kr <= 128) if kok else None,
              note=f"All pinned maps account for {fmt(m('all_memlock_per_conn'), 0)} B per "
                   "connection of it (the preallocated half-open table and the ring "
                   "buffer included); the rest is allocation outside the maps' own "
                   "accounting or other work on the machine (compare the fall).")
-    return [f"IPv{fam[1]}", f"{int(m('connections')):,}", fmt(m("table_memlock_per_conn"), 0),
-            fmt(m("all_memlock_per_conn"), 0), fmt(m("kmem_rise_per_conn"), 0),
-            fmt(m("kmem_fall_per_conn"), 0)]
 
 
 def sec_memory(R, mem):
     R.out("### Kernel memory per connection\n",
-          "The table filled to the size below through the data path, once with IPv4 and "
-          "once with IPv6 connections (a new daemon each, `--max-conns` sized for it). "
-          "*table memlock*: `bytes_memlock` (the kernel's own accounting, bpftool) of the "
-          "hash maps with room for that many entries (the connection table, buckets "
-          "included) over the connections; *all maps*: every pinned map (half-open table, "
-          "ring buffer, counters too). *kernel rise*: Slab + VmallocUsed + Percpu of "
-          "/proc/meminfo from before the daemon started to the full table, per connection; "
-          "*kernel fall*: the same from the full table to after the daemon stopped. Both "
-          "count the whole machine: other work running at the same time moves them. "
-          "The targets are decided on the default table, which takes memory as it fills; "
-          "`run --prealloc` (a row of its own, not a target) allocates the whole table at "
-          "start, element by element without slab classes.\n")
-    rows = []
-    for fam in ("v4", "v6"):
-        m = lambda k: (mem.get((k, fam)) or [None])[0]
+          "The table filled to the size below through the data path, with IPv4 and with "
+          "IPv6 connections, health on (the default) and off (`run --no-health`: no "
+          "per-connection counters, interface or health), a new daemon each, "
+          "`--max-conns` sized for it. *table memlock*: `bytes_memlock` (the kernel's own "
+          "accounting, bpftool) of the maps with room for that many entries (the "
+          "connection table) over the connections; *all maps*: every pinned map (half-open "
+          "table, ring buffer, counters too). *kernel rise*: Slab + VmallocUsed + Percpu "
+          "of /proc/meminfo from before the daemon started to the full table, per "
+          "connection; *kernel fall*: the same from the full table to after the daemon "
+          "stopped. Both count the whole machine: other work running at the same time "
+          "moves them. The targets are decided on `run --no-health` where it was "
+          "measured (issue 11: health may be a switchable option if it cannot fit the "
+          "memory target), else on the default.\n")
+    rows, decided = [], set()
+    for tag, label in MEM_ROWS:
+        m = lambda k, tag=tag: (mem.get((k, tag)) or [None])[0]
         if m("connections") is None:
             continue
-        rows.append(memory_row(R, m, fam))
-    m = lambda k: (mem.get((k, "v4-prealloc")) or [None])[0]
-    if m("connections") is not None:
-        rows.append(["IPv4, `run --prealloc`", f"{int(m('connections')):,}"] +
+        if tag[:2] not in decided and "prealloc" not in tag:
+            decided.add(tag[:2])
+            memory_target(R, m, tag, label)
+        rows.append([label, f"{int(m('connections')):,}"] +
                     [fmt(m(k), 0) for k in ("table_memlock_per_conn", "all_memlock_per_conn",
                                              "kmem_rise_per_conn", "kmem_fall_per_conn")])
-    R.table(["family", "connections", "table memlock B/conn", "all maps memlock B/conn",
+    R.table(["configuration", "connections", "table memlock B/conn", "all maps memlock B/conn",
              "kernel rise B/conn", "kernel fall B/conn"], rows)
     R.summary["memory"] = {f"{k[1]}:{k[0]}": v[0] for k, v in mem.items()}
 

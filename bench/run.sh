@@ -11,7 +11,7 @@
 #            own cost in churn (BPF run-time stats, held by bench/statsfd)
 #   scale    stat, list --json, stat --by-remote, top and the idle daemon
 #            at up to 1M connections; kernel memory per connection (IPv4,
-#            IPv6); ss/netstat on real sockets
+#            IPv6, health on and off); ss/netstat on real sockets
 #   events   ring-buffer drops and daemon CPU at 500k and 100k
 #            transitions/s, the daemon writing JSON lines to a file
 #   replay   tcpscope replay of a generated capture
@@ -442,7 +442,7 @@ fill_to() {
 }
 
 # maps_memlock DIR MIN: sum of bytes_memlock of the pinned maps, and of
-# the hash maps with room for at least MIN entries (the connection table).
+# the maps with room for at least MIN entries (the connection table).
 maps_memlock() {
 	local f all=0 tab=0 j m e t
 	for f in "$1"/*; do
@@ -450,7 +450,8 @@ maps_memlock() {
 		m=$(jq -r '.bytes_memlock // 0' <<<"$j") e=$(jq -r '.max_entries // 0' <<<"$j")
 		t=$(jq -r '.type // ""' <<<"$j")
 		all=$((all + m))
-		[[ $t == *hash ]] && [ "$e" -ge "$2" ] && tab=$((tab + m))
+		# The connection table: a hash map, or the array of slots.
+		[[ $t == *hash || $t == array ]] && [ "$e" -ge "$2" ] && tab=$((tab + m))
 	done
 	echo "$all $tab"
 }
@@ -565,8 +566,14 @@ bench_scale() {
 	scale_family 4 || return 1
 	say "memory (IPv6): ${SIZES##* } connections"
 	SIZES=${SIZES##* } scale_family 6 || return 1
-	say "memory (IPv4, --prealloc): ${SIZES##* } connections"
-	SIZES=${SIZES##* } scale_family 4 prealloc --prealloc || return 1
+	# `run --no-health`: the connection without its counters and health,
+	# the configuration the memory targets are decided on (issue 11:
+	# "health may be a switchable option if it cannot fit the memory
+	# target"; bench/NOTES.md "The product on slots").
+	say "memory (IPv4, --no-health): ${SIZES##* } connections"
+	SIZES=${SIZES##* } scale_family 4 nohealth --no-health || return 1
+	say "memory (IPv6, --no-health): ${SIZES##* } connections"
+	SIZES=${SIZES##* } scale_family 6 nohealth --no-health || return 1
 	[ -n "$SOCK_SIZES" ] && bench_sockets
 	return 0
 }

@@ -119,7 +119,7 @@ TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
 
 TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
 {
-	return tcps_slots_n_cfg - tcps_slots_n_cfg / 8;
+	return tcps_slots_cap_of(tcps_slots_n_cfg);
 }
 
 TCPS_SLOTS_INLINE __u32 tcps_slots_epoch(void)

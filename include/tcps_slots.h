@@ -193,6 +193,13 @@ static inline __u32 tcps_slots_for(__u32 max_conns)
 	return (__u32)(((__u64)max_conns * 8 + 6) / 7);
 }
 
+/* The cap on slots not EMPTY in a table of n slots: 7/8 of them, which
+ * for n = tcps_slots_for(m) is exactly m (so --max-conns holds). */
+static inline __u32 tcps_slots_cap_of(__u32 n)
+{
+	return (__u32)((__u64)n * 7 / 8);
+}
+
 /*
  * Userspace's writes by key (seeding, expiry, replay), which need the
  * tag's atomics: BPF_PROG_TYPE_SYSCALL program tcps_sys of the data path's

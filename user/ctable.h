@@ -103,8 +103,9 @@ int tcps_ctable_walk_open(struct tcps_ctable_walk *w, bool locked);
 void tcps_ctable_walk_close(struct tcps_ctable_walk *w);
 /* (Re)start w at the beginning of t. */
 void tcps_ctable_walk_start(struct tcps_ctable_walk *w, const struct tcps_ctable *t);
-/* The next batch into w->keys and w->vals: its entries (0 once w->end),
- * or -errno (w unchanged: the call can be repeated). */
+/* The next batch into w->keys and w->vals: its entries, or -errno (w
+ * unchanged: the call can be repeated). A slot array's batch of empty
+ * slots has none: walk while !w->end, not while entries come. */
 int tcps_ctable_walk_next(struct tcps_ctable_walk *w);
 /* The value of the last batch's entry i. */
 void tcps_ctable_walk_val(const struct tcps_ctable_walk *w, __u32 i, struct tcps_conn *c);

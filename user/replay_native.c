@@ -213,7 +213,7 @@ TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
  * was sized for. */
 TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
 {
-	return nat->conns.n - nat->conns.n / 8;
+	return tcps_slots_cap_of(nat->conns.n);
 }
 
 /* k's slot in tcps_conns and its tag, or NULL. */

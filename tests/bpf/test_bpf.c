@@ -17,6 +17,11 @@
 
 #include "tcpscope.h"
 #include "check.h"
+#include "ctable.h"
+#include "slotcfg.h"
+
+/* The slot array's hash seed in these tests (the daemon draws one). */
+#define TEST_SLOTS_SEED 0x7e57c0deu
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
 
@@ -180,22 +185,44 @@ static int key_canonical(const struct tcps_key *k)
 	return ntohs(k->port[0]) <= ntohs(k->port[1]);
 }
 
+/* The test's connection table (tcps_conns), or its half-open one: the
+ * one place that makes a struct tcps_ctable. */
+static struct tcps_ctable table(bool halfopen)
+{
+	struct bpf_map *m = halfopen ? T.skel->maps.tcps_halfopen : T.skel->maps.tcps_conns;
+
+	if (halfopen)
+		return tcps_ctable_hash(bpf_map__fd(m), bpf_map__value_size(m), true);
+	return tcps_ctable_slots(bpf_map__fd(m), bpf_map__value_size(m) - sizeof(struct tcps_slot_hdr),
+				 TEST_SLOTS_SEED, bpf_map__max_entries(m),
+				 bpf_program__fd(T.skel->progs.tcps_sys),
+				 bpf_map__fd(T.skel->maps.tcps_trans));
+}
+
+static const char *table_name(bool halfopen)
+{
+	return halfopen ? "tcps_halfopen" : "tcps_conns";
+}
+
 /* Every key either table holds is canonical (side 0 sorts lower, IPv4
  * words 1..3 and the padding zero), whatever the test sent. */
-static void check_keys(struct bpf_map *map)
+static void check_keys(bool halfopen)
 {
-	struct tcps_key k, next;
-	int fd = bpf_map__fd(map), n = 0;
+	struct tcps_ctable t = table(halfopen);
+	struct tcps_ctable_walk w;
+	int n, i;
 
-	if (bpf_map_get_next_key(fd, NULL, &k))
+	if (tcps_ctable_walk_open(&w, false)) {
+		CHECK_FAIL_("[%s] no memory to walk %s", T.where, table_name(halfopen));
 		return;
-	do {
-		if (!key_canonical(&k))
-			CHECK_FAIL_("[%s] %s holds a non-canonical key", T.where, bpf_map__name(map));
-		if (bpf_map_get_next_key(fd, &k, &next))
-			break;
-		k = next;
-	} while (++n < 100000);
+	}
+	tcps_ctable_walk_start(&w, &t);
+	while (!w.end && (n = tcps_ctable_walk_next(&w)) >= 0)
+		for (i = 0; i < n; i++)
+			if (!key_canonical(&w.keys[i]))
+				CHECK_FAIL_("[%s] %s holds a non-canonical key", T.where,
+					    table_name(halfopen));
+	tcps_ctable_walk_close(&w);
 }
 
 /*
@@ -212,13 +239,13 @@ static struct obj {
 } objs[MAX_OBJS];
 static int nobjs;
 
-static void map_clear(struct bpf_map *map)
+static void table_clear(bool halfopen)
 {
-	int fd = bpf_map__fd(map), n = 0;
-	struct tcps_key k;
+	struct tcps_ctable t = table(halfopen);
+	int err = tcps_ctable_clear(&t);
 
-	while (!bpf_map_get_next_key(fd, NULL, &k) && !bpf_map_delete_elem(fd, &k) && ++n < 1000000)
-		;
+	if (err)
+		CHECK_FAIL_("clearing %s: %s", table_name(halfopen), strerror(-err));
 }
 
 /* Every slot of a per-CPU array back to zero. */
@@ -239,13 +266,13 @@ static void percpu_zero(struct bpf_map *map)
 static void teardown(void)
 {
 	if (T.skel && bpf_map__fd(T.skel->maps.tcps_conns) >= 0) {
-		check_keys(T.skel->maps.tcps_conns);
-		check_keys(T.skel->maps.tcps_halfopen);
+		check_keys(false);
+		check_keys(true);
 		discarding = 1;
 		ring_buffer__consume(T.rb);
 		discarding = 0;
-		map_clear(T.skel->maps.tcps_conns);
-		map_clear(T.skel->maps.tcps_halfopen);
+		table_clear(false);
+		table_clear(true);
 		percpu_zero(T.skel->maps.tcps_stats);
 		percpu_zero(T.skel->maps.tcps_trans);
 		T.skel->bss->tcps_clock_ns = 0;
@@ -284,8 +311,10 @@ static struct obj *obj_load(int mode, __u32 max_conns)
 	}
 	o->skel->rodata->tcps_mode = mode;
 	o->skel->rodata->tcps_replay_clock = 1;	/* time comes from T.clock */
-	if (max_conns)
-		bpf_map__set_max_entries(o->skel->maps.tcps_conns, max_conns);
+	/* The slot array as the daemon makes it: sized for max_conns, seeded. */
+	o->skel->rodata->tcps_slots_n_cfg = tcps_slots_for(max_conns ?: TCPS_MAX_CONNS_DEFAULT);
+	o->skel->rodata->tcps_slots_seed_cfg = TEST_SLOTS_SEED;
+	bpf_map__set_max_entries(o->skel->maps.tcps_conns, o->skel->rodata->tcps_slots_n_cfg);
 	err = tcpscope_bpf__load(o->skel);
 	if (err) {
 		CHECK_FAIL_("tcpscope_bpf__load: %s", strerror(-err));
@@ -550,24 +579,25 @@ static __u64 trans_count(int from, int to)
 	return sum;
 }
 
-static int lookup(struct bpf_map *map, const struct tcps_key *k, struct tcps_conn *c)
+static int lookup(bool halfopen, const struct tcps_key *k, struct tcps_conn *c)
 {
-	memset(c, 0, sizeof(*c));
-	return bpf_map_lookup_elem(bpf_map__fd(map), k, c) ? -errno : 0;
+	struct tcps_ctable t = table(halfopen);
+
+	return tcps_ctable_lookup(&t, k, c, false);
 }
 
 static int in_conns(const struct flow *f, struct tcps_conn *c)
 {
 	struct tcps_conn tmp;
 
-	return !lookup(T.skel->maps.tcps_conns, &f->key, c ? c : &tmp);
+	return !lookup(false, &f->key, c ? c : &tmp);
 }
 
 static int in_halfopen(const struct flow *f, struct tcps_conn *c)
 {
 	struct tcps_conn tmp;
 
-	return !lookup(T.skel->maps.tcps_halfopen, &f->key, c ? c : &tmp);
+	return !lookup(true, &f->key, c ? c : &tmp);
 }
 
 /* In either table: for checks that do not care which. */
@@ -576,25 +606,39 @@ static int in_table(const struct flow *f, struct tcps_conn *c)
 	return in_conns(f, c) || in_halfopen(f, c);
 }
 
-static int map_entries(struct bpf_map *map)
+/* The first key of the table's walk into *k; -ENOENT when it is empty. */
+static int first_key(bool halfopen, struct tcps_key *k)
 {
-	struct tcps_key k, next;
-	int n = 0, fd = bpf_map__fd(map);
+	struct tcps_ctable t = table(halfopen);
+	struct tcps_ctable_walk w;
+	int n;
 
-	if (bpf_map_get_next_key(fd, NULL, &k))
-		return 0;
-	do {
-		n++;
-		if (bpf_map_get_next_key(fd, &k, &next))
-			break;
-		k = next;
-	} while (n < 100000);
-	return n;
+	n = tcps_ctable_walk_open(&w, false);
+	if (n)
+		return n;
+	tcps_ctable_walk_start(&w, &t);
+	do
+		n = tcps_ctable_walk_next(&w);
+	while (!n && !w.end);
+	if (n > 0)
+		*k = w.keys[0];
+	tcps_ctable_walk_close(&w);
+	return n > 0 ? 0 : n ?: -ENOENT;
 }
 
-static int total_entries(void)
+/* Entries in the table; -errno if they cannot be counted. */
+static long entries(bool halfopen)
 {
-	return map_entries(T.skel->maps.tcps_conns) + map_entries(T.skel->maps.tcps_halfopen);
+	struct tcps_ctable t = table(halfopen);
+
+	return tcps_ctable_count(&t);
+}
+
+static long total_entries(void)
+{
+	long n = entries(false), h = entries(true);
+
+	return n < 0 ? n : h < 0 ? h : n + h;
 }
 
 /* The entry of f wherever it lives; checks the local and remote states. */
@@ -783,8 +827,8 @@ static void lifecycle(int family, int vlans, int client)
 		else
 			local_server_passive_close(&f, low ? 0xffffff80 : 4242, low ? 9 : 0xffffffee);
 	}
-	CHK_EQ(map_entries(T.skel->maps.tcps_conns), 2);
-	CHK_EQ(map_entries(T.skel->maps.tcps_halfopen), 0);
+	CHK_EQ(entries(false), 2);
+	CHK_EQ(entries(true), 0);
 	CHK_EQ(counter(TCPS_CNT_NEW_CONN), 2);
 	CHK_EQ(counter(TCPS_CNT_HALFOPEN_NEW), 2);
 	CHK_EQ(counter(TCPS_CNT_PROMOTED), 2);
@@ -859,7 +903,7 @@ TEST(test_syn_creates_halfopen_entry_only)
 	CHK_EQ(counter(TCPS_CNT_HALFOPEN_NEW), N_ENCAPS);
 	CHK_EQ(counter(TCPS_CNT_NEW_CONN), N_ENCAPS);
 	CHK_EQ(counter(TCPS_CNT_PROMOTED), 0);
-	CHK_EQ(map_entries(T.skel->maps.tcps_conns), 0);
+	CHK_EQ(entries(false), 0);
 	teardown();
 }
 
@@ -904,8 +948,8 @@ TEST(test_handshake_ack_promotes_halfopen_entry_to_conns)
 	}
 	CHK_EQ(counter(TCPS_CNT_NEW_CONN), N_ENCAPS);
 	CHK_EQ(counter(TCPS_CNT_HALFOPEN_NEW), N_ENCAPS);
-	CHK_EQ(map_entries(T.skel->maps.tcps_halfopen), 0);
-	CHK_EQ(map_entries(T.skel->maps.tcps_conns), N_ENCAPS);
+	CHK_EQ(entries(true), 0);
+	CHK_EQ(entries(false), N_ENCAPS);
 	teardown();
 }
 
@@ -1226,7 +1270,7 @@ TEST(test_both_directions_map_to_one_entry)
 		xmit(&f, OUT, ACK, 1, 1, 0);
 		xmit(&f, IN, ACK, 1, 1, 0);
 		xmit(&f, OUT, ACK, 1, 1, 0);
-		CHK_EQ(map_entries(T.skel->maps.tcps_conns), i + 1);
+		CHK_EQ(entries(false), i + 1);
 	}
 	/* Same addresses, ports decide the order. */
 	where("same address");
@@ -1235,10 +1279,10 @@ TEST(test_both_directions_map_to_one_entry)
 	xmit(&f, OUT, ACK, 1, 1, 0);
 	xmit(&f, IN, ACK, 1, 1, 0);
 	CHK(in_conns(&f, NULL));
-	CHK_EQ(map_entries(T.skel->maps.tcps_conns), N_ENCAPS + 1);
+	CHK_EQ(entries(false), N_ENCAPS + 1);
 
 	/* Every key in the map is one the helper builds. */
-	if (!bpf_map_get_next_key(bpf_map__fd(T.skel->maps.tcps_conns), NULL, &k)) {
+	if (!first_key(false, &k)) {
 		for (i = 1; i < 4; i++)
 			if (k.family == TCPS_AF_INET)
 				CHK(!k.addr[0][i] && !k.addr[1][i]);
@@ -1999,13 +2043,21 @@ TEST(test_table_full_counts_and_passes)
 	CHK(!in_conns(&f, NULL));
 	EXPECT_STATES(&f, ESTABLISHED, ESTABLISHED);
 
-	/* Room again: the next non-steady packet promotes it. */
+	/* Room again once an entry is deleted and its tombstone collected,
+	 * as the daemon's expiry does (user/gc.c): the next non-steady
+	 * packet promotes it. */
 	where("room again");
 	{
+		struct tcps_ctable t = table(false);
+		int info = bpf_map__fd(T.skel->maps.tcps_info);
+		struct tcps_conn gone;
 		struct flow g;
+		__u64 ns;
 
 		flow_for(&g, &encaps[0], 0, 1);
-		CHK_EQ(bpf_map_delete_elem(bpf_map__fd(T.skel->maps.tcps_conns), &g.key), 0);
+		CHK_EQ(tcps_ctable_take(&t, &g.key, &gone), 0);
+		CHK_EQ(tcps_slots_collect(bpf_program__fd(T.skel->progs.tcps_sys_collect),
+					  tcps_slots_info_epoch, &info, &ns), 0);
 	}
 	xmit(&f, OUT, FIN | ACK, 2, 2, 0);
 	CHK(in_conns(&f, NULL));
@@ -2066,29 +2118,30 @@ static __u64 gauge(__u32 slot)
 static void expect_gauges_walk_(int line)
 {
 	__u64 want[TCPS_G_GROUP] = { 0 };
-	struct bpf_map *maps[2] = { T.skel->maps.tcps_conns, T.skel->maps.tcps_halfopen };
-	int m, st;
+	struct tcps_ctable_walk w;
+	int m, st, n, i;
 
+	if (tcps_ctable_walk_open(&w, false)) {
+		CHECK_FAIL_("[%s] line %d: no memory to walk the tables", T.where, line);
+		return;
+	}
 	for (m = 0; m < 2; m++) {
-		int fd = bpf_map__fd(maps[m]), n = 0;
-		struct tcps_key k, next;
-		struct tcps_conn c;
+		struct tcps_ctable t = table(m);
 
-		if (bpf_map_get_next_key(fd, NULL, &k))
-			continue;
-		do {
-			if (!bpf_map_lookup_elem(fd, &k, &c)) {
-				int first = T.passive ? !!(c.fsm.flags & TCPS_C_ORIG1) :
-							!!(c.fsm.flags & TCPS_C_LOCAL1);
+		tcps_ctable_walk_start(&w, &t);
+		while (!w.end && (n = tcps_ctable_walk_next(&w)) >= 0)
+			for (i = 0; i < n; i++) {
+				struct tcps_conn c;
+				int first;
 
+				tcps_ctable_walk_val(&w, (__u32)i, &c);
+				first = T.passive ? !!(c.fsm.flags & TCPS_C_ORIG1) :
+						    !!(c.fsm.flags & TCPS_C_LOCAL1);
 				want[TCPS_G_STATE + c.fsm.ep[first].state % TCPS_STATE_MAX]++;
 				want[m ? TCPS_G_HALFOPEN : TCPS_G_CONNS]++;
 			}
-			if (bpf_map_get_next_key(fd, &k, &next))
-				break;
-			k = next;
-		} while (++n < 100000);
 	}
+	tcps_ctable_walk_close(&w);
 	for (st = 0; st < TCPS_G_GROUP; st++)
 		if (gauge(st) != want[st])
 			CHECK_FAIL_("[%s] line %d: gauge slot %d is %lld, the tables hold %lld",

@@ -21,6 +21,10 @@
 
 #include "parse.h"
 #include "check.h"
+#include "ctable.h"
+
+/* The slot array's hash seed in these tests (the daemon draws one). */
+#define TEST_SLOTS_SEED 0x7e57c0deu
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
 
@@ -89,6 +93,10 @@ static int setup(void)
 		return -1;
 	}
 	H.skel->rodata->tcps_replay_clock = 1;
+	/* The slot array as the daemon makes it: sized, seeded. */
+	H.skel->rodata->tcps_slots_n_cfg = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
+	H.skel->rodata->tcps_slots_seed_cfg = TEST_SLOTS_SEED;
+	bpf_map__set_max_entries(H.skel->maps.tcps_conns, H.skel->rodata->tcps_slots_n_cfg);
 	err = tcpscope_bpf__load(H.skel);
 	if (err) {
 		CHECK_FAIL_("load: %s", strerror(-err));
@@ -163,14 +171,42 @@ static int run(int hook, const __u8 *buf, size_t len)
 	return !err;
 }
 
+/* The connection table (tcps_conns), or the half-open one: the one place
+ * that makes a struct tcps_ctable. */
+static struct tcps_ctable table(bool halfopen)
+{
+	struct bpf_map *m = halfopen ? H.skel->maps.tcps_halfopen : H.skel->maps.tcps_conns;
+
+	if (halfopen)
+		return tcps_ctable_hash(bpf_map__fd(m), bpf_map__value_size(m), true);
+	return tcps_ctable_slots(bpf_map__fd(m), bpf_map__value_size(m) - sizeof(struct tcps_slot_hdr),
+				 TEST_SLOTS_SEED, bpf_map__max_entries(m),
+				 bpf_program__fd(H.skel->progs.tcps_sys),
+				 bpf_map__fd(H.skel->maps.tcps_trans));
+}
+
 /* 0 absent, 1 in tcps_conns, 2 in tcps_halfopen. */
 static int lookup(const struct tcps_key *k, struct tcps_conn *v)
 {
-	if (!bpf_map_lookup_elem_flags(bpf_map__fd(H.skel->maps.tcps_conns), k, v, BPF_F_LOCK))
-		return 1;
-	if (!bpf_map_lookup_elem_flags(bpf_map__fd(H.skel->maps.tcps_halfopen), k, v, BPF_F_LOCK))
-		return 2;
-	return 0;
+	struct tcps_ctable tab[2] = { table(false), table(true) };
+	bool halfopen;
+
+	if (tcps_ctable_find(tab, k, v, true, &halfopen))
+		return 0;
+	return halfopen ? 2 : 1;
+}
+
+/* k's entry gone from both tables (where it is not, nothing happens). */
+static void forget(const struct tcps_key *k)
+{
+	struct tcps_ctable t;
+	struct tcps_conn gone;
+	int h;
+
+	for (h = 0; h < 2; h++) {
+		t = table(h);
+		tcps_ctable_take(&t, k, &gone);
+	}
 }
 
 static int counter_for(int rc)
@@ -711,8 +747,7 @@ TEST(test_100k_random_mutations_are_passed_counted_and_never_misapplied)
 
 			if (lookup(&cc->key, &v) &&
 			    (v.fsm.ep[0].state != TCPS_ESTABLISHED || v.fsm.ep[1].state != TCPS_ESTABLISHED)) {
-				bpf_map_delete_elem(bpf_map__fd(H.skel->maps.tcps_conns), &cc->key);
-				bpf_map_delete_elem(bpf_map__fd(H.skel->maps.tcps_halfopen), &cc->key);
+				forget(&cc->key);
 				snprintf(H.where, sizeof(H.where), "re-establish after mutation %d", i);
 				establish(cc);
 			}

@@ -299,7 +299,7 @@ TEST(test_data_path_handshake_lands_in_array)
  * passes, the entry stays half-open); EMPTY slots remain. */
 TEST(test_full_table_fails_open)
 {
-	__u32 i, in = 0, cap = T.n - T.n / 8;
+	__u32 i, in = 0, cap = tcps_slots_cap_of(T.n);
 	__u64 full0 = counter(TCPS_CNT_TABLE_FULL), used0 = T.skel->bss->tcps_slots_used_n;
 	struct tcps_conn c;
 	struct tcps_key k;
