@@ -65,18 +65,41 @@ static __always_inline void visit(const struct tcps_key *key, const struct tcps_
 	}
 }
 
-/* A slot of tcps_conns (an array: every slot is visited; the FULL ones
- * are the entries, their keys rebuilt from the slot). */
-static long visit_slot(struct bpf_map *map __attribute__((unused)),
-		       const __u32 *idx __attribute__((unused)), struct tcps_slot *s,
-		       struct visit_ctx *v)
+/* A FULL slot of tcps_conns: its key rebuilt from the slot. */
+static __noinline void visit_slot(struct tcps_slot *s, struct visit_ctx *v)
 {
 	struct tcps_key k;
 
-	if (tcps_slot_full_key(s, &k))
-		return 0;
+	if (!s || tcps_slot_full_key(s, &k))
+		return;
 	scan.seen[0]++;
 	visit(&k, &s->c, v);
+}
+
+/*
+ * tcps_conns is an array: every slot is looked at, FULL or not, so the
+ * walk is over slot indexes in a bpf_loop, SCAN_CHUNK slots a step, and
+ * only a slot's tag is read before it is known FULL. bpf_for_each_map_elem
+ * made one call through a pointer per slot: ~77 ns a slot, 23 ms a scan
+ * of the default table (300k slots) however few it held, which the scan
+ * cadence (user/gc.c: at most 1/200 of a core) turned into expiry 1.2 s
+ * late there. The verifier inlines bpf_loop with a known callback.
+ */
+#define SCAN_CHUNK 32
+
+static long visit_chunk(__u32 i, struct visit_ctx *v)
+{
+	__u32 j, idx, base = i * SCAN_CHUNK;
+	struct tcps_slot *s;
+
+	for (j = 0; j < SCAN_CHUNK; j++) {
+		idx = base + j;
+		s = bpf_map_lookup_elem(&tcps_conns, &idx);
+		if (!s)
+			return 1;	/* past the end */
+		if ((TCPS_SLOTS_READ(s->h.tag) & TCPS_SLOT_STATE) == TCPS_SLOT_FULL)
+			visit_slot(s, v);
+	}
 	return 0;
 }
 
@@ -102,7 +125,7 @@ int tcps_expire_scan(void *ctx __attribute__((unused)))
 	 * hash bucket even when there is nothing in it. */
 	if (!scan.skip[0]) {
 		v.early = scan.early_want > 0;
-		n = bpf_for_each_map_elem(&tcps_conns, visit_slot, &v, 0);
+		n = bpf_loop((tcps_slots_n_cfg + SCAN_CHUNK - 1) / SCAN_CHUNK, visit_chunk, &v, 0);
 		if (n < 0)
 			return (int)n;
 	}
