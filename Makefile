@@ -30,7 +30,9 @@ USER_LIBS := -lbpf -lelf -lz -ljson-c -lyajl -lmicrohttpd -lncursesw -lpcap -lxd
 # them (user/lazylib.c): linked, they cost every command ~2.2 ms.
 TCPSCOPE_LIBS := $(filter-out -lmicrohttpd -lpcap,$(USER_LIBS))
 
-BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+# -mcpu=v3: the connection table's 32-bit atomics on slot tags
+# (include/tcps_slots.h; clang 14 has them only from v3).
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	-Ivmlinux -Iinclude -Ibpf
 
 ifeq ($(V),1)
@@ -59,8 +61,9 @@ UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFTS     := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
 # The connection tables' entries are user/ctable.c's alone: what else reads
-# or writes them (BPF tests, benchmark tools) links it.
-CTABLE_OBJS := $(BUILD)/user/ctable.o
+# or writes them (BPF tests, benchmark tools) links it (and slotcfg.c, which
+# configures the slot array into an object and runs its collector).
+CTABLE_OBJS := $(BUILD)/user/ctable.o $(BUILD)/user/slotcfg.o
 
 all: $(BUILD)/tcpscope $(TOOLS) $(UNITS) $(BPFTS)
 
@@ -116,10 +119,12 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(USER_SRCS) $(wildcard tests/lib/
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(UNIT_LIBS) -o $@
 
-# BPF_PROG_TEST_RUN tests against the real object (skeleton).
+# BPF_PROG_TEST_RUN tests against the real object (skeleton); test_ctable
+# also makes tables as the daemon does (maps.c).
+$(BUILD)/tests/bpf/test_ctable: $(BUILD)/user/maps.o $(BUILD)/user/common.o $(BUILD)/user/utf8.o
 $(BUILD)/tests/bpf/%: tests/bpf/%.c $(HDRS) $(SKEL) $(wildcard tests/lib/*.h) tools/pktbuild.c $(CTABLE_OBJS) | $(BUILD)/tests/bpf
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools -Iuser $< tools/pktbuild.c $(CTABLE_OBJS) $(LDFLAGS) $(USER_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools -Iuser $< tools/pktbuild.c $(filter %.o,$^) $(LDFLAGS) $(USER_LIBS) -o $@
 
 # Benchmarks (bench/, `make bench`): the floor programs and the harnesses.
 BENCH_SRCS := $(filter-out %.bpf.c,$(wildcard bench/*.c))
@@ -138,10 +143,10 @@ $(BUILD)/bench/floor.skel.h: $(BUILD)/bench/floor.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name floor_bpf > $@
 
-# The table of our own (bench/NOTES.md): cmpxchg on its tags needs BPF v3.
+# The table of our own (bench/NOTES.md), prototype.
 $(BUILD)/bench/slots.bpf.o: bench/slots.bpf.c bench/slots.h $(wildcard bpf/*.h) $(wildcard include/*.h) | $(BUILD)/bench
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -mcpu=v3 -c $< -o $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/bench/slots.skel.h: $(BUILD)/bench/slots.bpf.o
 	$(call msg,GEN-SKEL,$@)

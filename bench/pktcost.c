@@ -57,6 +57,7 @@
 #include <bpf/libbpf.h>
 
 #include "tcpscope.h"
+#include "tcps_slots.h"
 #include "ctable.h"
 #include "parse.h"
 #include "pktbuild.h"
@@ -85,8 +86,11 @@ struct target {
 	const char *name;
 	struct bpf_object *obj;	/* variants only */
 	int xdp, egr;
+	__u32 slots_n, slots_seed;	/* tcps_conns a slot array (include/tcps_slots.h): its size, seed */
 	struct tcps_ctable conns;	/* its tcps_conns */
 };
+/* The real object's connection capacity (tcps_slots_for: its slots). */
+#define PKTCOST_CONNS (1u << 20)
 static struct target main_t;
 static struct target variants[MAX_VARIANTS];
 static int nvariants;	/* loaded, or being loaded */
@@ -460,9 +464,9 @@ static int run_case(struct bcase *c, int round)
 	return 0;
 }
 
-/* Set the object's `const volatile` tcps_health before load, as the
+/* Set the object's `const volatile` name (len bytes) before load, as the
  * skeleton does for the real object. */
-static int set_health(struct bpf_object *obj, int on)
+static int set_rodata(struct bpf_object *obj, const char *name, const void *val, size_t len)
 {
 	const struct btf *btf = bpf_object__btf(obj);
 	const struct btf_var_secinfo *v;
@@ -487,20 +491,43 @@ static int set_health(struct bpf_object *obj, int on)
 	for (i = 0; i < btf_vlen(sec); i++, v++) {
 		const struct btf_type *var = btf__type_by_id(btf, v->type);
 
-		if (!strcmp(btf__name_by_offset(btf, var->name_off), "tcps_health") &&
-		    v->offset < sz) {
-			data[v->offset] = !!on;
+		if (!strcmp(btf__name_by_offset(btf, var->name_off), name) &&
+		    v->offset + len <= sz && v->size == len) {
+			memcpy(data + v->offset, val, len);
 			return 0;
 		}
 	}
 	return -ENOENT;
 }
 
-/* A loaded object's connection table: the one place that makes a struct
- * tcps_ctable. */
-static struct tcps_ctable conns_table(const struct bpf_map *m)
+/* A tcps_conns map's connection values: a slot's, less its header. */
+static __u32 conns_vsize(const struct bpf_map *m)
 {
-	return (struct tcps_ctable){ .fd = bpf_map__fd(m), .vsize = bpf_map__value_size(m) };
+	return bpf_map__value_size(m) -
+	       (bpf_map__type(m) == BPF_MAP_TYPE_ARRAY ? sizeof(struct tcps_slot_hdr) : 0);
+}
+
+/* A loaded object's connection table: the one place that makes a struct
+ * tcps_ctable (read only here: no syscall program, no gauges). */
+static struct tcps_ctable conns_table(const struct target *t, const struct bpf_map *m)
+{
+	if (bpf_map__type(m) != BPF_MAP_TYPE_ARRAY)
+		return tcps_ctable_hash(bpf_map__fd(m), conns_vsize(m), false);
+	return tcps_ctable_slots(bpf_map__fd(m), conns_vsize(m), t->slots_seed, t->slots_n, -1, -1);
+}
+
+/* A variant's tcps_conns as the real one: a slot array sized and seeded
+ * (rodata tcps_slots_n_cfg, tcps_slots_seed_cfg), or an older build's hash
+ * map as it is. */
+static int variant_slots(struct target *t, struct bpf_map *conns)
+{
+	if (bpf_map__type(conns) != BPF_MAP_TYPE_ARRAY)
+		return 0;
+	t->slots_n = main_t.slots_n;
+	t->slots_seed = main_t.slots_seed;
+	return bpf_map__set_max_entries(conns, t->slots_n) ?:
+	       set_rodata(t->obj, "tcps_slots_n_cfg", &t->slots_n, 4) ?:
+	       set_rodata(t->obj, "tcps_slots_seed_cfg", &t->slots_seed, 4);
 }
 
 /* -x NAME=OBJECT: open, configure as the real object, load. */
@@ -525,13 +552,14 @@ static int load_variant(struct target *t, char *spec)
 	conns = bpf_object__find_map_by_name(t->obj, "tcps_conns");
 	px = bpf_object__find_program_by_name(t->obj, "tcps_xdp_ingress");
 	pe = bpf_object__find_program_by_name(t->obj, "tcps_tc_egress");
-	if (!conns || !px || !pe || set_health(t->obj, !set.no_health)) {
+	if (!conns || !px || !pe || set_rodata(t->obj, "tcps_health", &(__u8){ !set.no_health }, 1) ||
+	    variant_slots(t, conns)) {
 		fprintf(stderr, "pktcost: %s is not a tcpscope data path object\n", eq + 1);
 		return -EINVAL;
 	}
-	if (bpf_map__value_size(conns) > sizeof(struct tcps_conn)) {
+	if (conns_vsize(conns) > sizeof(struct tcps_conn)) {
 		fprintf(stderr, "pktcost: %s: its connection values (%u bytes) are larger than this "
-			"build's (%zu)\n", eq + 1, bpf_map__value_size(conns), sizeof(struct tcps_conn));
+			"build's (%zu)\n", eq + 1, conns_vsize(conns), sizeof(struct tcps_conn));
 		return -EINVAL;
 	}
 	err = bpf_object__load(t->obj);
@@ -541,25 +569,17 @@ static int load_variant(struct target *t, char *spec)
 	}
 	t->xdp = bpf_program__fd(px);
 	t->egr = bpf_program__fd(pe);
-	t->conns = conns_table(conns);
+	t->conns = conns_table(t, conns);
 	return 0;
 }
 
-/* The variant's entry for frame f: the real object's, copied, when the
- * values have the same size (a variant that cannot run a handshake, one
- * without the canonical key say, still gets the ESTABLISHED entry);
- * else a handshake through the variant itself. */
-static int variant_setup(const struct target *t, const struct frame *f, int family,
-			 const char *local, const char *remote, __u16 rport)
+/* The variant's entry for frame f: a handshake through the variant
+ * itself (the real object's table is a slot array: its entries are not
+ * copied into a variant's). */
+static int variant_setup(const struct target *t, int family, const char *local,
+			 const char *remote, __u16 rport)
 {
-	struct tcps_key k;
-	struct tcps_conn c;
-
-	if (t->conns.vsize != sizeof(c))
-		return handshake_on(t, family, 0, local, remote, rport);
-	canon_key(f, &k);
-	return tcps_ctable_lookup(&main_t.conns, &k, &c, false) ?:
-	       tcps_ctable_insert_new(&t->conns, &k, &c);
+	return handshake_on(t, family, 0, local, remote, rport);
 }
 
 static void usage(void)
@@ -617,9 +637,14 @@ static int load(void)
 		fprintf(stderr, "pktcost: open tcpscope: %s\n", strerror(errno));
 		return 1;
 	}
-	/* Room for every distinct tuple of every round. */
-	bpf_map__set_max_entries(ts->maps.tcps_conns, 1 << 20);
+	/* Room for every distinct tuple of every round: tcps_conns a slot
+	 * array for PKTCOST_CONNS (as the daemon sizes it), seeded. */
+	main_t.slots_n = tcps_slots_for(PKTCOST_CONNS);
+	main_t.slots_seed = (__u32)random() ^ (__u32)getpid();
+	bpf_map__set_max_entries(ts->maps.tcps_conns, main_t.slots_n);
 	bpf_map__set_max_entries(ts->maps.tcps_halfopen, 1 << 20);
+	ts->rodata->tcps_slots_n_cfg = main_t.slots_n;
+	ts->rodata->tcps_slots_seed_cfg = main_t.slots_seed;
 	ts->rodata->tcps_health = !set.no_health;
 	err = tcpscope_bpf__load(ts);
 	fl = floor_bpf__open_and_load();
@@ -634,7 +659,7 @@ static int load(void)
 	}
 	main_t.xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
 	main_t.egr = bpf_program__fd(ts->progs.tcps_tc_egress);
-	main_t.conns = conns_table(ts->maps.tcps_conns);
+	main_t.conns = conns_table(&main_t, ts->maps.tcps_conns);
 	for (i = 0; i < set.nx; i++) {
 		nvariants = i + 1;	/* cleanup() closes this one even if it fails */
 		if (load_variant(&variants[i], set.xspec[i]))
@@ -781,8 +806,8 @@ static int add_variant_cases(void)
 		struct target *t = &variants[i];
 		char *n4 = malloc(64), *n6 = malloc(64);
 
-		err = variant_setup(t, &ack4, 4, "198.18.0.1", "198.18.0.2", 40000);
-		err = err ?: variant_setup(t, &ack6, 6, "2001:db8::1", "2001:db8::2", 40001);
+		err = variant_setup(t, 4, "198.18.0.1", "198.18.0.2", 40000);
+		err = err ?: variant_setup(t, 6, "2001:db8::1", "2001:db8::2", 40001);
 		if (err || !n4 || !n6 || !established_on(t, &ack4) || !established_on(t, &ack6)) {
 			fprintf(stderr, "pktcost: %s: setup handshakes failed\n", t->name);
 			return 1;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Fill a running tcpscope's pinned connection table directly, an insert
- * per entry through user/ctable.c (much faster than a packet per entry;
- * the entries are what the data path would make of a handshake):
+ * per entry through user/ctable.c and the data path's tcps_sys (much
+ * faster than a packet per entry; the entries are what the data path
+ * would make of a handshake):
  *
  *   scale PIN_DIR FROM TO [STATE [AGE_S]]
  *
@@ -35,6 +36,8 @@
 
 #include "tcpscope.h"
 #include "ctable.h"
+#include "slotcfg.h"
+#include "tcpscope.skel.h"
 
 static const char *const state_names[TCPS_STATE_MAX] = {
 	[TCPS_ESTABLISHED] = "ESTABLISHED", [TCPS_SYN_SENT] = "SYN_SENT",
@@ -111,28 +114,57 @@ static int parse_args(int argc, char **argv, struct fill *f)
 	return 0;
 }
 
-/* The pinned connection table into *t (the one place that makes a struct
- * tcps_ctable); -1 after printing why. */
-static int open_conns(const char *pin_dir, struct tcps_ctable *t)
+static int open_pin(const char *pin_dir, const char *name)
 {
-	struct bpf_map_info info;
-	__u32 ilen = sizeof(info);
 	char path[PATH_MAX];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/conns", pin_dir);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 	fd = bpf_obj_get(path);
-	if (fd < 0) {
+	if (fd < 0)
 		fprintf(stderr, "scale: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
+	return fd;
+}
+
+/*
+ * The pinned connection table into *t (the one place that makes a struct
+ * tcps_ctable), writable: the slot array's inserts run the data path's
+ * syscall program tcps_sys (the tags' atomics), so the object is loaded
+ * here with that program alone over the pinned table and info (its seed,
+ * the collector's epoch). -1 after printing why.
+ */
+static int open_conns(const char *pin_dir, struct tcps_ctable *t, struct tcpscope_bpf **skel)
+{
+	struct bpf_map_info info;
+	struct tcps_info meta;
+	struct bpf_program *p;
+	__u32 ilen = sizeof(info), zero = 0;
+	int fd = open_pin(pin_dir, "conns"), ifd = open_pin(pin_dir, "info"), err;
+
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) ||
-	    (info.value_size != TCPS_CONN_SIZE_FULL && info.value_size != TCPS_CONN_SIZE_SLIM)) {
-		fprintf(stderr, "scale: %s: not a tcpscope connection table\n", path);
+	if (fd < 0 || ifd < 0 || bpf_obj_get_info_by_fd(fd, &info, &ilen) ||
+	    info.type != BPF_MAP_TYPE_ARRAY ||
+	    (info.value_size != TCPS_SLOT_SIZE_FULL && info.value_size != TCPS_SLOT_SIZE_SLIM) ||
+	    bpf_map_lookup_elem(ifd, &zero, &meta)) {
+		fprintf(stderr, "scale: %s: not a tcpscope connection table\n", pin_dir);
 		return -1;
 	}
-	*t = (struct tcps_ctable){ .fd = fd, .vsize = info.value_size };
+	*skel = tcpscope_bpf__open();
+	if (!*skel)
+		return -1;
+	bpf_object__for_each_program(p, (*skel)->obj)
+		bpf_program__set_autoload(p, !strcmp(bpf_program__name(p), "tcps_sys"));
+	(*skel)->rodata->tcps_health = info.value_size == TCPS_SLOT_SIZE_FULL;
+	err = tcps_slots_rodata((*skel)->obj, meta.slots_seed, info.max_entries) ?:
+	      bpf_map__reuse_fd((*skel)->maps.tcps_conns, fd) ?:
+	      bpf_map__reuse_fd((*skel)->maps.tcps_info, ifd) ?: tcpscope_bpf__load(*skel);
+	if (err) {
+		fprintf(stderr, "scale: cannot load tcps_sys over %s: %s\n", pin_dir, strerror(-err));
+		return -1;
+	}
+	*t = tcps_ctable_slots(fd, info.value_size - (__u32)sizeof(struct tcps_slot_hdr),
+			       meta.slots_seed, info.max_entries,
+			       bpf_program__fd((*skel)->progs.tcps_sys), -1);
 	return 0;
 }
 
@@ -202,25 +234,32 @@ static int count_in_gauges(const struct fill *f)
 
 int main(int argc, char **argv)
 {
+	struct tcpscope_bpf *skel = NULL;
 	struct tcps_ctable t;
 	struct timespec mono;
 	struct fill f;
 	__u64 last;
 	double t0;
+	int err;
 
 	if (parse_args(argc, argv, &f))
 		return 2;
-	if (open_conns(f.pin_dir, &t))
+	if (open_conns(f.pin_dir, &t, &skel)) {
+		tcpscope_bpf__destroy(skel);
 		return 1;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	last = (__u64)mono.tv_sec * 1000000000ULL + (__u64)mono.tv_nsec;
 	if ((__u64)f.age * 1000000000ULL >= last) {
 		fprintf(stderr, "scale: AGE_S %ld is before boot\n", f.age);
+		tcpscope_bpf__destroy(skel);
 		return 2;
 	}
 	last -= (__u64)f.age * 1000000000ULL;
 	t0 = now_s();
-	if (insert(&t, &f, last) || count_in_gauges(&f))
+	err = insert(&t, &f, last) || count_in_gauges(&f);
+	tcpscope_bpf__destroy(skel);
+	if (err)
 		return 1;
 	printf("{\"inserted\": %ld, \"seconds\": %.3f}\n", f.to - f.from, now_s() - t0);
 	return 0;

@@ -57,6 +57,7 @@ struct floor_val floor_zero = {};
 
 /* The collector's state for one pass: userspace reads the counters. */
 struct tcps_slots_coll coll;
+__u64 slots_used;	/* slots not EMPTY (tcps_slots_use); no cap but the table's size */
 
 static __always_inline __u64 *counters(void)
 {
@@ -129,6 +130,16 @@ TCPS_SLOTS_INLINE void tcps_slots_loop(__u32 n, long (*step)(__u32 i, void *ctx)
 TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void)
 {
 	return &coll;
+}
+
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
+{
+	return &slots_used;
+}
+
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
+{
+	return slots_n;
 }
 
 static __always_inline int parse_key(void *data, void *data_end, struct tcps_key *k, __u8 *flags)

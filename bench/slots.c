@@ -5,7 +5,7 @@
  * with BPF_PROG_TEST_RUN only: nothing is attached anywhere.
  *
  *   slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6]
- *         [-c CHURN] [-R EVERY]
+ *         [-c CHURN] [-R EVERY] [-M]
  *
  * For each family (IPv4, then IPv6; -f one only): a slot table of N / LOAD
  * slots (default 1M / 0.9) and a hash map (40-byte key, 120-byte value,
@@ -20,7 +20,8 @@
  * Memory: the map's memlock (fdinfo) / N, and the rise of Slab + VmallocUsed
  * + Percpu in /proc/meminfo / N. Then CHURN (default N) deletes (RST of the
  * oldest) and inserts on both tables, a compaction and reclaim pass of the
- * slot table every EVERY (default 50000; 0: none), and the rounds again.
+ * slot table every EVERY (default 50000; 0: none; -M: reclaim only, no
+ * tuple moved, as the product's collector runs), and the rounds again.
  * Checks, failing the run: table walks, every live tuple found once, a
  * delete and reinsert, two CPUs racing on the same inserts during
  * compaction.
@@ -51,6 +52,7 @@
 
 struct settings {
 	long n, rounds, distinct, repeat, churn, reclaim;
+	int no_moves;		/* -M: the collector reclaims only (the product's first landing) */
 	double load;
 	int family;		/* 0: both */
 };
@@ -384,6 +386,7 @@ static long compact(const struct tables *t, long *moved)
 			return -errno;
 		__atomic_add_fetch(&s->bss->slots_epoch, 1, __ATOMIC_SEQ_CST);
 	}
+	s->bss->coll.no_moves = (__u32)set.no_moves;
 	if (bpf_prog_test_run_opts(bpf_program__fd(s->progs.slots_collect_run), &o))
 		return -errno;
 	*moved = (long)s->bss->coll.moved;
@@ -704,7 +707,7 @@ out:
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6] [-c CHURN] [-R EVERY]\n");
+	fprintf(stderr, "usage: slots [-n N] [-a LOAD] [-k ROUNDS] [-d DISTINCT] [-r REPEAT] [-f 4|6] [-c CHURN] [-R EVERY] [-M (reclaim only)]\n");
 	return 2;
 }
 
@@ -712,7 +715,7 @@ static int parse_args(int argc, char **argv)
 {
 	int o;
 
-	while ((o = getopt(argc, argv, "n:a:k:d:r:f:c:R:")) != -1) {
+	while ((o = getopt(argc, argv, "n:a:k:d:r:f:c:R:M")) != -1) {
 		switch (o) {
 		case 'n': set.n = atol(optarg); break;
 		case 'a': set.load = atof(optarg); break;
@@ -722,6 +725,7 @@ static int parse_args(int argc, char **argv)
 		case 'f': set.family = atoi(optarg); break;
 		case 'c': set.churn = atol(optarg); break;
 		case 'R': set.reclaim = atol(optarg); break;
+		case 'M': set.no_moves = 1; break;
 		default: return -1;
 		}
 	}

@@ -10,6 +10,13 @@
 #include "parse.h"
 
 #define TCPS_PATH_INLINE static __always_inline
+/* The main table's entries are slots (slots_prim.bpf.h): the locked step
+ * checks under the lock that its slot is still the tuple's. */
+struct tcps_conn;
+struct tcps_key;
+static __always_inline int tcps_conn_still(const struct tcps_conn *c, const struct tcps_key *k,
+					   int tbl);
+#define TCPS_PATH_CONN_STILL(conn, k, tbl) tcps_conn_still(conn, k, tbl)
 #include "tcps_frame.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -32,16 +39,6 @@ volatile __u32 tcps_events_on = 1;
 
 /* Capture time for replay: each frame's, set by tcps_xdp_replay from its batch table. */
 __u64 tcps_clock_ns = 0;
-
-/* Connections with evidence of both ends (or picked up mid-stream).
- * Plain hash, not LRU: a live connection is never evicted behind our back. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, TCPS_MAX_CONNS_DEFAULT);
-	__type(key, struct tcps_key);
-	__type(value, struct tcps_conn);
-} tcps_conns SEC(".maps");
 
 /* Unanswered SYNs, in their own bounded table so a SYN flood can fill only
  * this one and never push an established connection out. When it is full a
@@ -86,6 +83,24 @@ struct {
 	__type(value, struct tcps_info);
 } tcps_info SEC(".maps");
 
+/* Connections with evidence of both ends (or picked up mid-stream):
+ * tcps_conns, an array of slots (include/tcps_slots.h), defined with its
+ * primitives in slots_prim.bpf.h. Never evicted behind our back: a full
+ * table refuses the insert (TCPS_CNT_TABLE_FULL). */
+#define TCPS_SLOTS_WRITER
+#define TCPS_SLOTS_HEALTH() (tcps_health)
+#include "slots_prim.bpf.h"
+
+/* Per-CPU parse of the packet at hand (struct tcps_parsed): off the
+ * entries' stack, which the slot table's lookup took past 512 bytes in tc
+ * (bench/NOTES.md "The data path on the slot array"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcps_parsed);
+} tcps_parsed_pc SEC(".maps");
+
 /* Per-CPU scratch of the data path (struct tcps_scratch, tcps_path.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -125,25 +140,96 @@ static __always_inline __u64 tcps_now(void)
 	return tcps_tick_ns;
 }
 
-/* The storage primitives tcps_path.h runs on. */
-static __always_inline void *tcps_tbl_map(int tbl)
+/* The writes of tcps_conns (slots_prim.bpf.h), verified once each. */
+
+/* Insert k (tag and home a) with value init, unless there: enum
+ * tcps_slots_ins. */
+__noinline int tcps_conns_insert(const struct tcps_key *k, __u32 home, __u32 want,
+				 const struct tcps_conn *init)
 {
-	return tbl == TCPS_TBL_HALFOPEN ? (void *)&tcps_halfopen : (void *)&tcps_conns;
+	struct tcps_slot_hdr *s;
+
+	if (!k || !init)
+		return TCPS_SLOTS_FULLCHAIN;
+	return tcps_slots_insert(k, home, want, init, &s);
 }
 
+/* Delete s (k's, tag want), its value but the lock copied into out under
+ * its lock (values of the map's size: see tcps_conn_tail_copy); 1 if this
+ * call deleted it. The tombstone carries the collector's epoch. */
+static __always_inline int tcps_slot_take(struct tcps_slot_hdr *s, __u32 want,
+					  struct tcps_conn *out)
+{
+	__u32 tomb = tcps_slots_tomb(tcps_slots_epoch());
+	int done = 0;
+
+	tcps_slot_lock(s);
+	if ((TCPS_SLOTS_READ(s->tag) & ~TCPS_SLOT_ILOCK) == want) {
+		if (out)
+			tcps_conn_tail_copy(out, tcps_slot_conn(s));
+		__sync_fetch_and_xor(&s->tag, want ^ tomb);
+		done = 1;
+	}
+	tcps_slot_unlock(s);
+	return done;
+}
+
+/* Under c's lock: c is still k's entry (tcps_path.h TCPS_PATH_CONN_STILL).
+ * A slot of the main table found without the lock may since have been
+ * moved by the collector (tcps_coll_moves) or deleted, and maybe given to
+ * another tuple: FULL, k's family and k's tuple. The hash maps' entries
+ * stay put. */
+static __always_inline int tcps_conn_still(const struct tcps_conn *c, const struct tcps_key *k,
+					   int tbl)
+{
+	const struct tcps_slot_hdr *s;
+	__u32 t;
+
+	if (tbl == TCPS_TBL_HALFOPEN)
+		return 1;
+	s = (const struct tcps_slot_hdr *)((const __u8 *)c - __builtin_offsetof(struct tcps_slot, c));
+	t = TCPS_SLOTS_READ(s->tag);
+	return (t & TCPS_SLOT_STATE) == TCPS_SLOT_FULL &&
+	       !(t & TCPS_SLOT_V6) == (k->family != TCPS_AF_INET6) && tcps_slot_key_eq(s, k);
+}
+
+/* The storage primitives tcps_path.h runs on. */
 static __always_inline struct tcps_conn *tcps_tbl_lookup(int tbl, const struct tcps_key *k)
 {
-	return bpf_map_lookup_elem(tcps_tbl_map(tbl), k);
+	if (tbl == TCPS_TBL_HALFOPEN)
+		return bpf_map_lookup_elem(&tcps_halfopen, k);
+	return tcps_slot_conn(tcps_conns_find(k, tcps_slots_of(k)));
 }
 
+/* 0, -TCPS_EEXIST (there already, maybe inserted by another CPU just
+ * now), or -E2BIG: no free slot within the probe limit, or the home's
+ * insert lock held too long (the packet passes untracked, counted as a
+ * full table). */
 static __always_inline int tcps_tbl_insert(int tbl, const struct tcps_key *k, const struct tcps_conn *v)
 {
-	return bpf_map_update_elem(tcps_tbl_map(tbl), k, v, BPF_NOEXIST);
+	struct tcps_slots_at a;
+	int r;
+
+	if (tbl == TCPS_TBL_HALFOPEN)
+		return bpf_map_update_elem(&tcps_halfopen, k, v, BPF_NOEXIST);
+	a = tcps_slots_of(k);
+	r = tcps_conns_insert(k, a.home, a.want, v);
+	return r == TCPS_SLOTS_INSERTED ? 0 : r == TCPS_SLOTS_RACED ? -TCPS_EEXIST : -7 /* E2BIG */;
 }
 
 static __always_inline void tcps_tbl_delete(int tbl, const struct tcps_key *k)
 {
-	bpf_map_delete_elem(tcps_tbl_map(tbl), k);
+	struct tcps_slot_hdr *s;
+	struct tcps_slots_at a;
+
+	if (tbl == TCPS_TBL_HALFOPEN) {
+		bpf_map_delete_elem(&tcps_halfopen, k);
+		return;
+	}
+	a = tcps_slots_of(k);
+	s = tcps_conns_find(k, a);
+	if (s)
+		tcps_slot_take(s, a.want, NULL);
 }
 
 static __always_inline void tcps_conn_lock(struct tcps_conn *c)
@@ -258,6 +344,13 @@ static __always_inline struct tcps_counters *tcps_counters_get(void)
 	return bpf_map_lookup_elem(&tcps_stats, &zero);
 }
 
+static __always_inline struct tcps_parsed *tcps_parsed_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tcps_parsed_pc, &zero);
+}
+
 /* Everything after the parse (rc, p): count, then track a TCP segment.
  * Inlined once per entry point: the verifier walks it once per way the
  * parser can end, so tc's parse after a pull comes back here too rather
@@ -284,10 +377,10 @@ static __always_inline void tcps_handle_xdp(struct xdp_md *ctx, __u32 wire_len)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct tcps_counters *cnt = tcps_counters_get();
-	struct tcps_parsed p;
+	struct tcps_parsed *p = tcps_parsed_get();
 
-	if (cnt)
-		tcps_handle_parsed(ctx, 1, cnt, &p, tcps_parse(data, data_end, wire_len, &p),
+	if (cnt && p)
+		tcps_handle_parsed(ctx, 1, cnt, p, tcps_parse(data, data_end, wire_len, p),
 				   TCPS_DIR_IN, ctx->ingress_ifindex, 1);
 }
 
@@ -377,20 +470,20 @@ struct {
 static __always_inline void tcps_handle_skb(struct __sk_buff *skb, int dir)
 {
 	struct tcps_counters *cnt = tcps_counters_get();
-	struct tcps_parsed p;
+	struct tcps_parsed *p = tcps_parsed_get();
 	__u32 linear;
 	int rc;
 
-	if (!cnt)
+	if (!cnt || !p)
 		return;
-	rc = tcps_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
+	rc = tcps_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, p);
 	linear = (__u32)(skb->data_end - skb->data);
 	if (rc == TCPS_P_TRUNCATED && linear < skb->len) {
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
 		if (skb->data_end - skb->data > linear)
 			bpf_tail_call(skb, &tcps_tc_again, (__u32)dir);
 	}
-	tcps_handle_parsed(skb, 0, cnt, &p, rc, dir, skb->ifindex, skb->gso_segs);
+	tcps_handle_parsed(skb, 0, cnt, p, rc, dir, skb->ifindex, skb->gso_segs);
 }
 
 SEC("tc")
@@ -427,4 +520,74 @@ int tcps_tc_egress(struct __sk_buff *skb)
 	if (!tcps_seen_at_ingress(skb))
 		tcps_handle_skb(skb, TCPS_DIR_OUT);
 	return TC_ACT_UNSPEC;
+}
+
+/*
+ * Userspace's writes of tcps_conns by key (seeding, expiry, replay: they
+ * need the tags' atomics), run with BPF_PROG_TEST_RUN, a struct
+ * tcps_sys_req as the context (in and out; tcps_slots.h). INSERT: r->conn
+ * under r->key unless there (0, -EEXIST, -E2BIG: no free slot); TAKE:
+ * delete r->key's entry, its value (but the lock) into r->conn (0,
+ * -ENOENT). With health off the value ends before conn.h: TAKE gives it
+ * zeroed, INSERT ignores it. The gauges are userspace's to keep
+ * (TCPS_GAUGE_USER), as for its writes of the hash maps.
+ */
+static __always_inline int tcps_sys_take(const struct tcps_key *k, struct tcps_slots_at a,
+					 struct tcps_conn *c)
+{
+	struct tcps_slot_hdr *s = tcps_conns_find(k, a);
+
+	__builtin_memset(c, 0, sizeof(*c));
+	if (!s)
+		return -2;	/* ENOENT */
+	if (tcps_slot_take(s, a.want, c))
+		return 0;
+	s = tcps_conns_find(k, a);	/* moved by the collector meanwhile: once more */
+	return s && tcps_slot_take(s, a.want, c) ? 0 : -2;
+}
+
+/* The value goes through this program's stack (a global function takes
+ * no pointer into the context) and to the context, not through the data
+ * path's per-CPU scratch: a syscall program runs preemptible, and the data
+ * path in a softirq on the same CPU would overwrite the scratch under it. */
+SEC("syscall")
+int tcps_sys(struct tcps_sys_req *r)
+{
+	struct tcps_slots_at a;
+	struct tcps_conn c;
+	struct tcps_key k;
+	int ret;
+
+	__builtin_memcpy(&k, &r->key, sizeof(k));
+	a = tcps_slots_of(&k);
+	if (r->op == TCPS_SYS_INSERT) {
+		__builtin_memcpy(&c, &r->conn, sizeof(c));
+		ret = tcps_conns_insert(&k, a.home, a.want, &c);
+		r->ret = ret == TCPS_SLOTS_INSERTED ? 0 : ret == TCPS_SLOTS_RACED ? -TCPS_EEXIST :
+									   -7 /* E2BIG */;
+	} else if (r->op == TCPS_SYS_TAKE) {
+		r->ret = tcps_sys_take(&k, a, &c);
+		__builtin_memcpy(&r->conn, &c, sizeof(c));
+	} else {
+		r->ret = -22;	/* EINVAL */
+	}
+	return 0;
+}
+
+/* Whether the collector compacts (moves tuples back over tombstones): 0,
+ * this landing, reclaim only; nonzero, with moves (the locked steps look
+ * again under the lock: tcps_conn_still). Set by userspace, in place
+ * (.bss). */
+volatile __u32 tcps_coll_moves = 0;
+
+/* One tombstone collector pass over tcps_conns (tcps_slots_collect). The
+ * daemon makes the epochs (tcps_info.slots_epoch, each after an RCU grace
+ * period) and reads the pass's counters in tcps_coll (.bss, a struct
+ * tcps_slots_coll). Returns 1 if the table had no EMPTY slot to start
+ * from (nothing done). */
+SEC("syscall")
+int tcps_sys_collect(void *ctx __attribute__((unused)))
+{
+	tcps_slots_coll()->no_moves = !tcps_coll_moves;
+	return tcps_slots_collect();
 }

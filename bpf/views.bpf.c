@@ -5,9 +5,9 @@
  * pinned tables with bpf_for_each_map_elem and aggregates them
  * (include/tcps_views.h) into its own global data, which userspace reads
  * through the skeleton's mmap. Copying a million entries out took ~1 s
- * and 225 MB per refresh; this copies none. The two maps below are
- * placeholders: user/views.c points them at the pins (bpf_map__reuse_fd)
- * before loading.
+ * and 225 MB per refresh; this copies none. The two tables are
+ * placeholders (tables.bpf.h): user/views.c points them at the pins
+ * (bpf_map__reuse_fd) before loading.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -59,10 +59,23 @@ struct walk_ctx {
 	int halfopen;
 };
 
+/* An entry of tcps_halfopen (a hash map). */
 static long walk_one(struct bpf_map *map __attribute__((unused)), struct tcps_key *key,
 		     struct tcps_conn *val, struct walk_ctx *w)
 {
 	tcps_views_add(&views, w->remotes, w->ports, &cfg, key, val, w->halfopen);
+	return 0;
+}
+
+/* A slot of tcps_conns (an array: every slot, FULL ones counted, the key
+ * rebuilt from the slot). */
+static long walk_slot(struct bpf_map *map __attribute__((unused)), __u32 *idx __attribute__((unused)),
+		      struct tcps_slot *s, struct walk_ctx *w)
+{
+	struct tcps_key k;
+
+	if (!tcps_slot_full_key(s, &k))
+		tcps_views_add(&views, w->remotes, w->ports, &cfg, &k, &s->c, 0);
 	return 0;
 }
 
@@ -80,7 +93,7 @@ int tcps_views_walk(void *ctx __attribute__((unused)))
 		return 1;
 	w.ports = p->n;
 	w.remotes = r->r;
-	bpf_for_each_map_elem(&tcps_conns, walk_one, &w, 0);
+	bpf_for_each_map_elem(&tcps_conns, walk_slot, &w, 0);
 	w.halfopen = 1;
 	bpf_for_each_map_elem(&tcps_halfopen, walk_one, &w, 0);
 	return 0;

@@ -88,8 +88,12 @@ static inline __u32 tcps_seg_end(const struct tcps_seg *g)
 static inline void tcps_set_state(struct tcps_fsm *f, struct tcps_step *r, int side, __u8 st)
 {
 	__u8 old = f->ep[side].state;
-	__u8 n = r->n;
+	/* The arc count as a u64 the compiler cannot narrow: built for BPF
+	 * v3, clang tested a 32-bit copy and indexed with the 64-bit register,
+	 * whose bound the verifier never learnt (bench/NOTES.md). */
+	__u64 n = r->n;
 
+	__asm__ volatile("" : "+r"(n));
 	if (old == st)
 		return;
 	f->ep[side].state = st;
@@ -100,7 +104,7 @@ static inline void tcps_set_state(struct tcps_fsm *f, struct tcps_step *r, int s
 		r->arc[n].from = old;
 		r->arc[n].to = st;
 		r->arc[n].seq = ++f->evseq;
-		r->n = n + 1;
+		r->n = (__u8)(n + 1);
 	}
 }
 

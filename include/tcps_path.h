@@ -66,6 +66,16 @@ TCPS_PATH_INLINE int tcps_health_on(void);
  * gauges and health go on). */
 TCPS_PATH_INLINE int tcps_events_wanted(void);
 
+/* Under the entry's lock: nonzero while conn is still k's entry of table
+ * tbl. An includer whose table can move an entry, or delete it and give
+ * its place to another tuple, while a CPU holds a pointer found without
+ * the lock (the BPF slot array: the collector's compaction, a delete and
+ * an insert into the freed slot) defines it first; the default says yes
+ * (hash maps, replay's native tables). */
+#ifndef TCPS_PATH_CONN_STILL
+#define TCPS_PATH_CONN_STILL(conn, k, tbl) 1
+#endif
+
 #include "tcps_health.h"
 
 TCPS_PATH_INLINE void tcps_count(struct tcps_counters *cnt, int idx)
@@ -213,6 +223,24 @@ TCPS_PATH_INLINE int tcps_update_steady(struct tcps_counters *cnt, struct tcps_c
 	return 1;
 }
 
+/* The locked step's entry k of the main table, locked, once the one found
+ * without the lock turned out no longer to be k's (TCPS_PATH_CONN_STILL:
+ * moved by the collector, or deleted): looked up again, once. NULL, with
+ * no lock held, if k is gone or moved again (the segment is then not
+ * tracked: it fails open). */
+TCPS_PATH_INLINE struct tcps_conn *tcps_conn_relock(const struct tcps_key *k)
+{
+	struct tcps_conn *conn = tcps_tbl_lookup(TCPS_TBL_CONNS, k);
+
+	if (!conn)
+		return NULL;
+	tcps_conn_lock(conn);
+	if (TCPS_PATH_CONN_STILL(conn, k, TCPS_TBL_CONNS))
+		return conn;
+	tcps_conn_unlock(conn);
+	return NULL;
+}
+
 /* tcps_update's locked step, for a segment tcps_update_steady has just
  * turned down. Returns what tcps_update does. */
 TCPS_PATH_INLINE int tcps_update_locked(struct tcps_counters *cnt, struct tcps_conn *conn,
@@ -231,6 +259,12 @@ TCPS_PATH_INLINE int tcps_update_locked(struct tcps_counters *cnt, struct tcps_c
 	if (!sc)
 		return 0;
 	tcps_conn_lock(conn);
+	if (!TCPS_PATH_CONN_STILL(conn, k, halfopen ? TCPS_TBL_HALFOPEN : TCPS_TBL_CONNS)) {
+		tcps_conn_unlock(conn);
+		conn = halfopen ? NULL : tcps_conn_relock(k);
+		if (!conn)
+			return 0;
+	}
 	g0 = tcps_gauge_state(&conn->fsm);
 	/* In the scratch, not a local: one more live value here took the
 	 * BPF stack past 512 bytes. */
@@ -389,11 +423,13 @@ TCPS_PATH_INLINE void tcps_create(struct tcps_counters *cnt, const struct tcps_k
 									   TCPS_TBL_CONNS;
 	err = tcps_tbl_insert(tbl, k, nc);
 	if (err == -TCPS_EEXIST) {
-		/* Another CPU created it first: this packet is its second. */
+		/* Another CPU created it first: this packet is its second. The
+		 * entry's table told (TCPS_PATH_CONN_STILL); a promotion it
+		 * may ask for is left to the next segment, as before. */
 		struct tcps_conn *conn = tcps_tbl_lookup(tbl, k);
 
 		if (conn)
-			tcps_update(cnt, conn, k, s, g, ifindex, now, 0);
+			tcps_update(cnt, conn, k, s, g, ifindex, now, tbl == TCPS_TBL_HALFOPEN);
 		return;
 	}
 	if (err) {

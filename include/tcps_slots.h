@@ -173,19 +173,72 @@ static inline void tcps_slot_key(const struct tcps_slot_hdr *s, __u32 t, struct 
 	k->family = t & TCPS_SLOT_V6 ? TCPS_AF_INET6 : TCPS_AF_INET;
 }
 
+/*
+ * The product's connection table, tcps_conns: a BPF array of these (the
+ * half-open table, tcps_halfopen, stays a preallocated BPF hash map of
+ * struct tcps_conn, so a SYN flood fills only it). With health off the
+ * array's value ends before c.h (TCPS_SLOT_SIZE_SLIM), as the hash maps'
+ * values did.
+ */
+struct tcps_slot {
+	struct tcps_slot_hdr h;
+	struct tcps_conn c;
+};
+#define TCPS_SLOT_SIZE_FULL ((__u32)sizeof(struct tcps_slot))
+#define TCPS_SLOT_SIZE_SLIM ((__u32)(sizeof(struct tcps_slot_hdr) + TCPS_CONN_SIZE_SLIM))
+
+/* Slots for a table of max_conns connections: a load of 7/8 at most. */
+static inline __u32 tcps_slots_for(__u32 max_conns)
+{
+	return (__u32)(((__u64)max_conns * 8 + 6) / 7);
+}
+
+/* The cap on slots not EMPTY in a table of n slots: 7/8 of them, which
+ * for n = tcps_slots_for(m) is exactly m (so --max-conns holds). */
+static inline __u32 tcps_slots_cap_of(__u32 n)
+{
+	return (__u32)((__u64)n * 7 / 8);
+}
+
+/*
+ * Userspace's writes by key (seeding, expiry, replay), which need the
+ * tag's atomics: BPF_PROG_TYPE_SYSCALL program tcps_sys of the data path's
+ * object, run through BPF_PROG_TEST_RUN with one of these as its context
+ * (ctx_in, which the kernel writes back: a syscall program takes no
+ * ctx_out).
+ */
+enum tcps_sys_op {
+	TCPS_SYS_INSERT = 1,	/* conn under key unless there: 0, -EEXIST, -E2BIG (full) */
+	TCPS_SYS_TAKE,		/* delete key's entry, its value under its lock into conn: 0, -ENOENT */
+};
+struct tcps_sys_req {
+	struct tcps_key key;
+	__u32 op;		/* enum tcps_sys_op */
+	__s32 ret;		/* out: 0 or -errno */
+	struct tcps_conn conn;	/* in (INSERT) or out (TAKE); c.h only with health on */
+};
+
 /* The collector's state between the steps of one pass (tcps_slots_collect
  * below), and its counters for the pass. */
 #define TCPS_COLL_HOLES 256	/* pending holes of one cluster */
 #define TCPS_COLL_CANDS 256	/* pending reclaim candidates of one cluster */
 
 struct tcps_slots_coll {
+	/* Set by the caller, kept across passes: nonzero, reclaim only (no
+	 * compaction: no tuple ever moves, so a slot found without its lock
+	 * is still the tuple's when the lock is taken). */
+	__u32 no_moves;
 	__u32 e0;		/* the EMPTY slot the pass starts after */
+	__u32 base;		/* the current loop's first step (tcps_coll_loop) */
+	__s64 used0;		/* tcps_slots_used() when the pass began */
 	__u32 start;		/* first slot of the current cluster */
 	__u32 nh, first;	/* holes hp/ht[first..nh) (UINT32 max: used) */
 	__u32 nc;		/* candidates cp/ct[0..nc) */
 	__u32 hp[TCPS_COLL_HOLES], ht[TCPS_COLL_HOLES];
 	__u32 cp[TCPS_COLL_CANDS], ct[TCPS_COLL_CANDS];
 	__u64 moved, reclaimed, tombs, full, crossed;
+	__u64 busy;		/* BUSY slots the pass met */
+	__s64 recount;		/* what the pass corrected tcps_slots_used() by */
 };
 
 #ifdef TCPS_SLOTS_INLINE
@@ -229,19 +282,31 @@ TCPS_SLOTS_INLINE void tcps_slot_payload_copy(struct tcps_slot_hdr *dst,
 TCPS_SLOTS_INLINE void tcps_slots_loop(__u32 n, long (*step)(__u32 i, void *ctx), void *ctx);
 /* The collector's state: one pass at a time. */
 TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void);
+/* The table's count of slots that are not EMPTY (FULL, TOMB, BUSY), kept
+ * by the algorithm with atomics, and its cap: an insert takes an EMPTY
+ * slot only while the count is below it (a table's --max-conns), so
+ * EMPTY slots always remain: a miss's walk ends, and the collector has a
+ * place to start from. */
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void);
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void);
 
 /* Loop steps: real functions in BPF (bpf_loop takes their address); not
  * every native includer uses every one. */
 #define TCPS_SLOTS_STEP static long __attribute__((unused))
 
-/* Slot i of the walk from home, wrapping at the array's end. */
-TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slot_at(__u32 home, __u32 i)
+/* Walk index i from home as a slot index: wraps at the array's end once
+ * (a walk longer than the table ends at a NULL slot). */
+TCPS_SLOTS_INLINE __u32 tcps_slot_idx(__u32 home, __u32 i)
 {
 	__u32 idx = home + i, n = tcps_slots_n();
 
-	if (idx >= n)
-		idx -= n;
-	return tcps_slot_get(idx);
+	return idx >= n ? idx - n : idx;
+}
+
+/* Slot i of the walk from home. */
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slot_at(__u32 home, __u32 i)
+{
+	return tcps_slot_get(tcps_slot_idx(home, i));
 }
 
 /* s holds k, given that its tag has k's family (the tag's V6 bit, checked
@@ -294,34 +359,61 @@ TCPS_SLOTS_STEP tcps_slots_find_step(__u32 i, void *arg)
 	return f->s != NULL;
 }
 
+/* The first TCPS_SLOTS_PROBE_INLINE slots of a lookup of k, unrolled: k's
+ * slot, or NULL with *i the slots read; *i == TCPS_SLOTS_PROBE_INLINE
+ * then says the walk goes on (tcps_slots_find_far). */
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slots_find_near(const struct tcps_key *k, __u32 home,
+							     __u32 want, __u32 *i)
+{
+	struct tcps_slot_hdr *s;
+	__u32 j, t;
+
+	for (j = 0; j < TCPS_SLOTS_PROBE_INLINE; j++) {
+		s = tcps_slot_at(home, j);
+		if (!s)
+			break;
+		t = TCPS_SLOTS_READ(s->tag);
+		if ((t & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY)
+			break;
+		if (tcps_slot_is(s, t, want, k)) {
+			*i = j;
+			return s;
+		}
+	}
+	*i = j;
+	return NULL;
+}
+
+#define TCPS_SLOTS_NONE 0xffffffffu	/* no slot (an index) */
+
+/* The rest of a lookup, past the unrolled slots, in a loop: the index of
+ * k's slot or TCPS_SLOTS_NONE; *n: the loop's steps. The includer may
+ * wrap it in a function of its own (in BPF a global one, verified once:
+ * it returns an index because a global function returns a scalar). */
+TCPS_SLOTS_INLINE __u32 tcps_slots_find_far(const struct tcps_key *k, __u32 home, __u32 want,
+					    __u32 *n)
+{
+	struct tcps_slots_find f = { .k = k, .home = home, .want = want };
+
+	tcps_slots_loop(TCPS_SLOTS_PROBE_MAX - TCPS_SLOTS_PROBE_INLINE, tcps_slots_find_step, &f);
+	*n = f.n;
+	return f.s ? tcps_slot_idx(home, TCPS_SLOTS_PROBE_INLINE + f.n - 1) : TCPS_SLOTS_NONE;
+}
+
 /* Lock-free lookup of k (home and want from its hash): walk from home to
  * the first EMPTY slot, the first TCPS_SLOTS_PROBE_INLINE slots unrolled,
  * the rest (rare) in a loop. *walked: the slots it read. */
 TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slots_find(const struct tcps_key *k, __u32 home,
 							__u32 want, __u32 *walked)
 {
-	struct tcps_slots_find f = { .k = k, .home = home, .want = want };
-	struct tcps_slot_hdr *s = NULL;
-	__u32 i, t;
+	struct tcps_slot_hdr *s;
+	__u32 i, n, idx;
 
-	for (i = 0; i < TCPS_SLOTS_PROBE_INLINE; i++) {
-		s = tcps_slot_at(home, i);
-		if (!s)
-			break;
-		t = TCPS_SLOTS_READ(s->tag);
-		if ((t & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY) {
-			s = NULL;
-			break;
-		}
-		if (tcps_slot_is(s, t, want, k))
-			break;
-		s = NULL;
-	}
-	if (i == TCPS_SLOTS_PROBE_INLINE) {
-		tcps_slots_loop(TCPS_SLOTS_PROBE_MAX - TCPS_SLOTS_PROBE_INLINE,
-				tcps_slots_find_step, &f);
-		s = f.s;
-		i += f.n;
+	s = tcps_slots_find_near(k, home, want, &i);
+	if (!s && i == TCPS_SLOTS_PROBE_INLINE) {
+		idx = tcps_slots_find_far(k, home, want, &n);
+		s = idx == TCPS_SLOTS_NONE ? NULL : tcps_slot_get(idx);
+		i += n;
 	}
 	*walked = i + 1;
 	return s;
@@ -371,13 +463,48 @@ TCPS_SLOTS_INLINE int tcps_slot_claim(struct tcps_slot_hdr *s, __u32 t)
 	return __sync_val_compare_and_swap(&s->tag, r, (r & TCPS_SLOT_ILOCK) | TCPS_SLOT_BUSY) == r;
 }
 
+/* One more slot leaves EMPTY (d = 1: nonzero if the cap allows, counted)
+ * or comes back to it (d = -1). The count is signed: a table adopted by a
+ * new object starts it at 0, below the truth, until the collector's
+ * recount (tcps_slots_collect). */
+TCPS_SLOTS_INLINE int tcps_slots_use(int d)
+{
+	__u64 *u = tcps_slots_used();
+
+	if (d < 0) {
+		__sync_fetch_and_add(u, (__u64)-1);
+		return 1;
+	}
+	if ((__s64)__sync_fetch_and_add(u, 1) < (__s64)tcps_slots_cap())
+		return 1;
+	__sync_fetch_and_add(u, (__u64)-1);
+	return 0;
+}
+
 /* State of one insert's walk under ILOCK. */
 struct tcps_slots_walk {
 	const struct tcps_key *k;
 	struct tcps_slot_hdr *mine, *found;
 	__u32 home, want;
 	int stop;		/* insert gives up: an EMPTY slot it could not claim */
+	int capped;		/* ... because the table is at its cap */
 };
+
+/* Claim free slot s seen with tag t; an EMPTY one only within the cap. */
+TCPS_SLOTS_INLINE int tcps_slot_claim_free(struct tcps_slots_walk *w, struct tcps_slot_hdr *s,
+					   __u32 t)
+{
+	if ((t & TCPS_SLOT_STATE) != TCPS_SLOT_EMPTY)
+		return tcps_slot_claim(s, t);
+	if (!tcps_slots_use(1)) {
+		w->capped = 1;
+		return 0;
+	}
+	if (tcps_slot_claim(s, t))
+		return 1;
+	tcps_slots_use(-1);
+	return 0;
+}
 
 TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
 {
@@ -395,9 +522,13 @@ TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
 	}
 	if (st == TCPS_SLOT_FULL || st == TCPS_SLOT_BUSY)
 		return 0;
-	if (!w->mine && tcps_slot_claim(s, t)) {
+	if (!w->mine && tcps_slot_claim_free(w, s, t)) {
 		w->mine = s;
 		return st == TCPS_SLOT_EMPTY;
+	}
+	if (w->capped) {	/* an EMPTY slot, the chain's end, not ours to take */
+		w->stop = 1;
+		return 1;
 	}
 	/* A failed claim: another insert took the slot, or the collector made
 	 * the tombstone EMPTY, which ends the chain here: claim it as such. */
@@ -405,7 +536,7 @@ TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
 	st = t & TCPS_SLOT_STATE;
 	if (st != TCPS_SLOT_EMPTY)
 		return 0;
-	if (!w->mine && tcps_slot_claim(s, t))
+	if (!w->mine && tcps_slot_claim_free(w, s, t))
 		w->mine = s;
 	w->stop = !w->mine;
 	return 1;
@@ -415,7 +546,8 @@ TCPS_SLOTS_STEP tcps_slots_walk_step(__u32 i, void *arg)
 enum tcps_slots_ins {
 	TCPS_SLOTS_INSERTED = 0,	/* in a free slot */
 	TCPS_SLOTS_RACED,	/* absent at lookup, present under ILOCK */
-	TCPS_SLOTS_FULLCHAIN,	/* no free slot within TCPS_SLOTS_PROBE_MAX: not tracked */
+	TCPS_SLOTS_FULLCHAIN,	/* no free slot within TCPS_SLOTS_PROBE_MAX, or the
+				 * table at its cap (tcps_slots_cap): not tracked */
 	TCPS_SLOTS_CLAIMLOST,	/* an EMPTY slot's claim failed twice: not tracked */
 	TCPS_SLOTS_ILOCKED,	/* ILOCK held too long by another CPU: not tracked */
 };
@@ -441,7 +573,7 @@ TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slots_chain_claim(const struct tcps
 		return w.found;
 	}
 	if (w.stop) {
-		*res = TCPS_SLOTS_CLAIMLOST;
+		*res = w.capped ? TCPS_SLOTS_FULLCHAIN : TCPS_SLOTS_CLAIMLOST;
 		return NULL;
 	}
 	*res = w.mine ? TCPS_SLOTS_INSERTED : TCPS_SLOTS_FULLCHAIN;
@@ -547,6 +679,11 @@ TCPS_SLOTS_INLINE int tcps_slots_delete(struct tcps_slot_hdr *s, __u32 want)
  *
  * The home of a tuple (a hash of its key) is computed only when a hole or
  * a candidate is pending: a tidy cluster costs a tag read a slot.
+ *
+ * With tcps_slots_coll.no_moves the pass only reclaims: no tuple moves,
+ * a tombstone stays until no chain crosses it, and the slot a lookup
+ * found stays the tuple's until it is deleted (the product's first
+ * landing: its locked steps need no re-check of the tag under the lock).
  */
 #define TCPS_COLL_USED 0xffffffffu
 
@@ -582,7 +719,10 @@ TCPS_SLOTS_STEP tcps_coll_reclaim_step(__u32 j, void *arg)
 	r = __sync_val_compare_and_swap(&s->tag, t, t & TCPS_SLOT_ILOCK);
 	if (r != t && (r ^ t) == TCPS_SLOT_ILOCK)
 		r = __sync_val_compare_and_swap(&s->tag, r, r & TCPS_SLOT_ILOCK) == r ? t : r;
-	c->reclaimed += r == t;
+	if (r == t) {
+		c->reclaimed++;
+		tcps_slots_use(-1);
+	}
 	return 0;
 }
 
@@ -721,7 +861,8 @@ TCPS_SLOTS_INLINE void tcps_coll_full(struct tcps_slots_coll *c, struct tcps_slo
 	h = tcps_coll_rel(c, home);
 	if (h > tcps_coll_rel(c, pos))	/* home outside the cluster: cannot be; leave it */
 		h = 0;
-	else if (tcps_coll_move(c, s, pos, t & ~TCPS_SLOT_ILOCK, home, tcps_coll_hole(h)))
+	else if (!c->no_moves &&
+		 tcps_coll_move(c, s, pos, t & ~TCPS_SLOT_ILOCK, home, tcps_coll_hole(h)))
 		c->moved++;
 	tcps_slots_loop(TCPS_COLL_CANDS, tcps_coll_cross_step, &h);
 }
@@ -731,7 +872,8 @@ TCPS_SLOTS_INLINE void tcps_coll_tomb(struct tcps_slots_coll *c, __u32 pos, __u3
 	__u32 epoch = tcps_slots_epoch();
 
 	c->tombs++;
-	tcps_coll_add_hole(c, pos, t);
+	if (!c->no_moves)
+		tcps_coll_add_hole(c, pos, t);
 	/* three epochs old (28-bit generations), and room to keep it */
 	if (((epoch - (t >> 4)) & 0x0fffffffu) >= 3 && c->nc < TCPS_COLL_CANDS) {
 		c->cp[c->nc & (TCPS_COLL_CANDS - 1)] = pos;
@@ -743,7 +885,7 @@ TCPS_SLOTS_INLINE void tcps_coll_tomb(struct tcps_slots_coll *c, __u32 pos, __u3
 TCPS_SLOTS_STEP tcps_coll_step(__u32 i, void *arg)
 {
 	struct tcps_slots_coll *c = tcps_slots_coll();
-	__u32 pos = c->e0 + 1 + i, t, st;
+	__u32 pos = c->e0 + 1 + c->base + i, t, st;
 	struct tcps_slot_hdr *s;
 
 	(void)arg;
@@ -760,38 +902,87 @@ TCPS_SLOTS_STEP tcps_coll_step(__u32 i, void *arg)
 		tcps_coll_tomb(c, pos, t);
 	else if (st == TCPS_SLOT_FULL)
 		tcps_coll_full(c, s, pos, t);
-	else
+	else {
 		c->nc = 0;	/* BUSY: home unknown, crosses everything */
+		c->busy++;
+	}
 	return 0;
 }
 
 TCPS_SLOTS_STEP tcps_coll_find_empty(__u32 i, void *arg)
 {
-	struct tcps_slot_hdr *s = tcps_slot_get(i);
+	struct tcps_slots_coll *c = tcps_slots_coll();
+	struct tcps_slot_hdr *s = tcps_slot_get(c->base + i);
 
 	(void)arg;
 	if (s && (TCPS_SLOTS_READ(s->tag) & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY) {
-		tcps_slots_coll()->e0 = i;
+		c->e0 = c->base + i;
 		return 1;
 	}
 	return 0;
 }
 
+/* A loop takes TCPS_SLOTS_LOOP_MAX steps at most (bpf_loop's limit, 2^23),
+ * so a pass walks the table in up to TCPS_SLOTS_CHUNKS loops: tables of
+ * up to 2^27 slots (`--max-conns` takes 2^26 at most). */
+#ifndef TCPS_SLOTS_LOOP_MAX
+#define TCPS_SLOTS_LOOP_MAX (1u << 23)
+#endif
+#ifndef TCPS_SLOTS_CHUNKS
+#define TCPS_SLOTS_CHUNKS 16
+#endif
+
+/* step(c->base + i) for every slot, loop by loop; the search for an EMPTY
+ * slot (find) ends at the first. */
+TCPS_SLOTS_INLINE void tcps_coll_loop(struct tcps_slots_coll *c,
+				      long (*step)(__u32 i, void *ctx), int find)
+{
+	__u32 n = tcps_slots_n(), k;
+
+	for (k = 0; k < TCPS_SLOTS_CHUNKS; k++) {
+		c->base = k * TCPS_SLOTS_LOOP_MAX;
+		if (c->base >= n || (find && c->e0 != TCPS_COLL_USED))
+			break;
+		tcps_slots_loop(n - c->base < TCPS_SLOTS_LOOP_MAX ? n - c->base : TCPS_SLOTS_LOOP_MAX,
+				step, NULL);
+	}
+}
+
+/* The count of non-EMPTY slots when the pass began against what the pass
+ * met (before its own reclaims, which the count follows by itself):
+ * inserts and deletes during the pass make the two differ a little, so
+ * only a larger gap is corrected (a table adopted by a new object, whose
+ * count starts at 0). */
+TCPS_SLOTS_INLINE void tcps_coll_recount(struct tcps_slots_coll *c)
+{
+	__s64 met = (__s64)(c->full + c->tombs + c->busy);
+	__s64 d = met - c->used0, slack = (__s64)(tcps_slots_n() / 64) + 16;
+
+	if (d > slack || d < -slack) {
+		__sync_fetch_and_add(tcps_slots_used(), (__u64)d);
+		c->recount = d;
+	}
+}
+
 /* One pass: from after the first EMPTY slot all the way round to it. A
  * table with no EMPTY slot is left alone (returns 1). Counters of the
- * pass in tcps_slots_coll(). One pass at a time. */
+ * pass in tcps_slots_coll() (no_moves is the caller's). One pass at a
+ * time. */
 TCPS_SLOTS_INLINE int tcps_slots_collect(void)
 {
 	struct tcps_slots_coll *c = tcps_slots_coll();
 
 	c->e0 = TCPS_COLL_USED;
-	c->moved = c->reclaimed = c->tombs = c->full = c->crossed = 0;
-	tcps_slots_loop(tcps_slots_n(), tcps_coll_find_empty, NULL);
+	c->moved = c->reclaimed = c->tombs = c->full = c->crossed = c->busy = 0;
+	c->recount = 0;
+	c->used0 = (__s64)TCPS_SLOTS_READ(*tcps_slots_used());
+	tcps_coll_loop(c, tcps_coll_find_empty, 1);
 	if (c->e0 == TCPS_COLL_USED)
 		return 1;
 	c->nc = c->nh = c->first = 0;
 	c->start = c->e0 + 1 < tcps_slots_n() ? c->e0 + 1 : 0;
-	tcps_slots_loop(tcps_slots_n(), tcps_coll_step, NULL);
+	tcps_coll_loop(c, tcps_coll_step, 0);
+	tcps_coll_recount(c);
 	return 0;
 }
 #endif /* TCPS_SLOTS_INLINE */

@@ -12,7 +12,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 4
+#define TCPS_ABI_VERSION 5
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -291,6 +291,12 @@ struct tcps_info {
 	/* Its network namespace (the inode of /proc/self/ns/net; 0 in pins of
 	 * older versions): detach refuses pins whose interfaces it cannot see. */
 	__u32 netns_ino;
+	/* The connection table (tcps_conns, include/tcps_slots.h): its hash
+	 * seed, drawn by the daemon that created it and loaded into every
+	 * object that reads it (const volatile tcps_slots_seed_cfg), and the
+	 * collector's epoch, which deletes stamp on their tombstones. */
+	__u32 slots_seed;
+	__u32 slots_epoch;
 };
 
 enum tcps_info_flag {

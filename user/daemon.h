@@ -97,6 +97,9 @@ struct tcps_daemon {
 void tcps_daemon_emit(struct tcps_daemon *d, const struct tcps_event *e);
 /* The interface list changed: rewrite it in the info map (and pins.meta). */
 void tcps_daemon_info_update(struct tcps_daemon *d);
+/* The collector's next epoch (tcps_info.slots_epoch + 1) into the info
+ * map; a tcps_epoch_fn (slots.h) with the daemon as its context. */
+int tcps_daemon_next_epoch(void *d);
 
 /*
  * Parts of the daemon beyond the loader (expiry, socket seeding, event

@@ -44,8 +44,10 @@
 #include "diag.h"
 #include "gauges.h"
 #include "gc.h"
+#include "slotcfg.h"
 #include "stale.h"
 #include "expire.skel.h"
+#include "tcpscope.skel.h"
 
 #define GC_PERIOD_NS 1000000000ULL	/* the shortest scan interval */
 #define GC_MAX_PERIOD_NS (30 * 1000000000ULL)	/* the longest: bounds the lateness */
@@ -196,7 +198,9 @@ static int gc_scanner_open(struct gc_scanner *s, const struct tcps_ctable tab[2]
 	s->skel = expire_bpf__open();
 	if (!s->skel)
 		return -errno;
-	err = bpf_map__reuse_fd(s->skel->maps.tcps_conns, tab[0].fd);
+	err = tcps_slots_rodata(s->skel->obj, tab[0].seed, tab[0].nslots);
+	if (!err)
+		err = bpf_map__reuse_fd(s->skel->maps.tcps_conns, tab[0].fd);
 	if (!err && tab[1].fd >= 0)
 		err = bpf_map__reuse_fd(s->skel->maps.tcps_halfopen, tab[1].fd);
 	if (!err)
@@ -364,7 +368,63 @@ struct gc_worker {
 	bool stop;
 	int err;
 	__u64 cpu_ns;
+	bool collect;		/* main -> thread: a collector pass after the scan */
+	int coll_err;		/* thread -> main: its outcome */
+	__u64 coll_ns;		/* and CPU time (0: none ran) */
 };
+
+/*
+ * The tombstone collector (include/tcps_slots.h; a pass is slotcfg.c's). A
+ * delete from the slot array leaves a tombstone that lookups and inserts
+ * walk over until a pass makes it EMPTY again, three epochs after it was
+ * made; a pass also moves tuples back over tombstones, leaving tombstones
+ * of its own that the next pass reclaims. A pass costs ~18 ms of CPU at 1M
+ * slots with nothing to do (bench/NOTES.md), so it runs after deletes
+ * (ours: expiry and seeding take through tcps_sys), at most every
+ * GC_COLL_PERIOD_NS, then once more for what that pass moved; without
+ * deletes every GC_COLL_IDLE_NS (0.006 % of a core at 1M). In the scan
+ * thread, after the scan.
+ */
+#define GC_COLL_PERIOD_NS (10 * 1000000000ULL)
+#define GC_COLL_IDLE_NS (300 * 1000000000ULL)
+
+struct gc_coll {
+	int fd;			/* tcps_sys_collect; -1: none */
+	__u64 last;		/* CLOCK_MONOTONIC ns of the last pass asked */
+	__u64 takes;		/* tcps_ctable_takes() then */
+	bool follow;		/* that pass was after deletes: one more */
+	__u64 passes, cpu_ns;	/* since start */
+	int last_err;
+};
+
+/* Is a pass due with the scan asked now? */
+static bool gc_coll_due(struct gc_coll *c, __u64 now)
+{
+	__u64 takes = tcps_ctable_takes();
+	bool dirty = takes != c->takes;
+
+	if (c->fd < 0 || (c->last && now - c->last < GC_COLL_PERIOD_NS))
+		return false;
+	if (!dirty && !c->follow && c->last && now - c->last < GC_COLL_IDLE_NS)
+		return false;
+	c->follow = dirty;
+	c->takes = takes;
+	c->last = now;
+	return true;
+}
+
+/* A pass ran (cpu_ns > 0): count it, say what went wrong once. */
+static void gc_coll_done(struct gc_coll *c, int err, __u64 cpu_ns)
+{
+	if (!cpu_ns && !err)
+		return;
+	c->passes++;
+	c->cpu_ns += cpu_ns;
+	if (err < 0 && err != c->last_err)
+		pr_warn("gc: the tombstone collector: %s", strerror(-err));
+	c->last_err = err < 0 ? err : 0;
+	pr_debug("gc: collector pass %.1f ms of CPU (returned %d)", (double)cpu_ns / 1e6, err);
+}
 
 static struct gc_state {
 	struct tcps_daemon *d;
@@ -382,13 +442,15 @@ static struct gc_state {
 	__u64 last_log;
 	int last_err;
 	bool running;
+	struct gc_coll coll;
 } gc;
 
 static void *gc_worker_main(void *arg)
 {
 	struct gc_worker *w = arg;
-	__u64 cpu = 0;
-	int err;
+	__u64 cpu = 0, coll_ns;
+	int err, coll_err;
+	bool coll;
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
@@ -397,11 +459,17 @@ static void *gc_worker_main(void *arg)
 		if (w->stop)
 			break;
 		w->asked = false;
+		coll = w->collect;
 		pthread_mutex_unlock(&w->mu);
 		err = gc_scan_run(&gc.sc, &cpu);
+		coll_ns = 0;
+		coll_err = coll ? tcps_slots_collect(gc.coll.fd, tcps_daemon_next_epoch, gc.d,
+						     &coll_ns) : 0;
 		pthread_mutex_lock(&w->mu);
 		w->err = err;
 		w->cpu_ns = cpu;
+		w->coll_err = coll_err;
+		w->coll_ns = coll_ns;
 		w->done = true;
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -439,16 +507,18 @@ static void gc_worker_stop(struct gc_worker *w)
 	w->started = false;
 }
 
-static void gc_worker_ask(struct gc_worker *w)
+static void gc_worker_ask(struct gc_worker *w, bool collect)
 {
 	pthread_mutex_lock(&w->mu);
 	w->asked = true;
+	w->collect = collect;
 	w->busy = true;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Has the asked scan finished? Then *err, *cpu_ns are its outcome. */
+/* Has the asked scan finished? Then *err, *cpu_ns are its outcome (and
+ * its collector pass's is counted). */
 static bool gc_worker_done(struct gc_worker *w, int *err, __u64 *cpu_ns)
 {
 	bool done;
@@ -460,6 +530,7 @@ static bool gc_worker_done(struct gc_worker *w, int *err, __u64 *cpu_ns)
 		w->busy = false;
 		*err = w->err;
 		*cpu_ns = w->cpu_ns;
+		gc_coll_done(&gc.coll, w->coll_err, w->coll_ns);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return done;
@@ -473,8 +544,6 @@ static void gc_emit(void *ctx, const struct tcps_event *e)
 static void gc_options(struct tcps_daemon *d)
 {
 	struct tcps_run_opts *o = d->opts;
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
 	int st;
 
 	tcps_timeouts_default(&gc.t, o->mode);
@@ -485,9 +554,7 @@ static void gc_options(struct tcps_daemon *d)
 		gc.t.state_s[TCPS_TIME_WAIT] = o->time_wait_s;
 	if (o->close_linger_s)
 		gc.t.state_s[TCPS_CLOSE] = o->close_linger_s;
-	gc.max_conns = o->max_conns;
-	if (!bpf_obj_get_info_by_fd(d->pins.conns, &info, &len))
-		gc.max_conns = info.max_entries;	/* an adopted table keeps its size */
+	gc.max_conns = o->max_conns;	/* an adopted table's (tcps_pins_adopt) */
 	gc.early.high = (__u64)gc.max_conns * GC_EARLY_HIGH / 100;
 	gc.early.low = (__u64)gc.max_conns * GC_EARLY_LOW / 100;
 }
@@ -508,6 +575,9 @@ int tcps_gc_start(struct tcps_daemon *d)
 		pr_warn("gauges: %s; stat counts will drift (stat --walk counts the table)",
 			strerror(-rc));
 	tcps_pins_tables(&d->pins, tab);
+	gc.coll.fd = d->skel ? tcps_slots_prog_fd(d->skel->obj, "tcps_sys_collect") : -ENOENT;
+	if (gc.coll.fd < 0)
+		pr_warn("gc: no tombstone collector (tcps_sys_collect) in the BPF object: deletes will lengthen the table's probes");
 	rc = gc_scanner_open(&gc.sc, tab);
 	if (rc) {
 		pr_err("gc: cannot load the expiry scan: %s (run with -v for the verifier log)",
@@ -630,7 +700,7 @@ void tcps_gc_tick(struct tcps_daemon *d, __u64 now)
 	/* Collect early-drop candidates once the table nears the mark. */
 	gc.early.want = gc.entries >= gc.early.low;
 	gc_scan_set(&gc.sc, now, &gc.t, gc.early.want ? TCPS_EXPIRE_EARLY_KEYS : 0);
-	gc_worker_ask(&gc.w);
+	gc_worker_ask(&gc.w, gc_coll_due(&gc.coll, now));
 }
 
 void tcps_gc_stop(struct tcps_daemon *d)
@@ -642,6 +712,9 @@ void tcps_gc_stop(struct tcps_daemon *d)
 	if (gc.removed || gc.early.dropped)
 		pr_info("gc: %llu entries expired, %llu dropped early", (unsigned long long)gc.removed,
 			(unsigned long long)gc.early.dropped);
+	if (gc.coll.passes)
+		pr_debug("gc: %llu collector passes, %.1f ms of CPU", (unsigned long long)gc.coll.passes,
+			 (double)gc.coll.cpu_ns / 1e6);
 	gc_scanner_close(&gc.sc);
 	tcps_gauge_owner_fini(&tcps_daemon_gauges);
 	gc.running = false;

@@ -210,7 +210,7 @@ static const struct {
 	__u32 map_type;
 	const char *kname;
 } pin_ids[] = {
-	{ TCPS_PIN_CONNS, false, BPF_MAP_TYPE_HASH, "tcps_conns" },
+	{ TCPS_PIN_CONNS, false, BPF_MAP_TYPE_ARRAY, "tcps_conns" },
 	{ TCPS_PIN_HALFOPEN, false, BPF_MAP_TYPE_HASH, "tcps_halfopen" },
 	{ TCPS_PIN_EVENTS, false, BPF_MAP_TYPE_RINGBUF, "tcps_events" },
 	{ TCPS_PIN_STATS, false, BPF_MAP_TYPE_PERCPU_ARRAY, "tcps_stats" },

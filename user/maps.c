@@ -26,11 +26,27 @@ static bool conn_size_ok(__u64 size)
 	return size == TCPS_CONN_SIZE_FULL || size == TCPS_CONN_SIZE_SLIM;
 }
 
+static bool slot_size_ok(__u64 size)
+{
+	return size == TCPS_SLOT_SIZE_FULL || size == TCPS_SLOT_SIZE_SLIM;
+}
+
 /* The kernel copies value_size bytes into our buffers, so a pin of the
  * right name but another layout (a foreign or older map) would overrun them:
  * check type and sizes before the first read. value_size CONN_SIZE_ANY: a
- * connection table, of either legal size (tcpscope.h TCPS_CONN_SIZE_*). */
+ * connection table, of either legal size (tcpscope.h TCPS_CONN_SIZE_*);
+ * SLOT_SIZE_ANY: the slot array, of either (tcps_slots.h TCPS_SLOT_SIZE_*). */
 #define CONN_SIZE_ANY 0xffffffffU
+#define SLOT_SIZE_ANY 0xfffffffeU
+static bool pin_size_ok(__u32 value_size, __u32 want)
+{
+	if (want == CONN_SIZE_ANY)
+		return conn_size_ok(value_size);
+	if (want == SLOT_SIZE_ANY)
+		return slot_size_ok(value_size);
+	return value_size == want;
+}
+
 static int pin_check(int fd, __u32 type, __u32 key_size, __u32 value_size)
 {
 	struct bpf_map_info info;
@@ -41,7 +57,7 @@ static int pin_check(int fd, __u32 type, __u32 key_size, __u32 value_size)
 		return -errno;
 	if (info.type != type || info.key_size != key_size)
 		return -EPROTO;
-	if (value_size == CONN_SIZE_ANY ? !conn_size_ok(info.value_size) : info.value_size != value_size)
+	if (!pin_size_ok(info.value_size, value_size))
 		return -EPROTO;
 	return 0;
 }
@@ -54,14 +70,23 @@ int tcps_conn_value_size(int fd)
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return -errno;
+	if (info.type == BPF_MAP_TYPE_ARRAY)	/* the slot array: its entries' part */
+		return slot_size_ok(info.value_size) ?
+			       (int)(info.value_size - sizeof(struct tcps_slot_hdr)) : -EPROTO;
 	return conn_size_ok(info.value_size) ? (int)info.value_size : -EPROTO;
 }
 
-/* BTF for a connection table of value_size bytes: the kernel wants the
- * value type's size to equal value_size, and the bpf_spin_lock at the
- * offset the programs lock (BPF_F_LOCK reads need it too). Only the lock
- * is described; nothing else reads the map's BTF. */
-static int conn_btf(__u32 value_size, int *key_id, int *val_id)
+/* What a connection table's map is: type, key, value, where its lock is. */
+struct table_shape {
+	__u32 type, key_size, value_size, lock_off;
+	const char *key_name, *val_name;
+};
+
+/* BTF for a connection table: the kernel wants the value type's size to
+ * equal value_size, and the bpf_spin_lock at the offset the programs lock
+ * (BPF_F_LOCK reads need it too), an array a 4-byte int key. Only the
+ * lock is described; nothing else reads the map's BTF. */
+static int conn_btf(const struct table_shape *sh, int *key_id, int *val_id)
 {
 	struct btf *b = btf__new_empty();
 	int u32, lock, err;
@@ -72,10 +97,10 @@ static int conn_btf(__u32 value_size, int *key_id, int *val_id)
 	lock = btf__add_struct(b, "bpf_spin_lock", 4);
 	err = u32 < 0 ? u32 : lock < 0 ? lock : btf__add_field(b, "val", u32, 0, 0);
 	if (!err) {
-		*key_id = btf__add_struct(b, "tcps_key", sizeof(struct tcps_key));
-		*val_id = btf__add_struct(b, "tcps_conn", value_size);
+		*key_id = sh->key_name ? btf__add_struct(b, sh->key_name, sh->key_size) : u32;
+		*val_id = btf__add_struct(b, sh->val_name, sh->value_size);
 		err = *key_id < 0 ? *key_id : *val_id < 0 ? *val_id :
-			btf__add_field(b, "lock", lock, offsetof(struct tcps_conn, lock) * 8, 0);
+			btf__add_field(b, "lock", lock, sh->lock_off * 8, 0);
 	}
 	if (!err)
 		err = btf__load_into_kernel(b);
@@ -88,21 +113,37 @@ static int conn_btf(__u32 value_size, int *key_id, int *val_id)
 	return err;
 }
 
-int tcps_conn_map_create(const char *name, __u32 value_size, __u32 max_entries, __u32 flags)
+static int table_create(const struct table_shape *sh, const char *name, __u32 max_entries,
+			__u32 flags)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
-	int key_id = 0, val_id = 0, btf_fd = conn_btf(value_size, &key_id, &val_id), fd;
+	int key_id = 0, val_id = 0, btf_fd = conn_btf(sh, &key_id, &val_id), fd;
 
 	if (btf_fd < 0)
 		return btf_fd;
 	opts.btf_fd = (__u32)btf_fd;
 	opts.btf_key_type_id = (__u32)key_id;
 	opts.btf_value_type_id = (__u32)val_id;
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, name, sizeof(struct tcps_key), value_size,
-			    max_entries, &opts);
+	fd = bpf_map_create(sh->type, name, sh->key_size, sh->value_size, max_entries, &opts);
 	fd = fd < 0 ? -errno : fd;
 	close(btf_fd);		/* the map holds its own reference */
 	return fd;
+}
+
+int tcps_conn_map_create(const char *name, __u32 value_size, __u32 max_entries, __u32 flags)
+{
+	const struct table_shape sh = { BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), value_size,
+					offsetof(struct tcps_conn, lock), "tcps_key", "tcps_conn" };
+
+	return table_create(&sh, name, max_entries, flags);
+}
+
+int tcps_slot_map_create(const char *name, __u32 value_size, __u32 nslots)
+{
+	const struct table_shape sh = { BPF_MAP_TYPE_ARRAY, sizeof(__u32), value_size,
+					offsetof(struct tcps_slot, c.lock), NULL, "tcps_slot" };
+
+	return table_create(&sh, name, nslots, 0);
 }
 
 /* The pin directory is there and ours to read; 0, or the exit code after
@@ -141,7 +182,7 @@ static int pins_get_all(const char *dir, int *const fds[6])
 	static const char *const names[] = { TCPS_PIN_CONNS, TCPS_PIN_HALFOPEN, TCPS_PIN_EVENTS,
 					     TCPS_PIN_STATS, TCPS_PIN_TRANS, TCPS_PIN_INFO };
 	static const __u32 want[6][3] = {
-		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), CONN_SIZE_ANY },
+		{ BPF_MAP_TYPE_ARRAY, sizeof(__u32), SLOT_SIZE_ANY },
 		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), CONN_SIZE_ANY },
 		{ BPF_MAP_TYPE_RINGBUF, 0, 0 },
 		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) * TCPS_CNT_MAX },
@@ -184,6 +225,8 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 
 	for (i = 0; i < 6; i++)
 		*fds[i] = -1;
+	p->sys = -1;		/* a reader: no data path program */
+	p->nslots = 0;
 	memset(&p->meta, 0, sizeof(p->meta));
 	rc = pins_dir_check(dir);
 	if (rc)
@@ -202,6 +245,24 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 		tcps_pins_close(p);
 		return TCPS_EXIT_NOTRUNNING;
 	}
+	if (tcps_pins_slots(p)) {
+		tcps_pins_close(p);
+		return TCPS_EXIT_FAIL;
+	}
+	return 0;
+}
+
+int tcps_pins_slots(struct tcps_pins *p)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(p->conns, &info, &len)) {
+		pr_err("the connection table: %s", strerror(errno));
+		return -errno;
+	}
+	p->nslots = info.max_entries;
 	return 0;
 }
 
@@ -219,10 +280,12 @@ void tcps_pins_close(struct tcps_pins *p)
 
 void tcps_pins_tables(const struct tcps_pins *p, struct tcps_ctable tab[2])
 {
-	/* Both tables' value size: tcps_pins_open checked it, a daemon took
-	 * it from its map (run.c run_publish_info). */
-	tab[0] = (struct tcps_ctable){ p->conns, (__u32)p->meta.value_size, false };
-	tab[1] = (struct tcps_ctable){ p->halfopen, (__u32)p->meta.value_size, true };
+	/* Both tables' entry size: tcps_pins_open checked it, a daemon took
+	 * it from its map (run.c run_publish_info). The slot array's seed and
+	 * size are the pins' too; writes by key need the daemon's tcps_sys. */
+	tab[0] = tcps_ctable_slots(p->conns, (__u32)p->meta.value_size, p->meta.slots_seed,
+				   p->nslots, p->sys, p->trans);
+	tab[1] = tcps_ctable_hash(p->halfopen, (__u32)p->meta.value_size, true);
 }
 
 /* The walk's last batch, n entries, as rows at out. */

@@ -20,15 +20,24 @@
 struct tcps_pins {
 	int conns, halfopen, events, stats, trans, info;
 	struct tcps_info meta;
+	int sys;		/* the data path's tcps_sys program (not owned: the
+				 * daemon's object holds it), -1 in a reader */
+	__u32 nslots;		/* slots of the connection table (its max_entries) */
 };
 
-/* Value size of a connection table (TCPS_CONN_SIZE_FULL, or _SLIM when
- * loaded with health off), -EPROTO for any other, or -errno. */
+/* Entry size of a connection table (TCPS_CONN_SIZE_FULL, or _SLIM when
+ * loaded with health off; of the slot array, what follows the slot's
+ * header), -EPROTO for any other, or -errno. */
 int tcps_conn_value_size(int fd);
 /* A connection table of value_size bytes, with the BTF its spin lock
  * needs; libbpf's own creation would take the 216-byte struct's. Returns
  * the fd or -errno. */
 int tcps_conn_map_create(const char *name, __u32 value_size, __u32 max_entries, __u32 flags);
+/* The slot array (tcps_conns) of nslots slots of value_size bytes
+ * (TCPS_SLOT_SIZE_FULL or _SLIM), likewise. */
+int tcps_slot_map_create(const char *name, __u32 value_size, __u32 nslots);
+/* p->nslots from p->conns; 0 or -errno (logged). */
+int tcps_pins_slots(struct tcps_pins *p);
 
 /* Opens the pins and checks their layout. On failure logs one line saying
  * what to do and returns a TCPS_EXIT_* code (never 0). */

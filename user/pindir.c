@@ -103,22 +103,6 @@ static void pins_adopt_ring(struct tcps_run_opts *o, const struct tcps_pins *old
 	o->ring_bytes = info.max_entries;
 }
 
-/* The adopted table keeps its allocation too: o->prealloc takes it. */
-static void pins_adopt_prealloc(struct tcps_run_opts *o, const struct tcps_pins *old)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	bool pre;
-
-	if (bpf_obj_get_info_by_fd(old->conns, &info, &len))
-		return;
-	pre = !(info.map_flags & BPF_F_NO_PREALLOC);
-	if (o->prealloc && !pre)
-		pr_warn("%s: the adopted table stays allocated as it fills (--prealloc ignored; 'tcpscope detach' to start afresh)",
-			o->pin_dir);
-	o->prealloc = pre;
-}
-
 /*
  * The pin directory exists: a --persist run left its maps (and programs)
  * behind, or one was killed. Take them over if they are of our layout and
@@ -158,7 +142,6 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 			o->pin_dir, old->meta.max_conns, o->max_conns);
 	o->max_conns = old->meta.max_conns;
 	pins_adopt_ring(o, old);
-	pins_adopt_prealloc(o, old);
 	return 0;
 }
 

@@ -18,6 +18,13 @@
 
 #include "tcpscope.h"
 
+/* Both backends' slot array (include/tcps_slots.h): the daemon's default
+ * size, one fixed seed, so that both place every tuple alike and refuse
+ * the same inserts; a collector pass (reclaim only) after every
+ * TCPS_REPLAY_COLLECT_TAKES deletes from it by replay's expiry. */
+#define TCPS_REPLAY_SLOTS_SEED 0x7c53a11du
+#define TCPS_REPLAY_COLLECT_TAKES 50000
+
 /* Receives each transition event, as libbpf's ring_buffer_sample_fn does;
  * a negative return stops the drain and is passed on. */
 typedef int (*tcps_replay_event_fn)(void *ctx, void *data, size_t size);

@@ -19,6 +19,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "replay_backend.h"
+#include "slotcfg.h"
 #include "tcpscope.skel.h"
 
 struct replay_bpf {
@@ -27,6 +28,8 @@ struct replay_bpf {
 	int prog_fd, stats_fd;
 	struct tcps_ctable tab[2];	/* tcps_conns, tcps_halfopen */
 	struct tcps_gauge_owner gauges;	/* for what replay's expiry deletes */
+	int collect_fd;			/* tcps_sys_collect */
+	__u32 takes;			/* deletes since its last pass */
 	__u64 now;			/* the clock of the frames fed from now on */
 	int err;			/* of a batch's run: drain() reports it */
 	/* The batch: frames in feed order (their table in the .bss), then
@@ -47,6 +50,30 @@ static void bpf_close(void *bp)
 	free(b);
 }
 
+/* The slot array's seed and size, before load: the daemon's default
+ * table, replay's seed (replay_backend.h), health on (the object's
+ * value). */
+static int bpf_slots_config(struct replay_bpf *b)
+{
+	__u32 n = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
+	int err;
+
+	b->tab[0] = tcps_ctable_slots(-1, TCPS_CONN_SIZE_FULL, TCPS_REPLAY_SLOTS_SEED, n, -1, -1);
+	err = bpf_map__set_max_entries(b->skel->maps.tcps_conns, n);
+	return err ?: tcps_slots_rodata(b->skel->obj, TCPS_REPLAY_SLOTS_SEED, n);
+}
+
+/* A collector pass: replay's deletes leave tombstones, as the daemon's. */
+static int bpf_collect(struct replay_bpf *b)
+{
+	int info = bpf_map__fd(b->skel->maps.tcps_info), err;
+	__u64 ns;
+
+	err = tcps_slots_collect(b->collect_fd, tcps_slots_info_epoch, &info, &ns);
+	b->takes = 0;
+	return err < 0 ? err : 0;
+}
+
 static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 {
 	struct replay_bpf *b = calloc(1, sizeof(*b));
@@ -63,6 +90,9 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 	}
 	b->skel->rodata->tcps_mode = TCPS_MODE_PASSIVE;
 	b->skel->rodata->tcps_replay_clock = 1;
+	err = bpf_slots_config(b);
+	if (err)
+		goto fail;
 	/* Only the replay entry runs here: verifying the others too would
 	 * triple the load time. */
 	bpf_program__set_autoload(b->skel->progs.tcps_xdp_ingress, false);
@@ -78,10 +108,15 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 		err = -errno;
 		goto fail;
 	}
-	b->tab[0] = (struct tcps_ctable){ bpf_map__fd(b->skel->maps.tcps_conns),
-					  bpf_map__value_size(b->skel->maps.tcps_conns), false };
-	b->tab[1] = (struct tcps_ctable){ bpf_map__fd(b->skel->maps.tcps_halfopen),
-					  bpf_map__value_size(b->skel->maps.tcps_halfopen), true };
+	b->tab[0].fd = bpf_map__fd(b->skel->maps.tcps_conns);
+	b->tab[0].sys_fd = tcps_slots_prog_fd(b->skel->obj, "tcps_sys");
+	b->collect_fd = tcps_slots_prog_fd(b->skel->obj, "tcps_sys_collect");
+	b->tab[1] = tcps_ctable_hash(bpf_map__fd(b->skel->maps.tcps_halfopen),
+				     bpf_map__value_size(b->skel->maps.tcps_halfopen), true);
+	if (b->tab[0].sys_fd < 0 || b->collect_fd < 0) {
+		err = -ENOENT;
+		goto fail;
+	}
 	b->stats_fd = bpf_map__fd(b->skel->maps.tcps_stats);
 	err = tcps_gauge_owner_init(&b->gauges, bpf_map__fd(b->skel->maps.tcps_trans), b->tab[0].fd,
 				    b->tab[1].fd, TCPS_MODE_PASSIVE);
@@ -205,6 +240,8 @@ static int bpf_remove(void *bp, const struct tcps_key *k, bool halfopen)
 	err = tcps_ctable_take(t, k, &gone);
 	if (!err)
 		tcps_gauge_note(&b->gauges, t->fd, &gone, -1);
+	if (!err && !halfopen && ++b->takes >= TCPS_REPLAY_COLLECT_TAKES)
+		err = bpf_collect(b);
 	return err;
 }
 

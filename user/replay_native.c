@@ -5,9 +5,15 @@
  * include/tcps_frame.h and include/tcps_path.h are the code the XDP
  * program runs; this file only supplies the storage primitives that
  * bpf/tcpscope.bpf.c gives them, with the BPF maps' semantics:
- *  - tcps_conns / tcps_halfopen: hash tables that refuse an insert when
- *    they hold max_entries (TCPS_MAX_CONNS_DEFAULT, /TCPS_HALFOPEN_DIV) as
- *    the kernel's htab does (-E2BIG), and an existing key with -EEXIST
+ *  - tcps_conns: the slot array of include/tcps_slots.h, its algorithm
+ *    compiled here (one thread: plain reads, no-op locks), as large and
+ *    seeded as the BPF backend's (replay_backend.h), so inserts land in
+ *    the same slots and the same ones find no free slot (-E2BIG); the
+ *    tombstones replay's expiry leaves reclaimed by the same collector
+ *    passes at the same points;
+ *  - tcps_halfopen: a hash table that refuses an insert when it holds
+ *    max_entries (TCPS_MAX_CONNS_DEFAULT / TCPS_HALFOPEN_DIV) as the
+ *    kernel's htab does (-E2BIG), and an existing key with -EEXIST
  *    (BPF_NOEXIST) before that;
  *  - the per-CPU arrays (stats, trans, scratch) as plain arrays: one CPU;
  *  - the ring buffer as a queue of the ring's byte size: a record takes
@@ -20,6 +26,7 @@
  * of those headers.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +34,10 @@
 
 #define TCPS_PATH_INLINE static inline
 #include "tcps_frame.h"
+#define TCPS_SLOTS_INLINE static inline
+#define TCPS_SLOTS_READ(x) (x)
+#define TCPS_SLOTS_WRITE(x, v) ((x) = (v))
+#include "tcps_slots.h"
 
 /* What the XDP test run gives: ingress on lo's rx queue (replay prints no
  * interface either way). */
@@ -51,8 +62,17 @@ struct native_table {
 	__u32 count, max;
 };
 
+/* tcps_conns: the slot array, its collector's epoch and state. */
+struct native_slots {
+	struct tcps_slot *slot;
+	__u32 n, epoch, takes;	/* takes: replay's deletes since the last pass */
+	__u64 used;		/* slots not EMPTY (tcps_slots_used) */
+	struct tcps_slots_coll coll;
+};
+
 struct replay_native {
-	struct native_table tbl[2];	/* enum tcps_table */
+	struct native_slots conns;
+	struct native_table half;	/* tcps_halfopen */
 	struct tcps_counters cnt;
 	__u64 trans[TCPS_TRANS_MAP_ENTRIES];	/* transitions, health histograms, gauges */
 	struct tcps_scratch scratch;
@@ -122,20 +142,123 @@ static struct native_node **table_find(struct native_table *t, const struct tcps
 	return l;
 }
 
+/* The slot array's primitives (tcps_slots.h). */
+TCPS_SLOTS_INLINE __u32 tcps_slots_n(void)
+{
+	return nat->conns.n;
+}
+
+TCPS_SLOTS_INLINE __u32 tcps_slots_seed(void)
+{
+	return TCPS_REPLAY_SLOTS_SEED;
+}
+
+TCPS_SLOTS_INLINE __u32 tcps_slots_epoch(void)
+{
+	return nat->conns.epoch;
+}
+
+TCPS_SLOTS_INLINE struct tcps_slot_hdr *tcps_slot_get(__u32 i)
+{
+	return i < nat->conns.n ? &nat->conns.slot[i].h : NULL;
+}
+
+TCPS_SLOTS_INLINE void tcps_slot_lock(struct tcps_slot_hdr *s)
+{
+	(void)s;
+}
+
+TCPS_SLOTS_INLINE void tcps_slot_unlock(struct tcps_slot_hdr *s)
+{
+	(void)s;
+}
+
+/* The value around its lock, which stays as the array made it (zero). */
+static void conn_tail_copy(struct tcps_conn *d, const struct tcps_conn *s)
+{
+	memcpy(&d->ifindex, &s->ifindex, sizeof(*d) - offsetof(struct tcps_conn, ifindex));
+}
+
+TCPS_SLOTS_INLINE void tcps_slot_payload_init(struct tcps_slot_hdr *s, const void *init)
+{
+	conn_tail_copy(&((struct tcps_slot *)s)->c, init);
+}
+
+TCPS_SLOTS_INLINE void tcps_slot_payload_copy(struct tcps_slot_hdr *dst,
+					      const struct tcps_slot_hdr *src)
+{
+	conn_tail_copy(&((struct tcps_slot *)dst)->c, &((const struct tcps_slot *)src)->c);
+}
+
+TCPS_SLOTS_INLINE void tcps_slots_loop(__u32 n, long (*step)(__u32 i, void *ctx), void *ctx)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		if (step(i, ctx))
+			break;
+}
+
+TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void)
+{
+	return &nat->conns.coll;
+}
+
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
+{
+	return &nat->conns.used;
+}
+
+/* As bpf/slots_prim.bpf.h's: 7/8 of the slots, the connections the table
+ * was sized for. */
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
+{
+	return tcps_slots_cap_of(nat->conns.n);
+}
+
+/* k's slot in tcps_conns and its tag, or NULL. */
+static struct tcps_slot *conns_find(const struct tcps_key *k, __u32 *want)
+{
+	__u32 h = tcps_slots_hash(k, TCPS_REPLAY_SLOTS_SEED), walked;
+
+	*want = tcps_slots_want(h, k->family);
+	return (struct tcps_slot *)tcps_slots_find(k, tcps_slots_home(h, nat->conns.n), *want,
+						   &walked);
+}
+
 /* ---- the primitives of tcps_path.h ------------------------------------ */
 
 static inline struct tcps_conn *tcps_tbl_lookup(int tbl, const struct tcps_key *k)
 {
-	struct native_node *n = *table_find(&nat->tbl[tbl != TCPS_TBL_CONNS], k);
+	struct native_node *n;
+	struct tcps_slot *s;
+	__u32 want;
 
+	if (tbl == TCPS_TBL_CONNS)
+		return (s = conns_find(k, &want)) ? &s->c : NULL;
+	n = *table_find(&nat->half, k);
 	return n ? &n->val : NULL;
+}
+
+/* As bpf/tcpscope.bpf.c's: 0, -TCPS_EEXIST, or -E2BIG (no free slot). */
+static int conns_insert(const struct tcps_key *k, const struct tcps_conn *v)
+{
+	__u32 h = tcps_slots_hash(k, TCPS_REPLAY_SLOTS_SEED);
+	struct tcps_slot_hdr *s;
+	int r = tcps_slots_insert(k, tcps_slots_home(h, nat->conns.n),
+				  tcps_slots_want(h, k->family), v, &s);
+
+	return r == TCPS_SLOTS_INSERTED ? 0 : r == TCPS_SLOTS_RACED ? -TCPS_EEXIST : -E2BIG;
 }
 
 static inline int tcps_tbl_insert(int tbl, const struct tcps_key *k, const struct tcps_conn *v)
 {
-	struct native_table *t = &nat->tbl[tbl != TCPS_TBL_CONNS];
-	struct native_node **l = table_find(t, k), *n;
+	struct native_table *t = &nat->half;
+	struct native_node **l, *n;
 
+	if (tbl == TCPS_TBL_CONNS)
+		return conns_insert(k, v);
+	l = table_find(t, k);
 	if (*l)
 		return -TCPS_EEXIST;
 	if (t->count >= t->max)
@@ -156,9 +279,18 @@ static inline int tcps_tbl_insert(int tbl, const struct tcps_key *k, const struc
 
 static inline void tcps_tbl_delete(int tbl, const struct tcps_key *k)
 {
-	struct native_table *t = &nat->tbl[tbl != TCPS_TBL_CONNS];
-	struct native_node **l = table_find(t, k), *n = *l;
+	struct native_table *t = &nat->half;
+	struct native_node **l, *n;
+	struct tcps_slot *s;
+	__u32 want;
 
+	if (tbl == TCPS_TBL_CONNS) {
+		if ((s = conns_find(k, &want)))
+			tcps_slots_delete(&s->h, want);	/* a tombstone of this epoch */
+		return;
+	}
+	l = table_find(t, k);
+	n = *l;
 	if (!n)
 		return;
 	*l = n->next;
@@ -227,8 +359,8 @@ static void native_close(void *bp)
 
 	if (!b)
 		return;
-	table_free(&b->tbl[0]);
-	table_free(&b->tbl[1]);
+	free(b->conns.slot);
+	table_free(&b->half);
 	free(b->ring);
 	if (nat == b)
 		nat = NULL;
@@ -246,8 +378,11 @@ static int native_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 		return -ENOMEM;
 	/* calloc'd: only the pages a burst of events touches are ever used. */
 	b->ring = calloc(NATIVE_RB_RECS, sizeof(*b->ring));
-	if (!b->ring || table_init(&b->tbl[TCPS_TBL_CONNS], TCPS_MAX_CONNS_DEFAULT) ||
-	    table_init(&b->tbl[TCPS_TBL_HALFOPEN], TCPS_MAX_CONNS_DEFAULT / TCPS_HALFOPEN_DIV)) {
+	b->conns.n = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
+	b->conns.slot = calloc(b->conns.n, sizeof(*b->conns.slot));	/* EMPTY */
+	b->conns.coll.no_moves = 1;	/* as tcps_sys_collect */
+	if (!b->ring || !b->conns.slot ||
+	    table_init(&b->half, TCPS_MAX_CONNS_DEFAULT / TCPS_HALFOPEN_DIV)) {
 		native_close(b);
 		return -ENOMEM;
 	}
@@ -300,33 +435,48 @@ static int native_drain(void *bp)
 static int native_lookup(void *bp, const struct tcps_key *k, struct tcps_conn *v, bool *halfopen)
 {
 	struct replay_native *b = bp;
-	int i;
+	struct native_node *n = *table_find(&b->half, k);
+	struct tcps_slot *s;
+	__u32 want;
 
-	for (i = TCPS_TBL_CONNS; i <= TCPS_TBL_HALFOPEN; i++) {
-		struct native_node *n = *table_find(&b->tbl[i], k);
-
-		if (n) {
-			*v = n->val;
-			*halfopen = i == TCPS_TBL_HALFOPEN;
-			return 0;
-		}
+	if ((s = conns_find(k, &want))) {
+		*v = s->c;
+		*halfopen = false;
+		return 0;
+	}
+	if (n) {
+		*v = n->val;
+		*halfopen = true;
+		return 0;
 	}
 	return -ENOENT;
+}
+
+/* A collector pass as the BPF backend's (slotcfg.c): three epochs, then
+ * the pass (no walk runs meanwhile here: no grace periods to wait). */
+static void native_collect(struct replay_native *b)
+{
+	b->conns.epoch += 3;
+	tcps_slots_collect();
+	b->conns.takes = 0;
 }
 
 static int native_remove(void *bp, const struct tcps_key *k, bool halfopen)
 {
 	struct replay_native *b = bp;
-	struct native_table *t = &b->tbl[halfopen ? TCPS_TBL_HALFOPEN : TCPS_TBL_CONNS];
-	struct native_node *n = *table_find(t, k);
+	struct native_node *n = halfopen ? *table_find(&b->half, k) : NULL;
+	struct tcps_slot *s = halfopen ? NULL : conns_find(k, &(__u32){ 0 });
+	const struct tcps_conn *c = s ? &s->c : n ? &n->val : NULL;
 
-	if (!n)
+	if (!c)
 		return -ENOENT;
 	/* Userspace's delete: the gauges' userspace group (gauges.c), as the
 	 * BPF backend keeps it. */
-	b->trans[TCPS_GAUGE_USER + TCPS_G_STATE + tcps_gauge_state(&n->val.fsm)]--;
+	b->trans[TCPS_GAUGE_USER + TCPS_G_STATE + tcps_gauge_state(&c->fsm)]--;
 	b->trans[TCPS_GAUGE_USER + (halfopen ? TCPS_G_HALFOPEN : TCPS_G_CONNS)]--;
 	tcps_tbl_delete(halfopen ? TCPS_TBL_HALFOPEN : TCPS_TBL_CONNS, k);
+	if (!halfopen && ++b->conns.takes >= TCPS_REPLAY_COLLECT_TAKES)
+		native_collect(b);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "maps.h"
 #include "output.h"
 #include "run.h"
+#include "slotcfg.h"
 #include "tcpscope.skel.h"
 
 static volatile sig_atomic_t exiting, hangup;
@@ -220,17 +222,20 @@ static int run_fill_tc_again(struct tcps_daemon *d)
 	return 0;
 }
 
-/* Health off: the connection tables without the health block (tcpscope.h
- * TCPS_CONN_SIZE_SLIM), 281 instead of 537 B of kernel memory a connection
- * (bench/NOTES.md). We create them, the programs then reuse them. */
+/* Health off: the tables without the health block (tcpscope.h
+ * TCPS_CONN_SIZE_SLIM, tcps_slots.h TCPS_SLOT_SIZE_SLIM): 183 instead of
+ * 293 B of kernel memory a connection in the slot array. We create them,
+ * the programs then reuse them. */
 static int run_slim_tables(struct tcps_daemon *d)
 {
 	struct bpf_map *m[2] = { d->skel->maps.tcps_conns, d->skel->maps.tcps_halfopen };
 	int i, fd, err;
 
 	for (i = 0; i < 2; i++) {
-		fd = tcps_conn_map_create(bpf_map__name(m[i]), TCPS_CONN_SIZE_SLIM,
-					  bpf_map__max_entries(m[i]), bpf_map__map_flags(m[i]));
+		fd = i ? tcps_conn_map_create(bpf_map__name(m[i]), TCPS_CONN_SIZE_SLIM,
+					      bpf_map__max_entries(m[i]), bpf_map__map_flags(m[i])) :
+			 tcps_slot_map_create(bpf_map__name(m[i]), TCPS_SLOT_SIZE_SLIM,
+					      bpf_map__max_entries(m[i]));
 		err = fd < 0 ? fd : bpf_map__reuse_fd(m[i], fd);
 		if (fd >= 0)
 			close(fd);	/* reuse_fd keeps a duplicate */
@@ -242,23 +247,46 @@ static int run_slim_tables(struct tcps_daemon *d)
 	return 0;
 }
 
-/* The maps of a fresh start (not adopted), as the options size them. */
+/* The maps of a fresh start (not adopted), as the options size them: the
+ * slot array at load 7/8 when full (tcps_slots_for), always allocated
+ * whole, and its hash seed drawn now. */
 static int run_new_maps(struct run_ctx *r)
 {
 	struct tcps_daemon *d = &r->d;
 	__u32 max = r->opts.max_conns;
+	int err = tcps_slots_new_seed(&d->pins.meta.slots_seed);
 
-	bpf_map__set_max_entries(d->skel->maps.tcps_conns, max);
+	if (err) {
+		pr_err("cannot draw the connection table's seed: %s", strerror(-err));
+		return TCPS_EXIT_FAIL;
+	}
+	d->pins.meta.slots_epoch = 0;
+	d->pins.nslots = tcps_slots_for(max);
+	bpf_map__set_max_entries(d->skel->maps.tcps_conns, d->pins.nslots);
 	bpf_map__set_max_entries(d->skel->maps.tcps_halfopen,
 				 max / TCPS_HALFOPEN_DIV < 16 ? 16 : max / TCPS_HALFOPEN_DIV);
 	bpf_map__set_max_entries(d->skel->maps.tcps_events, r->opts.ring_bytes);
-	/* --prealloc: the kernel allocates every element now, in one piece:
-	 * no slab class rounding, no allocation per promotion. */
-	if (r->opts.prealloc)
-		bpf_map__set_map_flags(d->skel->maps.tcps_conns,
-				       bpf_map__map_flags(d->skel->maps.tcps_conns) &
-					       ~BPF_F_NO_PREALLOC);
 	return r->opts.no_health ? run_slim_tables(d) : 0;
+}
+
+/* The slot array's seed and size into the object before load (an adopted
+ * table's come with its pins). */
+static int run_slots_config(struct run_ctx *r)
+{
+	struct tcps_daemon *d = &r->d;
+	int err;
+
+	if (r->opts.prealloc)
+		pr_warn("--prealloc changes nothing: the connection table is always allocated whole at start now");
+	if (d->adopting) {
+		d->pins.meta.slots_seed = r->old.meta.slots_seed;
+		d->pins.meta.slots_epoch = r->old.meta.slots_epoch;
+		d->pins.nslots = r->old.nslots;
+	}
+	err = tcps_slots_rodata(d->skel->obj, d->pins.meta.slots_seed, d->pins.nslots);
+	if (err)
+		pr_err("the BPF object has no connection table configuration: %s", strerror(-err));
+	return err ? TCPS_EXIT_FAIL : 0;
 }
 
 static void need_ingress(enum tcps_hook h, bool *xdp, bool *tc)
@@ -314,6 +342,8 @@ static int run_load(struct run_ctx *r)
 	} else if ((err = run_new_maps(r))) {
 		return err;
 	}
+	if ((err = run_slots_config(r)))
+		return err;
 	err = tcpscope_bpf__load(d->skel);
 	if (err == -EPERM || err == -EACCES) {
 		pr_err("cannot load the BPF programs: %s (run as root, or with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)",
@@ -326,7 +356,32 @@ static int run_load(struct run_ctx *r)
 		return TCPS_EXIT_FAIL;
 	}
 	tcps_pins_close(&r->old);
+	d->pins.sys = tcps_slots_prog_fd(d->skel->obj, "tcps_sys");
+	if (d->pins.sys < 0) {
+		pr_err("the BPF object has no program tcps_sys (writes to the connection table)");
+		return TCPS_EXIT_FAIL;
+	}
 	return run_fill_tc_again(d);
+}
+
+/* Writers of the info map: the main loop (interfaces) and the expiry
+ * thread (the collector's epoch), each writing it whole. */
+static pthread_mutex_t info_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int tcps_daemon_next_epoch(void *dp)
+{
+	struct tcps_daemon *d = dp;
+	__u32 zero = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&info_mu);
+	d->pins.meta.slots_epoch++;
+	if (bpf_map_update_elem(d->pins.info, &zero, &d->pins.meta, BPF_ANY)) {
+		err = -errno;
+		d->pins.meta.slots_epoch--;
+	}
+	pthread_mutex_unlock(&info_mu);
+	return err;
 }
 
 void tcps_daemon_info_update(struct tcps_daemon *d)
@@ -336,6 +391,7 @@ void tcps_daemon_info_update(struct tcps_daemon *d)
 	__u32 zero = 0;
 	int i;
 
+	pthread_mutex_lock(&info_mu);
 	memset(info->ifaces, 0, sizeof(info->ifaces));
 	for (i = 0; i < d->opts->n_ifaces && i < max; i++) {
 		info->ifaces[i].ifindex = (__u32)d->opts->ifaces[i].ifindex;
@@ -344,6 +400,7 @@ void tcps_daemon_info_update(struct tcps_daemon *d)
 	}
 	if (d->pins.info >= 0)
 		bpf_map_update_elem(d->pins.info, &zero, info, BPF_ANY);
+	pthread_mutex_unlock(&info_mu);
 }
 
 /* The info map: who owns the pins, their layout, the interfaces. */
@@ -354,12 +411,14 @@ static void run_publish_info(struct run_ctx *r)
 	info->abi = TCPS_ABI_VERSION;
 	info->mode = r->opts.mode;
 	info->flags = (r->opts.no_health ? 0 : TCPS_INFO_HEALTH) |
-		      (r->opts.prealloc ? TCPS_INFO_PREALLOC : 0);
+		      TCPS_INFO_PREALLOC;	/* the slot array: always whole */
 	info->netns_ino = tcps_netns_ino();
 	info->max_conns = r->opts.max_conns;
 	info->pid = (__u32)getpid();
 	info->started_ns = tcps_real_now();
-	info->value_size = (__u64)bpf_map__value_size(r->d.skel->maps.tcps_conns);
+	/* The entries' size, as the half-open table's values (the slot
+	 * array's are the slot header and this). */
+	info->value_size = (__u64)bpf_map__value_size(r->d.skel->maps.tcps_halfopen);
 	tcps_output_set_info(info);
 	r->d.pins.info = bpf_map__fd(r->d.skel->maps.tcps_info);
 	tcps_daemon_info_update(&r->d);
@@ -575,9 +634,9 @@ int cmd_run(int argc, char **argv)
 			.time_wait_s = 60,
 		},
 		.old = { .conns = -1, .halfopen = -1, .events = -1,
-			 .stats = -1, .trans = -1, .info = -1 },
+			 .stats = -1, .trans = -1, .info = -1, .sys = -1 },
 		.d = { .pins = { .conns = -1, .halfopen = -1, .events = -1,
-				 .stats = -1, .trans = -1, .info = -1 } },
+				 .stats = -1, .trans = -1, .info = -1, .sys = -1 } },
 		.pidfd = -1,
 		.ready_fd = -1,
 	};

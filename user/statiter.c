@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "query.h"
+#include "slotcfg.h"
 #include "stat_iter.skel.h"
 
 static int count_map(struct stat_iter_bpf *skel, int map_fd)
@@ -50,7 +51,9 @@ int tcps_count_states_iter(const struct tcps_pins *p, __u64 counts[TCPS_STATE_MA
 	if (!skel)
 		return -errno;
 	skel->rodata->tcps_mode = (__u8)p->meta.mode;
-	err = stat_iter_bpf__load(skel);
+	err = tcps_slots_rodata(skel->obj, p->meta.slots_seed, p->nslots);
+	if (!err)
+		err = stat_iter_bpf__load(skel);
 	if (!err)
 		err = count_map(skel, p->conns);
 	if (!err) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "slotcfg.h"
 #include "views.h"
 #include "views.skel.h"
 
@@ -40,7 +41,9 @@ static int kernel_open(struct tcps_viewer *w, const struct tcps_pins *p)
 	if (!skel)
 		return -errno;
 	skel->rodata->tcps_views_health = p->meta.value_size == TCPS_CONN_SIZE_FULL;
-	err = bpf_map__reuse_fd(skel->maps.tcps_conns, p->conns);
+	err = tcps_slots_rodata(skel->obj, p->meta.slots_seed, p->nslots);
+	if (!err)
+		err = bpf_map__reuse_fd(skel->maps.tcps_conns, p->conns);
 	if (!err)
 		err = bpf_map__reuse_fd(skel->maps.tcps_halfopen, p->halfopen);
 	if (!err)
@@ -205,7 +208,7 @@ static int sweep_slice(struct tcps_viewer *w, const struct tcps_pins *p)
 		if (n < 0)
 			return n;
 		sweep_rows(w, (__u32)n);
-		done += (__u64)n;
+		done += w->walk.visited;	/* the slot array's empty slots count too */
 		if (!w->walk.end)
 			continue;
 		w->in_map = false;	/* that table is done */

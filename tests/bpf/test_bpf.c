@@ -18,6 +18,10 @@
 #include "tcpscope.h"
 #include "check.h"
 #include "ctable.h"
+#include "slotcfg.h"
+
+/* The slot array's hash seed in these tests (the daemon draws one). */
+#define TEST_SLOTS_SEED 0x7e57c0deu
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
 
@@ -187,8 +191,12 @@ static struct tcps_ctable table(bool halfopen)
 {
 	struct bpf_map *m = halfopen ? T.skel->maps.tcps_halfopen : T.skel->maps.tcps_conns;
 
-	return (struct tcps_ctable){ .fd = bpf_map__fd(m), .vsize = bpf_map__value_size(m),
-				     .halfopen = halfopen };
+	if (halfopen)
+		return tcps_ctable_hash(bpf_map__fd(m), bpf_map__value_size(m), true);
+	return tcps_ctable_slots(bpf_map__fd(m), bpf_map__value_size(m) - sizeof(struct tcps_slot_hdr),
+				 TEST_SLOTS_SEED, bpf_map__max_entries(m),
+				 bpf_program__fd(T.skel->progs.tcps_sys),
+				 bpf_map__fd(T.skel->maps.tcps_trans));
 }
 
 static const char *table_name(bool halfopen)
@@ -209,7 +217,7 @@ static void check_keys(bool halfopen)
 		return;
 	}
 	tcps_ctable_walk_start(&w, &t);
-	while ((n = tcps_ctable_walk_next(&w)) > 0)
+	while (!w.end && (n = tcps_ctable_walk_next(&w)) >= 0)
 		for (i = 0; i < n; i++)
 			if (!key_canonical(&w.keys[i]))
 				CHECK_FAIL_("[%s] %s holds a non-canonical key", T.where,
@@ -303,8 +311,10 @@ static struct obj *obj_load(int mode, __u32 max_conns)
 	}
 	o->skel->rodata->tcps_mode = mode;
 	o->skel->rodata->tcps_replay_clock = 1;	/* time comes from T.clock */
-	if (max_conns)
-		bpf_map__set_max_entries(o->skel->maps.tcps_conns, max_conns);
+	/* The slot array as the daemon makes it: sized for max_conns, seeded. */
+	o->skel->rodata->tcps_slots_n_cfg = tcps_slots_for(max_conns ?: TCPS_MAX_CONNS_DEFAULT);
+	o->skel->rodata->tcps_slots_seed_cfg = TEST_SLOTS_SEED;
+	bpf_map__set_max_entries(o->skel->maps.tcps_conns, o->skel->rodata->tcps_slots_n_cfg);
 	err = tcpscope_bpf__load(o->skel);
 	if (err) {
 		CHECK_FAIL_("tcpscope_bpf__load: %s", strerror(-err));
@@ -607,7 +617,9 @@ static int first_key(bool halfopen, struct tcps_key *k)
 	if (n)
 		return n;
 	tcps_ctable_walk_start(&w, &t);
-	n = tcps_ctable_walk_next(&w);
+	do
+		n = tcps_ctable_walk_next(&w);
+	while (!n && !w.end);
 	if (n > 0)
 		*k = w.keys[0];
 	tcps_ctable_walk_close(&w);
@@ -2031,15 +2043,21 @@ TEST(test_table_full_counts_and_passes)
 	CHK(!in_conns(&f, NULL));
 	EXPECT_STATES(&f, ESTABLISHED, ESTABLISHED);
 
-	/* Room again: the next non-steady packet promotes it. */
+	/* Room again once an entry is deleted and its tombstone collected,
+	 * as the daemon's expiry does (user/gc.c): the next non-steady
+	 * packet promotes it. */
 	where("room again");
 	{
 		struct tcps_ctable t = table(false);
+		int info = bpf_map__fd(T.skel->maps.tcps_info);
 		struct tcps_conn gone;
 		struct flow g;
+		__u64 ns;
 
 		flow_for(&g, &encaps[0], 0, 1);
 		CHK_EQ(tcps_ctable_take(&t, &g.key, &gone), 0);
+		CHK_EQ(tcps_slots_collect(bpf_program__fd(T.skel->progs.tcps_sys_collect),
+					  tcps_slots_info_epoch, &info, &ns), 0);
 	}
 	xmit(&f, OUT, FIN | ACK, 2, 2, 0);
 	CHK(in_conns(&f, NULL));
@@ -2111,7 +2129,7 @@ static void expect_gauges_walk_(int line)
 		struct tcps_ctable t = table(m);
 
 		tcps_ctable_walk_start(&w, &t);
-		while ((n = tcps_ctable_walk_next(&w)) > 0)
+		while (!w.end && (n = tcps_ctable_walk_next(&w)) >= 0)
 			for (i = 0; i < n; i++) {
 				struct tcps_conn c;
 				int first;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# run --prealloc: the connection table is made preallocated (no
-# BPF_F_NO_PREALLOC), with all its memory from the start, with health and
-# without; tracking is the same: real connections from namespace A
-# (watched) to a server in B are held, then closed, and stat agrees with
-# ss in A; an adopted table keeps its allocation; the info pin says it.
+# The connection table is a slot array (include/tcps_slots.h), allocated
+# whole at start: run --prealloc is accepted and changes nothing, with
+# health and without; tracking is the same: real connections from
+# namespace A (watched) to a server in B are held, then closed, and stat
+# agrees with ss in A; an adopted table keeps its size.
 . "$(dirname "$0")/../lib/lib.sh"
 need_root
 . "$(dirname "$0")/lib_daemon.sh"
@@ -46,10 +46,12 @@ test_prealloc_table_is_made_whole_and_tracks() {
 	start_tcpscope pre --prealloc --no-seed -q --max-conns $MAX --persist || { fail "did not start"; return; }
 	j=$(conns_map)
 	[ $(($(jq .flags <<<"$j") & 1)) -eq 0 ] || fail "conns still has BPF_F_NO_PREALLOC: $j"
-	# Every element is there already: bytes_memlock covers max_entries
-	# elements of at least the value's size.
-	[ "$(jq .bytes_memlock <<<"$j")" -ge $((MAX * $(jq .bytes_value <<<"$j"))) ] ||
-		fail "memlock $(jq .bytes_memlock <<<"$j") for $MAX elements of $(jq .bytes_value <<<"$j") B"
+	# Every slot is there already, at load 7/8 when full: bytes_memlock
+	# covers them, of the value's size each.
+	[ "$(jq .max_entries <<<"$j")" = $(((MAX * 8 + 6) / 7)) ] || fail "slots for $MAX: $j"
+	[ "$(jq .bytes_memlock <<<"$j")" -ge $(((MAX * 8 + 6) / 7 * $(jq .bytes_value <<<"$j"))) ] ||
+		fail "memlock $(jq .bytes_memlock <<<"$j") for the slots of $MAX of $(jq .bytes_value <<<"$j") B"
+	grep -q "prealloc changes nothing" "$OUT" || fail "no word that --prealloc changes nothing: $(cat "$OUT")"
 	nsrun "$A" "$TCPSCOPE" stat --json --pin-dir "$PIN_DIR" >/dev/null || fail "stat failed"
 	tracks_like_ss
 }
@@ -72,14 +74,15 @@ test_prealloc_without_health() {
 	stop_tcpscope
 }
 
-test_default_table_grows_as_it_fills() {
+test_default_table_is_whole_too() {
 	start_tcpscope default --no-seed -q --max-conns $MAX || { fail "did not start"; return; }
-	[ $(($(conns_map | jq .flags) & 1)) -eq 1 ] || fail "default table is preallocated: $(conns_map)"
+	[ "$(conns_map | jq -r .type)" = array ] || fail "conns is not the slot array: $(conns_map)"
+	[ "$(conns_map | jq .max_entries)" = $(((MAX * 8 + 6) / 7)) ] || fail "slots for $MAX: $(conns_map)"
 	stop_tcpscope
 }
 
 run_test test_prealloc_table_is_made_whole_and_tracks
 run_test test_adopted_table_keeps_its_allocation
 run_test test_prealloc_without_health
-run_test test_default_table_grows_as_it_fills
+run_test test_default_table_is_whole_too
 suite_done

@@ -137,6 +137,9 @@ while time.time() - t0 < secs:
 	[ "${CLOSED:-0}" -ge $((RATE / 2 * 5)) ] ||
 		{ fail "closed count ${CLOSED:-none}, want >= $((RATE / 2 * 5)): $(cat "$WORK/stat")"; return; }
 	grep -Eq '^closed \(last 10s\) [0-9]+$' "$WORK/stat" || fail "no 'closed (last 10s) N' line: $(cat "$WORK/stat")"
+	# The next test compares the gauges (stat's totals) with a walk
+	# (--by-remote): no connection may open or close in between.
+	wait_gone $((SECS + 5)) $churn || fail "the churn did not end"
 }
 
 test_closed_apart_in_json_top_and_metrics() {

@@ -20,6 +20,10 @@
 #include "check.h"
 
 #define TCPS_SLOTS_INLINE static inline
+/* The collector's passes in loops of 100 steps (BPF: 2^23), so that every
+ * pass here crosses from one loop to the next. */
+#define TCPS_SLOTS_LOOP_MAX 100u
+#define TCPS_SLOTS_CHUNKS 64
 #define TCPS_SLOTS_READ(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define TCPS_SLOTS_WRITE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #include "tcps_slots.h"
@@ -34,7 +38,8 @@ struct tslot {
 #define MAXN 4096
 #define DIST_N 65536		/* the home distribution's table */
 static struct tslot tbl[DIST_N];
-static __u32 tn, tepoch;
+static __u32 tn, tepoch, tcap;
+static __u64 tused;
 static struct tcps_slots_coll tcoll;
 static const __u32 tseed = 0x9e3779b9u;
 
@@ -113,6 +118,16 @@ TCPS_SLOTS_INLINE struct tcps_slots_coll *tcps_slots_coll(void)
 	return &tcoll;
 }
 
+TCPS_SLOTS_INLINE __u64 *tcps_slots_used(void)
+{
+	return &tused;
+}
+
+TCPS_SLOTS_INLINE __u32 tcps_slots_cap(void)
+{
+	return tcap;
+}
+
 /* ---- helpers ---- */
 static void table(__u32 n)
 {
@@ -120,6 +135,8 @@ static void table(__u32 n)
 	memset(&tcoll, 0, sizeof(tcoll));
 	tn = n;
 	tepoch = 0;
+	tcap = n;		/* no cap but the table's size (test_cap sets one) */
+	tused = 0;
 }
 
 /* Tuple number id: 198.18.x.y:port -> 198.19.0.1:443, or the same in
@@ -303,6 +320,42 @@ TEST(test_full_chain_fails_open)
 	CHECK_EQ(tcps_slots_collect(), 1);	/* no EMPTY slot to start from */
 }
 
+/* The cap on slots that are not EMPTY: inserts stop at it (EMPTY slots
+ * remain), tombstones are reused at the cap, the collector's reclaim
+ * gives room back; the count follows every claim, and a lost count (a
+ * table adopted by a new object) is recounted by a pass. */
+TEST(test_cap_keeps_empty_slots)
+{
+	struct tcps_slot_hdr *s;
+	__u32 id, in = 0;
+
+	table(64);
+	tcap = 56;
+	for (id = 0; id < 64; id++)
+		in += insert(TCPS_AF_INET, id, &s) == TCPS_SLOTS_INSERTED;
+	CHECK_EQ(in, 56);
+	CHECK_EQ(insert(TCPS_AF_INET, 100, &s), TCPS_SLOTS_FULLCHAIN);
+	CHECK_EQ(count_state(TCPS_SLOT_EMPTY), 8);
+	CHECK_EQ(tused, 56);
+	for (id = 0; id < 10; id++)
+		CHECK(del(TCPS_AF_INET, id));
+	CHECK_EQ(tused, 56);			/* a tombstone is not EMPTY */
+	tepoch += 3;
+	CHECK_EQ(tcps_slots_collect(), 0);
+	CHECK_EQ(tused, 56 - tcoll.reclaimed);
+	CHECK_EQ(count_state(TCPS_SLOT_EMPTY), 64 - tused);
+	CHECK_EQ(tcoll.recount, 0);
+	for (id = 200, in = 0; id < 264; id++)
+		in += insert(TCPS_AF_INET, id, &s) == TCPS_SLOTS_INSERTED;
+	CHECK_EQ(in, 10);			/* the tombstones and the reclaimed */
+	CHECK_EQ(tused, 56);
+	CHECK_EQ(count_state(TCPS_SLOT_EMPTY), 8);
+	tused = 0;				/* adopted: the count lost */
+	CHECK_EQ(tcps_slots_collect(), 0);
+	CHECK_EQ(tcoll.recount, 56);
+	CHECK_EQ(tused, 56);
+}
+
 /* A later insert through a tombstone claims it, but still walks on: the
  * same tuple past the tombstone is found, not inserted twice. */
 TEST(test_tombstone_claimed_by_later_insert)
@@ -356,6 +409,64 @@ TEST(test_collector_compacts_and_reclaims)
 		s = find(&k);
 		CHECK(s && ((struct tslot *)s)->id == id);
 	}
+}
+
+/* A tombstone at p stays in a reclaim-only pass only if a chain crosses
+ * it: a FULL slot after p, before the next EMPTY one, whose home is at or
+ * before p (walking from the home, p comes first). */
+static int crossed(__u32 p)
+{
+	struct tcps_key k;
+	__u32 q, j;
+
+	for (q = p + 1 < tn ? p + 1 : 0; q != p; q = q + 1 < tn ? q + 1 : 0) {
+		if ((tbl[q].h.tag & TCPS_SLOT_STATE) == TCPS_SLOT_EMPTY)
+			return 0;
+		if ((tbl[q].h.tag & TCPS_SLOT_STATE) != TCPS_SLOT_FULL)
+			continue;
+		tcps_slot_key(&tbl[q].h, tbl[q].h.tag, &k);
+		for (j = home_of(&k); j != q; j = j + 1 < tn ? j + 1 : 0)
+			if (j == p)
+				return 1;
+	}
+	return 0;
+}
+
+/* no_moves: the pass reclaims the tombstones no chain crosses (once three
+ * epochs old) and moves nothing: every tuple stays in its slot. */
+TEST(test_collector_reclaim_only_moves_nothing)
+{
+	struct tcps_slot_hdr *s;
+	long at[220];
+	__u32 id, i, reclaimed = 0;
+
+	table(256);
+	tcoll.no_moves = 1;
+	for (id = 0; id < 220; id++)
+		CHECK_EQ(insert(TCPS_AF_INET, id, &s), TCPS_SLOTS_INSERTED);
+	for (id = 0; id < 220; id++)
+		at[id] = pos(TCPS_AF_INET, id);
+	for (id = 0; id < 220; id += 3)
+		CHECK(del(TCPS_AF_INET, id));
+	CHECK_EQ(tcps_slots_collect(), 0);
+	CHECK_EQ(tcoll.reclaimed, 0);	/* too young */
+	tepoch += 3;
+	CHECK_EQ(tcps_slots_collect(), 0);
+	CHECK_EQ(tcoll.moved, 0);
+	reclaimed = (__u32)tcoll.reclaimed;
+	CHECK(reclaimed > 0);
+	CHECK_EQ(count_state(TCPS_SLOT_TOMB), 74 - reclaimed);
+	for (i = 0; i < tn; i++)
+		if ((tbl[i].h.tag & TCPS_SLOT_STATE) == TCPS_SLOT_TOMB)
+			CHECK(crossed(i));
+	for (id = 0; id < 220; id++)
+		CHECK_EQ(pos(TCPS_AF_INET, id), id % 3 ? at[id] : -1);
+	CHECK(!broken_chains());
+	tepoch += 3;
+	CHECK_EQ(tcps_slots_collect(), 0);	/* nothing more to do */
+	CHECK_EQ(tcoll.reclaimed, 0);
+	CHECK_EQ(tcoll.moved, 0);
+	CHECK_EQ(tcoll.no_moves, 1);		/* the caller's, kept */
 }
 
 /* Another CPU deletes the tuple an insert's walk has just passed and runs
@@ -706,8 +817,10 @@ int main(void)
 	RUN(test_insert_lookup_delete);
 	RUN(test_probe_wraps_at_array_end);
 	RUN(test_full_chain_fails_open);
+	RUN(test_cap_keeps_empty_slots);
 	RUN(test_tombstone_claimed_by_later_insert);
 	RUN(test_collector_compacts_and_reclaims);
+	RUN(test_collector_reclaim_only_moves_nothing);
 	RUN(test_tombstone_passed_by_a_walk_stays_until_its_epoch_ends);
 	RUN(test_ipv4_ipv6_same_words_are_different_tuples);
 	RUN(test_homes_spread_sequential_and_random_tuples);
