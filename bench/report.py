@@ -42,11 +42,12 @@ def paired(a, b):
 
 # Why a target is missed when the measurement alone does not say it. Keyed
 # by target id; the notes built from this run's figures come first.
-MEM_NOTE = ("A BPF hash map element costs ~96 B before its value (the kernel's htab_elem header, the "
-        "40-byte key, the allocator's node) and is rounded up to a slab class: 512 B with health's "
-        "216-byte value, 256 B with the 120-byte value of --no-health (bench/NOTES.md, 'Memory per "
-        "connection'). 128 B is below what any BPF hash map can hold a connection in; it needs a "
-        "preallocated table of compact slots of our own.")
+MEM_NOTE = ("The connection table is an array of slots of our own, allocated whole for --max-conns at "
+        "a load of 7/8 (include/tcps_slots.h): a slot is its 40-byte header and the entry, 120 bytes "
+        "with --no-health and 216 with health, so 160 / 0.875 = 183 B a connection without health "
+        "and 293 B with it, used or not. 128 B needs a 112-byte slot: the entry's core trimmed to "
+        "72 bytes (lock, FSM, two 32-bit ticks), which leaves --no-health's `list` without its "
+        "per-connection counters and interface (bench/NOTES.md, 'The product on slots').")
 
 NOTES = {
     "mem_memlock_v4": MEM_NOTE,
