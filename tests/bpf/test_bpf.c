@@ -20,10 +20,9 @@
 #include "ctable.h"
 #include "slotcfg.h"
 
-/* The slot array's hash seed in these tests (the daemon draws one). */
-#define TEST_SLOTS_SEED 0x7e57c0deu
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
+#include "skel_tables.h"
 
 #define RC_XDP_PASS 2		/* XDP_PASS */
 #define RC_TC_UNSPEC (-1)	/* TC_ACT_UNSPEC */
@@ -185,18 +184,10 @@ static int key_canonical(const struct tcps_key *k)
 	return ntohs(k->port[0]) <= ntohs(k->port[1]);
 }
 
-/* The test's connection table (tcps_conns), or its half-open one: the
- * one place that makes a struct tcps_ctable. */
+/* The test's connection table (tcps_conns), or its half-open one. */
 static struct tcps_ctable table(bool halfopen)
 {
-	struct bpf_map *m = halfopen ? T.skel->maps.tcps_halfopen : T.skel->maps.tcps_conns;
-
-	if (halfopen)
-		return tcps_ctable_hash(bpf_map__fd(m), bpf_map__value_size(m), true);
-	return tcps_ctable_slots(bpf_map__fd(m), bpf_map__value_size(m) - sizeof(struct tcps_slot_hdr),
-				 TEST_SLOTS_SEED, bpf_map__max_entries(m),
-				 bpf_program__fd(T.skel->progs.tcps_sys),
-				 bpf_map__fd(T.skel->maps.tcps_trans));
+	return test_table(T.skel, halfopen);
 }
 
 static const char *table_name(bool halfopen)
@@ -311,10 +302,7 @@ static struct obj *obj_load(int mode, __u32 max_conns)
 	}
 	o->skel->rodata->tcps_mode = mode;
 	o->skel->rodata->tcps_replay_clock = 1;	/* time comes from T.clock */
-	/* The slot array as the daemon makes it: sized for max_conns, seeded. */
-	o->skel->rodata->tcps_slots_n_cfg = tcps_slots_for(max_conns ?: TCPS_MAX_CONNS_DEFAULT);
-	o->skel->rodata->tcps_slots_seed_cfg = TEST_SLOTS_SEED;
-	bpf_map__set_max_entries(o->skel->maps.tcps_conns, o->skel->rodata->tcps_slots_n_cfg);
+	test_tables_size(o->skel, max_conns ?: TCPS_MAX_CONNS_DEFAULT);
 	err = tcpscope_bpf__load(o->skel);
 	if (err) {
 		CHECK_FAIL_("tcpscope_bpf__load: %s", strerror(-err));

@@ -23,10 +23,9 @@
 #include "check.h"
 #include "ctable.h"
 
-/* The slot array's hash seed in these tests (the daemon draws one). */
-#define TEST_SLOTS_SEED 0x7e57c0deu
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
+#include "skel_tables.h"
 
 #define ETH_LEN 14
 #define RC_XDP_PASS 2
@@ -93,10 +92,7 @@ static int setup(void)
 		return -1;
 	}
 	H.skel->rodata->tcps_replay_clock = 1;
-	/* The slot array as the daemon makes it: sized, seeded. */
-	H.skel->rodata->tcps_slots_n_cfg = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
-	H.skel->rodata->tcps_slots_seed_cfg = TEST_SLOTS_SEED;
-	bpf_map__set_max_entries(H.skel->maps.tcps_conns, H.skel->rodata->tcps_slots_n_cfg);
+	test_tables_size(H.skel, TCPS_MAX_CONNS_DEFAULT);
 	err = tcpscope_bpf__load(H.skel);
 	if (err) {
 		CHECK_FAIL_("load: %s", strerror(-err));
@@ -171,18 +167,10 @@ static int run(int hook, const __u8 *buf, size_t len)
 	return !err;
 }
 
-/* The connection table (tcps_conns), or the half-open one: the one place
- * that makes a struct tcps_ctable. */
+/* The test's connection table (tcps_conns), or its half-open one. */
 static struct tcps_ctable table(bool halfopen)
 {
-	struct bpf_map *m = halfopen ? H.skel->maps.tcps_halfopen : H.skel->maps.tcps_conns;
-
-	if (halfopen)
-		return tcps_ctable_hash(bpf_map__fd(m), bpf_map__value_size(m), true);
-	return tcps_ctable_slots(bpf_map__fd(m), bpf_map__value_size(m) - sizeof(struct tcps_slot_hdr),
-				 TEST_SLOTS_SEED, bpf_map__max_entries(m),
-				 bpf_program__fd(H.skel->progs.tcps_sys),
-				 bpf_map__fd(H.skel->maps.tcps_trans));
+	return test_table(H.skel, halfopen);
 }
 
 /* 0 absent, 1 in tcps_conns, 2 in tcps_halfopen. */
