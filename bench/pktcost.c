@@ -59,6 +59,7 @@
 #include "tcpscope.h"
 #include "tcps_slots.h"
 #include "ctable.h"
+#include "slotcfg.h"
 #include "parse.h"
 #include "pktbuild.h"
 #include "tcpscope.skel.h"
@@ -464,42 +465,6 @@ static int run_case(struct bcase *c, int round)
 	return 0;
 }
 
-/* Set the object's `const volatile` name (len bytes) before load, as the
- * skeleton does for the real object. */
-static int set_rodata(struct bpf_object *obj, const char *name, const void *val, size_t len)
-{
-	const struct btf *btf = bpf_object__btf(obj);
-	const struct btf_var_secinfo *v;
-	const struct btf_type *sec;
-	struct bpf_map *m;
-	__u8 *data = NULL;
-	size_t sz = 0;
-	int id, i;
-
-	bpf_object__for_each_map(m, obj) {
-		const char *n = bpf_map__name(m);
-		size_t l = strlen(n);
-
-		if (bpf_map__is_internal(m) && l >= 7 && !strcmp(n + l - 7, ".rodata"))
-			data = (__u8 *)(uintptr_t)bpf_map__initial_value(m, &sz);
-	}
-	id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
-	if (!data || id < 0)
-		return -ENOENT;
-	sec = btf__type_by_id(btf, id);
-	v = btf_var_secinfos(sec);
-	for (i = 0; i < btf_vlen(sec); i++, v++) {
-		const struct btf_type *var = btf__type_by_id(btf, v->type);
-
-		if (!strcmp(btf__name_by_offset(btf, var->name_off), name) &&
-		    v->offset + len <= sz && v->size == len) {
-			memcpy(data + v->offset, val, len);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
 /* A tcps_conns map's connection values: a slot's, less its header. */
 static __u32 conns_vsize(const struct bpf_map *m)
 {
@@ -526,8 +491,7 @@ static int variant_slots(struct target *t, struct bpf_map *conns)
 	t->slots_n = main_t.slots_n;
 	t->slots_seed = main_t.slots_seed;
 	return bpf_map__set_max_entries(conns, t->slots_n) ?:
-	       set_rodata(t->obj, "tcps_slots_n_cfg", &t->slots_n, 4) ?:
-	       set_rodata(t->obj, "tcps_slots_seed_cfg", &t->slots_seed, 4);
+	       tcps_slots_rodata(t->obj, t->slots_seed, t->slots_n);
 }
 
 /* -x NAME=OBJECT: open, configure as the real object, load. */
@@ -552,7 +516,7 @@ static int load_variant(struct target *t, char *spec)
 	conns = bpf_object__find_map_by_name(t->obj, "tcps_conns");
 	px = bpf_object__find_program_by_name(t->obj, "tcps_xdp_ingress");
 	pe = bpf_object__find_program_by_name(t->obj, "tcps_tc_egress");
-	if (!conns || !px || !pe || set_rodata(t->obj, "tcps_health", &(__u8){ !set.no_health }, 1) ||
+	if (!conns || !px || !pe || tcps_rodata_set(t->obj, "tcps_health", &(__u8){ !set.no_health }, 1) ||
 	    variant_slots(t, conns)) {
 		fprintf(stderr, "pktcost: %s is not a tcpscope data path object\n", eq + 1);
 		return -EINVAL;

@@ -154,6 +154,19 @@ __noinline int tcps_conns_insert(const struct tcps_key *k, __u32 home, __u32 wan
 	return tcps_slots_insert(k, home, want, init, &s);
 }
 
+/* Insert k with value init into tcps_conns unless there: 0, -TCPS_EEXIST
+ * (there already, maybe inserted by another CPU just now), or -E2BIG: no
+ * free slot within the probe limit or under the cap, or the home's insert
+ * lock held too long (the packet passes untracked, counted as a full
+ * table). */
+static __always_inline int tcps_conns_add(const struct tcps_key *k, const struct tcps_conn *init)
+{
+	struct tcps_slots_at a = tcps_slots_of(k);
+	int r = tcps_conns_insert(k, a.home, a.want, init);
+
+	return r == TCPS_SLOTS_INSERTED ? 0 : r == TCPS_SLOTS_RACED ? -TCPS_EEXIST : -7 /* E2BIG */;
+}
+
 /* Delete s (k's, tag want), its value but the lock copied into out under
  * its lock (values of the map's size: see tcps_conn_tail_copy); 1 if this
  * call deleted it. The tombstone carries the collector's epoch. */
@@ -172,6 +185,22 @@ static __always_inline int tcps_slot_take(struct tcps_slot_hdr *s, __u32 want,
 	}
 	tcps_slot_unlock(s);
 	return done;
+}
+
+/* Delete k's entry of tcps_conns, its value (but the lock) into out
+ * unless NULL: 0, or -ENOENT. A slot the collector moved between the
+ * lookup and the lock is looked up once more. */
+static __always_inline int tcps_conns_take(const struct tcps_key *k, struct tcps_conn *out)
+{
+	struct tcps_slots_at a = tcps_slots_of(k);
+	struct tcps_slot_hdr *s = tcps_conns_find(k, a);
+
+	if (!s)
+		return -2;	/* ENOENT */
+	if (tcps_slot_take(s, a.want, out))
+		return 0;
+	s = tcps_conns_find(k, a);
+	return s && tcps_slot_take(s, a.want, out) ? 0 : -2;
 }
 
 /* Under c's lock: c is still k's entry (tcps_path.h TCPS_PATH_CONN_STILL).
@@ -201,35 +230,19 @@ static __always_inline struct tcps_conn *tcps_tbl_lookup(int tbl, const struct t
 	return tcps_slot_conn(tcps_conns_find(k, tcps_slots_of(k)));
 }
 
-/* 0, -TCPS_EEXIST (there already, maybe inserted by another CPU just
- * now), or -E2BIG: no free slot within the probe limit, or the home's
- * insert lock held too long (the packet passes untracked, counted as a
- * full table). */
 static __always_inline int tcps_tbl_insert(int tbl, const struct tcps_key *k, const struct tcps_conn *v)
 {
-	struct tcps_slots_at a;
-	int r;
-
 	if (tbl == TCPS_TBL_HALFOPEN)
 		return bpf_map_update_elem(&tcps_halfopen, k, v, BPF_NOEXIST);
-	a = tcps_slots_of(k);
-	r = tcps_conns_insert(k, a.home, a.want, v);
-	return r == TCPS_SLOTS_INSERTED ? 0 : r == TCPS_SLOTS_RACED ? -TCPS_EEXIST : -7 /* E2BIG */;
+	return tcps_conns_add(k, v);
 }
 
 static __always_inline void tcps_tbl_delete(int tbl, const struct tcps_key *k)
 {
-	struct tcps_slot_hdr *s;
-	struct tcps_slots_at a;
-
-	if (tbl == TCPS_TBL_HALFOPEN) {
+	if (tbl == TCPS_TBL_HALFOPEN)
 		bpf_map_delete_elem(&tcps_halfopen, k);
-		return;
-	}
-	a = tcps_slots_of(k);
-	s = tcps_conns_find(k, a);
-	if (s)
-		tcps_slot_take(s, a.want, NULL);
+	else
+		tcps_conns_take(k, NULL);
 }
 
 static __always_inline void tcps_conn_lock(struct tcps_conn *c)
@@ -532,20 +545,6 @@ int tcps_tc_egress(struct __sk_buff *skb)
  * zeroed, INSERT ignores it. The gauges are userspace's to keep
  * (TCPS_GAUGE_USER), as for its writes of the hash maps.
  */
-static __always_inline int tcps_sys_take(const struct tcps_key *k, struct tcps_slots_at a,
-					 struct tcps_conn *c)
-{
-	struct tcps_slot_hdr *s = tcps_conns_find(k, a);
-
-	__builtin_memset(c, 0, sizeof(*c));
-	if (!s)
-		return -2;	/* ENOENT */
-	if (tcps_slot_take(s, a.want, c))
-		return 0;
-	s = tcps_conns_find(k, a);	/* moved by the collector meanwhile: once more */
-	return s && tcps_slot_take(s, a.want, c) ? 0 : -2;
-}
-
 /* The value goes through this program's stack (a global function takes
  * no pointer into the context) and to the context, not through the data
  * path's per-CPU scratch: a syscall program runs preemptible, and the data
@@ -553,20 +552,16 @@ static __always_inline int tcps_sys_take(const struct tcps_key *k, struct tcps_s
 SEC("syscall")
 int tcps_sys(struct tcps_sys_req *r)
 {
-	struct tcps_slots_at a;
 	struct tcps_conn c;
 	struct tcps_key k;
-	int ret;
 
 	__builtin_memcpy(&k, &r->key, sizeof(k));
-	a = tcps_slots_of(&k);
 	if (r->op == TCPS_SYS_INSERT) {
 		__builtin_memcpy(&c, &r->conn, sizeof(c));
-		ret = tcps_conns_insert(&k, a.home, a.want, &c);
-		r->ret = ret == TCPS_SLOTS_INSERTED ? 0 : ret == TCPS_SLOTS_RACED ? -TCPS_EEXIST :
-									   -7 /* E2BIG */;
+		r->ret = tcps_conns_add(&k, &c);
 	} else if (r->op == TCPS_SYS_TAKE) {
-		r->ret = tcps_sys_take(&k, a, &c);
+		__builtin_memset(&c, 0, sizeof(c));
+		r->ret = tcps_conns_take(&k, &c);
 		__builtin_memcpy(&r->conn, &c, sizeof(c));
 	} else {
 		r->ret = -22;	/* EINVAL */

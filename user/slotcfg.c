@@ -21,9 +21,9 @@ int tcps_slots_new_seed(__u32 *seed)
 	return n == (ssize_t)sizeof(*seed) ? 0 : n < 0 ? -errno : -EIO;
 }
 
-/* Where the 4-byte variable `name` of the object's .rodata is: its
+/* Where the variable `name` of len bytes in the object's .rodata is: its
  * offset, or -errno. */
-static long rodata_off(struct bpf_object *obj, const char *name)
+static long rodata_off(struct bpf_object *obj, const char *name, size_t len)
 {
 	const struct btf *btf = bpf_object__btf(obj);
 	const struct btf_var_secinfo *vs;
@@ -38,40 +38,14 @@ static long rodata_off(struct bpf_object *obj, const char *name)
 		const struct btf_type *var = btf__type_by_id(btf, vs->type);
 
 		if (!strcmp(btf__name_by_offset(btf, var->name_off), name))
-			return vs->size == sizeof(__u32) ? (long)vs->offset : -EPROTO;
+			return vs->size == len ? (long)vs->offset : -EPROTO;
 	}
 	return -ENOENT;
 }
 
-/* The .rodata's initial value with v at each name's offset (this libbpf
- * hands out the value read-only: a copy, changed, set back). */
-static int rodata_set(struct bpf_object *obj, struct bpf_map *ro, const char *const names[2],
-		      const __u32 v[2])
+/* The object's .rodata map, or NULL. */
+static struct bpf_map *rodata_map(struct bpf_object *obj)
 {
-	size_t size = 0;
-	const void *cur = bpf_map__initial_value(ro, &size);
-	__u8 *data = cur && size ? malloc(size) : NULL;
-	long off;
-	int i, err = data ? 0 : -ENOMEM;
-
-	if (data)
-		memcpy(data, cur, size);
-	for (i = 0; !err && i < 2; i++) {
-		off = rodata_off(obj, names[i]);
-		if (off >= 0 && (size_t)off + sizeof(__u32) <= size)
-			memcpy(data + off, &v[i], sizeof(__u32));
-		else
-			err = off < 0 ? (int)off : -EPROTO;
-	}
-	err = err ?: bpf_map__set_initial_value(ro, data, size);
-	free(data);
-	return err;
-}
-
-int tcps_slots_rodata(struct bpf_object *obj, __u32 seed, __u32 nslots)
-{
-	static const char *const names[2] = { "tcps_slots_seed_cfg", "tcps_slots_n_cfg" };
-	const __u32 v[2] = { seed, nslots };
 	struct bpf_map *m, *ro = NULL;
 	const char *n;
 
@@ -80,9 +54,41 @@ int tcps_slots_rodata(struct bpf_object *obj, __u32 seed, __u32 nslots)
 		if (bpf_map__is_internal(m) && strlen(n) >= 7 && !strcmp(n + strlen(n) - 7, ".rodata"))
 			ro = m;
 	}
-	if (!ro)
-		return -ENOENT;
-	return rodata_set(obj, ro, names, v);
+	return ro;
+}
+
+/* The .rodata's initial value with val at name's offset (this libbpf
+ * hands out the value read-only: a copy, changed, set back). */
+int tcps_rodata_set(struct bpf_object *obj, const char *name, const void *val, size_t len)
+{
+	struct bpf_map *ro = rodata_map(obj);
+	size_t size = 0;
+	const void *cur = ro ? bpf_map__initial_value(ro, &size) : NULL;
+	__u8 *data = cur && size ? malloc(size) : NULL;
+	long off = rodata_off(obj, name, len);
+	int err;
+
+	if (!ro || !cur)
+		err = -ENOENT;
+	else if (!data)
+		err = -ENOMEM;
+	else if (off < 0 || (size_t)off + len > size)
+		err = off < 0 ? (int)off : -EPROTO;
+	else
+		err = 0;
+	if (!err) {
+		memcpy(data, cur, size);
+		memcpy(data + off, val, len);
+		err = bpf_map__set_initial_value(ro, data, size);
+	}
+	free(data);
+	return err;
+}
+
+int tcps_slots_rodata(struct bpf_object *obj, __u32 seed, __u32 nslots)
+{
+	return tcps_rodata_set(obj, "tcps_slots_seed_cfg", &seed, sizeof(seed)) ?:
+	       tcps_rodata_set(obj, "tcps_slots_n_cfg", &nslots, sizeof(nslots));
 }
 
 int tcps_slots_prog_fd(struct bpf_object *obj, const char *name)

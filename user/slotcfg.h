@@ -12,6 +12,10 @@
 
 /* A new table's hash seed (getrandom): 0 or -errno. */
 int tcps_slots_new_seed(__u32 *seed);
+/* Before load: the object's `const volatile` name (len bytes, checked
+ * against its BTF) set to val. 0, -ENOENT (no such variable), -EPROTO (of
+ * another size) or -errno. */
+int tcps_rodata_set(struct bpf_object *obj, const char *name, const void *val, size_t len);
 /* Before load: the object's `const volatile` tcps_slots_seed_cfg and
  * tcps_slots_n_cfg (every object that touches tcps_conns has them).
  * -ENOENT if the object lacks one (an object of another version). */
