@@ -81,14 +81,27 @@ struct tcps_cursor {
 
 #define TCPS_NEED(c, n) ((c)->pos + (n) > (c)->end)
 
+/* Big-endian reads of header fields at any alignment: one load and a
+ * byte swap (BPF_END), where byte-wise assembly took 4 insns a u16 and 10
+ * a u32. In BPF a plain load: clang splits a memcpy of unknown alignment
+ * into bytes, and the verifier allows unaligned packet reads where the
+ * CPU does them at no cost (no CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS: it
+ * would refuse the program, as it would any such parser). Natively a
+ * memcpy, which compilers turn into the same load. */
+#ifdef __bpf__
+#define TCPS_RD(p, T) (*(const T *)(p))
+#else
+#define TCPS_RD(p, T) ({ T v_; __builtin_memcpy(&v_, (p), sizeof(v_)); v_; })
+#endif
+
 static __always_inline __u16 tcps_rd16(const __u8 *p)
 {
-	return (__u16)(p[0] << 8 | p[1]);
+	return tcps_ntohs(TCPS_RD(p, __u16));
 }
 
 static __always_inline __u32 tcps_rd32(const __u8 *p)
 {
-	return (__u32)p[0] << 24 | (__u32)p[1] << 16 | (__u32)p[2] << 8 | p[3];
+	return tcps_ntohl(TCPS_RD(p, __u32));
 }
 
 /* Ethernet and 0..TCPS_MAX_VLAN 802.1Q/802.1ad tags; returns the ethertype. */
@@ -112,8 +125,8 @@ static __always_inline int tcps_parse_eth(struct tcps_cursor *c, __u16 *proto)
 }
 
 /* IPv4: ihl >= 5 and within the packet; non-first fragments carry no TCP. */
-static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, struct tcps_parsed *p,
-					 __u32 *l4_len, __u32 wire_left)
+static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, __u32 *l4_len,
+					 __u32 wire_left)
 {
 	const __u8 *ip = c->pos;
 	__u32 ihl, tot;
@@ -138,12 +151,6 @@ static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, struct tcps_pa
 		return TCPS_P_FRAGMENT;
 	if (ip[9] != TCPS_IPPROTO_TCP)
 		return TCPS_P_NOT_TCP;
-	/* The key holds 16 bytes per address: the rest must be zero. */
-	__builtin_memset(p->saddr, 0, sizeof(p->saddr));
-	__builtin_memset(p->daddr, 0, sizeof(p->daddr));
-	__builtin_memcpy(&p->saddr[0], ip + 12, 4);
-	__builtin_memcpy(&p->daddr[0], ip + 16, 4);
-	p->family = TCPS_AF_INET;
 	*l4_len = tot - ihl;
 	c->pos += ihl;
 	return TCPS_P_TCP;
@@ -158,8 +165,8 @@ static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, struct tcps_pa
  * chain is read as TCP. */
 #define TCPS_EXT_OFF_MASK 0x7fff
 
-static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, struct tcps_parsed *p,
-					   __u32 *l4_len, __u32 wire_left)
+static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, __u32 *l4_len,
+					   __u32 wire_left)
 {
 	const __u8 *ip = c->pos, *h;
 	__u32 plen, hlen, off = 40;
@@ -176,9 +183,6 @@ static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, struct tcps_pa
 	if (plen + 40 > wire_left)
 		return TCPS_P_TRUNCATED;
 	nh = ip[6];
-	__builtin_memcpy(p->saddr, ip + 8, 16);
-	__builtin_memcpy(p->daddr, ip + 24, 16);
-	p->family = TCPS_AF_INET6;
 
 	for (i = 0; i < TCPS_MAX_IPV6_EXT; i++) {
 		if (nh == TCPS_IPPROTO_TCP)
@@ -300,7 +304,7 @@ static __always_inline int tcps_parse_tcp(struct tcps_cursor *c, struct tcps_par
 	/* RFC 7323 Appendix A layout (NOP, NOP, TS), what Linux and the BSDs
 	 * send on every segment: read in place, no copy, no loop. Any other
 	 * layout is left to the option walk (tcps_frame_opts). */
-	if (doff >= 32 && th + 32 <= c->end && th[20] == 1 && th[21] == 1 && th[22] == 8 && th[23] == 10) {
+	if (doff >= 32 && th + 32 <= c->end && TCPS_RD(th + 20, __u32) == tcps_ntohl(0x0101080au)) {
 		g->tsval = tcps_rd32(th + 24);
 		g->tsecr = tcps_rd32(th + 28);
 		g->has_ts = 1;
@@ -314,36 +318,77 @@ static __always_inline int tcps_parse_tcp(struct tcps_cursor *c, struct tcps_par
 	return TCPS_P_TCP;
 }
 
+/* Where a frame's parse stands after its IP header(s), when they carry
+ * TCP: the cursor at the TCP header and what tcps_parse_l4 needs. */
+struct tcps_l3 {
+	struct tcps_cursor c;
+	const __u8 *ip;		/* the IP header */
+	__u32 l4_len;
+	__u8 family;		/* enum tcps_family */
+};
+
 /*
- * Parse one frame. wire_len is the frame's full length (it can exceed
- * data_end - data on tc, where only the linear part is directly readable).
+ * The first half of a frame's parse: Ethernet, VLANs, IP. TCPS_P_TCP when
+ * the frame carries a TCP header for tcps_parse_l4, else its verdict.
+ * Writes nothing but l, so the BPF hooks count a non-TCP frame before they
+ * fetch the per-CPU parse (bpf/tcpscope.bpf.c). wire_len is the frame's
+ * full length (it can exceed data_end - data on tc, where only the linear
+ * part is directly readable).
  */
-static __always_inline int tcps_parse(const void *data, const void *data_end, __u32 wire_len,
-				    struct tcps_parsed *p)
+static __always_inline int tcps_parse_l3(const void *data, const void *data_end, __u32 wire_len,
+					 struct tcps_l3 *l)
 {
-	struct tcps_cursor c = {
-		.start = (const __u8 *)data,
-		.pos = (const __u8 *)data,
-		.end = (const __u8 *)data_end,
-	};
-	__u32 l4_len = 0, left;
+	__u32 left;
 	__u16 proto = 0;
 	int rc;
 
-	rc = tcps_parse_eth(&c, &proto);
+	l->c.start = (const __u8 *)data;
+	l->c.pos = (const __u8 *)data;
+	l->c.end = (const __u8 *)data_end;
+	l->l4_len = 0;
+	rc = tcps_parse_eth(&l->c, &proto);
 	if (rc != TCPS_P_TCP)
 		return rc;
-	left = (__u32)(c.pos - (const __u8 *)data);
+	l->ip = l->c.pos;
+	left = (__u32)(l->c.pos - (const __u8 *)data);
 	left = wire_len > left ? wire_len - left : 0;
-	if (proto == TCPS_ETH_P_IP)
-		rc = tcps_parse_ipv4(&c, p, &l4_len, left);
-	else if (proto == TCPS_ETH_P_IPV6)
-		rc = tcps_parse_ipv6(&c, p, &l4_len, left);
-	else
-		return TCPS_P_NOT_TCP;
-	if (rc != TCPS_P_TCP)
-		return rc;
-	return tcps_parse_tcp(&c, p, l4_len);
+	if (proto == TCPS_ETH_P_IP) {
+		l->family = TCPS_AF_INET;
+		return tcps_parse_ipv4(&l->c, &l->l4_len, left);
+	}
+	if (proto == TCPS_ETH_P_IPV6) {
+		l->family = TCPS_AF_INET6;
+		return tcps_parse_ipv6(&l->c, &l->l4_len, left);
+	}
+	return TCPS_P_NOT_TCP;
+}
+
+/* The second half, after tcps_parse_l3 said TCPS_P_TCP: the addresses and
+ * the TCP header into p. */
+static __always_inline int tcps_parse_l4(struct tcps_l3 *l, struct tcps_parsed *p)
+{
+	if (l->family == TCPS_AF_INET) {
+		/* The key holds 16 bytes per address: the rest must be zero. */
+		__builtin_memset(p->saddr, 0, sizeof(p->saddr));
+		__builtin_memset(p->daddr, 0, sizeof(p->daddr));
+		__builtin_memcpy(&p->saddr[0], l->ip + 12, 4);
+		__builtin_memcpy(&p->daddr[0], l->ip + 16, 4);
+	} else {
+		__builtin_memcpy(p->saddr, l->ip + 8, 16);
+		__builtin_memcpy(p->daddr, l->ip + 24, 16);
+	}
+	p->family = l->family;
+	return tcps_parse_tcp(&l->c, p, l->l4_len);
+}
+
+/* Parse one frame: both halves. */
+static __always_inline int tcps_parse(const void *data, const void *data_end, __u32 wire_len,
+				    struct tcps_parsed *p)
+{
+	struct tcps_l3 l;
+	int rc = tcps_parse_l3(data, data_end, wire_len, &l);
+
+	return rc != TCPS_P_TCP ? rc : tcps_parse_l4(&l, p);
 }
 
 /* Native callers (tests, fuzzer, replay) have the whole frame in memory:

@@ -374,7 +374,7 @@ static __always_inline void tcps_handle_parsed(void *ctx, int is_xdp, struct tcp
 {
 	int hint;
 
-	if (!tcps_frame_count(cnt, rc))
+	if (!tcps_frame_count(cnt, rc) || !p)
 		return;
 	/* A GSO/GRO packet stands for this many wire segments (the kernel
 	 * counts retransmissions in them: tcp_skb_pcount). */
@@ -385,16 +385,27 @@ static __always_inline void tcps_handle_parsed(void *ctx, int is_xdp, struct tcp
 		tcps_track(p, cnt, dir, ifindex, hint);
 }
 
+/* A frame the first half of the parse finds carries no TCP is counted
+ * with one per-CPU lookup; only TCP fetches the per-CPU parse, p. */
 static __always_inline void tcps_handle_xdp(struct xdp_md *ctx, __u32 wire_len)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct tcps_counters *cnt = tcps_counters_get();
-	struct tcps_parsed *p = tcps_parsed_get();
+	struct tcps_counters *cnt;
+	struct tcps_parsed *p = NULL;
+	struct tcps_l3 l;
+	int rc;
 
-	if (cnt && p)
-		tcps_handle_parsed(ctx, 1, cnt, p, tcps_parse(data, data_end, wire_len, p),
-				   TCPS_DIR_IN, ctx->ingress_ifindex, 1);
+	rc = tcps_parse_l3(data, data_end, wire_len, &l);
+	if (rc == TCPS_P_TCP) {
+		p = tcps_parsed_get();
+		if (!p)
+			return;
+		rc = tcps_parse_l4(&l, p);
+	}
+	cnt = tcps_counters_get();
+	if (cnt)
+		tcps_handle_parsed(ctx, 1, cnt, p, rc, TCPS_DIR_IN, ctx->ingress_ifindex, 1);
 }
 
 SEC("xdp")
@@ -482,21 +493,28 @@ struct {
  */
 static __always_inline void tcps_handle_skb(struct __sk_buff *skb, int dir)
 {
-	struct tcps_counters *cnt = tcps_counters_get();
-	struct tcps_parsed *p = tcps_parsed_get();
+	struct tcps_counters *cnt;
+	struct tcps_parsed *p = NULL;
+	struct tcps_l3 l;
 	__u32 linear;
 	int rc;
 
-	if (!cnt || !p)
-		return;
-	rc = tcps_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, p);
+	rc = tcps_parse_l3((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &l);
+	if (rc == TCPS_P_TCP) {
+		p = tcps_parsed_get();
+		if (!p)
+			return;
+		rc = tcps_parse_l4(&l, p);
+	}
 	linear = (__u32)(skb->data_end - skb->data);
 	if (rc == TCPS_P_TRUNCATED && linear < skb->len) {
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
 		if (skb->data_end - skb->data > linear)
 			bpf_tail_call(skb, &tcps_tc_again, (__u32)dir);
 	}
-	tcps_handle_parsed(skb, 0, cnt, p, rc, dir, skb->ifindex, skb->gso_segs);
+	cnt = tcps_counters_get();
+	if (cnt)
+		tcps_handle_parsed(skb, 0, cnt, p, rc, dir, skb->ifindex, skb->gso_segs);
 }
 
 SEC("tc")
