@@ -45,11 +45,15 @@ for c in json.load(sys.stdin)["connections"]:
 ' | sort
 }
 
+# NO_TW=1: leave TIME_WAIT out of both (a daemon run with a --time-wait
+# shorter than the kernel's 60 s ends its TIME_WAITs first, by design).
+no_tw() { if [ -n "${NO_TW:-}" ]; then grep -v '^TIME_WAIT '; else cat; fi; }
+
 same_as_ss() {
 	local a b
-	a=$(ss_counts) b=$(tcps_counts)
+	a=$(ss_counts | no_tw) b=$(tcps_counts | no_tw)
 	[ "$a" = "$b" ] || { DIFF="ss: $(echo $a) / tcpscope: $(echo $b)"; return 1; }
-	a=$(ss_conns) b=$(tcps_conns)
+	a=$(ss_conns | no_tw) b=$(tcps_conns | no_tw)
 	[ "$a" = "$b" ] || { DIFF="$(diff <(echo "$a") <(echo "$b") | tr '\n' ' ')"; return 1; }
 }
 
@@ -158,10 +162,13 @@ no_health_checks() {
 		[ "$n" = "${m#*:}" ] || fail "--no-health: ${m%%:*} value size $n, want ${m#*:}" || return 1
 	done
 	grep -q '"reason":"seed"' "$OUT" || fail "no seed events" || return 1
-	expect_same_as_ss || return 1
+	# --time-wait 2 (for the expiry below) ends tcpscope's TIME_WAITs, seeded
+	# or new, 2 s in, the kernel's at 60: compared without them (with them,
+	# the check passed only where it ran within those 2 s).
+	NO_TW=1 expect_same_as_ss || return 1
 	nsrun "$A" $CONN close "$IP4_B" $PORT 3 || return 1
 	nsrun "$A" $CONN close "$IP6_B" $((PORT + 1)) 1 || return 1
-	expect_same_as_ss || return 1
+	NO_TW=1 expect_same_as_ss || return 1
 	nsrun "$A" "$TCPSCOPE" top -n 1 --pin-dir "$PIN_DIR" >"$OUT.top" 2>&1 || fail "top: $(head -3 "$OUT.top")" || return 1
 	grep -Eq '^ESTABLISHED +4 ' "$OUT.top" && grep -q 'SLOWEST HANDSHAKES: health is off' "$OUT.top" &&
 		grep -q "$IP4_B" "$OUT.top" || fail "top: $(head -c 600 "$OUT.top")" || return 1
