@@ -187,6 +187,11 @@ test_no_health_says_health_is_off() {
 
 test_swept_groups_equal_stat() {
 	local out
+	# The four listeners come in with the daemon's next look at the
+	# socket table (--seed-interval, 10 s): one that lands after top's last
+	# complete sweep and before stat counts in stat only.
+	wait_for 12 sh -c "[ \$('$TCPSCOPE' list --state LISTEN --pin-dir '${SCOPE_PIN[server]}' | tail -n +2 | wc -l) -ge 4 ]" ||
+		{ fail "listeners not seeded: $("$TCPSCOPE" list --state LISTEN --pin-dir "${SCOPE_PIN[server]}")"; return; }
 	out=$("$TCPSCOPE" top -n 16 -d 0.1 --pin-dir "${SCOPE_PIN[server]}") || { fail "top"; return; }
 	last_snapshot <(printf '%s\n' "$out") >"$W/snap.server"
 	grep -Eq '^\(groups and panes: a sweep of the table over (9|1[0-5]) refreshes\)' "$W/snap.server" ||
