@@ -50,7 +50,7 @@ struct {
 } tcps_conns SEC(".maps");
 
 _Static_assert(__builtin_offsetof(struct tcps_slot, c.lock) == 40, "the slot's lock is c.lock");
-_Static_assert(__builtin_offsetof(struct tcps_conn, ifindex) == 4, "the payload after the lock");
+_Static_assert(__builtin_offsetof(struct tcps_conn, fsm) == 4, "the payload after the lock");
 
 TCPS_SLOTS_INLINE __u32 tcps_slots_n(void)
 {
@@ -131,7 +131,7 @@ TCPS_SLOTS_INLINE __u32 tcps_slots_epoch(void)
 }
 
 /* What a value holds of struct tcps_conn after its lock: all of it with
- * health on, up to c.h with it off (the map's value ends there). Two
+ * health on, up to c.ifindex with it off (the map's value ends there). Two
  * constant copies, one pruned by the verifier on the const volatile. */
 #define TCPS_CONN_TAIL_FULL (TCPS_CONN_SIZE_FULL - 4)
 #define TCPS_CONN_TAIL_SLIM (TCPS_CONN_SIZE_SLIM - 4)
@@ -139,9 +139,9 @@ TCPS_SLOTS_INLINE __u32 tcps_slots_epoch(void)
 TCPS_SLOTS_INLINE void tcps_conn_tail_copy(struct tcps_conn *d, const struct tcps_conn *s)
 {
 	if (TCPS_SLOTS_HEALTH())
-		__builtin_memcpy(&d->ifindex, &s->ifindex, TCPS_CONN_TAIL_FULL);
+		__builtin_memcpy(&d->fsm, &s->fsm, TCPS_CONN_TAIL_FULL);
 	else
-		__builtin_memcpy(&d->ifindex, &s->ifindex, TCPS_CONN_TAIL_SLIM);
+		__builtin_memcpy(&d->fsm, &s->fsm, TCPS_CONN_TAIL_SLIM);
 }
 
 /* A new tuple's payload: the struct tcps_conn at init, but its lock. */

@@ -193,8 +193,11 @@ TCPS_PATH_INLINE void tcps_touch(struct tcps_conn *conn, int s, const struct tcp
 	/* Once a tick, not once a packet: both directions share this line. */
 	if (conn->last_seen != now)
 		conn->last_seen = now;
-	conn->pkts[s & 1] += 1;
-	conn->bytes[s & 1] += g->len;
+	/* The counters are past the slim value's end (health off). */
+	if (tcps_health_on()) {
+		conn->pkts[s & 1] += 1;
+		conn->bytes[s & 1] += g->len;
+	}
 }
 
 /* The hot path: a segment that can change no state (tcps_fsm_steady),
@@ -319,21 +322,20 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 	if (!sc)
 		return;
 	nc = (struct tcps_conn *)sc->conn;
-	nc->ifindex = old->ifindex;
 	nc->first_seen = old->first_seen;
 	nc->last_seen = old->last_seen;
-	nc->pkts[0] = old->pkts[0];
-	nc->pkts[1] = old->pkts[1];
-	nc->bytes[0] = old->bytes[0];
-	nc->bytes[1] = old->bytes[1];
-	nc->hs_t = old->hs_t;
-	/* Health off: the tables end before `h` (tcpscope.h
-	 * TCPS_CONN_SIZE_SLIM), so old->h is out of bounds; the insert copies
+	/* Health off: the tables end before the counters (tcpscope.h
+	 * TCPS_CONN_SIZE_SLIM), so old's are out of bounds; the insert copies
 	 * only the table's value size of the scratch. */
-	if (tcps_health_on())
+	if (tcps_health_on()) {
+		nc->ifindex = old->ifindex;
+		nc->hs_t = old->hs_t;
+		nc->pkts[0] = old->pkts[0];
+		nc->pkts[1] = old->pkts[1];
+		nc->bytes[0] = old->bytes[0];
+		nc->bytes[1] = old->bytes[1];
 		nc->h = old->h;
-	else
-		__builtin_memset(&nc->h, 0, sizeof(nc->h));
+	}
 	if (tcps_tbl_insert(TCPS_TBL_CONNS, k, nc)) {
 		tcps_count(cnt, TCPS_CNT_TABLE_FULL);
 		return;		/* stays half-open; tracking goes on there */

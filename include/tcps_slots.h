@@ -177,8 +177,8 @@ static inline void tcps_slot_key(const struct tcps_slot_hdr *s, __u32 t, struct 
  * The product's connection table, tcps_conns: a BPF array of these (the
  * half-open table, tcps_halfopen, stays a preallocated BPF hash map of
  * struct tcps_conn, so a SYN flood fills only it). With health off the
- * array's value ends before c.h (TCPS_SLOT_SIZE_SLIM), as the hash maps'
- * values did.
+ * array's value ends before c.ifindex (TCPS_SLOT_SIZE_SLIM): the
+ * counters and the health block are not there.
  */
 struct tcps_slot {
 	struct tcps_slot_hdr h;

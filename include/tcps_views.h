@@ -24,9 +24,10 @@
 #define TCPS_VIEWS_PROBES 16		/* linear probes before a remote goes uncounted */
 #define TCPS_VIEWS_PORTS 65536
 #define TCPS_VIEWS_V6 0x80000000U	/* tcps_views_remote.count: an IPv6 address */
-/* Whether entries carry tcps_conn.h. The BPF walk defines it as its
- * const volatile, so with health off (tables of TCPS_CONN_SIZE_SLIM) the
- * verifier drops the reads of `h`, which would be out of bounds there;
+/* Whether entries carry tcps_conn's counters and h. The BPF walk defines
+ * it as its const volatile, so with health off (tables of
+ * TCPS_CONN_SIZE_SLIM) the verifier drops the reads of them, which would
+ * be out of bounds there;
  * userspace reads into a zeroed struct tcps_conn and needs no guard. */
 #ifndef TCPS_VIEWS_HEALTH
 #define TCPS_VIEWS_HEALTH() 1
@@ -182,7 +183,8 @@ TCPS_VIEWS_INLINE void tcps_views_add(struct tcps_views *v, struct tcps_views_re
 	int first = tcps_views_first(c, f->mode), orig = !!(c->fsm.flags & TCPS_C_ORIG1);
 	__u8 st = first ? c->fsm.ep[1].state : c->fsm.ep[0].state;
 	__u16 port = first ? k->port[1] : k->port[0];
-	__u64 bytes = c->bytes[0] + c->bytes[1], score;
+	/* Health off: the value ends before the counters. */
+	__u64 bytes = TCPS_VIEWS_HEALTH() ? c->bytes[0] + c->bytes[1] : 0, score;
 
 	if (!tcps_views_match(f, k, st))
 		return;

@@ -12,7 +12,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 5
+#define TCPS_ABI_VERSION 6
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -161,24 +161,26 @@ struct tcps_health {
  * connection are updated without it (each written by one direction only). */
 struct tcps_conn {
 	struct bpf_spin_lock lock;
-	__u32 ifindex;		/* interface the connection was first seen on */
 	struct tcps_fsm fsm;
-	__u32 hs_t;		/* µs stamp of the pending handshake phase (health; fills a hole) */
 	__u64 first_seen;	/* ns, CLOCK_MONOTONIC (or capture time in replay) */
 	__u64 last_seen;
+	/* Health only from here: absent from the maps with health off. */
+	__u32 ifindex;		/* interface the connection was first seen on */
+	__u32 hs_t;		/* µs stamp of the pending handshake phase */
 	__u64 pkts[2];		/* packets sent by side i */
 	__u64 bytes[2];		/* TCP payload bytes sent by side i */
-	struct tcps_health h;	/* health only: absent from the maps with health off */
+	struct tcps_health h;
 };
 
 /* The two value sizes of tcps_conns and tcps_halfopen. With health off
- * (`run --no-health`) the loader creates them without the trailing `h`:
- * 120 bytes instead of 216 put an element in the 256-byte slab class
- * instead of the 512-byte one (281 instead of 537 B per connection,
- * bench/NOTES.md). BPF programs touch `h` only when health is on; userspace
- * reads values of the map's size into a zeroed struct tcps_conn. */
+ * (`run --no-health`) the loader creates them ending before ifindex: the
+ * lock, the state machine and the two times, 80 bytes instead of 216, a
+ * 120-byte slot instead of 256 (conntrack without nf_conntrack_acct keeps
+ * no counters either). BPF programs touch what follows only when health is
+ * on; userspace reads values of the map's size into a zeroed struct
+ * tcps_conn and shows the counters and the interface as unknown. */
 #define TCPS_CONN_SIZE_FULL ((__u32)sizeof(struct tcps_conn))
-#define TCPS_CONN_SIZE_SLIM ((__u32)__builtin_offsetof(struct tcps_conn, h))
+#define TCPS_CONN_SIZE_SLIM ((__u32)__builtin_offsetof(struct tcps_conn, ifindex))
 
 enum tcps_reason {
 	TCPS_REASON_PACKET = 0,

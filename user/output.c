@@ -120,6 +120,15 @@ void tcps_jw_time(struct tcps_jw *w, const char *k, __u64 mono_ns)
 	tcps_jw_str(w, k, buf);
 }
 
+/* A per-connection counter, null when the entries carry none (health off). */
+static void conn_count(struct tcps_jw *w, const char *k, __u64 v)
+{
+	if (tcps_health_enabled())
+		tcps_jw_int(w, k, (long long)v);
+	else
+		tcps_jw_null(w, k);
+}
+
 void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode)
 {
 	const struct tcps_conn *c = &r->val;
@@ -134,14 +143,19 @@ void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode)
 	tcps_jw_int(w, passive ? "resp_port" : "remote_port", v.sport);
 	tcps_jw_str(w, passive ? "orig_state" : "state", v.fstate);
 	tcps_jw_str(w, passive ? "resp_state" : "remote_state", v.sstate);
-	tcps_jw_str(w, "ifname", v.ifname);
+	/* Health off: the entries carry no interface and no counters (tcpscope.h
+	 * TCPS_CONN_SIZE_SLIM): null, not a zero that would read as a fact. */
+	if (tcps_health_enabled())
+		tcps_jw_str(w, "ifname", v.ifname);
+	else
+		tcps_jw_null(w, "ifname");
 	tcps_jw_bool(w, "midstream", !!(c->fsm.flags & TCPS_C_MIDSTREAM));
 	tcps_jw_bool(w, "halfopen", r->halfopen);
 	/* in = sent by the second side (remote / resp), out = by the first. */
-	tcps_jw_int(w, passive ? "resp_packets" : "packets_in", (long long)c->pkts[v.second]);
-	tcps_jw_int(w, passive ? "orig_packets" : "packets_out", (long long)c->pkts[v.first]);
-	tcps_jw_int(w, passive ? "resp_bytes" : "bytes_in", (long long)c->bytes[v.second]);
-	tcps_jw_int(w, passive ? "orig_bytes" : "bytes_out", (long long)c->bytes[v.first]);
+	conn_count(w, passive ? "resp_packets" : "packets_in", c->pkts[v.second]);
+	conn_count(w, passive ? "orig_packets" : "packets_out", c->pkts[v.first]);
+	conn_count(w, passive ? "resp_bytes" : "bytes_in", c->bytes[v.second]);
+	conn_count(w, passive ? "orig_bytes" : "bytes_out", c->bytes[v.first]);
 	tcps_jw_time(w, "first_seen", c->first_seen);
 	tcps_jw_time(w, "last_seen", c->last_seen);
 	tcps_health_emit(w, r, mode);
@@ -233,6 +247,15 @@ void tcps_table_init(struct tcps_table *t, __u32 mode, __u64 now_mono, int nextr
 		t->w[c] = (int)strlen(col_name(t, c));
 }
 
+/* A counter's cell: "-" when the entries carry none (health off). */
+static void count_cell(char cell[64], __u64 v)
+{
+	if (tcps_health_enabled())
+		snprintf(cell, 64, "%llu", (unsigned long long)v);
+	else
+		snprintf(cell, 64, "-");
+}
+
 /* The cells of one row, as text. */
 static void row_cells(const struct tcps_table *t, const struct tcps_row *r,
 		      char cell[COL_FIXED][64])
@@ -252,10 +275,10 @@ static void row_cells(const struct tcps_table *t, const struct tcps_row *r,
 	tcps_endpoint_str(cell[COL_REMOTE], 64, v.saddr, v.sport, v6);
 	snprintf(cell[COL_STATE], 64, "%s", v.fstate);
 	snprintf(cell[COL_RSTATE], 64, "%s", v.sstate);
-	snprintf(cell[COL_PIN], 64, "%llu", (unsigned long long)c->pkts[a]);
-	snprintf(cell[COL_POUT], 64, "%llu", (unsigned long long)c->pkts[b]);
-	snprintf(cell[COL_BIN], 64, "%llu", (unsigned long long)c->bytes[a]);
-	snprintf(cell[COL_BOUT], 64, "%llu", (unsigned long long)c->bytes[b]);
+	count_cell(cell[COL_PIN], c->pkts[a]);
+	count_cell(cell[COL_POUT], c->pkts[b]);
+	count_cell(cell[COL_BIN], c->bytes[a]);
+	count_cell(cell[COL_BOUT], c->bytes[b]);
 	secs = t->now > c->first_seen ? (t->now - c->first_seen) / 1000000000ULL : 0;
 	if (secs < 3600)
 		snprintf(cell[COL_AGE], 64, "%llum%02llus", secs / 60, secs % 60);

@@ -176,7 +176,7 @@ TCPS_SLOTS_INLINE void tcps_slot_unlock(struct tcps_slot_hdr *s)
 /* The value around its lock, which stays as the array made it (zero). */
 static void conn_tail_copy(struct tcps_conn *d, const struct tcps_conn *s)
 {
-	memcpy(&d->ifindex, &s->ifindex, sizeof(*d) - offsetof(struct tcps_conn, ifindex));
+	memcpy(&d->fsm, &s->fsm, sizeof(*d) - offsetof(struct tcps_conn, fsm));
 }
 
 TCPS_SLOTS_INLINE void tcps_slot_payload_init(struct tcps_slot_hdr *s, const void *init)

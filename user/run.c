@@ -222,10 +222,10 @@ static int run_fill_tc_again(struct tcps_daemon *d)
 	return 0;
 }
 
-/* Health off: the tables without the health block (tcpscope.h
- * TCPS_CONN_SIZE_SLIM, tcps_slots.h TCPS_SLOT_SIZE_SLIM): 183 instead of
- * 293 B of kernel memory a connection in the slot array. We create them,
- * the programs then reuse them. */
+/* Health off: the tables without the counters and the health block
+ * (tcpscope.h TCPS_CONN_SIZE_SLIM, tcps_slots.h TCPS_SLOT_SIZE_SLIM):
+ * 120-byte slots instead of 256. We create them, the programs then reuse
+ * them. */
 static int run_slim_tables(struct tcps_daemon *d)
 {
 	struct bpf_map *m[2] = { d->skel->maps.tcps_conns, d->skel->maps.tcps_halfopen };
