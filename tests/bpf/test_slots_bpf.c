@@ -247,6 +247,7 @@ TEST(test_sys_insert_take)
 	c.ifindex = 7;
 	c.pkts[0] = 11;
 	c.bytes[1] = 12345;
+	c.first_seen = 98;
 	c.last_seen = 99;
 	c.h.srtt_us[0] = 777;
 	out = c;
@@ -256,11 +257,13 @@ TEST(test_sys_insert_take)
 	memset(&out, 0xff, sizeof(out));
 	CHECK_EQ(sys(TCPS_SYS_TAKE, &k, &out), 0);
 	CHECK_EQ(out.fsm.ep[1].state, TCPS_ESTABLISHED);
-	CHECK_EQ(out.ifindex, 7);
-	CHECK_EQ(out.pkts[0], 11);
-	CHECK_EQ(out.bytes[1], 12345);
+	CHECK_EQ(out.first_seen, 98);
 	CHECK_EQ(out.last_seen, 99);
-	CHECK_EQ(out.h.srtt_us[0], T.health ? 777 : 0);	/* slim: no h, zeroed */
+	/* Slim (health off): states only, the rest zeroed. */
+	CHECK_EQ(out.ifindex, T.health ? 7 : 0);
+	CHECK_EQ(out.pkts[0], T.health ? 11 : 0);
+	CHECK_EQ(out.bytes[1], T.health ? 12345 : 0);
+	CHECK_EQ(out.h.srtt_us[0], T.health ? 777 : 0);
 	CHECK_EQ(sys(TCPS_SYS_TAKE, &k, &out), -ENOENT);
 	CHECK_EQ(slots_in(TCPS_SLOT_FULL), 0);
 	CHECK_EQ(slots_in(TCPS_SLOT_TOMB), 1);
@@ -287,10 +290,12 @@ TEST(test_data_path_handshake_lands_in_array)
 	CHECK_EQ(sys(TCPS_SYS_TAKE, &k4, &c), 0);
 	CHECK_EQ(c.fsm.ep[0].state, TCPS_ESTABLISHED);
 	CHECK_EQ(c.fsm.ep[1].state, TCPS_ESTABLISHED);
-	CHECK_EQ(c.pkts[0] + c.pkts[1], 4);	/* SYN, SYN+ACK, ACK, data (hot path) */
-	CHECK_EQ(c.bytes[1], 100);
+	/* SYN, SYN+ACK, ACK, data (hot path); slim: no counters */
+	CHECK_EQ(c.pkts[0] + c.pkts[1], T.health ? 4 : 0);
+	CHECK_EQ(c.bytes[1], T.health ? 100 : 0);
+	CHECK(c.last_seen >= c.first_seen && c.first_seen > 0);
 	CHECK_EQ(sys(TCPS_SYS_TAKE, &k6, &c), 0);
-	CHECK_EQ(c.pkts[0] + c.pkts[1], 4);
+	CHECK_EQ(c.pkts[0] + c.pkts[1], T.health ? 4 : 0);
 }
 
 /* A full table (its slots not EMPTY at the cap, 7/8 of them: the
@@ -449,8 +454,8 @@ TEST(test_collector_moves_and_the_data_path_follows)
 	CHECK_EQ(slot_of(&k), after);
 	CHECK_EQ(sys(TCPS_SYS_TAKE, &k, &c), 0);
 	CHECK_EQ(c.fsm.ep[1].state, TCPS_FIN_WAIT1);	/* the remote, side 1, closed */
-	CHECK_EQ(c.pkts[0] + c.pkts[1], 5);		/* 4 before the move, the FIN after */
-	CHECK_EQ(c.bytes[1], 100);
+	CHECK_EQ(c.pkts[0] + c.pkts[1], T.health ? 5 : 0);	/* 4 before the move, the FIN after */
+	CHECK_EQ(c.bytes[1], T.health ? 100 : 0);
 }
 
 /* ---- the data path's locked steps while the collector moves tuples ---- */
