@@ -17,11 +17,16 @@
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
 #endif
-/* Unanswered SYNs live in their own LRU table so a flood can only evict
- * other half-open entries, never an established connection (DESIGN §1). */
+/* Unanswered SYNs live in their own preallocated table so a flood fills
+ * only it, never evicting an established connection (DESIGN §1): by
+ * default a sixteenth of the main table (`run --max-halfopen`), 16 at
+ * least. A quarter was ~55 of the 253 bytes of kernel memory a connection
+ * at 1M; when it is full, a real client's SYN+ACK still creates its entry. */
 #ifndef TCPS_HALFOPEN_DIV
-#define TCPS_HALFOPEN_DIV 4
+#define TCPS_HALFOPEN_DIV 16
 #endif
+#define tcps_halfopen_default(max_conns) \
+	((max_conns) / TCPS_HALFOPEN_DIV < 16 ? 16 : (max_conns) / TCPS_HALFOPEN_DIV)
 #ifndef TCPS_RINGBUF_BYTES
 #define TCPS_RINGBUF_BYTES (4 << 20)
 #endif

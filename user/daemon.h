@@ -50,6 +50,7 @@ struct tcps_run_opts {
 	enum tcps_hook hook;
 	enum tcps_xdp_mode xdp_mode;
 	__u32 max_conns;
+	__u32 max_halfopen;		/* --max-halfopen; 0: tcps_halfopen_default */
 	__u32 ring_bytes;		/* --ring-size: the events' ring buffer, a power of two */
 	const char *pin_dir;
 	bool json;			/* events as JSON lines */

@@ -89,18 +89,20 @@ int tcps_pin_dir_prepare(const char *dir)
 	return 0;
 }
 
-/* The adopted ring buffer keeps its size too: o->ring_bytes takes it. */
-static void pins_adopt_ring(struct tcps_run_opts *o, const struct tcps_pins *old)
+/* An adopted map keeps its size: *want (an option's value, 0 or dflt
+ * when not given) takes it, with a warning if it was given otherwise. */
+static void pins_adopt_size(const struct tcps_run_opts *o, int fd, __u32 *want, __u32 dflt,
+			    const char *what, const char *opt)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 
-	if (bpf_obj_get_info_by_fd(old->events, &info, &len) || !info.max_entries)
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !info.max_entries)
 		return;		/* bpf_map__reuse_fd, which reads the same, then fails */
-	if (info.max_entries != o->ring_bytes && o->ring_bytes != TCPS_RINGBUF_BYTES)
-		pr_warn("%s: the adopted ring buffer keeps its size %u (--ring-size %u ignored; 'tcpscope detach' to start afresh)",
-			o->pin_dir, info.max_entries, o->ring_bytes);
-	o->ring_bytes = info.max_entries;
+	if (info.max_entries != *want && *want && *want != dflt)
+		pr_warn("%s: the adopted %s keeps its size %u (%s %u ignored; 'tcpscope detach' to start afresh)",
+			o->pin_dir, what, info.max_entries, opt, *want);
+	*want = info.max_entries;
 }
 
 /*
@@ -141,7 +143,9 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 		pr_warn("%s: the adopted table keeps its size %u (--max-conns %u ignored; 'tcpscope detach' to start afresh)",
 			o->pin_dir, old->meta.max_conns, o->max_conns);
 	o->max_conns = old->meta.max_conns;
-	pins_adopt_ring(o, old);
+	pins_adopt_size(o, old->events, &o->ring_bytes, TCPS_RINGBUF_BYTES, "ring buffer",
+			"--ring-size");
+	pins_adopt_size(o, old->halfopen, &o->max_halfopen, 0, "half-open table", "--max-halfopen");
 	return 0;
 }
 

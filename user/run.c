@@ -264,7 +264,7 @@ static int run_new_maps(struct run_ctx *r)
 	d->pins.nslots = tcps_slots_for(max);
 	bpf_map__set_max_entries(d->skel->maps.tcps_conns, d->pins.nslots);
 	bpf_map__set_max_entries(d->skel->maps.tcps_halfopen,
-				 max / TCPS_HALFOPEN_DIV < 16 ? 16 : max / TCPS_HALFOPEN_DIV);
+				 r->opts.max_halfopen ? r->opts.max_halfopen : tcps_halfopen_default(max));
 	bpf_map__set_max_entries(d->skel->maps.tcps_events, r->opts.ring_bytes);
 	return r->opts.no_health ? run_slim_tables(d) : 0;
 }

@@ -36,8 +36,9 @@ static const char run_usage[] =
 	"                         Only the programs needed are loaded (auto: for the\n"
 	"                         interfaces at start; both with a pattern)\n"
 	"      --xdp-mode MODE    auto (default), native, generic\n"
-	"      --max-conns N      connection table size (default 262144); unanswered\n"
-	"                         SYNs get a separate table of N/4\n"
+	"      --max-conns N      connection table size (default 262144)\n"
+	"      --max-halfopen N   the separate table of unanswered handshakes, which a\n"
+	"                         SYN flood fills instead (default max-conns/16)\n"
 	"      --ring-size SIZE   the transitions' ring buffer: a power of two from\n"
 	"                         64K to 1G (default 4M); bigger rides out longer\n"
 	"                         stalls of the reader without ringbuf_dropped\n"
@@ -180,15 +181,26 @@ static int opt_xdp_mode(struct tcps_run_opts *o, const char *arg)
 	return 0;
 }
 
-static int opt_max_conns(struct tcps_run_opts *o, const char *arg)
+/* A table size option: 16 to 2^26 entries. */
+static int opt_table_size(const char *opt, const char *arg, __u32 *out)
 {
 	unsigned long long v;
 
 	if (parse_u64(arg, 16, 1U << 26, &v))
-		return usage_err("run", "--max-conns takes a number from 16 to %u, not '%s'",
-				 1U << 26, arg);
-	o->max_conns = (__u32)v;
+		return usage_err("run", "%s takes a number from 16 to %u, not '%s'", opt, 1U << 26,
+				 arg);
+	*out = (__u32)v;
 	return 0;
+}
+
+static int opt_max_conns(struct tcps_run_opts *o, const char *arg)
+{
+	return opt_table_size("--max-conns", arg, &o->max_conns);
+}
+
+static int opt_max_halfopen(struct tcps_run_opts *o, const char *arg)
+{
+	return opt_table_size("--max-halfopen", arg, &o->max_halfopen);
 }
 
 /* --ring-size SIZE: bytes, or a number with K, M or G (binary units); a
@@ -337,6 +349,7 @@ static const struct run_opt run_opts[] = {
 	{ "no-health", LONG_ONLY(14), no_argument, FLAG(no_health) },
 	{ "ring-size", LONG_ONLY(15), required_argument, .fn = opt_ring_size },
 	{ "prealloc", LONG_ONLY(16), no_argument, FLAG(prealloc) },
+	{ "max-halfopen", LONG_ONLY(17), required_argument, .fn = opt_max_halfopen },
 	{ "verbose", 'v', no_argument, .fn = opt_verbose },
 	{ "help", 'h', no_argument, .fn = NULL },
 };

@@ -131,9 +131,9 @@ test_persist_restart_adopts_and_matches_ss() {
 # bytes_value of a pinned map (bpftool's view, not ours).
 pin_value_size() { bpftool map show pinned "$1" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_value"])'; }
 
-# --no-health makes the connection tables without the health block: 120-byte
-# entries (the half-open hash map's values; the slot array's after its 40-byte
-# slot header), against 216 with health on; the
+# --no-health makes the connection tables with states only: 80-byte entries
+# (the half-open hash map's values; the slot array's after its 40-byte slot
+# header), against 216 with health on; the
 # seed, list, stat, top, expiry and adoption all work on them, and a restart
 # with the other health setting is refused (the setting goes with the pins).
 test_no_health_tables_are_slim() {
@@ -157,7 +157,7 @@ no_health_checks() {
 	local out rc n
 	wait_for 5 sh -c "nsenter --net=/run/netns/$A ss -tanH | grep -c ESTAB | grep -qx 4" || return 1
 	start_tcpscope slim --no-health --persist --time-wait 2 --json || return 1
-	for m in conns:160 halfopen:120; do
+	for m in conns:120 halfopen:80; do
 		n=$(pin_value_size "$PIN_DIR/${m%%:*}")
 		[ "$n" = "${m#*:}" ] || fail "--no-health: ${m%%:*} value size $n, want ${m#*:}" || return 1
 	done
@@ -183,13 +183,19 @@ no_health_checks() {
 		fail "stat with no daemon: $(tcps_counts | tr '\n' ' ')" || return 1
 	[ "$(nsrun "$A" "$TCPSCOPE" list --json --pin-dir "$PIN_DIR" --state ESTABLISHED | jq '.connections | length')" = 4 ] ||
 		fail "list with no daemon" || return 1
+	# States only: no counters and no interface, shown as unknown.
+	nsrun "$A" "$TCPSCOPE" list --json --pin-dir "$PIN_DIR" --state ESTABLISHED |
+		jq -e '.connections | all(.packets_in == null and .bytes_out == null and .ifname == null)' >/dev/null ||
+		fail "counters with --no-health" || return 1
+	nsrun "$A" "$TCPSCOPE" list --pin-dir "$PIN_DIR" --state ESTABLISHED | awk 'NR > 1 && $6 != "-" { bad = 1 } END { exit bad }' ||
+		fail "list shows packets with --no-health: $(nsrun "$A" "$TCPSCOPE" list --pin-dir "$PIN_DIR" | head -3)" || return 1
 	out=$(nsrun "$A" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" -q 2>&1); rc=$?
 	[ $rc -ne 0 ] && echo "$out" | grep -q "made with health off; run with --no-health" ||
 		fail "health-on restart on --no-health pins: rc $rc: $out" || return 1
 	start_tcpscope slim2 --no-health || return 1
 	grep -q "adopted the pins" "$OUT" || fail "did not adopt: $(cat "$OUT")" || return 1
-	# the slot array: the 40-byte slot header and the 120-byte slim entry
-	[ "$(pin_value_size "$PIN_DIR/conns")" = 160 ] || fail "adopted pins changed size" || return 1
+	# the slot array: the 40-byte slot header and the 80-byte slim entry
+	[ "$(pin_value_size "$PIN_DIR/conns")" = 120 ] || fail "adopted pins changed size" || return 1
 	[ "$(held_counts)" = "ESTABLISHED 4 LISTEN 1 " ] ||
 		fail "stat after adoption: $(tcps_counts | tr '\n' ' ')" || return 1
 	stop_tcpscope
@@ -210,7 +216,7 @@ test_adopt_refuses_pins_of_another_layout() {
 	echo "$out" | grep -q "tcpscope detach --pin-dir $PIN_DIR" || fail "no hint: $out" || return 1
 	nsrun "$A" "$TCPSCOPE" detach --pin-dir "$PIN_DIR" -i "$IF_A" 2>/dev/null
 	[ ! -e "$PIN_DIR" ] || fail "detach did not clear foreign pins" || return 1
-	# A connection table of neither legal value size (256, or 160 with
+	# A connection table of neither legal value size (256, or 120 with
 	# --no-health): refused by queries and by run, before any read.
 	mkdir -p "$PIN_DIR"
 	bpftool map create "$PIN_DIR/conns" type array key 4 value 150 entries 16 name tcps_conns || return 1

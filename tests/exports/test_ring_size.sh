@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # run --ring-size: the transitions' ring buffer is made at the size asked
 # for, it is what a stalled reader can lose or keep, and an adopted ring
-# keeps its size. And the data path makes events only while something reads
+# keeps its size; so do the half-open table's --max-halfopen (default
+# --max-conns/16) and its adoption. And the data path makes events only while something reads
 # them (user/run.c events_gate): with -q and no reader none reach the ring.
 # (The daemons here print JSON to a file: stdout reads the events, unless -q.)
 #
@@ -22,6 +23,7 @@ setup_pair ringsize
 
 counter() { "$TCPSCOPE" stat --counters --json --pin-dir "$PIN_DIR" | jq ".counters.$1"; }
 ring_bytes() { bpftool map show pinned "$PIN_DIR/events" -j | jq .max_entries; }
+halfopen_max() { bpftool map show pinned "$PIN_DIR/halfopen" -j | jq .max_entries; }
 
 # stalled_drops: ring-buffer drops of 20,000 transitions made while the
 # daemon is stopped.
@@ -44,8 +46,10 @@ stop_daemon() {
 
 test_small_ring_is_made_and_drops_while_the_reader_stalls() {
 	local n
-	start_daemon --hook xdp --ring-size 64K --persist || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon --hook xdp --ring-size 64K --max-halfopen 64 --persist ||
+		{ fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
 	[ "$(ring_bytes)" = 65536 ] || { fail "ring is $(ring_bytes) bytes, want 65536"; return; }
+	[ "$(halfopen_max)" = 64 ] || { fail "half-open table of $(halfopen_max), want 64"; return; }
 	n=$(stalled_drops)
 	[ "$n" -gt 0 ] || fail "a 64K ring lost nothing of 20,000 transitions"
 	log "64K ring: $n of 20000 transitions dropped while the daemon was stopped"
@@ -54,10 +58,14 @@ test_small_ring_is_made_and_drops_while_the_reader_stalls() {
 test_adopted_ring_keeps_its_size() {
 	stop_daemon
 	[ -e "$PIN_DIR/events" ] || { fail "--persist left no pins"; return; }
-	start_daemon --hook xdp --ring-size 1M || { fail "daemon did not adopt: $(cat "$WORK/daemon.err")"; return; }
+	start_daemon --hook xdp --ring-size 1M --max-halfopen 128 ||
+		{ fail "daemon did not adopt: $(cat "$WORK/daemon.err")"; return; }
 	grep -q "adopted ring buffer keeps its size 65536 (--ring-size 1048576 ignored" "$WORK/daemon.err" ||
 		fail "no warning: $(cat "$WORK/daemon.err")"
+	grep -q "adopted half-open table keeps its size 64 (--max-halfopen 128 ignored" "$WORK/daemon.err" ||
+		fail "no half-open warning: $(cat "$WORK/daemon.err")"
 	[ "$(ring_bytes)" = 65536 ] || fail "adopted ring is $(ring_bytes) bytes, want 65536"
+	[ "$(halfopen_max)" = 64 ] || fail "adopted half-open table of $(halfopen_max), want 64"
 	stop_daemon
 	[ ! -e "$PIN_DIR/events" ] || fail "pins left after a run without --persist"
 }
@@ -66,6 +74,7 @@ test_default_ring_keeps_what_the_small_one_dropped() {
 	local n
 	start_daemon --hook xdp || { fail "daemon did not start: $(cat "$WORK/daemon.err")"; return; }
 	[ "$(ring_bytes)" = $((4 << 20)) ] || { fail "default ring is $(ring_bytes) bytes, want 4M"; return; }
+	[ "$(halfopen_max)" = $((262144 / 16)) ] || { fail "default half-open table of $(halfopen_max), want 16384"; return; }
 	n=$(stalled_drops)
 	[ "$n" -eq 0 ] || fail "the default ring dropped $n of 20,000 transitions"
 	stop_daemon

@@ -60,6 +60,7 @@ test_bad_option_values_are_usage_errors() {
 		"--mode bogus" "--mode" "--hook xdq" "--xdp-mode fast" "--hook tc --xdp-mode native"
 		"--max-conns 0" "--max-conns 15" "--max-conns abc" "--max-conns -1"
 		"--max-conns 99999999999999999999" "--max-conns 67108865"
+		"--max-halfopen 15" "--max-halfopen x" "--max-halfopen 67108865" "--max-halfopen"
 		"--seed-interval 0" "--seed-interval x" "--time-wait 0" "--time-wait 86401"
 		"--timeout FOO=3" "--timeout ESTABLISHED=" "--timeout ESTABLISHED=0" "--timeout =5"
 		"--timeout LISTEN=5" "--timeout ESTABLISHED" "--bogus" "-Z" "extra-argument"

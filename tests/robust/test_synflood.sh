@@ -21,7 +21,7 @@ N_CONNS=${N_CONNS:-1000}
 PORT=8080
 FLOOD_RATE=${FLOOD_RATE:-300000}
 FLOOD_SECONDS=${FLOOD_SECONDS:-10}
-MAX_CONNS=16384		# half-open table: 4096
+MAX_CONNS=16384		# half-open table: 1024
 
 counter() { # counter NAME: from 'stat --counters --json'
 	"$TCPSCOPE" stat --counters --json --pin-dir "$PIN_DIR" 2>/dev/null |
