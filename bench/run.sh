@@ -30,6 +30,9 @@
 # configurations' order rotating from round to round, so that drift on a
 # shared machine hits all of them alike.
 set -u
+# Debian's python3 (report.py, the drivers), not a version manager's shim
+# earlier in PATH (tests/lib/lib.sh says why).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 cd "$TOP"

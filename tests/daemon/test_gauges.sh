@@ -21,7 +21,8 @@ mk_pair "$A" "$B"
 mk_pindir gauges
 PORT=8080
 FLOOD_PORT=9090
-MAX_CONNS=16384		# half-open table: 4096
+MAX_CONNS=16384
+MAX_HALFOPEN=4096	# (the default would be 16384/16)
 nsenter --net=/run/netns/$B $CONN serve 0.0.0.0 $PORT 300 &
 track_pid $!
 nsenter --net=/run/netns/$B $CONN serve :: $((PORT + 1)) 300 &
@@ -29,7 +30,7 @@ track_pid $!
 wait_for 5 nsrun "$B" sh -c "ss -tln | grep -q :$((PORT + 1))"
 
 # The daemon in A, quiet, with the suite's table size; sets TP.
-start_gauged() { start_tcpscope gauges -q --max-conns $MAX_CONNS "$@"; }
+start_gauged() { start_tcpscope gauges -q --max-conns $MAX_CONNS --max-halfopen $MAX_HALFOPEN "$@"; }
 
 # One reading of each kind, as one JSON line: {"gauges": stat, "walk":
 # stat --walk, "rows": list}. A stat exit of 5 (stale) is a failure here.
