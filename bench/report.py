@@ -42,12 +42,7 @@ def paired(a, b):
 
 # Why a target is missed when the measurement alone does not say it. Keyed
 # by target id; the notes built from this run's figures come first.
-MEM_NOTE = ("The connection table is an array of slots of our own, allocated whole for --max-conns at "
-        "a load of 7/8 (include/tcps_slots.h): a slot is its 40-byte header and the entry, 120 bytes "
-        "with --no-health and 216 with health, so 160 / 0.875 = 183 B a connection without health "
-        "and 293 B with it, used or not. 128 B needs a 112-byte slot: the entry's core trimmed to "
-        "72 bytes (lock, FSM, two 32-bit ticks), which leaves --no-health's `list` without its "
-        "per-connection counters and interface (bench/NOTES.md, 'The product on slots').")
+MEM_NOTE = ("The connection table is an array of slots of our own, allocated whole for --max-conns at a load of 7/8 (include/tcps_slots.h): a slot is its 40-byte header and the entry, 80 bytes with --no-health (the lock, the 60-byte state machine, two 8-byte times: states only) and 216 with health, so 120 / 0.875 = 137 B a connection without health and 293 B with it, used or not. 128 B of table needs a 112-byte slot (the two times as 32-bit ticks) and leaves nothing for the half-open table (max-conns/16) and the ring; below that, a load above 7/8 with probes still bounded (buckets with two choices) or a smaller state machine (bench/NOTES.md, 'States only').")
 
 NOTES = {
     "mem_memlock_v4": MEM_NOTE,
