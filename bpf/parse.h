@@ -84,10 +84,10 @@ struct tcps_cursor {
 /* Big-endian reads of header fields at any alignment: one load and a
  * byte swap (BPF_END), where byte-wise assembly took 4 insns a u16 and 10
  * a u32. In BPF a plain load: clang splits a memcpy of unknown alignment
- * into bytes, and the verifier allows unaligned packet reads where the
- * CPU does them at no cost (no CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS: it
- * would refuse the program, as it would any such parser). Natively a
- * memcpy, which compilers turn into the same load. */
+ * into bytes, and the verifier allows unaligned packet reads on CPUs that
+ * do them at no cost (CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS, x86 and
+ * arm64; elsewhere it checks the alignment and would refuse the program).
+ * Natively a memcpy, which compilers turn into the same load. */
 #ifdef __bpf__
 #define TCPS_RD(p, T) (*(const T *)(p))
 #else

@@ -374,7 +374,7 @@ static __always_inline void tcps_handle_parsed(void *ctx, int is_xdp, struct tcp
 {
 	int hint;
 
-	if (!tcps_frame_count(cnt, rc) || !p)
+	if (!tcps_frame_count(cnt, rc) || !p)	/* p: see tcps_parse_frame */
 		return;
 	/* A GSO/GRO packet stands for this many wire segments (the kernel
 	 * counts retransmissions in them: tcp_skb_pcount). */
@@ -385,24 +385,28 @@ static __always_inline void tcps_handle_parsed(void *ctx, int is_xdp, struct tcp
 		tcps_track(p, cnt, dir, ifindex, hint);
 }
 
-/* A frame the first half of the parse finds carries no TCP is counted
- * with one per-CPU lookup; only TCP fetches the per-CPU parse, p. */
+/* Parse a frame: its first half, and only for TCP the per-CPU parse
+ * fetched (*p) and the second half into it, so a frame that carries no
+ * TCP costs the hooks one per-CPU lookup, the count's. *p is NULL for any
+ * other frame (and, never seen, when the lookup fails: tcps_handle_parsed
+ * then counts the frame and tracks nothing). */
+static __always_inline int tcps_parse_frame(const void *data, const void *data_end,
+					    __u32 wire_len, struct tcps_parsed **p)
+{
+	struct tcps_l3 l;
+	int rc = tcps_parse_l3(data, data_end, wire_len, &l);
+
+	*p = rc == TCPS_P_TCP ? tcps_parsed_get() : NULL;
+	return *p ? tcps_parse_l4(&l, *p) : rc;
+}
+
 static __always_inline void tcps_handle_xdp(struct xdp_md *ctx, __u32 wire_len)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct tcps_counters *cnt;
-	struct tcps_parsed *p = NULL;
-	struct tcps_l3 l;
+	struct tcps_parsed *p;
 	int rc;
 
-	rc = tcps_parse_l3(data, data_end, wire_len, &l);
-	if (rc == TCPS_P_TCP) {
-		p = tcps_parsed_get();
-		if (!p)
-			return;
-		rc = tcps_parse_l4(&l, p);
-	}
+	rc = tcps_parse_frame((void *)(long)ctx->data, (void *)(long)ctx->data_end, wire_len, &p);
 	cnt = tcps_counters_get();
 	if (cnt)
 		tcps_handle_parsed(ctx, 1, cnt, p, rc, TCPS_DIR_IN, ctx->ingress_ifindex, 1);
@@ -494,18 +498,11 @@ struct {
 static __always_inline void tcps_handle_skb(struct __sk_buff *skb, int dir)
 {
 	struct tcps_counters *cnt;
-	struct tcps_parsed *p = NULL;
-	struct tcps_l3 l;
+	struct tcps_parsed *p;
 	__u32 linear;
 	int rc;
 
-	rc = tcps_parse_l3((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &l);
-	if (rc == TCPS_P_TCP) {
-		p = tcps_parsed_get();
-		if (!p)
-			return;
-		rc = tcps_parse_l4(&l, p);
-	}
+	rc = tcps_parse_frame((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
 	linear = (__u32)(skb->data_end - skb->data);
 	if (rc == TCPS_P_TRUNCATED && linear < skb->len) {
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);

@@ -12,7 +12,8 @@
  *
  * Values are read at the table's value size into a zeroed struct
  * tcps_conn: a table loaded with health off (TCPS_CONN_SIZE_SLIM) leaves
- * the counters, the interface and `h` zero. Functions return 0 or -errno unless said otherwise.
+ * the counters, the interface and `h` zero. Functions return 0 or -errno
+ * unless said otherwise.
  */
 #ifndef TCPS_CTABLE_H
 #define TCPS_CTABLE_H
