@@ -37,8 +37,8 @@
  *
  * -x NAME=OBJECT loads another build of the data path (a variant of
  * bpf/tcpscope.bpf.c with one piece taken out, say) next to the real one
- * and times its hot path in the same rounds: cases established_ack@NAME
- * and established_ack_ipv6@NAME. That is how bench/NOTES.md's "where the
+ * and times its hot path in the same rounds: cases established_ack@NAME,
+ * established_ack_ipv6@NAME and non_tcp@NAME. That is how bench/NOTES.md's "where the
  * time goes" tables are measured.
  */
 #include <arpa/inet.h>
@@ -768,20 +768,23 @@ static int add_variant_cases(void)
 
 	for (i = 0; i < nvariants; i++) {
 		struct target *t = &variants[i];
-		char *n4 = malloc(64), *n6 = malloc(64);
+		char *n4 = malloc(64), *n6 = malloc(64), *nu = malloc(64);
 
 		err = variant_setup(t, 4, "198.18.0.1", "198.18.0.2", 40000);
 		err = err ?: variant_setup(t, 6, "2001:db8::1", "2001:db8::2", 40001);
-		if (err || !n4 || !n6 || !established_on(t, &ack4) || !established_on(t, &ack6)) {
+		if (err || !n4 || !n6 || !nu || !established_on(t, &ack4) || !established_on(t, &ack6)) {
 			fprintf(stderr, "pktcost: %s: setup handshakes failed\n", t->name);
 			return 1;
 		}
 		snprintf(n4, 64, "established_ack@%s", t->name);
 		snprintf(n6, 64, "established_ack_ipv6@%s", t->name);
+		snprintf(nu, 64, "non_tcp@%s", t->name);
 		add(n4, "tcps_xdp_ingress", t->xdp, &ack4, "ipv4 ACK+data", "floor_xdp_lookup",
 		    "hot path of a variant object (-x)");
 		add(n6, "tcps_xdp_ingress", t->xdp, &ack6, "ipv6 ACK+data", "floor_xdp_lookup_ipv6",
 		    "hot path over IPv6 of a variant object (-x)");
+		add(nu, "tcps_xdp_ingress", t->xdp, &udp4, "ipv4 UDP", "floor_xdp_pass_udp",
+		    "non-TCP frame through a variant object (-x)");
 	}
 	return 0;
 }
