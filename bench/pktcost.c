@@ -481,6 +481,30 @@ static struct tcps_ctable conns_table(const struct target *t, const struct bpf_m
 	return tcps_ctable_slots(bpf_map__fd(m), conns_vsize(m), t->slots_seed, t->slots_n, -1, -1);
 }
 
+/*
+ * Touch every page of a slot array once, as the daemon's first expiry
+ * sweep does at start (user/gc.c, tcps_gc_start), so that no case times
+ * a first touch: on a VM whose memory the host backs lazily, the first
+ * access to each 4 KiB page of a new map took ~17 us against ~0.3 after
+ * (bench/NOTES.md, "Cold pages"). 0, or -errno.
+ */
+static int warm_slots(const struct bpf_map *m, __u32 n)
+{
+	__u32 vsize = bpf_map__value_size(m), step = 4096 / vsize ? 4096 / vsize : 1, i;
+	int fd = bpf_map__fd(m);
+	void *v = malloc(vsize);
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < n; i += step)
+		if (bpf_map_lookup_elem(fd, &i, v)) {
+			free(v);
+			return -errno;
+		}
+	free(v);
+	return 0;
+}
+
 /* A variant's tcps_conns as the real one: a slot array sized and seeded
  * (rodata tcps_slots_n_cfg, tcps_slots_seed_cfg), or an older build's hash
  * map as it is. */
@@ -534,7 +558,7 @@ static int load_variant(struct target *t, char *spec)
 	t->xdp = bpf_program__fd(px);
 	t->egr = bpf_program__fd(pe);
 	t->conns = conns_table(t, conns);
-	return 0;
+	return bpf_map__type(conns) == BPF_MAP_TYPE_ARRAY ? warm_slots(conns, t->slots_n) : 0;
 }
 
 /* The variant's entry for frame f: a handshake through the variant
@@ -624,6 +648,11 @@ static int load(void)
 	main_t.xdp = bpf_program__fd(ts->progs.tcps_xdp_ingress);
 	main_t.egr = bpf_program__fd(ts->progs.tcps_tc_egress);
 	main_t.conns = conns_table(&main_t, ts->maps.tcps_conns);
+	err = warm_slots(ts->maps.tcps_conns, main_t.slots_n);
+	if (err) {
+		fprintf(stderr, "pktcost: warming tcps_conns: %s\n", strerror(-err));
+		return 1;
+	}
 	for (i = 0; i < set.nx; i++) {
 		nvariants = i + 1;	/* cleanup() closes this one even if it fails */
 		if (load_variant(&variants[i], set.xspec[i]))
