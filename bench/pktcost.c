@@ -330,13 +330,13 @@ static const char *const reuse_what[LIFE_FRAMES] = {
 static __u64 transitions(void)
 {
 	int ncpu = libbpf_num_possible_cpus(), c;
-	__u64 *v = calloc((size_t)ncpu, sizeof(__u64) * TCPS_CNT_MAX);	/* per CPU */
+	__u64 *v = calloc((size_t)ncpu, TCPS_STATS_VALUE_SIZE);	/* per CPU */
 	__u32 zero = 0;
 	__u64 sum = 0;
 
 	if (v && !bpf_map_lookup_elem(bpf_map__fd(ts->maps.tcps_stats), &zero, v))
 		for (c = 0; c < ncpu; c++)
-			sum += v[c * TCPS_CNT_MAX + TCPS_CNT_TRANSITIONS];
+			sum += v[c * TCPS_STATS_WORDS + TCPS_CNT_TRANSITIONS];
 	free(v);
 	return sum;
 }

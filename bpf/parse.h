@@ -330,10 +330,9 @@ struct tcps_l3 {
 /*
  * The first half of a frame's parse: Ethernet, VLANs, IP. TCPS_P_TCP when
  * the frame carries a TCP header for tcps_parse_l4, else its verdict.
- * Writes nothing but l, so the BPF hooks count a non-TCP frame before they
- * fetch the per-CPU parse (bpf/tcpscope.bpf.c). wire_len is the frame's
- * full length (it can exceed data_end - data on tc, where only the linear
- * part is directly readable).
+ * Writes nothing but l: a frame that carries no TCP leaves the parse
+ * untouched. wire_len is the frame's full length (it can exceed data_end -
+ * data on tc, where only the linear part is directly readable).
  */
 static __always_inline int tcps_parse_l3(const void *data, const void *data_end, __u32 wire_len,
 					 struct tcps_l3 *l)

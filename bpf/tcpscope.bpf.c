@@ -57,12 +57,23 @@ struct {
 	__uint(max_entries, TCPS_RINGBUF_BYTES);
 } tcps_events SEC(".maps");
 
-/* Per-CPU packet/parse/table counters (struct tcps_counters). */
+/* Per CPU: the packet/parse/table counters userspace reads, then the parse
+ * of the packet at hand, off the entries' stack, which the slot table's
+ * lookup took past 512 bytes in tc (bench/NOTES.md "The data path on the
+ * slot array"). One lookup a packet fetches both: two took ~2 ns more
+ * (bench/NOTES.md, "One per-CPU lookup"). */
+struct tcps_percpu {
+	struct tcps_counters cnt;	/* first: userspace reads it (tcpscope.h) */
+	struct tcps_parsed p;
+	__u8 pad[TCPS_STATS_VALUE_SIZE - sizeof(struct tcps_counters) - sizeof(struct tcps_parsed)];
+};
+_Static_assert(sizeof(struct tcps_percpu) == TCPS_STATS_VALUE_SIZE, "tcps_stats' value size");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tcps_counters);
+	__type(value, struct tcps_percpu);
 } tcps_stats SEC(".maps");
 
 /* Per-CPU transition counts, index from * TCPS_STATE_MAX + to. Survives
@@ -90,16 +101,6 @@ struct {
 #define TCPS_SLOTS_WRITER
 #define TCPS_SLOTS_HEALTH() (tcps_health)
 #include "slots_prim.bpf.h"
-
-/* Per-CPU parse of the packet at hand (struct tcps_parsed): off the
- * entries' stack, which the slot table's lookup took past 512 bytes in tc
- * (bench/NOTES.md "The data path on the slot array"). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tcps_parsed);
-} tcps_parsed_pc SEC(".maps");
 
 /* Per-CPU scratch of the data path (struct tcps_scratch, tcps_path.h). */
 struct {
@@ -350,18 +351,11 @@ static __always_inline void tcps_copy_syn_opts(void *ctx, int is_xdp, struct tcp
 		p->opt_len = 0;
 }
 
-static __always_inline struct tcps_counters *tcps_counters_get(void)
+static __always_inline struct tcps_percpu *tcps_percpu_get(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&tcps_stats, &zero);
-}
-
-static __always_inline struct tcps_parsed *tcps_parsed_get(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&tcps_parsed_pc, &zero);
 }
 
 /* Everything after the parse (rc, p): count, then track a TCP segment.
@@ -374,7 +368,7 @@ static __always_inline void tcps_handle_parsed(void *ctx, int is_xdp, struct tcp
 {
 	int hint;
 
-	if (!tcps_frame_count(cnt, rc) || !p)	/* p: see tcps_parse_frame */
+	if (!tcps_frame_count(cnt, rc))
 		return;
 	/* A GSO/GRO packet stands for this many wire segments (the kernel
 	 * counts retransmissions in them: tcp_skb_pcount). */
@@ -385,31 +379,15 @@ static __always_inline void tcps_handle_parsed(void *ctx, int is_xdp, struct tcp
 		tcps_track(p, cnt, dir, ifindex, hint);
 }
 
-/* Parse a frame: its first half, and only for TCP the per-CPU parse
- * fetched (*p) and the second half into it, so a frame that carries no
- * TCP costs the hooks one per-CPU lookup, the count's. *p is NULL for any
- * other frame (and, never seen, when the lookup fails: tcps_handle_parsed
- * then counts the frame and tracks nothing). */
-static __always_inline int tcps_parse_frame(const void *data, const void *data_end,
-					    __u32 wire_len, struct tcps_parsed **p)
-{
-	struct tcps_l3 l;
-	int rc = tcps_parse_l3(data, data_end, wire_len, &l);
-
-	*p = rc == TCPS_P_TCP ? tcps_parsed_get() : NULL;
-	return *p ? tcps_parse_l4(&l, *p) : rc;
-}
-
 static __always_inline void tcps_handle_xdp(struct xdp_md *ctx, __u32 wire_len)
 {
-	struct tcps_counters *cnt;
-	struct tcps_parsed *p;
+	struct tcps_percpu *pc = tcps_percpu_get();
 	int rc;
 
-	rc = tcps_parse_frame((void *)(long)ctx->data, (void *)(long)ctx->data_end, wire_len, &p);
-	cnt = tcps_counters_get();
-	if (cnt)
-		tcps_handle_parsed(ctx, 1, cnt, p, rc, TCPS_DIR_IN, ctx->ingress_ifindex, 1);
+	if (!pc)
+		return;
+	rc = tcps_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, wire_len, &pc->p);
+	tcps_handle_parsed(ctx, 1, &pc->cnt, &pc->p, rc, TCPS_DIR_IN, ctx->ingress_ifindex, 1);
 }
 
 SEC("xdp")
@@ -497,21 +475,20 @@ struct {
  */
 static __always_inline void tcps_handle_skb(struct __sk_buff *skb, int dir)
 {
-	struct tcps_counters *cnt;
-	struct tcps_parsed *p;
+	struct tcps_percpu *pc = tcps_percpu_get();
 	__u32 linear;
 	int rc;
 
-	rc = tcps_parse_frame((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
+	if (!pc)
+		return;
+	rc = tcps_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &pc->p);
 	linear = (__u32)(skb->data_end - skb->data);
 	if (rc == TCPS_P_TRUNCATED && linear < skb->len) {
 		bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
 		if (skb->data_end - skb->data > linear)
 			bpf_tail_call(skb, &tcps_tc_again, (__u32)dir);
 	}
-	cnt = tcps_counters_get();
-	if (cnt)
-		tcps_handle_parsed(skb, 0, cnt, p, rc, dir, skb->ifindex, skb->gso_segs);
+	tcps_handle_parsed(skb, 0, &pc->cnt, &pc->p, rc, dir, skb->ifindex, skb->gso_segs);
 }
 
 SEC("tc")

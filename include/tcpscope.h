@@ -12,7 +12,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 6
+#define TCPS_ABI_VERSION 7
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -227,6 +227,14 @@ enum tcps_counter {
 	TCPS_CNT_RETRANS,	/* retransmitted segments (health on) */
 	TCPS_CNT_MAX,
 };
+
+/* The value of tcps_stats, per CPU: the counters above, one u64 each from
+ * offset 0, then the data path's parse of the packet at hand, so that one
+ * lookup a packet fetches both (bpf/tcpscope.bpf.c, struct tcps_percpu).
+ * Userspace reads values of this size and sums the first TCPS_CNT_MAX
+ * words of each CPU's. */
+#define TCPS_STATS_VALUE_SIZE 256
+#define TCPS_STATS_WORDS (TCPS_STATS_VALUE_SIZE / 8)
 
 /*
  * Health histograms (Prometheus-style, non-cumulative here): per-CPU u64

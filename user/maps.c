@@ -185,7 +185,7 @@ static int pins_get_all(const char *dir, int *const fds[6])
 		{ BPF_MAP_TYPE_ARRAY, sizeof(__u32), SLOT_SIZE_ANY },
 		{ BPF_MAP_TYPE_HASH, sizeof(struct tcps_key), CONN_SIZE_ANY },
 		{ BPF_MAP_TYPE_RINGBUF, 0, 0 },
-		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) * TCPS_CNT_MAX },
+		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), TCPS_STATS_VALUE_SIZE },
 		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
 		{ BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct tcps_info) },
 	};
@@ -412,7 +412,7 @@ int tcps_counters_read(int fd, __u64 out[TCPS_CNT_MAX])
 
 	if (ncpu < 0)
 		return ncpu;
-	v = calloc((size_t)ncpu, sizeof(__u64) * TCPS_CNT_MAX);
+	v = calloc((size_t)ncpu, TCPS_STATS_VALUE_SIZE);
 	if (!v)
 		return -ENOMEM;
 	if (bpf_map_lookup_elem(fd, &zero, v)) {
@@ -424,7 +424,7 @@ int tcps_counters_read(int fd, __u64 out[TCPS_CNT_MAX])
 	memset(out, 0, sizeof(__u64) * TCPS_CNT_MAX);
 	for (i = 0; i < ncpu; i++)
 		for (j = 0; j < TCPS_CNT_MAX; j++)
-			out[j] += v[i * TCPS_CNT_MAX + j];
+			out[j] += v[i * TCPS_STATS_WORDS + j];
 	free(v);
 	return 0;
 }

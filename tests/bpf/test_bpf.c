@@ -527,7 +527,7 @@ struct counters {
 static void read_counters(struct counters *out)
 {
 	int ncpu = libbpf_num_possible_cpus(), i, j;
-	struct counters *pc = calloc(ncpu, sizeof(*pc));
+	__u64 *pc = calloc(ncpu, TCPS_STATS_VALUE_SIZE);	/* the counters first */
 	__u32 zero = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -538,7 +538,7 @@ static void read_counters(struct counters *out)
 	}
 	for (i = 0; i < ncpu; i++)
 		for (j = 0; j < TCPS_CNT_MAX; j++)
-			out->c[j] += pc[i].c[j];
+			out->c[j] += pc[i * TCPS_STATS_WORDS + j];
 	free(pc);
 }
 

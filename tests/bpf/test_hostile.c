@@ -109,7 +109,7 @@ static int setup(void)
 
 static void counters(__u64 out[TCPS_CNT_MAX])
 {
-	__u64 v[256 * TCPS_CNT_MAX];
+	__u64 v[256 * TCPS_STATS_WORDS];
 	__u32 zero = 0;
 	int i, j;
 
@@ -120,7 +120,7 @@ static void counters(__u64 out[TCPS_CNT_MAX])
 	}
 	for (i = 0; i < H.ncpu; i++)
 		for (j = 0; j < TCPS_CNT_MAX; j++)
-			out[j] += v[i * TCPS_CNT_MAX + j];
+			out[j] += v[i * TCPS_STATS_WORDS + j];
 }
 
 static int prog_fd(int hook)

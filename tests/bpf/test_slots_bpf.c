@@ -178,8 +178,7 @@ static __u64 gauge(__u32 g)
 
 static __u64 counter(__u32 c)
 {
-	return percpu_sum(bpf_map__fd(T.skel->maps.tcps_stats), 0, TCPS_CNT_MAX * 8,
-			  c * 8);
+	return percpu_sum(bpf_map__fd(T.skel->maps.tcps_stats), 0, TCPS_STATS_VALUE_SIZE, c * 8);
 }
 
 static int run_frame(int fd, const struct pkt_spec *s)
