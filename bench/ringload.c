@@ -76,7 +76,7 @@ static int find_prog(int conns_fd)
 static int counters(int fd, __u64 out[TCPS_CNT_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus(), c, i;
-	__u64 *v = calloc((size_t)ncpu, sizeof(__u64) * TCPS_CNT_MAX);
+	__u64 *v = calloc((size_t)ncpu, TCPS_STATS_VALUE_SIZE);
 	__u32 zero = 0;
 
 	if (!v || bpf_map_lookup_elem(fd, &zero, v)) {
@@ -86,7 +86,7 @@ static int counters(int fd, __u64 out[TCPS_CNT_MAX])
 	memset(out, 0, sizeof(__u64) * TCPS_CNT_MAX);
 	for (c = 0; c < ncpu; c++)
 		for (i = 0; i < TCPS_CNT_MAX; i++)
-			out[i] += v[c * TCPS_CNT_MAX + i];
+			out[i] += v[c * TCPS_STATS_WORDS + i];
 	free(v);
 	return 0;
 }
