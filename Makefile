@@ -155,6 +155,12 @@ $(BUILD)/bench/slots.skel.h: $(BUILD)/bench/slots.bpf.o
 $(BUILD)/bench/slots: $(BUILD)/bench/slots.skel.h bench/slots.h
 $(BUILD)/bench/pktcost $(BUILD)/bench/scale: $(CTABLE_OBJS)
 
+# The timer of the scale section's commands: static and linking nothing, so
+# the address space a timed command's exec replaces is small (bench/rus.c).
+$(BUILD)/bench/rus: bench/rus.c | $(BUILD)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -static $< -o $@
+
 $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pktbuild.c | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -I$(BUILD)/bench -Itools -Iuser $< tools/pktbuild.c \
