@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Time one command the way a shell or hyperfine starts it:
+ * Time one command, spawned directly (no shell or python in between):
  *
  *   rus CMD [ARG...]
  *
