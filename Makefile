@@ -27,8 +27,13 @@ ifeq ($(SANITIZE),1)
 endif
 USER_LIBS := -lbpf -lelf -lz -ljson-c -lyajl -lmicrohttpd -lncursesw -lpcap -lxdp
 # The binary itself loads libmicrohttpd and libpcap when a command needs
-# them (user/lazylib.c): linked, they cost every command ~2.2 ms.
-TCPSCOPE_LIBS := $(filter-out -lmicrohttpd -lpcap,$(USER_LIBS))
+# them (user/lazylib.c): linked, they cost every command ~2.2 ms. The rest
+# go into the binary from the -dev packages' archives (libbpf-bootstrap and
+# bpftool link libbpf so), glibc alone shared: each shared library is its
+# own mappings, relocations and written pages at every start, and on a
+# guest with shadowed page tables a page fault costs tens of us (stat
+# faulted 127 pages with them, 79 without; bench/NOTES.md, 'stat').
+TCPSCOPE_LIBS := -Wl,-Bstatic -lbpf -lelf -lz -ljson-c -lyajl_s -lncursesw -ltinfo -Wl,-Bdynamic
 
 # -mcpu=v3: the connection table's 32-bit atomics on slot tags
 # (include/tcps_slots.h; clang 14 has them only from v3).
@@ -154,6 +159,12 @@ $(BUILD)/bench/slots.skel.h: $(BUILD)/bench/slots.bpf.o
 
 $(BUILD)/bench/slots: $(BUILD)/bench/slots.skel.h bench/slots.h
 $(BUILD)/bench/pktcost $(BUILD)/bench/scale: $(CTABLE_OBJS)
+
+# The timer of the scale section's commands: static and linking nothing, so
+# the address space a timed command's exec replaces is small (bench/rus.c).
+$(BUILD)/bench/rus: bench/rus.c | $(BUILD)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -static $< -o $@
 
 $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pktbuild.c | $(BUILD)/bench
 	$(call msg,CC,$@)

@@ -646,7 +646,8 @@ def scale_table(R, g, sizes):
           "bench/connfill runs a handshake per connection (remote SYN in, local SYN+ACK out, "
           "remote ACK in) through the instance's pinned programs with BPF_PROG_TEST_RUN, so "
           "entries, half-open table, gauges and events are what live packets leave. Each "
-          "command's wall time, and its peak RSS from its own rusage (wait4). `top` runs in "
+          "command's wall time from its spawn (bench/rus: posix_spawn, no shell or python in "
+          "between) to its end, and its peak RSS from its own rusage (wait4). `top` runs in "
           "its plain mode (stdout not a terminal): the CPU of one refresh is (CPU of "
           "`top -n N -d 0.1` − CPU of `top -n 1`) / (N − 1), startup and the first read "
           "cancelling out; *first* is the whole `top -n 1`.\n")
@@ -667,8 +668,8 @@ def scale_targets(R, g, big, idle):
     st = g("stat_ms", big)
     split = lambda p: (f"wall {fmt(g(p + '_ms', big)['median'], 1)} ms, of it user "
                        f"{fmt(g(p + '_user_ms', big)['median'], 1)} ms and system "
-                       f"{fmt(g(p + '_sys_ms', big)['median'], 1)} ms (the kernel: map "
-                       "reads)") if g(p + "_user_ms", big) else None
+                       f"{fmt(g(p + '_sys_ms', big)['median'], 1)} ms (the kernel: exec, page "
+                       "faults, map reads)") if g(p + "_user_ms", big) else None
     R.target("stat_1m", f"`stat` ≤ 5 ms {at}", rng(st, 1) + " ms" if st else "—", "≤ 5 ms",
              None if not st else st["median"] <= 5, note=split("stat"))
     lj = g("list_json_ms", big)

@@ -54,7 +54,7 @@ while getopts "o:h" opt; do
 done
 
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
-for t in "$TCPSCOPE" "$B/pktcost" "$B/floorctl" "$B/statsfd" "$B/churn" "$B/ringload" "$B/connfill" "$B/sockfill"; do
+for t in "$TCPSCOPE" "$B/rus" "$B/pktcost" "$B/floorctl" "$B/statsfd" "$B/churn" "$B/ringload" "$B/connfill" "$B/sockfill"; do
 	[ -x "$t" ] || { echo "bench: $t missing: run make first" >&2; exit 1; }
 done
 for t in iperf3 nft netstat ss bpftool jq python3; do
@@ -108,21 +108,10 @@ cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
 # rus CMD...: run CMD (output discarded); print "wall_ms cpu_ms maxrss_kb
-# exit user_ms sys_ms" from the child's own rusage (wait4), not the shell's.
-rus() {
-	python3 -c '
-import os, sys, time
-t = time.monotonic()
-pid = os.fork()
-if pid == 0:
-    fd = os.open("/dev/null", os.O_WRONLY)
-    os.dup2(fd, 1); os.dup2(fd, 2)
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, st, ru = os.wait4(pid, 0)
-w = (time.monotonic() - t) * 1000
-print("%.2f %.2f %d %d %.2f %.2f" % (w, (ru.ru_utime + ru.ru_stime) * 1000, ru.ru_maxrss,
-      os.waitstatus_to_exitcode(st), ru.ru_utime * 1000, ru.ru_stime * 1000))' "$@"
-}
+# exit user_ms sys_ms" from the child's own rusage (wait4). bench/rus spawns
+# it: a python3 fork had the command's figures carry python's page tables
+# and RSS (bench/rus.c says how much).
+rus() { "$B/rus" "$@"; }
 
 # kmem_kb: kernel memory that maps and their elements come from (kB):
 # slab (bpf_mem_alloc, kmalloc) + vmalloc (preallocated maps, buckets,

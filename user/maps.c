@@ -47,19 +47,29 @@ static bool pin_size_ok(__u32 value_size, __u32 want)
 	return value_size == want;
 }
 
-static int pin_check(int fd, __u32 type, __u32 key_size, __u32 value_size)
+/* The map's info into *info, checked for type and sizes. */
+static int pin_check(int fd, __u32 type, __u32 key_size, __u32 value_size,
+		     struct bpf_map_info *info)
 {
-	struct bpf_map_info info;
-	__u32 len = sizeof(info);
+	__u32 len = sizeof(*info);
 
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len))
 		return -errno;
-	if (info.type != type || info.key_size != key_size)
+	if (info->type != type || info->key_size != key_size)
 		return -EPROTO;
-	if (!pin_size_ok(info.value_size, value_size))
+	if (!pin_size_ok(info->value_size, value_size))
 		return -EPROTO;
 	return 0;
+}
+
+/* tcps_conn_value_size of the map info describes. */
+static int info_conn_value_size(const struct bpf_map_info *info)
+{
+	if (info->type == BPF_MAP_TYPE_ARRAY)	/* the slot array: its entries' part */
+		return slot_size_ok(info->value_size) ?
+			       (int)(info->value_size - sizeof(struct tcps_slot_hdr)) : -EPROTO;
+	return conn_size_ok(info->value_size) ? (int)info->value_size : -EPROTO;
 }
 
 int tcps_conn_value_size(int fd)
@@ -70,10 +80,7 @@ int tcps_conn_value_size(int fd)
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return -errno;
-	if (info.type == BPF_MAP_TYPE_ARRAY)	/* the slot array: its entries' part */
-		return slot_size_ok(info.value_size) ?
-			       (int)(info.value_size - sizeof(struct tcps_slot_hdr)) : -EPROTO;
-	return conn_size_ok(info.value_size) ? (int)info.value_size : -EPROTO;
+	return info_conn_value_size(&info);
 }
 
 /* What a connection table's map is: type, key, value, where its lock is. */
@@ -175,9 +182,10 @@ static bool pins_any(const char *dir, const char *const *names, unsigned int n)
 	return false;
 }
 
-/* Each pinned map into *fds[i], checked for its type and sizes; 0, or the
- * exit code after one line (the caller closes what was opened). */
-static int pins_get_all(const char *dir, int *const fds[6])
+/* Each pinned map into *fds[i], checked for its type and sizes, the
+ * tables' infos into tabs (conns, halfopen: read once, a syscall each); 0,
+ * or the exit code after one line (the caller closes what was opened). */
+static int pins_get_all(const char *dir, int *const fds[6], struct bpf_map_info tabs[2])
 {
 	static const char *const names[] = { TCPS_PIN_CONNS, TCPS_PIN_HALFOPEN, TCPS_PIN_EVENTS,
 					     TCPS_PIN_STATS, TCPS_PIN_TRANS, TCPS_PIN_INFO };
@@ -189,6 +197,7 @@ static int pins_get_all(const char *dir, int *const fds[6])
 		{ BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
 		{ BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct tcps_info) },
 	};
+	struct bpf_map_info other;
 	unsigned int i;
 	int err;
 
@@ -199,7 +208,8 @@ static int pins_get_all(const char *dir, int *const fds[6])
 			return TCPS_EXIT_PERM;
 		}
 		if (!err)
-			err = pin_check(*fds[i], want[i][0], want[i][1], want[i][2]);
+			err = pin_check(*fds[i], want[i][0], want[i][1], want[i][2],
+					i < 2 ? &tabs[i] : &other);
 		/* No pins at all: nothing to clear, so no 'detach' hint (it
 		 * named /etc or /sys/fs/bpf itself). */
 		if (err == -ENOENT && i == 0 && !pins_any(dir, names, 6)) {
@@ -219,6 +229,7 @@ static int pins_get_all(const char *dir, int *const fds[6])
 int tcps_pins_open(const char *dir, struct tcps_pins *p)
 {
 	int *const fds[] = { &p->conns, &p->halfopen, &p->events, &p->stats, &p->trans, &p->info };
+	struct bpf_map_info tabs[2];
 	__u32 zero = 0;
 	unsigned int i;
 	int rc;
@@ -231,38 +242,21 @@ int tcps_pins_open(const char *dir, struct tcps_pins *p)
 	rc = pins_dir_check(dir);
 	if (rc)
 		return rc;
-	rc = pins_get_all(dir, fds);
+	rc = pins_get_all(dir, fds, tabs);
 	if (rc) {
 		tcps_pins_close(p);
 		return rc;
 	}
 	if (bpf_map_lookup_elem(p->info, &zero, &p->meta) || p->meta.abi != TCPS_ABI_VERSION ||
 	    !conn_size_ok(p->meta.value_size) ||
-	    tcps_conn_value_size(p->conns) != (int)p->meta.value_size ||
-	    tcps_conn_value_size(p->halfopen) != (int)p->meta.value_size) {
+	    info_conn_value_size(&tabs[0]) != (int)p->meta.value_size ||
+	    info_conn_value_size(&tabs[1]) != (int)p->meta.value_size) {
 		pr_err("%s: pins of layout %u, this tcpscope reads layout %u (clear them with 'tcpscope detach --pin-dir %s')",
 		       dir, p->meta.abi, TCPS_ABI_VERSION, dir);
 		tcps_pins_close(p);
 		return TCPS_EXIT_NOTRUNNING;
 	}
-	if (tcps_pins_slots(p)) {
-		tcps_pins_close(p);
-		return TCPS_EXIT_FAIL;
-	}
-	return 0;
-}
-
-int tcps_pins_slots(struct tcps_pins *p)
-{
-	struct bpf_map_info info;
-	__u32 len = sizeof(info);
-
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(p->conns, &info, &len)) {
-		pr_err("the connection table: %s", strerror(errno));
-		return -errno;
-	}
-	p->nslots = info.max_entries;
+	p->nslots = tabs[0].max_entries;
 	return 0;
 }
 
@@ -429,32 +423,52 @@ int tcps_counters_read(int fd, __u64 out[TCPS_CNT_MAX])
 	return 0;
 }
 
+/* The n slots from first, each ncpu values, into v (slot k's at v[k * ncpu]):
+ * one batch lookup (a lookup each cost stat 28 syscalls); a kernel without
+ * batches on per-CPU arrays (before 5.6) gets a lookup a slot. */
+static int percpu_read(int fd, __u32 first, __u32 n, int ncpu, __u64 *v)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 prev = first - 1, out, got = n, *keys = calloc(n, sizeof(*keys)), k;
+	int err = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	/* An array's batch starts after in_batch; ENOENT: the array's end. */
+	if (bpf_map_lookup_batch(fd, first ? &prev : NULL, &out, keys, v, &got, &opts) &&
+	    (errno != ENOENT || got != n)) {
+		for (k = 0; !err && k < n; k++) {
+			__u32 key = first + k;
+
+			if (bpf_map_lookup_elem(fd, &key, v + (size_t)k * (size_t)ncpu))
+				err = -errno;
+		}
+	}
+	free(keys);
+	return err;
+}
+
 int tcps_percpu_sum(int fd, __u32 first, __u32 n, __u64 *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), i;
+	int ncpu = libbpf_num_possible_cpus(), i, err;
 	__u64 *v;
 	__u32 k;
 
 	if (ncpu < 0)
 		return ncpu;
-	v = calloc((size_t)ncpu, sizeof(__u64));
+	if (!n)
+		return 0;
+	v = calloc((size_t)ncpu * n, sizeof(__u64));
 	if (!v)
 		return -ENOMEM;
-	for (k = 0; k < n; k++) {
-		__u32 key = first + k;
-
+	err = percpu_read(fd, first, n, ncpu, v);
+	for (k = 0; !err && k < n; k++) {
 		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &key, v)) {
-			int err = -errno;
-
-			free(v);
-			return err;
-		}
 		for (i = 0; i < ncpu; i++)
-			out[k] += v[i];
+			out[k] += v[(size_t)k * (size_t)ncpu + (size_t)i];
 	}
 	free(v);
-	return 0;
+	return err;
 }
 
 int tcps_trans_read(int fd, __u64 out[TCPS_STATE_MAX * TCPS_STATE_MAX])

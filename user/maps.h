@@ -36,8 +36,6 @@ int tcps_conn_map_create(const char *name, __u32 value_size, __u32 max_entries, 
 /* The slot array (tcps_conns) of nslots slots of value_size bytes
  * (TCPS_SLOT_SIZE_FULL or _SLIM), likewise. */
 int tcps_slot_map_create(const char *name, __u32 value_size, __u32 nslots);
-/* p->nslots from p->conns; 0 or -errno (logged). */
-int tcps_pins_slots(struct tcps_pins *p);
 
 /* Opens the pins and checks their layout. On failure logs one line saying
  * what to do and returns a TCPS_EXIT_* code (never 0). */
