@@ -691,11 +691,15 @@ static void gc_finish(struct tcps_daemon *d, __u64 now, int err, __u64 scan_ns)
 	if (!tcps_counters_read(d->pins.stats, cnt))
 		gc.table_full = cnt[TCPS_CNT_TABLE_FULL];
 	busy = r.more || (gc.entries >= gc.early.high && (r.more_early || gc.table_full > full));
-	/* Near full (early drop wanted) or behind, the scans keep the
-	 * cadence; after an error r.next_due is 0, which waits for nothing. */
+	/* Near full (early drop wanted, by this scan or, the table having
+	 * grown past the mark since it began, by the next) or behind, the
+	 * scans keep the cadence: a table filled between two idle scans
+	 * waited for the next deadline, up to 30 s, before its early drop.
+	 * After an error r.next_due is 0, which waits for nothing. */
 	pace = gc_pace(scan_ns);
-	gc.next_scan = busy || gc.early.want ? now + gc_interval(pace, busy) :
-					       gc_next(now, gc_interval(pace, busy), r.next_due);
+	gc.next_scan = busy || gc.early.want || gc.entries >= gc.early.low ?
+			       now + gc_interval(pace, busy) :
+			       gc_next(now, gc_interval(pace, busy), r.next_due);
 	pr_debug("gc: %llu entries, %llu expired, %llu dropped early; scan %.1f ms of CPU, next in %.1f s",
 		 (unsigned long long)gc.entries, (unsigned long long)r.removed,
 		 (unsigned long long)r.dropped, (double)scan_ns / 1e6,

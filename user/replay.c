@@ -47,7 +47,7 @@ int cmd_replay(int argc, char **argv);
 #pragma weak tcps_gc_timeout
 
 static const char replay_usage[] =
-	"Usage: tcpscope replay FILE [--json] [--time-wait S] [--bpf | --native]\n"
+	"Usage: tcpscope replay FILE [--json] [--time-wait S] [--max-conns N] [--bpf | --native]\n"
 	"\n"
 	"Feed every packet of a pcap or pcapng capture, in order, through the same\n"
 	"data path the daemon runs (passive mode: orig/resp), with the capture's\n"
@@ -65,6 +65,8 @@ static const char replay_usage[] =
 	"  -j, --json         one JSON document: {\"events\": [...], \"connections\":\n"
 	"                     [...], \"stat\": {...}}\n"
 	"      --time-wait S  TIME_WAIT lifetime in capture time (default 60)\n"
+	"      --max-conns N  the tables of a daemon run with --max-conns N (default\n"
+	"                     262144, half-open N/16): the inserts a full one refuses\n"
 	"      --bpf          the kernel path only (fails, exit 3, without CAP_BPF)\n"
 	"      --native       the native path, even when privileged\n"
 	"  -h, --help         this help\n"
@@ -733,12 +735,12 @@ enum replay_path {
 
 /* The kernel's data path when it loads (privileged), else the native
  * build of the same code: the output is the same either way. */
-static int load(struct replay *r, enum replay_path want)
+static int load(struct replay *r, enum replay_path want, __u32 max_conns)
 {
 	int err;
 
 	if (want != PATH_NATIVE) {
-		err = tcps_replay_bpf.open(&r->bk, on_event, r);
+		err = tcps_replay_bpf.open(&r->bk, max_conns, on_event, r);
 		if (!err) {
 			r->be = &tcps_replay_bpf;
 			return 0;
@@ -758,7 +760,7 @@ static int load(struct replay *r, enum replay_path want)
 			pr_warn("cannot load the BPF program (%s): replaying with the native data path",
 				strerror(-err));
 	}
-	err = tcps_replay_native.open(&r->bk, on_event, r);
+	err = tcps_replay_native.open(&r->bk, max_conns, on_event, r);
 	if (err) {
 		pr_err("native data path: %s", strerror(-err));
 		return TCPS_EXIT_FAIL;
@@ -785,6 +787,7 @@ struct replay_opts {
 	const char *file;
 	enum replay_path path;
 	unsigned long long tw;	/* --time-wait, seconds */
+	unsigned long long max_conns;	/* --max-conns */
 	bool json;
 };
 
@@ -794,6 +797,7 @@ static int replay_parse_args(int argc, char **argv, struct replay_opts *o)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "time-wait", required_argument, NULL, 'T' },
+		{ "max-conns", required_argument, NULL, 'M' },
 		{ "bpf", no_argument, NULL, 'B' },
 		{ "native", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
@@ -822,6 +826,12 @@ static int replay_parse_args(int argc, char **argv, struct replay_opts *o)
 			if (parse_u64(optarg, 1, 86400, &o->tw))
 				return usage_err("replay", "--time-wait takes 1-86400 seconds, not '%s'",
 						 optarg);
+			break;
+		case 'M':
+			/* run's bounds (runopts.c) */
+			if (parse_u64(optarg, 16, 1U << 26, &o->max_conns))
+				return usage_err("replay", "--max-conns takes a number from 16 to %u, not '%s'",
+						 1U << 26, optarg);
 			break;
 		default:
 			return usage_bad_option("replay", argv, "jh");
@@ -953,7 +963,8 @@ static int replay_report(struct replay *r, bool json, __u64 t0)
 
 int cmd_replay(int argc, char **argv)
 {
-	struct replay_opts o = { .path = PATH_AUTO, .tw = TCPS_TO_TIME_WAIT };
+	struct replay_opts o = { .path = PATH_AUTO, .tw = TCPS_TO_TIME_WAIT,
+				 .max_conns = TCPS_MAX_CONNS_DEFAULT };
 	struct replay *r;
 	pcap_t *pc;
 	int dlt, rc;
@@ -972,7 +983,7 @@ int cmd_replay(int argc, char **argv)
 	}
 	/* Capture timestamps are wall-clock times already. */
 	tcps_times_are_real = true;
-	rc = load(r, o.path);
+	rc = load(r, o.path, (__u32)o.max_conns);
 	if (rc)
 		goto out;
 	set_timeouts(r, o.tw);

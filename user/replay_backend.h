@@ -18,10 +18,12 @@
 
 #include "tcpscope.h"
 
-/* Both backends' slot array (include/tcps_slots.h): the daemon's default
- * size, one fixed seed, so that both place every tuple alike and refuse
+/* Both backends' slot array (include/tcps_slots.h): sized as the
+ * daemon's for the same --max-conns (its default unless replay is given
+ * one), one fixed seed, so that both place every tuple alike and refuse
  * the same inserts; a collector pass (reclaim only) after every
- * TCPS_REPLAY_COLLECT_TAKES deletes from it by replay's expiry. */
+ * TCPS_REPLAY_COLLECT_TAKES deletes from it by replay's expiry. The
+ * half-open table is the daemon's default for that size too. */
 #define TCPS_REPLAY_SLOTS_SEED 0x7c53a11du
 #define TCPS_REPLAY_COLLECT_TAKES 50000
 
@@ -31,9 +33,10 @@ typedef int (*tcps_replay_event_fn)(void *ctx, void *data, size_t size);
 
 struct tcps_replay_backend {
 	const char *name;	/* "bpf", "native" */
-	/* Make the instance *bp. 0 or -errno; -EPERM/-EACCES: not privileged
-	 * enough (the only failure a caller may answer with another backend). */
-	int (*open)(void **bp, tcps_replay_event_fn on_event, void *ctx);
+	/* Make the instance *bp, its tables sized for max_conns connections.
+	 * 0 or -errno; -EPERM/-EACCES: not privileged enough (the only
+	 * failure a caller may answer with another backend). */
+	int (*open)(void **bp, __u32 max_conns, tcps_replay_event_fn on_event, void *ctx);
 	void (*close)(void *b);
 	/* Time of the frames fed from now on (capture ns, never decreasing). */
 	void (*set_clock)(void *b, __u64 now_ns);

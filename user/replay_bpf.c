@@ -50,16 +50,17 @@ static void bpf_close(void *bp)
 	free(b);
 }
 
-/* The slot array's seed and size, before load: the daemon's default
- * table, replay's seed (replay_backend.h), health on (the object's
- * value). */
-static int bpf_slots_config(struct replay_bpf *b)
+/* The tables' sizes and the slot array's seed, before load: the
+ * daemon's for max_conns, replay's seed (replay_backend.h), health on
+ * (the object's value). */
+static int bpf_slots_config(struct replay_bpf *b, __u32 max_conns)
 {
-	__u32 n = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
+	__u32 n = tcps_slots_for(max_conns);
 	int err;
 
 	b->tab[0] = tcps_ctable_slots(-1, TCPS_CONN_SIZE_FULL, TCPS_REPLAY_SLOTS_SEED, n, -1, -1);
-	err = bpf_map__set_max_entries(b->skel->maps.tcps_conns, n);
+	err = bpf_map__set_max_entries(b->skel->maps.tcps_conns, n) ?:
+	      bpf_map__set_max_entries(b->skel->maps.tcps_halfopen, tcps_halfopen_default(max_conns));
 	return err ?: tcps_slots_rodata(b->skel->obj, TCPS_REPLAY_SLOTS_SEED, n);
 }
 
@@ -74,7 +75,7 @@ static int bpf_collect(struct replay_bpf *b)
 	return err < 0 ? err : 0;
 }
 
-static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
+static int bpf_open(void **bp, __u32 max_conns, tcps_replay_event_fn on_event, void *ctx)
 {
 	struct replay_bpf *b = calloc(1, sizeof(*b));
 	int err;
@@ -90,7 +91,7 @@ static int bpf_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 	}
 	b->skel->rodata->tcps_mode = TCPS_MODE_PASSIVE;
 	b->skel->rodata->tcps_replay_clock = 1;
-	err = bpf_slots_config(b);
+	err = bpf_slots_config(b, max_conns);
 	if (err)
 		goto fail;
 	/* Only the replay entry runs here: verifying the others too would

@@ -12,7 +12,7 @@
  *    tombstones replay's expiry leaves reclaimed by the same collector
  *    passes at the same points;
  *  - tcps_halfopen: a hash table that refuses an insert when it holds
- *    max_entries (TCPS_MAX_CONNS_DEFAULT / TCPS_HALFOPEN_DIV) as the
+ *    max_entries (tcps_halfopen_default of --max-conns) as the
  *    kernel's htab does (-E2BIG), and an existing key with -EEXIST
  *    (BPF_NOEXIST) before that;
  *  - the per-CPU arrays (stats, trans, scratch) as plain arrays: one CPU;
@@ -367,7 +367,7 @@ static void native_close(void *bp)
 	free(b);
 }
 
-static int native_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
+static int native_open(void **bp, __u32 max_conns, tcps_replay_event_fn on_event, void *ctx)
 {
 	struct replay_native *b;
 
@@ -378,11 +378,11 @@ static int native_open(void **bp, tcps_replay_event_fn on_event, void *ctx)
 		return -ENOMEM;
 	/* calloc'd: only the pages a burst of events touches are ever used. */
 	b->ring = calloc(NATIVE_RB_RECS, sizeof(*b->ring));
-	b->conns.n = tcps_slots_for(TCPS_MAX_CONNS_DEFAULT);
+	b->conns.n = tcps_slots_for(max_conns);
 	b->conns.slot = calloc(b->conns.n, sizeof(*b->conns.slot));	/* EMPTY */
 	b->conns.coll.no_moves = 1;	/* as tcps_sys_collect */
 	if (!b->ring || !b->conns.slot ||
-	    table_init(&b->half, TCPS_MAX_CONNS_DEFAULT / TCPS_HALFOPEN_DIV)) {
+	    table_init(&b->half, tcps_halfopen_default(max_conns))) {
 		native_close(b);
 		return -ENOMEM;
 	}

@@ -242,14 +242,14 @@ test_second_daemon_start_is_refused() {
 	kill -HUP "$pid"; sleep 0.3
 	kill -0 "$pid" || fail "SIGHUP killed the daemon" || return 1
 	kill -TERM "$pid"
-	wait_for 5 sh -c "! kill -0 $pid" || fail "daemon did not stop" || return 1
+	wait_gone 5 "$pid" || fail "daemon did not stop" || return 1
 	[ ! -e "$pidf" ] && [ ! -e "$PIN_DIR" ] || fail "pidfile or pins left" || return 1
 	# A stale pidfile (its process gone) is taken over.
 	echo 4194000 >"$pidf"
 	nsrun "$A" "$TCPSCOPE" run -i "$IF_A" --pin-dir "$PIN_DIR" --daemon --pidfile "$pidf" 2>/dev/null ||
 		fail "stale pidfile not taken over" || return 1
 	pid=$(cat "$pidf"); track_pid "$pid"
-	kill -TERM "$pid"; wait_for 5 sh -c "! kill -0 $pid"
+	kill -TERM "$pid"; wait_gone 5 "$pid"
 }
 
 test_time_wait_expires_with_timeout_event() {

@@ -364,14 +364,23 @@ _view_once() {
 # view_check_remote: the same for tcpscope's remote endpoints, NS being
 # where they are local (their remote_state against ss there).
 view_check() {
-	local t=${6:-3}
-	if wait_for "$t" _view_once "$1" "$2" "$3" "$4" "$5" 0; then
-		log "$2 view, port $3: $(_view_once "$1" "$2" "$3" "$4" "$5" 1)"
+	local t=${6:-3} out=$E2E_WORK/view.$2
+	# Each poll keeps its report: the log shows the last one's, not a
+	# further comparison's (ss, list and python once more per check).
+	if wait_for "$t" _view_report "$out" "$1" "$2" "$3" "$4" "$5"; then
+		log "$2 view, port $3: $(cat "$out")"
 		return 0
 	fi
 	log "checkpoint in $1 ($2): ports $3, expected $5 x $4:"
-	_view_once "$1" "$2" "$3" "$4" "$5" 1 | sed 's/^/#   /' >&2
+	sed 's/^/#   /' "$out" >&2
 	return 1
+}
+
+# _view_report FILE ARGS...: _view_once ARGS (verbose), its report in FILE.
+_view_report() {
+	local out=$1
+	shift
+	_view_once "$@" 1 >"$out"
 }
 
 view_check_remote() { E2E_VIEW_SIDE=remote view_check "$@"; }

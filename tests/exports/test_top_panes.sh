@@ -159,7 +159,8 @@ test_panes_fit_80x24_and_v_cycles() {
 	tm send-keys -t top v
 	wait_for 5 sh -c "tmux -L $TMUX_SOCK capture-pane -p -t top | grep -q '^SLOWEST HANDSHAKES'" ||
 		{ tm capture-pane -p -t top >&2; fail "v shows no SLOWEST HANDSHAKES"; return; }
-	sleep 1
+	# Until a refresh has put it there (it was a fixed second).
+	wait_for 5 sh -c "tmux -L $TMUX_SOCK capture-pane -p -t top | grep -q ':7102\$'"
 	tm capture-pane -p -t top >"$W/screen1"
 	grep -q ":7102\$" "$W/screen1" || { cat "$W/screen1" >&2; fail "the 30 ms connection is not on the screen"; return; }
 	tm send-keys -t top v
@@ -169,7 +170,7 @@ test_panes_fit_80x24_and_v_cycles() {
 	tm send-keys -t top v
 	wait_for 5 sh -c "tmux -L $TMUX_SOCK capture-pane -p -t top | grep -q '^FASTEST'" ||
 		{ fail "v shows no FASTEST"; return; }
-	sleep 1.5
+	wait_for 5 sh -c "tmux -L $TMUX_SOCK capture-pane -p -t top | grep -q ':7104\$'"
 	tm capture-pane -p -t top >"$W/screen3"
 	tm send-keys -t top q
 	grep -q ":7104\$" "$W/screen3" || { cat "$W/screen3" >&2; fail "the bulk transfer is not on the screen"; return; }

@@ -32,8 +32,13 @@ _cleanup() {
 	# real process (nsenter execs into it) is its child. End the children
 	# first, then the tracked process itself.
 	for pid in "${_PIDS[@]}"; do
-		local kids
-		kids=$(pgrep -P "$pid" 2>/dev/null)
+		local kids= c=/proc/$pid/task/$pid/children
+		# The kernel's list, if it keeps one: pgrep walks all of /proc.
+		if [ -r "$c" ]; then
+			read -r kids <"$c"
+		else
+			kids=$(pgrep -P "$pid" 2>/dev/null)
+		fi
 		[ -n "$kids" ] && kill $kids 2>/dev/null
 		kill "$pid" 2>/dev/null
 		for k in $kids $pid; do
@@ -94,10 +99,27 @@ wait_for() {
 	return 1
 }
 
-# wait_gone TIMEOUT_S PID: until process PID has ended (non-zero if it has
-# not within TIMEOUT_S). Polled every 50 ms: tail's default interval (1 s)
-# added up to a second to every stop of a process still running.
-wait_gone() { timeout "$1" tail -s 0.05 --pid="$2" -f /dev/null 2>/dev/null; }
+# exited PID: process PID has ended: it is gone, or a zombie nobody has
+# reaped yet. An orphan's zombie (a --daemon's, or the child of an `nsrun
+# ... &` subshell ended first) waits for init, which here reaps it up to
+# 2 s late; it holds nothing by then (no file, no BPF link, no socket).
+exited() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 0
+	read -r st 2>/dev/null <"/proc/$1/stat" || return 0
+	[[ $st == *") Z "* ]]
+}
+
+# wait_gone TIMEOUT_S PID: until process PID has ended (exited; non-zero
+# if it has not within TIMEOUT_S). Polled every 50 ms.
+wait_gone() {
+	local i
+	for ((i = 0; i < $1 * 20; i++)); do
+		exited "$2" && return 0
+		sleep 0.05
+	done
+	exited "$2"
+}
 
 # run_test NAME: run function NAME; it fails by calling `fail MSG` or
 # returning non-zero; `skip MSG` skips it (a failure when CI=true).

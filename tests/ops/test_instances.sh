@@ -33,7 +33,7 @@ stop_pidfile() {
 	local pid
 	pid=$(cat "$1" 2>/dev/null) || return 0
 	kill -TERM "$pid" 2>/dev/null
-	wait_for 5 sh -c "! kill -0 $pid 2>/dev/null"
+	wait_gone 5 "$pid"
 }
 
 # track_daemon PIN_DIR: end on exit the daemon serving PIN_DIR (unique to

@@ -3,18 +3,20 @@
 # of `tcpscope replay`: the kernel's (--bpf, BPF_PROG_TEST_RUN) and the
 # native build of the same headers (--native).
 
-# same_paths FILE [text]: --bpf and --native write the same bytes for FILE
-# with --json (and without, given "text"), on stdout and on stderr (the
+# same_paths FILE [text] [OPTION...]: --bpf and --native write the same
+# bytes for FILE with --json (and without, given "text"), and replay's
+# OPTIONs, on stdout and on stderr (the
 # warnings about skipped packets or a cut capture). Outputs are left in
 # $PATHS_DIR. The replays run at once (each --bpf one spends its time in the
 # verifier, one CPU each), each into files of its own; the checks follow in
 # the same order as before: JSON, then text; stdout, then stderr.
 same_paths() {
-	local f=$1 o=${PATHS_DIR:?}/$(basename "$1") fmt p i=0 pids=() rcs=()
-	local fmts=(json ${2:-})
+	local f=$1 o=${PATHS_DIR:?}/$(basename "$1") fmt p i=0 pids=() rcs=() fmts=(json)
+	shift
+	[ "${1:-}" = text ] && fmts+=(text) && shift
 	for fmt in "${fmts[@]}"; do
 		for p in bpf native; do
-			"$TCPSCOPE" replay --$p $([ "$fmt" = json ] && echo --json) "$f" >"$o.$p.$fmt" 2>"$o.$p.$fmt.err" &
+			"$TCPSCOPE" replay --$p $([ "$fmt" = json ] && echo --json) "$@" "$f" >"$o.$p.$fmt" 2>"$o.$p.$fmt.err" &
 			pids+=($!)
 		done
 	done

@@ -9,7 +9,8 @@
 #    when CI=true;
 #  - the crafted captures of mkpcaps.py (test_replay.sh's);
 #  - 200k packets of short connections (the benchmark's capture);
-#  - a flood that fills both tables past max_entries: the inserts the BPF
+#  - a flood that fills both tables past max_entries (replay --max-conns
+#    16384), and one of the default half-open table: the inserts the BPF
 #    maps refuse, the native tables refuse.
 # test_live.sh checks the captures of real kernel TCP the same way.
 . "$(dirname "$0")/../lib/lib.sh"
@@ -59,33 +60,39 @@ test_many_short_connections_native_output_is_byte_identical_to_bpf() {
 	same_paths "$WORK/bench.pcap"
 }
 
-# 20000 SYNs (half-open table: 16384) and 310000 mid-stream ACKs (main
-# table: 262144 entries at most, in the slot array's 299594 slots; an
-# insert may also find no free slot within the probe limit): both refuse
-# the same inserts, counted table_full, the half-open table's 3616 and the
-# slot array's.
+# A flood with the tables of --max-conns 16384: 1250 SYNs (half-open
+# table: 1024) and 19375 mid-stream ACKs (main table: 16384 entries at
+# most, in the slot array's 18725 slots; an insert may also find no free
+# slot within the probe limit), each about a fifth past its table as the
+# default tables' 20000 and 310000 were: both paths refuse the same
+# inserts, counted table_full, the half-open table's 226 and the slot
+# array's. Then 16400 SYNs with the default tables: both refuse the 16
+# past the half-open table of 262144/16, which both derive from the
+# default --max-conns, as the main table.
 test_full_tables_refuse_the_same_inserts_native_and_bpf() {
-	"$PY" "$HERE/mkpcaps.py" "$WORK/flood.pcap" flood 20000 310000 || { fail "mkpcaps flood"; return 1; }
-	same_paths "$WORK/flood.pcap" || return 1
 	local c
-	# 430 MB of JSON (byte-compared above): the counters are in "stat", the
-	# document's last member, so only its last 64 KB are parsed.
-	c=$("$PY" -c '
-import json, os, sys
-f = open(sys.argv[1], "rb")
-f.seek(max(0, os.path.getsize(sys.argv[1]) - 65536))
-tail = f.read().decode()
-i = tail.rindex("\"stat\":")
-c = json.JSONDecoder().raw_decode(tail[i + 7:].lstrip())[0]["counters"]
-print(json.dumps([c["halfopen_new"], c["midstream"], c["table_full"]], separators=(",", ":")))' \
-		"$PATHS_DIR/flood.pcap.native.json")
+	"$PY" "$HERE/mkpcaps.py" "$WORK/flood.pcap" flood 1250 19375 || { fail "mkpcaps flood"; return 1; }
+	same_paths "$WORK/flood.pcap" --max-conns 16384 || return 1
+	c=$(flood_counters "$PATHS_DIR/flood.pcap.native.json")
 	"$PY" -c '
 import json, sys
 h, m, full = json.loads(sys.argv[1])
-# the replay tables: 262144 connections, a half-open table of 262144/16
-sys.exit(not (h == 16384 and 250000 < m <= 262144 and full == 20000 - 16384 + 310000 - m))' "$c" ||
-		fail "halfopen_new, midstream, table_full: $c"
-	rm -f "$WORK/flood.pcap" "$PATHS_DIR"/flood.pcap.*
+sys.exit(not (h == 1024 and 15625 < m <= 16384 and full == 1250 - 1024 + 19375 - m))' "$c" ||
+		{ fail "--max-conns 16384: halfopen_new, midstream, table_full: $c"; return 1; }
+	"$PY" "$HERE/mkpcaps.py" "$WORK/synflood.pcap" flood 16400 0 || { fail "mkpcaps flood"; return 1; }
+	same_paths "$WORK/synflood.pcap" || return 1
+	c=$(flood_counters "$PATHS_DIR/synflood.pcap.native.json")
+	[ "$c" = "[16384,0,16]" ] || fail "default tables: halfopen_new, midstream, table_full: $c"
+	rm -f "$WORK/flood.pcap" "$WORK/synflood.pcap" "$PATHS_DIR"/flood.pcap.* "$PATHS_DIR"/synflood.pcap.*
+}
+
+# flood_counters FILE: [halfopen_new, midstream, table_full] of a replay's
+# JSON document.
+flood_counters() {
+	"$PY" -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["stat"]["counters"]
+print(json.dumps([c["halfopen_new"], c["midstream"], c["table_full"]], separators=(",", ":")))' "$1"
 }
 
 # No CAP_BPF: replay takes the native path on its own, silently, and its

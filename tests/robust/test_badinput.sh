@@ -93,6 +93,10 @@ test_bad_option_values_are_usage_errors() {
 		expect 1 "$TCPSCOPE" replay "$c" || return
 		grep -qF "tcpscope: $c: " "$WORK/err" || { fail "replay $c: $(cat "$WORK/err")"; return; }
 	done
+	for c in "--max-conns 15" "--max-conns abc" "--max-conns 67108865" "--max-conns"; do
+		# shellcheck disable=SC2086
+		expect 2 "$TCPSCOPE" replay x.pcap $c || return
+	done
 	# A long option without its value is named as such, not as "-T".
 	expect 2 "$TCPSCOPE" replay x.pcap --time-wait || return
 	grep -q "option '--time-wait' needs a value" "$WORK/err" || fail "replay --time-wait: $(cat "$WORK/err")"
