@@ -155,6 +155,24 @@ static void patch(struct frame *f, __u32 n)
 	p[1] = (__u8)port;
 }
 
+/*
+ * Client numbers move on with the clock at MAX_LIVES a second, more than
+ * any run makes, so a run starts past every tuple of the runs before it
+ * and never meets their entries: a life on a tuple held in TIME_WAIT with
+ * the same sequence numbers is an old duplicate, no transitions (a random
+ * block of 60,000 did meet an earlier run's at 360k lives a run). The
+ * clients (64,512 ports x 65,536 addresses) wrap after ~69 minutes, long
+ * after those entries expired.
+ */
+#define MAX_LIVES 1000000ULL	/* a second: 10M transitions/s */
+#define CLIENTS (64512ULL * 65536)
+
+static __u32 first_client(void)
+{
+	/* Room for a whole run (60 s) past the start. */
+	return (__u32)((__u64)(now_s() * (double)MAX_LIVES) % (CLIENTS - 60 * MAX_LIVES));
+}
+
 struct load {
 	const char *pin_dir;
 	const char *ifname;	/* -i: frames sent on it; NULL: test runs */
@@ -192,8 +210,8 @@ static int parse_args(int argc, char **argv, struct load *l)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 3 || (l->rate = atof(argv[1])) <= 0 || (l->secs = atof(argv[2])) <= 0 ||
-	    l->secs > 60)
+	if (argc < 3 || (l->rate = atof(argv[1])) <= 0 || l->rate > MAX_LIVES * 10 ||
+	    (l->secs = atof(argv[2])) <= 0 || l->secs > 60)
 		goto usage;
 	l->pin_dir = argv[0];
 	l->pid = argc > 3 ? atoi(argv[3]) : 0;
@@ -375,10 +393,7 @@ int main(int argc, char **argv)
 	make_frames(s->fr);
 	if (l.ifname && open_tx(l.ifname, s))
 		return 1;
-	/* A different block of tuples on every call, so runs never meet old
-	 * entries (a reused tuple would take another path). */
-	srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
-	base = (__u32)rand() % 1000 * 60000;
+	base = first_client();
 
 	if (counters(stats_fd, c0))
 		return 1;
