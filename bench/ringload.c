@@ -20,9 +20,9 @@
  * not the peer's, so past XDP the peer's stack drops them unanswered.
  *
  * Prints one JSON object: the transitions and ring-buffer drops counted
- * by the data path over the interval, the frames sent and the packets the
- * data path saw, the rate reached, and the daemon's CPU use from
- * /proc/PID/stat (utime + stime).
+ * by the data path over the interval, the frames sent and the TCP segments
+ * the data path saw (a frame lost on the way breaks its life), the rate
+ * reached, and the daemon's CPU use from /proc/PID/stat (utime + stime).
  */
 #define _GNU_SOURCE		/* sendmmsg */
 #include <arpa/inet.h>
@@ -366,7 +366,7 @@ static void print_result(const struct load *l, const struct result *r, const __u
 	       "\"transitions\": %llu, \"per_second\": %.1f, \"rb_drops\": %llu, "
 	       "\"run_errors\": %ld, \"daemon_cpu_pct\": %.2f}\n",
 	       l->ifname ? "veth" : "test_run", l->rate, r->secs, r->done, r->sent,
-	       (unsigned long long)(c1[TCPS_CNT_PACKETS] - c0[TCPS_CNT_PACKETS]),
+	       (unsigned long long)(c1[TCPS_CNT_TCP] - c0[TCPS_CNT_TCP]),
 	       (unsigned long long)trans, (double)trans / r->secs,
 	       (unsigned long long)(c1[TCPS_CNT_RB_DROPS] - c0[TCPS_CNT_RB_DROPS]), r->errs,
 	       l->pid ? 100.0 * cpu / (r->secs + 0.3) : 0.0);
@@ -405,7 +405,7 @@ int main(int argc, char **argv)
 	if (counters(stats_fd, c1))
 		return 1;
 	print_result(&l, &r, c0, c1, cpu1 - cpu0);
-	if (r.sent && c1[TCPS_CNT_PACKETS] == c0[TCPS_CNT_PACKETS]) {
+	if (r.sent && c1[TCPS_CNT_TCP] == c0[TCPS_CNT_TCP]) {
 		fprintf(stderr, "ringload: no frame reached the program of %s\n", l.pin_dir);
 		return 1;
 	}

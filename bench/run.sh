@@ -591,6 +591,7 @@ ring_run() {
 	l0=$(wc -l <"$TS_OUT")
 	out=$(nsenter --net="/run/netns/$NS_C" "$B/ringload" -i "$IF_A" "$TS_PIN" "$rate" "$secs" "$TS_PID") ||
 		{ echo "bench: ringload: $out" >&2; return 1; }
+	echo "$out" >>"$RAW/ringload.json"
 	l1=$(wc -l <"$TS_OUT")
 	sample ring per_second "$rate" "$(jq -r .per_second <<<"$out")"
 	sample ring rb_drops "$rate" "$(jq -r .rb_drops <<<"$out")"
