@@ -804,8 +804,8 @@ def sec_events(R, S, hi_secs):
           "MAC is not the device's, so the stack drops them past XDP unanswered), paced every "
           "millisecond, once the daemon's start-up work is over, while the daemon (`run --json`, "
           "stdout to a file) writes every transition as a JSON line. Drops, transitions and "
-          "frames seen from the data path's counters (*frames lost*: sent, not seen by the "
-          "program); daemon CPU from /proc/PID/stat.\n")
+          "frames seen from the data path's counters (*frames lost*: of the lives' frames, those "
+          "the program never saw, unsent or lost on the way; each breaks its life); daemon CPU from /proc/PID/stat.\n")
     rows, out = [], []
     for rate in sorted({k[1] for k in ring}, key=float):
         g = lambda m: stats(ring.get((m, rate), []))
