@@ -12,7 +12,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 7
+#define TCPS_ABI_VERSION 8
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -312,6 +312,11 @@ struct tcps_info {
 	 * collector's epoch, which deletes stamp on their tombstones. */
 	__u32 slots_seed;
 	__u32 slots_epoch;
+	/* Its start in clock ticks since boot, as /proc/PID/stat (field 22)
+	 * gives it: a pid reused by another process has another, and no
+	 * clock adjustment moves it (started_ns, converted to boot time
+	 * with today's offset, drifted 2 s an hour with the NTP slew). */
+	__u64 start_ticks;
 };
 
 enum tcps_info_flag {

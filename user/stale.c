@@ -14,18 +14,12 @@
 #include "exports.h"
 #include "stale.h"
 
-/* A pid reused after the daemon died started after it; the daemon itself
- * started before it wrote started_ns (after its fork). Clock ticks and
- * the boot-time conversion are coarse: allow this much. */
-#define START_SLACK_NS (2ULL * 1000000000ULL)
-
-/* Start of pid as CLOCK_REALTIME ns, 0 if unknown; *zombie if it has exited. */
-static __u64 proc_start_real(__u32 pid, bool *zombie)
+/* Start of pid in clock ticks since boot (/proc/PID/stat, field 22), 0
+ * if unknown; *zombie if it has exited. */
+__u64 tcps_proc_start_ticks(__u32 pid, bool *zombie)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long start_ticks;
-	struct timespec real, boot;
-	long hz = sysconf(_SC_CLK_TCK);
 	char state;
 	ssize_t n;
 	int fd;
@@ -47,16 +41,12 @@ static __u64 proc_start_real(__u32 pid, bool *zombie)
 	*zombie = state == 'Z' || state == 'X';
 	/* field 22, starttime: the 20th after the ')' */
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-		   &start_ticks) != 1 || hz <= 0)
+		   &start_ticks) != 1)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &real);
-	clock_gettime(CLOCK_BOOTTIME, &boot);
-	return (__u64)real.tv_sec * 1000000000ULL + (__u64)real.tv_nsec -
-	       ((__u64)boot.tv_sec * 1000000000ULL + (__u64)boot.tv_nsec) +
-	       start_ticks * (1000000000ULL / (unsigned long long)hz);
+	return start_ticks;
 }
 
-bool tcps_pid_alive(__u32 pid, __u64 started_real_ns)
+bool tcps_pid_alive(__u32 pid, __u64 start_ticks)
 {
 	bool zombie;
 	__u64 start;
@@ -65,11 +55,13 @@ bool tcps_pid_alive(__u32 pid, __u64 started_real_ns)
 		return false;
 	if (kill((pid_t)pid, 0) && errno != EPERM)
 		return false;
-	start = proc_start_real(pid, &zombie);
+	start = tcps_proc_start_ticks(pid, &zombie);
 	if (zombie)
 		return false;
-	if (start && started_real_ns && start > started_real_ns + START_SLACK_NS)
-		return false;	/* the pid now belongs to a younger process */
+	/* Unknown on either side (no /proc, pins of a daemon that did not
+	 * record it): the pid's existence is all there is to go on. */
+	if (start && start_ticks && start != start_ticks)
+		return false;	/* the pid now belongs to another process */
 	return true;
 }
 

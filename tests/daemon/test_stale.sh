@@ -120,6 +120,48 @@ test_persist_gap_expired_by_query_then_on_adoption() {
 	true
 }
 
+# patch_info OFFSET DELTA: add DELTA to the u64 at OFFSET of the pinned
+# info map's value (struct tcps_info: started_ns at 16, start_ticks at 368).
+patch_info() {
+	local f=$PIN_DIR/info v
+	v=$(bpftool -j map lookup pinned "$f" key hex 00 00 00 00 |
+		python3 -c "import sys, json, struct
+v = bytes(int(x, 16) for x in json.load(sys.stdin)['value'])
+o, d = $1, $2
+n = struct.unpack_from('<Q', v, o)[0] + d
+print(' '.join('%02x' % b for b in v[:o] + struct.pack('<Q', n) + v[o + 8:]))") &&
+		bpftool map update pinned "$f" key hex 00 00 00 00 value hex $v
+}
+
+# The daemon is known by its start in clock ticks since boot, which no
+# clock adjustment moves: a wall clock that drifted from boot time (2 s an
+# hour was seen under NTP slew) must not make a live daemon look gone
+# (stat would fall back to a full table read and apply the timeouts
+# itself), and a pid reused by another process must.
+test_owner_known_by_start_not_by_clock() {
+	mk_pindir owner
+	clean_iface
+	local rc err=""
+	start owner || return 1
+	if ! patch_info 16 -3600000000000; then
+		err="cannot patch started_ns"
+	else
+		q stat --json >"$WORK/o1" 2>"$WORK/oe1"; rc=$?
+		[ $rc -eq 0 ] && jq -e --argjson pid "$TP" '.daemon.running and .daemon.pid == $pid' "$WORK/o1" >/dev/null ||
+			err="an hour of clock drift made the daemon look gone: rc $rc $(cat "$WORK/oe1")"
+	fi
+	if [ -z "$err" ] && ! patch_info 368 1; then
+		err="cannot patch start_ticks"
+	elif [ -z "$err" ]; then
+		q stat >"$WORK/o2" 2>"$WORK/oe2"; rc=$?
+		[ $rc -eq 5 ] && grep -q "no daemon is running for $PIN_DIR (pid $TP gone)" "$WORK/oe2" ||
+			err="a pid of another start still taken for the daemon: rc $rc $(cat "$WORK/oe2")"
+	fi
+	kill -TERM "$TP"; wait "$TP"
+	[ -z "$err" ] || fail "$err"
+}
+
+run_test test_owner_known_by_start_not_by_clock
 run_test test_after_kill_9_queries_expire_and_say_so
 run_test test_persist_gap_expired_by_query_then_on_adoption
 suite_done
