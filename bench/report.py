@@ -29,6 +29,11 @@ def fmt(x, nd=1):
     return f"{x:,.{nd}f}"
 
 
+def b1(x):
+    """Bytes to a tenth (the memory figures are decided on that)."""
+    return "—" if x is None else f"{x:,.1f}"
+
+
 def rng(s, nd=1, scale=1.0):
     if not s:
         return "—"
@@ -42,7 +47,7 @@ def paired(a, b):
 
 # Why a target is missed when the measurement alone does not say it. Keyed
 # by target id; the notes built from this run's figures come first.
-MEM_NOTE = ("The connection table is an array of slots of our own, allocated whole for --max-conns at a load of 7/8 (include/tcps_slots.h): a slot is its 40-byte header and the entry, 80 bytes with --no-health (the lock, the 60-byte state machine, two 8-byte times: states only) and 216 with health, so 120 / 0.875 = 137 B a connection without health and 293 B with it, used or not. 128 B of table needs a 112-byte slot (the two times as 32-bit ticks) and leaves nothing for the half-open table (max-conns/16) and the ring; below that, a load above 7/8 with probes still bounded (buckets with two choices) or a smaller state machine (bench/NOTES.md, 'States only').")
+MEM_NOTE = ("The connection table is an array of slots of our own, allocated whole for --max-conns at a load of 7/8 (include/tcps_slots.h): a slot is its 40-byte header and the entry, 72 bytes with --no-health (the lock, the 60-byte state machine, the 8-byte time last seen: states only) and 216 with health, so 112 / 0.875 = 128 B a connection without health and 293 B with it, used or not. Below that, with the half-open table (max-conns/16) and the ring on top, needs a load above 7/8 with probes still bounded (buckets with two choices) or a smaller state machine (bench/NOTES.md, 'States only, and no start time').")
 
 NOTES = {
     "mem_memlock_v4": MEM_NOTE,
@@ -708,9 +713,9 @@ def memory_target(R, m, tag, label):
         max(kr, kf) <= 1.5 * min(kr, kf)
     fam = tag[:2]
     R.target(f"mem_memlock_{fam}", f"≤ 128 B per connection, table memlock, {at}",
-             f"{fmt(tm, 0)} B", "≤ 128 B", tm <= 128)
+             f"{tm:.1f} B", "≤ 128 B", tm <= 128)
     R.target(f"mem_kernel_{fam}", f"≤ 128 B per connection, kernel memory rise, {at}",
-             f"{fmt(kr, 0)} B" + ("" if kok else f" (fall {fmt(kf, 0)} B: noise)"),
+             f"{kr:.1f} B" + ("" if kok else f" (fall {kf:.1f} B: noise)"),
              "≤ 128 B", (kr <= 128) if kok else None,
              note=f"All pinned maps account for {fmt(m('all_memlock_per_conn'), 0)} B per "
                   "connection of it (the preallocated half-open table and the ring "
@@ -742,7 +747,7 @@ def sec_memory(R, mem):
             decided.add(tag[:2])
             memory_target(R, m, tag, label)
         rows.append([label, f"{int(m('connections')):,}"] +
-                    [fmt(m(k), 0) for k in ("table_memlock_per_conn", "all_memlock_per_conn",
+                    [b1(m(k)) for k in ("table_memlock_per_conn", "all_memlock_per_conn",
                                              "kmem_rise_per_conn", "kmem_fall_per_conn")])
     R.table(["configuration", "connections", "table memlock B/conn", "all maps memlock B/conn",
              "kernel rise B/conn", "kernel fall B/conn"], rows)

@@ -487,6 +487,9 @@ time_summaries() {
 # SIZES, time the summaries (IPv4), measure memory at the last size (memory
 # samples "mem KEY vFAM[-VARIANT]"); a VARIANT (run options ARGS) measures
 # memory only.
+# per_conn BYTES CONNS: bytes a connection, to 0.1 B.
+per_conn() { awk -v b="$1" -v n="$2" 'BEGIN { printf "%.1f", b / n }'; }
+
 scale_family() {
 	local fam=$1 var=${2:-} n have=0 m0 m1 m2 ml c0 c1 tag
 	shift $(($# < 2 ? $# : 2))
@@ -506,9 +509,10 @@ scale_family() {
 	have=$(tracked) || return 1
 	ml=$(maps_memlock "$TS_PIN" "$have")
 	sample mem "connections" "$tag" "$have"
-	sample mem "table_memlock_per_conn" "$tag" "$(( ${ml#* } / have ))"
-	sample mem "all_memlock_per_conn" "$tag" "$(( ${ml% *} / have ))"
-	sample mem "kmem_rise_per_conn" "$tag" "$(( (m1 - m0) * 1024 / have ))"
+	# To a tenth of a byte, rounded: the target is decided on that.
+	sample mem "table_memlock_per_conn" "$tag" "$(per_conn "${ml#* }" "$have")"
+	sample mem "all_memlock_per_conn" "$tag" "$(per_conn "${ml% *}" "$have")"
+	sample mem "kmem_rise_per_conn" "$tag" "$(per_conn $(((m1 - m0) * 1024)) "$have")"
 	if [ "$fam" = 4 ] && [ -z "$var" ]; then
 		# The idle daemon holding the full table: nothing else reads it.
 		say "scale: idle daemon CPU over ${IDLE_SECS}s at $have connections"
@@ -523,7 +527,7 @@ scale_family() {
 	# period): the same figure from the other side.
 	sleep "$SETTLE"
 	m2=$(kmem_kb)
-	sample mem "kmem_fall_per_conn" "$tag" "$(( (m1 - m2) * 1024 / have ))"
+	sample mem "kmem_fall_per_conn" "$tag" "$(per_conn $(((m1 - m2) * 1024)) "$have")"
 }
 
 bench_sockets() {

@@ -282,10 +282,9 @@ TCPS_PATH_INLINE int tcps_update_locked(struct tcps_counters *cnt, struct tcps_c
 
 	if (verdict == TCPS_V_OOW || verdict == TCPS_V_INVALID)
 		tcps_count(cnt, TCPS_CNT_OOW);
-	if (verdict == TCPS_V_REOPEN)
-		conn->first_seen = now;	/* a reused tuple starts a new life */
 	/* After the unlock: the precise clock is no helper to call under it. */
 	if (health && verdict == TCPS_V_REOPEN) {
+		conn->first_seen = now;	/* a reused tuple starts a new life */
 		tcps_health_open(conn, &pnow);
 	} else if (health && (verdict == TCPS_V_OK || (verdict == TCPS_V_INVALID &&
 							(g->flags & TCPS_SYN)))) {
@@ -322,12 +321,12 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 	if (!sc)
 		return;
 	nc = (struct tcps_conn *)sc->conn;
-	nc->first_seen = old->first_seen;
 	nc->last_seen = old->last_seen;
-	/* Health off: the tables end before the counters (tcpscope.h
+	/* Health off: the tables end before first_seen (tcpscope.h
 	 * TCPS_CONN_SIZE_SLIM), so old's are out of bounds; the insert copies
 	 * only the table's value size of the scratch. */
 	if (tcps_health_on()) {
+		nc->first_seen = old->first_seen;
 		nc->ifindex = old->ifindex;
 		nc->hs_t = old->hs_t;
 		nc->pkts[0] = old->pkts[0];

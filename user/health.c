@@ -96,7 +96,10 @@ void tcps_health_emit(struct tcps_jw *o, const struct tcps_row *r, __u32 mode)
 	struct tcps_health_view v;
 
 	tcps_health_view_of(c, mode, &v);
-	add_u(o, "duration_us", v.duration_ns / 1000);
+	if (on)
+		add_u(o, "duration_us", v.duration_ns / 1000);
+	else
+		tcps_jw_null(o, "duration_us");	/* no start time kept */
 	if (owners) {
 		const struct tcps_owner *w = passive ? NULL :
 					     tcps_owner_find(owners, &r->key, tcps_first_side(c, mode));
@@ -226,7 +229,10 @@ void tcps_info_text(FILE *f, const struct tcps_row *r, __u32 mode, const char *o
 		snprintf(retr, sizeof(retr), "%u/%u", h.retrans_out, h.retrans_in);
 	else
 		snprintf(retr, sizeof(retr), "-");
-	dur_str(dur, sizeof(dur), h.duration_ns);
+	if (health_on)
+		dur_str(dur, sizeof(dur), h.duration_ns);
+	else
+		snprintf(dur, sizeof(dur), "-");
 	fprintf(f, "%-5s %-*s %-*s %-11s %-16s %-14s %8s%s%s\n", v6 ? "tcp6" : "tcp", aw, a, aw, b,
 		v.fstate, rtt, retr, dur, owner ? " " : "", owner ? owner : "");
 }

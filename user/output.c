@@ -156,7 +156,10 @@ void tcps_conn_emit(struct tcps_jw *w, const struct tcps_row *r, __u32 mode)
 	conn_count(w, passive ? "orig_packets" : "packets_out", c->pkts[v.first]);
 	conn_count(w, passive ? "resp_bytes" : "bytes_in", c->bytes[v.second]);
 	conn_count(w, passive ? "orig_bytes" : "bytes_out", c->bytes[v.first]);
-	tcps_jw_time(w, "first_seen", c->first_seen);
+	if (tcps_health_enabled())
+		tcps_jw_time(w, "first_seen", c->first_seen);
+	else
+		tcps_jw_null(w, "first_seen");	/* states only: no start time kept */
 	tcps_jw_time(w, "last_seen", c->last_seen);
 	tcps_health_emit(w, r, mode);
 }
@@ -280,7 +283,9 @@ static void row_cells(const struct tcps_table *t, const struct tcps_row *r,
 	count_cell(cell[COL_BIN], c->bytes[a]);
 	count_cell(cell[COL_BOUT], c->bytes[b]);
 	secs = t->now > c->first_seen ? (t->now - c->first_seen) / 1000000000ULL : 0;
-	if (secs < 3600)
+	if (!tcps_health_enabled())
+		snprintf(cell[COL_AGE], 64, "-");
+	else if (secs < 3600)
 		snprintf(cell[COL_AGE], 64, "%llum%02llus", secs / 60, secs % 60);
 	else
 		snprintf(cell[COL_AGE], 64, "%lluh%02llum", secs / 3600, (secs / 60) % 60);
