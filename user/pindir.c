@@ -73,6 +73,30 @@ static int pin_parent_check(const char *dir)
 	return 0;
 }
 
+/* An existing pin directory is adopted only if it is a directory of this
+ * user's: /sys/fs/bpf is world-writable (1777), so anyone may have made
+ * it, and its pins would then be theirs to choose. 0, or TCPS_EXIT_FAIL
+ * (said here). */
+static int pin_dir_ours(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st)) {
+		pr_err("%s: %s", dir, strerror(errno));
+		return TCPS_EXIT_FAIL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		pr_err("%s exists and is not a directory: remove it, or choose another --pin-dir", dir);
+		return TCPS_EXIT_FAIL;
+	}
+	if (st.st_uid != geteuid()) {
+		pr_err("%s belongs to uid %u, not to this user (uid %u): its pins are not adopted; remove it, or choose another --pin-dir",
+		       dir, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return TCPS_EXIT_FAIL;
+	}
+	return 0;
+}
+
 /* The pin directory must be new, ours, root-only and on a bpffs. */
 int tcps_pin_dir_prepare(const char *dir)
 {
@@ -81,8 +105,8 @@ int tcps_pin_dir_prepare(const char *dir)
 	if (rc)
 		return rc;
 	if (mkdir(dir, 0700)) {
-		if (errno == EEXIST)
-			return -EEXIST;	/* pins of an earlier run: adopt them */
+		if (errno == EEXIST)	/* pins of an earlier run: adopt them */
+			return pin_dir_ours(dir) ? TCPS_EXIT_FAIL : -EEXIST;
 		pr_err("%s: %s", dir, strerror(errno));
 		return errno == EACCES || errno == EPERM ? TCPS_EXIT_PERM : TCPS_EXIT_FAIL;
 	}

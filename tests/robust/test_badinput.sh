@@ -190,8 +190,10 @@ test_foreign_pin_dir_is_left_alone() {
 	before=$(ls -lni "$d")
 	nsrun "$NS" "$TCPSCOPE" run -i "$IF_A" -q --pin-dir "$d" >/dev/null 2>"$WORK/err" </dev/null
 	local rrc=$?
-	# 1 (refuses the existing dir) or 4 (--persist adoption: pins of another layout)
-	[ $rrc -eq 1 ] || [ $rrc -eq 4 ] || { fail "run on a foreign dir exited $rrc: $(cat "$WORK/err")"; return; }
+	# Refused before its pins are even opened: the directory is not root's
+	# (/sys/fs/bpf is world-writable, anyone may have made it).
+	[ $rrc -eq 1 ] && grep -q "^tcpscope: $d belongs to uid 65534, not to this user (uid 0): its pins are not adopted" "$WORK/err" ||
+		{ fail "run on a foreign dir exited $rrc: $(cat "$WORK/err")"; return; }
 	[ "$(wc -l <"$WORK/err")" -eq 1 ] || { fail "run: $(cat "$WORK/err")"; return; }
 	after=$(ls -lni "$d")
 	[ "$before" = "$after" ] || { fail "foreign pins changed: $after"; return; }
@@ -203,6 +205,16 @@ test_foreign_pin_dir_is_left_alone() {
 		local rc=$?
 		[ $rc -eq 4 ] || { fail "$c on foreign pins exited $rc: $(cat "$WORK/err" "$WORK/out")"; return; }
 	done
+	# The same directory made ours, still holding pins of another layout:
+	# opened, and refused for their layout (exit 4), unchanged.
+	chown -R 0:0 "$d"
+	before=$(ls -lni "$d")
+	nsrun "$NS" "$TCPSCOPE" run -i "$IF_A" -q --pin-dir "$d" >/dev/null 2>"$WORK/err" </dev/null
+	rrc=$?
+	[ $rrc -eq 4 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] || { fail "run on foreign pins exited $rrc: $(cat "$WORK/err")"; return; }
+	[ "$before" = "$(ls -lni "$d")" ] || { fail "foreign pins changed"; return; }
+	nsrun "$NS" bpftool -j net show | grep -q tcps && { fail "left attached"; return; }
+	true
 }
 
 test_closed_stdout_gives_one_line() {
