@@ -162,9 +162,11 @@ $(BUILD)/bench/pktcost $(BUILD)/bench/scale: $(CTABLE_OBJS)
 
 # The timer of the scale section's commands: static and linking nothing, so
 # the address space a timed command's exec replaces is small (bench/rus.c).
+# ASan has no static runtime: a sanitized tree links it as usual.
+RUS_STATIC := $(if $(filter 1,$(SANITIZE)),,-static)
 $(BUILD)/bench/rus: bench/rus.c | $(BUILD)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -static $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(RUS_STATIC) $< -o $@
 
 $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pktbuild.c | $(BUILD)/bench
 	$(call msg,CC,$@)
