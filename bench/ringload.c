@@ -389,25 +389,29 @@ int main(int argc, char **argv)
 		return 1;
 	s->sock = -1;
 	if (open_instance(l.pin_dir, !l.ifname, &stats_fd, &s->prog))
-		return 1;
+		goto fail;
 	make_frames(s->fr);
 	if (l.ifname && open_tx(l.ifname, s))
-		return 1;
+		goto fail;
 	base = first_client();
 
 	if (counters(stats_fd, c0))
-		return 1;
+		goto fail;
 	cpu0 = cpu_s(l.pid);
 	r = run_load(s, base, &l);
 	/* Let the daemon catch up (it polls every 100 ms) before its CPU is read. */
 	usleep(300000);
 	cpu1 = cpu_s(l.pid);
 	if (counters(stats_fd, c1))
-		return 1;
+		goto fail;
 	print_result(&l, &r, c0, c1, cpu1 - cpu0);
 	if (r.sent && c1[TCPS_CNT_TCP] == c0[TCPS_CNT_TCP]) {
 		fprintf(stderr, "ringload: no frame reached the program of %s\n", l.pin_dir);
-		return 1;
+		goto fail;
 	}
+	free(s);
 	return 0;
+fail:
+	free(s);
+	return 1;
 }
