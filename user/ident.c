@@ -22,6 +22,7 @@
 #include "detach.h"
 #include "ident.h"
 #include "maps.h"
+#include "stale.h"
 
 bool tcps_pid_is_tcpscope(pid_t pid)
 {
@@ -67,13 +68,18 @@ static int info_fd_read(int fd, struct tcps_info *info)
 	return err;
 }
 
+bool tcps_info_owner_alive(const struct tcps_info *m)
+{
+	return tcps_pid_is_tcpscope((pid_t)m->pid) && tcps_pid_alive(m->pid, m->start_ticks);
+}
+
 pid_t tcps_info_fd_owner(int fd)
 {
 	struct tcps_info info = {};
 
 	if (info_fd_read(fd, &info))
 		return 0;
-	return tcps_pid_is_tcpscope((pid_t)info.pid) ? (pid_t)info.pid : 0;
+	return tcps_info_owner_alive(&info) ? (pid_t)info.pid : 0;
 }
 
 __u32 tcps_pins_netns(const char *dir)

@@ -11,6 +11,11 @@
 
 /* A live process that is tcpscope (by /proc/PID/comm), not ourselves. */
 bool tcps_pid_is_tcpscope(pid_t pid);
+struct tcps_info;
+/* The daemon that wrote m is still running: its pid is a live tcpscope of
+ * the same start (a pid reused by another tcpscope process, a query or a
+ * later daemon, owns nothing). */
+bool tcps_info_owner_alive(const struct tcps_info *m);
 /* The live tcpscope named by an info map (fd), or 0. */
 pid_t tcps_info_fd_owner(int fd);
 /* The live tcpscope that owns the pins in dir, or 0. */

@@ -140,8 +140,8 @@ int tcps_pins_adopt(struct tcps_run_opts *o, struct tcps_pins *old)
 
 	if (err)
 		return err;
-	/* A pid alive but not tcpscope's (reused after a kill -9) owns nothing. */
-	if (tcps_pid_is_tcpscope((pid_t)old->meta.pid)) {
+	/* A pid alive but not the daemon's (reused after a kill -9) owns nothing. */
+	if (tcps_info_owner_alive(&old->meta)) {
 		pr_err("tcpscope (pid %u) is already running with pins in %s; stop it first, or give another --pin-dir",
 		       old->meta.pid, o->pin_dir);
 		tcps_pins_close(old);

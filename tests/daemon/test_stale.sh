@@ -121,14 +121,15 @@ test_persist_gap_expired_by_query_then_on_adoption() {
 }
 
 # patch_info OFFSET DELTA: add DELTA to the u64 at OFFSET of the pinned
-# info map's value (struct tcps_info: started_ns at 16, start_ticks at 368).
+# info map's value (struct tcps_info: pid in the high half of the u64 at 8,
+# started_ns at 16, start_ticks at 368).
 patch_info() {
 	local f=$PIN_DIR/info v
 	v=$(bpftool -j map lookup pinned "$f" key hex 00 00 00 00 |
 		python3 -c "import sys, json, struct
 v = bytes(int(x, 16) for x in json.load(sys.stdin)['value'])
 o, d = $1, $2
-n = struct.unpack_from('<Q', v, o)[0] + d
+n = (struct.unpack_from('<Q', v, o)[0] + d) % 2**64
 print(' '.join('%02x' % b for b in v[:o] + struct.pack('<Q', n) + v[o + 8:]))") &&
 		bpftool map update pinned "$f" key hex 00 00 00 00 value hex $v
 }
@@ -161,7 +162,38 @@ test_owner_known_by_start_not_by_clock() {
 	[ -z "$err" ] || fail "$err"
 }
 
+# A daemon killed with -9 whose pid now belongs to another tcpscope
+# process (a query, a later daemon): that process owns nothing. Queries say
+# no daemon runs, and the next run adopts the pins instead of refusing
+# them as in use.
+test_pid_reused_by_another_tcpscope_owns_nothing() {
+	mk_pindir reuse
+	clean_iface
+	local rc err="" imp old
+	start reuse --persist || return 1
+	old=$TP
+	kill -9 "$old"; wait "$old" 2>/dev/null
+	# comm "tcpscope-impost": what the owner check reads.
+	cp /bin/sleep "$WORK/tcpscope-impostor"
+	"$WORK/tcpscope-impostor" 60 &
+	imp=$!
+	track_pid $imp
+	patch_info 8 $(((imp - old) * 4294967296)) || { fail "cannot patch pid"; kill $imp; return; }
+	q stat >"$WORK/r1" 2>"$WORK/re1"; rc=$?
+	[ $rc -eq 5 ] && grep -q "no daemon is running for $PIN_DIR (pid $imp gone)" "$WORK/re1" ||
+		err="stat took the impostor for the daemon: rc $rc $(cat "$WORK/re1")"
+	if [ -z "$err" ]; then
+		start reuse2 || err="run refused the pins: $(cat "$OUT")"
+		[ -z "$err" ] && ! grep -q "adopted the pins" "$OUT" && err="run did not adopt: $(cat "$OUT")"
+		[ -n "${TP:-}" ] && [ "$TP" != "$old" ] && { kill -TERM "$TP"; wait "$TP"; }
+	fi
+	kill "$imp"; wait "$imp" 2>/dev/null
+	nsrun "$A" "$TCPSCOPE" detach -i "$IF_A" --pin-dir "$PIN_DIR" >/dev/null 2>&1
+	[ -z "$err" ] || fail "$err"
+}
+
 run_test test_owner_known_by_start_not_by_clock
+run_test test_pid_reused_by_another_tcpscope_owns_nothing
 run_test test_after_kill_9_queries_expire_and_say_so
 run_test test_persist_gap_expired_by_query_then_on_adoption
 suite_done
