@@ -713,9 +713,9 @@ def memory_target(R, m, tag, label):
         max(kr, kf) <= 1.5 * min(kr, kf)
     fam = tag[:2]
     R.target(f"mem_memlock_{fam}", f"≤ 128 B per connection, table memlock, {at}",
-             f"{tm:.1f} B", "≤ 128 B", tm <= 128)
+             f"{b1(tm)} B", "≤ 128 B", None if tm is None else tm <= 128)
     R.target(f"mem_kernel_{fam}", f"≤ 128 B per connection, kernel memory rise, {at}",
-             f"{kr:.1f} B" + ("" if kok else f" (fall {kf:.1f} B: noise)"),
+             f"{b1(kr)} B" + ("" if kok else f" (fall {b1(kf)} B: noise)"),
              "≤ 128 B", (kr <= 128) if kok else None,
              note=f"All pinned maps account for {fmt(m('all_memlock_per_conn'), 0)} B per "
                   "connection of it (the preallocated half-open table and the ring "

@@ -483,13 +483,13 @@ time_summaries() {
 	done
 }
 
+# per_conn BYTES CONNS: bytes a connection, to 0.1 B.
+per_conn() { awk -v b="$1" -v n="$2" 'BEGIN { printf "%.1f", b / n }'; }
+
 # scale_family FAM [VARIANT ARGS...]: fill a new daemon's table to each of
 # SIZES, time the summaries (IPv4), measure memory at the last size (memory
 # samples "mem KEY vFAM[-VARIANT]"); a VARIANT (run options ARGS) measures
 # memory only.
-# per_conn BYTES CONNS: bytes a connection, to 0.1 B.
-per_conn() { awk -v b="$1" -v n="$2" 'BEGIN { printf "%.1f", b / n }'; }
-
 scale_family() {
 	local fam=$1 var=${2:-} n have=0 m0 m1 m2 ml c0 c1 tag
 	shift $(($# < 2 ? $# : 2))

@@ -12,9 +12,11 @@
 /* A live process that is tcpscope (by /proc/PID/comm), not ourselves. */
 bool tcps_pid_is_tcpscope(pid_t pid);
 struct tcps_info;
-/* The daemon that wrote m is still running: its pid is a live tcpscope of
- * the same start (a pid reused by another tcpscope process, a query or a
- * later daemon, owns nothing). */
+/* The daemon that wrote m (the pins' info) is still running: its pid is
+ * alive with the start it recorded (a pid reused by another process, a
+ * tcpscope query or a later daemon among them, owns nothing); for pins
+ * with no recorded start, a live tcpscope by name. Queries, run's
+ * adoption and detach all ask this. */
 bool tcps_info_owner_alive(const struct tcps_info *m);
 /* The live tcpscope named by an info map (fd), or 0. */
 pid_t tcps_info_fd_owner(int fd);

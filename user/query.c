@@ -15,6 +15,7 @@
 #include "output.h"
 #include "query.h"
 #include "gc.h"
+#include "ident.h"
 #include "stale.h"
 #include "health.h"
 #include "owners.h"
@@ -301,7 +302,7 @@ static int instance_open(const char *pin_dir, struct tcps_snapshot *s, struct tc
 	s->live = true;
 	s->pin_dir = pin_dir;
 	s->owner_pid = s->pins.meta.pid;
-	s->stale = !tcps_owner_running(&s->pins.meta);
+	s->stale = !tcps_info_owner_alive(&s->pins.meta);
 	tcps_timeouts_of(pin_dir, &s->pins.meta, t);
 	s->closed_window_s = t->state_s[TCPS_CLOSE];
 	return 0;

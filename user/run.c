@@ -408,7 +408,6 @@ void tcps_daemon_info_update(struct tcps_daemon *d)
 static void run_publish_info(struct run_ctx *r)
 {
 	struct tcps_info *info = &r->d.pins.meta;
-	bool zombie;
 
 	info->abi = TCPS_ABI_VERSION;
 	info->mode = r->opts.mode;
@@ -418,7 +417,7 @@ static void run_publish_info(struct run_ctx *r)
 	info->max_conns = r->opts.max_conns;
 	info->pid = (__u32)getpid();
 	info->started_ns = tcps_real_now();
-	info->start_ticks = tcps_proc_start_ticks(info->pid, &zombie);
+	info->start_ticks = tcps_proc_start_ticks(info->pid, NULL);
 	/* The entries' size, as the half-open table's values (the slot
 	 * array's are the slot header and this). */
 	info->value_size = (__u64)bpf_map__value_size(r->d.skel->maps.tcps_halfopen);

@@ -8,14 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "exports.h"
 #include "stale.h"
 
 /* Start of pid in clock ticks since boot (/proc/PID/stat, field 22), 0
- * if unknown; *zombie if it has exited. */
+ * if unknown; *zombie (if not NULL) if it has exited. */
 __u64 tcps_proc_start_ticks(__u32 pid, bool *zombie)
 {
 	char path[64], buf[1024], *p;
@@ -24,7 +23,8 @@ __u64 tcps_proc_start_ticks(__u32 pid, bool *zombie)
 	ssize_t n;
 	int fd;
 
-	*zombie = false;
+	if (zombie)
+		*zombie = false;
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -38,7 +38,8 @@ __u64 tcps_proc_start_ticks(__u32 pid, bool *zombie)
 	p = strrchr(buf, ')');
 	if (!p || sscanf(p + 2, "%c", &state) != 1)
 		return 0;
-	*zombie = state == 'Z' || state == 'X';
+	if (zombie)
+		*zombie = state == 'Z' || state == 'X';
 	/* field 22, starttime: the 20th after the ')' */
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
 		   &start_ticks) != 1)

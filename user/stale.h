@@ -17,18 +17,12 @@
 #include "maps.h"
 
 /* Start of pid in clock ticks since boot (/proc/PID/stat field 22), 0 if
- * unknown; *zombie if it has exited. */
+ * unknown; *zombie (if not NULL) if it has exited. */
 __u64 tcps_proc_start_ticks(__u32 pid, bool *zombie);
 /* Is pid the daemon that wrote info (started at start_ticks, 0 if
  * unknown)? False for pid 0, a pid that does not exist or is a zombie,
  * and a pid reused by another process (another start). */
 bool tcps_pid_alive(__u32 pid, __u64 start_ticks);
-/* The daemon that owns these pins is running. */
-static inline bool tcps_owner_running(const struct tcps_info *m)
-{
-	return tcps_pid_alive(m->pid, m->start_ticks);
-}
-
 /* Are the pins in dir still the maps behind info_fd (not removed, not
  * replaced by another instance's)? */
 bool tcps_pins_still_there(const char *dir, int info_fd);

@@ -24,6 +24,7 @@
 #include "exports.h"
 #include "output.h"
 #include "query.h"
+#include "ident.h"
 #include "stale.h"
 #include "views.h"
 
@@ -180,7 +181,7 @@ static int top_check_instance(struct top *t)
 	if (!bpf_map_lookup_elem(t->pins.info, &zero, &meta))
 		t->pins.meta = meta;	/* an adopting daemon writes its pid */
 	t->owner_pid = t->pins.meta.pid;
-	if (tcps_owner_running(&t->pins.meta)) {
+	if (tcps_info_owner_alive(&t->pins.meta)) {
 		if (t->stale)	/* adopted meanwhile: its timeouts now */
 			tcps_timeouts_of(t->pin_dir, &t->pins.meta, &t->timeouts);
 		t->seen_running = true;
