@@ -71,9 +71,10 @@ static int info_fd_read(int fd, struct tcps_info *info)
 bool tcps_info_owner_alive(const struct tcps_info *m)
 {
 	/* A recorded start names that very process, whatever it is called
-	 * (under valgrind, say); without one, a live tcpscope by name. */
+	 * (under valgrind, say), and the daemon itself when its HTTP API asks;
+	 * without one, a live tcpscope by name (never ourselves). */
 	if (m->start_ticks)
-		return m->pid != (__u32)getpid() && tcps_pid_alive(m->pid, m->start_ticks);
+		return tcps_pid_alive(m->pid, m->start_ticks);
 	return tcps_pid_is_tcpscope((pid_t)m->pid);
 }
 
