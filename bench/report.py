@@ -47,7 +47,7 @@ def paired(a, b):
 
 # Why a target is missed when the measurement alone does not say it. Keyed
 # by target id; the notes built from this run's figures come first.
-MEM_NOTE = ("The connection table is an array of slots of our own, allocated whole for --max-conns at a load of 7/8 (include/tcps_slots.h): a slot is its 40-byte header and the entry, 72 bytes with --no-health (the lock, the 60-byte state machine, the 8-byte time last seen: states only) and 216 with health, so 112 / 0.875 = 128 B a connection without health and 293 B with it, used or not. Below that, with the half-open table (max-conns/16) and the ring on top, needs a load above 7/8 with probes still bounded (buckets with two choices) or a smaller state machine (bench/NOTES.md, 'States only, and no start time').")
+MEM_NOTE = ("The connection table is an array of slots of our own, allocated whole for --max-conns at a load of 7/8 (include/tcps_slots.h): a slot is its 40-byte header and the entry, 64 bytes with --no-health (the lock, the 56-byte state machine, the 32-bit tick of the last packet: states only) and 216 with health, so 104 / 0.875 = 118.9 B a connection without health and 293 B with it, used or not. On top: the half-open table (a hash map allocated as it fills, up to max-conns/16 entries: its buckets when no handshake is pending) and the 4 MiB ring (bench/NOTES.md, 'A 104-byte slot').")
 
 NOTES = {
     "mem_memlock_v4": MEM_NOTE,

@@ -187,13 +187,14 @@ static void make_entry(long i, int state, __u64 last, struct tcps_key *k, struct
 		v->fsm.ep[s].isn = s ? 1000 : 5000;
 		v->fsm.ep[s].snd_nxt = v->fsm.ep[s].isn + 1;
 		v->fsm.ep[s].ack_sent = v->fsm.ep[!s].isn + 1;
-		v->fsm.ep[s].win = 65535;
+		v->fsm.win[s] = 65535;
 		v->fsm.ep[s].flags = TCPS_EP_SENT | TCPS_EP_ACKED | TCPS_EP_ISN;
 		v->pkts[s] = 2;
 	}
 	v->fsm.flags = TCPS_C_LOCAL0 | TCPS_C_SEEN0 | TCPS_C_SEEN1;
 	v->fsm.evseq = 5;
 	v->first_seen = v->last_seen = last;
+	v->last_tick = tcps_tick(last);
 }
 
 /* Entries from..to-1; -1 after printing why. */

@@ -19,9 +19,10 @@
 struct slot {
 	struct tcps_slot_hdr h;	/* tag and canonical tuple */
 	struct bpf_spin_lock lock;	/* the FSM step and delete, as tcps_conn.lock */
-	struct tcps_fsm fsm;	/* as include/tcpscope.h has it: 60 bytes */
+	struct tcps_fsm fsm;	/* as include/tcpscope.h has it: 56 bytes (60 when measured) */
 	__u32 first_tick;	/* bpf_ktime_get_coarse_ns() >> 20 (~1.05 ms, wraps in 52 days) */
 	__u32 last_tick;
+	__u32 pad;		/* the 112 bytes it was measured at */
 };
 _Static_assert(sizeof(struct slot) == 112, "a slot is 112 bytes");
 

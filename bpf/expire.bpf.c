@@ -37,21 +37,21 @@ struct visit_ctx {
 static __always_inline void visit(const struct tcps_key *key, const struct tcps_conn *c,
 				  struct visit_ctx *v)
 {
-	__u64 last = c->last_seen, now = scan.now, due;
+	__u64 now = scan.now, last = tcps_tick_last_ns(c->last_tick, now), due;
 	__u32 n, t = v->table & 1;
 
-	/* Most entries are recent: last_seen alone clears them (none expires
+	/* Most entries are recent: last_tick alone clears them (none expires
 	 * before the shortest timeout), and the rest of the entry is not read. */
-	if (last <= now && now - last < v->min_idle && !v->early) {
+	if (now - last < v->min_idle && !v->early) {
 		due = last + v->min_idle;
 		if (due < scan.next_due)
 			scan.next_due = due;
 		return;
 	}
-	due = tcps_expire_deadline(c, &scan.to);
+	due = tcps_expire_deadline(c, now, &scan.to);
 	if (due > now && due < scan.next_due)
 		scan.next_due = due;
-	if (due != ~0ULL && last <= now && due <= now) {	/* tcps_expire_due, deadline once */
+	if (due != ~0ULL && due <= now) {	/* tcps_expire_due, deadline once */
 		n = scan.found[t]++;
 		if (n < TCPS_EXPIRE_KEYS)
 			expired[t][n] = *key;
@@ -146,8 +146,8 @@ struct tcps_key hold_key = {};
 /*
  * The kernel still holds the local socket of an entry that timed out
  * (user/gc.c asked sock_diag): count one hold, under the entry's lock, so
- * that the scans leave it for one more timeout of silence. last_seen is
- * left alone: it is what `list` shows. Returns 1 if held, 0 if the entry
+ * that the scans leave it for one more timeout of silence. last_tick and
+ * last_seen are left alone: they are what `list` shows. Returns 1 if held, 0 if the entry
  * is gone (the tag is read again under the lock: a slot deleted, or
  * moved by the collector, since the lookup is not the entry's).
  */

@@ -43,9 +43,14 @@ __u64 tcps_clock_ns = 0;
 /* Unanswered SYNs, in their own bounded table so a SYN flood can fill only
  * this one and never push an established connection out. When it is full a
  * real client's SYN goes untracked, but its SYN+ACK is evidence enough to
- * create the entry in tcps_conns. (LRU maps cannot hold a bpf_spin_lock.) */
+ * create the entry in tcps_conns. (LRU maps cannot hold a bpf_spin_lock.)
+ * Allocated as it fills (the kernel's per-CPU element caches): a handshake
+ * holds its element for a round trip, so the table is nearly empty but in
+ * a flood, and its memory is then bounded by max_entries. Preallocated it
+ * cost 11 B for every connection of the main table (bench/NOTES.md). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);	/* preallocated: a flood's inserts allocate nothing */
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, TCPS_MAX_CONNS_DEFAULT / TCPS_HALFOPEN_DIV);
 	__type(key, struct tcps_key);
 	__type(value, struct tcps_conn);

@@ -121,11 +121,12 @@ static inline int tcps_defers(const struct tcps_fsm *f, int side)
 	return f->flags & (side ? TCPS_C_LOCAL1 : TCPS_C_LOCAL0);
 }
 
-/* Window the receiver offers, in bytes. Unknown scaling (mid-stream pickup)
- * assumes the largest shift rather than reject a legitimate segment. */
-static inline __u32 tcps_recv_window(const struct tcps_fsm *f, const struct tcps_ep *r)
+/* Window the receiver (side r) offers, in bytes. Unknown scaling
+ * (mid-stream pickup) assumes the largest shift rather than reject a
+ * legitimate segment. */
+static inline __u32 tcps_recv_window(const struct tcps_fsm *f, int r)
 {
-	__u32 w = r->win;
+	__u32 w = tcps_ep_win(f, r);
 
 	if ((f->flags & TCPS_C_MIDSTREAM) && w < (1U << 16))
 		w <<= TCPS_MAX_WSCALE;
@@ -151,7 +152,7 @@ static inline int tcps_seg_acceptable(const struct tcps_fsm *f, int s, const str
 	const struct tcps_ep *r = &f->ep[!s];
 
 	if (r->flags & TCPS_EP_ACKED) {
-		__u32 w = tcps_recv_window(f, r);
+		__u32 w = tcps_recv_window(f, !s);
 
 		if (tcps_before(tcps_seg_end(g), r->ack_sent - w))
 			return 0;
@@ -216,6 +217,7 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	struct tcps_ep *e = &f->ep[s];
 	__u32 end = tcps_seg_end(g);
 	__u32 win = g->win;
+	__u8 shift = 0;
 	int acked = g->flags & TCPS_ACK;
 	int newer_ack = !(e->flags & TCPS_EP_ACKED) || tcps_after(g->ack, e->ack_sent);
 	__u8 ef = e->flags;
@@ -228,14 +230,16 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	}
 	/* RFC 7323 §2.2: the window of a SYN segment is never scaled. */
 	if (!(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE))
-		win <<= e->wscale;
+		shift = e->wscale;
+	win <<= shift;
 	/* RFC 9293 §3.10.7.4 (SND.WL1/SND.WL2), as Linux's
 	 * tcp_may_update_window: only a segment newer than the one that last
 	 * set the window may set it, so a late, reordered ACK cannot shrink it
 	 * and make the next FIN look out of window. */
 	if (!acked || newer_ack || !(e->flags & TCPS_EP_SENT) || tcps_after(g->seq, e->wl1) ||
-	    (g->seq == e->wl1 && win > e->win)) {
-		e->win = win;
+	    (g->seq == e->wl1 && win > tcps_ep_win(f, s))) {
+		f->win[s & 1] = g->win;
+		e->win_shift = shift;
 		e->wl1 = g->seq;
 	}
 	if (acked) {

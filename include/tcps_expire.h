@@ -8,7 +8,9 @@
  * user/stale.c recorded), so that the three cannot drift apart.
  *
  * Times are ns on the clock of tcps_conn.last_seen (CLOCK_MONOTONIC
- * coarse in the daemon, capture time in replay).
+ * coarse in the daemon, capture time in replay). The rule reads an entry's
+ * last_tick, which both table layouts have, as the last ns of that tick:
+ * an entry expires up to one tick (16.8 ms) late, never early.
  */
 #ifndef TCPS_EXPIRE_H
 #define TCPS_EXPIRE_H
@@ -18,6 +20,21 @@
 #ifndef TCPS_EXPIRE_INLINE
 #define TCPS_EXPIRE_INLINE static inline
 #endif
+
+/* The last packet of an entry whose last_tick is tick, as ns on now's
+ * clock: the tick's last ns, or now for the tick now is in (or a later
+ * one: another CPU's packet during a scan). Exact to a tick for an age up
+ * to 2^31 ticks (1.14 years). */
+TCPS_EXPIRE_INLINE __u64 tcps_tick_last_ns(__u32 tick, __u64 now)
+{
+	__s32 d = (__s32)(tcps_tick(now) - tick);
+
+	if (d <= 0)
+		return now;
+	if ((__u64)d > now >> TCPS_TICK_SHIFT)
+		return 0;
+	return (((now >> TCPS_TICK_SHIFT) - (__u64)d + 1) << TCPS_TICK_SHIFT) - 1;
+}
 
 /* Keys of expired entries one scan hands to userspace; more are counted
  * and left for the next scan (bpf/expire.bpf.c, user/gc.c). */
@@ -92,23 +109,31 @@ TCPS_EXPIRE_INLINE __u32 tcps_expire_timeout(const struct tcps_conn *c,
 /* When c times out (ns, last_seen's clock; ~0: never), and has it at
  * now? Each hold (host mode: the kernel still had the
  * local socket in that state when it timed out, user/gc.c) gives it one
- * more timeout of silence. */
-TCPS_EXPIRE_INLINE __u64 tcps_expire_deadline(const struct tcps_conn *c,
+ * more timeout of silence, up to TCPS_EXPIRE_IDLE_MAX in all: 2^30 ticks
+ * (208 days), half the ages last_tick tells exactly, so an entry due is
+ * still seen due for as long again (the kernel is asked again at each
+ * scan after that). */
+#define TCPS_EXPIRE_IDLE_MAX (1ULL << (30 + TCPS_TICK_SHIFT))
+TCPS_EXPIRE_INLINE __u64 tcps_expire_deadline(const struct tcps_conn *c, __u64 now,
 					      const struct tcps_timeouts *t)
 {
 	__u32 to = tcps_expire_timeout(c, t);
+	__u64 allow;
 
 	if (!to)
 		return ~0ULL;
-	return c->last_seen + (__u64)to * 1000000000ULL * (1 + (__u64)c->fsm.holds);
+	allow = (__u64)to * 1000000000ULL * (1 + (__u64)c->fsm.holds);
+	if (allow > TCPS_EXPIRE_IDLE_MAX)
+		allow = TCPS_EXPIRE_IDLE_MAX;
+	return tcps_tick_last_ns(c->last_tick, now) + allow;
 }
 
 TCPS_EXPIRE_INLINE int tcps_expire_due(const struct tcps_conn *c, __u64 now,
 				       const struct tcps_timeouts *t)
 {
-	__u64 due = tcps_expire_deadline(c, t);
+	__u64 due = tcps_expire_deadline(c, now, t);
 
-	return due != ~0ULL && c->last_seen <= now && due <= now;
+	return due != ~0ULL && due <= now;
 }
 
 /* No entry expires before it has been idle this long (ns): the shortest

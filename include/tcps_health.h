@@ -110,7 +110,7 @@ static inline void tcps_h_sample(struct tcps_health *h, int s, __u32 us)
 	h->srtt_us[s] = srtt ? (__u32)(((__u64)srtt * 7 + us) >> 3) : us;
 }
 
-/* Window g advertises, in the units of tcps_ep.win. */
+/* Window g advertises, in bytes (as tcps_ep_win). */
 static inline __u32 tcps_h_win(const struct tcps_fsm *f, const struct tcps_ep *S,
 			       const struct tcps_seg *g)
 {
@@ -160,7 +160,7 @@ tcps_health_classify(const struct tcps_fsm *f, int s, const struct tcps_seg *g)
 	/* RFC 5681 §2: a pure ACK, same ack and window, data outstanding. */
 	if ((g->flags & (TCPS_SYN | TCPS_FIN | TCPS_ACK)) == TCPS_ACK && !g->len &&
 	    (S->flags & TCPS_EP_ACKED) && g->ack == S->ack_sent && (R->flags & TCPS_EP_SENT) &&
-	    tcps_after(R->snd_nxt, g->ack) && tcps_h_win(f, S, g) == S->win)
+	    tcps_after(R->snd_nxt, g->ack) && tcps_h_win(f, S, g) == tcps_ep_win(f, s))
 		cls |= TCPS_HC_DUPACK;
 	return cls;
 }

@@ -191,10 +191,13 @@ TCPS_PATH_INLINE void tcps_touch(struct tcps_conn *conn, int s, const struct tcp
 	 * over the lookup floor. A rare concurrent send can lose a count,
 	 * never a state: states change only under the lock. */
 	/* Once a tick, not once a packet: both directions share this line. */
-	if (conn->last_seen != now)
-		conn->last_seen = now;
-	/* The counters are past the slim value's end (health off). */
+	if (conn->last_tick != tcps_tick(now))
+		conn->last_tick = tcps_tick(now);
+	/* The counters and the time in ns are past the slim value's end
+	 * (health off). */
 	if (tcps_health_on()) {
+		if (conn->last_seen != now)
+			conn->last_seen = now;
 		conn->pkts[s & 1] += 1;
 		conn->bytes[s & 1] += g->len;
 	}
@@ -321,12 +324,13 @@ TCPS_PATH_INLINE void tcps_promote(struct tcps_counters *cnt, const struct tcps_
 	if (!sc)
 		return;
 	nc = (struct tcps_conn *)sc->conn;
-	nc->last_seen = old->last_seen;
+	nc->last_tick = old->last_tick;
 	/* Health off: the tables end before first_seen (tcpscope.h
 	 * TCPS_CONN_SIZE_SLIM), so old's are out of bounds; the insert copies
 	 * only the table's value size of the scratch. */
 	if (tcps_health_on()) {
 		nc->first_seen = old->first_seen;
+		nc->last_seen = old->last_seen;
 		nc->ifindex = old->ifindex;
 		nc->hs_t = old->hs_t;
 		nc->pkts[0] = old->pkts[0];
@@ -386,6 +390,7 @@ TCPS_PATH_INLINE int tcps_new_entry(struct tcps_counters *cnt, struct tcps_scrat
 	nc->ifindex = ifindex;
 	nc->first_seen = now;
 	nc->last_seen = now;
+	nc->last_tick = tcps_tick(now);
 	if (s) {
 		nc->pkts[1] = 1;
 		nc->bytes[1] = g->len;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * tcpscope ABI: what the BPF programs and userspace share. Plain data only:
- * map keys and values, ring-buffer events, counters, the state enum.
+ * map keys and values, ring-buffer events, counters, the state enum (and
+ * the one accessor that gives a packed field its meaning, tcps_ep_win).
  * Bump TCPS_ABI_VERSION whenever a layout here changes; pinned maps carry it.
  */
 #ifndef TCPSCOPE_H
@@ -12,7 +13,7 @@
 #include <linux/bpf.h>		/* struct bpf_spin_lock */
 #endif
 
-#define TCPS_ABI_VERSION 9
+#define TCPS_ABI_VERSION 10
 
 #ifndef TCPS_MAX_CONNS_DEFAULT
 #define TCPS_MAX_CONNS_DEFAULT 262144
@@ -94,12 +95,11 @@ struct tcps_ep {
 	__u32 snd_nxt;		/* highest seq + len (+SYN/FIN) it sent */
 	__u32 fin_seq;		/* sequence number of its FIN */
 	__u32 ack_sent;		/* highest ack it sent: its rcv_nxt as seen */
-	__u32 win;		/* last window it advertised, scaled, bytes */
-	__u32 wl1;		/* seq of the segment that set win (RFC 9293 SND.WL1) */
+	__u32 wl1;		/* seq of the segment that set its window (RFC 9293 SND.WL1) */
 	__u8 state;		/* enum tcps_state */
 	__u8 flags;		/* enum tcps_ep_flag */
 	__u8 wscale;		/* window shift it announced */
-	__u8 pad;
+	__u8 win_shift;		/* shift tcps_fsm.win[i] was scaled by (0: a SYN's, or unscaled) */
 };
 
 /* tcps_fsm.flags */
@@ -117,10 +117,21 @@ enum tcps_conn_flag {
 /* Everything the pure state machine reads and writes. */
 struct tcps_fsm {
 	struct tcps_ep ep[2];
+	/* Side i's last window as the segment carried it: in bytes,
+	 * win[i] << ep[i].win_shift (tcps_ep_win). Kept as the wire's 16 bits
+	 * and apart from ep[] so the state machine is 56 bytes and a slot of
+	 * the slim table 104 (tcps_slots.h). */
+	__u16 win[2];
 	__u8 flags;		/* enum tcps_conn_flag */
 	__u8 holds;		/* idle timeouts the kernel vouched for since the last transition (user/gc.c) */
 	__u16 evseq;		/* sequence number of its last transition event */
 };
+
+/* Side i's last window, in bytes, as its segment's shift scaled it. */
+static inline __attribute__((always_inline)) __u32 tcps_ep_win(const struct tcps_fsm *f, int i)
+{
+	return (__u32)f->win[i & 1] << f->ep[i & 1].win_shift;
+}
 
 /* tcps_health.flags */
 enum tcps_health_flag {
@@ -167,9 +178,13 @@ struct tcps_health {
 struct tcps_conn {
 	struct bpf_spin_lock lock;
 	struct tcps_fsm fsm;
-	__u64 last_seen;	/* ns, CLOCK_MONOTONIC (or capture time in replay) */
+	__u32 last_tick;	/* last packet, in ticks of last_seen's clock (tcps_tick) */
 	/* Health only from here: absent from the maps with health off. */
-	__u64 first_seen;	/* the same clock: when this life of the tuple began */
+	__u64 first_seen;	/* ns, CLOCK_MONOTONIC (or capture time in replay):
+				 * when this life of the tuple began */
+	__u64 last_seen;	/* the same clock: the last packet. With health
+				 * off, readers rebuild it from last_tick
+				 * (tcps_tick_last_ns) to a tick's precision */
 	__u32 ifindex;		/* interface the connection was first seen on */
 	__u32 hs_t;		/* µs stamp of the pending handshake phase */
 	__u64 pkts[2];		/* packets sent by side i */
@@ -179,8 +194,8 @@ struct tcps_conn {
 
 /* The two value sizes of tcps_conns and tcps_halfopen. With health off
  * (`run --no-health`) the loader creates them ending before first_seen:
- * the lock, the state machine and the last time seen, 72 bytes instead of
- * 216, a 112-byte slot instead of 256, 128 bytes a connection at the
+ * the lock, the state machine and the last tick seen, 64 bytes instead of
+ * 216, a 104-byte slot instead of 256, 118.9 bytes a connection at the
  * table's load of 7/8 (conntrack keeps no counters without
  * nf_conntrack_acct and no start time without nf_conntrack_timestamp
  * either). BPF programs touch what follows only when health is on;
@@ -188,6 +203,15 @@ struct tcps_conn {
  * and shows the counters, the interface and the age as unknown. */
 #define TCPS_CONN_SIZE_FULL ((__u32)sizeof(struct tcps_conn))
 #define TCPS_CONN_SIZE_SLIM ((__u32)__builtin_offsetof(struct tcps_conn, first_seen))
+_Static_assert(sizeof(struct tcps_fsm) == 56, "the state machine is 56 bytes");
+_Static_assert(__builtin_offsetof(struct tcps_conn, first_seen) == 64, "the slim value is 64 bytes");
+
+/* tcps_conn.last_tick: last_seen's clock in units of 2^24 ns (16.8 ms),
+ * a u32 that wraps after 2.28 years; readers take it relative to a "now"
+ * of the same clock, so an age is exact to a tick up to 1.14 years
+ * (tcps_tick_last_ns in tcps_expire.h). */
+#define TCPS_TICK_SHIFT 24
+#define tcps_tick(ns) ((__u32)((ns) >> TCPS_TICK_SHIFT))
 
 enum tcps_reason {
 	TCPS_REASON_PACKET = 0,

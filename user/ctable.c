@@ -5,8 +5,27 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctable.h"
+#include "tcps_expire.h"
+
+/* With health off the table keeps an entry's last packet as a tick only
+ * (tcpscope.h last_tick): last_seen, which every view reads, is rebuilt
+ * from it on the daemon's clock as of now, to a tick (16.8 ms). */
+static __u64 ctable_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static void ctable_fill_time(const struct tcps_ctable *t, struct tcps_conn *c, __u64 now)
+{
+	if (t->vsize < TCPS_CONN_SIZE_FULL)
+		c->last_seen = tcps_tick_last_ns(c->last_tick, now ? now : ctable_now());
+}
 
 struct tcps_ctable tcps_ctable_hash(int fd, __u32 vsize, bool halfopen)
 {
@@ -75,6 +94,7 @@ static void slot_val(const struct tcps_ctable *t, const void *s, struct tcps_con
 {
 	memset(c, 0, sizeof(*c));
 	memcpy(c, (const __u8 *)s + sizeof(struct tcps_slot_hdr), t->vsize);
+	ctable_fill_time(t, c, 0);
 }
 
 /*
@@ -163,6 +183,7 @@ static int slots_take(const struct tcps_ctable *t, const struct tcps_key *k, str
 	memset(c, 0, sizeof(*c));
 	if (!err) {
 		memcpy(c, &req.conn, t->vsize);	/* health off: `h` is not in the table */
+		ctable_fill_time(t, c, 0);
 		__atomic_add_fetch(&slot_takes, 1, __ATOMIC_RELAXED);
 	}
 	return err;
@@ -205,7 +226,10 @@ int tcps_ctable_lookup(const struct tcps_ctable *t, const struct tcps_key *k,
 	if (t->kind == TCPS_CTABLE_SLOTS)
 		return slots_lookup(t, k, c, locked);
 	memset(c, 0, sizeof(*c));	/* health off: the value ends before `h` */
-	return bpf_map_lookup_elem_flags(t->fd, k, c, locked ? BPF_F_LOCK : 0) ? -errno : 0;
+	if (bpf_map_lookup_elem_flags(t->fd, k, c, locked ? BPF_F_LOCK : 0))
+		return -errno;
+	ctable_fill_time(t, c, 0);
+	return 0;
 }
 
 int tcps_ctable_find(const struct tcps_ctable tab[2], const struct tcps_key *k,
@@ -228,7 +252,10 @@ int tcps_ctable_take(const struct tcps_ctable *t, const struct tcps_key *k, stru
 	if (t->kind == TCPS_CTABLE_SLOTS)
 		return slots_take(t, k, c);
 	memset(c, 0, sizeof(*c));
-	return bpf_map_lookup_and_delete_elem_flags(t->fd, k, c, BPF_F_LOCK) ? -errno : 0;
+	if (bpf_map_lookup_and_delete_elem_flags(t->fd, k, c, BPF_F_LOCK))
+		return -errno;
+	ctable_fill_time(t, c, 0);
+	return 0;
 }
 
 int tcps_ctable_insert_new(const struct tcps_ctable *t, const struct tcps_key *k,
@@ -340,6 +367,8 @@ int tcps_ctable_walk_next(struct tcps_ctable_walk *w)
 
 	if (w->end)
 		return 0;
+	if (w->t.vsize < TCPS_CONN_SIZE_FULL)
+		w->now = ctable_now();	/* a packet during the read: its tick is now's */
 	if (w->t.kind == TCPS_CTABLE_SLOTS)
 		return slots_walk_next(w);
 	rc = bpf_map_lookup_batch(w->t.fd, w->resume ? w->cursor : NULL, out, w->keys, w->vals,
@@ -361,6 +390,7 @@ void tcps_ctable_walk_val(const struct tcps_ctable_walk *w, __u32 i, struct tcps
 	memcpy(c, w->vals + (size_t)i * w->t.vsize, w->t.vsize);
 	if (w->t.vsize < sizeof(*c))	/* health off: `h` is not in the table */
 		memset((__u8 *)c + w->t.vsize, 0, sizeof(*c) - w->t.vsize);
+	ctable_fill_time(&w->t, c, w->now);
 }
 
 /* Every entry of t through its walk: counted, or (clear) deleted. */

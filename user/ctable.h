@@ -97,6 +97,7 @@ struct tcps_ctable_walk {
 				 * an array (of which only the FULL ones are entries) */
 	__u32 *idx;		/* an array's batch: its slots' indexes */
 	__u8 *slots;		/* and the slots */
+	__u64 now;		/* when the last batch was read (its last_seen, health off) */
 };
 
 /* Buffers for walks of any table. */

@@ -532,6 +532,7 @@ static void bpf_row(const struct rec *c, struct out_row *w)
 		v->fsm.flags = c->orig_side ? TCPS_C_ORIG1 : 0;
 		v->first_seen = c->first;
 		v->last_seen = c->last;
+		v->last_tick = tcps_tick(c->last);
 		memcpy(v->pkts, c->pkts, sizeof(v->pkts));
 		memcpy(v->bytes, c->bytes, sizeof(v->bytes));
 	}
@@ -584,6 +585,7 @@ static struct out_row *zeek_rows(struct replay *r)
 			v->fsm.flags = z->z.orig_side ? TCPS_C_ORIG1 : 0;
 		v->first_seen = z->first;
 		v->last_seen = z->last;
+		v->last_tick = tcps_tick(z->last);
 		memcpy(v->pkts, z->pkts, sizeof(v->pkts));
 		memcpy(v->bytes, z->bytes, sizeof(v->bytes));
 		w->z = &z->z;

@@ -225,7 +225,7 @@ static int run_fill_tc_again(struct tcps_daemon *d)
 
 /* Health off: the tables without the counters and the health block
  * (tcpscope.h TCPS_CONN_SIZE_SLIM, tcps_slots.h TCPS_SLOT_SIZE_SLIM):
- * 112-byte slots instead of 256. We create them, the programs then reuse
+ * 104-byte slots instead of 256. We create them, the programs then reuse
  * them. */
 static int run_slim_tables(struct tcps_daemon *d)
 {

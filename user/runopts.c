@@ -51,7 +51,7 @@ static const char run_usage[] =
 	"                         per-connection packets, bytes, interface or age\n"
 	"      --prealloc         accepted, changes nothing: the connection table is\n"
 	"                         always allocated whole at start (~293 B a connection\n"
-	"                         of --max-conns, 128 B with --no-health)\n"
+	"                         of --max-conns, 119 B with --no-health)\n"
 	"\n"
 	"Daemon:\n"
 	"  -D, --daemon           detach into the background (pidfile, syslog)\n"

@@ -257,6 +257,7 @@ static void seed_conn(const struct sock_rec *r0, void *arg)
 		c.last_seen = back < now ? now - back : 0;
 		c.first_seen = c.last_seen;	/* never after last_seen */
 	}
+	c.last_tick = tcps_tick(c.last_seen);
 	if (insert(&k, &c))
 		return;
 	emit_seed(&k, &c, ls, TCPS_CLOSE, c.fsm.ep[ls].state);
@@ -298,6 +299,7 @@ static void listener_conn(const struct tcps_key *k, struct tcps_conn *c, int *ls
 	c->fsm.ep[!*ls].state = TCPS_CLOSE;
 	c->fsm.flags = *ls ? TCPS_C_LOCAL1 : TCPS_C_LOCAL0;
 	c->first_seen = c->last_seen = tcps_mono_now();
+	c->last_tick = tcps_tick(c->last_seen);
 }
 
 /* The listening sockets now, sorted, one entry per address and port; 0 or

@@ -2291,7 +2291,7 @@ TEST(test_window_scale_parsed_from_syn_options)
 		CHK_EQ(c.fsm.ep[f.lside].wscale, ls);
 		CHK(c.fsm.ep[f.lside].flags & TCPS_EP_WSCALE);
 		CHK(!(c.fsm.flags & TCPS_C_WSCALE));
-		CHK_EQ(c.fsm.ep[f.lside].win, 64240);	/* a SYN's window is never scaled */
+		CHK_EQ(tcps_ep_win(&c.fsm, f.lside), 64240);	/* a SYN's window is never scaled */
 
 		s = spec_for(&f, IN);	/* through XDP: bpf_xdp_load_bytes */
 		s.flags = SYN | ACK;
@@ -2313,7 +2313,7 @@ TEST(test_window_scale_parsed_from_syn_options)
 		s.win = 1000;
 		send_spec(&f, OUT, &s);
 		CHK(in_conns(&f, &c));
-		CHK_EQ(c.fsm.ep[f.lside].win, 1000u << ls);
+		CHK_EQ(tcps_ep_win(&c.fsm, f.lside), 1000u << ls);
 	}
 	teardown();
 }
@@ -2358,7 +2358,7 @@ TEST(test_window_scale_absent_or_too_large)
 		s.win = 1000;
 		send_spec(&f, IN, &s);
 		CHK(in_conns(&f, &c));
-		CHK_EQ(c.fsm.ep[!f.lside].win, 1000);
+		CHK_EQ(tcps_ep_win(&c.fsm, !f.lside), 1000);
 	}
 	teardown();
 }

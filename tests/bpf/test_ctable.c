@@ -91,7 +91,7 @@ static __u32 home_of(const struct arr *a, const struct tcps_key *k)
 	return tcps_slots_home(tcps_slots_hash(k, SEED), a->t.nslots);
 }
 
-/* Slot i: tag, k's tuple, a value marked with `mark` (last_seen: health off keeps it). */
+/* Slot i: tag, k's tuple, a value marked with `mark` (last_tick: health off keeps it). */
 static bool put_at(struct arr *a, __u32 i, __u32 tag, const struct tcps_key *k, __u64 mark)
 {
 	struct tcps_slot *s = &a->shadow[i];
@@ -100,7 +100,7 @@ static bool put_at(struct arr *a, __u32 i, __u32 tag, const struct tcps_key *k, 
 	s->h.tag = tag;
 	memcpy(s->h.addr, k->addr, sizeof(s->h.addr));
 	memcpy(&s->h.ports, k->port, sizeof(s->h.ports));
-	s->c.last_seen = mark;
+	s->c.last_tick = mark;
 	s->c.fsm.ep[0].state = TCPS_ESTABLISHED;
 	s->c.h.trans_ns[0] = 77;	/* past the slim value: never read back */
 	return !bpf_map_update_elem(a->t.fd, &i, s, BPF_ANY);
@@ -129,7 +129,7 @@ static long long mark_of(const struct arr *a, const struct tcps_key *k, bool loc
 	struct tcps_conn c;
 	int err = tcps_ctable_lookup(&a->t, k, &c, locked);
 
-	return err ? err : (long long)c.last_seen;
+	return err ? err : (long long)c.last_tick;
 }
 
 TEST(test_lookup_finds_tuple_at_its_home_slot)
@@ -249,7 +249,7 @@ TEST(test_ipv6_tuple_found_and_ipv4_tag_never_matches_it)
 	tab[1] = tcps_ctable_hash(-1, TCPS_CONN_SIZE_FULL, true);
 	CHECK_EQ(tcps_ctable_find(tab, &k, &c, true, &ho), 0);
 	CHECK(!ho);
-	CHECK_EQ(c.last_seen, 66);
+	CHECK_EQ(c.last_tick, 66);
 	arr_close(&a);
 }
 
@@ -274,14 +274,14 @@ TEST(test_slim_slots_leave_health_zero)
 	CHECK(arr_open(&a, 100, TCPS_CONN_SIZE_SLIM));
 	CHECK(put(&a, &k, 9) != UINT32_MAX);
 	CHECK_EQ(tcps_ctable_lookup(&a.t, &k, &c, true), 0);
-	CHECK_EQ(c.last_seen, 9);
+	CHECK_EQ(c.last_tick, 9);
 	CHECK_EQ(c.fsm.ep[0].state, TCPS_ESTABLISHED);
 	CHECK_EQ(c.h.trans_ns[0], 0);
 	CHECK_EQ(tcps_ctable_walk_open(&w, true), 0);
 	tcps_ctable_walk_start(&w, &a.t);
 	CHECK_EQ(tcps_ctable_walk_next(&w), 1);
 	tcps_ctable_walk_val(&w, 0, &c);
-	CHECK_EQ(c.last_seen, 9);
+	CHECK_EQ(c.last_tick, 9);
 	CHECK_EQ(c.h.trans_ns[0], 0);
 	tcps_ctable_walk_close(&w);
 	arr_close(&a);
@@ -308,9 +308,9 @@ static long long walk_all(const struct tcps_ctable *t, bool locked, __u64 *sum, 
 		}
 		for (i = 0; i < got; i++) {
 			tcps_ctable_walk_val(&w, (__u32)i, &c);
-			*sum += c.last_seen;
+			*sum += c.last_tick;
 			/* the key was rebuilt from the slot: it finds it */
-			if (mark_of(&(struct arr){ .t = *t }, &w.keys[i], false) != (long long)c.last_seen)
+			if (mark_of(&(struct arr){ .t = *t }, &w.keys[i], false) != (long long)c.last_tick)
 				*sum += 1000000;
 		}
 		n += got;
@@ -445,14 +445,14 @@ TEST(test_hash_table_count_clear_and_find_fallback)
 	tab[0] = a.t;
 	tab[1] = tcps_ctable_hash(fd, TCPS_CONN_SIZE_FULL, true);
 	memset(&c, 0, sizeof(c));
-	c.last_seen = 8;
+	c.last_tick = 8;
 	CHECK(tcps_ctable_is_empty(&tab[1]));
 	CHECK_EQ(tcps_ctable_insert_new(&tab[1], &k, &c), 0);
 	CHECK_EQ(tcps_ctable_insert_new(&tab[1], &k, &c), -EEXIST);
 	CHECK(!tcps_ctable_is_empty(&tab[1]));
 	CHECK_EQ(tcps_ctable_find(tab, &k, &c, true, &ho), 0);
 	CHECK(ho);
-	CHECK_EQ(c.last_seen, 8);
+	CHECK_EQ(c.last_tick, 8);
 	CHECK_EQ(tcps_ctable_count(&tab[1]), 1);
 	CHECK_EQ(tcps_ctable_clear(&tab[1]), 0);
 	CHECK_EQ(tcps_ctable_count(&tab[1]), 0);
@@ -541,7 +541,7 @@ static bool insert_n(const struct tcps_ctable *t, __u32 n)
 
 	for (i = 0; i < n; i++) {
 		memset(&c, 0, sizeof(c));
-		c.last_seen = i + 1;
+		c.last_tick = i + 1;
 		c.fsm.ep[0].state = TCPS_ESTABLISHED;
 		c.h.trans_ns[0] = 7;
 		k = key_n(i);
@@ -598,7 +598,7 @@ TEST(test_sys_take_returns_the_entry_and_collector_reclaims)
 	for (i = 0; i < 1800; i += 2) {	/* every IPv4 one */
 		k = key_n(i);
 		memset(&c, 0xff, sizeof(c));
-		all &= !tcps_ctable_take(&o.t, &k, &c) && c.last_seen == i + 1 &&
+		all &= !tcps_ctable_take(&o.t, &k, &c) && c.last_tick == i + 1 &&
 		       c.h.trans_ns[0] == 0;	/* slim: no health */
 	}
 	CHECK(all);

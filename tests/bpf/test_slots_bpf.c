@@ -248,6 +248,7 @@ TEST(test_sys_insert_take)
 	c.bytes[1] = 12345;
 	c.first_seen = 98;
 	c.last_seen = 99;
+	c.last_tick = 97;
 	c.h.srtt_us[0] = 777;
 	out = c;
 	CHECK_EQ(sys(TCPS_SYS_INSERT, &k, &out), 0);
@@ -257,7 +258,8 @@ TEST(test_sys_insert_take)
 	CHECK_EQ(sys(TCPS_SYS_TAKE, &k, &out), 0);
 	CHECK_EQ(out.fsm.ep[1].state, TCPS_ESTABLISHED);
 	CHECK_EQ(out.first_seen, T.health ? 98 : 0);	/* slim: no start time */
-	CHECK_EQ(out.last_seen, 99);
+	CHECK_EQ(out.last_tick, 97);
+	CHECK_EQ(out.last_seen, T.health ? 99 : 0);	/* slim: ticks only */
 	/* Slim (health off): states only, the rest zeroed. */
 	CHECK_EQ(out.ifindex, T.health ? 7 : 0);
 	CHECK_EQ(out.pkts[0], T.health ? 11 : 0);
@@ -292,7 +294,9 @@ TEST(test_data_path_handshake_lands_in_array)
 	/* SYN, SYN+ACK, ACK, data (hot path); slim: no counters */
 	CHECK_EQ(c.pkts[0] + c.pkts[1], T.health ? 4 : 0);
 	CHECK_EQ(c.bytes[1], T.health ? 100 : 0);
-	CHECK(c.last_seen > 0 && (T.health ? c.last_seen >= c.first_seen && c.first_seen > 0 : c.first_seen == 0));
+	CHECK(c.last_tick > 0 && (T.health ? c.last_seen >= c.first_seen && c.first_seen > 0 &&
+					      tcps_tick(c.last_seen) == c.last_tick :
+				       c.first_seen == 0 && c.last_seen == 0));
 	CHECK_EQ(sys(TCPS_SYS_TAKE, &k6, &c), 0);
 	CHECK_EQ(c.pkts[0] + c.pkts[1], T.health ? 4 : 0);
 }
@@ -618,7 +622,7 @@ static void check_expire(void)
 	e->bss->hold_key = gone;
 	CHECK_EQ(run_syscall(bpf_program__fd(e->progs.tcps_expire_hold)), 0);
 	e->bss->scan.to.state_s[TCPS_ESTABLISHED] = 1;
-	e->bss->scan.now = 10ull * 1000000000ull;	/* last_seen 1 s: expired (2 s with the hold) */
+	e->bss->scan.now = 10ull * 1000000000ull;	/* last_tick 1 s: expired (2 s with the hold) */
 	CHECK_EQ(run_syscall(bpf_program__fd(e->progs.tcps_expire_scan)), 0);
 	CHECK_EQ(e->bss->scan.seen[0], 3);
 	CHECK_EQ(e->bss->scan.found[0], 3);
@@ -656,7 +660,7 @@ TEST(test_readers_on_the_array)
 
 	memset(&c, 0, sizeof(c));
 	c.fsm.ep[0].state = c.fsm.ep[1].state = TCPS_ESTABLISHED;
-	c.last_seen = 1000000000ull;
+	c.last_tick = tcps_tick(1000000000ull);
 	for (i = 0; i < 3; i++) {
 		k = key4(2000 + i);
 		CHECK_EQ(sys(TCPS_SYS_INSERT, &k, &c), 0);

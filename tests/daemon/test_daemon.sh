@@ -131,7 +131,7 @@ test_persist_restart_adopts_and_matches_ss() {
 # bytes_value of a pinned map (bpftool's view, not ours).
 pin_value_size() { bpftool map show pinned "$1" -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_value"])'; }
 
-# --no-health makes the connection tables with states only: 72-byte entries
+# --no-health makes the connection tables with states only: 64-byte entries
 # (the half-open hash map's values; the slot array's after its 40-byte slot
 # header), against 216 with health on; the
 # seed, list, stat, top, expiry and adoption all work on them, and a restart
@@ -157,7 +157,7 @@ no_health_checks() {
 	local out rc n
 	wait_for 5 sh -c "nsenter --net=/run/netns/$A ss -tanH | grep -c ESTAB | grep -qx 4" || return 1
 	start_tcpscope slim --no-health --persist --time-wait 2 --json || return 1
-	for m in conns:112 halfopen:72; do
+	for m in conns:104 halfopen:64; do
 		n=$(pin_value_size "$PIN_DIR/${m%%:*}")
 		[ "$n" = "${m#*:}" ] || fail "--no-health: ${m%%:*} value size $n, want ${m#*:}" || return 1
 	done
@@ -194,8 +194,8 @@ no_health_checks() {
 		fail "health-on restart on --no-health pins: rc $rc: $out" || return 1
 	start_tcpscope slim2 --no-health || return 1
 	grep -q "adopted the pins" "$OUT" || fail "did not adopt: $(cat "$OUT")" || return 1
-	# the slot array: the 40-byte slot header and the 72-byte slim entry
-	[ "$(pin_value_size "$PIN_DIR/conns")" = 112 ] || fail "adopted pins changed size" || return 1
+	# the slot array: the 40-byte slot header and the 64-byte slim entry
+	[ "$(pin_value_size "$PIN_DIR/conns")" = 104 ] || fail "adopted pins changed size" || return 1
 	[ "$(held_counts)" = "ESTABLISHED 4 LISTEN 1 " ] ||
 		fail "stat after adoption: $(tcps_counts | tr '\n' ' ')" || return 1
 	stop_tcpscope

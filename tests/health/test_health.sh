@@ -252,10 +252,10 @@ test_no_health_tracks_states_only() {
 		fail "health figures with --no-health: $(head -c 300 <<<"$j")"
 	"$TCPSCOPE" list -i --pin-dir "${SCOPE_PIN[server]}" --port 7010 | awk 'NR > 1 && $5 != "-/-" { bad = 1 } END { exit bad }' ||
 		fail "list -i shows RTTs with --no-health"
-	# Its tables hold states only: 72-byte entries against 216 with health
+	# Its tables hold states only: 64-byte entries against 216 with health
 	# on, each after the slot array's 40-byte slot header.
 	local side want got
-	for side in server:112 client:256; do
+	for side in server:104 client:256; do
 		want=${side#*:}
 		got=$(bpftool map show pinned "${SCOPE_PIN[${side%%:*}]}/conns" -j | jq .bytes_value)
 		[ "$got" = "$want" ] || fail "${side%%:*}: conns value size $got, want $want"

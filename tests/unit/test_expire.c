@@ -13,6 +13,9 @@
 #include "tcps_expire.h"
 
 #define S 1000000000ULL
+/* The last ns of the tick that holds x: the last packet as the rule takes
+ * it (the table keeps ticks, tcpscope.h last_tick). */
+#define L(x) (((((__u64)(x) >> TCPS_TICK_SHIFT) + 1) << TCPS_TICK_SHIFT) - 1)
 
 static struct tcps_timeouts tos(__u32 mode)
 {
@@ -38,7 +41,7 @@ static struct tcps_conn conn(__u8 s0, __u8 s1, __u8 flags, __u64 last)
 	c.fsm.ep[0].state = s0;
 	c.fsm.ep[1].state = s1;
 	c.fsm.flags = flags;
-	c.last_seen = last;
+	c.last_tick = tcps_tick(last);
 	return c;
 }
 
@@ -48,8 +51,8 @@ TEST(test_host_mode_local_side_governs)
 	struct tcps_conn c = conn(TCPS_CLOSE, TCPS_TIME_WAIT, TCPS_C_LOCAL1, 1000 * S);
 
 	CHECK_EQ(tcps_expire_timeout(&c, &t), 60);
-	CHECK(!tcps_expire_due(&c, 1059 * S, &t));
-	CHECK(tcps_expire_due(&c, 1060 * S, &t));
+	CHECK(!tcps_expire_due(&c, L(1000 * S) + 60 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, L(1000 * S) + 60 * S, &t));
 	c.fsm.flags = TCPS_C_LOCAL0;	/* local side CLOSE: the linger */
 	CHECK_EQ(tcps_expire_timeout(&c, &t), 10);
 }
@@ -88,7 +91,7 @@ TEST(test_never_and_clock_edges)
 	CHECK(!tcps_expire_due(&c, ~0ULL, &t));	/* LISTEN never expires */
 	c = conn(TCPS_TIME_WAIT, TCPS_CLOSE, TCPS_C_LOCAL0, 500 * S);
 	CHECK(!tcps_expire_due(&c, 400 * S, &t));	/* seen after now: not idle */
-	CHECK(tcps_expire_due(&c, 560 * S, &t));
+	CHECK(tcps_expire_due(&c, L(500 * S) + 60 * S, &t));
 }
 
 /* The scan's deadlines (user/gc.c waits for the first): a hold adds one
@@ -98,15 +101,15 @@ TEST(test_deadline_is_when_due_turns_true)
 	struct tcps_timeouts t = tos(TCPS_MODE_HOST);
 	struct tcps_conn c = conn(TCPS_TIME_WAIT, TCPS_CLOSE, TCPS_C_LOCAL0, 500 * S);
 
-	CHECK_EQ(tcps_expire_deadline(&c, &t), 560 * S);
-	CHECK(!tcps_expire_due(&c, 560 * S - 1, &t));
-	CHECK(tcps_expire_due(&c, 560 * S, &t));
+	CHECK_EQ(tcps_expire_deadline(&c, 600 * S, &t), L(500 * S) + 60 * S);
+	CHECK(!tcps_expire_due(&c, L(500 * S) + 60 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, L(500 * S) + 60 * S, &t));
 	c.fsm.holds = 2;
-	CHECK_EQ(tcps_expire_deadline(&c, &t), 680 * S);
-	CHECK(!tcps_expire_due(&c, 680 * S - 1, &t));
-	CHECK(tcps_expire_due(&c, 680 * S, &t));
+	CHECK_EQ(tcps_expire_deadline(&c, 600 * S, &t), L(500 * S) + 180 * S);
+	CHECK(!tcps_expire_due(&c, L(500 * S) + 180 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, L(500 * S) + 180 * S, &t));
 	c = conn(TCPS_LISTEN, TCPS_CLOSE, TCPS_C_LOCAL0, 0);
-	CHECK_EQ(tcps_expire_deadline(&c, &t), ~0ULL);
+	CHECK_EQ(tcps_expire_deadline(&c, 600 * S, &t), ~0ULL);
 }
 
 TEST(test_closing_entries_are_early_drop_candidates)
@@ -160,20 +163,46 @@ TEST(test_holds_give_one_more_timeout_each)
 	struct tcps_timeouts t = tos(TCPS_MODE_HOST);
 	struct tcps_conn c = conn(TCPS_CLOSE_WAIT, TCPS_FIN_WAIT2, TCPS_C_LOCAL0, 1000 * S);
 
-	CHECK(tcps_expire_due(&c, 1060 * S, &t));
+	CHECK(tcps_expire_due(&c, L(1000 * S) + 60 * S, &t));
 	c.fsm.holds = 1;
-	CHECK(!tcps_expire_due(&c, 1119 * S, &t));
-	CHECK(tcps_expire_due(&c, 1120 * S, &t));
+	CHECK(!tcps_expire_due(&c, L(1000 * S) + 120 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, L(1000 * S) + 120 * S, &t));
 	c.fsm.holds = 255;	/* saturated: 256 timeouts, no overflow */
-	CHECK(!tcps_expire_due(&c, 1000 * S + 256ULL * 60 * S - 1, &t));
-	CHECK(tcps_expire_due(&c, 1000 * S + 256ULL * 60 * S, &t));
-	/* The longest --timeout (30 days), held 255 times, still fits the
-	 * ns arithmetic (6.6e17 < 2^64). */
+	CHECK(!tcps_expire_due(&c, L(1000 * S) + 256ULL * 60 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, L(1000 * S) + 256ULL * 60 * S, &t));
+	/* The longest --timeout (30 days), held 255 times, is capped at 2^30
+	 * ticks (208 days) of silence: the table's 32-bit ticks tell an age
+	 * exactly up to twice that, so the entry is still seen due there. */
 	t.state_s[TCPS_ESTABLISHED] = 30 * 86400;
 	c = conn(TCPS_ESTABLISHED, TCPS_ESTABLISHED, TCPS_C_LOCAL0, 0);
-	c.fsm.holds = 255;
-	CHECK(!tcps_expire_due(&c, 256ULL * 30 * 86400 * S - 1, &t));
-	CHECK(tcps_expire_due(&c, 256ULL * 30 * 86400 * S, &t));
+	c.fsm.holds = 6;	/* 7 x 30 days: over the cap */
+	CHECK(!tcps_expire_due(&c, L(0) + TCPS_EXPIRE_IDLE_MAX - 1, &t));
+	CHECK(tcps_expire_due(&c, L(0) + TCPS_EXPIRE_IDLE_MAX, &t));
+	CHECK(tcps_expire_due(&c, 2 * TCPS_EXPIRE_IDLE_MAX - 1, &t));
+	c.fsm.holds = 5;	/* 6 x 30 days: under it */
+	CHECK(!tcps_expire_due(&c, L(0) + 180ULL * 86400 * S - 1, &t));
+	CHECK(tcps_expire_due(&c, L(0) + 180ULL * 86400 * S, &t));
+}
+
+/* last_tick read back as ns: the tick's last ns, never after now, exact
+ * across the u32's wrap, and a tick later than now's (another CPU's
+ * packet during a scan) is now. */
+TEST(test_tick_reads_back_as_its_last_ns)
+{
+	__u64 T = 1ULL << TCPS_TICK_SHIFT, now = 1000 * S;
+
+	CHECK_EQ(tcps_tick_last_ns(tcps_tick(now), now), now);
+	CHECK_EQ(tcps_tick_last_ns(tcps_tick(now) + 1, now), now);
+	CHECK_EQ(tcps_tick_last_ns(tcps_tick(now - T), now), L(now - T));
+	CHECK_EQ(tcps_tick_last_ns(tcps_tick(now - 100 * S), now), L(now - 100 * S));
+	/* Capture time (replay): ns since 1970, far past the u32 of ticks. */
+	now = 1700000000ULL * S;
+	CHECK(tcps_tick(now) != now >> TCPS_TICK_SHIFT);
+	CHECK_EQ(tcps_tick_last_ns(tcps_tick(now - 3600 * S), now), L(now - 3600 * S));
+	CHECK_EQ(tcps_tick_last_ns(tcps_tick(now - 300ULL * 86400 * S), now),
+		 L(now - 300ULL * 86400 * S));
+	/* A tick from before the clock's start cannot be: 0, idle since ever. */
+	CHECK_EQ(tcps_tick_last_ns((__u32)-10, 5 * T), 0);
 }
 
 /* FIN_WAIT1, CLOSING and LAST_ACK wait on a resent FIN: the kernel may
@@ -192,7 +221,7 @@ TEST(test_fin_waiting_states_outlive_the_longest_resend_gap)
 		struct tcps_conn c = conn(st[i], TCPS_TIME_WAIT, 0, 1000 * S);
 
 		CHECK(t.state_s[st[i]] > 120);
-		CHECK(!tcps_expire_due(&c, 1120 * S, &t));
+		CHECK(!tcps_expire_due(&c, L(1000 * S) + 120 * S, &t));
 	}
 }
 
@@ -207,6 +236,7 @@ int main(void)
 	RUN(test_min_idle_is_a_lower_bound_of_every_timeout);
 	RUN(test_no_timeouts_means_nothing_expires);
 	RUN(test_holds_give_one_more_timeout_each);
+	RUN(test_tick_reads_back_as_its_last_ns);
 	RUN(test_fin_waiting_states_outlive_the_longest_resend_gap);
 	return check_done();
 }

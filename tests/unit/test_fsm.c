@@ -967,7 +967,7 @@ TEST(test_window_scale_accepts_data_beyond_64k)
 
 	scaled_connection(7, 7);
 	CHECK(f.flags & TCPS_C_WSCALE);
-	CHECK_EQ(f.ep[SRV].win, 1024 << 7);
+	CHECK_EQ(tcps_ep_win(&f, SRV), 1024 << 7);
 	/* 100000 bytes ahead of what the server acknowledged. */
 	g = seg(CLI, "A", CISN + 1 + 100000, SISN + 1, 1000);
 	CHECK(tcps_fsm_steady(&f, &g));
@@ -1001,7 +1001,7 @@ TEST(test_syn_window_is_never_scaled)
 	pkt(CLI, "S", CISN, 0, 0);
 	pkt(SRV, "SA", SISN, CISN + 1, 0);
 	CHECK(f.flags & TCPS_C_WSCALE);
-	CHECK_EQ(f.ep[SRV].win, 29200);
+	CHECK_EQ(tcps_ep_win(&f, SRV), 29200);
 	CHECK_EQ(f.ep[SRV].wscale, 7);
 }
 
@@ -1313,7 +1313,7 @@ TEST(test_reordered_stale_ack_does_not_shrink_the_window)
 	/* ...and a late copy of an older ACK with a small window arrives. */
 	win[SRV] = 10;
 	CHECK_EQ(pkt(SRV, "A", SISN + 1, CISN + 11, 0), TCPS_V_OK);
-	CHECK_EQ(f.ep[SRV].win, 4000u << 7);
+	CHECK_EQ(tcps_ep_win(&f, SRV), 4000u << 7);
 	/* The client fills the window it really has, then closes. */
 	for (i = 0; i < 4; i++)
 		CHECK_EQ(pkt(CLI, "PA", CISN + 100001 + (__u32)i * 100000, SISN + 1, 100000),
@@ -1324,7 +1324,7 @@ TEST(test_reordered_stale_ack_does_not_shrink_the_window)
 	/* A window the receiver really shrank (newer ACK) is taken. */
 	win[SRV] = 20;
 	pkt(SRV, "A", SISN + 1, CISN + 500002, 0);
-	CHECK_EQ(f.ep[SRV].win, 20u << 7);
+	CHECK_EQ(tcps_ep_win(&f, SRV), 20u << 7);
 }
 
 TEST(test_refused_fin_acknowledged_by_the_receiver_is_taken)
