@@ -124,33 +124,44 @@ static __always_inline int tcps_parse_eth(struct tcps_cursor *c, __u16 *proto)
 	return TCPS_P_TCP;
 }
 
-/* IPv4: ihl >= 5 and within the packet; non-first fragments carry no TCP. */
-static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, __u32 *l4_len,
-					 __u32 wire_left)
+/* Bytes of the frame (wire_len in all) from the cursor on. */
+static __always_inline __u32 tcps_wire_left(const struct tcps_cursor *c, __u32 wire_len)
+{
+	__u32 at = (__u32)(c->pos - c->start);
+
+	return wire_len > at ? wire_len - at : 0;
+}
+
+/* IPv4: non-first fragments carry no TCP, whatever the protocol; a
+ * packet of another protocol is counted as such without its header's
+ * lengths checked (every frame that is not TCP pays only for this much:
+ * pktcost's non_tcp); a TCP one's ihl >= 5 and within the packet. */
+static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, __u32 *l4_len, __u32 wire_len)
 {
 	const __u8 *ip = c->pos;
-	__u32 ihl, tot;
+	__u32 ihl, tot, left;
 
 	if (TCPS_NEED(c, 20))
 		return TCPS_P_TRUNCATED;
 	if ((ip[0] >> 4) != 4)
 		return TCPS_P_MALFORMED;
+	if (tcps_rd16(ip + 6) & 0x1fff)
+		return TCPS_P_FRAGMENT;
+	if (ip[9] != TCPS_IPPROTO_TCP)
+		return TCPS_P_NOT_TCP;
 	ihl = (ip[0] & 0x0f) * 4;
 	if (ihl < 20)
 		return TCPS_P_MALFORMED;
 	if (TCPS_NEED(c, ihl))
 		return TCPS_P_TRUNCATED;
+	left = tcps_wire_left(c, wire_len);
 	tot = tcps_rd16(ip + 2);
 	if (tot == 0)		/* TSO / BIG TCP: length is the skb's */
-		tot = wire_left;
+		tot = left;
 	if (tot < ihl)
 		return TCPS_P_MALFORMED;
-	if (tot > wire_left)
+	if (tot > left)
 		return TCPS_P_TRUNCATED;
-	if (tcps_rd16(ip + 6) & 0x1fff)
-		return TCPS_P_FRAGMENT;
-	if (ip[9] != TCPS_IPPROTO_TCP)
-		return TCPS_P_NOT_TCP;
 	*l4_len = tot - ihl;
 	c->pos += ihl;
 	return TCPS_P_TCP;
@@ -165,11 +176,16 @@ static __always_inline int tcps_parse_ipv4(struct tcps_cursor *c, __u32 *l4_len,
  * chain is read as TCP. */
 #define TCPS_EXT_OFF_MASK 0x7fff
 
-static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, __u32 *l4_len,
-					   __u32 wire_left)
+static __always_inline int tcps_ipv6_ext(__u8 nh)
+{
+	return nh == TCPS_IPPROTO_HOPOPTS || nh == TCPS_IPPROTO_ROUTING ||
+	       nh == TCPS_IPPROTO_DSTOPTS || nh == TCPS_IPPROTO_FRAGMENT || nh == TCPS_IPPROTO_AH;
+}
+
+static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, __u32 *l4_len, __u32 wire_len)
 {
 	const __u8 *ip = c->pos, *h;
-	__u32 plen, hlen, off = 40;
+	__u32 plen, hlen, off = 40, wire_left;
 	__u8 nh;
 	int i;
 
@@ -177,6 +193,7 @@ static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, __u32 *l4_len,
 		return TCPS_P_TRUNCATED;
 	if ((ip[0] >> 4) != 6)
 		return TCPS_P_MALFORMED;
+	wire_left = tcps_wire_left(c, wire_len);
 	plen = tcps_rd16(ip + 4);
 	if (plen == 0)		/* jumbogram / BIG TCP */
 		plen = wire_left > 40 ? wire_left - 40 : 0;
@@ -187,9 +204,7 @@ static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, __u32 *l4_len,
 	for (i = 0; i < TCPS_MAX_IPV6_EXT; i++) {
 		if (nh == TCPS_IPPROTO_TCP)
 			break;
-		if (nh != TCPS_IPPROTO_HOPOPTS && nh != TCPS_IPPROTO_ROUTING &&
-		    nh != TCPS_IPPROTO_DSTOPTS && nh != TCPS_IPPROTO_FRAGMENT &&
-		    nh != TCPS_IPPROTO_AH)
+		if (!tcps_ipv6_ext(nh))
 			return TCPS_P_NOT_TCP;
 		off &= TCPS_EXT_OFF_MASK;
 		h = ip + off;
@@ -210,9 +225,7 @@ static __always_inline int tcps_parse_ipv6(struct tcps_cursor *c, __u32 *l4_len,
 	/* Still an extension header: a chain longer than the bound. Anything
 	 * else after a full-length chain (UDP, ICMPv6...) is simply not TCP. */
 	if (nh != TCPS_IPPROTO_TCP)
-		return (nh == TCPS_IPPROTO_HOPOPTS || nh == TCPS_IPPROTO_ROUTING ||
-			nh == TCPS_IPPROTO_DSTOPTS || nh == TCPS_IPPROTO_FRAGMENT ||
-			nh == TCPS_IPPROTO_AH) ? TCPS_P_MALFORMED : TCPS_P_NOT_TCP;
+		return tcps_ipv6_ext(nh) ? TCPS_P_MALFORMED : TCPS_P_NOT_TCP;
 	if (off > plen + 40)
 		return TCPS_P_MALFORMED;	/* extension headers overrun the payload */
 	off &= TCPS_EXT_OFF_MASK;
@@ -337,7 +350,6 @@ struct tcps_l3 {
 static __always_inline int tcps_parse_l3(const void *data, const void *data_end, __u32 wire_len,
 					 struct tcps_l3 *l)
 {
-	__u32 left;
 	__u16 proto = 0;
 	int rc;
 
@@ -349,15 +361,13 @@ static __always_inline int tcps_parse_l3(const void *data, const void *data_end,
 	if (rc != TCPS_P_TCP)
 		return rc;
 	l->ip = l->c.pos;
-	left = (__u32)(l->c.pos - (const __u8 *)data);
-	left = wire_len > left ? wire_len - left : 0;
 	if (proto == TCPS_ETH_P_IP) {
 		l->family = TCPS_AF_INET;
-		return tcps_parse_ipv4(&l->c, &l->l4_len, left);
+		return tcps_parse_ipv4(&l->c, &l->l4_len, wire_len);
 	}
 	if (proto == TCPS_ETH_P_IPV6) {
 		l->family = TCPS_AF_INET6;
-		return tcps_parse_ipv6(&l->c, &l->l4_len, left);
+		return tcps_parse_ipv6(&l->c, &l->l4_len, wire_len);
 	}
 	return TCPS_P_NOT_TCP;
 }

@@ -536,6 +536,16 @@ TEST(test_non_tcp_is_not_tcp)
 	CHECK_RC(parse(frame, n, &p), TCPS_P_NOT_TCP);
 	frame[l3_off(&s4) + 9] = 1;	/* ICMP */
 	CHECK_RC(parse(frame, n, &p), TCPS_P_NOT_TCP);
+	/* Another protocol's header lengths are not ours to judge: a bad ihl
+	 * or total length still makes it non-TCP, not a parse error (and the
+	 * path every non-TCP frame takes stops at the protocol byte). */
+	frame[l3_off(&s4)] = 0x43;
+	CHECK_RC(parse(frame, n, &p), TCPS_P_NOT_TCP);
+	frame[l3_off(&s4)] = 0x45;
+	put16(frame + l3_off(&s4) + 2, 9000);
+	CHECK_RC(parse(frame, n, &p), TCPS_P_NOT_TCP);
+	frame[l3_off(&s4) + 9] = 6;	/* the same header as TCP: judged */
+	CHECK_RC(parse(frame, n, &p), TCPS_P_TRUNCATED);
 
 	n = build(&s4);
 	put16(frame + 12, 0x0806);	/* ARP */
