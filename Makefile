@@ -67,8 +67,10 @@ BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFTS     := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
 # The connection tables' entries are user/ctable.c's alone: what else reads
 # or writes them (BPF tests, benchmark tools) links it (and slotcfg.c, which
-# configures the slot array into an object and runs its collector).
-CTABLE_OBJS := $(BUILD)/user/ctable.o $(BUILD)/user/slotcfg.o
+# configures the slot array into an object and runs its collector; and
+# common.c for the daemon's clock, on which a slim table's ticks are read).
+CTABLE_OBJS := $(BUILD)/user/ctable.o $(BUILD)/user/slotcfg.o $(BUILD)/user/common.o \
+	       $(BUILD)/user/utf8.o
 
 all: $(BUILD)/tcpscope $(TOOLS) $(UNITS) $(BPFTS)
 

@@ -121,6 +121,15 @@ static inline int tcps_defers(const struct tcps_fsm *f, int side)
 	return f->flags & (side ? TCPS_C_LOCAL1 : TCPS_C_LOCAL0);
 }
 
+/* The shift of the window g carries, sent by the endpoint e: its announced
+ * scale once both SYNs offered scaling, never on a SYN (RFC 7323 §2.2). */
+static inline __attribute__((always_inline)) __u8 tcps_seg_win_shift(const struct tcps_fsm *f,
+								      const struct tcps_ep *e,
+								      const struct tcps_seg *g)
+{
+	return !(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE) ? e->wscale : 0;
+}
+
 /* Window the receiver (side r) offers, in bytes. Unknown scaling
  * (mid-stream pickup) assumes the largest shift rather than reject a
  * legitimate segment. */
@@ -216,8 +225,8 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 {
 	struct tcps_ep *e = &f->ep[s];
 	__u32 end = tcps_seg_end(g);
-	__u32 win = g->win;
-	__u8 shift = 0;
+	__u8 shift = tcps_seg_win_shift(f, e, g);
+	__u32 win = (__u32)g->win << shift;
 	int acked = g->flags & TCPS_ACK;
 	int newer_ack = !(e->flags & TCPS_EP_ACKED) || tcps_after(g->ack, e->ack_sent);
 	__u8 ef = e->flags;
@@ -228,10 +237,6 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 	} else if (end != g->seq && end == e->snd_nxt && tcps_sack_on(f)) {
 		ef &= ~TCPS_EP_HOLE;	/* data up to snd_nxt: the SACK blocks' right edge */
 	}
-	/* RFC 7323 §2.2: the window of a SYN segment is never scaled. */
-	if (!(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE))
-		shift = e->wscale;
-	win <<= shift;
 	/* RFC 9293 §3.10.7.4 (SND.WL1/SND.WL2), as Linux's
 	 * tcp_may_update_window: only a segment newer than the one that last
 	 * set the window may set it, so a late, reordered ACK cannot shrink it

@@ -114,11 +114,7 @@ static inline void tcps_h_sample(struct tcps_health *h, int s, __u32 us)
 static inline __u32 tcps_h_win(const struct tcps_fsm *f, const struct tcps_ep *S,
 			       const struct tcps_seg *g)
 {
-	__u32 w = g->win;
-
-	if (!(g->flags & TCPS_SYN) && (f->flags & TCPS_C_WSCALE))
-		w <<= S->wscale;
-	return w;
+	return (__u32)g->win << tcps_seg_win_shift(f, S, g);
 }
 
 /* What the sender's bookkeeping before a segment says of it

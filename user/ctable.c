@@ -5,26 +5,18 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common.h"
 #include "ctable.h"
 #include "tcps_expire.h"
 
 /* With health off the table keeps an entry's last packet as a tick only
  * (tcpscope.h last_tick): last_seen, which every view reads, is rebuilt
  * from it on the daemon's clock as of now, to a tick (16.8 ms). */
-static __u64 ctable_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
-
 static void ctable_fill_time(const struct tcps_ctable *t, struct tcps_conn *c, __u64 now)
 {
 	if (t->vsize < TCPS_CONN_SIZE_FULL)
-		c->last_seen = tcps_tick_last_ns(c->last_tick, now ? now : ctable_now());
+		c->last_seen = tcps_tick_last_ns(c->last_tick, now ? now : tcps_mono_now());
 }
 
 struct tcps_ctable tcps_ctable_hash(int fd, __u32 vsize, bool halfopen)
@@ -368,7 +360,7 @@ int tcps_ctable_walk_next(struct tcps_ctable_walk *w)
 	if (w->end)
 		return 0;
 	if (w->t.vsize < TCPS_CONN_SIZE_FULL)
-		w->now = ctable_now();	/* a packet during the read: its tick is now's */
+		w->now = tcps_mono_now();	/* a packet during the read: its tick is now's */
 	if (w->t.kind == TCPS_CTABLE_SLOTS)
 		return slots_walk_next(w);
 	rc = bpf_map_lookup_batch(w->t.fd, w->resume ? w->cursor : NULL, out, w->keys, w->vals,
