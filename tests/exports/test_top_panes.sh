@@ -4,7 +4,7 @@
 # tools/impair:  client ns --veth-- relay ns (impair) --veth-- server ns,
 # tcpscope in host mode in the client namespace:
 #  - a connection made with 30 ms one way leads SLOWEST HANDSHAKES (others
-#    have 2 ms), with the handshake RTT that list --json gives;
+#    have 2 ms), with the handshake RTT that list --json gives (60-200 ms);
 #  - connections that retransmitted under 3 % loss are in MOST
 #    RETRANSMISSIONS, the most first, with list -i --json's out/in counts;
 #  - a bulk transfer leads FASTEST with the rate its byte counts show over
@@ -101,9 +101,14 @@ test_known_delay_leads_slowest_handshakes() {
 	grep -q ":$port $IP4_B:7102\$" <<<"$row" || { fail "first row is not the 30 ms connection: $row"; return; }
 	us=$(to_us "$(awk '{ print $1 }' <<<"$row")")
 	log "slowest handshake: $row (list: $want us)"
-	# The pane rounds to 10 µs; the 30 ms delay makes it ~60 ms.
-	awk -v a="$us" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.01 * b + 20 && b >= 55000 && b <= 80000) }' ||
-		fail "pane $us us, list $want us (want 60-80 ms, equal)"
+	# The pane rounds to 10 µs. The 30 ms delay each way makes it at least
+	# 60 ms (55 for the clocks' ticks). Above that is the userspace relay's
+	# and the server's scheduling on a loaded 2-core host: 83.75 ms was
+	# seen once under the full suite. The upper bound only has to catch a
+	# wrong unit or a wrong stamp, which would be off by 1000x or by the
+	# connection's whole life (seconds).
+	awk -v a="$us" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.01 * b + 20 && b >= 55000 && b <= 200000) }' ||
+		fail "pane $us us, list $want us (want 60-200 ms, equal)"
 	# Every other connection is faster.
 	[ "$(jq --argjson w "$want" '[.connections[] | select(.handshake_rtt_us != null and .handshake_rtt_us > $w)] | length' "$W/after.json")" = 0 ] ||
 		fail "a connection slower than the one shown first"
