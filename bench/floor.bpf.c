@@ -13,6 +13,16 @@
  *   floor_xdp_lookup / floor_tc_lookup parse to TCP with bpf/parse.h and
  *                                      do one hash lookup (a 40-byte key,
  *                                      as tcpscope's), nothing else
+ *   floor_tc_gate / floor_tc_gate_egress
+ *                                      the tc floor as a switch in front of
+ *                                      tcpscope's filters (bench/floorctl
+ *                                      gate): while gate_floor is set it
+ *                                      ends the filter chain (TC_ACT_OK), so
+ *                                      only the floor runs; else it hands
+ *                                      the packet on (TC_ACT_UNSPEC) to
+ *                                      tcpscope's. Either way it counts the
+ *                                      packet and its bytes under the mode
+ *                                      that decided its path.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -21,6 +31,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TC_ACT_UNSPEC (-1)
+#define TC_ACT_OK 0
 
 /* Same key layout, map type and flags as tcpscope's connection table, so
  * the lookup costs what tcpscope's does (hash of 40 bytes, one bucket walk). */
@@ -85,4 +96,45 @@ int floor_tc_lookup(struct __sk_buff *skb)
 {
 	floor_lookup((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len);
 	return TC_ACT_UNSPEC;
+}
+
+/* ---- the gate ---- */
+
+volatile __u32 gate_floor;	/* 1: the floor alone; 0: tcpscope behind it */
+
+/* Per CPU, [mode * 2 + direction]: mode 0 tcpscope, 1 floor; direction
+ * 0 ingress, 1 egress (bench/floorctl.c reads them in this order). */
+struct gate_count {
+	__u64 packets, bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct gate_count);
+} gate_counts SEC(".maps");
+
+static __always_inline int gate(struct __sk_buff *skb, __u32 dir)
+{
+	__u32 floor = gate_floor ? 1 : 0, i = floor * 2 + dir;
+	struct gate_count *c = bpf_map_lookup_elem(&gate_counts, &i);
+
+	if (c) {
+		c->packets++;
+		c->bytes += skb->len;
+	}
+	return floor ? TC_ACT_OK : TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int floor_tc_gate(struct __sk_buff *skb)
+{
+	return gate(skb, 0);
+}
+
+SEC("tc")
+int floor_tc_gate_egress(struct __sk_buff *skb)
+{
+	return gate(skb, 1);
 }

@@ -8,7 +8,10 @@
 #            client workers) on one veth: nothing attached, the device's
 #            pass-only tc floor, tcpscope, conntrack; alternating rounds;
 #            then, outside the ratios, the floor's and tcpscope's programs'
-#            own cost in churn (BPF run-time stats, held by bench/statsfd)
+#            own cost in churn (BPF run-time stats, held by bench/statsfd);
+#            then the gated pairs the targets are decided on: one tcpscope,
+#            bench/floorctl's gate in front of it switching between the
+#            floor, tcpscope and conntrack within seconds
 #   scale    stat, list --json, stat --by-remote, top and the idle daemon
 #            at up to 1M connections; kernel memory per connection (IPv4,
 #            IPv6, health on and off); ss/netstat on real sockets
@@ -68,13 +71,13 @@ if [ "$QUICK" = 1 ]; then
 	# run and no replay (each a BPF load of its own; replay has its own
 	# test).
 	PK_REPEAT=200000 PK_ROUNDS=3 PK_DISTINCT=1000 PKH_ROUNDS=0 PK_PROCS=1
-	NET_ROUNDS=1 TP_SECS=1 CH_SECS=1 STAT_SECS=0.5
+	NET_ROUNDS=1 TP_SECS=1 CH_SECS=1 STAT_SECS=0.5 GATE_PAIRS=1 GATE_WIN=0.2 GATE_IP_SECS=1
 	SIZES="10000" MAX_CONNS=10000 TIME_REPS=2 IDLE_SECS=2 TOP_N=3 SETTLE=0.5
 	EV_HI_SECS=1 EV_LO_SECS=1 EV_LO_ROUNDS=1
 	SOCK_SIZES="" REPLAY_N=0
 else
 	PK_REPEAT=1000000 PK_ROUNDS=9 PK_DISTINCT=10000 PKH_ROUNDS=3 PK_PROCS=3
-	NET_ROUNDS=7 TP_SECS=2 CH_SECS=2 STAT_SECS=1
+	NET_ROUNDS=4 TP_SECS=2 CH_SECS=2 STAT_SECS=1 GATE_PAIRS=12 GATE_WIN=0.5 GATE_IP_SECS=1
 	SIZES="100000 1000000" MAX_CONNS=1000000 TIME_REPS=3 IDLE_SECS=20 TOP_N=3 SETTLE=2
 	EV_HI_SECS=10 EV_LO_SECS=5 EV_LO_ROUNDS=2
 	SOCK_SIZES="10000 50000" REPLAY_N=1000000
@@ -182,8 +185,10 @@ ts_start() {
 		>"$TS_OUT" 2>"$TS_LOG" &
 	TS_PID=$!
 	track_pid "$TS_PID"
-	# Attached (the "ingress" line) and pinned, in whichever order.
-	if ! wait_for 15 sh -c "grep -q ingress '$TS_LOG' && [ -e '$TS_PIN/conns' ]"; then
+	# Attached, pinned and every module started: the "tracking on" line.
+	# (The "ingress" line comes before the modules start: a measurement
+	# begun there paid ~0.4 s of the daemon's start-up CPU.)
+	if ! wait_for 15 sh -c "grep -q 'tracking on' '$TS_LOG' && [ -e '$TS_PIN/conns' ]"; then
 		echo "bench: tcpscope $* did not start:" >&2
 		cat "$TS_LOG" >&2
 		stop "$TS_PID"
@@ -417,8 +422,106 @@ bench_net() {
 			cfg_stop "$cfg"
 		done
 	done
+	net_gate
 	stop "$ip_pid"
 	stop "$srv_pid"
+}
+
+# ---- the gated comparison: modes seconds apart, one daemon ------------------
+# bench/floorctl gate puts the floor in front of tcpscope's tc filters and
+# switches, with a store, between handing packets on to tcpscope and ending
+# the chain there (the floor alone). Conntrack's mode is the floor plus the
+# nft table (added and removed around its window). So the three modes of a
+# pair run within seconds of each other, under the same machine load, and
+# every mode pays the gate's one program run. Per pair the order rotates.
+GATE_MODES=(floor tcpscope conntrack)
+# gate_cmd CMD: one command to floorctl gate; its answer in GATE_OUT.
+gate_cmd() {
+	printf '%s\n' "$1" >&"${GATE[1]}" && IFS= read -r -t 10 GATE_OUT <&"${GATE[0]}" &&
+		[ -n "$GATE_OUT" ] && [ "${GATE_OUT#error}" = "$GATE_OUT" ]
+}
+gate_enter() {
+	if [ "$1" = conntrack ]; then cfg_start conntrack && gate_cmd floor; else gate_cmd "$1"; fi
+}
+gate_leave() { [ "$1" != conntrack ] || cfg_stop conntrack; }
+# gate_rate A B MODE: ingress packets/s of MODE between two "read" answers
+# (conntrack's packets are the gate's floor ones).
+gate_rate() {
+	jq -n --argjson a "$1" --argjson b "$2" --arg m "${3/conntrack/floor}" \
+		'($b[$m].in_packets - $a[$m].in_packets) / (($b.ns - $a.ns) / 1e9)'
+}
+
+# gate_churn W: a churn client of W workers for the whole pairs, a window
+# of GATE_WIN per mode; samples "gate churnW MODE@PAIR packets/s".
+gate_churn() {
+	local w=$1 p i m a cpid secs
+	secs=$(awk -v n="$GATE_PAIRS" -v w="$GATE_WIN" 'BEGIN { printf "%d", n * 3 * w * 1.2 + 5 }')
+	nsenter --net="/run/netns/$NS_C" "$B/churn" client "$IP4_B" 9000 "$secs" "$w" >/dev/null &
+	cpid=$!
+	track_pid "$cpid"
+	sleep 0.5
+	for ((p = 0; p < GATE_PAIRS; p++)); do
+		for ((i = 0; i < 3; i++)); do
+			m=${GATE_MODES[$(((i + p) % 3))]}
+			gate_enter "$m" || { stop "$cpid"; return 1; }
+			sleep "$(awk -v w="$GATE_WIN" 'BEGIN { print w / 10 }')"
+			gate_cmd read && a=$GATE_OUT
+			sleep "$GATE_WIN"
+			gate_cmd read && sample gate "churn$w" "$m@$p" "$(gate_rate "$a" "$GATE_OUT" "$m")"
+			gate_leave "$m"
+		done
+	done
+	stop "$cpid"
+}
+
+# gate_iperf P: an iperf3 -P P run of GATE_IP_SECS per mode (a connection
+# of its own each: tcpscope sees every packet of the streams it measures);
+# samples "gate iperfP MODE@PAIR bits/s".
+gate_iperf() {
+	local n=$1 p i m bps
+	for ((p = 0; p < GATE_PAIRS; p++)); do
+		for ((i = 0; i < 3; i++)); do
+			m=${GATE_MODES[$(((i + p) % 3))]}
+			gate_enter "$m" || return 1
+			bps=$(nsrun "$NS_C" timeout $((GATE_IP_SECS + 20)) iperf3 -c "$IP4_B" \
+				-t "$GATE_IP_SECS" -P "$n" -J 2>/dev/null |
+				jq -r '.end.sum_received.bits_per_second // empty')
+			[ -n "$bps" ] && sample gate "iperf$n" "$m@$p" "$bps"
+			gate_leave "$m"
+		done
+	done
+}
+
+net_gate() {
+	local g0 t0 t1 gpid w
+	say "gated: floor, tcpscope and conntrack alternating, $GATE_PAIRS pairs (churn ${GATE_WIN}s windows, iperf3 ${GATE_IP_SECS}s runs)"
+	ts_start gate -q --hook tc || return 1
+	coproc GATE { exec nsenter --net="/run/netns/$NS_S" "$B/floorctl" "$IF_B" gate 2>"$RAW/gate.err"; }
+	gpid=$GATE_PID
+	track_pid "$gpid"
+	if ! IFS= read -r -t 10 GATE_OUT <&"${GATE[0]}" || [ "$GATE_OUT" != ready ]; then
+		echo "bench: floorctl gate: $(cat "$RAW/gate.err")" >&2
+		stop "$gpid"
+		ts_stop
+		return 1
+	fi
+	t0=$(counter packets)
+	gate_cmd read && g0=$GATE_OUT
+	for w in 1 4; do gate_churn "$w" || break; done
+	for w in 1 4; do gate_iperf "$w" || break; done
+	# The gate must be in front: tcpscope counted the packets the gate
+	# handed on, not the others.
+	gate_cmd tcpscope
+	gate_cmd read
+	t1=$(counter packets)
+	sample gate_check tcpscope_packets all $((t1 - t0))
+	sample gate_check gate_packets tcpscope "$(jq -n --argjson a "$g0" --argjson b "$GATE_OUT" \
+		'($b.tcpscope.in_packets + $b.tcpscope.out_packets) - ($a.tcpscope.in_packets + $a.tcpscope.out_packets)')"
+	sample gate_check gate_packets floor "$(jq -n --argjson a "$g0" --argjson b "$GATE_OUT" \
+		'($b.floor.in_packets + $b.floor.out_packets) - ($a.floor.in_packets + $a.floor.out_packets)')"
+	eval "exec ${GATE[1]}>&-"
+	stop "$gpid"
+	ts_stop
 }
 
 # ---- 3. summaries at scale and memory -------------------------------------------

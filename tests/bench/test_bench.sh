@@ -91,6 +91,34 @@ test_paired_ratios_match_raw_samples() {
 	done
 }
 
+# The gated comparison: the gate was in front of tcpscope's filters
+# (tcpscope counted exactly the packets the gate handed on, and fewer than
+# all), every work has its three modes, and the targets' tcpscope/floor is
+# the median of the pairs' ratios of the raw samples.
+test_gate_in_front_and_targets_from_its_pairs() {
+	[ $BENCH_RC -eq 0 ] || return 1
+	local seen handed other work want got
+	seen=$(jq '[.raw.samples[] | select(.section == "gate_check" and .name == "tcpscope_packets")][0].value' "$OUT/results.json")
+	handed=$(jq '[.raw.samples[] | select(.section == "gate_check" and .param == "tcpscope")][0].value' "$OUT/results.json")
+	other=$(jq '[.raw.samples[] | select(.section == "gate_check" and .param == "floor")][0].value' "$OUT/results.json")
+	log "gate: tcpscope counted $seen, the gate handed on $handed, kept $other"
+	awk -v s="$seen" -v h="$handed" -v o="$other" 'BEGIN { exit !(h > 0 && o > 0 && s == h) }' ||
+		{ fail "tcpscope counted $seen packets, the gate handed it $handed (and kept $other)"; return; }
+	for work in iperf1 iperf4 churn1 churn4; do
+		[ "$(jq --arg w "$work" '[.raw.samples[] | select(.section == "gate" and .name == $w) | .param | split("@")[0]] | unique | length' "$OUT/results.json")" = 3 ] ||
+			{ fail "$work: not every mode in the gated pairs"; return; }
+		want=$(jq -r --arg w "$work" '[.raw.samples[] | select(.section == "gate" and .name == $w)] as $s
+			| ($s | map(select(.param == "tcpscope@0")) | .[0].value) /
+			  ($s | map(select(.param == "floor@0")) | .[0].value)' "$OUT/results.json")
+		got=$(jq -r --arg w "$work" '.summary.net[] | select(.work == $w and .gated_tcpscope_vs_floor) | .gated_tcpscope_vs_floor.median' "$OUT/results.json")
+		awk -v a="$want" -v b="$got" 'BEGIN { exit !(a > 0 && (a - b)^2 < 1e-12) }' ||
+			fail "$work: gated tcpscope/floor $got, raw samples give $want"
+		jq -e --arg w "$work" --argjson v "$got" '.targets[] | select(.id == ($w + "_vs_floor")) | .measured | split(" ")[0] | tonumber - $v | fabs < 0.0006' \
+			"$OUT/results.json" >/dev/null || fail "$work: the target does not show the gated ratio $got"
+	done
+	grep -qF '### Gated: the three modes seconds apart' "$OUT/BENCHMARKS.md" || fail "gated section missing"
+}
+
 # Every table row has as many cells as its header, and the figures are
 # "median (min–max)" numbers.
 test_tables_are_well_formed() {
@@ -213,6 +241,7 @@ run_test test_quick_bench_runs_into_output_dir
 run_test test_results_json_has_every_target
 run_test test_pktcost_resolution_below_one_ns
 run_test test_paired_ratios_match_raw_samples
+run_test test_gate_in_front_and_targets_from_its_pairs
 run_test test_tables_are_well_formed
 run_test test_targets_printed_at_the_end
 run_test test_nothing_left_behind
