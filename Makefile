@@ -63,6 +63,10 @@ TOOL_SRCS := $(wildcard tools/*.c)
 TOOLS     := $(patsubst tools/%.c,$(BUILD)/tools/%,$(filter-out tools/pktbuild.c,$(TOOL_SRCS)))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+# make test runs the unit tests a second time under ASan/UBSan: a guard on
+# the sanitized build that costs seconds (`make test SANITIZE=1` runs every
+# suite so, in a tree of its own). A sanitized tree's units already are.
+UNITS_SAN := $(if $(filter 1,$(SANITIZE)),,$(patsubst tests/unit/%.c,$(BUILD)/tests/unit-san/%,$(UNIT_SRCS)))
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFTS     := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
 # The connection tables' entries are user/ctable.c's alone: what else reads
@@ -95,7 +99,7 @@ deps:
 test-deps:
 	$(Q)scripts/deps.sh --test
 
-$(BUILD) $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf:
+$(BUILD) $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/unit-san $(BUILD)/tests/bpf:
 	$(Q)mkdir -p $@
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) | $(BUILD)
@@ -125,6 +129,10 @@ UNIT_LIBS := -ljson-c -lyajl
 $(BUILD)/tests/unit/%: tests/unit/%.c $(HDRS) $(USER_SRCS) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/unit
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(UNIT_LIBS) -o $@
+
+$(BUILD)/tests/unit-san/%: tests/unit/%.c $(HDRS) $(USER_SRCS) $(wildcard tests/lib/*.h) tools/pktbuild.c | $(BUILD)/tests/unit-san
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(WARN) $(INCLUDES) -Itests/lib -Itools $< tools/pktbuild.c $(LDFLAGS) $(SAN_FLAGS) $(UNIT_LIBS) -o $@
 
 # BPF_PROG_TEST_RUN tests against the real object (skeleton); test_ctable
 # also makes tables as the daemon does (maps.c).
@@ -175,7 +183,7 @@ $(BUILD)/bench/%: bench/%.c $(HDRS) $(SKEL) $(BUILD)/bench/floor.skel.h tools/pk
 	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -I$(BUILD)/bench -Itools -Iuser $< tools/pktbuild.c \
 		$(filter %.o,$^) $(LDFLAGS) $(USER_LIBS) -lpthread -lm -o $@
 
-test: all
+test: all $(UNITS_SAN)
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
 bench: all

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# Runs every suite: native unit tests, BPF_PROG_TEST_RUN tests, shell suites
+# Runs every suite: native unit tests (and the same under ASan/UBSan, built
+# by make test), BPF_PROG_TEST_RUN tests, shell suites
 # (end-to-end in network namespaces, CLI, exports...). Each prints one line
 # per test (ok / not ok / skip); the last line is "N passed, N failed".
 # A skip counts as a failure when CI=true. Usage: tests/run.sh [PATTERN]
@@ -17,7 +18,7 @@ fi
 ulimit -n 65536 2>/dev/null || true
 
 suites=()
-for f in "$BUILD"/tests/unit/test_* "$BUILD"/tests/bpf/test_* tests/*/test_*.sh; do
+for f in "$BUILD"/tests/unit/test_* "$BUILD"/tests/unit-san/test_* "$BUILD"/tests/bpf/test_* tests/*/test_*.sh; do
 	[ -x "$f" ] || continue
 	[ -z "$pattern" ] || [[ $f == *$pattern* ]] || continue
 	suites+=("$f")
