@@ -371,6 +371,13 @@ struct gc_worker {
 	bool collect;		/* main -> thread: a collector pass after the scan */
 	int coll_err;		/* thread -> main: its outcome */
 	__u64 coll_ns;		/* and CPU time (0: none ran) */
+	/* The scan program, loaded by the thread first when the tables
+	 * were empty at start (tcps_gc_start): the verifier's ~0.4 s then
+	 * runs beside the daemon's start instead of before its ready. */
+	bool load;		/* main -> thread, at start: load it from tab */
+	struct tcps_ctable tab[2];
+	bool loaded;		/* thread -> main: tried, load_err its outcome */
+	int load_err;
 };
 
 /*
@@ -443,6 +450,7 @@ static struct gc_state {
 	__u64 last_log;
 	int last_err;
 	bool running;
+	bool deferred;		/* the gc thread loads the scan program (gc_loaded) */
 	struct gc_coll coll;
 } gc;
 
@@ -453,6 +461,15 @@ static void *gc_worker_main(void *arg)
 	int err, coll_err;
 	bool coll;
 
+	if (w->load) {
+		err = gc_scanner_open(&gc.sc, w->tab);
+		pthread_mutex_lock(&w->mu);
+		w->load_err = err;
+		w->loaded = true;
+		pthread_mutex_unlock(&w->mu);
+		if (err)
+			return NULL;
+	}
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (!w->asked && !w->stop)
@@ -477,12 +494,19 @@ static void *gc_worker_main(void *arg)
 	return NULL;
 }
 
-static int gc_worker_start(struct gc_worker *w)
+/* tab: the tables whose scan program the thread loads first; NULL: it
+ * is loaded already. */
+static int gc_worker_start(struct gc_worker *w, const struct tcps_ctable tab[2])
 {
 	sigset_t all, old;
 	int err;
 
 	memset(w, 0, sizeof(*w));
+	w->load = tab != NULL;
+	if (tab) {
+		w->tab[0] = tab[0];
+		w->tab[1] = tab[1];
+	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	/* Signals are the main loop's: the thread blocks them all. */
@@ -560,6 +584,37 @@ static void gc_options(struct tcps_daemon *d)
 	gc.early.low = (__u64)gc.max_conns * GC_EARLY_LOW / 100;
 }
 
+static void gc_load_failed(int err)
+{
+	pr_err("gc: cannot load the expiry scan: %s (run with -v for the verifier log)",
+	       strerror(-err));
+}
+
+/* Whether the scan program is loaded (a deferred load may still run); a
+ * failed load stops the daemon (logged). */
+static bool gc_loaded(struct tcps_daemon *d)
+{
+	bool loaded;
+	int err;
+
+	if (!gc.deferred)
+		return true;
+	pthread_mutex_lock(&gc.w.mu);
+	loaded = gc.w.loaded;
+	err = gc.w.load_err;
+	pthread_mutex_unlock(&gc.w.mu);
+	if (!loaded)
+		return false;
+	gc.deferred = false;
+	if (err) {
+		gc_load_failed(err);
+		gc.running = false;
+		d->exit_code = TCPS_EXIT_FAIL;
+		return false;
+	}
+	return true;
+}
+
 int tcps_gc_start(struct tcps_daemon *d)
 {
 	struct tcps_ctable tab[2];
@@ -579,10 +634,13 @@ int tcps_gc_start(struct tcps_daemon *d)
 	gc.coll.fd = d->skel ? tcps_slots_prog_fd(d->skel->obj, "tcps_sys_collect") : -ENOENT;
 	if (gc.coll.fd < 0)
 		pr_warn("gc: no tombstone collector (tcps_sys_collect) in the BPF object: deletes will lengthen the table's probes");
-	rc = gc_scanner_open(&gc.sc, tab);
-	if (rc) {
-		pr_err("gc: cannot load the expiry scan: %s (run with -v for the verifier log)",
-		       strerror(-rc));
+	/* Tables with entries (adopted) are swept before the daemon serves
+	 * them, so the scan program is loaded now; empty ones have nothing to
+	 * sweep, and the gc thread loads it beside the rest of the start. */
+	gc.deferred = tcps_ctable_is_empty(&tab[0]) &&
+		      (tab[1].fd < 0 || tcps_ctable_is_empty(&tab[1]));
+	if (!gc.deferred && (rc = gc_scanner_open(&gc.sc, tab))) {
+		gc_load_failed(rc);
 		return TCPS_EXIT_FAIL;
 	}
 	pr_debug("gc: TIME_WAIT %us, CLOSE linger %us, ESTABLISHED %us, mid-stream %us",
@@ -596,15 +654,18 @@ int tcps_gc_start(struct tcps_daemon *d)
 	/* Expire on adoption: what timed out while no daemon ran leaves now,
 	 * as timeout transitions, before the first query is served (the
 	 * HTTP module starts after this one). A new table is empty. */
-	rc = gc_sweep_all(&gc.sc, tcps_mono_now(), &gc.t, gc_emit, d, &removed, &gc.entries);
-	if (removed)
-		pr_info("expired %llu entries that timed out while no daemon ran",
-			(unsigned long long)removed);
-	if (rc < 0)
-		pr_warn("gc: first sweep: %s", strerror(-rc));
-	gc.removed += removed;
+	if (!gc.deferred) {
+		rc = gc_sweep_all(&gc.sc, tcps_mono_now(), &gc.t, gc_emit, d, &removed,
+				  &gc.entries);
+		if (removed)
+			pr_info("expired %llu entries that timed out while no daemon ran",
+				(unsigned long long)removed);
+		if (rc < 0)
+			pr_warn("gc: first sweep: %s", strerror(-rc));
+		gc.removed += removed;
+	}
 	gc.running = true;
-	rc = gc_worker_start(&gc.w);
+	rc = gc_worker_start(&gc.w, gc.deferred ? tab : NULL);
 	if (rc) {
 		pr_err("gc: cannot start its thread: %s", strerror(-rc));
 		tcps_gc_stop(d);
@@ -712,7 +773,7 @@ void tcps_gc_tick(struct tcps_daemon *d, __u64 now)
 	__u64 scan_ns;
 	int err;
 
-	if (!gc.running)
+	if (!gc.running || !gc_loaded(d))
 		return;
 	if (gc_worker_done(&gc.w, &err, &scan_ns))
 		gc_finish(d, now, err, scan_ns);
