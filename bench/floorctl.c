@@ -253,7 +253,8 @@ int main(int argc, char **argv)
 	}
 	err = attach(fl, &f);
 	if (err) {
-		fprintf(stderr, "floorctl: attach to %s: %s\n", argv[1], strerror(-err));
+		fprintf(stderr, "floorctl: attach to %s: %s%s\n", argv[1], strerror(-err),
+			f.gate ? " (the gate goes in front of tcpscope's tc filters: start 'tcpscope run --hook tc' on it first)" : "");
 		rc = 1;
 	} else {
 		printf("ready\n");

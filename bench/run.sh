@@ -467,9 +467,9 @@ gate_churn() {
 			m=${GATE_MODES[$(((i + p) % 3))]}
 			gate_enter "$m" || { stop "$cpid"; return 1; }
 			sleep "$(awk -v w="$GATE_WIN" 'BEGIN { print w / 10 }')"
-			gate_cmd read && a=$GATE_OUT
-			sleep "$GATE_WIN"
-			gate_cmd read && sample gate "churn$w" "$m@$p" "$(gate_rate "$a" "$GATE_OUT" "$m")"
+			gate_cmd read && a=$GATE_OUT && sleep "$GATE_WIN" && gate_cmd read ||
+				{ gate_leave "$m"; stop "$cpid"; return 1; }
+			sample gate "churn$w" "$m@$p" "$(gate_rate "$a" "$GATE_OUT" "$m")"
 			gate_leave "$m"
 		done
 	done
@@ -508,13 +508,19 @@ net_gate() {
 		return 1
 	fi
 	t0=$(counter packets)
-	gate_cmd read && g0=$GATE_OUT
-	for w in 1 4; do gate_churn "$w" || break; done
-	for w in 1 4; do gate_iperf "$w" || break; done
+	if gate_cmd read; then
+		g0=$GATE_OUT
+		for w in 1 4; do gate_churn "$w" || break; done
+		for w in 1 4; do gate_iperf "$w" || break; done
+	fi
 	# The gate must be in front: tcpscope counted the packets the gate
-	# handed on, not the others.
-	gate_cmd tcpscope
-	gate_cmd read
+	# handed on, not the others (report.py uses no pair otherwise).
+	if ! gate_cmd tcpscope || ! gate_cmd read || [ -z "${g0:-}" ]; then
+		echo "bench: floorctl gate stopped answering: $(cat "$RAW/gate.err")" >&2
+		stop "$gpid"
+		ts_stop
+		return 1
+	fi
 	t1=$(counter packets)
 	sample gate_check tcpscope_packets all $((t1 - t0))
 	sample gate_check gate_packets tcpscope "$(jq -n --argjson a "$g0" --argjson b "$GATE_OUT" \
