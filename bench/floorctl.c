@@ -38,6 +38,7 @@
 #include <bpf/libbpf.h>
 
 #include "floor.skel.h"
+#include "../user/detach.h"	/* TCPS_TC_PRIO: tcpscope's filters' priority */
 
 static volatile sig_atomic_t stop;
 
@@ -47,16 +48,17 @@ static void on_sig(int sig)
 	stop = 1;
 }
 
-/* Same priority as tcpscope's filters (1); a handle of its own. cls_bpf
- * runs the filters of one priority newest first, so the gate, attached
- * after tcpscope, runs before it. */
+/* Same priority as tcpscope's filters (TCPS_TC_PRIO); a handle of its
+ * own. cls_bpf runs the filters of one priority newest first, so the
+ * gate, attached after tcpscope, runs before it (bench/run.sh checks). */
 #define FLOOR_HANDLE 0xf1
 #define GATE_HANDLE 0xf2
 
 static int tc_attach(int ifindex, int fd, enum bpf_tc_attach_point point, __u32 handle)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = 1, .prog_fd = fd);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = TCPS_TC_PRIO,
+		    .prog_fd = fd);
 
 	return bpf_tc_attach(&hook, &opts);
 }
@@ -64,7 +66,7 @@ static int tc_attach(int ifindex, int fd, enum bpf_tc_attach_point point, __u32 
 static void tc_detach(int ifindex, enum bpf_tc_attach_point point, __u32 handle)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = 1);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = TCPS_TC_PRIO);
 
 	bpf_tc_detach(&hook, &opts);
 }

@@ -73,6 +73,7 @@ class Report:
         self.md.append("")
 
     def target(self, tid, what, shown, goal, met, note=None, group="11", noisy=False):
+        """noisy: False, or why the mark is not evidence (a string; True: NOISY)."""
         self.targets.append({"id": tid, "target": what, "measured": shown, "goal": goal,
                              "met": met, "group": group, "noisy": noisy,
                              "note": None if met or met is None else (note or NOTES.get(tid))})
@@ -380,6 +381,11 @@ def rng_ci(s, nd=3):
     return f"{rng(s, nd)}; 95 % CI {fmt(lo, nd)}–{fmt(hi, nd)}, {s['n']} pair{'s' if s['n'] != 1 else ''}"
 
 
+# Why a met or missed mark is not evidence (Report.target's noisy).
+UNDECIDED = "undecided: the interval holds the goal"
+NOISY = "noisy: not evidence"
+
+
 def undecided(s, goal):
     """The interval holds the goal: this run cannot tell met from missed."""
     return bool(s) and "ci" in s and s["ci"][0] < goal <= s["ci"][1]
@@ -392,9 +398,9 @@ def net_gated(R, S, g):
         if work not in g:
             continue
         fl = stats([x["floor"] for x in g[work].values() if "floor" in x])
+        # churn's gated rate is the gate's packet count, not connections
         rows.append([label, str(len(g[work])),
-                     f"{rng(fl, nd if work.startswith('iperf') else 0, scale if work.startswith('iperf') else 1)} "
-                     + ("Gbit/s" if work.startswith("iperf") else "ingress packets/s"),
+                     f"{rng(fl, nd, scale)} {unit if unit != 'conn/s' else 'ingress packets/s'}",
                      rng_ci(gate_ratio(g, work, "tcpscope", "floor")),
                      rng_ci(gate_ratio(g, work, "tcpscope", "conntrack")),
                      rng(gate_ratio(g, work, "conntrack", "floor"), 3)])
@@ -445,19 +451,16 @@ def net_vs_floor(R, S, net, ts, out):
         why = net_note(work, ts, prog_stats(S), R.summary.get("pktcost_life"), R.cores, vf)
         why_ct = net_note(work, ts, prog_stats(S), R.summary.get("pktcost_life"), R.cores, vf,
                           "conntrack", ct, stats(paired(t, net.get((work, "none"), {}))))
-        # A spread of more than 20 % of the median, or a pass-only floor
-        # more than 5 % faster than nothing attached, is the machine, not
-        # the configurations: the mark then says so.
         # Rounds (no gate): a spread of more than 20 % of the median, or
         # a pass-only floor more than 5 % faster than nothing attached, is
         # the machine, not the configurations. Gated: the median's interval
-        # holding the goal.
+        # holding the goal. The mark then says which.
         if "ci" in (vf or {}):
-            noisy = lambda r, goal: undecided(r, goal)
+            noisy = lambda r, goal: undecided(r, goal) and UNDECIDED
             show = rng_ci
         else:
             noisy = lambda r, goal: bool(r) and ((r["max"] - r["min"]) > 0.2 * r["median"]
-                                                 or (fl is not None and fl["median"] > 1.05))
+                                                 or (fl is not None and fl["median"] > 1.05)) and NOISY
             show = rng
         R.target(f"{work}_vs_floor", f"tcpscope within 3 % of the floor: {label}",
                  show(vf, 3), "≥ 0.97", None if vf is None else vf["median"] >= 0.97,
@@ -997,8 +1000,7 @@ def targets_md(targets, group):
             continue
         mark = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**missed**")
         if t.get("noisy") and t["met"] is not None:
-            mark += ", undecided: the interval holds the goal" if "CI" in str(t["measured"]) \
-                else ", noisy: not evidence"
+            mark += ", " + (t["noisy"] if isinstance(t["noisy"], str) else NOISY)
         lines.append(f"| {t['target']} | {t['measured']} | {t['goal']} | {mark} |")
     return lines
 
