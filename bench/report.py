@@ -448,7 +448,8 @@ def net_vs_floor(R, S, net, ts, out):
         if gf and gc:
             vf, vc = gf, gc
         sched = " " + SCHED if work == "iperf4" else ""
-        why = net_note(work, ts, prog_stats(S), R.summary.get("pktcost_life"), R.cores, vf)
+        why = net_note(work, ts, prog_stats(S), R.summary.get("pktcost_life"), R.cores, vf,
+                       pl=place_stats(S))
         why_ct = net_note(work, ts, prog_stats(S), R.summary.get("pktcost_life"), R.cores, vf,
                           "conntrack", ct, stats(paired(t, net.get((work, "none"), {}))))
         # Rounds (no gate): a spread of more than 20 % of the median, or
@@ -506,6 +507,7 @@ def sec_net(R, S):
     net_churn_side(R, ts)
     R.summary["net"] = out
     churn_time(R, S)
+    churn_place(R, S)
 
 
 def prog_stats(S):
@@ -565,6 +567,61 @@ def churn_time(R, S):
              "machine busy %", "daemon CPU %"], rows)
     R.summary["churn_time"] = {f"{w}:{cfg}": d for (w, cfg), d in ps.items()}
     iperf_time(R, ps)
+
+
+def place_stats(S):
+    """{(cfg, placement): {"ns": stats, "conn_per_s": stats}} from the pinned
+    churn runs (samples "place churn1_METRIC CFG/PLACEMENT@REP")."""
+    per = defaultdict(lambda: defaultdict(list))
+    for (sec, name, param), v in S.items():
+        if sec != "place" or "/" not in param:
+            continue
+        cfg, pl = param.split("@")[0].split("/", 1)
+        per[(cfg, pl)][name.split("_", 1)[1]].extend(v)
+    return {k: {m: stats(v) for m, v in d.items()} for k, d in per.items()}
+
+
+PLACES = (("one", "one CPU"), ("two", "two CPUs"), ("two-busy", "two CPUs, kept from idling"))
+
+
+def churn_place(R, S):
+    pl = place_stats(S)
+    if not pl:
+        return
+    R.out("### Where churn's gap is: the CPUs the two ends run on\n",
+          "One churn worker and the server pinned with taskset: both on CPU 0, on CPUs 0 and 1, "
+          "and on 0 and 1 with each CPU kept from halting by a pause loop under SCHED_IDLE "
+          "(bench/spin: it yields to any other task at once), the floor and tcpscope each in "
+          "its turn, the programs' kernel stats on; ns/packet over both programs. A packet's "
+          "program runs on its sender's CPU, so across two CPUs a connection's entry is "
+          "written from both, and each CPU halts between a connection's packets (in a guest a "
+          "halt hands the core to the host). Median (min–max) over repetitions.\n")
+    rows = []
+    for p, label in PLACES:
+        f, t = pl.get(("floor", p), {}), pl.get(("tcpscope", p), {})
+        if not f and not t:
+            continue
+        extra = (med(t, "ns") - med(f, "ns")) if med(t, "ns") is not None and med(f, "ns") is not None else None
+        rows.append([label, rng(f.get("ns"), 0), rng(t.get("ns"), 0), fmt(extra, 0),
+                     rng(f.get("conn_per_s"), 0), rng(t.get("conn_per_s"), 0)])
+    R.table(["client and server on", "floor ns/packet", "tcpscope ns/packet", "tcpscope's extra ns",
+             "floor conn/s", "tcpscope conn/s"], rows)
+    R.summary["churn_place"] = {f"{c}/{p}": d for (c, p), d in pl.items()}
+
+
+def note_place(pl):
+    """The pinned runs' reading, for the churn targets' notes."""
+    t = {p: med(pl.get(("tcpscope", p), {}), "ns") for p, _ in PLACES}
+    f = {p: med(pl.get(("floor", p), {}), "ns") for p, _ in PLACES}
+    if None in t.values() or None in f.values():
+        return ""
+    return (f"Pinned (same run, 1 worker): tcpscope's programs took {fmt(t['one'], 0)} ns a packet "
+            f"with client and server on one CPU, {fmt(t['two'], 0)} on two and "
+            f"{fmt(t['two-busy'], 0)} on two kept from idling (the floor's {fmt(f['one'], 0)}, "
+            f"{fmt(f['two'], 0)}, {fmt(f['two-busy'], 0)}): CPUs that halt between a "
+            f"connection's packets cost tcpscope's programs {fmt(t['two'] - t['two-busy'], 0)} ns "
+            f"a packet, two CPUs kept busy {fmt(t['two-busy'] - t['one'], 0)} ns over one "
+            f"(bench/NOTES.md, 'Two CPUs: halts, not the entry's cache lines'). ")
 
 
 def iperf_time(R, ps):
@@ -689,7 +746,7 @@ def note_conntrack(ct, tsn):
     return s + ". "
 
 
-def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None, tsn=None):
+def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None, tsn=None, pl=None):
     """Why a churn target is missed, from this run's figures: the programs'
     cost (kernel stats) against the floor's, and where the machine's time is."""
     if work == "iperf1":
@@ -712,6 +769,8 @@ def net_note(work, ts, ps=None, life=None, cores=2, vf=None, vs="floor", ct=None
     else:
         s += note_latency_bound(F, w, gap, floor)
     s += note_tuples(F) + note_life(life)
+    if floor and pl:
+        s += note_place(pl)
     if not floor and ct and tsn:
         s += note_conntrack(ct, tsn)
     return (s + trs).strip()

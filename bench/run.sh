@@ -8,7 +8,9 @@
 #            client workers) on one veth: nothing attached, the device's
 #            pass-only tc floor, tcpscope, conntrack; alternating rounds;
 #            then, outside the ratios, the floor's and tcpscope's programs'
-#            own cost in churn (BPF run-time stats, held by bench/statsfd);
+#            own cost in churn (BPF run-time stats, held by bench/statsfd),
+#            and the same with one churn worker and the server pinned to
+#            one CPU, to two, and to two kept from idling (bench/spin);
 #            then the gated pairs the targets are decided on: one tcpscope,
 #            bench/floorctl's gate in front of it switching between the
 #            floor, tcpscope and conntrack within seconds
@@ -57,7 +59,7 @@ while getopts "o:h" opt; do
 done
 
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
-for t in "$TCPSCOPE" "$B/rus" "$B/pktcost" "$B/floorctl" "$B/statsfd" "$B/churn" "$B/ringload" "$B/connfill" "$B/sockfill"; do
+for t in "$TCPSCOPE" "$B/rus" "$B/pktcost" "$B/floorctl" "$B/statsfd" "$B/churn" "$B/ringload" "$B/connfill" "$B/sockfill" "$B/spin"; do
 	[ -x "$t" ] || { echo "bench: $t missing: run make first" >&2; exit 1; }
 done
 for t in iperf3 nft netstat ss bpftool jq python3; do
@@ -72,12 +74,14 @@ if [ "$QUICK" = 1 ]; then
 	# test).
 	PK_REPEAT=200000 PK_ROUNDS=3 PK_DISTINCT=1000 PKH_ROUNDS=0 PK_PROCS=1
 	NET_ROUNDS=1 TP_SECS=1 CH_SECS=1 STAT_SECS=0.5 GATE_PAIRS=1 GATE_WIN=0.2 GATE_IP_SECS=1
+	PLACE_REPS=1 PLACE_SECS=0.5
 	SIZES="10000" MAX_CONNS=10000 TIME_REPS=2 IDLE_SECS=2 TOP_N=3 SETTLE=0.5
 	EV_HI_SECS=1 EV_LO_SECS=1 EV_LO_ROUNDS=1
 	SOCK_SIZES="" REPLAY_N=0
 else
 	PK_REPEAT=1000000 PK_ROUNDS=9 PK_DISTINCT=10000 PKH_ROUNDS=3 PK_PROCS=3
 	NET_ROUNDS=4 TP_SECS=2 CH_SECS=2 STAT_SECS=1 GATE_PAIRS=12 GATE_WIN=0.5 GATE_IP_SECS=1
+	PLACE_REPS=2 PLACE_SECS=1.5
 	SIZES="100000 1000000" MAX_CONNS=1000000 TIME_REPS=3 IDLE_SECS=20 TOP_N=3 SETTLE=2
 	EV_HI_SECS=10 EV_LO_SECS=5 EV_LO_ROUNDS=2
 	SOCK_SIZES="10000 50000" REPLAY_N=1000000
@@ -424,9 +428,69 @@ bench_net() {
 			cfg_stop "$cfg"
 		done
 	done
+	net_place "$srv_pid"
 	net_gate
 	stop "$ip_pid"
 	stop "$srv_pid"
+}
+
+# ---- where churn's gap is: the CPUs the two ends run on -----------------------
+# One churn worker and the server pinned: both on CPU 0 ("one"), on CPUs 0
+# and 1 ("two"), and on 0 and 1 with both CPUs kept from going idle by
+# bench/spin under SCHED_IDLE ("two-busy"), for the floor and for tcpscope,
+# with the programs' kernel stats on. Across two CPUs each packet's program
+# runs on the sender's CPU, so a connection's entry is written from both;
+# and each CPU halts between a connection's packets (a guest's halt hands
+# the core to the host). The three placements tell the two costs apart.
+# Samples "place churn1_{ns,conn_per_s} CFG/PLACEMENT@REP".
+PLACES=(one two two-busy)
+# progs_ns BEFORE AFTER: run time over runs of all programs, two progs_snap
+progs_ns() {
+	awk 'NR == FNR { c[$1] = $2; t[$1] = $3; next }
+	     { n += $2 - c[$1]; d += $3 - t[$1] } END { if (n > 0) print d / n }' \
+		<(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
+# place_run SERVER_PID CFG PLACEMENT REP
+place_run() {
+	local srv=$1 cfg=$2 pl=$3 rep=$4 scpu=1 spins=() p s0 s1 out ns
+	[ "$pl" = one ] && scpu=0
+	taskset -a -p -c "$scpu" "$srv" >/dev/null || return 1
+	if [ "$pl" = two-busy ]; then
+		for p in 0 1; do
+			taskset -c "$p" "$B/spin" 60 &
+			spins+=($!)
+			track_pid $!
+		done
+	fi
+	s0=$(progs_snap)
+	out=$(nsrun "$NS_C" taskset -c 0 timeout 30 "$B/churn" client "$IP4_B" 9000 "$PLACE_SECS" 1)
+	s1=$(progs_snap)
+	for p in "${spins[@]}"; do stop "$p"; done
+	[ -n "$out" ] && sample place churn1_conn_per_s "$cfg/$pl@$rep" "$(jq -r .per_second <<<"$out")"
+	ns=$(progs_ns "$s0" "$s1")
+	[ -n "$ns" ] && sample place churn1_ns "$cfg/$pl@$rep" "$ns"
+	return 0
+}
+net_place() {
+	local srv=$1 rep i cfg pl cfgs=(floor tcpscope)
+	if [ "$(nproc)" -lt 2 ]; then
+		say "placement: skipped (one CPU)"
+		return 0
+	fi
+	say "placement: churn, 1 worker pinned (one CPU, two, two kept from idling), floor and tcpscope, ${PLACE_SECS}s each"
+	for ((rep = 0; rep < PLACE_REPS; rep++)); do
+		for i in 0 1; do
+			cfg=${cfgs[$(((i + rep) % 2))]}
+			if cfg_start "$cfg" && PROGS=$(dev_progs) && [ -n "$PROGS" ] && stats_on; then
+				for pl in "${PLACES[@]}"; do place_run "$srv" "$cfg" "$pl" "$rep" || break; done
+			else
+				echo "bench: placement: $cfg did not start" >&2
+			fi
+			stats_off
+			cfg_stop "$cfg"
+		done
+	done
+	taskset -a -p -c "0-$(($(nproc) - 1))" "$srv" >/dev/null
 }
 
 # ---- the gated comparison: modes seconds apart, one daemon ------------------

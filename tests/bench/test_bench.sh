@@ -119,6 +119,45 @@ test_gate_in_front_and_targets_from_its_pairs() {
 	grep -qF '### Gated: the three modes seconds apart' "$OUT/BENCHMARKS.md" || fail "gated section missing"
 }
 
+# The pinned churn runs: every configuration in every placement, the
+# section's medians those of the raw samples, no spinner left running.
+test_placement_runs_every_cell() {
+	[ $BENCH_RC -eq 0 ] || return 1
+	local cfg pl m want got
+	for cfg in floor tcpscope; do
+		for pl in one two two-busy; do
+			for m in ns conn_per_s; do
+				want=$(jq -r --arg p "$cfg/$pl@0" --arg n "churn1_$m" \
+					'[.raw.samples[] | select(.section == "place" and .name == $n and .param == $p)][0].value // empty' \
+					"$OUT/results.json")
+				[ -n "$want" ] || { fail "no $m sample of $cfg on $pl"; continue; }
+				got=$(jq -r --arg k "$cfg/$pl" --arg m "$m" '.summary.churn_place[$k][$m].median' "$OUT/results.json")
+				awk -v a="$want" -v b="$got" 'BEGIN { exit !(a > 0 && (a - b)^2 < 1e-9) }' ||
+					fail "$cfg on $pl: $m $got in the summary, $want in the samples"
+			done
+		done
+	done
+	grep -qF "### Where churn's gap is: the CPUs the two ends run on" "$OUT/BENCHMARKS.md" ||
+		fail "placement section missing"
+	pgrep -x spin >/dev/null && fail "a spin process is left: $(pgrep -ax spin)"
+	return 0
+}
+
+# bench/spin: one line and exit 2 on a bad argument; under SCHED_IDLE it
+# ends at its deadline.
+test_spin_bounds_itself() {
+	local out t0 t1
+	for a in "" 0 -1 601 1x; do
+		out=$("$TOP/build/bench/spin" $a 2>&1)
+		[ $? -eq 2 ] && [ "$(wc -l <<<"$out")" = 1 ] || fail "spin '$a': $out"
+	done
+	t0=$(date +%s%N)
+	"$TOP/build/bench/spin" 0.3 || fail "spin 0.3 exited $?"
+	t1=$(date +%s%N)
+	[ $(( (t1 - t0) / 1000000 )) -ge 300 ] && [ $(( (t1 - t0) / 1000000 )) -lt 2000 ] ||
+		fail "spin 0.3 took $(( (t1 - t0) / 1000000 )) ms"
+}
+
 # Every table row has as many cells as its header, and the figures are
 # "median (min–max)" numbers.
 test_tables_are_well_formed() {
@@ -242,9 +281,11 @@ run_test test_results_json_has_every_target
 run_test test_pktcost_resolution_below_one_ns
 run_test test_paired_ratios_match_raw_samples
 run_test test_gate_in_front_and_targets_from_its_pairs
+run_test test_placement_runs_every_cell
 run_test test_tables_are_well_formed
 run_test test_targets_printed_at_the_end
 run_test test_nothing_left_behind
 run_test test_statsfd_holds_stats_without_the_sysctl
+run_test test_spin_bounds_itself
 run_test test_slot_table_collector_keeps_every_tuple
 suite_done
