@@ -589,8 +589,8 @@ def churn_place(R, S):
     if not pl:
         return
     R.out("### Where churn's gap is: the CPUs the two ends run on\n",
-          "One churn worker and the server pinned with taskset: both on CPU 0, on CPUs 0 and 1, "
-          "and on 0 and 1 with each CPU kept from halting by a pause loop under SCHED_IDLE "
+          "One churn worker and the server pinned with taskset: both on one CPU, on two, "
+          "and on two with each CPU kept from halting by a pause loop under SCHED_IDLE "
           "(bench/spin: it yields to any other task at once), the floor and tcpscope each in "
           "its turn, the programs' kernel stats on; ns/packet over both programs. A packet's "
           "program runs on its sender's CPU, so across two CPUs a connection's entry is "

@@ -435,10 +435,10 @@ bench_net() {
 }
 
 # ---- where churn's gap is: the CPUs the two ends run on -----------------------
-# One churn worker and the server pinned: both on CPU 0 ("one"), on CPUs 0
-# and 1 ("two"), and on 0 and 1 with both CPUs kept from going idle by
-# bench/spin under SCHED_IDLE ("two-busy"), for the floor and for tcpscope,
-# with the programs' kernel stats on. Across two CPUs each packet's program
+# One churn worker and the server pinned: both on one CPU ("one"), on two
+# ("two"; the first two this process may use), and on two with both kept
+# from going idle by bench/spin under SCHED_IDLE ("two-busy"), for the
+# floor and for tcpscope, with the programs' kernel stats on. Across two CPUs each packet's program
 # runs on the sender's CPU, so a connection's entry is written from both;
 # and each CPU halts between a connection's packets (a guest's halt hands
 # the core to the host). The three placements tell the two costs apart.
@@ -450,20 +450,26 @@ progs_ns() {
 	     { n += $2 - c[$1]; d += $3 - t[$1] } END { if (n > 0) print d / n }' \
 		<(printf '%s\n' "$1") <(printf '%s\n' "$2")
 }
-# place_run SERVER_PID CFG PLACEMENT REP
+# allowed_cpus: the CPUs this process may run on, one a line
+allowed_cpus() {
+	taskset -p -c $$ | sed 's/.*: *//' | tr ',' '\n' |
+		awk -F- '{ if (NF == 2) for (i = $1; i <= $2; i++) print i; else print $1 }'
+}
+# place_run SERVER_PID CFG PLACEMENT REP: the client on PLACE_CPUS[0], the
+# server on it too ("one") or on PLACE_CPUS[1]
 place_run() {
-	local srv=$1 cfg=$2 pl=$3 rep=$4 scpu=1 spins=() p s0 s1 out ns
-	[ "$pl" = one ] && scpu=0
+	local srv=$1 cfg=$2 pl=$3 rep=$4 c=${PLACE_CPUS[0]} scpu=${PLACE_CPUS[1]} spins=() p s0 s1 out ns
+	[ "$pl" = one ] && scpu=$c
 	taskset -a -p -c "$scpu" "$srv" >/dev/null || return 1
 	if [ "$pl" = two-busy ]; then
-		for p in 0 1; do
+		for p in "${PLACE_CPUS[@]}"; do
 			taskset -c "$p" "$B/spin" 60 &
 			spins+=($!)
 			track_pid $!
 		done
 	fi
 	s0=$(progs_snap)
-	out=$(nsrun "$NS_C" taskset -c 0 timeout 30 "$B/churn" client "$IP4_B" 9000 "$PLACE_SECS" 1)
+	out=$(nsrun "$NS_C" taskset -c "$c" timeout 30 "$B/churn" client "$IP4_B" 9000 "$PLACE_SECS" 1)
 	s1=$(progs_snap)
 	for p in "${spins[@]}"; do stop "$p"; done
 	[ -n "$out" ] && sample place churn1_conn_per_s "$cfg/$pl@$rep" "$(jq -r .per_second <<<"$out")"
@@ -472,11 +478,13 @@ place_run() {
 	return 0
 }
 net_place() {
-	local srv=$1 rep i cfg pl cfgs=(floor tcpscope)
-	if [ "$(nproc)" -lt 2 ]; then
+	local srv=$1 rep i cfg pl cfgs=(floor tcpscope) mask
+	mapfile -t PLACE_CPUS < <(allowed_cpus | head -2)
+	if [ "${#PLACE_CPUS[@]}" -lt 2 ]; then
 		say "placement: skipped (one CPU)"
 		return 0
 	fi
+	mask=$(taskset -p -c "$srv" | sed 's/.*: *//')
 	say "placement: churn, 1 worker pinned (one CPU, two, two kept from idling), floor and tcpscope, ${PLACE_SECS}s each"
 	for ((rep = 0; rep < PLACE_REPS; rep++)); do
 		for i in 0 1; do
@@ -490,7 +498,7 @@ net_place() {
 			cfg_stop "$cfg"
 		done
 	done
-	taskset -a -p -c "0-$(($(nproc) - 1))" "$srv" >/dev/null
+	taskset -a -p -c "$mask" "$srv" >/dev/null
 }
 
 # ---- the gated comparison: modes seconds apart, one daemon ------------------
