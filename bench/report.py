@@ -601,7 +601,8 @@ def churn_place(R, S):
         f, t = pl.get(("floor", p), {}), pl.get(("tcpscope", p), {})
         if not f and not t:
             continue
-        extra = (med(t, "ns") - med(f, "ns")) if med(t, "ns") is not None and med(f, "ns") is not None else None
+        tn, fn = med(t, "ns"), med(f, "ns")
+        extra = tn - fn if tn is not None and fn is not None else None
         rows.append([label, rng(f.get("ns"), 0), rng(t.get("ns"), 0), fmt(extra, 0),
                      rng(f.get("conn_per_s"), 0), rng(t.get("conn_per_s"), 0)])
     R.table(["client and server on", "floor ns/packet", "tcpscope ns/packet", "tcpscope's extra ns",
