@@ -438,10 +438,11 @@ bench_net() {
 # One churn worker and the server pinned: both on one CPU ("one"), on two
 # ("two"; the first two this process may use), and on two with both kept
 # from going idle by bench/spin under SCHED_IDLE ("two-busy"), for the
-# floor and for tcpscope, with the programs' kernel stats on. Across two CPUs each packet's program
-# runs on the sender's CPU, so a connection's entry is written from both;
-# and each CPU halts between a connection's packets (a guest's halt hands
-# the core to the host). The three placements tell the two costs apart.
+# floor and for tcpscope, with the programs' kernel stats on. Across two
+# CPUs each packet's program runs on the sender's CPU, so a connection's
+# entry is written from both; and each CPU halts between a connection's
+# packets (a guest's halt hands the core to the host). The three
+# placements tell the two costs apart (bench/NOTES.md, "Two CPUs").
 # Samples "place churn1_{ns,conn_per_s} CFG/PLACEMENT@REP".
 PLACES=(one two two-busy)
 # progs_ns BEFORE AFTER: run time over runs of all programs, two progs_snap
@@ -489,10 +490,12 @@ net_place() {
 	for ((rep = 0; rep < PLACE_REPS; rep++)); do
 		for i in 0 1; do
 			cfg=${cfgs[$(((i + rep) % 2))]}
-			if cfg_start "$cfg" && PROGS=$(dev_progs) && [ -n "$PROGS" ] && stats_on; then
-				for pl in "${PLACES[@]}"; do place_run "$srv" "$cfg" "$pl" "$rep" || break; done
-			else
+			if ! cfg_start "$cfg"; then
 				echo "bench: placement: $cfg did not start" >&2
+			elif ! PROGS=$(dev_progs) || [ -z "$PROGS" ]; then
+				echo "bench: placement: no tc programs on $IF_B under $cfg" >&2
+			elif stats_on; then	# (stats_on says why it failed)
+				for pl in "${PLACES[@]}"; do place_run "$srv" "$cfg" "$pl" "$rep" || break; done
 			fi
 			stats_off
 			cfg_stop "$cfg"

@@ -146,7 +146,7 @@ test_placement_runs_every_cell() {
 # bench/spin: one line and exit 2 on a bad argument; under SCHED_IDLE it
 # ends at its deadline.
 test_spin_bounds_itself() {
-	local out t0 t1
+	local a out t0 t1
 	for a in "" 0 -1 601 1x; do
 		out=$("$TOP/build/bench/spin" $a 2>&1)
 		[ $? -eq 2 ] && [ "$(wc -l <<<"$out")" = 1 ] || fail "spin '$a': $out"
