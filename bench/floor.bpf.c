@@ -23,6 +23,10 @@
  *                                      tcpscope's. Either way it counts the
  *                                      packet and its bytes under the mode
  *                                      that decided its path.
+ *   call_subprog / call_helper / call_clock / call_lock
+ *                                      call probes: 16 calls of one kind
+ *                                      each (pktcost's call_* cases), what a
+ *                                      call costs on this host (below)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -137,4 +141,83 @@ SEC("tc")
 int floor_tc_gate_egress(struct __sk_buff *skb)
 {
 	return gate(skb, 1);
+}
+
+/* ---- call probes ----
+ * What one call of each kind the data path makes costs on this host, for
+ * bench/NOTES.md's "Calls and returns": with return thunks (AMD's SRSO
+ * "Safe RET") and retpolines every return and indirect call is dear. Each
+ * probe makes CALL_PROBES calls in a row; (its ns - floor_xdp_pass's) /
+ * CALL_PROBES is one call (report.py, pktcost_calls). */
+#define CALL_PROBES 16
+#define CALLS_X16(s) s s s s s s s s s s s s s s s s
+_Static_assert(CALL_PROBES == 16, "CALLS_X16 makes 16");
+
+volatile __u64 call_sink;
+
+/* A subprogram that does next to nothing: the call and return are its cost. */
+static __attribute__((noinline)) __u64 call_probe_sub(__u64 x)
+{
+	return x * 3 + 1;
+}
+
+SEC("xdp")
+int call_subprog(struct xdp_md *ctx)
+{
+	__u64 x = ctx->rx_queue_index;
+
+	CALLS_X16(x = call_probe_sub(x);)
+	call_sink = x;
+	return XDP_PASS;
+}
+
+/* A helper that does next to nothing (numa_node_id()): a helper call. */
+SEC("xdp")
+int call_helper(struct xdp_md *ctx)
+{
+	__u64 x = 0;
+
+	(void)ctx;
+	CALLS_X16(x += bpf_get_numa_node_id();)
+	call_sink = x;
+	return XDP_PASS;
+}
+
+/* The precise clock the data path stamps transitions with. */
+SEC("xdp")
+int call_clock(struct xdp_md *ctx)
+{
+	__u64 x = 0;
+
+	(void)ctx;
+	CALLS_X16(x += bpf_ktime_get_ns();)
+	call_sink = x;
+	return XDP_PASS;
+}
+
+struct call_locked {
+	struct bpf_spin_lock l;
+	__u32 pad;
+	__u64 v;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct call_locked);
+} call_lock_map SEC(".maps");
+
+/* A spin lock taken and dropped around one add, as the locked step's. */
+SEC("xdp")
+int call_lock(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct call_locked *c = bpf_map_lookup_elem(&call_lock_map, &zero);
+
+	(void)ctx;
+	if (!c)
+		return XDP_PASS;
+	CALLS_X16(bpf_spin_lock(&c->l); c->v++; bpf_spin_unlock(&c->l);)
+	return XDP_PASS;
 }

@@ -709,6 +709,22 @@ static int prime_frames(void)
 	return 0;
 }
 
+/* The call probes of bench/floor.bpf.c, each 16 calls of one kind against
+ * the XDP_PASS floor (report.py pktcost_calls: what one call costs). */
+static void add_call_cases(void)
+{
+	add("call_subprog_x16", "call_subprog", bpf_program__fd(fl->progs.call_subprog), &ack4,
+	    "ipv4 ACK+data", "floor_xdp_pass", "16 calls of a BPF subprogram that does next to nothing");
+	add("call_helper_x16", "call_helper", bpf_program__fd(fl->progs.call_helper), &ack4,
+	    "ipv4 ACK+data", "floor_xdp_pass", "16 calls of a helper that does next to nothing "
+	    "(bpf_get_numa_node_id)");
+	add("call_clock_x16", "call_clock", bpf_program__fd(fl->progs.call_clock), &ack4,
+	    "ipv4 ACK+data", "floor_xdp_pass", "16 reads of the precise clock (bpf_ktime_get_ns)");
+	add("call_lock_x16", "call_lock", bpf_program__fd(fl->progs.call_lock), &ack4,
+	    "ipv4 ACK+data", "floor_xdp_pass", "16 spin locks taken and dropped around an add "
+	    "(bpf_spin_lock, bpf_spin_unlock)");
+}
+
 /* The "repeat" cases: one frame run REPEAT times. */
 static void add_repeat_cases(void)
 {
@@ -748,6 +764,7 @@ static void add_repeat_cases(void)
 	    "ipv4 ACK+data", NULL, "tc program that only returns TC_ACT_UNSPEC");
 	add("floor_tc_lookup", "floor_tc_lookup", bpf_program__fd(fl->progs.floor_tc_lookup), &ack4,
 	    "ipv4 ACK+data", NULL, "tc: parse to TCP + one hash lookup");
+	add_call_cases();
 }
 
 /* The "distinct" cases: a new tuple per run, and the lives (new tuples,

@@ -190,6 +190,32 @@ def pktcost_targets(R, out):
                  note=ratio_note(R, tid, o, base, goal) if pr and base else None)
 
 
+CALL_PROBES = (("call_subprog_x16", "a BPF subprogram's call and return"),
+               ("call_helper_x16", "a helper's call and return (an empty helper)"),
+               ("call_clock_x16", "the precise clock (bpf_ktime_get_ns)"),
+               ("call_lock_x16", "a spin lock taken and dropped (bpf_spin_lock, bpf_spin_unlock)"))
+
+
+def pktcost_calls(R, cs):
+    """What one call of each kind costs here: a probe's ns less the XDP_PASS floor's, by round,
+    over its 16 calls."""
+    base, rows, out = cs.get("floor_xdp_pass"), [], {}
+    for name, what in CALL_PROBES:
+        c = cs.get(name)
+        if not c or not base:
+            continue
+        s = stats([(x - y) / 16 for x, y in zip(c["ns"], base["ns"])])
+        rows.append([what, rng(s, 1)])
+        out[name] = s
+    if not rows:
+        return
+    R.out("What one call costs on this host: each call probe's ns less the XDP_PASS floor's, "
+          "round by round, over its 16 calls; median (min–max). A state-changing segment makes a "
+          "few of each (bench/NOTES.md, 'Calls and returns').\n")
+    R.table(["call", "ns"], rows)
+    R.summary["pktcost_calls"] = out
+
+
 def sec_pktcost(R, raw):
     path = os.path.join(raw, "pktcost.json")
     if not os.path.exists(path):
@@ -199,6 +225,7 @@ def sec_pktcost(R, raw):
     pktcost_intro(R, pk)
     out = pktcost_cases(R, pk, cs)
     R.summary["pktcost"] = out
+    pktcost_calls(R, cs)
     pktcost_health(R, raw, cs)
     sec_life(R, cs)
     pktcost_targets(R, out)

@@ -66,6 +66,17 @@ struct tcps_step {
 	__u8 pad;
 };
 
+/*
+ * The step and its parts, inlined into their callers whatever the
+ * compiler's size heuristics say. In BPF each call of a subprogram costs
+ * a call and a return, ~8 ns on a host with return thunks (AMD's SRSO
+ * "Safe RET", retpolines), and clang left six of them outlined, up to
+ * four on one segment's step: inlined, a state-changing segment costs
+ * ~10 % less (bench/NOTES.md, "Calls and returns"). The verifier walks
+ * a static subprogram once per call anyway, so its work is the same.
+ */
+#define TCPS_FSM_INLINE static inline __attribute__((always_inline))
+
 #define TCPS_MAX_WSCALE 14
 #define TCPS_MIN_WINDOW 65535U
 
@@ -259,7 +270,7 @@ static inline __attribute__((always_inline)) void tcps_ep_sent(struct tcps_fsm *
 		f->flags |= s ? TCPS_C_SEEN1 : TCPS_C_SEEN0;
 }
 
-static inline void tcps_ep_syn(struct tcps_fsm *f, int s, const struct tcps_seg *g)
+TCPS_FSM_INLINE void tcps_ep_syn(struct tcps_fsm *f, int s, const struct tcps_seg *g)
 {
 	struct tcps_ep *e = &f->ep[s];
 
@@ -276,7 +287,7 @@ static inline void tcps_ep_syn(struct tcps_fsm *f, int s, const struct tcps_seg 
 		f->flags |= TCPS_C_WSCALE;
 }
 
-static inline void tcps_step_init(const struct tcps_fsm *f, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_step_init(const struct tcps_fsm *f, struct tcps_step *r)
 {
 	r->from[0] = r->to[0] = f->ep[0].state;
 	r->from[1] = r->to[1] = f->ep[1].state;
@@ -285,7 +296,7 @@ static inline void tcps_step_init(const struct tcps_fsm *f, struct tcps_step *r)
 }
 
 /* Start (or restart, on tuple reuse) a connection attempt by s. */
-static inline void tcps_fsm_open(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_fsm_open(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	__u8 keep = f->flags & (TCPS_C_LOCAL0 | TCPS_C_LOCAL1);
 	__u8 old0 = f->ep[0].state, old1 = f->ep[1].state;
@@ -309,7 +320,7 @@ static inline int tcps_fsm_may_create(__u8 fl)
 }
 
 /* First packet of a tuple we have no entry for (tcps_fsm zeroed, TCPS_C_NEW). */
-static inline void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_fsm_first(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	__u8 fl = g->flags;
 
@@ -403,7 +414,7 @@ static inline int tcps_before_peer_fin(__u8 st)
 }
 
 /* Receive rules of a FIN (RFC 9293 §3.10.7.4 "eighth"). */
-static inline void tcps_fin_received(struct tcps_fsm *f, int side, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_fin_received(struct tcps_fsm *f, int side, struct tcps_step *r)
 {
 	__u8 st = f->ep[side].state;
 
@@ -429,7 +440,7 @@ static inline int tcps_fin_pending(const struct tcps_fsm *f, int d)
  * that moved it on. Those receipts happened before this segment's own send
  * rules, so they come first.
  */
-static inline void tcps_commit_receipts(struct tcps_fsm *f, int s, const struct tcps_seg *g,
+TCPS_FSM_INLINE void tcps_commit_receipts(struct tcps_fsm *f, int s, const struct tcps_seg *g,
 					struct tcps_step *r)
 {
 	const struct tcps_ep *R = &f->ep[!s];
@@ -443,7 +454,7 @@ static inline void tcps_commit_receipts(struct tcps_fsm *f, int s, const struct 
 		tcps_fin_received(f, s, r);
 }
 
-static inline void tcps_fsm_syn(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_fsm_syn(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	struct tcps_ep *S = &f->ep[s], *R = &f->ep[!s];
 
@@ -469,7 +480,7 @@ static inline void tcps_fsm_syn(struct tcps_fsm *f, int s, const struct tcps_seg
 }
 
 /* Receive rules of the ACK field: the ACK of R's SYN or of R's FIN. */
-static inline void tcps_fsm_ack(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_fsm_ack(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	struct tcps_ep *R = &f->ep[!s];
 	int acks_fin = tcps_acks_fin(R, g);
@@ -492,7 +503,7 @@ static inline void tcps_fsm_ack(struct tcps_fsm *f, int s, const struct tcps_seg
 		tcps_set_state(f, r, !s, TCPS_CLOSE);
 }
 
-static inline void tcps_fsm_fin(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_fsm_fin(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	struct tcps_ep *S = &f->ep[s];
 
@@ -519,7 +530,7 @@ static inline void tcps_fsm_fin(struct tcps_fsm *f, int s, const struct tcps_seg
 /* A FIN of side d that we refused is acknowledged by its peer: it was in
  * the receiver's window after all (our view of the window was stale).
  * Take it now, so no misjudged segment can leave a connection stuck. */
-static inline void tcps_fsm_recover_fin(struct tcps_fsm *f, int d, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_fsm_recover_fin(struct tcps_fsm *f, int d, struct tcps_step *r)
 {
 	struct tcps_ep *D = &f->ep[d];
 	struct tcps_seg fin = {
@@ -537,7 +548,7 @@ static inline void tcps_fsm_recover_fin(struct tcps_fsm *f, int d, struct tcps_s
 }
 
 /* RST from s: the sender gave up first, then the receiver takes it. */
-static inline void tcps_fsm_rst(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+TCPS_FSM_INLINE void tcps_fsm_rst(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	if (!tcps_rst_acceptable(f, s, g)) {
 		r->verdict = TCPS_V_OOW;
@@ -556,7 +567,7 @@ static inline void tcps_fsm_rst(struct tcps_fsm *f, int s, const struct tcps_seg
  * leave there in a function returning nothing: callers use the result, so
  * clang cannot drop it either.
  */
-static inline int tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
+TCPS_FSM_INLINE int tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
 	__u8 fl = g->flags;
 

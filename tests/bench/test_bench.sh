@@ -75,6 +75,42 @@ test_pktcost_resolution_below_one_ns() {
 		"$OUT/results.json" >/dev/null || fail "kernel ns missing"
 }
 
+# The call probes (bench/floor.bpf.c): each call's figure is its probe's
+# rounds less the XDP_PASS floor's, over 16, recomputed here from the raw
+# cases; a clock read costs something on any machine.
+test_call_probes_figured_from_their_cases() {
+	[ $BENCH_RC -eq 0 ] || return 1
+	local name
+	for name in call_subprog_x16 call_helper_x16 call_clock_x16 call_lock_x16; do
+		jq -e --arg n "$name" '
+			(.raw.pktcost.cases | map({(.name): .ns}) | add) as $c |
+			[$c[$n], $c.floor_xdp_pass] | transpose | map((.[0] - .[1]) / 16) | sort |
+			(if length % 2 == 1 then .[length / 2 | floor]
+			 else (.[length / 2 - 1] + .[length / 2]) / 2 end) as $m |
+			($m - $s.median | fabs) < 1e-6' --argjson s \
+			"$(jq -c --arg n "$name" '.summary.pktcost_calls[$n]' "$OUT/results.json")" \
+			"$OUT/results.json" >/dev/null || fail "$name: no figure, or not its cases' median"
+	done
+	jq -e '.summary.pktcost_calls.call_clock_x16.median > 0' "$OUT/results.json" >/dev/null ||
+		fail "a clock read cost nothing"
+	grep -q "^| the precise clock (bpf_ktime_get_ns) | " "$OUT/BENCHMARKS.md" ||
+		fail "the calls table is not in BENCHMARKS.md"
+}
+
+# The locked step makes no subprogram calls of its own: the state
+# machine's step and health's per-segment work are inlined into it (each
+# call and return costs ~8 ns on a host with return thunks). A BPF object
+# lists every function it kept as one in its BTF.
+test_locked_step_is_inlined() {
+	local btf f
+	btf=$(bpftool btf dump file "$TOP/$BUILD/tcpscope.bpf.o") || fail "bpftool btf dump" || return 1
+	grep -q "FUNC 'tcps_track'" <<<"$btf" || fail "no FUNC records in the object's BTF" || return 1
+	for f in tcps_fsm_step tcps_fsm_ack tcps_fsm_fin tcps_fsm_syn tcps_fsm_rst tcps_fsm_open \
+		tcps_fsm_first tcps_fsm_recover_fin tcps_commit_receipts tcps_health_accepted; do
+		! grep -q "FUNC '$f'" <<<"$btf" || fail "$f is a subprogram of its own"
+	done
+}
+
 # Paired ratios: the report's tcpscope/floor is the median of the
 # per-round ratios of the raw samples, recomputed here.
 test_paired_ratios_match_raw_samples() {
@@ -279,6 +315,8 @@ run_quick_bench
 run_test test_quick_bench_runs_into_output_dir
 run_test test_results_json_has_every_target
 run_test test_pktcost_resolution_below_one_ns
+run_test test_call_probes_figured_from_their_cases
+run_test test_locked_step_is_inlined
 run_test test_paired_ratios_match_raw_samples
 run_test test_gate_in_front_and_targets_from_its_pairs
 run_test test_placement_runs_every_cell
