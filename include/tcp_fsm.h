@@ -69,11 +69,11 @@ struct tcps_step {
 /*
  * The step and its parts, inlined into their callers whatever the
  * compiler's size heuristics say. In BPF each call of a subprogram costs
- * a call and a return, ~8 ns on a host with return thunks (AMD's SRSO
+ * a call and a return, 7-8 ns on a host with return thunks (AMD's SRSO
  * "Safe RET", retpolines), and clang left six of them outlined, up to
- * four on one segment's step: inlined, a state-changing segment costs
- * ~10 % less (bench/NOTES.md, "Calls and returns"). The verifier walks
- * a static subprogram once per call anyway, so its work is the same.
+ * four on one segment's step: inlined, a connection's packets cost 7-11 %
+ * less (bench/NOTES.md, "Calls and returns"). The verifier walks a static
+ * subprogram once per call anyway, so its work is the same.
  */
 #define TCPS_FSM_INLINE static inline __attribute__((always_inline))
 

@@ -330,7 +330,7 @@ TCPS_PATH_INLINE void tcps_health_handshake(struct tcps_conn *c, const struct tc
  * side sc & 1, of class sc >> 1): health's per-segment work, then the
  * handshake's. Returns the precise clock if it was read, else 0. Inlined
  * like the state machine's step (tcp_fsm.h TCPS_FSM_INLINE): as a BPF
- * subprogram its call and return cost every locked segment ~8 ns. (It
+ * subprogram its call and return cost every locked segment 7-8 ns. (It
  * was one when a second copy of tcps_health_apply took tcps_track's
  * stack past 512 bytes; the stack has since shrunk.) */
 static inline __attribute__((always_inline)) __u64

@@ -99,7 +99,7 @@ test_call_probes_figured_from_their_cases() {
 
 # The locked step makes no subprogram calls of its own: the state
 # machine's step and health's per-segment work are inlined into it (each
-# call and return costs ~8 ns on a host with return thunks). A BPF object
+# call and return costs 7-8 ns on a host with return thunks). A BPF object
 # lists every function it kept as one in its BTF.
 test_locked_step_is_inlined() {
 	local btf f
