@@ -190,22 +190,32 @@ static void client_append(struct client *c, const char *s, size_t n)
 	c->queued += count_lines(s, n);
 }
 
+/* A dropping reader that has drained below the low-water mark: queue
+ * the notice of what it lost and resume delivery. At every tick as well
+ * as before a line, so that a reader that catches up after the traffic
+ * stops is told too. True if the notice was queued. */
+static bool client_tell_drops(struct client *c)
+{
+	char note[128];
+	int w;
+
+	if (!c->dropping || c->queued > QUEUE_LOW)
+		return false;
+	w = snprintf(note, sizeof(note), "# dropped %llu transitions: reader too slow\n",
+		     (unsigned long long)c->untold);
+	if (!client_reserve(c, (size_t)w))
+		return false;
+	client_append(c, note, (size_t)w);
+	c->untold = 0;
+	c->dropping = false;
+	return true;
+}
+
 /* Queue one line (or drop it, past the high-water mark), then send if a
  * batch is pending. Returns false if the reader is gone. */
 static bool client_send(struct client *c, const char *line, size_t n)
 {
-	if (c->dropping && c->queued <= QUEUE_LOW) {
-		char note[128];
-		int w = snprintf(note, sizeof(note),
-				 "# dropped %llu transitions: reader too slow\n",
-				 (unsigned long long)c->untold);
-
-		if (client_reserve(c, (size_t)w)) {
-			client_append(c, note, (size_t)w);
-			c->untold = 0;
-			c->dropping = false;
-		}
-	}
+	client_tell_drops(c);
 	if (!c->dropping && (c->queued >= QUEUE_HIGH || !client_reserve(c, n)))
 		c->dropping = true;
 	if (c->dropping) {
@@ -399,7 +409,8 @@ void tcps_evsock_tick(struct tcps_daemon *d, __u64 now)
 				continue;
 			}
 		}
-		client_flush(c);
+		if (client_flush(c) && client_tell_drops(c))
+			client_flush(c);
 	}
 }
 

@@ -10,7 +10,12 @@ need_root
 
 setup_pair events
 # --hook xdp: the stall test drives the daemon's XDP program (bench/ringload).
-start_daemon --hook xdp --events-file "$WORK/events.json" || { echo "not ok daemon_starts"; exit 1; }
+# No expiry while the file runs: the stall test counts every line of its
+# lives, and the CLOSE linger's (10 s by default) adds one per life (the
+# other side's TIME_WAIT -> CLOSE, a timeout) once a busy machine takes
+# that long to drain the stalled reader (seen in CI: 8,361 lines over).
+start_daemon --hook xdp --timeout CLOSE=600 --time-wait 600 --events-file "$WORK/events.json" ||
+	{ echo "not ok daemon_starts"; exit 1; }
 SOCK=$(sed -n "s/.*'tcpscope events' on \(.*\)$/\1/p" "$WORK/daemon.err")
 
 # start_reader NAME ARGS...: a reader whose stdout is $WORK/NAME.out
