@@ -14,6 +14,8 @@ setup_pair events
 # lives, and the CLOSE linger's (10 s by default) adds one per life (the
 # other side's TIME_WAIT -> CLOSE, a timeout) once a busy machine takes
 # that long to drain the stalled reader (seen in CI: 8,361 lines over).
+# With nothing after the load, the drop notice must come at a tick, not
+# with a later transition.
 start_daemon --hook xdp --timeout CLOSE=600 --time-wait 600 --events-file "$WORK/events.json" ||
 	{ echo "not ok daemon_starts"; exit 1; }
 SOCK=$(sed -n "s/.*'tcpscope events' on \(.*\)$/\1/p" "$WORK/daemon.err")
