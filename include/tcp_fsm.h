@@ -562,10 +562,10 @@ TCPS_FSM_INLINE void tcps_fsm_rst(struct tcps_fsm *f, int s, const struct tcps_s
 /*
  * Apply one segment sent by side s. r says what changed: from/to per side,
  * and every transition in order in r->arc (the caller emits one event per
- * arc). Returns r->verdict. In BPF this is a subprogram, and the verifier
- * refuses one whose r0 holds a stack pointer at its exit, which clang may
- * leave there in a function returning nothing: callers use the result, so
- * clang cannot drop it either.
+ * arc). Returns r->verdict. Inlined in BPF (TCPS_FSM_INLINE); when it was
+ * a subprogram it had to return something: the verifier refuses one whose
+ * r0 holds a stack pointer at its exit, which clang may leave there in a
+ * function returning nothing.
  */
 TCPS_FSM_INLINE int tcps_fsm_step(struct tcps_fsm *f, int s, const struct tcps_seg *g, struct tcps_step *r)
 {
